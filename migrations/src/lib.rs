@@ -1,0 +1,18 @@
+//! Schema migrations of the MES store, written in the SeaQuery DSL so one definition serves
+//! SQLite and PostgreSQL. Each migration is tested up and down on both backends.
+//!
+//! Must never: edit a released migration. A schema change is a new migration.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_initial;
+
+/// All migrations, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_000001_initial::Migration)]
+    }
+}

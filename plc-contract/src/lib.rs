@@ -1,0 +1,68 @@
+//! What the MES and the bundled line simulators agree on, kept in one crate so neither depends on
+//! the other.
+//!
+//! Today this is the station-result line of SPEC §8: the simulators append one per unit record a
+//! simulated PLC produced (`--ground-truth`), and `mes export station-results --format jsonl`
+//! writes the same keys for what the MES recorded, so the two files compare line by line.
+//! This crate owns formats only: no I/O, no clock.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// One consumed item in a station result: a serialised sub-assembly (`kind` = "pcba", …) or a
+/// lot/reel (`kind` = "reel", "display_lot", …), by its printed id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ConsumedRef {
+    /// What was consumed, as the line names it ("pcba", "reel", "battery_lot", …).
+    pub kind: String,
+    /// The serial, lot or reel id as printed on the item.
+    pub id: String,
+}
+
+/// One station result as a JSON line: the ground-truth format of the simulators and the export
+/// format of the MES (SPEC §8). Extra keys that only the MES knows are optional so that a ground
+/// truth line and an export line deserialize into the same type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StationResultLine {
+    /// Line code, e.g. "phone-1".
+    pub line: String,
+    /// Station code within the line, e.g. "FT".
+    pub station: String,
+    /// PLC record sequence number (unique per station and PLC epoch).
+    pub seq: u64,
+    /// Unit serial the record is about.
+    pub serial: String,
+    /// "pass" or "fail".
+    pub result: String,
+    /// Defect codes, in the order the PLC reported them.
+    pub defects: Vec<String>,
+    /// Consumed serials, lots and reels.
+    pub consumed: Vec<ConsumedRef>,
+    /// When the unit left the station (the record's production time), RFC 3339.
+    pub produced_at: DateTime<Utc>,
+    /// PLC boot epoch the sequence number belongs to (export only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plc_epoch: Option<u32>,
+    /// When the unit entered the station, if the PLC reports it (export only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    /// When the MES committed the record (export only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_at: Option<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ground_truth_line_from_spec_parses() {
+        let line = r#"{"line":"phone-1","station":"FT","seq":1234,"serial":"PH1-000001","result":"pass","defects":[],"consumed":[{"kind":"pcba","id":"PCB-1"}],"produced_at":"2026-11-23T04:00:00Z"}"#;
+        let parsed: StationResultLine = serde_json::from_str(line).unwrap();
+        assert_eq!(parsed.seq, 1234);
+        assert_eq!(parsed.consumed[0].kind, "pcba");
+        assert_eq!(parsed.plc_epoch, None);
+        let back = serde_json::to_string(&parsed).unwrap();
+        assert!(!back.contains("plc_epoch"), "optional keys stay absent: {back}");
+    }
+}

@@ -1,0 +1,206 @@
+//! Identifiers of the plant as people and PLCs write them, parsed once at the boundary so the
+//! rest of the code never sees an empty, padded or absurdly long id.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Longest serial, lot or code we accept, in bytes. Real serials are 10–40 characters; 2D codes
+/// with embedded data reach a few hundred. Anything longer is a read error, not a serial.
+pub const MAX_ID_BYTES: usize = 512;
+
+/// Why a string is not a valid identifier.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    /// Empty or only white space.
+    #[error("{kind} is empty")]
+    Empty {
+        /// Which identifier ("serial", "line", …).
+        kind: &'static str,
+    },
+    /// Longer than [`MAX_ID_BYTES`].
+    #[error("{kind} is {len} bytes long; at most {MAX_ID_BYTES} are accepted")]
+    TooLong {
+        /// Which identifier.
+        kind: &'static str,
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// Leading/trailing white space or a control character (a scanner or register artefact).
+    #[error("{kind} {value:?} contains white space at an end or a control character")]
+    BadCharacter {
+        /// Which identifier.
+        kind: &'static str,
+        /// The offending value (escaped by Debug).
+        value: String,
+    },
+    /// A code that must be a short machine name (letters, digits, `-`, `_`, `.`).
+    #[error("{kind} {value:?} may only contain ASCII letters, digits, '-', '_' and '.'")]
+    NotACode {
+        /// Which identifier.
+        kind: &'static str,
+        /// The offending value.
+        value: String,
+    },
+}
+
+fn check_text(kind: &'static str, value: &str) -> Result<(), IdError> {
+    if value.trim().is_empty() {
+        return Err(IdError::Empty { kind });
+    }
+    if value.len() > MAX_ID_BYTES {
+        return Err(IdError::TooLong { kind, len: value.len() });
+    }
+    if value.trim() != value || value.chars().any(char::is_control) {
+        return Err(IdError::BadCharacter { kind, value: value.to_owned() });
+    }
+    Ok(())
+}
+
+fn check_code(kind: &'static str, value: &str) -> Result<(), IdError> {
+    check_text(kind, value)?;
+    if !value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+        return Err(IdError::NotACode { kind, value: value.to_owned() });
+    }
+    Ok(())
+}
+
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, $check:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            /// Parses and validates; the error names the kind of identifier.
+            pub fn parse(value: impl Into<String>) -> Result<Self, IdError> {
+                let value = value.into();
+                $check($kind, &value)?;
+                Ok(Self(value))
+            }
+
+            /// The identifier as written.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = IdError;
+            fn try_from(value: String) -> Result<Self, IdError> {
+                Self::parse(value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+string_id!(
+    /// A production line's code, unique across the plant (`phone-1`, `smt-1`).
+    LineId, "line", check_code
+);
+string_id!(
+    /// A station's code, unique within its line (`FT`, `AOI`).
+    StationId, "station", check_code
+);
+string_id!(
+    /// A product's code (`PHONE-X1`).
+    ProductCode, "product", check_code
+);
+string_id!(
+    /// A work order's number as the ERP issued it.
+    WorkOrderId, "work order", check_code
+);
+string_id!(
+    /// A defect code as the station reports it (`SOLDER_BRIDGE`, `E-1234`).
+    DefectCode, "defect code", check_code
+);
+string_id!(
+    /// A unit's serial as printed, laser-marked or scanned. Any Unicode is kept as is.
+    SerialNumber, "serial", check_text
+);
+string_id!(
+    /// A material lot or reel id as printed on its label. Any Unicode is kept as is.
+    LotId, "lot", check_text
+);
+
+/// The sequence number a PLC gives each unit record; unique per station within one PLC epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RecordSeq(pub u64);
+
+/// A PLC's boot epoch: changes when the PLC restarts, so a sequence restarting at 1 does not
+/// collide with the records of the previous boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PlcEpoch(pub u32);
+
+impl fmt::Display for RecordSeq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl fmt::Display for PlcEpoch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serials_keep_unicode_and_reject_scanner_artefacts() {
+        let cases: &[(&str, bool)] = &[
+            ("PH1-000001", true),
+            ("Điện-thoại-✓-序列号", true),
+            ("", false),
+            ("   ", false),
+            (" PH1", false),
+            ("PH1\r", false),
+            ("PH\u{0}1", false),
+        ];
+        for (value, ok) in cases {
+            assert_eq!(SerialNumber::parse(*value).is_ok(), *ok, "{value:?}");
+        }
+        assert_eq!(SerialNumber::parse("x".repeat(MAX_ID_BYTES)).map(|s| s.as_str().len()), Ok(512));
+        assert_eq!(
+            SerialNumber::parse("x".repeat(MAX_ID_BYTES + 1)),
+            Err(IdError::TooLong { kind: "serial", len: 513 })
+        );
+    }
+
+    #[test]
+    fn codes_are_machine_names() {
+        assert!(LineId::parse("phone-1").is_ok());
+        assert!(StationId::parse("FT_2.b").is_ok());
+        assert!(matches!(LineId::parse("phone 1"), Err(IdError::NotACode { .. })));
+        assert!(matches!(StationId::parse("Trạm"), Err(IdError::NotACode { .. })));
+    }
+
+    #[test]
+    fn ids_deserialize_through_validation() {
+        let ok: Result<SerialNumber, _> = serde_json::from_str("\"A-1\"");
+        assert!(ok.is_ok());
+        let bad: Result<SerialNumber, _> = serde_json::from_str("\"\"");
+        assert!(bad.is_err());
+    }
+}

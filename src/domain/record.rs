@@ -1,0 +1,317 @@
+//! The unit record: one station visit of one unit, as a PLC reports it through the handshake.
+//! It is the atom of everything the MES counts, so it is validated here, once, before storage.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::ids::{
+    DefectCode, LineId, LotId, PlcEpoch, ProductCode, RecordSeq, SerialNumber, StationId,
+    WorkOrderId,
+};
+
+/// Outcome of a station visit (IPC-CFX `UnitsTested`/`UnitsInspected` overall result).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// The unit passed.
+    Pass,
+    /// The unit failed; it goes to repair or scrap.
+    Fail,
+}
+
+impl Verdict {
+    /// Stable lower-case name, as stored and exported.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+        }
+    }
+
+    /// Inverse of [`Verdict::as_str`].
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "pass" => Some(Verdict::Pass),
+            "fail" => Some(Verdict::Fail),
+            _ => None,
+        }
+    }
+}
+
+/// One defect found at a visit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Defect {
+    /// Defect code.
+    pub code: DefectCode,
+    /// Reference designator (`C12`, `U3`) when the station knows where.
+    pub ref_designator: Option<String>,
+}
+
+/// A measured value (torque, current, RF power) with its limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Measurement {
+    /// Measurement name (`torque_1`).
+    pub name: String,
+    /// Value; always finite (checked by [`UnitRecord::problems`]).
+    pub value: f64,
+    /// Engineering unit (`N·m`).
+    pub unit: Option<String>,
+    /// Lower limit, if any.
+    pub lower_limit: Option<f64>,
+    /// Upper limit, if any.
+    pub upper_limit: Option<f64>,
+}
+
+/// Whether a genealogy link is known or only possible (an ambiguous reel change or splice: the
+/// unit was placed while either of two reels may have fed it, so both are recorded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Certainty {
+    /// The item certainly went into the unit.
+    Certain,
+    /// The item possibly went into the unit.
+    Possible,
+}
+
+impl Certainty {
+    /// Stable lower-case name, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Certainty::Certain => "certain",
+            Certainty::Possible => "possible",
+        }
+    }
+
+    /// Inverse of [`Certainty::as_str`].
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "certain" => Some(Certainty::Certain),
+            "possible" => Some(Certainty::Possible),
+            _ => None,
+        }
+    }
+}
+
+/// A consumed item: a serialised sub-assembly (itself a unit, traced further down) or a lot/reel.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(tag = "tracking", content = "id", rename_all = "snake_case")]
+pub enum ConsumedItem {
+    /// A unit with its own serial (a PCBA in a phone).
+    Serial(SerialNumber),
+    /// A lot or reel.
+    Lot(LotId),
+}
+
+impl ConsumedItem {
+    /// The printed id, whichever kind it is.
+    pub fn id(&self) -> &str {
+        match self {
+            ConsumedItem::Serial(s) => s.as_str(),
+            ConsumedItem::Lot(l) => l.as_str(),
+        }
+    }
+}
+
+/// One consumption in a unit record: the genealogy input of that visit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consumption {
+    /// What the line calls it ("pcba", "reel", "display_lot").
+    pub kind: String,
+    /// The item.
+    pub item: ConsumedItem,
+    /// Reference designators it fed (`C12,C13`), when the line knows.
+    pub ref_designator: Option<String>,
+    /// Known or only possible.
+    pub certainty: Certainty,
+}
+
+/// One station visit of one unit, as read from a PLC's record handshake. Its natural key is
+/// (line, station, epoch, seq): re-delivering the same record is harmless.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnitRecord {
+    /// Line of the station.
+    pub line: LineId,
+    /// Station that produced the record.
+    pub station: StationId,
+    /// PLC boot epoch.
+    pub epoch: PlcEpoch,
+    /// PLC sequence number.
+    pub seq: RecordSeq,
+    /// Unit serial.
+    pub serial: SerialNumber,
+    /// Product, when the station knows it.
+    pub product: Option<ProductCode>,
+    /// Work order, when the station knows it.
+    pub work_order: Option<WorkOrderId>,
+    /// Outcome.
+    pub verdict: Verdict,
+    /// Defects, in PLC order.
+    pub defects: Vec<Defect>,
+    /// Measurements.
+    pub measurements: Vec<Measurement>,
+    /// Consumed serials, lots and reels.
+    pub consumed: Vec<Consumption>,
+    /// When the unit entered the station, if reported.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When the unit left the station: the record's production time.
+    pub ended_at: DateTime<Utc>,
+    /// Cycle time in milliseconds, if reported.
+    pub cycle_time_ms: Option<u32>,
+    /// Station program or recipe name, if reported.
+    pub program: Option<String>,
+}
+
+/// The natural key of a unit record.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RecordKey {
+    /// Line.
+    pub line: LineId,
+    /// Station.
+    pub station: StationId,
+    /// PLC epoch.
+    pub epoch: PlcEpoch,
+    /// Sequence.
+    pub seq: RecordSeq,
+}
+
+/// Something wrong in a record that makes it unfit to store, named so an operator can find it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordProblem {
+    /// A measurement is NaN or infinite (garbage registers).
+    #[error("measurement {name:?} is not a finite number")]
+    NonFiniteMeasurement {
+        /// Measurement name.
+        name: String,
+    },
+    /// `started_at` after `ended_at`.
+    #[error("started_at {started} is after ended_at {ended}")]
+    StartsAfterEnd {
+        /// Start.
+        started: DateTime<Utc>,
+        /// End.
+        ended: DateTime<Utc>,
+    },
+    /// The unit consumes itself.
+    #[error("unit {serial} lists itself as consumed")]
+    ConsumesItself {
+        /// The serial.
+        serial: String,
+    },
+    /// The sequence number does not fit the store's signed 64-bit column.
+    #[error("sequence number {seq} is out of range")]
+    SeqOutOfRange {
+        /// The sequence number.
+        seq: u64,
+    },
+}
+
+impl UnitRecord {
+    /// The record's natural key.
+    pub fn key(&self) -> RecordKey {
+        RecordKey {
+            line: self.line.clone(),
+            station: self.station.clone(),
+            epoch: self.epoch,
+            seq: self.seq,
+        }
+    }
+
+    /// Everything wrong with the record; empty when it may be stored.
+    pub fn problems(&self) -> Vec<RecordProblem> {
+        let mut problems = Vec::new();
+        for m in &self.measurements {
+            let limits = [Some(m.value), m.lower_limit, m.upper_limit];
+            if limits.iter().flatten().any(|v| !v.is_finite()) {
+                problems.push(RecordProblem::NonFiniteMeasurement { name: m.name.clone() });
+            }
+        }
+        if let Some(started) = self.started_at
+            && started > self.ended_at
+        {
+            problems.push(RecordProblem::StartsAfterEnd { started, ended: self.ended_at });
+        }
+        if self.consumed.iter().any(|c| c.item == ConsumedItem::Serial(self.serial.clone())) {
+            problems.push(RecordProblem::ConsumesItself { serial: self.serial.to_string() });
+        }
+        if i64::try_from(self.seq.0).is_err() {
+            problems.push(RecordProblem::SeqOutOfRange { seq: self.seq.0 });
+        }
+        problems
+    }
+
+    /// The SPEC §8 station-result line for this record, as the export and the simulators'
+    /// ground truth write it.
+    pub fn to_result_line(&self, recorded_at: Option<DateTime<Utc>>) -> plc_contract::StationResultLine {
+        plc_contract::StationResultLine {
+            line: self.line.to_string(),
+            station: self.station.to_string(),
+            seq: self.seq.0,
+            serial: self.serial.to_string(),
+            result: self.verdict.as_str().to_owned(),
+            defects: self.defects.iter().map(|d| d.code.to_string()).collect(),
+            consumed: self
+                .consumed
+                .iter()
+                .map(|c| plc_contract::ConsumedRef { kind: c.kind.clone(), id: c.item.id().to_owned() })
+                .collect(),
+            produced_at: self.ended_at,
+            plc_epoch: Some(self.epoch.0),
+            started_at: self.started_at,
+            recorded_at,
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    pub(crate) fn record(serial: &str) -> UnitRecord {
+        UnitRecord {
+            line: LineId::parse("phone-1").unwrap(),
+            station: StationId::parse("FT").unwrap(),
+            epoch: PlcEpoch(1),
+            seq: RecordSeq(1),
+            serial: SerialNumber::parse(serial).unwrap(),
+            product: None,
+            work_order: None,
+            verdict: Verdict::Pass,
+            defects: vec![],
+            measurements: vec![],
+            consumed: vec![],
+            started_at: None,
+            ended_at: Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 0).unwrap(),
+            cycle_time_ms: None,
+            program: None,
+        }
+    }
+
+    #[test]
+    fn a_clean_record_has_no_problems() {
+        assert!(record("PH1-1").problems().is_empty());
+    }
+
+    #[test]
+    fn garbage_measurements_self_consumption_and_reversed_times_are_named() {
+        let mut r = record("PH1-1");
+        r.measurements.push(Measurement {
+            name: "torque_1".into(),
+            value: f64::NAN,
+            unit: None,
+            lower_limit: None,
+            upper_limit: Some(f64::INFINITY),
+        });
+        r.consumed.push(Consumption {
+            kind: "pcba".into(),
+            item: ConsumedItem::Serial(r.serial.clone()),
+            ref_designator: None,
+            certainty: Certainty::Certain,
+        });
+        r.started_at = Some(r.ended_at + chrono::Duration::seconds(1));
+        r.seq = RecordSeq(u64::MAX);
+        let problems = r.problems();
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        assert_eq!(problems[0].to_string(), "measurement \"torque_1\" is not a finite number");
+    }
+}

@@ -1,0 +1,122 @@
+//! Shifts and calendars in the plant's time zone. Instants are stored in UTC; a shift is a
+//! local wall-clock window, which may cross midnight (a 22:00–06:00 night shift belongs to the
+//! date it started on).
+
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+/// The plant's default time zone (Thanh Hóa, Vietnam).
+pub const DEFAULT_TIME_ZONE: Tz = chrono_tz::Asia::Ho_Chi_Minh;
+
+/// One shift of the daily calendar, in local wall-clock time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShiftDef {
+    /// Shift name ("A", "night").
+    pub name: String,
+    /// Local start time.
+    pub start: NaiveTime,
+    /// Local end time; at or before `start` means the shift ends the next day.
+    pub end: NaiveTime,
+}
+
+/// A concrete shift on a date, located in UTC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShiftInstance {
+    /// Shift name.
+    pub name: String,
+    /// Local date the shift started on.
+    pub date: NaiveDate,
+    /// Start in UTC (inclusive).
+    pub start: DateTime<Utc>,
+    /// End in UTC (exclusive).
+    pub end: DateTime<Utc>,
+}
+
+/// The plant's daily shift pattern in its time zone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShiftCalendar {
+    /// Plant time zone.
+    pub time_zone: Tz,
+    /// Shifts, in the order they start.
+    pub shifts: Vec<ShiftDef>,
+}
+
+impl ShiftCalendar {
+    /// Three 8-hour shifts starting at 06:00, the pattern of the bundled demo plant.
+    pub fn three_shifts(time_zone: Tz) -> Self {
+        let t = |h| NaiveTime::from_hms_opt(h, 0, 0).unwrap_or(NaiveTime::MIN);
+        Self {
+            time_zone,
+            shifts: vec![
+                ShiftDef { name: "A".into(), start: t(6), end: t(14) },
+                ShiftDef { name: "B".into(), start: t(14), end: t(22) },
+                ShiftDef { name: "C".into(), start: t(22), end: t(6) },
+            ],
+        }
+    }
+
+    /// The instance of `shift` that starts on local `date`. `None` if the local start does not
+    /// exist (a daylight-saving gap).
+    pub fn instance(&self, shift: &ShiftDef, date: NaiveDate) -> Option<ShiftInstance> {
+        let end_date = if shift.end <= shift.start { date + Duration::days(1) } else { date };
+        let start = self.time_zone.from_local_datetime(&date.and_time(shift.start)).earliest()?;
+        let end = self.time_zone.from_local_datetime(&end_date.and_time(shift.end)).earliest()?;
+        Some(ShiftInstance {
+            name: shift.name.clone(),
+            date,
+            start: start.with_timezone(&Utc),
+            end: end.with_timezone(&Utc),
+        })
+    }
+
+    /// The shift that `at` falls in, or `None` between shifts.
+    pub fn locate(&self, at: DateTime<Utc>) -> Option<ShiftInstance> {
+        let local_date = at.with_timezone(&self.time_zone).date_naive();
+        [local_date - Duration::days(1), local_date]
+            .into_iter()
+            .flat_map(|date| self.shifts.iter().filter_map(move |s| self.instance(s, date)))
+            .find(|i| i.start <= at && at < i.end)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
+    }
+
+    #[test]
+    fn night_shift_crossing_midnight_belongs_to_its_start_date() {
+        let cal = ShiftCalendar::three_shifts(DEFAULT_TIME_ZONE);
+        // 2026-11-24 01:30 local (UTC+7) = 2026-11-23 18:30 UTC: shift C of the 23rd.
+        let at = utc(2026, 11, 23, 18, 30);
+        let shift = cal.locate(at).unwrap();
+        assert_eq!(shift.name, "C");
+        assert_eq!(shift.date, NaiveDate::from_ymd_opt(2026, 11, 23).unwrap());
+        // C of the 23rd runs 22:00 local (15:00 UTC) to 06:00 local on the 24th (23:00 UTC).
+        assert_eq!(shift.start, utc(2026, 11, 23, 15, 0));
+        assert_eq!(shift.end, utc(2026, 11, 23, 23, 0));
+    }
+
+    #[test]
+    fn shift_boundaries_are_start_inclusive_end_exclusive() {
+        let cal = ShiftCalendar::three_shifts(DEFAULT_TIME_ZONE);
+        // 06:00 local = 23:00 UTC the day before: first instant of shift A.
+        assert_eq!(cal.locate(utc(2026, 11, 23, 23, 0)).unwrap().name, "A");
+        assert_eq!(cal.locate(utc(2026, 11, 23, 22, 59)).unwrap().name, "C");
+    }
+
+    #[test]
+    fn gaps_between_shifts_belong_to_no_shift() {
+        let t = |h| NaiveTime::from_hms_opt(h, 0, 0).unwrap();
+        let cal = ShiftCalendar {
+            time_zone: DEFAULT_TIME_ZONE,
+            shifts: vec![ShiftDef { name: "day".into(), start: t(8), end: t(17) }],
+        };
+        assert!(cal.locate(utc(2026, 11, 23, 12, 0)).is_none(), "19:00 local is off shift");
+        assert_eq!(cal.locate(utc(2026, 11, 23, 3, 0)).unwrap().name, "day");
+    }
+}

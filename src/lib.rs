@@ -1,0 +1,15 @@
+//! The MES library: everything the `mes` binary does, usable from tests and benches.
+//!
+//! # Layout
+//!
+//! - [`domain`]: pure types and rules (ids, units, records, genealogy, states, shifts); no I/O.
+//! - [`store`]: the relational store on sea-orm (SQLite or PostgreSQL); the only sea_orm user.
+//! - [`config`]: `mes.toml`, parsed with spans so errors name file, line and key.
+//! - [`sample_plant`]: a seeded generator of a small but complete plant history, with its truth.
+//!
+//! Dependency rule: `cli → store → domain`; `domain` imports nothing of ours but `plc-contract`.
+
+pub mod config;
+pub mod domain;
+pub mod sample_plant;
+pub mod store;

@@ -1,0 +1,103 @@
+//! Errors of the store boundary, each naming what and where.
+
+use sea_orm::DbErr;
+
+use crate::domain::record::RecordProblem;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The URL names no supported engine.
+    #[error("unsupported database URL {url:?}: use sqlite://PATH or postgres://…")]
+    UnsupportedUrl {
+        /// The URL, password redacted.
+        url: String,
+    },
+    /// Could not connect.
+    #[error("cannot connect to {url}: {source}")]
+    Connect {
+        /// The URL, password redacted.
+        url: String,
+        /// Driver error.
+        source: DbErr,
+    },
+    /// A migration failed.
+    #[error("migration failed: {source}")]
+    Migrate {
+        /// Driver error.
+        source: DbErr,
+    },
+    /// A query or statement failed.
+    #[error("{operation} failed: {source}")]
+    Db {
+        /// What the store was doing.
+        operation: &'static str,
+        /// Driver error.
+        source: DbErr,
+    },
+    /// A result row lacks a column or holds the wrong type in it.
+    #[error("reading column {column}: {source}")]
+    Column {
+        /// Column name.
+        column: &'static str,
+        /// Driver error.
+        source: DbErr,
+    },
+    /// A record names a line that is not registered.
+    #[error("unknown line {line:?}: register it (profiles / master data) before recording")]
+    UnknownLine {
+        /// Line code.
+        line: String,
+    },
+    /// A record names a station that its line does not have.
+    #[error("unknown station {station:?} on line {line:?}")]
+    UnknownStation {
+        /// Line code.
+        line: String,
+        /// Station code.
+        station: String,
+    },
+    /// A record names an unknown product.
+    #[error("unknown product {product:?}")]
+    UnknownProduct {
+        /// Product code.
+        product: String,
+    },
+    /// A record names an unknown work order.
+    #[error("unknown work order {work_order:?}")]
+    UnknownWorkOrder {
+        /// Work order code.
+        work_order: String,
+    },
+    /// A record failed validation; the whole batch was rejected and nothing written.
+    #[error("record {line}/{station} epoch {epoch} seq {seq} rejected: {}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    InvalidRecord {
+        /// Line code.
+        line: String,
+        /// Station code.
+        station: String,
+        /// PLC epoch.
+        epoch: u32,
+        /// PLC sequence.
+        seq: u64,
+        /// What is wrong.
+        problems: Vec<RecordProblem>,
+    },
+    /// A stored value does not parse back (a row written by something other than this store).
+    #[error("corrupt stored value in {table}.{column}: {value:?}")]
+    Corrupt {
+        /// Table.
+        table: &'static str,
+        /// Column.
+        column: &'static str,
+        /// The value.
+        value: String,
+    },
+}
+
+impl StoreError {
+    /// Wraps a driver error with the operation that hit it.
+    pub(crate) fn db(operation: &'static str) -> impl FnOnce(DbErr) -> StoreError {
+        move |source| StoreError::Db { operation, source }
+    }
+}

@@ -1,0 +1,192 @@
+//! The relational store: SQLite embedded by default, PostgreSQL for scale, through sea-orm.
+//!
+//! Owns: connecting and tuning, migrating, the batch writer (the only path by which production
+//! records enter the database), master data registration and the read queries (units, traces,
+//! station results).
+//!
+//! Must never: be bypassed by other modules (this is the only module that imports sea_orm), or
+//! return from a write before the transaction has committed: acquisition acknowledges records
+//! to PLCs on the strength of that return.
+
+mod entities;
+mod equipment;
+mod error;
+mod results;
+mod sql;
+mod trace;
+mod writer;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
+use mes_migrations::MigratorTrait;
+use tokio::sync::{Mutex, RwLock};
+
+pub use error::StoreError;
+pub use results::{StationResultFilter, StoredResult};
+pub use trace::{BackwardTrace, ForwardTrace, TracedUnit, UnitView, VisitView};
+pub use writer::{CommitReceipt, RecordBatch};
+
+use crate::domain::equipment::StationKind;
+
+/// Which database engine a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+/// Ids of master data, cached because they never change once written (master rows are never
+/// deleted), so the writer resolves codes without a round trip.
+#[derive(Debug, Default)]
+struct MasterIds {
+    /// line code → id
+    lines: HashMap<String, i64>,
+    /// (line code, station code) → (station id, kind)
+    stations: HashMap<(String, String), (i64, StationKind)>,
+    /// product code → id
+    products: HashMap<String, i64>,
+    /// work order code → id
+    work_orders: HashMap<String, i64>,
+}
+
+/// A connected, migrated store.
+pub struct Store {
+    db: DatabaseConnection,
+    backend: Backend,
+    /// Serialises this process's writers, so they queue instead of contending for SQLite's
+    /// single write lock (IMMEDIATE transactions handle other processes).
+    write_lock: Mutex<()>,
+    ids: RwLock<MasterIds>,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://…`) and applies pending
+    /// migrations.
+    ///
+    /// SQLite is tuned for one writer and concurrent readers: WAL journal, a 5 s busy timeout,
+    /// foreign keys on, and `synchronous = FULL`. FULL makes every commit durable across power
+    /// loss (the WAL is fsynced before COMMIT returns); NORMAL would survive a process crash but
+    /// could lose the last commits on power loss, and those records would already have been
+    /// acknowledged to — and dropped by — the PLCs. Batching amortises the fsync.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let backend = backend_of(url)?;
+        let mut options = ConnectOptions::new(url.to_owned());
+        options.sqlx_logging(false).acquire_timeout(Duration::from_secs(30));
+        match backend {
+            Backend::Sqlite => {
+                options.max_connections(4).min_connections(1);
+                options.map_sqlx_sqlite_opts(|o| {
+                    o.journal_mode(SqliteJournalMode::Wal)
+                        .synchronous(SqliteSynchronous::Full)
+                        .busy_timeout(Duration::from_secs(5))
+                        .foreign_keys(true)
+                        .create_if_missing(true)
+                });
+            }
+            Backend::Postgres => {
+                options.max_connections(10).min_connections(1);
+            }
+        }
+        let db = Database::connect(options)
+            .await
+            .map_err(|source| StoreError::Connect { url: redact(url), source })?;
+        mes_migrations::Migrator::up(&db, None)
+            .await
+            .map_err(|source| StoreError::Migrate { source })?;
+        tracing::debug!(url = %redact(url), ?backend, "store connected and migrated");
+        Ok(Self { db, backend, write_lock: Mutex::new(()), ids: RwLock::new(MasterIds::default()) })
+    }
+
+    /// The engine behind this store.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Rolls every migration back (used by the migration round-trip test and `mes migrate
+    /// --down`-style maintenance), then clears the id cache.
+    pub async fn migrate_down_all(&self) -> Result<(), StoreError> {
+        mes_migrations::Migrator::down(&self.db, None)
+            .await
+            .map_err(|source| StoreError::Migrate { source })?;
+        *self.ids.write().await = MasterIds::default();
+        Ok(())
+    }
+
+    /// Applies pending migrations; returns how many were applied.
+    pub async fn migrate_up(&self) -> Result<usize, StoreError> {
+        let pending = mes_migrations::Migrator::get_pending_migrations(&self.db)
+            .await
+            .map_err(|source| StoreError::Migrate { source })?
+            .len();
+        mes_migrations::Migrator::up(&self.db, None)
+            .await
+            .map_err(|source| StoreError::Migrate { source })?;
+        Ok(pending)
+    }
+
+    /// Names of the tables that exist, sorted (for tests and `mes migrate` output).
+    pub async fn table_names(&self) -> Result<Vec<String>, StoreError> {
+        sql::table_names(&self.db, self.backend).await
+    }
+
+    fn sea_backend(&self) -> DbBackend {
+        match self.backend {
+            Backend::Sqlite => DbBackend::Sqlite,
+            Backend::Postgres => DbBackend::Postgres,
+        }
+    }
+}
+
+/// Which engine a database URL names, or an error naming the URL.
+pub fn backend_of(url: &str) -> Result<Backend, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Backend::Sqlite)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Backend::Postgres)
+    } else {
+        Err(StoreError::UnsupportedUrl { url: redact(url) })
+    }
+}
+
+/// The URL with any password replaced, for logs and errors.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &userinfo[..colon], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The SQLite URL of a database file, creating it if missing.
+pub fn sqlite_url(path: &std::path::Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_logs() {
+        assert_eq!(redact("postgres://mes:s3cret@db:5432/mes"), "postgres://mes:***@db:5432/mes");
+        assert_eq!(redact("postgres://mes@db/mes"), "postgres://mes@db/mes");
+        assert_eq!(redact("sqlite://./mes-data/mes.sqlite?mode=rwc"), "sqlite://./mes-data/mes.sqlite?mode=rwc");
+    }
+
+    #[test]
+    fn urls_name_their_backend() {
+        assert_eq!(backend_of("sqlite://x.db").ok(), Some(Backend::Sqlite));
+        assert_eq!(backend_of("postgresql://h/db").ok(), Some(Backend::Postgres));
+        assert!(matches!(backend_of("mysql://h/db"), Err(StoreError::UnsupportedUrl { .. })));
+    }
+}

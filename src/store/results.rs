@@ -1,0 +1,229 @@
+//! Reading station results back: by line, station and time for exports, and by unit for traces.
+//! Pages are keyed on the result id (commit order) so an export of millions of rows streams in
+//! constant memory.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, Value};
+use serde::Serialize;
+
+use super::sql::{get, placeholders, raw, rows_per_insert};
+use super::{Store, StoreError};
+use crate::domain::ids::{DefectCode, LineId, LotId, PlcEpoch, ProductCode, RecordSeq, SerialNumber, StationId, WorkOrderId};
+use crate::domain::record::{Certainty, ConsumedItem, Consumption, Defect, Measurement, UnitRecord, Verdict};
+
+/// Which station results to read. All bounds are optional; times are `ended_at`, from inclusive,
+/// to exclusive.
+#[derive(Debug, Clone, Default)]
+pub struct StationResultFilter {
+    /// Only this line.
+    pub line: Option<LineId>,
+    /// Only this station code.
+    pub station: Option<StationId>,
+    /// Ended at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Ended before.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// A station result as stored: the record plus what the store adds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredResult {
+    /// Row id (commit order).
+    pub id: i64,
+    /// The record as it was committed.
+    pub record: UnitRecord,
+    /// When the MES committed it.
+    pub recorded_at: DateTime<Utc>,
+}
+
+const SELECT_RESULTS: &str = "SELECT r.id, l.code AS line, s.code AS station, r.plc_epoch, r.seq, u.serial, \
+     p.code AS product, w.code AS work_order, r.result, r.started_at, r.ended_at, r.cycle_time_ms, r.program, \
+     r.recorded_at \
+     FROM station_results r \
+     JOIN lines l ON l.id = r.line_id \
+     JOIN stations s ON s.id = r.station_id \
+     JOIN units u ON u.id = r.unit_id \
+     LEFT JOIN products p ON p.id = u.product_id \
+     LEFT JOIN work_orders w ON w.id = r.work_order_id";
+
+impl Store {
+    /// Up to `limit` results matching `filter` with id greater than `after_id`, in id order.
+    /// Call again with the last id to page on.
+    pub async fn station_results(
+        &self,
+        filter: &StationResultFilter,
+        after_id: i64,
+        limit: u64,
+    ) -> Result<Vec<StoredResult>, StoreError> {
+        let mut sql = format!("{SELECT_RESULTS} WHERE r.id > $1");
+        let mut values: Vec<Value> = vec![after_id.into()];
+        if let Some(line) = &filter.line {
+            values.push(line.as_str().into());
+            sql.push_str(&format!(" AND l.code = ${}", values.len()));
+        }
+        if let Some(station) = &filter.station {
+            values.push(station.as_str().into());
+            sql.push_str(&format!(" AND s.code = ${}", values.len()));
+        }
+        if let Some(from) = filter.from {
+            values.push(from.into());
+            sql.push_str(&format!(" AND r.ended_at >= ${}", values.len()));
+        }
+        if let Some(to) = filter.to {
+            values.push(to.into());
+            sql.push_str(&format!(" AND r.ended_at < ${}", values.len()));
+        }
+        values.push(i64::try_from(limit).unwrap_or(i64::MAX).into());
+        sql.push_str(&format!(" ORDER BY r.id LIMIT ${}", values.len()));
+        self.load_results(&sql, values).await
+    }
+
+    /// Every visit of the given units, in time order.
+    pub(crate) async fn results_of_units(&self, unit_ids: &[i64]) -> Result<Vec<StoredResult>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in unit_ids.chunks(rows_per_insert(1)) {
+            let sql = format!("{SELECT_RESULTS} WHERE r.unit_id IN ({}) ORDER BY r.ended_at, r.id", placeholders(1, chunk.len()));
+            out.extend(self.load_results(&sql, chunk.iter().map(|id| Value::from(*id)).collect()).await?);
+        }
+        out.sort_by_key(|r| (r.record.ended_at, r.id));
+        Ok(out)
+    }
+
+    /// Runs a `SELECT_RESULTS` query and attaches defects, measurements and consumption.
+    async fn load_results(&self, sql: &str, values: Vec<Value>) -> Result<Vec<StoredResult>, StoreError> {
+        let backend = self.sea_backend();
+        let rows = self
+            .db
+            .query_all_raw(raw(backend, sql, values))
+            .await
+            .map_err(StoreError::db("reading station results"))?;
+        let mut results = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let result: String = get(row, "result")?;
+            let verdict = Verdict::parse(&result)
+                .ok_or(StoreError::Corrupt { table: "station_results", column: "result", value: result.clone() })?;
+            let seq: i64 = get(row, "seq")?;
+            let epoch: i64 = get(row, "plc_epoch")?;
+            results.push(StoredResult {
+                id: get(row, "id")?,
+                record: UnitRecord {
+                    line: parse_id(LineId::parse, get::<String>(row, "line")?, "lines", "code")?,
+                    station: parse_id(StationId::parse, get::<String>(row, "station")?, "stations", "code")?,
+                    epoch: PlcEpoch(u32::try_from(epoch).map_err(|_| corrupt("plc_epoch", epoch))?),
+                    seq: RecordSeq(u64::try_from(seq).map_err(|_| corrupt("seq", seq))?),
+                    serial: parse_id(SerialNumber::parse, get::<String>(row, "serial")?, "units", "serial")?,
+                    product: get::<Option<String>>(row, "product")?
+                        .map(|p| parse_id(ProductCode::parse, p, "products", "code"))
+                        .transpose()?,
+                    work_order: get::<Option<String>>(row, "work_order")?
+                        .map(|w| parse_id(WorkOrderId::parse, w, "work_orders", "code"))
+                        .transpose()?,
+                    verdict,
+                    defects: Vec::new(),
+                    measurements: Vec::new(),
+                    consumed: Vec::new(),
+                    started_at: get(row, "started_at")?,
+                    ended_at: get(row, "ended_at")?,
+                    cycle_time_ms: get::<Option<i32>>(row, "cycle_time_ms")?.and_then(|v| u32::try_from(v).ok()),
+                    program: get(row, "program")?,
+                },
+                recorded_at: get(row, "recorded_at")?,
+            });
+        }
+        self.attach_children(&mut results).await?;
+        Ok(results)
+    }
+
+    async fn attach_children(&self, results: &mut [StoredResult]) -> Result<(), StoreError> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        let backend = self.sea_backend();
+        let index: HashMap<i64, usize> = results.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
+        let ids: Vec<i64> = results.iter().map(|r| r.id).collect();
+        for chunk in ids.chunks(rows_per_insert(1)) {
+            let list = placeholders(1, chunk.len());
+            let values: Vec<Value> = chunk.iter().map(|id| Value::from(*id)).collect();
+
+            let sql = format!(
+                "SELECT station_result_id, code, ref_designator FROM station_result_defects \
+                 WHERE station_result_id IN ({list}) ORDER BY station_result_id, position"
+            );
+            for row in self.db.query_all_raw(raw(backend, &sql, values.clone())).await.map_err(StoreError::db("reading defects"))? {
+                let owner = index[&get::<i64>(&row, "station_result_id")?];
+                results[owner].record.defects.push(Defect {
+                    code: parse_id(DefectCode::parse, get::<String>(&row, "code")?, "station_result_defects", "code")?,
+                    ref_designator: get(&row, "ref_designator")?,
+                });
+            }
+
+            let sql = format!(
+                "SELECT station_result_id, name, value, unit, lower_limit, upper_limit FROM station_result_measurements \
+                 WHERE station_result_id IN ({list}) ORDER BY station_result_id, position"
+            );
+            for row in self.db.query_all_raw(raw(backend, &sql, values.clone())).await.map_err(StoreError::db("reading measurements"))? {
+                let owner = index[&get::<i64>(&row, "station_result_id")?];
+                results[owner].record.measurements.push(Measurement {
+                    name: get(&row, "name")?,
+                    value: get(&row, "value")?,
+                    unit: get(&row, "unit")?,
+                    lower_limit: get(&row, "lower_limit")?,
+                    upper_limit: get(&row, "upper_limit")?,
+                });
+            }
+
+            let sql = format!(
+                "SELECT e.station_result_id, e.child_kind, cu.serial AS child_serial, ml.code AS child_lot, \
+                 e.ref_designator, e.certainty FROM genealogy_edges e \
+                 LEFT JOIN units cu ON cu.id = e.child_unit_id \
+                 LEFT JOIN material_lots ml ON ml.id = e.child_lot_id \
+                 WHERE e.station_result_id IN ({list}) ORDER BY e.station_result_id, e.position"
+            );
+            for row in self.db.query_all_raw(raw(backend, &sql, values)).await.map_err(StoreError::db("reading consumption"))? {
+                let owner = index[&get::<i64>(&row, "station_result_id")?];
+                results[owner].record.consumed.push(Consumption {
+                    kind: get(&row, "child_kind")?,
+                    item: consumed_item(get(&row, "child_serial")?, get(&row, "child_lot")?)?,
+                    ref_designator: get(&row, "ref_designator")?,
+                    certainty: certainty(get(&row, "certainty")?)?,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses a stored identifier, reporting a value that no longer validates as corruption.
+pub(crate) fn parse_id<T, E>(
+    parse: impl FnOnce(String) -> Result<T, E>,
+    value: String,
+    table: &'static str,
+    column: &'static str,
+) -> Result<T, StoreError> {
+    let copy = value.clone();
+    parse(value).map_err(|_| StoreError::Corrupt { table, column, value: copy })
+}
+
+/// The consumed item of an edge row: exactly one of serial and lot is set.
+pub(crate) fn consumed_item(serial: Option<String>, lot: Option<String>) -> Result<ConsumedItem, StoreError> {
+    match (serial, lot) {
+        (Some(s), None) => Ok(ConsumedItem::Serial(parse_id(SerialNumber::parse, s, "units", "serial")?)),
+        (None, Some(l)) => Ok(ConsumedItem::Lot(parse_id(LotId::parse, l, "material_lots", "code")?)),
+        (s, l) => Err(StoreError::Corrupt {
+            table: "genealogy_edges",
+            column: "child_unit_id/child_lot_id",
+            value: format!("{s:?}/{l:?}"),
+        }),
+    }
+}
+
+/// Parses a stored certainty.
+pub(crate) fn certainty(value: String) -> Result<Certainty, StoreError> {
+    Certainty::parse(&value).ok_or(StoreError::Corrupt { table: "genealogy_edges", column: "certainty", value })
+}
+
+fn corrupt(column: &'static str, value: i64) -> StoreError {
+    StoreError::Corrupt { table: "station_results", column, value: value.to_string() }
+}

@@ -1,0 +1,76 @@
+//! Small SQL plumbing shared by the store's files: portable raw statements, bind-limit chunking,
+//! typed column reads.
+
+use sea_orm::sea_query::{InsertStatement, OnConflict};
+use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement, TryGetable, Value};
+
+use super::{Backend, StoreError};
+
+/// Most bind parameters we put in one statement: under SQLite's 32,766 and PostgreSQL's 65,535.
+pub(crate) const MAX_BINDS: usize = 30_000;
+
+/// Rows per multi-row INSERT for a table of `columns` columns.
+pub(crate) fn rows_per_insert(columns: usize) -> usize {
+    (MAX_BINDS / columns.max(1)).max(1)
+}
+
+/// Builds a raw statement written with PostgreSQL's `$1` placeholders, rewritten to SQLite's
+/// numbered `?1` form when needed, so each query is written once.
+pub(crate) fn raw(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
+    let text = match backend {
+        DbBackend::Sqlite => sql.replace('$', "?"),
+        _ => sql.to_owned(),
+    };
+    Statement::from_sql_and_values(backend, text, values)
+}
+
+/// `IN ($1, $2, …)` placeholder list starting at `$first`.
+pub(crate) fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Reads a column by name, naming the column in the error.
+pub(crate) fn get<T: TryGetable>(row: &QueryResult, column: &'static str) -> Result<T, StoreError> {
+    row.try_get::<T>("", column).map_err(|source| StoreError::Column { column, source })
+}
+
+/// `INSERT … ON CONFLICT (columns) DO NOTHING` for master and idempotent rows.
+pub(crate) fn on_conflict_do_nothing<C: sea_orm::sea_query::IntoIden + Copy>(
+    stmt: &mut InsertStatement,
+    columns: &[C],
+) {
+    stmt.on_conflict(OnConflict::columns(columns.iter().copied()).do_nothing().to_owned());
+}
+
+/// Names of user tables, sorted.
+pub(crate) async fn table_names(db: &impl ConnectionTrait, backend: Backend) -> Result<Vec<String>, StoreError> {
+    let sql = match backend {
+        Backend::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        }
+        Backend::Postgres => {
+            "SELECT table_name AS name FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name"
+        }
+    };
+    let rows = db
+        .query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .map_err(StoreError::db("listing tables"))?;
+    rows.iter().map(|r| get::<String>(r, "name")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_query_text_serves_both_backends() {
+        let pg = raw(DbBackend::Postgres, "SELECT $1, $2", vec![]);
+        let lite = raw(DbBackend::Sqlite, "SELECT $1, $2", vec![]);
+        assert_eq!(pg.sql, "SELECT $1, $2");
+        assert_eq!(lite.sql, "SELECT ?1, ?2");
+        assert_eq!(placeholders(3, 3), "$3, $4, $5");
+        assert_eq!(rows_per_insert(13), 2307);
+    }
+}

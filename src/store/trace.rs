@@ -1,0 +1,355 @@
+//! Genealogy queries: a unit with its visits, backward trace (everything in a unit, any depth)
+//! and forward trace (every unit containing a lot, reel or serial, any depth). SQL fetches the
+//! relevant edges with one recursive query; the rules (tree, contains/possibly contains) are the
+//! domain's.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, QueryResult, Value};
+use serde::Serialize;
+
+use super::results::{certainty, consumed_item, parse_id, StoredResult};
+use super::sql::{get, placeholders, raw, rows_per_insert};
+use super::{Store, StoreError};
+use crate::domain::genealogy::{backward_tree, forward_containment, ForwardHit, GenealogyEdge, TraceNode};
+use crate::domain::ids::{LineId, ProductCode, RecordSeq, SerialNumber, StationId, WorkOrderId};
+use crate::domain::record::ConsumedItem;
+use crate::domain::unit::{Unit, UnitStatus};
+
+/// A unit with everything that happened to it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UnitView {
+    /// The unit.
+    pub unit: Unit,
+    /// When the MES first saw it.
+    pub first_seen_at: DateTime<Utc>,
+    /// Its station visits in time order.
+    pub visits: Vec<VisitView>,
+}
+
+/// A station visit as a trace shows it.
+pub type VisitView = StoredResult;
+
+/// Result of a backward trace.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BackwardTrace {
+    /// The genealogy tree from the unit down.
+    pub tree: TraceNode,
+    /// Every serialised unit in the tree (the root included) with its visits.
+    pub units: BTreeMap<String, UnitView>,
+}
+
+/// One unit found by a forward trace, with where it is now.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TracedUnit {
+    /// How it contains the traced item.
+    pub hit: ForwardHit,
+    /// Its product, if known.
+    pub product: Option<ProductCode>,
+    /// Its life status.
+    pub status: UnitStatus,
+    /// Whether an active hold covers it (directly, or through the traced item).
+    pub on_hold: bool,
+    /// Line, station and time of its most recently recorded visit.
+    pub last_seen: Option<(LineId, StationId, DateTime<Utc>)>,
+}
+
+/// Result of a forward trace.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ForwardTrace {
+    /// The traced item.
+    pub item: ConsumedItem,
+    /// Units containing it, sorted by serial.
+    pub units: Vec<TracedUnit>,
+}
+
+const EDGE_COLUMNS: &str = "pu.serial AS parent, e.child_kind, cu.serial AS child_serial, ml.code AS child_lot, \
+     e.ref_designator, e.certainty, l.code AS line, s.code AS station, r.seq, r.ended_at";
+const EDGE_JOINS: &str = "JOIN units pu ON pu.id = e.parent_unit_id \
+     LEFT JOIN units cu ON cu.id = e.child_unit_id \
+     LEFT JOIN material_lots ml ON ml.id = e.child_lot_id \
+     JOIN station_results r ON r.id = e.station_result_id \
+     JOIN stations s ON s.id = r.station_id \
+     JOIN lines l ON l.id = r.line_id";
+
+impl Store {
+    /// A unit by serial with its visits; `None` if the MES never saw it.
+    pub async fn unit_by_serial(&self, serial: &SerialNumber) -> Result<Option<UnitView>, StoreError> {
+        Ok(self.units_by_serial(&[serial.as_str()]).await?.remove(serial.as_str()))
+    }
+
+    /// Everything in `serial`, any depth, with every unit's visits; `None` if unknown.
+    pub async fn backward_trace(&self, serial: &SerialNumber) -> Result<Option<BackwardTrace>, StoreError> {
+        if self.unit_id(serial.as_str()).await?.is_none() {
+            return Ok(None);
+        }
+        let sql = format!(
+            "WITH RECURSIVE tree(unit_id) AS ( \
+               SELECT id FROM units WHERE serial = $1 \
+               UNION \
+               SELECT e.child_unit_id FROM genealogy_edges e JOIN tree t ON e.parent_unit_id = t.unit_id \
+               WHERE e.child_unit_id IS NOT NULL) \
+             SELECT {EDGE_COLUMNS} FROM genealogy_edges e JOIN tree t ON e.parent_unit_id = t.unit_id {EDGE_JOINS}"
+        );
+        let edges = self.edges(&sql, vec![serial.as_str().into()]).await?;
+        let tree = backward_tree(serial, &edges);
+        let serials: Vec<&str> = tree
+            .items()
+            .into_iter()
+            .filter_map(|i| match i {
+                ConsumedItem::Serial(s) => Some(s.as_str()),
+                ConsumedItem::Lot(_) => None,
+            })
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut units = self.units_by_serial(&serials).await?;
+        let held = self.held_items(&tree.items().into_iter().cloned().collect::<Vec<_>>()).await?;
+        // A hold on anything inside a unit holds the unit and every unit above it on the path.
+        mark_held(&tree, &held, &mut units);
+        Ok(Some(BackwardTrace { tree, units }))
+    }
+
+    /// Every unit containing `item`, any depth; `None` if the item was never recorded.
+    pub async fn forward_trace(&self, item: &ConsumedItem) -> Result<Option<ForwardTrace>, StoreError> {
+        let (start_id, start_column) = match item {
+            ConsumedItem::Serial(s) => (self.unit_id(s.as_str()).await?, "child_unit_id"),
+            ConsumedItem::Lot(l) => (self.lot_id(l.as_str()).await?, "child_lot_id"),
+        };
+        let Some(start_id) = start_id else { return Ok(None) };
+        let sql = format!(
+            "WITH RECURSIVE up(unit_id) AS ( \
+               SELECT e.parent_unit_id FROM genealogy_edges e WHERE e.{start_column} = $1 \
+               UNION \
+               SELECT e.parent_unit_id FROM genealogy_edges e JOIN up ON e.child_unit_id = up.unit_id) \
+             SELECT {EDGE_COLUMNS} FROM genealogy_edges e {EDGE_JOINS} \
+             WHERE e.parent_unit_id IN (SELECT unit_id FROM up) \
+               AND (e.child_unit_id IN (SELECT unit_id FROM up) OR e.{start_column} = $1)"
+        );
+        let edges = self.edges(&sql, vec![start_id.into()]).await?;
+        let hits = forward_containment(item, &edges);
+        let item_held = !self.held_items(std::slice::from_ref(item)).await?.is_empty();
+        let serials: Vec<&str> = hits.iter().map(|h| h.serial.as_str()).collect();
+        let summaries = self.unit_summaries(&serials).await?;
+        let direct_holds = self
+            .held_items(&hits.iter().map(|h| ConsumedItem::Serial(h.serial.clone())).collect::<Vec<_>>())
+            .await?;
+        let units = hits
+            .into_iter()
+            .map(|hit| {
+                let summary = summaries.get(hit.serial.as_str());
+                let on_hold = item_held || direct_holds.contains(&ConsumedItem::Serial(hit.serial.clone()));
+                TracedUnit {
+                    product: summary.and_then(|s| s.product.clone()),
+                    status: summary.map_or(UnitStatus::InProcess, |s| s.status),
+                    last_seen: summary.and_then(|s| s.last_seen.clone()),
+                    on_hold,
+                    hit,
+                }
+            })
+            .collect();
+        Ok(Some(ForwardTrace { item: item.clone(), units }))
+    }
+
+    async fn unit_id(&self, serial: &str) -> Result<Option<i64>, StoreError> {
+        self.single_id("SELECT id FROM units WHERE serial = $1", serial).await
+    }
+
+    async fn lot_id(&self, code: &str) -> Result<Option<i64>, StoreError> {
+        self.single_id("SELECT id FROM material_lots WHERE code = $1", code).await
+    }
+
+    async fn single_id(&self, sql: &str, key: &str) -> Result<Option<i64>, StoreError> {
+        let row = self
+            .db
+            .query_one_raw(raw(self.sea_backend(), sql, vec![key.into()]))
+            .await
+            .map_err(StoreError::db("looking up an id"))?;
+        row.map(|r| get::<i64>(&r, "id")).transpose()
+    }
+
+    async fn edges(&self, sql: &str, values: Vec<Value>) -> Result<Vec<GenealogyEdge>, StoreError> {
+        let rows = self
+            .db
+            .query_all_raw(raw(self.sea_backend(), sql, values))
+            .await
+            .map_err(StoreError::db("reading genealogy"))?;
+        rows.iter().map(edge_from_row).collect()
+    }
+
+    /// Units with their visits, by serial; unknown serials are absent from the map.
+    async fn units_by_serial(&self, serials: &[&str]) -> Result<BTreeMap<String, UnitView>, StoreError> {
+        let mut out = BTreeMap::new();
+        let mut ids = Vec::new();
+        for chunk in serials.chunks(rows_per_insert(1)) {
+            let sql = format!(
+                "SELECT u.id, u.serial, p.code AS product, w.code AS work_order, u.status, u.first_seen_at \
+                 FROM units u LEFT JOIN products p ON p.id = u.product_id \
+                 LEFT JOIN work_orders w ON w.id = u.work_order_id WHERE u.serial IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let rows = self
+                .db
+                .query_all_raw(raw(self.sea_backend(), &sql, chunk.iter().map(|s| Value::from(*s)).collect()))
+                .await
+                .map_err(StoreError::db("reading units"))?;
+            for row in rows {
+                let serial: String = get(&row, "serial")?;
+                ids.push(get::<i64>(&row, "id")?);
+                let status: String = get(&row, "status")?;
+                let view = UnitView {
+                    unit: Unit {
+                        serial: parse_id(SerialNumber::parse, serial.clone(), "units", "serial")?,
+                        product: get::<Option<String>>(&row, "product")?
+                            .map(|p| parse_id(ProductCode::parse, p, "products", "code"))
+                            .transpose()?,
+                        work_order: get::<Option<String>>(&row, "work_order")?
+                            .map(|w| parse_id(WorkOrderId::parse, w, "work_orders", "code"))
+                            .transpose()?,
+                        status: UnitStatus::parse(&status)
+                            .ok_or(StoreError::Corrupt { table: "units", column: "status", value: status.clone() })?,
+                        on_hold: false,
+                    },
+                    first_seen_at: get(&row, "first_seen_at")?,
+                    visits: Vec::new(),
+                };
+                out.insert(serial, view);
+            }
+        }
+        for visit in self.results_of_units(&ids).await? {
+            if let Some(view) = out.get_mut(visit.record.serial.as_str()) {
+                view.visits.push(visit);
+            }
+        }
+        if !out.is_empty() {
+            let items: Vec<ConsumedItem> = out.values().map(|v| ConsumedItem::Serial(v.unit.serial.clone())).collect();
+            let held = self.held_items(&items).await?;
+            for view in out.values_mut() {
+                view.unit.on_hold = held.contains(&ConsumedItem::Serial(view.unit.serial.clone()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Product, status and last recorded location of units, by serial.
+    async fn unit_summaries(&self, serials: &[&str]) -> Result<HashMap<String, UnitSummary>, StoreError> {
+        let mut out = HashMap::with_capacity(serials.len());
+        for chunk in serials.chunks(rows_per_insert(1)) {
+            let list = placeholders(1, chunk.len());
+            let values: Vec<Value> = chunk.iter().map(|s| Value::from(*s)).collect();
+            let sql = format!(
+                "SELECT u.serial, u.status, p.code AS product, l.code AS line, s.code AS station, r.ended_at \
+                 FROM units u LEFT JOIN products p ON p.id = u.product_id \
+                 LEFT JOIN station_results r ON r.id = (SELECT MAX(r2.id) FROM station_results r2 WHERE r2.unit_id = u.id) \
+                 LEFT JOIN stations s ON s.id = r.station_id LEFT JOIN lines l ON l.id = r.line_id \
+                 WHERE u.serial IN ({list})"
+            );
+            let rows = self
+                .db
+                .query_all_raw(raw(self.sea_backend(), &sql, values))
+                .await
+                .map_err(StoreError::db("reading unit summaries"))?;
+            for row in rows {
+                let status: String = get(&row, "status")?;
+                let last_seen = match (get::<Option<String>>(&row, "line")?, get::<Option<String>>(&row, "station")?) {
+                    (Some(line), Some(station)) => Some((
+                        parse_id(LineId::parse, line, "lines", "code")?,
+                        parse_id(StationId::parse, station, "stations", "code")?,
+                        get::<DateTime<Utc>>(&row, "ended_at")?,
+                    )),
+                    _ => None,
+                };
+                out.insert(
+                    get::<String>(&row, "serial")?,
+                    UnitSummary {
+                        product: get::<Option<String>>(&row, "product")?
+                            .map(|p| parse_id(ProductCode::parse, p, "products", "code"))
+                            .transpose()?,
+                        status: UnitStatus::parse(&status)
+                            .ok_or(StoreError::Corrupt { table: "units", column: "status", value: status.clone() })?,
+                        last_seen,
+                    },
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// Which of `items` are under an active hold.
+    async fn held_items(&self, items: &[ConsumedItem]) -> Result<BTreeSet<ConsumedItem>, StoreError> {
+        let mut held = BTreeSet::new();
+        let serials: Vec<&str> = items
+            .iter()
+            .filter_map(|i| if let ConsumedItem::Serial(s) = i { Some(s.as_str()) } else { None })
+            .collect();
+        let lots: Vec<&str> =
+            items.iter().filter_map(|i| if let ConsumedItem::Lot(l) = i { Some(l.as_str()) } else { None }).collect();
+        let queries = [
+            ("SELECT u.serial AS code FROM holds h JOIN units u ON u.id = h.unit_id", "u.serial", &serials),
+            ("SELECT m.code AS code FROM holds h JOIN material_lots m ON m.id = h.lot_id", "m.code", &lots),
+        ];
+        for (select, column, codes) in queries {
+            for chunk in codes.chunks(rows_per_insert(1)) {
+                let sql = format!(
+                    "{select} WHERE h.released_at IS NULL AND {column} IN ({})",
+                    placeholders(1, chunk.len())
+                );
+                let rows = self
+                    .db
+                    .query_all_raw(raw(self.sea_backend(), &sql, chunk.iter().map(|c| Value::from(*c)).collect()))
+                    .await
+                    .map_err(StoreError::db("reading holds"))?;
+                for row in rows {
+                    let code: String = get(&row, "code")?;
+                    held.insert(if column == "u.serial" {
+                        consumed_item(Some(code), None)?
+                    } else {
+                        consumed_item(None, Some(code))?
+                    });
+                }
+            }
+        }
+        Ok(held)
+    }
+}
+
+struct UnitSummary {
+    product: Option<ProductCode>,
+    status: UnitStatus,
+    last_seen: Option<(LineId, StationId, DateTime<Utc>)>,
+}
+
+fn edge_from_row(row: &QueryResult) -> Result<GenealogyEdge, StoreError> {
+    let seq: i64 = get(row, "seq")?;
+    Ok(GenealogyEdge {
+        parent: parse_id(SerialNumber::parse, get::<String>(row, "parent")?, "units", "serial")?,
+        kind: get(row, "child_kind")?,
+        child: consumed_item(get(row, "child_serial")?, get(row, "child_lot")?)?,
+        ref_designator: get(row, "ref_designator")?,
+        certainty: certainty(get(row, "certainty")?)?,
+        line: parse_id(LineId::parse, get::<String>(row, "line")?, "lines", "code")?,
+        station: parse_id(StationId::parse, get::<String>(row, "station")?, "stations", "code")?,
+        seq: RecordSeq(u64::try_from(seq).map_err(|_| StoreError::Corrupt {
+            table: "station_results",
+            column: "seq",
+            value: seq.to_string(),
+        })?),
+        at: get(row, "ended_at")?,
+    })
+}
+
+/// Marks every unit on a path from the root to a held item as on hold. Returns whether `node`'s
+/// subtree holds anything.
+fn mark_held(node: &TraceNode, held: &BTreeSet<ConsumedItem>, units: &mut BTreeMap<String, UnitView>) -> bool {
+    let mut any = held.contains(&node.item);
+    for child in &node.children {
+        any |= mark_held(child, held, units);
+    }
+    if any && let ConsumedItem::Serial(s) = &node.item
+        && let Some(view) = units.get_mut(s.as_str())
+    {
+        view.unit.on_hold = true;
+    }
+    any
+}
