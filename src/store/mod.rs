@@ -13,6 +13,7 @@ mod equipment;
 mod error;
 mod results;
 mod sql;
+mod states;
 mod trace;
 mod writer;
 
@@ -188,5 +189,33 @@ mod tests {
         assert_eq!(backend_of("sqlite://x.db").ok(), Some(Backend::Sqlite));
         assert_eq!(backend_of("postgresql://h/db").ok(), Some(Backend::Postgres));
         assert!(matches!(backend_of("mysql://h/db"), Err(StoreError::UnsupportedUrl { .. })));
+    }
+}
+
+impl Store {
+    /// Row count of every table, by name (for `mes migrate`/demo summaries and tests).
+    pub async fn row_counts(&self) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
+        use sea_orm::ConnectionTrait;
+        let mut out = std::collections::BTreeMap::new();
+        for table in self.table_names().await? {
+            // Table names come from the catalogue, never from input.
+            let sql = format!("SELECT COUNT(*) AS n FROM {table}");
+            let row = self
+                .db
+                .query_one_raw(sea_orm::Statement::from_string(self.sea_backend(), sql))
+                .await
+                .map_err(StoreError::db("counting rows"))?;
+            let n = row.map(|r| sql::get::<i64>(&r, "n")).transpose()?.unwrap_or(0);
+            out.insert(table, u64::try_from(n).unwrap_or(0));
+        }
+        Ok(out)
+    }
+
+    /// Runs SQL statements as they are, outside any batch. A maintenance hook for operators and
+    /// tests (e.g. installing a fault-injection trigger); production code never calls it.
+    pub async fn execute_maintenance_sql(&self, sql: &str) -> Result<(), StoreError> {
+        use sea_orm::ConnectionTrait;
+        self.db.execute_unprepared(sql).await.map_err(StoreError::db("maintenance SQL"))?;
+        Ok(())
     }
 }

@@ -1,0 +1,360 @@
+//! Store tests, each run on SQLite and on PostgreSQL (see the harness).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use mes::domain::genealogy::Containment;
+use mes::domain::ids::{LineId, LotId, PlcEpoch, RecordSeq, SerialNumber, StationId};
+use mes::domain::record::{Certainty, ConsumedItem, Consumption, UnitRecord, Verdict};
+use mes::domain::state::{MachineState, StateInterval};
+use mes::sample_plant::{plant_model, SamplePlant, PHONE_LINE, SMT_LINE, TABLET_LINE};
+use mes::store::{RecordBatch, StationResultFilter, Store, StoreError};
+
+use crate::harness::TestDb;
+
+fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap()
+}
+
+async fn sample_store(db: &TestDb, seed: u64, phones: usize, tablets: usize) -> (Store, SamplePlant, Vec<UnitRecord>) {
+    let store = db.store().await;
+    store.register_plant(&plant_model()).await.unwrap();
+    let mut plant = SamplePlant::new(seed, start());
+    let chunk = plant.next_chunk(phones, tablets);
+    // Commit in several batches, as a collector would.
+    for records in chunk.records.chunks(97) {
+        store.commit(&RecordBatch { records: records.to_vec(), ..Default::default() }).await.unwrap();
+    }
+    store
+        .commit(&RecordBatch {
+            state_intervals: chunk.state_intervals.clone(),
+            counter_samples: chunk.counter_samples.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    (store, plant, chunk.records)
+}
+
+async fn all_results(store: &Store, filter: &StationResultFilter) -> Vec<mes::store::StoredResult> {
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.station_results(filter, after, 250).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        out.extend(page);
+    }
+    out
+}
+
+#[tokio::test]
+async fn migrations_apply_on_an_empty_database_and_roll_back() {
+    for db in TestDb::all().await {
+        let store = db.store().await;
+        let tables: BTreeSet<String> = store.table_names().await.unwrap().into_iter().collect();
+        for expected in [
+            "sites", "areas", "lines", "stations", "products", "routes", "route_steps", "work_orders", "units",
+            "material_lots", "station_results", "station_result_defects", "station_result_measurements",
+            "genealogy_edges", "state_intervals", "counter_samples", "holds", "ledger_entries", "users",
+        ] {
+            assert!(tables.contains(expected), "{}: missing table {expected}; have {tables:?}", db.label());
+        }
+        assert_eq!(store.migrate_up().await.unwrap(), 0, "{}: nothing pending after connect", db.label());
+        store.migrate_down_all().await.unwrap();
+        let left: Vec<String> = store.table_names().await.unwrap().into_iter().filter(|t| t != "seaql_migrations").collect();
+        assert!(left.is_empty(), "{}: tables left after down: {left:?}", db.label());
+        assert_eq!(store.migrate_up().await.unwrap(), 1, "{}: the initial migration re-applies", db.label());
+        db.cleanup(store).await;
+    }
+}
+
+#[tokio::test]
+async fn redelivered_records_keep_one_row_each() {
+    for db in TestDb::all().await {
+        let (store, _, records) = sample_store(&db, 11, 20, 10).await;
+        let before = store.row_counts().await.unwrap();
+        assert_eq!(before["station_results"], records.len() as u64, "{}", db.label());
+        // The PLCs re-offer everything (reconnect after a crash before acknowledging).
+        let receipt = store.commit(&RecordBatch { records: records.clone(), ..Default::default() }).await.unwrap();
+        assert_eq!(receipt.inserted, 0, "{}", db.label());
+        assert_eq!(receipt.duplicates, records.len(), "{}", db.label());
+        // And a batch holding the same record twice stores it once.
+        let mut twice = records[..3].to_vec();
+        twice.extend_from_slice(&records[..3]);
+        let receipt = store.commit(&RecordBatch { records: twice, ..Default::default() }).await.unwrap();
+        assert_eq!((receipt.inserted, receipt.duplicates), (0, 3), "{}", db.label());
+        assert_eq!(store.row_counts().await.unwrap(), before, "{}: no table changed", db.label());
+        db.cleanup(store).await;
+    }
+}
+
+#[tokio::test]
+async fn stored_records_read_back_exactly() {
+    for db in TestDb::all().await {
+        let (store, _, records) = sample_store(&db, 5, 15, 5).await;
+        let stored = all_results(&store, &StationResultFilter::default()).await;
+        let mut got: Vec<UnitRecord> = stored.into_iter().map(|s| s.record).collect();
+        let mut want = records.clone();
+        got.sort_by_key(|r| r.key());
+        want.sort_by_key(|r| r.key());
+        assert_eq!(got.len(), want.len(), "{}", db.label());
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(g, w, "{}: record {:?} differs", db.label(), w.key());
+        }
+        db.cleanup(store).await;
+    }
+}
+
+#[tokio::test]
+async fn three_level_genealogy_traces_match_the_generators_truth() {
+    for db in TestDb::all().await {
+        let (store, plant, _) = sample_store(&db, 42, 60, 30).await;
+        let truth = &plant.truth;
+        assert!(
+            truth.reel_boards.values().flat_map(|b| b.values()).any(|c| *c == Certainty::Possible),
+            "the fixture must contain ambiguous reel changes"
+        );
+        // Backward: every phone and tablet contains exactly its board, the board's reels and its lots.
+        for serial in truth.product_board.keys() {
+            let trace = store.backward_trace(&SerialNumber::parse(serial.clone()).unwrap()).await.unwrap().unwrap();
+            let got: BTreeSet<String> = trace.tree.items().into_iter().skip(1).map(|i| i.id().to_owned()).collect();
+            assert_eq!(got, truth.backward(serial), "{}: backward trace of {serial}", db.label());
+            assert!(trace.units.contains_key(serial) && trace.units.len() == 2, "{}: unit views of {serial}", db.label());
+            assert!(!trace.units[serial].visits.is_empty());
+        }
+        // Forward: every reel reaches exactly the boards and products the generator says, with
+        // "contains" and "possibly contains" kept apart.
+        for reel in truth.reel_boards.keys() {
+            let item = ConsumedItem::Lot(LotId::parse(reel.clone()).unwrap());
+            let trace = store.forward_trace(&item).await.unwrap().unwrap();
+            let got: BTreeMap<String, Certainty> = trace
+                .units
+                .iter()
+                .map(|u| {
+                    let c = match u.hit.containment {
+                        Containment::Contains => Certainty::Certain,
+                        Containment::PossiblyContains => Certainty::Possible,
+                    };
+                    (u.hit.serial.to_string(), c)
+                })
+                .collect();
+            assert_eq!(got, truth.forward_of_reel(reel), "{}: forward trace of {reel}", db.label());
+        }
+        // A board traced forward finds its product; unknown items are None, not empty.
+        let (board, product) = truth.board_product.iter().next().unwrap();
+        let item = ConsumedItem::Serial(SerialNumber::parse(board.clone()).unwrap());
+        let forward = store.forward_trace(&item).await.unwrap().unwrap();
+        assert_eq!(forward.units.iter().map(|u| u.hit.serial.to_string()).collect::<Vec<_>>(), vec![product.clone()]);
+        let unknown = ConsumedItem::Lot(LotId::parse("NO-SUCH-LOT").unwrap());
+        assert!(store.forward_trace(&unknown).await.unwrap().is_none());
+        assert!(store.backward_trace(&SerialNumber::parse("NO-SUCH").unwrap()).await.unwrap().is_none());
+        db.cleanup(store).await;
+    }
+}
+
+fn bare_record(line: &str, station: &str, seq: u64, serial: &str) -> UnitRecord {
+    UnitRecord {
+        line: LineId::parse(line).unwrap(),
+        station: StationId::parse(station).unwrap(),
+        epoch: PlcEpoch(7),
+        seq: RecordSeq(seq),
+        serial: SerialNumber::parse(serial).unwrap(),
+        product: None,
+        work_order: None,
+        verdict: Verdict::Pass,
+        defects: vec![],
+        measurements: vec![],
+        consumed: vec![],
+        started_at: None,
+        ended_at: start() + Duration::milliseconds(1234),
+        cycle_time_ms: None,
+        program: None,
+    }
+}
+
+#[tokio::test]
+async fn unicode_and_very_long_serials_round_trip() {
+    for db in TestDb::all().await {
+        let store = db.store().await;
+        store.register_plant(&plant_model()).await.unwrap();
+        let long = "S".repeat(300) + &"Đ".repeat(106); // 300 + 212 bytes = 512, the maximum
+        assert_eq!(long.len(), 512);
+        let unicode = "Điện-thoại-序列号-✓ 01";
+        let mut parent = bare_record(PHONE_LINE, "LOAD", 1, unicode);
+        parent.consumed.push(Consumption {
+            kind: "pcba".into(),
+            item: ConsumedItem::Serial(SerialNumber::parse(long.clone()).unwrap()),
+            ref_designator: None,
+            certainty: Certainty::Certain,
+        });
+        parent.consumed.push(Consumption {
+            kind: "display_lot".into(),
+            item: ConsumedItem::Lot(LotId::parse("Lô-màn-hình-№5").unwrap()),
+            ref_designator: None,
+            certainty: Certainty::Certain,
+        });
+        let child = bare_record(SMT_LINE, "ICT", 1, &long);
+        store.commit(&RecordBatch { records: vec![child, parent.clone()], ..Default::default() }).await.unwrap();
+
+        let view = store.unit_by_serial(&SerialNumber::parse(unicode).unwrap()).await.unwrap().unwrap();
+        assert_eq!(view.visits.len(), 1);
+        assert_eq!(view.visits[0].record, parent, "{}", db.label());
+        let trace = store.backward_trace(&SerialNumber::parse(unicode).unwrap()).await.unwrap().unwrap();
+        let ids: BTreeSet<&str> = trace.tree.items().into_iter().map(|i| i.id()).collect();
+        assert!(ids.contains(long.as_str()) && ids.contains("Lô-màn-hình-№5"), "{}: {ids:?}", db.label());
+        let forward = store
+            .forward_trace(&ConsumedItem::Lot(LotId::parse("Lô-màn-hình-№5").unwrap()))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(forward.units[0].hit.serial.as_str(), unicode);
+        assert!(SerialNumber::parse(long + "x").is_err(), "513 bytes is refused at the boundary");
+        db.cleanup(store).await;
+    }
+}
+
+#[tokio::test]
+async fn a_rejected_batch_leaves_nothing_half_written() {
+    for db in TestDb::all().await {
+        let store = db.store().await;
+        store.register_plant(&plant_model()).await.unwrap();
+        let empty = store.row_counts().await.unwrap();
+
+        // Rejected before the transaction: an unknown station.
+        let mut records = SamplePlant::new(1, start()).next_chunk(3, 0).records;
+        records.push(bare_record(PHONE_LINE, "NOPE", 1, "PH-X"));
+        let err = store.commit(&RecordBatch { records: records.clone(), ..Default::default() }).await.unwrap_err();
+        assert!(matches!(err, StoreError::UnknownStation { ref station, .. } if station == "NOPE"), "{err}");
+        assert_eq!(store.row_counts().await.unwrap(), empty, "{}", db.label());
+
+        // Rejected by the database half-way through the transaction: a trigger refuses one
+        // defect row, after units, lots and station results were already inserted.
+        let trigger = match db.label() {
+            "sqlite" => "CREATE TRIGGER boom BEFORE INSERT ON station_result_defects WHEN NEW.code = 'BOOM' \
+                         BEGIN SELECT RAISE(ABORT, 'injected failure'); END;"
+                .to_owned(),
+            _ => "CREATE FUNCTION boom() RETURNS trigger AS $$ BEGIN \
+                    IF NEW.code = 'BOOM' THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$ \
+                  LANGUAGE plpgsql; \
+                  CREATE TRIGGER boom BEFORE INSERT ON station_result_defects FOR EACH ROW EXECUTE FUNCTION boom();"
+                .to_owned(),
+        };
+        store.execute_maintenance_sql(&trigger).await.unwrap();
+        records.pop();
+        let mut bad = bare_record(PHONE_LINE, "FT", 1, "PH-BOOM");
+        bad.verdict = Verdict::Fail;
+        bad.defects.push(mes::domain::record::Defect {
+            code: mes::domain::ids::DefectCode::parse("BOOM").unwrap(),
+            ref_designator: None,
+        });
+        records.push(bad);
+        let err = store.commit(&RecordBatch { records, ..Default::default() }).await.unwrap_err();
+        assert!(err.to_string().contains("injected failure"), "{}: {err}", db.label());
+        assert_eq!(store.row_counts().await.unwrap(), empty, "{}: rolled back whole", db.label());
+
+        // Invalid data is named precisely.
+        let mut nan = bare_record(PHONE_LINE, "SCREW", 9, "PH-NAN");
+        nan.measurements.push(mes::domain::record::Measurement {
+            name: "torque_1".into(),
+            value: f64::NAN,
+            unit: None,
+            lower_limit: None,
+            upper_limit: None,
+        });
+        let err = store.commit(&RecordBatch { records: vec![nan], ..Default::default() }).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "record phone-1/SCREW epoch 7 seq 9 rejected: measurement \"torque_1\" is not a finite number"
+        );
+        db.cleanup(store).await;
+    }
+}
+
+#[tokio::test]
+async fn station_results_filter_by_line_station_and_time() {
+    for db in TestDb::all().await {
+        let (store, _, records) = sample_store(&db, 9, 20, 10).await;
+        let from = start() + Duration::hours(2) + Duration::minutes(5);
+        let to = from + Duration::minutes(10);
+        let filter = StationResultFilter {
+            line: Some(LineId::parse(PHONE_LINE).unwrap()),
+            station: Some(StationId::parse("FT").unwrap()),
+            from: Some(from),
+            to: Some(to),
+        };
+        let got: BTreeSet<_> = all_results(&store, &filter).await.into_iter().map(|s| s.record.key()).collect();
+        let want: BTreeSet<_> = records
+            .iter()
+            .filter(|r| r.line.as_str() == PHONE_LINE && r.station.as_str() == "FT" && r.ended_at >= from && r.ended_at < to)
+            .map(|r| r.key())
+            .collect();
+        assert!(!want.is_empty(), "the window must hold some results");
+        assert_eq!(got, want, "{}", db.label());
+        let tablets = StationResultFilter { line: Some(LineId::parse(TABLET_LINE).unwrap()), ..Default::default() };
+        let n = all_results(&store, &tablets).await.len();
+        assert_eq!(n, records.iter().filter(|r| r.line.as_str() == TABLET_LINE).count(), "{}", db.label());
+        db.cleanup(store).await;
+    }
+}
+
+#[tokio::test]
+async fn concurrent_writers_all_commit() {
+    for db in TestDb::all().await {
+        let store = std::sync::Arc::new(db.store().await);
+        store.register_plant(&plant_model()).await.unwrap();
+        let records = SamplePlant::new(4, start()).next_chunk(40, 20).records;
+        let per_task = records.len().div_ceil(8);
+        let mut tasks = Vec::new();
+        for part in records.chunks(per_task) {
+            let store = store.clone();
+            let part = part.to_vec();
+            tasks.push(tokio::spawn(async move {
+                for batch in part.chunks(10) {
+                    store.commit(&RecordBatch { records: batch.to_vec(), ..Default::default() }).await.unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(store.row_counts().await.unwrap()["station_results"], records.len() as u64, "{}", db.label());
+        let store = std::sync::Arc::try_unwrap(store).ok().unwrap();
+        db.cleanup(store).await;
+    }
+}
+
+#[tokio::test]
+async fn an_open_state_interval_is_closed_once_and_never_rewritten() {
+    for db in TestDb::all().await {
+        let store = db.store().await;
+        store.register_plant(&plant_model()).await.unwrap();
+        let open = StateInterval {
+            line: LineId::parse(PHONE_LINE).unwrap(),
+            station: StationId::parse("FT").unwrap(),
+            started_at: start(),
+            ended_at: None,
+            plc_code: 5,
+            state: MachineState::Fault,
+            fault_code: Some(101),
+            reason: None,
+        };
+        let batch = |i: &StateInterval| RecordBatch { state_intervals: vec![i.clone()], ..Default::default() };
+        store.commit(&batch(&open)).await.unwrap();
+        let closed = StateInterval { ended_at: Some(start() + Duration::minutes(4)), ..open.clone() };
+        store.commit(&batch(&closed)).await.unwrap();
+        let later = StateInterval { ended_at: Some(start() + Duration::minutes(9)), ..open.clone() };
+        store.commit(&batch(&later)).await.unwrap();
+        store.commit(&batch(&open)).await.unwrap();
+        assert_eq!(store.row_counts().await.unwrap()["state_intervals"], 1, "{}", db.label());
+        let ends: Vec<_> = store
+            .state_intervals(&open.line, &open.station)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|i| (i.started_at, i.ended_at))
+            .collect();
+        assert_eq!(ends, vec![(start(), Some(start() + Duration::minutes(4)))], "{}", db.label());
+        db.cleanup(store).await;
+    }
+}
