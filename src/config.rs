@@ -1,1 +1,376 @@
-//! placeholder
+//! `mes.toml`: how this MES process runs (database, data folder, web address, plant time zone,
+//! shift calendar, which lines it collects and from which profile). What the plant *is* lives in
+//! `plc-profiles/`; per-invocation knobs are command-line flags.
+//!
+//! Parsed in two steps: raw serde structs with spans and `deny_unknown_fields`, then validated
+//! into typed values, collecting every problem with its file, line, column and key. Relative
+//! paths are resolved against the config file's folder, never the current directory.
+//! Environment variables override the file: `MES_DATABASE_URL`, `MES_DATA_DIR`,
+//! `MES_WEB_LISTEN`, `MES_TIME_ZONE`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveTime;
+use chrono_tz::Tz;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::domain::ids::LineId;
+use crate::domain::shift::{DEFAULT_TIME_ZONE, ShiftCalendar, ShiftDef};
+
+/// Default data folder (SQLite file, certificates, exports), relative to where `mes` runs when
+/// no config file is given.
+pub const DEFAULT_DATA_DIR: &str = "mes-data";
+/// Default dashboard address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Explicit database URL; `None` means the SQLite file under `data_dir`.
+    pub database_url: Option<String>,
+    /// Data folder.
+    pub data_dir: PathBuf,
+    /// Dashboard and API address.
+    pub web_listen: SocketAddr,
+    /// Plant time zone and shifts.
+    pub calendar: ShiftCalendar,
+    /// Lines this process collects, each with its profile file.
+    pub lines: Vec<LineConfig>,
+}
+
+/// A line to collect and the profile describing its PLCs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineConfig {
+    /// Line code.
+    pub code: LineId,
+    /// Profile file, absolute or relative to the config file.
+    pub profile: PathBuf,
+}
+
+/// One thing wrong in a config file, with where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// File.
+    pub path: PathBuf,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// Dotted key (`plant.shifts[1].start`).
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: {}: {}", self.path.display(), self.line, self.column, self.key, self.message)
+    }
+}
+
+/// Why a config could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// File.
+        path: PathBuf,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// Not valid TOML, or a key/type the format does not have (toml's message names line and
+    /// column).
+    #[error("{}: {message}", path.display())]
+    Syntax {
+        /// File.
+        path: PathBuf,
+        /// Parser message.
+        message: String,
+    },
+    /// Valid TOML with invalid values; every problem is listed.
+    #[error("{}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        /// The problems.
+        problems: Vec<ConfigProblem>,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    database_url: Option<Spanned<String>>,
+    data_dir: Option<Spanned<String>>,
+    #[serde(default)]
+    web: RawWeb,
+    #[serde(default)]
+    plant: RawPlant,
+    #[serde(default)]
+    lines: Vec<RawLine>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWeb {
+    listen: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlant {
+    time_zone: Option<Spanned<String>>,
+    #[serde(default)]
+    shifts: Vec<RawShift>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawShift {
+    name: Spanned<String>,
+    start: Spanned<String>,
+    end: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLine {
+    code: Spanned<String>,
+    profile: Spanned<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: None,
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            web_listen: DEFAULT_LISTEN.parse().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            calendar: ShiftCalendar::three_shifts(DEFAULT_TIME_ZONE),
+            lines: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file, then applies environment overrides.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let mut config = Self::parse(path, &text)?;
+        config.apply_env(|key| std::env::var(key).ok())?;
+        Ok(config)
+    }
+
+    /// Validates config text; `path` is used for messages and to resolve relative paths.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| ConfigError::Syntax { path: path.to_owned(), message: e.to_string() })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut problems = Vec::new();
+        let mut problem = |span: std::ops::Range<usize>, key: String, message: String| {
+            let (line, column) = line_column(text, span.start);
+            problems.push(ConfigProblem { path: path.to_owned(), line, column, key, message });
+        };
+        let mut config = Config::default();
+
+        if let Some(url) = raw.database_url {
+            match crate::store::backend_of(url.get_ref()) {
+                Ok(_) => config.database_url = Some(url.get_ref().clone()),
+                Err(e) => problem(url.span(), "database_url".into(), e.to_string()),
+            }
+        }
+        if let Some(dir) = raw.data_dir {
+            config.data_dir = base.join(dir.get_ref());
+        } else {
+            config.data_dir = base.join(DEFAULT_DATA_DIR);
+        }
+        if let Some(listen) = raw.web.listen {
+            match listen.get_ref().parse() {
+                Ok(addr) => config.web_listen = addr,
+                Err(_) => problem(
+                    listen.span(),
+                    "web.listen".into(),
+                    format!("{:?} is not an address like 127.0.0.1:8080", listen.get_ref()),
+                ),
+            }
+        }
+        if let Some(tz) = raw.plant.time_zone {
+            match tz.get_ref().parse::<Tz>() {
+                Ok(zone) => config.calendar.time_zone = zone,
+                Err(_) => problem(
+                    tz.span(),
+                    "plant.time_zone".into(),
+                    format!("{:?} is not an IANA time zone (e.g. Asia/Ho_Chi_Minh)", tz.get_ref()),
+                ),
+            }
+        }
+        if !raw.plant.shifts.is_empty() {
+            let mut shifts = Vec::new();
+            for (i, s) in raw.plant.shifts.iter().enumerate() {
+                let mut time =
+                    |field: &str, value: &Spanned<String>| match NaiveTime::parse_from_str(value.get_ref(), "%H:%M") {
+                        Ok(t) => Some(t),
+                        Err(_) => {
+                            problem(
+                                value.span(),
+                                format!("plant.shifts[{i}].{field}"),
+                                format!("{:?} is not a time like 06:00", value.get_ref()),
+                            );
+                            None
+                        }
+                    };
+                let (start, end) = (time("start", &s.start), time("end", &s.end));
+                if s.name.get_ref().trim().is_empty() {
+                    problem(s.name.span(), format!("plant.shifts[{i}].name"), "is empty".into());
+                }
+                if let (Some(start), Some(end)) = (start, end) {
+                    if start == end {
+                        problem(
+                            s.end.span(),
+                            format!("plant.shifts[{i}].end"),
+                            "equals start; a shift needs a length".into(),
+                        );
+                    }
+                    shifts.push(ShiftDef { name: s.name.get_ref().clone(), start, end });
+                }
+            }
+            config.calendar.shifts = shifts;
+        }
+        for (i, l) in raw.lines.iter().enumerate() {
+            match LineId::parse(l.code.get_ref().clone()) {
+                Ok(code) => {
+                    if config.lines.iter().any(|c: &LineConfig| c.code == code) {
+                        problem(l.code.span(), format!("lines[{i}].code"), format!("line {code} is listed twice"));
+                    }
+                    config.lines.push(LineConfig { code, profile: base.join(l.profile.get_ref()) });
+                }
+                Err(e) => problem(l.code.span(), format!("lines[{i}].code"), e.to_string()),
+            }
+        }
+        if problems.is_empty() { Ok(config) } else { Err(ConfigError::Invalid { problems }) }
+    }
+
+    /// Applies `MES_*` environment overrides (given as a lookup so tests need not touch the
+    /// process environment).
+    pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        let mut env_problem = |key: &str, message: String| {
+            problems.push(ConfigProblem {
+                path: PathBuf::from("<environment>"),
+                line: 0,
+                column: 0,
+                key: key.into(),
+                message,
+            });
+        };
+        if let Some(url) = env("MES_DATABASE_URL").filter(|v| !v.is_empty()) {
+            match crate::store::backend_of(&url) {
+                Ok(_) => self.database_url = Some(url),
+                Err(e) => env_problem("MES_DATABASE_URL", e.to_string()),
+            }
+        }
+        if let Some(dir) = env("MES_DATA_DIR").filter(|v| !v.is_empty()) {
+            self.data_dir = PathBuf::from(dir);
+        }
+        if let Some(listen) = env("MES_WEB_LISTEN").filter(|v| !v.is_empty()) {
+            match listen.parse() {
+                Ok(addr) => self.web_listen = addr,
+                Err(_) => env_problem("MES_WEB_LISTEN", format!("{listen:?} is not an address")),
+            }
+        }
+        if let Some(tz) = env("MES_TIME_ZONE").filter(|v| !v.is_empty()) {
+            match tz.parse::<Tz>() {
+                Ok(zone) => self.calendar.time_zone = zone,
+                Err(_) => env_problem("MES_TIME_ZONE", format!("{tz:?} is not an IANA time zone")),
+            }
+        }
+        if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid { problems }) }
+    }
+
+    /// The database URL in force: explicit, or the SQLite file under the data folder.
+    pub fn effective_database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| crate::store::sqlite_url(&self.data_dir.join("mes.sqlite")))
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map_or(before.chars().count(), |nl| before[nl + 1..].chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/etc/mes/mes.toml"), text)
+    }
+
+    #[test]
+    fn the_shipped_example_is_valid() {
+        let text = include_str!("../mes.toml");
+        let config = parse(text).unwrap();
+        assert_eq!(config.calendar.time_zone, DEFAULT_TIME_ZONE);
+        assert_eq!(config.calendar.shifts.len(), 3);
+        assert_eq!(config.data_dir, PathBuf::from("/etc/mes/mes-data"));
+        assert!(config.lines.iter().all(|l| l.profile.starts_with("/etc/mes/plc-profiles")));
+    }
+
+    #[test]
+    fn an_empty_file_means_defaults() {
+        let config = parse("").unwrap();
+        assert_eq!(config.effective_database_url(), "sqlite:///etc/mes/mes-data/mes.sqlite?mode=rwc");
+        assert_eq!(config.web_listen.port(), 8080);
+    }
+
+    #[test]
+    fn every_bad_value_is_named_with_file_line_column_and_key() {
+        let text = "database_url = \"mysql://x\"\n[plant]\ntime_zone = \"Mars/Olympus\"\n[[plant.shifts]]\nname = \"A\"\nstart = \"6am\"\nend = \"14:00\"\n[[lines]]\ncode = \"phone 1\"\nprofile = \"p.toml\"\n";
+        let ConfigError::Invalid { problems } = parse(text).unwrap_err() else { panic!("expected Invalid") };
+        let rendered: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(rendered.len(), 4, "{rendered:#?}");
+        assert!(
+            rendered[0].starts_with("/etc/mes/mes.toml:1:16: database_url: unsupported database URL"),
+            "{}",
+            rendered[0]
+        );
+        assert!(
+            rendered[1].starts_with("/etc/mes/mes.toml:3:13: plant.time_zone: \"Mars/Olympus\""),
+            "{}",
+            rendered[1]
+        );
+        assert!(rendered[2].starts_with("/etc/mes/mes.toml:6:9: plant.shifts[0].start: \"6am\""), "{}", rendered[2]);
+        assert!(
+            rendered[3].starts_with("/etc/mes/mes.toml:9:8: lines[0].code: line \"phone 1\" may only"),
+            "{}",
+            rendered[3]
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_position() {
+        let err = parse("[web]\nlisten = \"127.0.0.1:1\"\nlissen = \"x\"\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("/etc/mes/mes.toml") && text.contains("line 3") && text.contains("lissen"), "{text}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let mut config = parse("database_url = \"sqlite://a.db\"\n").unwrap();
+        let env = |k: &str| match k {
+            "MES_DATABASE_URL" => Some("postgres://mes@db/mes".to_owned()),
+            "MES_TIME_ZONE" => Some("Asia/Bangkok".to_owned()),
+            _ => None,
+        };
+        config.apply_env(env).unwrap();
+        assert_eq!(config.effective_database_url(), "postgres://mes@db/mes");
+        assert_eq!(config.calendar.time_zone, chrono_tz::Asia::Bangkok);
+        let err = config.apply_env(|k| (k == "MES_WEB_LISTEN").then(|| "nowhere".to_owned())).unwrap_err();
+        assert!(err.to_string().contains("MES_WEB_LISTEN"), "{err}");
+    }
+}

@@ -15,7 +15,9 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::domain::counter::{CounterKind, CounterSample};
 use crate::domain::equipment::{Area, Line, LineKind, Site, Station, StationKind};
-use crate::domain::ids::{DefectCode, LineId, LotId, PlcEpoch, ProductCode, RecordSeq, SerialNumber, StationId, WorkOrderId};
+use crate::domain::ids::{
+    DefectCode, LineId, LotId, PlcEpoch, ProductCode, RecordSeq, SerialNumber, StationId, WorkOrderId,
+};
 use crate::domain::plant::PlantModel;
 use crate::domain::product::{Product, Route, RouteStep, TraceabilityLevel, WorkOrder};
 use crate::domain::record::{Certainty, ConsumedItem, Consumption, Defect, Measurement, UnitRecord, Verdict};
@@ -184,7 +186,11 @@ pub fn plant_model() -> PlantModel {
         planned_quantity: qty,
     };
     PlantModel {
-        site: Site { code: "THA".into(), name: "Thanh Hóa assembly plant".into(), time_zone: DEFAULT_TIME_ZONE.name().into() },
+        site: Site {
+            code: "THA".into(),
+            name: "Thanh Hóa assembly plant".into(),
+            time_zone: DEFAULT_TIME_ZONE.name().into(),
+        },
         areas: vec![Area { site: "THA".into(), code: "A1".into(), name: "Assembly hall 1".into() }],
         lines: vec![
             line(SMT_LINE, "SMT line 1", LineKind::Smt, &SMT_STATIONS),
@@ -296,7 +302,9 @@ impl SamplePlant {
     /// Turns a passing record into a failure with one defect; counters follow.
     fn fail(&mut self, record: &mut UnitRecord, code: &str, ref_designator: Option<&str>) {
         record.verdict = Verdict::Fail;
-        record.defects.push(Defect { code: id(DefectCode::parse, code), ref_designator: ref_designator.map(Into::into) });
+        record
+            .defects
+            .push(Defect { code: id(DefectCode::parse, code), ref_designator: ref_designator.map(Into::into) });
         let plc = self.plcs.entry((record.line.to_string(), record.station.to_string())).or_default();
         plc.count_good -= 1;
         plc.count_reject += 1;
@@ -315,7 +323,8 @@ impl SamplePlant {
             match *station {
                 "PNP" => rec.consumed = self.place(&serial),
                 "AOI" if self.rng.random_bool(0.03) => {
-                    let code = ["SOLDER_BRIDGE", "TOMBSTONE", "MISSING_COMPONENT", "INSUFFICIENT_SOLDER"][self.rng.random_range(0..4)];
+                    let code = ["SOLDER_BRIDGE", "TOMBSTONE", "MISSING_COMPONENT", "INSUFFICIENT_SOLDER"]
+                        [self.rng.random_range(0..4)];
                     let designator = ["C12", "R7", "U2", "C3"][self.rng.random_range(0..4)];
                     self.fail(&mut rec, code, Some(designator));
                 }
@@ -398,8 +407,12 @@ impl SamplePlant {
             let mut rec = self.record(line, station, &serial, product, wo, at, cycle);
             match *station {
                 "LOAD" => rec.consumed.push(consumption("pcba", ConsumedItem::Serial(id(SerialNumber::parse, &board)))),
-                "DISPLAY" => rec.consumed.push(consumption("display_lot", ConsumedItem::Lot(id(LotId::parse, &display)))),
-                "BATTERY" => rec.consumed.push(consumption("battery_lot", ConsumedItem::Lot(id(LotId::parse, &battery)))),
+                "DISPLAY" => {
+                    rec.consumed.push(consumption("display_lot", ConsumedItem::Lot(id(LotId::parse, &display))))
+                }
+                "BATTERY" => {
+                    rec.consumed.push(consumption("battery_lot", ConsumedItem::Lot(id(LotId::parse, &battery))))
+                }
                 "SCREW" | "ASSY" => {
                     for k in 1..=4 {
                         rec.measurements.push(Measurement {
@@ -419,7 +432,11 @@ impl SamplePlant {
                 continue;
             }
             // Fail, repair, re-test and pass: first-pass yield sees the fail, final yield the pass.
-            let code = if *station == "FT" { ["FT_AUDIO", "FT_CAMERA", "FT_TOUCH"][self.rng.random_range(0..3)] } else { "RF_POWER_LOW" };
+            let code = if *station == "FT" {
+                ["FT_AUDIO", "FT_CAMERA", "FT_TOUCH"][self.rng.random_range(0..3)]
+            } else {
+                "RF_POWER_LOW"
+            };
             self.fail(&mut rec, code, None);
             chunk.records.push(rec);
             at += Duration::minutes(10);
@@ -466,15 +483,24 @@ impl SamplePlant {
                     if t < end {
                         let down = Duration::minutes(self.rng.random_range(2..15));
                         let fault = self.rng.random_range(100u16..120);
-                        chunk.state_intervals.push(interval(line, station, (t, t + down), 5, MachineState::Fault, Some(fault)));
+                        chunk.state_intervals.push(interval(
+                            line,
+                            station,
+                            (t, t + down),
+                            5,
+                            MachineState::Fault,
+                            Some(fault),
+                        ));
                         t += down;
                     }
                 }
                 let width: u8 = if line.kind == LineKind::Phone { 16 } else { 32 };
                 let modulus = 1u64 << width;
-                for (counter, value) in
-                    [(CounterKind::In, plc.count_in), (CounterKind::Good, plc.count_good), (CounterKind::Reject, plc.count_reject)]
-                {
+                for (counter, value) in [
+                    (CounterKind::In, plc.count_in),
+                    (CounterKind::Good, plc.count_good),
+                    (CounterKind::Reject, plc.count_reject),
+                ] {
                     chunk.counter_samples.push(CounterSample {
                         line: line.id.clone(),
                         station: station.id.clone(),
@@ -588,7 +614,8 @@ mod tests {
         let chunk = plant.next_chunk(200, 100);
         assert!(chunk.records.iter().any(|r| r.station.as_str() == "REPAIR"));
         assert!(chunk.records.iter().any(|r| r.line.as_str() == SMT_LINE && r.verdict == Verdict::Fail));
-        let possible = plant.truth.reel_boards.values().flat_map(|b| b.values()).filter(|c| **c == Certainty::Possible).count();
+        let possible =
+            plant.truth.reel_boards.values().flat_map(|b| b.values()).filter(|c| **c == Certainty::Possible).count();
         assert!(possible > 0, "some reel changes are ambiguous");
         assert_eq!(plant.truth.product_board.len(), 300);
     }
@@ -598,7 +625,11 @@ mod tests {
         let mut plant = SamplePlant::new(2, start());
         let chunk = plant.next_chunk(50, 0);
         let ft = |verdict| {
-            chunk.records.iter().filter(|r| r.line.as_str() == PHONE_LINE && r.station.as_str() == "FT" && r.verdict == verdict).count()
+            chunk
+                .records
+                .iter()
+                .filter(|r| r.line.as_str() == PHONE_LINE && r.station.as_str() == "FT" && r.verdict == verdict)
+                .count()
         };
         let sample = |kind| {
             chunk

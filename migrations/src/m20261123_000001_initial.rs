@@ -11,58 +11,211 @@ use sea_orm_migration::{prelude::*, schema::*};
 pub struct Migration;
 
 #[derive(DeriveIden)]
-enum Sites { Table, Id, Code, Name, TimeZone }
-#[derive(DeriveIden)]
-enum Areas { Table, Id, SiteId, Code, Name }
-#[derive(DeriveIden)]
-enum Lines { Table, Id, AreaId, Code, Name, Kind }
-#[derive(DeriveIden)]
-enum Stations { Table, Id, LineId, Code, Name, Position, Kind }
-#[derive(DeriveIden)]
-enum Products { Table, Id, Code, Name, TraceabilityLevel, OpportunitiesPerUnit }
-#[derive(DeriveIden)]
-enum Routes { Table, Id, ProductId, LineId, Version }
-#[derive(DeriveIden)]
-enum RouteSteps { Table, Id, RouteId, Position, StationId, Operation }
-#[derive(DeriveIden)]
-enum WorkOrders { Table, Id, Code, ProductId, LineId, PlannedQuantity }
-#[derive(DeriveIden)]
-enum Units { Table, Id, Serial, ProductId, WorkOrderId, Status, FirstSeenAt }
-#[derive(DeriveIden)]
-enum MaterialLots { Table, Id, Code, Kind, PartNumber, Quantity, FirstSeenAt }
-#[derive(DeriveIden)]
-enum StationResults {
-    Table, Id, LineId, StationId, PlcEpoch, Seq, UnitId, WorkOrderId, Result, StartedAt,
-    EndedAt, CycleTimeMs, Program, RecordedAt,
+enum Sites {
+    Table,
+    Id,
+    Code,
+    Name,
+    TimeZone,
 }
 #[derive(DeriveIden)]
-enum StationResultDefects { Table, Id, StationResultId, Position, Code, RefDesignator }
+enum Areas {
+    Table,
+    Id,
+    SiteId,
+    Code,
+    Name,
+}
+#[derive(DeriveIden)]
+enum Lines {
+    Table,
+    Id,
+    AreaId,
+    Code,
+    Name,
+    Kind,
+}
+#[derive(DeriveIden)]
+enum Stations {
+    Table,
+    Id,
+    LineId,
+    Code,
+    Name,
+    Position,
+    Kind,
+}
+#[derive(DeriveIden)]
+enum Products {
+    Table,
+    Id,
+    Code,
+    Name,
+    TraceabilityLevel,
+    OpportunitiesPerUnit,
+}
+#[derive(DeriveIden)]
+enum Routes {
+    Table,
+    Id,
+    ProductId,
+    LineId,
+    Version,
+}
+#[derive(DeriveIden)]
+enum RouteSteps {
+    Table,
+    Id,
+    RouteId,
+    Position,
+    StationId,
+    Operation,
+}
+#[derive(DeriveIden)]
+enum WorkOrders {
+    Table,
+    Id,
+    Code,
+    ProductId,
+    LineId,
+    PlannedQuantity,
+}
+#[derive(DeriveIden)]
+enum Units {
+    Table,
+    Id,
+    Serial,
+    ProductId,
+    WorkOrderId,
+    Status,
+    FirstSeenAt,
+}
+#[derive(DeriveIden)]
+enum MaterialLots {
+    Table,
+    Id,
+    Code,
+    Kind,
+    PartNumber,
+    Quantity,
+    FirstSeenAt,
+}
+#[derive(DeriveIden)]
+enum StationResults {
+    Table,
+    Id,
+    LineId,
+    StationId,
+    PlcEpoch,
+    Seq,
+    UnitId,
+    WorkOrderId,
+    Result,
+    StartedAt,
+    EndedAt,
+    CycleTimeMs,
+    Program,
+    RecordedAt,
+}
+#[derive(DeriveIden)]
+enum StationResultDefects {
+    Table,
+    Id,
+    StationResultId,
+    Position,
+    Code,
+    RefDesignator,
+}
 #[derive(DeriveIden)]
 enum StationResultMeasurements {
-    Table, Id, StationResultId, Position, Name, Value, Unit, LowerLimit, UpperLimit,
+    Table,
+    Id,
+    StationResultId,
+    Position,
+    Name,
+    Value,
+    Unit,
+    LowerLimit,
+    UpperLimit,
 }
 #[derive(DeriveIden)]
 enum GenealogyEdges {
-    Table, Id, ParentUnitId, ChildUnitId, ChildLotId, ChildKind, StationResultId, Position,
-    RefDesignator, Certainty,
+    Table,
+    Id,
+    ParentUnitId,
+    ChildUnitId,
+    ChildLotId,
+    ChildKind,
+    StationResultId,
+    Position,
+    RefDesignator,
+    Certainty,
 }
 #[derive(DeriveIden)]
 enum StateIntervals {
-    Table, Id, StationId, StartedAt, EndedAt, PlcCode, State, E10State, FaultCode, Reason,
+    Table,
+    Id,
+    StationId,
+    StartedAt,
+    EndedAt,
+    PlcCode,
+    State,
+    E10State,
+    FaultCode,
+    Reason,
 }
 #[derive(DeriveIden)]
-enum CounterSamples { Table, Id, StationId, Counter, PlcEpoch, SampledAt, RawValue, WidthBits }
+enum CounterSamples {
+    Table,
+    Id,
+    StationId,
+    Counter,
+    PlcEpoch,
+    SampledAt,
+    RawValue,
+    WidthBits,
+}
 #[derive(DeriveIden)]
 enum Holds {
-    Table, Id, TargetKind, UnitId, LotId, Reason, PlacedBy, PlacedAt, ReleasedBy, ReleasedAt,
+    Table,
+    Id,
+    TargetKind,
+    UnitId,
+    LotId,
+    Reason,
+    PlacedBy,
+    PlacedAt,
+    ReleasedBy,
+    ReleasedAt,
 }
 #[derive(DeriveIden)]
 enum LedgerEntries {
-    Table, Id, Seq, LineId, PeriodStart, PeriodEnd, Kind, Payload, CorrectsSeq, Author, Reason,
-    PrevHash, Hash, Signature, CreatedAt,
+    Table,
+    Id,
+    Seq,
+    LineId,
+    PeriodStart,
+    PeriodEnd,
+    Kind,
+    Payload,
+    CorrectsSeq,
+    Author,
+    Reason,
+    PrevHash,
+    Hash,
+    Signature,
+    CreatedAt,
 }
 #[derive(DeriveIden)]
-enum Users { Table, Id, Username, PasswordHash, Role, Disabled, CreatedAt }
+enum Users {
+    Table,
+    Id,
+    Username,
+    PasswordHash,
+    Role,
+    Disabled,
+    CreatedAt,
+}
 
 fn fk(from: (impl IntoIden, impl IntoIden), to: (impl IntoIden, impl IntoIden)) -> ForeignKeyCreateStatement {
     ForeignKey::create()
@@ -197,7 +350,10 @@ fn tables() -> Vec<TableCreateStatement> {
             .foreign_key(&mut fk((StationResults::Table, StationResults::LineId), (Lines::Table, Lines::Id)))
             .foreign_key(&mut fk((StationResults::Table, StationResults::StationId), (Stations::Table, Stations::Id)))
             .foreign_key(&mut fk((StationResults::Table, StationResults::UnitId), (Units::Table, Units::Id)))
-            .foreign_key(&mut fk((StationResults::Table, StationResults::WorkOrderId), (WorkOrders::Table, WorkOrders::Id)))
+            .foreign_key(&mut fk(
+                (StationResults::Table, StationResults::WorkOrderId),
+                (WorkOrders::Table, WorkOrders::Id),
+            ))
             .take(),
         Table::create()
             .table(StationResultDefects::Table)
@@ -236,7 +392,10 @@ fn tables() -> Vec<TableCreateStatement> {
             .col(big_integer(GenealogyEdges::StationResultId))
             .col(integer(GenealogyEdges::Position))
             .col(string_null(GenealogyEdges::RefDesignator))
-            .col(string(GenealogyEdges::Certainty).check(Expr::col(GenealogyEdges::Certainty).is_in(["certain", "possible"])))
+            .col(
+                string(GenealogyEdges::Certainty)
+                    .check(Expr::col(GenealogyEdges::Certainty).is_in(["certain", "possible"])),
+            )
             // Exactly one child: a serialised unit or a lot.
             .check(
                 Expr::col(GenealogyEdges::ChildUnitId)
@@ -248,7 +407,10 @@ fn tables() -> Vec<TableCreateStatement> {
             )
             .foreign_key(&mut fk((GenealogyEdges::Table, GenealogyEdges::ParentUnitId), (Units::Table, Units::Id)))
             .foreign_key(&mut fk((GenealogyEdges::Table, GenealogyEdges::ChildUnitId), (Units::Table, Units::Id)))
-            .foreign_key(&mut fk((GenealogyEdges::Table, GenealogyEdges::ChildLotId), (MaterialLots::Table, MaterialLots::Id)))
+            .foreign_key(&mut fk(
+                (GenealogyEdges::Table, GenealogyEdges::ChildLotId),
+                (MaterialLots::Table, MaterialLots::Id),
+            ))
             .foreign_key(&mut fk(
                 (GenealogyEdges::Table, GenealogyEdges::StationResultId),
                 (StationResults::Table, StationResults::Id),
@@ -350,12 +512,7 @@ fn indexes() -> Vec<IndexCreateStatement> {
         index("ix_edges_child_lot", GenealogyEdges::Table, &["child_lot_id"], false),
         index("ix_edges_result", GenealogyEdges::Table, &["station_result_id"], false),
         index("ux_state_intervals_station_start", StateIntervals::Table, &["station_id", "started_at"], true),
-        index(
-            "ux_counter_samples_natural_key",
-            CounterSamples::Table,
-            &["station_id", "counter", "sampled_at"],
-            true,
-        ),
+        index("ux_counter_samples_natural_key", CounterSamples::Table, &["station_id", "counter", "sampled_at"], true),
         index("ix_holds_unit", Holds::Table, &["unit_id"], false),
         index("ix_holds_lot", Holds::Table, &["lot_id"], false),
         index("ix_units_work_order", Units::Table, &["work_order_id"], false),
@@ -376,7 +533,8 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for table in tables().into_iter().rev() {
-            let name = table.get_table_name().cloned().ok_or_else(|| DbErr::Migration("table without a name".into()))?;
+            let name =
+                table.get_table_name().cloned().ok_or_else(|| DbErr::Migration("table without a name".into()))?;
             manager.drop_table(Table::drop().table(name).take()).await?;
         }
         Ok(())

@@ -147,11 +147,8 @@ pub fn forward_containment(start: &ConsumedItem, edges: &[GenealogyEdge]) -> Vec
     let mut hits: Vec<ForwardHit> = reach_all
         .into_iter()
         .map(|(serial, depth)| {
-            let containment = if reach_certain.contains_key(&serial) {
-                Containment::Contains
-            } else {
-                Containment::PossiblyContains
-            };
+            let containment =
+                if reach_certain.contains_key(&serial) { Containment::Contains } else { Containment::PossiblyContains };
             ForwardHit { serial, containment, depth }
         })
         .collect();

@@ -4,10 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::ids::{
-    DefectCode, LineId, LotId, PlcEpoch, ProductCode, RecordSeq, SerialNumber, StationId,
-    WorkOrderId,
-};
+use super::ids::{DefectCode, LineId, LotId, PlcEpoch, ProductCode, RecordSeq, SerialNumber, StationId, WorkOrderId};
 
 /// Outcome of a station visit (IPC-CFX `UnitsTested`/`UnitsInspected` overall result).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -208,12 +205,7 @@ pub enum RecordProblem {
 impl UnitRecord {
     /// The record's natural key.
     pub fn key(&self) -> RecordKey {
-        RecordKey {
-            line: self.line.clone(),
-            station: self.station.clone(),
-            epoch: self.epoch,
-            seq: self.seq,
-        }
+        RecordKey { line: self.line.clone(), station: self.station.clone(), epoch: self.epoch, seq: self.seq }
     }
 
     /// Everything wrong with the record; empty when it may be stored.

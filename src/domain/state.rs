@@ -64,9 +64,7 @@ impl MachineState {
     /// Inverse of [`MachineState::as_str`].
     pub fn parse(value: &str) -> Option<Self> {
         use MachineState::*;
-        [Off, Idle, Running, Blocked, Starved, Fault, Changeover, Maintenance]
-            .into_iter()
-            .find(|s| s.as_str() == value)
+        [Off, Idle, Running, Blocked, Starved, Fault, Changeover, Maintenance].into_iter().find(|s| s.as_str() == value)
     }
 
     /// The SEMI E10 state this station state counts as.

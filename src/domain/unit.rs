@@ -11,6 +11,8 @@ use super::ids::{ProductCode, SerialNumber, WorkOrderId};
 pub enum UnitStatus {
     /// Seen on a line, not yet packed.
     InProcess,
+    /// Built into another unit (a PCBA inside a phone); traced through its parent.
+    Consumed,
     /// Passed the pack station.
     Packed,
     /// Declared scrap.
@@ -22,6 +24,7 @@ impl UnitStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             UnitStatus::InProcess => "in_process",
+            UnitStatus::Consumed => "consumed",
             UnitStatus::Packed => "packed",
             UnitStatus::Scrapped => "scrapped",
         }
@@ -29,7 +32,7 @@ impl UnitStatus {
 
     /// Inverse of [`UnitStatus::as_str`].
     pub fn parse(value: &str) -> Option<Self> {
-        [Self::InProcess, Self::Packed, Self::Scrapped].into_iter().find(|s| s.as_str() == value)
+        [Self::InProcess, Self::Consumed, Self::Packed, Self::Scrapped].into_iter().find(|s| s.as_str() == value)
     }
 }
 

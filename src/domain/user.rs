@@ -30,9 +30,7 @@ impl Role {
 
     /// Inverse of [`Role::as_str`].
     pub fn parse(value: &str) -> Option<Self> {
-        [Self::Supervisor, Self::Quality, Self::Auditor, Self::Admin]
-            .into_iter()
-            .find(|r| r.as_str() == value)
+        [Self::Supervisor, Self::Quality, Self::Auditor, Self::Admin].into_iter().find(|r| r.as_str() == value)
     }
 
     /// Whether the role may place or release holds.

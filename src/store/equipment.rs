@@ -20,7 +20,11 @@ impl Store {
         let mut stmt = Query::insert();
         stmt.into_table(site::Entity)
             .columns([site::Column::Code, site::Column::Name, site::Column::TimeZone])
-            .values_panic([plant.site.code.clone().into(), plant.site.name.clone().into(), plant.site.time_zone.clone().into()]);
+            .values_panic([
+                plant.site.code.clone().into(),
+                plant.site.name.clone().into(),
+                plant.site.time_zone.clone().into(),
+            ]);
         on_conflict_do_nothing(&mut stmt, &[site::Column::Code]);
         db.execute(&stmt).await.map_err(StoreError::db(op))?;
         let site_id = id_of(db, site::Entity::find().filter(site::Column::Code.eq(&plant.site.code)), op).await?;
@@ -96,7 +100,10 @@ impl Store {
             stmt.into_table(route::Entity)
                 .columns([route::Column::ProductId, route::Column::LineId, route::Column::Version])
                 .values_panic([product_id.into(), line_id.into(), i32::try_from(r.version).unwrap_or(i32::MAX).into()]);
-            on_conflict_do_nothing(&mut stmt, &[route::Column::ProductId, route::Column::LineId, route::Column::Version]);
+            on_conflict_do_nothing(
+                &mut stmt,
+                &[route::Column::ProductId, route::Column::LineId, route::Column::Version],
+            );
             db.execute(&stmt).await.map_err(StoreError::db(op))?;
             let route_id = id_of(
                 db,
@@ -240,12 +247,11 @@ where
     E: EntityTrait<Model = M>,
     M: sea_orm::ModelTrait + HasId,
 {
-    select
-        .one(db)
-        .await
-        .map_err(StoreError::db(op))?
-        .map(|m| m.id())
-        .ok_or(StoreError::Corrupt { table: "master data", column: "id", value: "row vanished after insert".into() })
+    select.one(db).await.map_err(StoreError::db(op))?.map(|m| m.id()).ok_or(StoreError::Corrupt {
+        table: "master data",
+        column: "id",
+        value: "row vanished after insert".into(),
+    })
 }
 
 /// Entities with an `id` primary key.

@@ -20,14 +20,14 @@ mod writer;
 use std::collections::HashMap;
 use std::time::Duration;
 
+use mes_migrations::MigratorTrait;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
-use mes_migrations::MigratorTrait;
 use tokio::sync::{Mutex, RwLock};
 
 pub use error::StoreError;
 pub use results::{StationResultFilter, StoredResult};
-pub use trace::{BackwardTrace, ForwardTrace, TracedUnit, UnitView, VisitView};
+pub use trace::{BackwardTrace, ForwardTrace, LastSeen, TracedUnit, UnitView, VisitView};
 pub use writer::{CommitReceipt, RecordBatch};
 
 use crate::domain::equipment::StationKind;
@@ -68,13 +68,20 @@ pub struct Store {
 impl Store {
     /// Connects to `url` (`sqlite://path?mode=rwc` or `postgres://…`) and applies pending
     /// migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let store = Self::open(url).await?;
+        store.migrate_up().await?;
+        Ok(store)
+    }
+
+    /// Connects to `url` without migrating (for `mes migrate`, which reports what it applies).
     ///
     /// SQLite is tuned for one writer and concurrent readers: WAL journal, a 5 s busy timeout,
     /// foreign keys on, and `synchronous = FULL`. FULL makes every commit durable across power
     /// loss (the WAL is fsynced before COMMIT returns); NORMAL would survive a process crash but
     /// could lose the last commits on power loss, and those records would already have been
     /// acknowledged to — and dropped by — the PLCs. Batching amortises the fsync.
-    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
         let backend = backend_of(url)?;
         let mut options = ConnectOptions::new(url.to_owned());
         options.sqlx_logging(false).acquire_timeout(Duration::from_secs(30));
@@ -93,13 +100,8 @@ impl Store {
                 options.max_connections(10).min_connections(1);
             }
         }
-        let db = Database::connect(options)
-            .await
-            .map_err(|source| StoreError::Connect { url: redact(url), source })?;
-        mes_migrations::Migrator::up(&db, None)
-            .await
-            .map_err(|source| StoreError::Migrate { source })?;
-        tracing::debug!(url = %redact(url), ?backend, "store connected and migrated");
+        let db = Database::connect(options).await.map_err(|source| StoreError::Connect { url: redact(url), source })?;
+        tracing::debug!(url = %redact(url), ?backend, "store connected");
         Ok(Self { db, backend, write_lock: Mutex::new(()), ids: RwLock::new(MasterIds::default()) })
     }
 
@@ -111,9 +113,7 @@ impl Store {
     /// Rolls every migration back (used by the migration round-trip test and `mes migrate
     /// --down`-style maintenance), then clears the id cache.
     pub async fn migrate_down_all(&self) -> Result<(), StoreError> {
-        mes_migrations::Migrator::down(&self.db, None)
-            .await
-            .map_err(|source| StoreError::Migrate { source })?;
+        mes_migrations::Migrator::down(&self.db, None).await.map_err(|source| StoreError::Migrate { source })?;
         *self.ids.write().await = MasterIds::default();
         Ok(())
     }
@@ -124,9 +124,7 @@ impl Store {
             .await
             .map_err(|source| StoreError::Migrate { source })?
             .len();
-        mes_migrations::Migrator::up(&self.db, None)
-            .await
-            .map_err(|source| StoreError::Migrate { source })?;
+        mes_migrations::Migrator::up(&self.db, None).await.map_err(|source| StoreError::Migrate { source })?;
         Ok(pending)
     }
 

@@ -10,7 +10,9 @@ use serde::Serialize;
 
 use super::sql::{get, placeholders, raw, rows_per_insert};
 use super::{Store, StoreError};
-use crate::domain::ids::{DefectCode, LineId, LotId, PlcEpoch, ProductCode, RecordSeq, SerialNumber, StationId, WorkOrderId};
+use crate::domain::ids::{
+    DefectCode, LineId, LotId, PlcEpoch, ProductCode, RecordSeq, SerialNumber, StationId, WorkOrderId,
+};
 use crate::domain::record::{Certainty, ConsumedItem, Consumption, Defect, Measurement, UnitRecord, Verdict};
 
 /// Which station results to read. All bounds are optional; times are `ended_at`, from inclusive,
@@ -84,7 +86,10 @@ impl Store {
     pub(crate) async fn results_of_units(&self, unit_ids: &[i64]) -> Result<Vec<StoredResult>, StoreError> {
         let mut out = Vec::new();
         for chunk in unit_ids.chunks(rows_per_insert(1)) {
-            let sql = format!("{SELECT_RESULTS} WHERE r.unit_id IN ({}) ORDER BY r.ended_at, r.id", placeholders(1, chunk.len()));
+            let sql = format!(
+                "{SELECT_RESULTS} WHERE r.unit_id IN ({}) ORDER BY r.ended_at, r.id",
+                placeholders(1, chunk.len())
+            );
             out.extend(self.load_results(&sql, chunk.iter().map(|id| Value::from(*id)).collect()).await?);
         }
         out.sort_by_key(|r| (r.record.ended_at, r.id));
@@ -102,8 +107,11 @@ impl Store {
         let mut results = Vec::with_capacity(rows.len());
         for row in &rows {
             let result: String = get(row, "result")?;
-            let verdict = Verdict::parse(&result)
-                .ok_or(StoreError::Corrupt { table: "station_results", column: "result", value: result.clone() })?;
+            let verdict = Verdict::parse(&result).ok_or(StoreError::Corrupt {
+                table: "station_results",
+                column: "result",
+                value: result.clone(),
+            })?;
             let seq: i64 = get(row, "seq")?;
             let epoch: i64 = get(row, "plc_epoch")?;
             results.push(StoredResult {
@@ -151,7 +159,12 @@ impl Store {
                 "SELECT station_result_id, code, ref_designator FROM station_result_defects \
                  WHERE station_result_id IN ({list}) ORDER BY station_result_id, position"
             );
-            for row in self.db.query_all_raw(raw(backend, &sql, values.clone())).await.map_err(StoreError::db("reading defects"))? {
+            for row in self
+                .db
+                .query_all_raw(raw(backend, &sql, values.clone()))
+                .await
+                .map_err(StoreError::db("reading defects"))?
+            {
                 let owner = index[&get::<i64>(&row, "station_result_id")?];
                 results[owner].record.defects.push(Defect {
                     code: parse_id(DefectCode::parse, get::<String>(&row, "code")?, "station_result_defects", "code")?,
@@ -163,7 +176,12 @@ impl Store {
                 "SELECT station_result_id, name, value, unit, lower_limit, upper_limit FROM station_result_measurements \
                  WHERE station_result_id IN ({list}) ORDER BY station_result_id, position"
             );
-            for row in self.db.query_all_raw(raw(backend, &sql, values.clone())).await.map_err(StoreError::db("reading measurements"))? {
+            for row in self
+                .db
+                .query_all_raw(raw(backend, &sql, values.clone()))
+                .await
+                .map_err(StoreError::db("reading measurements"))?
+            {
                 let owner = index[&get::<i64>(&row, "station_result_id")?];
                 results[owner].record.measurements.push(Measurement {
                     name: get(&row, "name")?,
@@ -181,7 +199,12 @@ impl Store {
                  LEFT JOIN material_lots ml ON ml.id = e.child_lot_id \
                  WHERE e.station_result_id IN ({list}) ORDER BY e.station_result_id, e.position"
             );
-            for row in self.db.query_all_raw(raw(backend, &sql, values)).await.map_err(StoreError::db("reading consumption"))? {
+            for row in self
+                .db
+                .query_all_raw(raw(backend, &sql, values))
+                .await
+                .map_err(StoreError::db("reading consumption"))?
+            {
                 let owner = index[&get::<i64>(&row, "station_result_id")?];
                 results[owner].record.consumed.push(Consumption {
                     kind: get(&row, "child_kind")?,

@@ -9,10 +9,10 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, QueryResult, Value};
 use serde::Serialize;
 
-use super::results::{certainty, consumed_item, parse_id, StoredResult};
+use super::results::{StoredResult, certainty, consumed_item, parse_id};
 use super::sql::{get, placeholders, raw, rows_per_insert};
 use super::{Store, StoreError};
-use crate::domain::genealogy::{backward_tree, forward_containment, ForwardHit, GenealogyEdge, TraceNode};
+use crate::domain::genealogy::{ForwardHit, GenealogyEdge, TraceNode, backward_tree, forward_containment};
 use crate::domain::ids::{LineId, ProductCode, RecordSeq, SerialNumber, StationId, WorkOrderId};
 use crate::domain::record::ConsumedItem;
 use crate::domain::unit::{Unit, UnitStatus};
@@ -51,8 +51,19 @@ pub struct TracedUnit {
     pub status: UnitStatus,
     /// Whether an active hold covers it (directly, or through the traced item).
     pub on_hold: bool,
-    /// Line, station and time of its most recently recorded visit.
-    pub last_seen: Option<(LineId, StationId, DateTime<Utc>)>,
+    /// Its most recently recorded visit.
+    pub last_seen: Option<LastSeen>,
+}
+
+/// Where a unit was last recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LastSeen {
+    /// Line.
+    pub line: LineId,
+    /// Station.
+    pub station: StationId,
+    /// When the visit ended.
+    pub at: DateTime<Utc>,
 }
 
 /// Result of a forward trace.
@@ -132,9 +143,8 @@ impl Store {
         let item_held = !self.held_items(std::slice::from_ref(item)).await?.is_empty();
         let serials: Vec<&str> = hits.iter().map(|h| h.serial.as_str()).collect();
         let summaries = self.unit_summaries(&serials).await?;
-        let direct_holds = self
-            .held_items(&hits.iter().map(|h| ConsumedItem::Serial(h.serial.clone())).collect::<Vec<_>>())
-            .await?;
+        let direct_holds =
+            self.held_items(&hits.iter().map(|h| ConsumedItem::Serial(h.serial.clone())).collect::<Vec<_>>()).await?;
         let units = hits
             .into_iter()
             .map(|hit| {
@@ -207,8 +217,11 @@ impl Store {
                         work_order: get::<Option<String>>(&row, "work_order")?
                             .map(|w| parse_id(WorkOrderId::parse, w, "work_orders", "code"))
                             .transpose()?,
-                        status: UnitStatus::parse(&status)
-                            .ok_or(StoreError::Corrupt { table: "units", column: "status", value: status.clone() })?,
+                        status: UnitStatus::parse(&status).ok_or(StoreError::Corrupt {
+                            table: "units",
+                            column: "status",
+                            value: status.clone(),
+                        })?,
                         on_hold: false,
                     },
                     first_seen_at: get(&row, "first_seen_at")?,
@@ -253,11 +266,11 @@ impl Store {
             for row in rows {
                 let status: String = get(&row, "status")?;
                 let last_seen = match (get::<Option<String>>(&row, "line")?, get::<Option<String>>(&row, "station")?) {
-                    (Some(line), Some(station)) => Some((
-                        parse_id(LineId::parse, line, "lines", "code")?,
-                        parse_id(StationId::parse, station, "stations", "code")?,
-                        get::<DateTime<Utc>>(&row, "ended_at")?,
-                    )),
+                    (Some(line), Some(station)) => Some(LastSeen {
+                        line: parse_id(LineId::parse, line, "lines", "code")?,
+                        station: parse_id(StationId::parse, station, "stations", "code")?,
+                        at: get::<DateTime<Utc>>(&row, "ended_at")?,
+                    }),
                     _ => None,
                 };
                 out.insert(
@@ -266,8 +279,11 @@ impl Store {
                         product: get::<Option<String>>(&row, "product")?
                             .map(|p| parse_id(ProductCode::parse, p, "products", "code"))
                             .transpose()?,
-                        status: UnitStatus::parse(&status)
-                            .ok_or(StoreError::Corrupt { table: "units", column: "status", value: status.clone() })?,
+                        status: UnitStatus::parse(&status).ok_or(StoreError::Corrupt {
+                            table: "units",
+                            column: "status",
+                            value: status.clone(),
+                        })?,
                         last_seen,
                     },
                 );
@@ -291,10 +307,8 @@ impl Store {
         ];
         for (select, column, codes) in queries {
             for chunk in codes.chunks(rows_per_insert(1)) {
-                let sql = format!(
-                    "{select} WHERE h.released_at IS NULL AND {column} IN ({})",
-                    placeholders(1, chunk.len())
-                );
+                let sql =
+                    format!("{select} WHERE h.released_at IS NULL AND {column} IN ({})", placeholders(1, chunk.len()));
                 let rows = self
                     .db
                     .query_all_raw(raw(self.sea_backend(), &sql, chunk.iter().map(|c| Value::from(*c)).collect()))
@@ -317,7 +331,7 @@ impl Store {
 struct UnitSummary {
     product: Option<ProductCode>,
     status: UnitStatus,
-    last_seen: Option<(LineId, StationId, DateTime<Utc>)>,
+    last_seen: Option<LastSeen>,
 }
 
 fn edge_from_row(row: &QueryResult) -> Result<GenealogyEdge, StoreError> {
@@ -346,7 +360,8 @@ fn mark_held(node: &TraceNode, held: &BTreeSet<ConsumedItem>, units: &mut BTreeM
     for child in &node.children {
         any |= mark_held(child, held, units);
     }
-    if any && let ConsumedItem::Serial(s) = &node.item
+    if any
+        && let ConsumedItem::Serial(s) = &node.item
         && let Some(view) = units.get_mut(s.as_str())
     {
         view.unit.on_hold = true;

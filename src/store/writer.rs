@@ -15,7 +15,9 @@ use sea_orm::{
     ConnectionTrait, DatabaseTransaction, SqliteTransactionMode, TransactionOptions, TransactionTrait, Value,
 };
 
-use super::entities::{counter_sample, defect, genealogy_edge, material_lot, measurement, state_interval, station_result, unit};
+use super::entities::{
+    counter_sample, defect, genealogy_edge, material_lot, measurement, state_interval, station_result, unit,
+};
 use super::sql::{get, on_conflict_do_nothing, placeholders, raw, rows_per_insert};
 use super::{Backend, Store, StoreError};
 use crate::domain::counter::CounterSample;
@@ -75,7 +77,12 @@ impl Store {
         write_state_intervals(self, &txn, &batch.state_intervals).await?;
         write_counter_samples(self, &txn, &batch.counter_samples).await?;
         txn.commit().await.map_err(StoreError::db("committing a batch"))?;
-        tracing::debug!(inserted = receipt.inserted, duplicates = receipt.duplicates, edges = receipt.edges, "batch committed");
+        tracing::debug!(
+            inserted = receipt.inserted,
+            duplicates = receipt.duplicates,
+            edges = receipt.edges,
+            "batch committed"
+        );
         Ok(receipt)
     }
 
@@ -198,14 +205,17 @@ async fn write_records(
     insert_defects(txn, &new_results).await?;
     insert_measurements(txn, &new_results).await?;
     let edges = insert_edges(txn, &new_results, &unit_ids, &lot_ids).await?;
-    mark_packed(txn, &new_results, &unit_ids).await?;
+    update_statuses(txn, &new_results, &unit_ids).await?;
 
     Ok(CommitReceipt { inserted: new_results.len(), duplicates: resolved.len() - new_results.len(), edges })
 }
 
 /// Inserts units not yet known (record serials and consumed serials), fills in product and
 /// work order where they were unknown, and returns serial → id for all of them.
-async fn upsert_units(txn: &DatabaseTransaction, resolved: &[Resolved<'_>]) -> Result<HashMap<String, i64>, StoreError> {
+async fn upsert_units(
+    txn: &DatabaseTransaction,
+    resolved: &[Resolved<'_>],
+) -> Result<HashMap<String, i64>, StoreError> {
     // serial → (first seen, product, work order); sorted so concurrent PostgreSQL writers take
     // row locks in the same order and cannot deadlock.
     let mut units: BTreeMap<&str, (DateTime<Utc>, Option<i64>, Option<i64>)> = BTreeMap::new();
@@ -222,7 +232,13 @@ async fn upsert_units(txn: &DatabaseTransaction, resolved: &[Resolved<'_>]) -> R
             }
         }
     }
-    let columns = [unit::Column::Serial, unit::Column::ProductId, unit::Column::WorkOrderId, unit::Column::Status, unit::Column::FirstSeenAt];
+    let columns = [
+        unit::Column::Serial,
+        unit::Column::ProductId,
+        unit::Column::WorkOrderId,
+        unit::Column::Status,
+        unit::Column::FirstSeenAt,
+    ];
     let rows: Vec<_> = units.iter().collect();
     for chunk in rows.chunks(rows_per_insert(columns.len())) {
         let mut stmt = Query::insert();
@@ -308,7 +324,8 @@ async fn ids_by_code(
 ) -> Result<HashMap<String, i64>, StoreError> {
     let mut out = HashMap::with_capacity(codes.len());
     for chunk in codes.chunks(rows_per_insert(1)) {
-        let sql = format!("SELECT id, {column} AS code FROM {table} WHERE {column} IN ({})", placeholders(1, chunk.len()));
+        let sql =
+            format!("SELECT id, {column} AS code FROM {table} WHERE {column} IN ({})", placeholders(1, chunk.len()));
         let values = chunk.iter().map(|c| Value::from(*c)).collect();
         let rows = txn
             .query_all_raw(raw(txn.get_database_backend(), &sql, values))
@@ -322,7 +339,12 @@ async fn ids_by_code(
 }
 
 async fn insert_defects(txn: &DatabaseTransaction, new_results: &[(i64, &Resolved<'_>)]) -> Result<(), StoreError> {
-    let columns = [defect::Column::StationResultId, defect::Column::Position, defect::Column::Code, defect::Column::RefDesignator];
+    let columns = [
+        defect::Column::StationResultId,
+        defect::Column::Position,
+        defect::Column::Code,
+        defect::Column::RefDesignator,
+    ];
     let rows: Vec<[SimpleExpr; 4]> = new_results
         .iter()
         .flat_map(|(id, r)| {
@@ -334,7 +356,10 @@ async fn insert_defects(txn: &DatabaseTransaction, new_results: &[(i64, &Resolve
     insert_rows(txn, defect::Entity, &columns, rows, "inserting defects").await
 }
 
-async fn insert_measurements(txn: &DatabaseTransaction, new_results: &[(i64, &Resolved<'_>)]) -> Result<(), StoreError> {
+async fn insert_measurements(
+    txn: &DatabaseTransaction,
+    new_results: &[(i64, &Resolved<'_>)],
+) -> Result<(), StoreError> {
     let columns = [
         measurement::Column::StationResultId,
         measurement::Column::Position,
@@ -404,8 +429,10 @@ async fn insert_edges(
     Ok(count)
 }
 
-/// A pass at a pack station packs the unit.
-async fn mark_packed(
+/// Status changes a commit implies: a pass at a pack station packs the unit; a serialised
+/// child consumed by a parent becomes `consumed`. Only units still in process move, so a
+/// re-delivered or late record never moves a unit backwards.
+async fn update_statuses(
     txn: &DatabaseTransaction,
     new_results: &[(i64, &Resolved<'_>)],
     unit_ids: &HashMap<String, i64>,
@@ -415,21 +442,36 @@ async fn mark_packed(
         .filter(|(_, r)| r.station_kind == StationKind::Pack && r.record.verdict == Verdict::Pass)
         .map(|(_, r)| unit_ids[r.record.serial.as_str()])
         .collect();
-    let packed: Vec<i64> = packed.into_iter().collect();
-    for chunk in packed.chunks(rows_per_insert(1) - 2) {
-        let sql = format!("UPDATE units SET status = $1 WHERE status = $2 AND id IN ({})", placeholders(3, chunk.len()));
-        let mut values: Vec<Value> = vec![UnitStatus::Packed.as_str().into(), UnitStatus::InProcess.as_str().into()];
-        values.extend(chunk.iter().map(|id| Value::from(*id)));
-        txn.execute_raw(raw(txn.get_database_backend(), &sql, values))
-            .await
-            .map_err(StoreError::db("marking units packed"))?;
+    let consumed: BTreeSet<i64> = new_results
+        .iter()
+        .flat_map(|(_, r)| r.record.consumed.iter())
+        .filter_map(|c| match &c.item {
+            ConsumedItem::Serial(s) => Some(unit_ids[s.as_str()]),
+            ConsumedItem::Lot(_) => None,
+        })
+        .collect();
+    for (status, ids) in [(UnitStatus::Packed, packed), (UnitStatus::Consumed, consumed)] {
+        let ids: Vec<i64> = ids.into_iter().collect();
+        for chunk in ids.chunks(rows_per_insert(1) - 2) {
+            let sql =
+                format!("UPDATE units SET status = $1 WHERE status = $2 AND id IN ({})", placeholders(3, chunk.len()));
+            let mut values: Vec<Value> = vec![status.as_str().into(), UnitStatus::InProcess.as_str().into()];
+            values.extend(chunk.iter().map(|id| Value::from(*id)));
+            txn.execute_raw(raw(txn.get_database_backend(), &sql, values))
+                .await
+                .map_err(StoreError::db("updating unit statuses"))?;
+        }
     }
     Ok(())
 }
 
 /// Inserts intervals keyed by (station, start). An interval re-sent with its end closes the
 /// open row; a closed row is never changed.
-async fn write_state_intervals(store: &Store, txn: &DatabaseTransaction, intervals: &[StateInterval]) -> Result<(), StoreError> {
+async fn write_state_intervals(
+    store: &Store,
+    txn: &DatabaseTransaction,
+    intervals: &[StateInterval],
+) -> Result<(), StoreError> {
     let columns = [
         state_interval::Column::StationId,
         state_interval::Column::StartedAt,
@@ -463,7 +505,10 @@ async fn write_state_intervals(store: &Store, txn: &DatabaseTransaction, interva
         stmt.on_conflict(
             OnConflict::columns([state_interval::Column::StationId, state_interval::Column::StartedAt])
                 .update_column(state_interval::Column::EndedAt)
-                .action_and_where(sea_orm::sea_query::ExprTrait::is_null(Expr::col((state_interval::Entity, state_interval::Column::EndedAt))))
+                .action_and_where(sea_orm::sea_query::ExprTrait::is_null(Expr::col((
+                    state_interval::Entity,
+                    state_interval::Column::EndedAt,
+                ))))
                 .to_owned(),
         );
         txn.execute(&stmt).await.map_err(StoreError::db("inserting state intervals"))?;
@@ -471,7 +516,11 @@ async fn write_state_intervals(store: &Store, txn: &DatabaseTransaction, interva
     Ok(())
 }
 
-async fn write_counter_samples(store: &Store, txn: &DatabaseTransaction, samples: &[CounterSample]) -> Result<(), StoreError> {
+async fn write_counter_samples(
+    store: &Store,
+    txn: &DatabaseTransaction,
+    samples: &[CounterSample],
+) -> Result<(), StoreError> {
     let columns = [
         counter_sample::Column::StationId,
         counter_sample::Column::Counter,

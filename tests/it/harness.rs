@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use mes::store::{sqlite_url, Store};
+use mes::store::{Store, sqlite_url};
 use sea_orm::sqlx::{Connection, PgConnection};
 
 /// A database made for one test.
@@ -57,7 +57,10 @@ impl TestDb {
         let mut admin = PgConnection::connect(admin_url)
             .await
             .unwrap_or_else(|e| panic!("MES_TEST_DATABASE_URL={admin_url} is set but unreachable: {e}"));
-        sea_orm::sqlx::query(sea_orm::sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.unwrap();
+        sea_orm::sqlx::query(sea_orm::sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
         let url = with_database(admin_url, &name);
         TestDb::Postgres { admin_url: admin_url.to_owned(), name, url }
     }

@@ -7,7 +7,7 @@ use mes::domain::genealogy::Containment;
 use mes::domain::ids::{LineId, LotId, PlcEpoch, RecordSeq, SerialNumber, StationId};
 use mes::domain::record::{Certainty, ConsumedItem, Consumption, UnitRecord, Verdict};
 use mes::domain::state::{MachineState, StateInterval};
-use mes::sample_plant::{plant_model, SamplePlant, PHONE_LINE, SMT_LINE, TABLET_LINE};
+use mes::sample_plant::{PHONE_LINE, SMT_LINE, SamplePlant, TABLET_LINE, plant_model};
 use mes::store::{RecordBatch, StationResultFilter, Store, StoreError};
 
 use crate::harness::TestDb;
@@ -54,15 +54,32 @@ async fn migrations_apply_on_an_empty_database_and_roll_back() {
         let store = db.store().await;
         let tables: BTreeSet<String> = store.table_names().await.unwrap().into_iter().collect();
         for expected in [
-            "sites", "areas", "lines", "stations", "products", "routes", "route_steps", "work_orders", "units",
-            "material_lots", "station_results", "station_result_defects", "station_result_measurements",
-            "genealogy_edges", "state_intervals", "counter_samples", "holds", "ledger_entries", "users",
+            "sites",
+            "areas",
+            "lines",
+            "stations",
+            "products",
+            "routes",
+            "route_steps",
+            "work_orders",
+            "units",
+            "material_lots",
+            "station_results",
+            "station_result_defects",
+            "station_result_measurements",
+            "genealogy_edges",
+            "state_intervals",
+            "counter_samples",
+            "holds",
+            "ledger_entries",
+            "users",
         ] {
             assert!(tables.contains(expected), "{}: missing table {expected}; have {tables:?}", db.label());
         }
         assert_eq!(store.migrate_up().await.unwrap(), 0, "{}: nothing pending after connect", db.label());
         store.migrate_down_all().await.unwrap();
-        let left: Vec<String> = store.table_names().await.unwrap().into_iter().filter(|t| t != "seaql_migrations").collect();
+        let left: Vec<String> =
+            store.table_names().await.unwrap().into_iter().filter(|t| t != "seaql_migrations").collect();
         assert!(left.is_empty(), "{}: tables left after down: {left:?}", db.label());
         assert_eq!(store.migrate_up().await.unwrap(), 1, "{}: the initial migration re-applies", db.label());
         db.cleanup(store).await;
@@ -120,7 +137,11 @@ async fn three_level_genealogy_traces_match_the_generators_truth() {
             let trace = store.backward_trace(&SerialNumber::parse(serial.clone()).unwrap()).await.unwrap().unwrap();
             let got: BTreeSet<String> = trace.tree.items().into_iter().skip(1).map(|i| i.id().to_owned()).collect();
             assert_eq!(got, truth.backward(serial), "{}: backward trace of {serial}", db.label());
-            assert!(trace.units.contains_key(serial) && trace.units.len() == 2, "{}: unit views of {serial}", db.label());
+            assert!(
+                trace.units.contains_key(serial) && trace.units.len() == 2,
+                "{}: unit views of {serial}",
+                db.label()
+            );
             assert!(!trace.units[serial].visits.is_empty());
         }
         // Forward: every reel reaches exactly the boards and products the generator says, with
@@ -203,11 +224,8 @@ async fn unicode_and_very_long_serials_round_trip() {
         let trace = store.backward_trace(&SerialNumber::parse(unicode).unwrap()).await.unwrap().unwrap();
         let ids: BTreeSet<&str> = trace.tree.items().into_iter().map(|i| i.id()).collect();
         assert!(ids.contains(long.as_str()) && ids.contains("Lô-màn-hình-№5"), "{}: {ids:?}", db.label());
-        let forward = store
-            .forward_trace(&ConsumedItem::Lot(LotId::parse("Lô-màn-hình-№5").unwrap()))
-            .await
-            .unwrap()
-            .unwrap();
+        let forward =
+            store.forward_trace(&ConsumedItem::Lot(LotId::parse("Lô-màn-hình-№5").unwrap())).await.unwrap().unwrap();
         assert_eq!(forward.units[0].hit.serial.as_str(), unicode);
         assert!(SerialNumber::parse(long + "x").is_err(), "513 bytes is refused at the boundary");
         db.cleanup(store).await;
@@ -286,7 +304,9 @@ async fn station_results_filter_by_line_station_and_time() {
         let got: BTreeSet<_> = all_results(&store, &filter).await.into_iter().map(|s| s.record.key()).collect();
         let want: BTreeSet<_> = records
             .iter()
-            .filter(|r| r.line.as_str() == PHONE_LINE && r.station.as_str() == "FT" && r.ended_at >= from && r.ended_at < to)
+            .filter(|r| {
+                r.line.as_str() == PHONE_LINE && r.station.as_str() == "FT" && r.ended_at >= from && r.ended_at < to
+            })
             .map(|r| r.key())
             .collect();
         assert!(!want.is_empty(), "the window must hold some results");

@@ -1,0 +1,155 @@
+//! The command line: one file per subcommand. `anyhow` lives here and in `main.rs` only.
+//!
+//! Precedence for where the store is: `--database-url` > `--data-dir` > environment
+//! (`MES_DATABASE_URL`, `MES_DATA_DIR`) > `--config FILE` > defaults (`./mes-data`).
+
+mod demo;
+mod export;
+mod migrate;
+mod trace;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use clap::{Parser, Subcommand};
+use mes::config::Config;
+use mes::store::Store;
+
+/// Manufacturing execution system for an electronics assembly cluster.
+#[derive(Debug, Parser)]
+#[command(name = "mes", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file (mes.toml); see the documented example in the repository.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Database URL: sqlite://PATH?mode=rwc or postgres://USER@HOST/DB.
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+    /// Data folder; the default database is DIR/mes.sqlite.
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Log more (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create the store under the data folder and load a generated sample plant (the default).
+    Demo(demo::DemoArgs),
+    /// Apply pending database migrations.
+    Migrate(migrate::MigrateArgs),
+    /// Export recorded data.
+    #[command(subcommand)]
+    Export(export::ExportCommand),
+    /// Backward genealogy of a serial, or forward genealogy of a lot, reel or serial.
+    Trace(trace::TraceArgs),
+}
+
+impl Cli {
+    /// Log filter for the verbosity asked for.
+    pub fn log_level(&self) -> &'static str {
+        match self.verbose {
+            0 => "warn,mes=info",
+            1 => "info,mes=debug",
+            _ => "debug,mes=trace",
+        }
+    }
+
+    /// The configuration in force: file (if any), environment, then flags.
+    fn config(&self) -> anyhow::Result<Config> {
+        let mut config = match &self.config {
+            Some(path) => Config::load(path)?,
+            None => {
+                let mut c = Config::default();
+                c.apply_env(|k| std::env::var(k).ok())?;
+                c
+            }
+        };
+        if let Some(dir) = &self.data_dir {
+            config.data_dir = dir.clone();
+            config.database_url = None;
+        }
+        if let Some(url) = &self.database_url {
+            config.database_url = Some(url.clone());
+        }
+        Ok(config)
+    }
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = cli.config()?;
+    match cli.command {
+        None => demo::run(&config, &demo::DemoArgs::default()).await,
+        Some(Command::Demo(args)) => demo::run(&config, &args).await,
+        Some(Command::Migrate(args)) => migrate::run(&config, &args).await,
+        Some(Command::Export(cmd)) => export::run(&config, cmd).await,
+        Some(Command::Trace(args)) => trace::run(&config, &args).await,
+    }
+}
+
+/// Opens (creating if needed) and migrates the store the configuration points at.
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let store = open_store_unmigrated(config).await?;
+    store.migrate_up().await.context("migrating the store")?;
+    Ok(store)
+}
+
+/// Opens (creating if needed) the store the configuration points at, without migrating.
+async fn open_store_unmigrated(config: &Config) -> anyhow::Result<Store> {
+    let url = config.effective_database_url();
+    if config.database_url.is_none() {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data folder {}", config.data_dir.display()))?;
+    }
+    Store::open(&url).await.with_context(|| format!("opening the store at {}", mes::store::redact(&url)))
+}
+
+/// Writes human output to stdout; a reader that went away (`mes … | head`) is not an error.
+fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// Parses a time bound: RFC 3339 (`2026-11-23T06:00:00+07:00`), or local plant time
+/// (`2026-11-23T06:00`, or a date `2026-11-23` meaning its local midnight).
+fn parse_time(value: &str, zone: Tz) -> anyhow::Result<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let local = NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M")
+        .or_else(|_| NaiveDateTime::parse_from_str(value, "%Y-%m-%d %H:%M"))
+        .or_else(|_| NaiveDate::parse_from_str(value, "%Y-%m-%d").map(|d| d.and_time(chrono::NaiveTime::MIN)))
+        .with_context(|| {
+            format!("{value:?} is not a time: use RFC 3339, YYYY-MM-DDTHH:MM or YYYY-MM-DD (plant time)")
+        })?;
+    zone.from_local_datetime(&local)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .with_context(|| format!("{value:?} does not exist in {zone}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_bounds_accept_rfc3339_and_plant_local_time() {
+        let hcm = chrono_tz::Asia::Ho_Chi_Minh;
+        let utc = |h| Utc.with_ymd_and_hms(2026, 11, 22, h, 0, 0).unwrap();
+        assert_eq!(parse_time("2026-11-23T06:00:00+07:00", hcm).unwrap(), utc(23));
+        assert_eq!(parse_time("2026-11-23T06:00", hcm).unwrap(), utc(23));
+        assert_eq!(parse_time("2026-11-23", hcm).unwrap(), utc(17));
+        assert!(parse_time("yesterday", hcm).unwrap_err().to_string().contains("not a time"));
+    }
+}
