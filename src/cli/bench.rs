@@ -1,1 +1,164 @@
-//! placeholder
+//! `mes bench`: benchmarks that ship with the product, each measured against a baseline in the
+//! same run (never timed assertions in tests). Build with `--release` before believing a number.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use chrono::{TimeZone, Utc};
+use clap::{Args, Subcommand};
+use mes::config::Config;
+use mes::domain::record::UnitRecord;
+use mes::sample_plant::{plant_model, SamplePlant};
+use mes::store::{baseline, sqlite_url, RecordBatch, Store};
+use sea_orm::sqlx::{AssertSqlSafe, Connection, PgConnection};
+
+/// Benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Station results with genealogy through the batch writer vs a raw prepared-statement loop.
+    Ingest(IngestArgs),
+}
+
+/// Options of `mes bench ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Station results to insert.
+    #[arg(long, default_value_t = 1_000_000)]
+    records: usize,
+    /// Records per batch (one transaction each) for the batch writer.
+    #[arg(long, default_value_t = 2_000)]
+    batch: usize,
+    /// Also run against PostgreSQL: an admin URL; two fresh databases are created and dropped.
+    #[arg(long, value_name = "URL")]
+    postgres_url: Option<String>,
+    /// Seed of the generated records.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+pub async fn run(_config: &Config, command: BenchCommand) -> anyhow::Result<ExitCode> {
+    let BenchCommand::Ingest(args) = command;
+    anyhow::ensure!(args.records > 0 && args.batch > 0, "--records and --batch must be positive");
+    eprintln!("generating {} station results (seed {}) …", args.records, args.seed);
+    let records = generate(args.records, args.seed);
+    let edges: usize = records.iter().map(|r| r.consumed.len()).sum();
+    let defects: usize = records.iter().map(|r| r.defects.len()).sum();
+    let measurements: usize = records.iter().map(|r| r.measurements.len()).sum();
+    let mut report = format!(
+        "ingest benchmark: {} station results, {edges} genealogy edges, {defects} defects, {measurements} measurements\n\
+         machine: {} logical CPUs, {} build\n\n\
+         {:<10} {:<44} {:>10} {:>14} {:>8}\n",
+        records.len(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        if cfg!(debug_assertions) { "DEBUG (numbers are not representative)" } else { "release" },
+        "backend",
+        "loader",
+        "seconds",
+        "records/s",
+        "ratio",
+    );
+
+    let dir = tempfile::tempdir().context("creating a temp folder")?;
+    let ours_path = dir.path().join("ours.sqlite");
+    let ours = time_ours(&sqlite_url(&ours_path), &records, args.batch).await?;
+    let size = std::fs::metadata(&ours_path).map(|m| m.len()).unwrap_or(0)
+        + std::fs::metadata(dir.path().join("ours.sqlite-wal")).map(|m| m.len()).unwrap_or(0);
+    let raw_path = dir.path().join("raw.sqlite");
+    let ids = prepare(&sqlite_url(&raw_path)).await?;
+    let raw = {
+        let records = records.clone();
+        let path = raw_path.clone();
+        let started = Instant::now();
+        tokio::task::spawn_blocking(move || baseline::insert_sqlite(&path, &ids, &records)).await??;
+        started.elapsed().as_secs_f64()
+    };
+    verify_same_rows(&sqlite_url(&ours_path), &sqlite_url(&raw_path)).await?;
+    report.push_str(&rows("sqlite", &format!("batch writer ({} records/txn)", args.batch), ours, records.len(), raw));
+    report.push_str(&rows("sqlite", "raw rusqlite loop, one transaction", raw, records.len(), raw));
+    report.push_str(&format!("{:<10} SQLite file after ingest: {:.1} MiB\n", "", size as f64 / 1_048_576.0));
+
+    if let Some(admin) = &args.postgres_url {
+        let suffix = format!("{}_{}", std::process::id(), Utc::now().timestamp() % 100_000);
+        let (ours_db, raw_db) = (format!("mes_bench_ours_{suffix}"), format!("mes_bench_raw_{suffix}"));
+        let mut conn = PgConnection::connect(admin).await.with_context(|| format!("connecting to {}", mes::store::redact(admin)))?;
+        for db in [&ours_db, &raw_db] {
+            sea_orm::sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {db}"))).execute(&mut conn).await?;
+        }
+        let outcome = async {
+            let ours_url = with_database(admin, &ours_db);
+            let raw_url = with_database(admin, &raw_db);
+            let ours = time_ours(&ours_url, &records, args.batch).await?;
+            let ids = prepare(&raw_url).await?;
+            let started = Instant::now();
+            baseline::insert_postgres(&raw_url, &ids, &records).await?;
+            let raw = started.elapsed().as_secs_f64();
+            verify_same_rows(&ours_url, &raw_url).await?;
+            anyhow::Ok((ours, raw))
+        }
+        .await;
+        for db in [&ours_db, &raw_db] {
+            sea_orm::sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))).execute(&mut conn).await?;
+        }
+        let (ours, raw) = outcome?;
+        report.push_str(&rows("postgres", &format!("batch writer ({} records/txn)", args.batch), ours, records.len(), raw));
+        report.push_str(&rows("postgres", "raw sqlx loop, one transaction", raw, records.len(), raw));
+    }
+    super::emit(&report)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The first `n` records of a seeded sample-plant history.
+fn generate(n: usize, seed: u64) -> Vec<UnitRecord> {
+    let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().unwrap_or_else(Utc::now);
+    let mut plant = SamplePlant::new(seed, start);
+    let mut records = Vec::with_capacity(n + 20_000);
+    while records.len() < n {
+        records.extend(plant.next_chunk(500, 250).records);
+    }
+    records.truncate(n);
+    records
+}
+
+/// A migrated store with the sample plant's master data.
+async fn prepare(url: &str) -> anyhow::Result<baseline::BaselineIds> {
+    let store = Store::connect(url).await?;
+    store.register_plant(&plant_model()).await?;
+    Ok(store.baseline_ids().await?)
+}
+
+async fn time_ours(url: &str, records: &[UnitRecord], batch: usize) -> anyhow::Result<f64> {
+    let store = Store::connect(url).await?;
+    store.register_plant(&plant_model()).await?;
+    let started = Instant::now();
+    for chunk in records.chunks(batch) {
+        store.commit(&RecordBatch { records: chunk.to_vec(), ..Default::default() }).await?;
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// Both loaders must have written the same rows, or the comparison means nothing.
+async fn verify_same_rows(a: &str, b: &str) -> anyhow::Result<()> {
+    let (a, b) = (Store::connect(a).await?.row_counts().await?, Store::connect(b).await?.row_counts().await?);
+    anyhow::ensure!(a == b, "the two loaders wrote different rows: {a:?} vs {b:?}");
+    Ok(())
+}
+
+fn rows(backend: &str, loader: &str, seconds: f64, records: usize, baseline: f64) -> String {
+    format!(
+        "{backend:<10} {loader:<44} {seconds:>10.2} {:>14.0} {:>8.2}\n",
+        records as f64 / seconds,
+        baseline / seconds,
+    )
+}
+
+/// `url` with its database name replaced.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    match query {
+        Some(q) => format!("{}/{name}?{q}", &base[..path_start]),
+        None => format!("{}/{name}", &base[..path_start]),
+    }
+}

@@ -3,6 +3,7 @@
 //! Precedence for where the store is: `--database-url` > `--data-dir` > environment
 //! (`MES_DATABASE_URL`, `MES_DATA_DIR`) > `--config FILE` > defaults (`./mes-data`).
 
+mod bench;
 mod demo;
 mod export;
 mod migrate;
@@ -49,6 +50,9 @@ enum Command {
     Export(export::ExportCommand),
     /// Backward genealogy of a serial, or forward genealogy of a lot, reel or serial.
     Trace(trace::TraceArgs),
+    /// Benchmarks that ship with the product, each against a baseline in the same run.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 impl Cli {
@@ -91,6 +95,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Migrate(args)) => migrate::run(&config, &args).await,
         Some(Command::Export(cmd)) => export::run(&config, cmd).await,
         Some(Command::Trace(args)) => trace::run(&config, &args).await,
+        Some(Command::Bench(cmd)) => bench::run(&config, cmd).await,
     }
 }
 

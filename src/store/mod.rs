@@ -14,6 +14,7 @@ mod error;
 mod results;
 mod sql;
 mod states;
+pub mod baseline;
 mod trace;
 mod writer;
 
