@@ -22,7 +22,7 @@ pub struct ConsumedRef {
 /// One station result as a JSON line: the ground-truth format of the simulators and the export
 /// format of the MES (SPEC §8). Extra keys that only the MES knows are optional so that a ground
 /// truth line and an export line deserialize into the same type.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct StationResultLine {
     /// Line code, e.g. "phone-1".
     pub line: String,
@@ -49,6 +49,20 @@ pub struct StationResultLine {
     /// When the MES committed the record (export only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recorded_at: Option<DateTime<Utc>>,
+}
+
+impl StationResultLine {
+    /// The line without its instants and MES-only keys: what a simulator and the MES must
+    /// agree on exactly, whatever clock each ran on.
+    pub fn without_times(&self) -> Self {
+        Self {
+            produced_at: DateTime::<Utc>::UNIX_EPOCH,
+            plc_epoch: None,
+            started_at: None,
+            recorded_at: None,
+            ..self.clone()
+        }
+    }
 }
 
 #[cfg(test)]

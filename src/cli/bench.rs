@@ -9,9 +9,8 @@ use chrono::{TimeZone, Utc};
 use clap::{Args, Subcommand};
 use mes::config::Config;
 use mes::domain::record::UnitRecord;
-use mes::sample_plant::{plant_model, SamplePlant};
-use mes::store::{baseline, sqlite_url, RecordBatch, Store};
-use sea_orm::sqlx::{AssertSqlSafe, Connection, PgConnection};
+use mes::sample_plant::{SamplePlant, plant_model};
+use mes::store::{RecordBatch, Store, baseline, create_database, drop_database, sqlite_url};
 
 /// Benchmarks.
 #[derive(Debug, Subcommand)]
@@ -81,13 +80,9 @@ pub async fn run(_config: &Config, command: BenchCommand) -> anyhow::Result<Exit
     if let Some(admin) = &args.postgres_url {
         let suffix = format!("{}_{}", std::process::id(), Utc::now().timestamp() % 100_000);
         let (ours_db, raw_db) = (format!("mes_bench_ours_{suffix}"), format!("mes_bench_raw_{suffix}"));
-        let mut conn = PgConnection::connect(admin).await.with_context(|| format!("connecting to {}", mes::store::redact(admin)))?;
-        for db in [&ours_db, &raw_db] {
-            sea_orm::sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {db}"))).execute(&mut conn).await?;
-        }
+        let ours_url = create_database(admin, &ours_db).await?;
+        let raw_url = create_database(admin, &raw_db).await?;
         let outcome = async {
-            let ours_url = with_database(admin, &ours_db);
-            let raw_url = with_database(admin, &raw_db);
             let ours = time_ours(&ours_url, &records, args.batch).await?;
             let ids = prepare(&raw_url).await?;
             let started = Instant::now();
@@ -98,10 +93,16 @@ pub async fn run(_config: &Config, command: BenchCommand) -> anyhow::Result<Exit
         }
         .await;
         for db in [&ours_db, &raw_db] {
-            sea_orm::sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))).execute(&mut conn).await?;
+            drop_database(admin, db).await?;
         }
         let (ours, raw) = outcome?;
-        report.push_str(&rows("postgres", &format!("batch writer ({} records/txn)", args.batch), ours, records.len(), raw));
+        report.push_str(&rows(
+            "postgres",
+            &format!("batch writer ({} records/txn)", args.batch),
+            ours,
+            records.len(),
+            raw,
+        ));
         report.push_str(&rows("postgres", "raw sqlx loop, one transaction", raw, records.len(), raw));
     }
     super::emit(&report)?;
@@ -150,15 +151,4 @@ fn rows(backend: &str, loader: &str, seconds: f64, records: usize, baseline: f64
         records as f64 / seconds,
         baseline / seconds,
     )
-}
-
-/// `url` with its database name replaced.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
-    match query {
-        Some(q) => format!("{}/{name}?{q}", &base[..path_start]),
-        None => format!("{}/{name}", &base[..path_start]),
-    }
 }

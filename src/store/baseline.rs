@@ -11,8 +11,8 @@ use std::path::Path;
 use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::sqlx::{Connection, PgConnection};
 
-use super::writer::truncate_to_micros;
 use super::StoreError;
+use super::writer::truncate_to_micros;
 use crate::domain::record::{ConsumedItem, UnitRecord};
 
 /// Master-data ids the loop needs, looked up before timing starts.
@@ -108,7 +108,7 @@ fn resolve(ids: &BaselineIds, record: &UnitRecord) -> Result<Row, BaselineError>
 /// Inserts `records` into the migrated SQLite file at `path` with one prepared statement per
 /// row, all in one transaction, with the store's pragmas (WAL, synchronous FULL, foreign keys).
 pub fn insert_sqlite(path: &Path, ids: &BaselineIds, records: &[UnitRecord]) -> Result<(), BaselineError> {
-    use rusqlite::{params, OptionalExtension};
+    use rusqlite::{OptionalExtension, params};
 
     let mut conn = rusqlite::Connection::open(path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -144,17 +144,18 @@ pub fn insert_sqlite(path: &Path, ids: &BaselineIds, records: &[UnitRecord]) -> 
         let mut units: HashMap<String, i64> = HashMap::new();
         let mut lots: HashMap<String, i64> = HashMap::new();
         let recorded_at = ts(Utc::now());
-        let mut unit_id = |serial: &str, product: Option<i64>, wo: Option<i64>, at: &str| -> Result<i64, BaselineError> {
-            if let Some(id) = units.get(serial) {
-                return Ok(*id);
-            }
-            let id = match insert_unit.query_row(params![serial, product, wo, at], |r| r.get(0)).optional()? {
-                Some(id) => id,
-                None => select_unit.query_row(params![serial], |r| r.get(0))?,
+        let mut unit_id =
+            |serial: &str, product: Option<i64>, wo: Option<i64>, at: &str| -> Result<i64, BaselineError> {
+                if let Some(id) = units.get(serial) {
+                    return Ok(*id);
+                }
+                let id = match insert_unit.query_row(params![serial, product, wo, at], |r| r.get(0)).optional()? {
+                    Some(id) => id,
+                    None => select_unit.query_row(params![serial], |r| r.get(0))?,
+                };
+                units.insert(serial.to_owned(), id);
+                Ok(id)
             };
-            units.insert(serial.to_owned(), id);
-            Ok(id)
-        };
         for record in records {
             let row = resolve(ids, record)?;
             let at = ts(record.ended_at);
@@ -186,7 +187,15 @@ pub fn insert_sqlite(path: &Path, ids: &BaselineIds, records: &[UnitRecord]) -> 
                 insert_defect.execute(params![result_id, pos(i), d.code.as_str(), d.ref_designator])?;
             }
             for (i, m) in record.measurements.iter().enumerate() {
-                insert_measurement.execute(params![result_id, pos(i), m.name, m.value, m.unit, m.lower_limit, m.upper_limit])?;
+                insert_measurement.execute(params![
+                    result_id,
+                    pos(i),
+                    m.name,
+                    m.value,
+                    m.unit,
+                    m.lower_limit,
+                    m.upper_limit
+                ])?;
             }
             for (i, c) in record.consumed.iter().enumerate() {
                 let (child_unit, child_lot) = match &c.item {
@@ -195,7 +204,10 @@ pub fn insert_sqlite(path: &Path, ids: &BaselineIds, records: &[UnitRecord]) -> 
                         let id = match lots.get(l.as_str()) {
                             Some(id) => *id,
                             None => {
-                                let id = match insert_lot.query_row(params![l.as_str(), c.kind, at], |r| r.get(0)).optional()? {
+                                let id = match insert_lot
+                                    .query_row(params![l.as_str(), c.kind, at], |r| r.get(0))
+                                    .optional()?
+                                {
                                     Some(id) => id,
                                     None => select_lot.query_row(params![l.as_str()], |r| r.get(0))?,
                                 };

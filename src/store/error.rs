@@ -13,6 +13,12 @@ pub enum StoreError {
         /// The URL, password redacted.
         url: String,
     },
+    /// A database name that is not a plain identifier.
+    #[error("database name {name:?} must be lower-case letters, digits and '_', at most 63, not starting with a digit")]
+    BadDatabaseName {
+        /// The name.
+        name: String,
+    },
     /// Could not connect.
     #[error("cannot connect to {url}: {source}")]
     Connect {

@@ -8,13 +8,14 @@
 //! return from a write before the transaction has committed: acquisition acknowledges records
 //! to PLCs on the strength of that return.
 
+pub mod baseline;
 mod entities;
 mod equipment;
 mod error;
+mod provision;
 mod results;
 mod sql;
 mod states;
-pub mod baseline;
 mod trace;
 mod writer;
 
@@ -27,6 +28,7 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 use tokio::sync::{Mutex, RwLock};
 
 pub use error::StoreError;
+pub use provision::{create_database, drop_database, with_database};
 pub use results::{StationResultFilter, StoredResult};
 pub use trace::{BackwardTrace, ForwardTrace, LastSeen, TracedUnit, UnitView, VisitView};
 pub use writer::{CommitReceipt, RecordBatch};
@@ -172,25 +174,6 @@ pub fn sqlite_url(path: &std::path::Path) -> String {
     format!("sqlite://{}?mode=rwc", path.display())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_never_reach_logs() {
-        assert_eq!(redact("postgres://mes:s3cret@db:5432/mes"), "postgres://mes:***@db:5432/mes");
-        assert_eq!(redact("postgres://mes@db/mes"), "postgres://mes@db/mes");
-        assert_eq!(redact("sqlite://./mes-data/mes.sqlite?mode=rwc"), "sqlite://./mes-data/mes.sqlite?mode=rwc");
-    }
-
-    #[test]
-    fn urls_name_their_backend() {
-        assert_eq!(backend_of("sqlite://x.db").ok(), Some(Backend::Sqlite));
-        assert_eq!(backend_of("postgresql://h/db").ok(), Some(Backend::Postgres));
-        assert!(matches!(backend_of("mysql://h/db"), Err(StoreError::UnsupportedUrl { .. })));
-    }
-}
-
 impl Store {
     /// Row count of every table, by name (for `mes migrate`/demo summaries and tests).
     pub async fn row_counts(&self) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
@@ -216,5 +199,24 @@ impl Store {
         use sea_orm::ConnectionTrait;
         self.db.execute_unprepared(sql).await.map_err(StoreError::db("maintenance SQL"))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_logs() {
+        assert_eq!(redact("postgres://mes:s3cret@db:5432/mes"), "postgres://mes:***@db:5432/mes");
+        assert_eq!(redact("postgres://mes@db/mes"), "postgres://mes@db/mes");
+        assert_eq!(redact("sqlite://./mes-data/mes.sqlite?mode=rwc"), "sqlite://./mes-data/mes.sqlite?mode=rwc");
+    }
+
+    #[test]
+    fn urls_name_their_backend() {
+        assert_eq!(backend_of("sqlite://x.db").ok(), Some(Backend::Sqlite));
+        assert_eq!(backend_of("postgresql://h/db").ok(), Some(Backend::Postgres));
+        assert!(matches!(backend_of("mysql://h/db"), Err(StoreError::UnsupportedUrl { .. })));
     }
 }

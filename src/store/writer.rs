@@ -210,25 +210,38 @@ async fn write_records(
     Ok(CommitReceipt { inserted: new_results.len(), duplicates: resolved.len() - new_results.len(), edges })
 }
 
+/// What a batch says about one unit.
+struct UnitSeen {
+    first_seen: DateTime<Utc>,
+    product: Option<i64>,
+    work_order: Option<i64>,
+}
+
+impl UnitSeen {
+    fn at(first_seen: DateTime<Utc>) -> Self {
+        Self { first_seen, product: None, work_order: None }
+    }
+}
+
 /// Inserts units not yet known (record serials and consumed serials), fills in product and
 /// work order where they were unknown, and returns serial → id for all of them.
 async fn upsert_units(
     txn: &DatabaseTransaction,
     resolved: &[Resolved<'_>],
 ) -> Result<HashMap<String, i64>, StoreError> {
-    // serial → (first seen, product, work order); sorted so concurrent PostgreSQL writers take
-    // row locks in the same order and cannot deadlock.
-    let mut units: BTreeMap<&str, (DateTime<Utc>, Option<i64>, Option<i64>)> = BTreeMap::new();
+    // Sorted by serial so concurrent PostgreSQL writers take row locks in the same order and
+    // cannot deadlock.
+    let mut units: BTreeMap<&str, UnitSeen> = BTreeMap::new();
     for r in resolved {
         let rec = r.record;
-        let entry = units.entry(rec.serial.as_str()).or_insert((rec.ended_at, None, None));
-        entry.0 = entry.0.min(rec.ended_at);
-        entry.1 = entry.1.or(r.product_id);
-        entry.2 = entry.2.or(r.work_order_id);
+        let entry = units.entry(rec.serial.as_str()).or_insert_with(|| UnitSeen::at(rec.ended_at));
+        entry.first_seen = entry.first_seen.min(rec.ended_at);
+        entry.product = entry.product.or(r.product_id);
+        entry.work_order = entry.work_order.or(r.work_order_id);
         for c in &rec.consumed {
             if let ConsumedItem::Serial(s) = &c.item {
-                let child = units.entry(s.as_str()).or_insert((rec.ended_at, None, None));
-                child.0 = child.0.min(rec.ended_at);
+                let child = units.entry(s.as_str()).or_insert_with(|| UnitSeen::at(rec.ended_at));
+                child.first_seen = child.first_seen.min(rec.ended_at);
             }
         }
     }
@@ -243,13 +256,13 @@ async fn upsert_units(
     for chunk in rows.chunks(rows_per_insert(columns.len())) {
         let mut stmt = Query::insert();
         stmt.into_table(unit::Entity).columns(columns);
-        for (serial, (first_seen, product, work_order)) in chunk {
+        for (serial, seen) in chunk {
             stmt.values(exprs([
                 (**serial).into(),
-                (*product).into(),
-                (*work_order).into(),
+                seen.product.into(),
+                seen.work_order.into(),
                 UnitStatus::InProcess.as_str().into(),
-                truncate_to_micros(*first_seen).into(),
+                truncate_to_micros(seen.first_seen).into(),
             ]))
             .map_err(build_error)?;
         }
@@ -260,13 +273,13 @@ async fn upsert_units(
     let ids = ids_by_code(txn, "units", "serial", &serials).await?;
     // A unit first seen as a consumed child has no product yet; its own record brings it.
     let mut fill: BTreeMap<(&'static str, i64), Vec<i64>> = BTreeMap::new();
-    for (serial, (_, product, work_order)) in &units {
+    for (serial, seen) in &units {
         let id = ids[*serial];
-        if let Some(p) = product {
-            fill.entry(("product_id", *p)).or_default().push(id);
+        if let Some(p) = seen.product {
+            fill.entry(("product_id", p)).or_default().push(id);
         }
-        if let Some(w) = work_order {
-            fill.entry(("work_order_id", *w)).or_default().push(id);
+        if let Some(w) = seen.work_order {
+            fill.entry(("work_order_id", w)).or_default().push(id);
         }
     }
     for ((column, value), unit_ids) in fill {

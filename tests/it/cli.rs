@@ -1,1 +1,161 @@
-//! CLI tests (filled below).
+//! The `mes` binary as users and scripts drive it: real processes, real databases.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use chrono::Utc;
+use mes::sample_plant::SamplePlant;
+use plc_contract::StationResultLine;
+
+use crate::harness::TestDb;
+
+fn mes(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mes")).args(args).output().expect("the mes binary runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = mes(args);
+    assert!(out.status.success(), "mes {args:?} failed ({}):\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// `--data-dir DIR` for SQLite, `--database-url URL` for PostgreSQL.
+fn store_args(db: &TestDb) -> Vec<String> {
+    match db.dir() {
+        Some(dir) => vec!["--data-dir".into(), dir.join("data").display().to_string()],
+        None => vec!["--database-url".into(), db.url().to_owned()],
+    }
+}
+
+fn with(base: &[&str], store: &[String]) -> Vec<String> {
+    base.iter().map(|s| (*s).to_owned()).chain(store.iter().cloned()).collect()
+}
+
+fn run_ok(args: &[String]) -> String {
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+#[tokio::test]
+async fn demo_then_export_gives_back_every_generated_record_exactly_once() {
+    for db in TestDb::all().await {
+        let store = store_args(&db);
+        let first = run_ok(&with(&["demo", "--seed", "3", "--phones", "20", "--tablets", "10"], &store));
+        let truth = SamplePlant::new(3, Utc::now()).next_chunk(20, 10).records;
+        assert!(
+            first.contains(&format!("records    {} new, 0 already stored", truth.len())),
+            "{}: {first}",
+            db.label()
+        );
+        let again = run_ok(&with(&["demo", "--seed", "3", "--phones", "20", "--tablets", "10"], &store));
+        assert!(
+            again.contains(&format!("records    0 new, {} already stored", truth.len())),
+            "{}: {again}",
+            db.label()
+        );
+
+        let jsonl = run_ok(&with(&["export", "station-results", "--format", "jsonl"], &store));
+        let exported: Vec<StationResultLine> =
+            jsonl.lines().map(|l| serde_json::from_str(l).expect("each line is a result")).collect();
+        assert_eq!(exported.len(), truth.len(), "{}: one line per record, no duplicates", db.label());
+        // The demo's history ends "now", so instants differ from run to run; records do not.
+        let got: BTreeSet<_> = exported.iter().map(StationResultLine::without_times).collect();
+        let want: BTreeSet<_> = truth.iter().map(|r| r.to_result_line(None).without_times()).collect();
+        assert_eq!(got, want, "{}", db.label());
+        assert!(exported.iter().all(|l| l.recorded_at.is_some() && l.plc_epoch == Some(1)));
+
+        let csv = run_ok(&with(
+            &["export", "station-results", "--format", "csv", "--line", "phone-1", "--station", "FT"],
+            &store,
+        ));
+        let mut rows = csv.lines();
+        assert_eq!(
+            rows.next(),
+            Some("line,station,plc_epoch,seq,serial,result,defects,consumed,produced_at,started_at,recorded_at")
+        );
+        let ft = truth.iter().filter(|r| r.line.as_str() == "phone-1" && r.station.as_str() == "FT").count();
+        assert_eq!(rows.count(), ft, "{}", db.label());
+        if let Some(dir) = db.dir() {
+            assert!(dir.join("data").join("mes.sqlite").exists(), "the SQLite store lives under --data-dir");
+        }
+        let store_handle = db.store().await;
+        db.cleanup(store_handle).await;
+    }
+}
+
+#[tokio::test]
+async fn trace_json_lists_what_the_generator_put_in_a_phone() {
+    let db = TestDb::sqlite();
+    let store = store_args(&db);
+    run_ok(&with(&["demo", "--seed", "5", "--phones", "10", "--tablets", "0"], &store));
+    let mut plant = SamplePlant::new(5, Utc::now());
+    plant.next_chunk(10, 0);
+    let (phone, board) = plant.truth.product_board.iter().next().expect("a phone");
+
+    let json: serde_json::Value = serde_json::from_str(&run_ok(&with(&["trace", phone, "--json"], &store))).unwrap();
+    let mut ids = BTreeSet::new();
+    collect_ids(&json["tree"], &mut ids);
+    ids.remove(phone.as_str());
+    assert_eq!(ids, plant.truth.backward(phone));
+    assert_eq!(json["units"][phone]["unit"]["status"], "packed");
+    assert_eq!(json["units"][board]["unit"]["status"], "consumed");
+
+    let reel = plant.truth.board_reels[board].keys().next().expect("a reel").clone();
+    let forward: serde_json::Value =
+        serde_json::from_str(&run_ok(&with(&["trace", "--lot", &reel, "--json"], &store))).unwrap();
+    let found: BTreeSet<String> =
+        forward["units"].as_array().unwrap().iter().map(|u| u["hit"]["serial"].as_str().unwrap().to_owned()).collect();
+    let expected: BTreeSet<String> = plant.truth.forward_of_reel(&reel).into_keys().collect();
+    assert_eq!(found, expected);
+
+    let human = run_ok(&with(&["trace", phone], &store));
+    assert!(human.contains(board) && human.contains(&reel), "{human}");
+}
+
+fn collect_ids(node: &serde_json::Value, out: &mut BTreeSet<String>) {
+    if let Some(id) = node["item"]["id"].as_str() {
+        out.insert(id.to_owned());
+    }
+    for child in node["children"].as_array().into_iter().flatten() {
+        collect_ids(child, out);
+    }
+}
+
+#[test]
+fn unknown_serials_and_lots_exit_2_with_a_message() {
+    let db = TestDb::sqlite();
+    let dir = db.dir().unwrap().join("data").display().to_string();
+    let out = mes(&["trace", "NO-SUCH-SERIAL", "--data-dir", &dir]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("\"NO-SUCH-SERIAL\" is unknown"));
+    let out = mes(&["trace", "--lot", "NO-SUCH-LOT", "--data-dir", &dir]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = mes(&["trace", "--data-dir", &dir]);
+    assert_eq!(out.status.code(), Some(2), "clap usage error: SERIAL or --lot is required");
+}
+
+#[test]
+fn a_bad_config_is_refused_naming_file_line_and_key() {
+    let db = TestDb::sqlite();
+    let dir = db.dir().unwrap();
+    let path = dir.join("mes.toml");
+    std::fs::write(&path, "data_dir = \"d\"\n[plant]\ntime_zone = \"Asia/Hanoi_Typo\"\n").unwrap();
+    let out = mes(&["--config", path.to_str().unwrap(), "migrate"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("{}:3:13: plant.time_zone", path.display())), "{stderr}");
+    assert!(!dir.join("d").exists(), "nothing is created before the config is valid");
+}
+
+#[test]
+fn migrate_creates_the_store_from_a_config_file_and_lists_its_tables() {
+    let db = TestDb::sqlite();
+    let dir = db.dir().unwrap();
+    std::fs::write(dir.join("mes.toml"), "data_dir = \"plant-data\"\n").unwrap();
+    let out = ok(&["--config", dir.join("mes.toml").to_str().unwrap(), "migrate"]);
+    assert!(out.contains("1 migrations applied now"), "{out}");
+    assert!(out.contains("station_results") && out.contains("genealogy_edges"), "{out}");
+    assert!(Path::new(&dir.join("plant-data/mes.sqlite")).exists(), "data_dir is relative to the config file");
+    let again = ok(&["--config", dir.join("mes.toml").to_str().unwrap(), "migrate"]);
+    assert!(again.contains("0 migrations applied now"), "{again}");
+}

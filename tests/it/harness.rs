@@ -7,8 +7,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use mes::store::{Store, sqlite_url};
-use sea_orm::sqlx::{Connection, PgConnection};
+use mes::store::{Store, create_database, drop_database, sqlite_url};
 
 /// A database made for one test.
 pub enum TestDb {
@@ -54,14 +53,9 @@ impl TestDb {
             COUNTER.fetch_add(1, Ordering::SeqCst),
             chrono::Utc::now().timestamp_micros() % 1_000_000
         );
-        let mut admin = PgConnection::connect(admin_url)
+        let url = create_database(admin_url, &name)
             .await
-            .unwrap_or_else(|e| panic!("MES_TEST_DATABASE_URL={admin_url} is set but unreachable: {e}"));
-        sea_orm::sqlx::query(sea_orm::sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let url = with_database(admin_url, &name);
+            .unwrap_or_else(|e| panic!("MES_TEST_DATABASE_URL={admin_url} is set but unusable: {e}"));
         TestDb::Postgres { admin_url: admin_url.to_owned(), name, url }
     }
 
@@ -97,31 +91,7 @@ impl TestDb {
     pub async fn cleanup(self, store: Store) {
         drop(store);
         if let TestDb::Postgres { admin_url, name, .. } = self {
-            let mut admin = PgConnection::connect(&admin_url).await.unwrap();
-            sea_orm::sqlx::query(sea_orm::sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                .execute(&mut admin)
-                .await
-                .unwrap();
+            drop_database(&admin_url, &name).await.unwrap();
         }
     }
-}
-
-/// `url` with its database name replaced.
-pub fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
-    let mut out = format!("{}/{name}", &base[..path_start]);
-    if let Some(q) = query {
-        out.push('?');
-        out.push_str(q);
-    }
-    out
-}
-
-#[test]
-fn database_names_are_swapped_in_urls() {
-    assert_eq!(with_database("postgres://u@h:5432/postgres", "x"), "postgres://u@h:5432/x");
-    assert_eq!(with_database("postgres://u@h/postgres?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
-    assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
 }

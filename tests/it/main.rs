@@ -1,5 +1,8 @@
 //! The integration test binary: one module per area, sharing the harness.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod cli;
 mod harness;
 mod store;
+mod tidy;

@@ -1,0 +1,97 @@
+//! Tidy checks, written as ordinary tests (after rust-analyzer): the architecture's import
+//! rules hold, so a violation fails CI instead of slowly eroding the layout.
+
+use std::path::{Path, PathBuf};
+
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Code lines of a file (comments and doc comments dropped), with their numbers.
+fn code_lines(path: &Path) -> Vec<(usize, String)> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim().to_owned()))
+        .filter(|(_, l)| !l.starts_with("//"))
+        .collect()
+}
+
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+fn violations(files: &[PathBuf], forbidden: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    for file in files {
+        for (n, line) in code_lines(file) {
+            for word in forbidden {
+                if line.contains(word) {
+                    found.push(format!("{}:{n}: `{word}` in: {line}", file.display()));
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_domain_does_no_io_reads_no_clock_and_imports_no_framework() {
+    let files = rust_files(&src().join("domain"));
+    assert!(files.len() > 5);
+    let found = violations(
+        &files,
+        &[
+            "sea_orm",
+            "tokio",
+            "actix",
+            "std::fs",
+            "std::net",
+            "std::io",
+            "Utc::now",
+            "SystemTime",
+            "Instant::now",
+            "crate::store",
+        ],
+    );
+    assert!(found.is_empty(), "domain must stay pure:\n{}", found.join("\n"));
+}
+
+#[test]
+fn only_the_store_imports_sea_orm() {
+    let outside: Vec<PathBuf> =
+        rust_files(&src()).into_iter().filter(|p| !p.starts_with(src().join("store"))).collect();
+    let found = violations(&outside, &["sea_orm::", "sea_orm;", "sqlx::", "rusqlite::"]);
+    assert!(found.is_empty(), "database crates belong in src/store:\n{}", found.join("\n"));
+}
+
+#[test]
+fn anyhow_lives_only_at_the_binary_edge() {
+    let library: Vec<PathBuf> = rust_files(&src())
+        .into_iter()
+        .filter(|p| !p.starts_with(src().join("cli")) && !p.ends_with("main.rs"))
+        .collect();
+    let found = violations(&library, &["anyhow"]);
+    assert!(found.is_empty(), "library code returns typed errors:\n{}", found.join("\n"));
+}
+
+#[test]
+fn every_module_says_what_it_owns() {
+    let missing: Vec<String> = rust_files(&src())
+        .into_iter()
+        .filter(|p| !std::fs::read_to_string(p).unwrap().trim_start().starts_with("//!"))
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(missing.is_empty(), "modules without a //! header:\n{}", missing.join("\n"));
+}
