@@ -3,6 +3,7 @@
 
 mod cli;
 
+
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {

@@ -114,6 +114,7 @@ pub fn insert_sqlite(path: &Path, ids: &BaselineIds, records: &[UnitRecord]) -> 
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "cache_size", super::SQLITE_CACHE_PRAGMA)?;
     let tx = conn.transaction()?;
     {
         let mut insert_unit = tx.prepare(

@@ -65,7 +65,7 @@ impl Store {
         let resolved = self.resolve(batch).await?;
         let _writer = self.write_lock.lock().await;
         let txn = self
-            .db
+            .writer
             .begin_with_options(TransactionOptions {
                 sqlite_transaction_mode: (self.backend == Backend::Sqlite).then_some(SqliteTransactionMode::Immediate),
                 ..Default::default()
@@ -76,7 +76,9 @@ impl Store {
         let receipt = write_records(&txn, &resolved, recorded_at).await?;
         write_state_intervals(self, &txn, &batch.state_intervals).await?;
         write_counter_samples(self, &txn, &batch.counter_samples).await?;
+        let committing = std::time::Instant::now();
         txn.commit().await.map_err(StoreError::db("committing a batch"))?;
+        tracing::trace!(phase = "commit", micros = committing.elapsed().as_micros() as u64, "writer phase");
         tracing::debug!(
             inserted = receipt.inserted,
             duplicates = receipt.duplicates,
@@ -129,8 +131,15 @@ async fn write_records(
     if resolved.is_empty() {
         return Ok(CommitReceipt::default());
     }
+    let mut phase = std::time::Instant::now();
+    let mut lap = |name: &'static str| {
+        tracing::trace!(phase = name, micros = phase.elapsed().as_micros() as u64, "writer phase");
+        phase = std::time::Instant::now();
+    };
     let unit_ids = upsert_units(txn, resolved).await?;
+    lap("units");
     let lot_ids = upsert_lots(txn, resolved).await?;
+    lap("lots");
 
     // Station results: ON CONFLICT DO NOTHING RETURNING gives exactly the rows this commit
     // inserted; re-delivered records return nothing and their children are not rewritten
@@ -202,10 +211,15 @@ async fn write_records(
         }
     }
 
+    lap("results");
     insert_defects(txn, &new_results).await?;
+    lap("defects");
     insert_measurements(txn, &new_results).await?;
+    lap("measurements");
     let edges = insert_edges(txn, &new_results, &unit_ids, &lot_ids).await?;
+    lap("edges");
     update_statuses(txn, &new_results, &unit_ids).await?;
+    lap("statuses");
 
     Ok(CommitReceipt { inserted: new_results.len(), duplicates: resolved.len() - new_results.len(), edges })
 }
