@@ -3,7 +3,6 @@
 
 mod cli;
 
-
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {

@@ -6,7 +6,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use super::entities::{area, line, product, route, route_step, site, station, work_order};
 use super::sql::on_conflict_do_nothing;
-use super::{Store, StoreError};
+use super::{MasterKind, Store, StoreError};
 use crate::domain::equipment::StationKind;
 use crate::domain::plant::PlantModel;
 
@@ -160,17 +160,9 @@ impl Store {
 
     /// Id of a line by code.
     pub(crate) async fn line_id(&self, code: &str) -> Result<i64, StoreError> {
-        if let Some(id) = self.ids.read().await.lines.get(code) {
-            return Ok(*id);
-        }
-        let found = line::Entity::find()
-            .filter(line::Column::Code.eq(code))
-            .one(&self.db)
+        let query = line::Entity::find().filter(line::Column::Code.eq(code));
+        self.cached_id(MasterKind::Line, code, query, |m| m.id, || StoreError::UnknownLine { line: code.to_owned() })
             .await
-            .map_err(StoreError::db("looking up a line"))?
-            .ok_or_else(|| StoreError::UnknownLine { line: code.to_owned() })?;
-        self.ids.write().await.lines.insert(code.to_owned(), found.id);
-        Ok(found.id)
     }
 
     /// Id and kind of a station by line and station code.
@@ -185,7 +177,7 @@ impl Store {
             .filter(station::Column::Code.eq(code))
             .one(&self.db)
             .await
-            .map_err(StoreError::db("looking up a station"))?
+            .map_err(StoreError::db("looking up master data"))?
             .ok_or_else(|| StoreError::UnknownStation { line: line_code.to_owned(), station: code.to_owned() })?;
         let kind = StationKind::parse(&found.kind).ok_or_else(|| StoreError::Corrupt {
             table: "stations",
@@ -198,32 +190,47 @@ impl Store {
 
     /// Id of a product by code.
     pub(crate) async fn product_id(&self, code: &str) -> Result<i64, StoreError> {
-        if let Some(id) = self.ids.read().await.products.get(code) {
-            return Ok(*id);
-        }
-        let found = product::Entity::find()
-            .filter(product::Column::Code.eq(code))
-            .one(&self.db)
-            .await
-            .map_err(StoreError::db("looking up a product"))?
-            .ok_or_else(|| StoreError::UnknownProduct { product: code.to_owned() })?;
-        self.ids.write().await.products.insert(code.to_owned(), found.id);
-        Ok(found.id)
+        let query = product::Entity::find().filter(product::Column::Code.eq(code));
+        self.cached_id(
+            MasterKind::Product,
+            code,
+            query,
+            |m| m.id,
+            || StoreError::UnknownProduct { product: code.to_owned() },
+        )
+        .await
     }
 
     /// Id of a work order by code.
     pub(crate) async fn work_order_id(&self, code: &str) -> Result<i64, StoreError> {
-        if let Some(id) = self.ids.read().await.work_orders.get(code) {
-            return Ok(*id);
+        let query = work_order::Entity::find().filter(work_order::Column::Code.eq(code));
+        self.cached_id(
+            MasterKind::WorkOrder,
+            code,
+            query,
+            |m| m.id,
+            || StoreError::UnknownWorkOrder { work_order: code.to_owned() },
+        )
+        .await
+    }
+
+    /// A master-data id by code: from the cache, or looked up once and cached (master rows are
+    /// never deleted, so a cached id stays right).
+    async fn cached_id<E: EntityTrait>(
+        &self,
+        kind: MasterKind,
+        code: &str,
+        query: sea_orm::Select<E>,
+        id: fn(&E::Model) -> i64,
+        missing: impl FnOnce() -> StoreError,
+    ) -> Result<i64, StoreError> {
+        let key = (kind, code.to_owned());
+        if let Some(hit) = self.ids.read().await.codes.get(&key) {
+            return Ok(*hit);
         }
-        let found = work_order::Entity::find()
-            .filter(work_order::Column::Code.eq(code))
-            .one(&self.db)
-            .await
-            .map_err(StoreError::db("looking up a work order"))?
-            .ok_or_else(|| StoreError::UnknownWorkOrder { work_order: code.to_owned() })?;
-        self.ids.write().await.work_orders.insert(code.to_owned(), found.id);
-        Ok(found.id)
+        let found = query.one(&self.db).await.map_err(StoreError::db("looking up master data"))?.ok_or_else(missing)?;
+        self.ids.write().await.codes.insert(key, id(&found));
+        Ok(id(&found))
     }
 
     /// Codes of all registered lines, sorted.

@@ -52,14 +52,18 @@ pub enum Backend {
 /// deleted), so the writer resolves codes without a round trip.
 #[derive(Debug, Default)]
 struct MasterIds {
-    /// line code → id
-    lines: HashMap<String, i64>,
+    /// (kind, code) → id of lines, products and work orders
+    codes: HashMap<(MasterKind, String), i64>,
     /// (line code, station code) → (station id, kind)
     stations: HashMap<(String, String), (i64, StationKind)>,
-    /// product code → id
-    products: HashMap<String, i64>,
-    /// work order code → id
-    work_orders: HashMap<String, i64>,
+}
+
+/// Master data known by a plant-wide code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum MasterKind {
+    Line,
+    Product,
+    WorkOrder,
 }
 
 /// A connected, migrated store.
@@ -99,7 +103,11 @@ impl Store {
         let backend = backend_of(url)?;
         let connect = |max: u32| async move {
             let mut options = ConnectOptions::new(url.to_owned());
-            options.sqlx_logging(false).acquire_timeout(Duration::from_secs(30)).max_connections(max).min_connections(1);
+            options
+                .sqlx_logging(false)
+                .acquire_timeout(Duration::from_secs(30))
+                .max_connections(max)
+                .min_connections(1);
             if backend == Backend::Sqlite {
                 options.map_sqlx_sqlite_opts(|o| {
                     o.journal_mode(SqliteJournalMode::Wal)

@@ -122,12 +122,8 @@ impl Store {
                     epoch: PlcEpoch(u32::try_from(epoch).map_err(|_| corrupt("plc_epoch", epoch))?),
                     seq: RecordSeq(u64::try_from(seq).map_err(|_| corrupt("seq", seq))?),
                     serial: parse_id(SerialNumber::parse, get::<String>(row, "serial")?, "units", "serial")?,
-                    product: get::<Option<String>>(row, "product")?
-                        .map(|p| parse_id(ProductCode::parse, p, "products", "code"))
-                        .transpose()?,
-                    work_order: get::<Option<String>>(row, "work_order")?
-                        .map(|w| parse_id(WorkOrderId::parse, w, "work_orders", "code"))
-                        .transpose()?,
+                    product: optional_code(row, "product", ProductCode::parse, "products")?,
+                    work_order: optional_code(row, "work_order", WorkOrderId::parse, "work_orders")?,
                     verdict,
                     defects: Vec::new(),
                     measurements: Vec::new(),
@@ -227,6 +223,26 @@ pub(crate) fn parse_id<T, E>(
 ) -> Result<T, StoreError> {
     let copy = value.clone();
     parse(value).map_err(|_| StoreError::Corrupt { table, column, value: copy })
+}
+
+/// An optional code column (`product`, `work_order`) parsed into its id type.
+pub(crate) fn optional_code<T, E>(
+    row: &sea_orm::QueryResult,
+    column: &'static str,
+    parse: impl FnOnce(String) -> Result<T, E>,
+    table: &'static str,
+) -> Result<Option<T>, StoreError> {
+    get::<Option<String>>(row, column)?.map(|v| parse_id(parse, v, table, "code")).transpose()
+}
+
+/// The `status` column of a units row.
+pub(crate) fn unit_status(row: &sea_orm::QueryResult) -> Result<crate::domain::unit::UnitStatus, StoreError> {
+    let status: String = get(row, "status")?;
+    crate::domain::unit::UnitStatus::parse(&status).ok_or(StoreError::Corrupt {
+        table: "units",
+        column: "status",
+        value: status,
+    })
 }
 
 /// The consumed item of an edge row: exactly one of serial and lot is set.

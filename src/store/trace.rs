@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, QueryResult, Value};
 use serde::Serialize;
 
-use super::results::{StoredResult, certainty, consumed_item, parse_id};
+use super::results::{StoredResult, certainty, consumed_item, optional_code, parse_id, unit_status};
 use super::sql::{get, placeholders, raw, rows_per_insert};
 use super::{Store, StoreError};
 use crate::domain::genealogy::{ForwardHit, GenealogyEdge, TraceNode, backward_tree, forward_containment};
@@ -207,21 +207,12 @@ impl Store {
             for row in rows {
                 let serial: String = get(&row, "serial")?;
                 ids.push(get::<i64>(&row, "id")?);
-                let status: String = get(&row, "status")?;
                 let view = UnitView {
                     unit: Unit {
                         serial: parse_id(SerialNumber::parse, serial.clone(), "units", "serial")?,
-                        product: get::<Option<String>>(&row, "product")?
-                            .map(|p| parse_id(ProductCode::parse, p, "products", "code"))
-                            .transpose()?,
-                        work_order: get::<Option<String>>(&row, "work_order")?
-                            .map(|w| parse_id(WorkOrderId::parse, w, "work_orders", "code"))
-                            .transpose()?,
-                        status: UnitStatus::parse(&status).ok_or(StoreError::Corrupt {
-                            table: "units",
-                            column: "status",
-                            value: status.clone(),
-                        })?,
+                        product: optional_code(&row, "product", ProductCode::parse, "products")?,
+                        work_order: optional_code(&row, "work_order", WorkOrderId::parse, "work_orders")?,
+                        status: unit_status(&row)?,
                         on_hold: false,
                     },
                     first_seen_at: get(&row, "first_seen_at")?,
@@ -264,7 +255,6 @@ impl Store {
                 .await
                 .map_err(StoreError::db("reading unit summaries"))?;
             for row in rows {
-                let status: String = get(&row, "status")?;
                 let last_seen = match (get::<Option<String>>(&row, "line")?, get::<Option<String>>(&row, "station")?) {
                     (Some(line), Some(station)) => Some(LastSeen {
                         line: parse_id(LineId::parse, line, "lines", "code")?,
@@ -276,14 +266,8 @@ impl Store {
                 out.insert(
                     get::<String>(&row, "serial")?,
                     UnitSummary {
-                        product: get::<Option<String>>(&row, "product")?
-                            .map(|p| parse_id(ProductCode::parse, p, "products", "code"))
-                            .transpose()?,
-                        status: UnitStatus::parse(&status).ok_or(StoreError::Corrupt {
-                            table: "units",
-                            column: "status",
-                            value: status.clone(),
-                        })?,
+                        product: optional_code(&row, "product", ProductCode::parse, "products")?,
+                        status: unit_status(&row)?,
                         last_seen,
                     },
                 );
