@@ -8,12 +8,12 @@
 //! Environment variables override the file: `MES_DATABASE_URL`, `MES_DATA_DIR`,
 //! `MES_WEB_LISTEN`, `MES_TIME_ZONE`.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveTime;
 use chrono_tz::Tz;
+use plc_contract::source::ProblemSink;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -50,26 +50,8 @@ pub struct LineConfig {
     pub profile: PathBuf,
 }
 
-/// One thing wrong in a config file, with where.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigProblem {
-    /// File.
-    pub path: PathBuf,
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column.
-    pub column: usize,
-    /// Dotted key (`plant.shifts[1].start`).
-    pub key: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl fmt::Display for ConfigProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}: {}", self.path.display(), self.line, self.column, self.key, self.message)
-    }
-}
+/// One thing wrong in a config file, with where (`file:line:column: key: message`).
+pub type ConfigProblem = plc_contract::source::SourceProblem;
 
 /// Why a config could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -168,11 +150,8 @@ impl Config {
         let raw: RawConfig =
             toml::from_str(text).map_err(|e| ConfigError::Syntax { path: path.to_owned(), message: e.to_string() })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let mut problems = Vec::new();
-        let mut problem = |span: std::ops::Range<usize>, key: String, message: String| {
-            let (line, column) = line_column(text, span.start);
-            problems.push(ConfigProblem { path: path.to_owned(), line, column, key, message });
-        };
+        let mut sink = ProblemSink::new(path, text);
+        let mut problem = |span: std::ops::Range<usize>, key: String, message: String| sink.at(span, key, message);
         let mut config = Config::default();
 
         if let Some(url) = raw.database_url {
@@ -249,6 +228,7 @@ impl Config {
                 Err(e) => problem(l.code.span(), format!("lines[{i}].code"), e.to_string()),
             }
         }
+        let problems = sink.problems;
         if problems.is_empty() { Ok(config) } else { Err(ConfigError::Invalid { problems }) }
     }
 
@@ -261,7 +241,7 @@ impl Config {
                 path: PathBuf::from("<environment>"),
                 line: 0,
                 column: 0,
-                key: key.into(),
+                field: key.into(),
                 message,
             });
         };
@@ -293,14 +273,6 @@ impl Config {
     pub fn effective_database_url(&self) -> String {
         self.database_url.clone().unwrap_or_else(|| crate::store::sqlite_url(&self.data_dir.join("mes.sqlite")))
     }
-}
-
-/// 1-based line and column of a byte offset.
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(before.chars().count(), |nl| before[nl + 1..].chars().count()) + 1;
-    (line, column)
 }
 
 #[cfg(test)]

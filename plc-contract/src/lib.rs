@@ -4,7 +4,14 @@
 //! Today this is the station-result line of SPEC §8: the simulators append one per unit record a
 //! simulated PLC produced (`--ground-truth`), and `mes export station-results --format jsonl`
 //! writes the same keys for what the MES recorded, so the two files compare line by line.
-//! This crate owns formats only: no I/O, no clock.
+//! It also owns the PLC profile format ([`profile`]) and the register codecs ([`codec`]) that
+//! both sides use, so an address map and a data layout are defined once.
+//!
+//! This crate owns formats only: no network I/O, no clock (profiles are read from files).
+
+pub mod codec;
+pub mod profile;
+pub mod source;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -7,6 +7,7 @@ mod bench;
 mod demo;
 mod export;
 mod migrate;
+mod profile;
 mod trace;
 
 use std::path::PathBuf;
@@ -50,6 +51,9 @@ enum Command {
     Export(export::ExportCommand),
     /// Backward genealogy of a serial, or forward genealogy of a lot, reel or serial.
     Trace(trace::TraceArgs),
+    /// PLC profiles.
+    #[command(subcommand)]
+    Profile(profile::ProfileCommand),
     /// Benchmarks that ship with the product, each against a baseline in the same run.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -88,6 +92,10 @@ impl Cli {
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Profiles are checked without a configuration or a store.
+    if let Some(Command::Profile(cmd)) = cli.command {
+        return profile::run(cmd);
+    }
     let config = cli.config()?;
     match cli.command {
         None => demo::run(&config, &demo::DemoArgs::default()).await,
@@ -96,6 +104,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Export(cmd)) => export::run(&config, cmd).await,
         Some(Command::Trace(args)) => trace::run(&config, &args).await,
         Some(Command::Bench(cmd)) => bench::run(&config, cmd).await,
+        Some(Command::Profile(cmd)) => profile::run(cmd),
     }
 }
 

@@ -141,4 +141,15 @@ mod tests {
         }
         assert_eq!(StationKind::parse("oven"), None);
     }
+
+    #[test]
+    fn profile_kinds_are_exactly_the_domain_kinds() {
+        for name in plc_contract::profile::STATION_KINDS {
+            assert!(StationKind::parse(name).is_some(), "{name}");
+        }
+        for name in plc_contract::profile::LINE_KINDS {
+            assert!(LineKind::parse(name).is_some(), "{name}");
+        }
+        assert_eq!(plc_contract::profile::STATION_KINDS.len(), 6);
+    }
 }

@@ -126,4 +126,12 @@ mod tests {
         assert_eq!(MachineState::Fault.e10(), E10State::UnscheduledDown);
         assert_eq!(MachineState::parse("running"), Some(MachineState::Running));
     }
+
+    #[test]
+    fn profile_state_names_are_exactly_the_machine_states() {
+        use MachineState::*;
+        let all = [Off, Idle, Running, Blocked, Starved, Fault, Changeover, Maintenance];
+        let names: Vec<&str> = all.iter().map(|s| s.as_str()).collect();
+        assert_eq!(names, plc_contract::profile::STATE_NAMES);
+    }
 }

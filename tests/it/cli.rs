@@ -159,3 +159,41 @@ fn migrate_creates_the_store_from_a_config_file_and_lists_its_tables() {
     let again = ok(&["--config", dir.join("mes.toml").to_str().unwrap(), "migrate"]);
     assert!(again.contains("0 migrations applied now"), "{again}");
 }
+
+#[test]
+fn the_shipped_profiles_pass_profile_check() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("plc-profiles");
+    let files: Vec<String> = ["phone-line.toml", "smt-line.toml", "tablet-line.toml"]
+        .iter()
+        .map(|f| dir.join(f).display().to_string())
+        .collect();
+    let mut args = vec!["profile", "check"];
+    args.extend(files.iter().map(String::as_str));
+    let out = ok(&args);
+    assert_eq!(out.lines().filter(|l| l.starts_with("ok ")).count(), 3, "{out}");
+    assert!(out.contains("opcua opc.tcp://127.0.0.1:4840/mes/tablet"), "{out}");
+}
+
+#[test]
+fn a_bad_profile_fails_profile_check_naming_file_line_and_field() {
+    let db = TestDb::sqlite();
+    let good =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("plc-profiles/phone-line.toml")).unwrap();
+    let bad = good.replacen(
+        r#"result       = { address = "hr:32", type = "u16" }"#,
+        r#"result       = { address = "hr:32", type = "f32" }"#,
+        1,
+    );
+    assert_ne!(bad, good, "the fixture edit must apply");
+    let path = db.dir().unwrap().join("phone-line.toml");
+    std::fs::write(&path, bad).unwrap();
+    let out = mes(&["profile", "check", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = good.lines().position(|l| l.starts_with("result       = { address = \"hr:32\"")).unwrap() + 1;
+    assert!(
+        stderr
+            .contains(&format!("{}:{line}:44: stations[0].tags.result.type: F32 is not allowed here", path.display())),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,1174 @@
+//! PLC profiles (`plc-profiles/*.toml`): a line's PLCs described without code — endpoint and
+//! protocol, per-station tag addresses, data types, byte and word order, scaling, scan classes,
+//! and which handshake, counter, state and material semantics each tag carries (SPEC §3).
+//!
+//! The MES drivers and the bundled simulators read the same files. Parsing is two-step: raw
+//! serde structs with spans and `deny_unknown_fields` (an unknown role or key is an error with
+//! its position), then validation into typed values that collects *every* problem, each named
+//! with file, line, column and field, before anything connects.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::codec::{ByteOrder, DataType, WordOrder};
+use crate::source::{ProblemSink, SourceProblem};
+
+/// PLC state names a profile may map codes onto (the MES maps them onto SEMI E10).
+pub const STATE_NAMES: [&str; 8] =
+    ["off", "idle", "running", "blocked", "starved", "fault", "changeover", "maintenance"];
+/// Station kinds a profile may declare.
+pub const STATION_KINDS: [&str; 6] = ["assembly", "process", "inspection", "test", "repair", "pack"];
+/// Line kinds a profile may declare.
+pub const LINE_KINDS: [&str; 3] = ["smt", "phone", "tablet"];
+
+/// A validated profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    /// Line code.
+    pub line: String,
+    /// Display name.
+    pub name: String,
+    /// Line kind (`smt`, `phone`, `tablet`).
+    pub kind: String,
+    /// Where and how to reach the PLCs.
+    pub endpoint: Endpoint,
+    /// Scan classes by name.
+    pub scan_classes: BTreeMap<String, Duration>,
+    /// PLC state code → state name (one of [`STATE_NAMES`]).
+    pub states: BTreeMap<u16, String>,
+    /// Stations in route order.
+    pub stations: Vec<StationProfile>,
+}
+
+/// How the PLCs of a line are reached.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Endpoint {
+    /// Modbus TCP server.
+    ModbusTcp {
+        /// Host name or address.
+        host: String,
+        /// TCP port.
+        port: u16,
+        /// Per-request timeout.
+        timeout: Duration,
+    },
+    /// OPC UA server.
+    OpcUa {
+        /// Endpoint URL with its path (`opc.tcp://host:4840/mes`).
+        url: String,
+        /// Message security.
+        security: OpcUaSecurity,
+        /// User name for login, if any.
+        username: Option<String>,
+        /// Environment variable holding the password (never the password itself).
+        password_env: Option<String>,
+        /// Per-request timeout.
+        timeout: Duration,
+    },
+}
+
+/// OPC UA message security.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpcUaSecurity {
+    /// No signing or encryption.
+    None,
+    /// Basic256Sha256, signed and encrypted.
+    SignAndEncryptBasic256Sha256,
+}
+
+/// How a station hands unit records over (SPEC §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handshake {
+    /// The PLC raises a sequence number; the MES writes it back as the acknowledgement; the
+    /// PLC keeps a ring buffer of unacknowledged records.
+    Sequence,
+    /// The PLC sets a ready flag; the MES clears it after committing.
+    ReadyFlag,
+    /// The PLC sets a ready flag; the MES sets a separate acknowledge flag; the PLC clears both.
+    ReadyAck,
+}
+
+/// What a tag means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// State word.
+    State,
+    /// Fault code.
+    FaultCode,
+    /// Cumulative units-in counter.
+    CountIn,
+    /// Cumulative good-out counter.
+    CountGood,
+    /// Cumulative reject-out counter.
+    CountReject,
+    /// PLC boot epoch.
+    Epoch,
+    /// Record sequence number (sequence handshake).
+    RecordSeq,
+    /// Acknowledged sequence number, written by the MES (sequence handshake).
+    RecordAck,
+    /// Record-ready flag (flag handshakes).
+    RecordReady,
+    /// Acknowledge flag, written by the MES (ready/ack handshake).
+    RecordAckFlag,
+    /// Unit serial of the record.
+    Serial,
+    /// Result code of the record (1 pass, 2 fail).
+    Result,
+    /// Defect code of the record.
+    Defect,
+    /// Cycle time of the record.
+    CycleTime,
+    /// Program or recipe of the record.
+    Program,
+}
+
+impl Role {
+    /// Whether the MES writes this tag (so it must sit in a writable space).
+    pub fn written_by_mes(self) -> bool {
+        matches!(self, Role::RecordAck | Role::RecordAckFlag | Role::RecordReady)
+    }
+}
+
+/// Modbus data spaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RegisterSpace {
+    /// Read/write bits (`co:`).
+    Coil,
+    /// Read-only bits (`di:`).
+    DiscreteInput,
+    /// Read-only registers (`ir:`).
+    InputRegister,
+    /// Read/write registers (`hr:`).
+    HoldingRegister,
+}
+
+impl RegisterSpace {
+    /// Whether the MES can write it.
+    pub fn writable(self) -> bool {
+        matches!(self, RegisterSpace::Coil | RegisterSpace::HoldingRegister)
+    }
+
+    /// Whether it holds bits rather than registers.
+    pub fn is_bits(self) -> bool {
+        matches!(self, RegisterSpace::Coil | RegisterSpace::DiscreteInput)
+    }
+}
+
+/// Where a tag lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Address {
+    /// Modbus: space and 0-based address (the protocol's, not a datasheet's 1-based number).
+    Modbus {
+        /// Data space.
+        space: RegisterSpace,
+        /// 0-based address.
+        index: u16,
+    },
+    /// OPC UA node id as written (`ns=2;s=Line.Station.State` or `nsu=urn:…;i=1001`); a
+    /// namespace URI is resolved to its index at connect.
+    OpcUa(String),
+}
+
+/// A typed tag.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tag {
+    /// Where it lives.
+    pub address: Address,
+    /// Its data type.
+    pub data_type: DataType,
+    /// Registers of a Modbus string (0 otherwise).
+    pub length: u16,
+    /// Engineering value = raw × scale + offset.
+    pub scale: f64,
+    /// See `scale`.
+    pub offset: f64,
+    /// Scan class name.
+    pub scan: String,
+    /// Byte order inside a register.
+    pub byte_order: ByteOrder,
+    /// Word order of multi-register values.
+    pub word_order: WordOrder,
+}
+
+/// A measurement a station reports with each record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeasurementTag {
+    /// Measurement name.
+    pub name: String,
+    /// Engineering unit.
+    pub unit: Option<String>,
+    /// Lower limit.
+    pub lower: Option<f64>,
+    /// Upper limit.
+    pub upper: Option<f64>,
+    /// Where the value is.
+    pub tag: Tag,
+}
+
+/// An item a station's record says it consumed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsumeTag {
+    /// What the line calls it (`pcba`, `display_lot`).
+    pub kind: String,
+    /// `true`: a serialised unit; `false`: a lot or reel.
+    pub serialised: bool,
+    /// Where its id is.
+    pub tag: Tag,
+}
+
+/// A feeder slot whose loaded reel the PLC reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeederTag {
+    /// Slot number.
+    pub slot: u16,
+    /// Reference designators it feeds.
+    pub ref_designators: String,
+    /// Where the loaded reel id is.
+    pub reel: Tag,
+}
+
+/// What a station answers a validation request with when the MES is silent too long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fallback {
+    /// Block the station.
+    Block,
+    /// Let the unit pass and flag it.
+    AllowAndFlag,
+}
+
+/// The unit-validation interlock of a route-entry station.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidationTags {
+    /// Request number raised by the PLC.
+    pub request_seq: Tag,
+    /// Serial to validate.
+    pub serial: Tag,
+    /// Request number the MES answers (written).
+    pub answer_seq: Tag,
+    /// 1 allow, 2 deny (written).
+    pub verdict: Tag,
+    /// Reason code of a denial (written).
+    pub reason: Tag,
+    /// How long the PLC waits.
+    pub timeout: Duration,
+    /// What it does then.
+    pub fallback: Fallback,
+}
+
+/// One station of a profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StationProfile {
+    /// Station code.
+    pub code: String,
+    /// Display name.
+    pub name: String,
+    /// Station kind (one of [`STATION_KINDS`]).
+    pub kind: String,
+    /// Modbus unit id (Modbus only).
+    pub unit_id: Option<u8>,
+    /// Record handshake style.
+    pub handshake: Handshake,
+    /// Unacknowledged records the PLC holds before it blocks.
+    pub ring_size: u16,
+    /// Tags by role.
+    pub tags: BTreeMap<Role, Tag>,
+    /// Measurements reported with each record.
+    pub measurements: Vec<MeasurementTag>,
+    /// Consumed items reported with each record.
+    pub consumes: Vec<ConsumeTag>,
+    /// Feeder slots.
+    pub feeders: Vec<FeederTag>,
+    /// Validation interlock, at route-entry stations.
+    pub validation: Option<ValidationTags>,
+}
+
+/// Why a profile was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    /// The file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// Not valid TOML, an unknown key or role, or a wrong type (toml's message has the position).
+    #[error("{}: {message}", path.display())]
+    Syntax {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Parser message.
+        message: String,
+    },
+    /// Valid TOML with invalid content: every problem, located.
+    #[error("{}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        /// The problems.
+        problems: Vec<SourceProblem>,
+    },
+}
+
+// ---- raw form -------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    line: Spanned<String>,
+    name: Option<String>,
+    kind: Spanned<String>,
+    endpoint: RawEndpoint,
+    #[serde(default)]
+    encoding: RawEncoding,
+    #[serde(default)]
+    scan_classes: BTreeMap<String, Spanned<u64>>,
+    states: Spanned<BTreeMap<String, Spanned<String>>>,
+    stations: Vec<RawStation>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEndpoint {
+    protocol: Spanned<String>,
+    host: Option<Spanned<String>>,
+    port: Option<Spanned<u16>>,
+    url: Option<Spanned<String>>,
+    security_mode: Option<Spanned<String>>,
+    security_policy: Option<Spanned<String>>,
+    username: Option<String>,
+    password_env: Option<String>,
+    timeout_ms: Option<Spanned<u64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawEncoding {
+    byte_order: Option<ByteOrder>,
+    word_order: Option<WordOrder>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStation {
+    code: Spanned<String>,
+    name: Option<String>,
+    kind: Spanned<String>,
+    unit_id: Option<Spanned<u8>>,
+    handshake: Spanned<String>,
+    ring_size: Option<Spanned<u16>>,
+    tags: Spanned<RawTags>,
+    #[serde(default)]
+    measurements: Vec<RawMeasurement>,
+    #[serde(default)]
+    consumes: Vec<RawConsume>,
+    #[serde(default)]
+    feeders: Vec<RawFeeder>,
+    validation: Option<Spanned<RawValidation>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTags {
+    state: Option<Spanned<RawTag>>,
+    fault_code: Option<Spanned<RawTag>>,
+    count_in: Option<Spanned<RawTag>>,
+    count_good: Option<Spanned<RawTag>>,
+    count_reject: Option<Spanned<RawTag>>,
+    epoch: Option<Spanned<RawTag>>,
+    record_seq: Option<Spanned<RawTag>>,
+    record_ack: Option<Spanned<RawTag>>,
+    record_ready: Option<Spanned<RawTag>>,
+    record_ack_flag: Option<Spanned<RawTag>>,
+    serial: Option<Spanned<RawTag>>,
+    result: Option<Spanned<RawTag>>,
+    defect: Option<Spanned<RawTag>>,
+    cycle_time: Option<Spanned<RawTag>>,
+    program: Option<Spanned<RawTag>>,
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawTag {
+    address: Spanned<String>,
+    #[serde(rename = "type")]
+    data_type: Spanned<DataType>,
+    length: Option<Spanned<u16>>,
+    scale: Option<f64>,
+    offset: Option<f64>,
+    scan: Option<Spanned<String>>,
+    byte_order: Option<ByteOrder>,
+    word_order: Option<WordOrder>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMeasurement {
+    name: Spanned<String>,
+    unit: Option<String>,
+    lower: Option<f64>,
+    upper: Option<f64>,
+    tag: Spanned<RawTag>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConsume {
+    kind: Spanned<String>,
+    tracking: Spanned<String>,
+    tag: Spanned<RawTag>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFeeder {
+    slot: u16,
+    ref_designators: String,
+    reel: Spanned<RawTag>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawValidation {
+    request_seq: Spanned<RawTag>,
+    serial: Spanned<RawTag>,
+    answer_seq: Spanned<RawTag>,
+    verdict: Spanned<RawTag>,
+    reason: Spanned<RawTag>,
+    timeout_ms: Spanned<u64>,
+    fallback: Spanned<String>,
+}
+
+// ---- validation -------------------------------------------------------------------------------
+
+const DEFAULT_SCAN: &str = "default";
+
+/// Registers `start..=end` taken by the tag at `field`.
+struct Occupied {
+    start: u32,
+    end: u32,
+    field: String,
+}
+
+/// A role, its key under `[stations.tags]`, the raw tag if present, and the types it allows.
+type RoleSpec<'a> = (Role, &'static str, &'a Option<Spanned<RawTag>>, &'static [DataType]);
+
+struct Checker<'a> {
+    sink: ProblemSink<'a>,
+    modbus: bool,
+    encoding: (ByteOrder, WordOrder),
+    scans: BTreeMap<String, Duration>,
+    /// (unit id, space) → occupied register ranges.
+    occupied: BTreeMap<(u8, RegisterSpace), Vec<Occupied>>,
+}
+
+fn is_code(value: &str) -> bool {
+    !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+impl Checker<'_> {
+    /// Validates one tag; `unit` is the Modbus unit id for overlap checks.
+    fn tag(&mut self, raw: &Spanned<RawTag>, field: &str, unit: Option<u8>) -> Option<Tag> {
+        let t = raw.get_ref();
+        let data_type = *t.data_type.get_ref();
+        let address = self.address(&t.address, field)?;
+        let length = match (&t.length, data_type, &address) {
+            (Some(l), DataType::String, _) if *l.get_ref() > 0 => *l.get_ref(),
+            (Some(l), DataType::String, _) => {
+                self.sink.at(l.span(), format!("{field}.length"), "a string needs at least one register");
+                return None;
+            }
+            (None, DataType::String, Address::Modbus { .. }) => {
+                self.sink.at(raw.span(), format!("{field}.length"), "a Modbus string needs `length` (registers)");
+                return None;
+            }
+            (Some(l), _, _) => {
+                self.sink.at(
+                    l.span(),
+                    format!("{field}.length"),
+                    format!("only strings take a length, not {data_type:?}"),
+                );
+                return None;
+            }
+            (None, _, _) => 0,
+        };
+        let scan = match &t.scan {
+            Some(s) if self.scans.contains_key(s.get_ref()) => s.get_ref().clone(),
+            Some(s) => {
+                let known: Vec<&String> = self.scans.keys().collect();
+                self.sink.at(
+                    s.span(),
+                    format!("{field}.scan"),
+                    format!("unknown scan class {:?}; defined: {known:?}", s.get_ref()),
+                );
+                return None;
+            }
+            None => DEFAULT_SCAN.to_owned(),
+        };
+        if let Address::Modbus { space, index } = &address {
+            let registers = u32::from(data_type.registers(length));
+            if space.is_bits() && data_type != DataType::Bool {
+                self.sink.at(
+                    t.data_type.span(),
+                    format!("{field}.type"),
+                    format!("{data_type:?} cannot live in a bit space; use hr: or ir:"),
+                );
+                return None;
+            }
+            let end = u32::from(*index) + registers - 1;
+            if end > 65_535 {
+                self.sink.at(
+                    t.address.span(),
+                    format!("{field}.address"),
+                    format!("{data_type:?} at {index} runs past address 65535"),
+                );
+                return None;
+            }
+            let key = (unit.unwrap_or(0), *space);
+            let ranges = self.occupied.entry(key).or_default();
+            if let Some(other) = ranges.iter().find(|o| u32::from(*index) <= o.end && o.start <= end) {
+                let message = format!("registers {index}..={end} overlap {}", other.field);
+                self.sink.at(t.address.span(), format!("{field}.address"), message);
+                return None;
+            }
+            ranges.push(Occupied { start: u32::from(*index), end, field: field.to_owned() });
+        }
+        Some(Tag {
+            address,
+            data_type,
+            length,
+            scale: t.scale.unwrap_or(1.0),
+            offset: t.offset.unwrap_or(0.0),
+            scan,
+            byte_order: t.byte_order.unwrap_or(self.encoding.0),
+            word_order: t.word_order.unwrap_or(self.encoding.1),
+        })
+    }
+
+    fn address(&mut self, raw: &Spanned<String>, field: &str) -> Option<Address> {
+        let text = raw.get_ref().trim();
+        if self.modbus {
+            let parsed = text.split_once(':').and_then(|(space, index)| {
+                let space = match space {
+                    "co" => RegisterSpace::Coil,
+                    "di" => RegisterSpace::DiscreteInput,
+                    "ir" => RegisterSpace::InputRegister,
+                    "hr" => RegisterSpace::HoldingRegister,
+                    _ => return None,
+                };
+                Some((space, index.parse::<u32>().ok()?))
+            });
+            match parsed {
+                Some((space, index)) if index <= 65_535 => {
+                    Some(Address::Modbus { space, index: u16::try_from(index).ok()? })
+                }
+                Some((_, index)) => {
+                    self.sink.at(raw.span(), format!("{field}.address"), format!("{index} is out of range 0..=65535"));
+                    None
+                }
+                None => {
+                    let message = format!("{text:?} is not a Modbus address like hr:100, ir:7, co:3 or di:0");
+                    self.sink.at(raw.span(), format!("{field}.address"), message);
+                    None
+                }
+            }
+        } else {
+            let ok = text.split_once(';').is_some_and(|(ns, id)| {
+                (ns.strip_prefix("ns=").is_some_and(|n| n.parse::<u16>().is_ok())
+                    || ns.strip_prefix("nsu=").is_some_and(|u| !u.is_empty()))
+                    && ["s=", "i=", "g=", "b="].iter().any(|p| id.starts_with(p) && id.len() > 2)
+            });
+            if ok {
+                Some(Address::OpcUa(text.to_owned()))
+            } else {
+                let message =
+                    format!("{text:?} is not an OPC UA node id like ns=2;s=Line.Station.State or nsu=urn:x;i=1001");
+                self.sink.at(raw.span(), format!("{field}.address"), message);
+                None
+            }
+        }
+    }
+
+    fn expect_types(&mut self, raw: &Spanned<RawTag>, field: &str, allowed: &[DataType]) -> bool {
+        let data_type = *raw.get_ref().data_type.get_ref();
+        if allowed.contains(&data_type) {
+            return true;
+        }
+        let span = raw.get_ref().data_type.span();
+        self.sink.at(
+            span,
+            format!("{field}.type"),
+            format!("{data_type:?} is not allowed here; use one of {allowed:?}"),
+        );
+        false
+    }
+}
+
+impl Profile {
+    /// Reads and validates a profile file.
+    pub fn load(path: &Path) -> Result<Self, ProfileError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ProfileError::Read { path: path.to_owned(), source })?;
+        Self::parse(path, &text)
+    }
+
+    /// Validates profile text; `path` names the file in messages.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ProfileError> {
+        let raw: RawProfile =
+            toml::from_str(text).map_err(|e| ProfileError::Syntax { path: path.to_owned(), message: e.to_string() })?;
+        let protocol = raw.endpoint.protocol.get_ref().as_str();
+        let mut scans: BTreeMap<String, Duration> =
+            BTreeMap::from([(DEFAULT_SCAN.to_owned(), Duration::from_millis(100))]);
+        let mut c = Checker {
+            sink: ProblemSink::new(path, text),
+            modbus: protocol != "opcua",
+            encoding: (raw.encoding.byte_order.unwrap_or_default(), raw.encoding.word_order.unwrap_or_default()),
+            scans: BTreeMap::new(),
+            occupied: BTreeMap::new(),
+        };
+        for (name, ms) in &raw.scan_classes {
+            if *ms.get_ref() == 0 {
+                c.sink.at(ms.span(), format!("scan_classes.{name}"), "a scan period must be at least 1 ms");
+            } else {
+                scans.insert(name.clone(), Duration::from_millis(*ms.get_ref()));
+            }
+        }
+        c.scans = scans.clone();
+
+        if !is_code(raw.line.get_ref()) {
+            c.sink.at(raw.line.span(), "line", "a line code may only contain ASCII letters, digits, '-', '_' and '.'");
+        }
+        if !LINE_KINDS.contains(&raw.kind.get_ref().as_str()) {
+            c.sink.at(raw.kind.span(), "kind", format!("{:?} is not one of {LINE_KINDS:?}", raw.kind.get_ref()));
+        }
+        let endpoint = endpoint(&mut c, &raw.endpoint);
+
+        let mut states = BTreeMap::new();
+        for (code, name) in raw.states.get_ref() {
+            match code.parse::<u16>() {
+                Ok(n) if STATE_NAMES.contains(&name.get_ref().as_str()) => {
+                    states.insert(n, name.get_ref().clone());
+                }
+                Ok(_) => c.sink.at(
+                    name.span(),
+                    format!("states.{code}"),
+                    format!("{:?} is not one of {STATE_NAMES:?}", name.get_ref()),
+                ),
+                Err(_) => {
+                    c.sink.at(name.span(), format!("states.{code}"), format!("{code:?} is not a state code 0..=65535"))
+                }
+            }
+        }
+        if !states.values().any(|s| s == "running") {
+            c.sink.at(raw.states.span(), "states", "no code maps to \"running\": availability could never be computed");
+        }
+
+        let mut stations = Vec::new();
+        let mut codes: BTreeMap<String, usize> = BTreeMap::new();
+        for (i, s) in raw.stations.iter().enumerate() {
+            let field = format!("stations[{i}]");
+            if let Some(first) = codes.insert(s.code.get_ref().clone(), i) {
+                c.sink.at(
+                    s.code.span(),
+                    format!("{field}.code"),
+                    format!("{:?} is also stations[{first}]", s.code.get_ref()),
+                );
+            }
+            if let Some(station) = station(&mut c, s, &field) {
+                stations.push(station);
+            }
+        }
+        if raw.stations.is_empty() {
+            c.sink.at(raw.line.span(), "stations", "a profile needs at least one station");
+        }
+
+        let problems = c.sink.problems;
+        match endpoint {
+            Some(endpoint) if problems.is_empty() => Ok(Profile {
+                line: raw.line.into_inner(),
+                name: raw.name.unwrap_or_default(),
+                kind: raw.kind.into_inner(),
+                endpoint,
+                scan_classes: scans,
+                states,
+                stations,
+            }),
+            _ => Err(ProfileError::Invalid { problems }),
+        }
+    }
+
+    /// Number of tags of every kind, for `mes profile check` summaries.
+    pub fn tag_count(&self) -> usize {
+        self.stations
+            .iter()
+            .map(|s| {
+                s.tags.len()
+                    + s.measurements.len()
+                    + s.consumes.len()
+                    + s.feeders.len()
+                    + if s.validation.is_some() { 5 } else { 0 }
+            })
+            .sum()
+    }
+}
+
+fn endpoint(c: &mut Checker<'_>, e: &RawEndpoint) -> Option<Endpoint> {
+    let timeout = Duration::from_millis(e.timeout_ms.as_ref().map_or(1_000, |t| *t.get_ref()));
+    match e.protocol.get_ref().as_str() {
+        "modbus_tcp" => {
+            for (present, key) in [(e.url.is_some(), "url"), (e.security_mode.is_some(), "security_mode")] {
+                if present {
+                    c.sink.at(e.protocol.span(), format!("endpoint.{key}"), "is for OPC UA endpoints only");
+                }
+            }
+            match (&e.host, &e.port) {
+                (Some(host), Some(port)) => {
+                    Some(Endpoint::ModbusTcp { host: host.get_ref().clone(), port: *port.get_ref(), timeout })
+                }
+                _ => {
+                    c.sink.at(e.protocol.span(), "endpoint", "modbus_tcp needs `host` and `port`");
+                    None
+                }
+            }
+        }
+        "opcua" => {
+            let Some(url) = &e.url else {
+                c.sink.at(
+                    e.protocol.span(),
+                    "endpoint.url",
+                    "opcua needs the endpoint URL, e.g. opc.tcp://127.0.0.1:4840/mes",
+                );
+                return None;
+            };
+            if !url.get_ref().starts_with("opc.tcp://") {
+                c.sink.at(url.span(), "endpoint.url", format!("{:?} does not start with opc.tcp://", url.get_ref()));
+            }
+            let security = match e.security_mode.as_ref().map(|m| (m.get_ref().as_str(), m.span())) {
+                None | Some(("none", _)) => OpcUaSecurity::None,
+                Some(("sign_and_encrypt", _)) => {
+                    match e.security_policy.as_ref().map(|p| (p.get_ref().as_str(), p.span())) {
+                        None | Some(("basic256sha256", _)) => {}
+                        Some((other, span)) => c.sink.at(
+                            span,
+                            "endpoint.security_policy",
+                            format!("{other:?} is not supported; use \"basic256sha256\""),
+                        ),
+                    }
+                    OpcUaSecurity::SignAndEncryptBasic256Sha256
+                }
+                Some((other, span)) => {
+                    c.sink.at(
+                        span,
+                        "endpoint.security_mode",
+                        format!("{other:?} is not one of \"none\", \"sign_and_encrypt\""),
+                    );
+                    OpcUaSecurity::None
+                }
+            };
+            Some(Endpoint::OpcUa {
+                url: url.get_ref().clone(),
+                security,
+                username: e.username.clone(),
+                password_env: e.password_env.clone(),
+                timeout,
+            })
+        }
+        other => {
+            c.sink.at(
+                e.protocol.span(),
+                "endpoint.protocol",
+                format!("{other:?} is not one of \"modbus_tcp\", \"opcua\""),
+            );
+            None
+        }
+    }
+}
+
+fn station(c: &mut Checker<'_>, s: &RawStation, field: &str) -> Option<StationProfile> {
+    let before = c.sink.problems.len();
+    if !is_code(s.code.get_ref()) {
+        c.sink.at(
+            s.code.span(),
+            format!("{field}.code"),
+            "a station code may only contain ASCII letters, digits, '-', '_' and '.'",
+        );
+    }
+    if !STATION_KINDS.contains(&s.kind.get_ref().as_str()) {
+        c.sink.at(
+            s.kind.span(),
+            format!("{field}.kind"),
+            format!("{:?} is not one of {STATION_KINDS:?}", s.kind.get_ref()),
+        );
+    }
+    let unit = match (&s.unit_id, c.modbus) {
+        (Some(u), true) if (1..=247).contains(u.get_ref()) => Some(*u.get_ref()),
+        (Some(u), true) => {
+            c.sink.at(u.span(), format!("{field}.unit_id"), format!("{} is out of range 1..=247", u.get_ref()));
+            None
+        }
+        (None, true) => {
+            c.sink.at(s.code.span(), format!("{field}.unit_id"), "a Modbus station needs its unit id");
+            None
+        }
+        (Some(u), false) => {
+            c.sink.at(
+                u.span(),
+                format!("{field}.unit_id"),
+                "unit ids are for Modbus; OPC UA stations are addressed by node id",
+            );
+            None
+        }
+        (None, false) => None,
+    };
+    let handshake = match s.handshake.get_ref().as_str() {
+        "sequence" => Some(Handshake::Sequence),
+        "ready_flag" => Some(Handshake::ReadyFlag),
+        "ready_ack" => Some(Handshake::ReadyAck),
+        other => {
+            c.sink.at(
+                s.handshake.span(),
+                format!("{field}.handshake"),
+                format!("{other:?} is not one of \"sequence\", \"ready_flag\", \"ready_ack\""),
+            );
+            None
+        }
+    };
+
+    let t = s.tags.get_ref();
+    let roles: [RoleSpec<'_>; 15] = {
+        use DataType::*;
+        [
+            (Role::State, "state", &t.state, &[U16, I16]),
+            (Role::FaultCode, "fault_code", &t.fault_code, &[U16, I16, U32]),
+            (Role::CountIn, "count_in", &t.count_in, &[U16, U32]),
+            (Role::CountGood, "count_good", &t.count_good, &[U16, U32]),
+            (Role::CountReject, "count_reject", &t.count_reject, &[U16, U32]),
+            (Role::Epoch, "epoch", &t.epoch, &[U16, U32]),
+            (Role::RecordSeq, "record_seq", &t.record_seq, &[U16, U32]),
+            (Role::RecordAck, "record_ack", &t.record_ack, &[U16, U32]),
+            (Role::RecordReady, "record_ready", &t.record_ready, &[Bool, U16]),
+            (Role::RecordAckFlag, "record_ack_flag", &t.record_ack_flag, &[Bool, U16]),
+            (Role::Serial, "serial", &t.serial, &[String]),
+            (Role::Result, "result", &t.result, &[U16, I16]),
+            (Role::Defect, "defect", &t.defect, &[String]),
+            (Role::CycleTime, "cycle_time", &t.cycle_time, &[U16, U32, F32]),
+            (Role::Program, "program", &t.program, &[String]),
+        ]
+    };
+    let mut tags = BTreeMap::new();
+    for (role, name, raw, allowed) in roles {
+        let Some(raw) = raw else { continue };
+        let tag_field = format!("{field}.tags.{name}");
+        if !c.expect_types(raw, &tag_field, allowed) {
+            continue;
+        }
+        if let Some(tag) = c.tag(raw, &tag_field, unit) {
+            if role.written_by_mes()
+                && let Address::Modbus { space, .. } = tag.address
+                && !space.writable()
+            {
+                c.sink.at(
+                    raw.get_ref().address.span(),
+                    format!("{tag_field}.address"),
+                    "the MES writes this tag: use hr: or co:",
+                );
+            }
+            tags.insert(role, tag);
+        }
+    }
+    let required: &[(Role, &str)] = match handshake {
+        Some(Handshake::Sequence) => &[(Role::RecordSeq, "record_seq"), (Role::RecordAck, "record_ack")],
+        Some(Handshake::ReadyFlag) => &[(Role::RecordReady, "record_ready")],
+        Some(Handshake::ReadyAck) => &[(Role::RecordReady, "record_ready"), (Role::RecordAckFlag, "record_ack_flag")],
+        None => &[],
+    };
+    let always: &[(Role, &str)] = &[(Role::State, "state"), (Role::Serial, "serial"), (Role::Result, "result")];
+    for (role, name) in required.iter().chain(always) {
+        if !tags.contains_key(role) && t_has(t, name).is_none() {
+            c.sink.at(s.tags.span(), format!("{field}.tags.{name}"), "is required for this station's handshake");
+        }
+    }
+
+    let mut measurements = Vec::new();
+    for (i, m) in s.measurements.iter().enumerate() {
+        let mfield = format!("{field}.measurements[{i}]");
+        if measurements.iter().any(|x: &MeasurementTag| &x.name == m.name.get_ref()) {
+            c.sink.at(m.name.span(), format!("{mfield}.name"), format!("{:?} is listed twice", m.name.get_ref()));
+        }
+        use DataType::*;
+        if c.expect_types(&m.tag, &format!("{mfield}.tag"), &[U16, I16, U32, I32, F32, F64])
+            && let Some(tag) = c.tag(&m.tag, &format!("{mfield}.tag"), unit)
+        {
+            measurements.push(MeasurementTag {
+                name: m.name.get_ref().clone(),
+                unit: m.unit.clone(),
+                lower: m.lower,
+                upper: m.upper,
+                tag,
+            });
+        }
+    }
+    let mut consumes = Vec::new();
+    for (i, k) in s.consumes.iter().enumerate() {
+        let kfield = format!("{field}.consumes[{i}]");
+        let serialised = match k.tracking.get_ref().as_str() {
+            "serial" => true,
+            "lot" => false,
+            other => {
+                c.sink.at(
+                    k.tracking.span(),
+                    format!("{kfield}.tracking"),
+                    format!("{other:?} is not one of \"serial\", \"lot\""),
+                );
+                continue;
+            }
+        };
+        if c.expect_types(&k.tag, &format!("{kfield}.tag"), &[DataType::String])
+            && let Some(tag) = c.tag(&k.tag, &format!("{kfield}.tag"), unit)
+        {
+            consumes.push(ConsumeTag { kind: k.kind.get_ref().clone(), serialised, tag });
+        }
+    }
+    let mut feeders = Vec::new();
+    for (i, f) in s.feeders.iter().enumerate() {
+        let ffield = format!("{field}.feeders[{i}].reel");
+        if c.expect_types(&f.reel, &ffield, &[DataType::String])
+            && let Some(reel) = c.tag(&f.reel, &ffield, unit)
+        {
+            feeders.push(FeederTag { slot: f.slot, ref_designators: f.ref_designators.clone(), reel });
+        }
+    }
+    let validation = s.validation.as_ref().and_then(|v| {
+        let vfield = format!("{field}.validation");
+        let r = v.get_ref();
+        let fallback = match r.fallback.get_ref().as_str() {
+            "block" => Fallback::Block,
+            "allow_and_flag" => Fallback::AllowAndFlag,
+            other => {
+                c.sink.at(
+                    r.fallback.span(),
+                    format!("{vfield}.fallback"),
+                    format!("{other:?} is not one of \"block\", \"allow_and_flag\""),
+                );
+                return None;
+            }
+        };
+        use DataType::*;
+        let mut tag = |raw: &Spanned<RawTag>, name: &str, allowed: &[DataType], written: bool| {
+            let f = format!("{vfield}.{name}");
+            if !c.expect_types(raw, &f, allowed) {
+                return None;
+            }
+            let tag = c.tag(raw, &f, unit)?;
+            if written
+                && let Address::Modbus { space, .. } = tag.address
+                && !space.writable()
+            {
+                c.sink.at(
+                    raw.get_ref().address.span(),
+                    format!("{f}.address"),
+                    "the MES writes this tag: use hr: or co:",
+                );
+            }
+            Some(tag)
+        };
+        let request_seq = tag(&r.request_seq, "request_seq", &[U16, U32], false);
+        let serial = tag(&r.serial, "serial", &[String], false);
+        let answer_seq = tag(&r.answer_seq, "answer_seq", &[U16, U32], true);
+        let verdict = tag(&r.verdict, "verdict", &[U16], true);
+        let reason = tag(&r.reason, "reason", &[U16], true);
+        Some(ValidationTags {
+            request_seq: request_seq?,
+            serial: serial?,
+            answer_seq: answer_seq?,
+            verdict: verdict?,
+            reason: reason?,
+            timeout: Duration::from_millis(*r.timeout_ms.get_ref()),
+            fallback,
+        })
+    });
+
+    (c.sink.problems.len() == before).then(|| StationProfile {
+        code: s.code.get_ref().clone(),
+        name: s.name.clone().unwrap_or_default(),
+        kind: s.kind.get_ref().clone(),
+        unit_id: unit,
+        handshake: handshake.unwrap_or(Handshake::Sequence),
+        ring_size: s.ring_size.as_ref().map_or(8, |r| *r.get_ref()),
+        tags,
+        measurements,
+        consumes,
+        feeders,
+        validation,
+    })
+}
+
+/// Whether the raw tags name a role (a present-but-invalid tag was reported already).
+fn t_has<'a>(t: &'a RawTags, name: &str) -> Option<&'a Spanned<RawTag>> {
+    match name {
+        "state" => t.state.as_ref(),
+        "serial" => t.serial.as_ref(),
+        "result" => t.result.as_ref(),
+        "record_seq" => t.record_seq.as_ref(),
+        "record_ack" => t.record_ack.as_ref(),
+        "record_ready" => t.record_ready.as_ref(),
+        "record_ack_flag" => t.record_ack_flag.as_ref(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal valid Modbus profile; tests break one thing at a time.
+    const GOOD: &str = r#"line = "phone-9"
+kind = "phone"
+[endpoint]
+protocol = "modbus_tcp"
+host = "127.0.0.1"
+port = 5020
+[states]
+2 = "running"
+5 = "fault"
+[[stations]]
+code = "FT"
+kind = "test"
+unit_id = 1
+handshake = "sequence"
+[stations.tags]
+state = { address = "hr:0", type = "u16" }
+record_seq = { address = "hr:12", type = "u32" }
+record_ack = { address = "hr:14", type = "u32" }
+serial = { address = "hr:16", type = "string", length = 16 }
+result = { address = "hr:32", type = "u16" }
+"#;
+
+    fn problems(text: &str) -> Vec<String> {
+        match Profile::parse(Path::new("plc-profiles/p.toml"), text) {
+            Ok(_) => vec![],
+            Err(ProfileError::Invalid { problems }) => problems.iter().map(ToString::to_string).collect(),
+            Err(e) => vec![e.to_string()],
+        }
+    }
+
+    #[test]
+    fn the_minimal_profile_is_valid() {
+        let p = Profile::parse(Path::new("p.toml"), GOOD).unwrap();
+        assert_eq!(p.stations[0].tags[&Role::Serial].length, 16);
+        assert_eq!(p.stations[0].tags[&Role::Serial].scan, "default");
+        assert_eq!(p.states[&2], "running");
+    }
+
+    #[test]
+    fn a_wrong_type_is_named_with_file_line_and_field() {
+        let text = GOOD.replace(
+            r#"result = { address = "hr:32", type = "u16" }"#,
+            r#"result = { address = "hr:32", type = "f32" }"#,
+        );
+        assert_eq!(
+            problems(&text),
+            vec![
+                "plc-profiles/p.toml:20:38: stations[0].tags.result.type: F32 is not allowed here; use one of [U16, I16]"
+                    .to_owned()
+            ]
+        );
+    }
+
+    #[test]
+    fn overlapping_addresses_are_refused() {
+        let text = GOOD.replace(r#"address = "hr:14", type = "u32""#, r#"address = "hr:13", type = "u32""#);
+        assert_eq!(
+            problems(&text),
+            vec![
+                "plc-profiles/p.toml:18:26: stations[0].tags.record_ack.address: registers 13..=14 overlap stations[0].tags.record_seq"
+                    .to_owned()
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unknown_role_is_refused_with_its_position() {
+        let text =
+            GOOD.replace("[stations.tags]\n", "[stations.tags]\nspeed = { address = \"hr:90\", type = \"u16\" }\n");
+        let found = problems(&text);
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0].contains("plc-profiles/p.toml") && found[0].contains("line 16") && found[0].contains("speed"),
+            "{}",
+            found[0]
+        );
+    }
+
+    #[test]
+    fn a_missing_field_is_refused() {
+        let text = GOOD.replace("serial = { address = \"hr:16\", type = \"string\", length = 16 }\n", "");
+        assert_eq!(
+            problems(&text),
+            vec![
+                "plc-profiles/p.toml:15:1: stations[0].tags.serial: is required for this station's handshake"
+                    .to_owned()
+            ]
+        );
+        let no_port = GOOD.replace("port = 5020\n", "");
+        assert_eq!(
+            problems(&no_port),
+            vec!["plc-profiles/p.toml:4:12: endpoint: modbus_tcp needs `host` and `port`".to_owned()]
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = GOOD
+            .replace("hr:0\"", "hr:70000\"")
+            .replace("unit_id = 1", "unit_id = 0")
+            .replace("\"sequence\"", "\"sometimes\"")
+            .replace("5 = \"fault\"", "5 = \"broken\"");
+        let found = problems(&text);
+        let fields: Vec<&str> = found.iter().map(|p| p.split(": ").next().unwrap_or("")).collect();
+        assert_eq!(
+            fields,
+            vec![
+                "plc-profiles/p.toml:9:5",
+                "plc-profiles/p.toml:13:11",
+                "plc-profiles/p.toml:14:13",
+                "plc-profiles/p.toml:16:21"
+            ],
+            "{found:#?}"
+        );
+        assert!(found[3].contains("70000 is out of range 0..=65535"), "{}", found[3]);
+    }
+
+    #[test]
+    fn the_mes_must_be_able_to_write_what_it_acknowledges() {
+        let text = GOOD.replace(r#"record_ack = { address = "hr:14""#, r#"record_ack = { address = "ir:14""#);
+        assert_eq!(problems(&text).len(), 1);
+        assert!(problems(&text)[0].contains("the MES writes this tag: use hr: or co:"));
+    }
+
+    #[test]
+    fn opc_ua_profiles_take_node_ids_and_no_unit_ids() {
+        let text = GOOD
+            .replace(
+                "protocol = \"modbus_tcp\"\nhost = \"127.0.0.1\"\nport = 5020",
+                "protocol = \"opcua\"\nurl = \"opc.tcp://h:4840/x\"",
+            )
+            .replace("unit_id = 1\n", "")
+            .replace("\"hr:0\"", "\"ns=2;s=L.FT.State\"")
+            .replace("\"hr:12\"", "\"nsu=urn:mes:simulator;s=L.FT.RecordSeq\"")
+            .replace("\"hr:14\"", "\"ns=2;i=1001\"")
+            .replace("\"hr:16\", type = \"string\", length = 16", "\"ns=2;s=L.FT.Serial\", type = \"string\"")
+            .replace("\"hr:32\"", "\"L.FT.Result\"");
+        let found = problems(&text);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(
+            found[0].contains("stations[0].tags.result.address: \"L.FT.Result\" is not an OPC UA node id"),
+            "{}",
+            found[0]
+        );
+    }
+}
