@@ -1,8 +1,20 @@
 //! Bundled line simulators: seeded, clocked, fault-injectable PLCs of the SMT, phone and tablet
 //! lines, speaking Modbus TCP and OPC UA exactly as `plc-profiles/` describes (SPEC §3).
 //!
-//! Status: this workspace member exists so the layout is stable; the simulators themselves are
-//! issue #3 and nothing here runs yet. Their ground-truth format already lives in
-//! `plc-contract` and the MES exports the same keys.
+//! Built so far (issue #3 in progress):
+//! - [`plc`]: a station PLC without I/O — sequence handshake with a ring buffer of
+//!   unacknowledged records (the station blocks when it is full), counters that wrap at their
+//!   register width, boot epoch and restart, state and fault words;
+//! - [`image`]: a Modbus line's register image rendered from its profile through the shared
+//!   codecs, with MES acknowledgements fed back to the PLCs;
+//! - [`modbus`]: the Modbus TCP server front (tokio-modbus) with real exception responses.
+//!
+//! Not yet: the line flow model (cycle times, buffers, failures, cross-line genealogy), OPC UA,
+//! fault injection, `mes simulate` and its ground-truth file. The ground-truth line format is
+//! `plc_contract::StationResultLine`, which the MES export shares.
+
+pub mod image;
+pub mod modbus;
+pub mod plc;
 
 pub use plc_contract::StationResultLine as GroundTruthLine;

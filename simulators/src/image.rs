@@ -1,0 +1,202 @@
+//! The register image of a Modbus line: every station PLC rendered into the registers its
+//! profile names, through the shared codecs, and acknowledgements written by the MES fed back
+//! to the PLC. No sockets here; `modbus.rs` serves this image.
+
+use std::collections::BTreeMap;
+
+use plc_contract::codec::{DataType, TagValue, decode, encode};
+use plc_contract::profile::{Address, Profile, RegisterSpace, Role, StationProfile, Tag};
+
+use crate::plc::{Counter, StationPlc};
+
+/// Registers and bits of one Modbus unit id, sized to the highest address its profile uses.
+#[derive(Debug, Clone, Default)]
+pub struct UnitMemory {
+    /// Holding registers (`hr:`).
+    pub holding: Vec<u16>,
+    /// Input registers (`ir:`).
+    pub input: Vec<u16>,
+    /// Coils (`co:`).
+    pub coils: Vec<bool>,
+    /// Discrete inputs (`di:`).
+    pub discrete: Vec<bool>,
+}
+
+/// One station: its profile, its PLC, its unit id.
+#[derive(Debug, Clone)]
+pub struct SimStation {
+    /// What the profile says about it.
+    pub profile: StationProfile,
+    /// Its PLC.
+    pub plc: StationPlc,
+}
+
+/// A Modbus line's stations and their registers.
+#[derive(Debug, Clone)]
+pub struct LineImage {
+    /// Stations in profile order.
+    pub stations: Vec<SimStation>,
+    /// Memory by unit id.
+    pub units: BTreeMap<u8, UnitMemory>,
+}
+
+/// Why an image could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImageError {
+    /// The profile is not a Modbus profile.
+    #[error("line {line} is not served over Modbus TCP")]
+    NotModbus {
+        /// Line code.
+        line: String,
+    },
+}
+
+fn modbus(tag: &Tag) -> Option<(RegisterSpace, u16)> {
+    match tag.address {
+        Address::Modbus { space, index } => Some((space, index)),
+        Address::OpcUa(_) => None,
+    }
+}
+
+/// Every tag of a station, for sizing and rendering.
+fn all_tags(p: &StationProfile) -> Vec<&Tag> {
+    let mut tags: Vec<&Tag> = p.tags.values().collect();
+    tags.extend(p.measurements.iter().map(|m| &m.tag));
+    tags.extend(p.consumes.iter().map(|c| &c.tag));
+    tags.extend(p.feeders.iter().map(|f| &f.reel));
+    if let Some(v) = &p.validation {
+        tags.extend([&v.request_seq, &v.serial, &v.answer_seq, &v.verdict, &v.reason]);
+    }
+    tags
+}
+
+impl LineImage {
+    /// An image of the profile's stations, each PLC booted in `epoch`.
+    pub fn new(profile: &Profile, epoch: u32) -> Result<Self, ImageError> {
+        let mut units: BTreeMap<u8, UnitMemory> = BTreeMap::new();
+        let mut stations = Vec::new();
+        for p in &profile.stations {
+            let unit = p.unit_id.ok_or_else(|| ImageError::NotModbus { line: profile.line.clone() })?;
+            let memory = units.entry(unit).or_default();
+            for tag in all_tags(p) {
+                let (space, index) = modbus(tag).ok_or_else(|| ImageError::NotModbus { line: profile.line.clone() })?;
+                let end = usize::from(index) + usize::from(tag.data_type.registers(tag.length));
+                match space {
+                    RegisterSpace::HoldingRegister => memory.holding.resize(memory.holding.len().max(end), 0),
+                    RegisterSpace::InputRegister => memory.input.resize(memory.input.len().max(end), 0),
+                    RegisterSpace::Coil => memory.coils.resize(memory.coils.len().max(end), false),
+                    RegisterSpace::DiscreteInput => memory.discrete.resize(memory.discrete.len().max(end), false),
+                }
+            }
+            stations.push(SimStation { profile: p.clone(), plc: StationPlc::new(usize::from(p.ring_size), epoch) });
+        }
+        let mut image = Self { stations, units };
+        for i in 0..image.stations.len() {
+            image.render(i);
+        }
+        Ok(image)
+    }
+
+    /// Index of a station by code.
+    pub fn station(&self, code: &str) -> Option<usize> {
+        self.stations.iter().position(|s| s.profile.code == code)
+    }
+
+    /// Writes station `i`'s PLC state into its registers.
+    pub fn render(&mut self, i: usize) {
+        let station = &self.stations[i];
+        let plc = &station.plc;
+        let record = plc.presented();
+        let mut writes: Vec<(&Tag, TagValue)> = Vec::new();
+        for (role, tag) in &station.profile.tags {
+            let width = 16 * u32::from(tag.data_type.registers(0));
+            let value = match role {
+                Role::State => TagValue::Int(i64::from(plc.state_code)),
+                Role::FaultCode => TagValue::Int(i64::from(plc.fault_code)),
+                Role::CountIn => TagValue::Int(counter(plc, Counter::In, width)),
+                Role::CountGood => TagValue::Int(counter(plc, Counter::Good, width)),
+                Role::CountReject => TagValue::Int(counter(plc, Counter::Reject, width)),
+                Role::Epoch => TagValue::Int(i64::from(plc.epoch)),
+                Role::RecordSeq => TagValue::Int(i64::from(plc.shown_seq())),
+                // Written by the MES; the PLC never overwrites it.
+                Role::RecordAck | Role::RecordAckFlag | Role::RecordReady => continue,
+                Role::Serial => TagValue::Text(record.map(|r| r.serial.clone()).unwrap_or_default()),
+                Role::Result => TagValue::Int(record.map_or(0, |r| if r.pass { 1 } else { 2 })),
+                Role::Defect => TagValue::Text(record.and_then(|r| r.defect.clone()).unwrap_or_default()),
+                Role::CycleTime => TagValue::Int(i64::from(record.map_or(0, |r| r.cycle_time_ms))),
+                Role::Program => TagValue::Text(record.map(|r| r.program.clone()).unwrap_or_default()),
+            };
+            writes.push((tag, value));
+        }
+        for (k, m) in station.profile.measurements.iter().enumerate() {
+            let v = record.and_then(|r| r.measurements.get(k).copied()).unwrap_or(0.0);
+            let raw = (v - m.tag.offset) / m.tag.scale;
+            let value = match m.tag.data_type {
+                DataType::F32 | DataType::F64 => TagValue::Float(raw),
+                _ => TagValue::Int(raw.round() as i64),
+            };
+            writes.push((&m.tag, value));
+        }
+        for (k, c) in station.profile.consumes.iter().enumerate() {
+            writes.push((&c.tag, TagValue::Text(record.and_then(|r| r.consumed.get(k).cloned()).unwrap_or_default())));
+        }
+        let unit = station.profile.unit_id.unwrap_or(0);
+        let mut encoded = Vec::new();
+        for (tag, value) in writes {
+            // A value that does not fit its tag (an over-long serial) is written truncated to
+            // the tag, as a real PLC's fixed-size string would be; numbers always fit.
+            let regs =
+                encode(&value, tag.data_type, tag.length, tag.byte_order, tag.word_order).or_else(|_| match &value {
+                    TagValue::Text(t) => {
+                        let cut: String = t.chars().filter(char::is_ascii).take(usize::from(tag.length) * 2).collect();
+                        encode(&TagValue::Text(cut), tag.data_type, tag.length, tag.byte_order, tag.word_order)
+                    }
+                    _ => Ok(vec![0; usize::from(tag.data_type.registers(tag.length))]),
+                });
+            if let (Ok(regs), Some((space, index))) = (regs, modbus(tag)) {
+                encoded.push((space, index, regs));
+            }
+        }
+        if let Some(memory) = self.units.get_mut(&unit) {
+            for (space, index, regs) in encoded {
+                let start = usize::from(index);
+                match space {
+                    RegisterSpace::HoldingRegister => memory.holding[start..start + regs.len()].copy_from_slice(&regs),
+                    RegisterSpace::InputRegister => memory.input[start..start + regs.len()].copy_from_slice(&regs),
+                    RegisterSpace::Coil => memory.coils[start] = regs[0] != 0,
+                    RegisterSpace::DiscreteInput => memory.discrete[start] = regs[0] != 0,
+                }
+            }
+        }
+    }
+
+    /// After the MES wrote holding registers `start..start+len` of `unit`: feeds an
+    /// acknowledgement to the station whose `record_ack` it touched, then re-renders it.
+    pub fn after_write(&mut self, unit: u8, start: u16, len: u16) {
+        let written = u32::from(start)..u32::from(start) + u32::from(len);
+        for i in 0..self.stations.len() {
+            let station = &self.stations[i];
+            if station.profile.unit_id != Some(unit) {
+                continue;
+            }
+            let Some(ack) = station.profile.tags.get(&Role::RecordAck) else { continue };
+            let Some((RegisterSpace::HoldingRegister, index)) = modbus(ack) else { continue };
+            let n = ack.data_type.registers(0);
+            if !written.contains(&u32::from(index)) && !written.contains(&(u32::from(index) + u32::from(n) - 1)) {
+                continue;
+            }
+            let Some(memory) = self.units.get(&unit) else { continue };
+            let regs = &memory.holding[usize::from(index)..usize::from(index) + usize::from(n)];
+            if let Ok(TagValue::Int(seq)) = decode(regs, ack.data_type, 0, ack.byte_order, ack.word_order) {
+                let released = self.stations[i].plc.acknowledge(u32::try_from(seq).unwrap_or(0));
+                if released {
+                    self.render(i);
+                }
+            }
+        }
+    }
+}
+
+fn counter(plc: &StationPlc, which: Counter, width: u32) -> i64 {
+    i64::try_from(plc.counter(which, width)).unwrap_or(0)
+}

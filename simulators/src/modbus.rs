@@ -1,0 +1,103 @@
+//! The Modbus TCP front of a simulated line: serves a [`LineImage`] with the exception
+//! responses a real PLC gives (illegal function, illegal data address, illegal data value,
+//! gateway target for an unknown unit id), and feeds MES writes back into the image.
+
+use std::future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use tokio::net::TcpListener;
+use tokio_modbus::server::tcp::{Server, accept_tcp_connection};
+use tokio_modbus::{ExceptionCode, Request, Response, SlaveRequest};
+
+use crate::image::LineImage;
+
+/// Most registers per read (Modbus application protocol §6.3).
+const MAX_READ_REGISTERS: u16 = 125;
+/// Most bits per read (§6.1).
+const MAX_READ_BITS: u16 = 2000;
+
+/// The request handler; cheap to clone, one per connection.
+#[derive(Clone)]
+pub struct ModbusFront {
+    image: Arc<Mutex<LineImage>>,
+}
+
+impl ModbusFront {
+    /// A front serving `image`.
+    pub fn new(image: Arc<Mutex<LineImage>>) -> Self {
+        Self { image }
+    }
+
+    fn handle(&self, req: SlaveRequest<'static>) -> Result<Response, ExceptionCode> {
+        let mut image = self.image.lock().map_err(|_| ExceptionCode::ServerDeviceFailure)?;
+        let unit = req.slave;
+        let memory = image.units.get_mut(&unit).ok_or(ExceptionCode::GatewayTargetDevice)?;
+        let range = |len: usize, start: u16, qty: u16, max: u16| {
+            if qty == 0 || qty > max {
+                return Err(ExceptionCode::IllegalDataValue);
+            }
+            let (s, e) = (usize::from(start), usize::from(start) + usize::from(qty));
+            if e > len { Err(ExceptionCode::IllegalDataAddress) } else { Ok(s..e) }
+        };
+        let response = match req.request {
+            Request::ReadHoldingRegisters(a, q) => Response::ReadHoldingRegisters(
+                memory.holding[range(memory.holding.len(), a, q, MAX_READ_REGISTERS)?].to_vec(),
+            ),
+            Request::ReadInputRegisters(a, q) => Response::ReadInputRegisters(
+                memory.input[range(memory.input.len(), a, q, MAX_READ_REGISTERS)?].to_vec(),
+            ),
+            Request::ReadCoils(a, q) => {
+                Response::ReadCoils(memory.coils[range(memory.coils.len(), a, q, MAX_READ_BITS)?].to_vec())
+            }
+            Request::ReadDiscreteInputs(a, q) => Response::ReadDiscreteInputs(
+                memory.discrete[range(memory.discrete.len(), a, q, MAX_READ_BITS)?].to_vec(),
+            ),
+            Request::WriteSingleRegister(a, w) => {
+                let r = range(memory.holding.len(), a, 1, 1)?;
+                memory.holding[r].copy_from_slice(&[w]);
+                image.after_write(unit, a, 1);
+                Response::WriteSingleRegister(a, w)
+            }
+            Request::WriteMultipleRegisters(a, words) => {
+                let qty = u16::try_from(words.len()).map_err(|_| ExceptionCode::IllegalDataValue)?;
+                let r = range(memory.holding.len(), a, qty, 123)?;
+                memory.holding[r].copy_from_slice(&words);
+                image.after_write(unit, a, qty);
+                Response::WriteMultipleRegisters(a, qty)
+            }
+            Request::WriteSingleCoil(a, c) => {
+                let r = range(memory.coils.len(), a, 1, 1)?;
+                memory.coils[r.start] = c;
+                Response::WriteSingleCoil(a, c)
+            }
+            _ => return Err(ExceptionCode::IllegalFunction),
+        };
+        Ok(response)
+    }
+}
+
+impl tokio_modbus::server::Service for ModbusFront {
+    type Request = SlaveRequest<'static>;
+    type Response = Response;
+    type Exception = ExceptionCode;
+    type Future = future::Ready<Result<Response, ExceptionCode>>;
+
+    fn call(&self, req: Self::Request) -> Self::Future {
+        future::ready(self.handle(req))
+    }
+}
+
+/// Serves `image` on `listener` until the task is dropped or the listener fails. The caller
+/// binds (port 0 in tests) and so knows the address.
+pub async fn serve(listener: TcpListener, image: Arc<Mutex<LineImage>>) -> io::Result<()> {
+    let front = ModbusFront::new(image);
+    let server = Server::new(listener);
+    let on_connected = |stream, socket_addr: SocketAddr| {
+        let front = front.clone();
+        async move { accept_tcp_connection(stream, socket_addr, move |_| Ok(Some(front.clone()))) }
+    };
+    // A broken client connection ends that connection only.
+    server.serve(&on_connected, |err| tracing::warn!(error = %err, "modbus simulator: connection error")).await
+}
