@@ -88,7 +88,9 @@ impl LineImage {
                     RegisterSpace::DiscreteInput => memory.discrete.resize(memory.discrete.len().max(end), false),
                 }
             }
-            stations.push(SimStation { profile: p.clone(), plc: StationPlc::new(usize::from(p.ring_size), epoch) });
+            let mut plc = StationPlc::with_handshake(p.handshake, usize::from(p.ring_size), epoch);
+            plc.feeder_reels = vec![String::new(); p.feeders.len()];
+            stations.push(SimStation { profile: p.clone(), plc });
         }
         let mut image = Self { stations, units };
         for i in 0..image.stations.len() {
@@ -119,7 +121,11 @@ impl LineImage {
                 Role::Epoch => TagValue::Int(i64::from(plc.epoch)),
                 Role::RecordSeq => TagValue::Int(i64::from(plc.shown_seq())),
                 // Written by the MES; the PLC never overwrites it.
-                Role::RecordAck | Role::RecordAckFlag | Role::RecordReady => continue,
+                Role::RecordAck => continue,
+                // Raised by the PLC, cleared by the MES (ready flag) or by the PLC (ready/ack).
+                Role::RecordReady => TagValue::Int(i64::from(plc.ready_flag())),
+                // Set by the MES, cleared by the PLC once it has taken the acknowledgement.
+                Role::RecordAckFlag => TagValue::Int(0),
                 Role::Serial => TagValue::Text(record.map(|r| r.serial.clone()).unwrap_or_default()),
                 Role::Result => TagValue::Int(record.map_or(0, |r| if r.pass { 1 } else { 2 })),
                 Role::Defect => TagValue::Text(record.and_then(|r| r.defect.clone()).unwrap_or_default()),
@@ -139,6 +145,13 @@ impl LineImage {
         }
         for (k, c) in station.profile.consumes.iter().enumerate() {
             writes.push((&c.tag, TagValue::Text(record.and_then(|r| r.consumed.get(k).cloned()).unwrap_or_default())));
+        }
+        for (k, f) in station.profile.feeders.iter().enumerate() {
+            writes.push((&f.reel, TagValue::Text(plc.feeder_reels.get(k).cloned().unwrap_or_default())));
+        }
+        if let Some(v) = &station.profile.validation {
+            writes.push((&v.request_seq, TagValue::Int(i64::from(plc.validation.request_seq))));
+            writes.push((&v.serial, TagValue::Text(plc.validation.serial.clone())));
         }
         let unit = station.profile.unit_id.unwrap_or(0);
         let mut encoded = Vec::new();
@@ -170,30 +183,76 @@ impl LineImage {
         }
     }
 
-    /// After the MES wrote holding registers `start..start+len` of `unit`: feeds an
-    /// acknowledgement to the station whose `record_ack` it touched, then re-renders it.
-    pub fn after_write(&mut self, unit: u8, start: u16, len: u16) {
+    /// After the MES wrote `len` registers or coils of `space` from `start` on `unit`: feeds
+    /// what it touched to the station PLCs (sequence ack, ready flag, ack flag, validation
+    /// answer), then re-renders them so PLC-owned registers show the PLC's reaction.
+    pub fn after_write(&mut self, unit: u8, space: RegisterSpace, start: u16, len: u16) {
         let written = u32::from(start)..u32::from(start) + u32::from(len);
         for i in 0..self.stations.len() {
-            let station = &self.stations[i];
-            if station.profile.unit_id != Some(unit) {
+            if self.stations[i].profile.unit_id != Some(unit) {
                 continue;
             }
-            let Some(ack) = station.profile.tags.get(&Role::RecordAck) else { continue };
-            let Some((RegisterSpace::HoldingRegister, index)) = modbus(ack) else { continue };
-            let n = ack.data_type.registers(0);
-            if !written.contains(&u32::from(index)) && !written.contains(&(u32::from(index) + u32::from(n) - 1)) {
-                continue;
+            let profile = self.stations[i].profile.clone();
+            let touched = |tag: &Tag| match tag.address {
+                Address::Modbus { space: s, index } if s == space => {
+                    let end = u32::from(index) + u32::from(tag.data_type.registers(tag.length));
+                    u32::from(index) < written.end && written.start < end
+                }
+                _ => false,
+            };
+            let int = |image: &Self, tag: &Tag| match image.read_tag(unit, tag) {
+                Some(TagValue::Int(v)) => v,
+                Some(TagValue::Bool(b)) => i64::from(b),
+                _ => 0,
+            };
+            let mut any = false;
+            for (role, tag) in &profile.tags {
+                if !touched(tag) {
+                    continue;
+                }
+                let value = int(self, tag);
+                let plc = &mut self.stations[i].plc;
+                match role {
+                    Role::RecordAck => _ = plc.acknowledge(u32::try_from(value).unwrap_or(0)),
+                    Role::RecordReady => _ = plc.ready_written(value != 0),
+                    Role::RecordAckFlag => _ = plc.ack_flag_written(value != 0),
+                    _ => continue,
+                }
+                any = true;
             }
-            let Some(memory) = self.units.get(&unit) else { continue };
-            let regs = &memory.holding[usize::from(index)..usize::from(index) + usize::from(n)];
-            if let Ok(TagValue::Int(seq)) = decode(regs, ack.data_type, 0, ack.byte_order, ack.word_order) {
-                let released = self.stations[i].plc.acknowledge(u32::try_from(seq).unwrap_or(0));
-                if released {
-                    self.render(i);
+            if let Some(v) = &profile.validation {
+                for (tag, field) in [(&v.answer_seq, 0), (&v.verdict, 1), (&v.reason, 2)] {
+                    if touched(tag) {
+                        let value = int(self, tag);
+                        let answer = &mut self.stations[i].plc.validation;
+                        match field {
+                            0 => answer.answer_seq = u32::try_from(value).unwrap_or(0),
+                            1 => answer.verdict = u16::try_from(value).unwrap_or(0),
+                            _ => answer.reason = u16::try_from(value).unwrap_or(0),
+                        }
+                        any = true;
+                    }
                 }
             }
+            if any {
+                self.render(i);
+            }
         }
+    }
+
+    /// Decodes a tag from the memory of `unit`.
+    pub fn read_tag(&self, unit: u8, tag: &Tag) -> Option<TagValue> {
+        let (space, index) = modbus(tag)?;
+        let memory = self.units.get(&unit)?;
+        let start = usize::from(index);
+        let n = usize::from(tag.data_type.registers(tag.length));
+        let regs: Vec<u16> = match space {
+            RegisterSpace::HoldingRegister => memory.holding.get(start..start + n)?.to_vec(),
+            RegisterSpace::InputRegister => memory.input.get(start..start + n)?.to_vec(),
+            RegisterSpace::Coil => vec![u16::from(*memory.coils.get(start)?)],
+            RegisterSpace::DiscreteInput => vec![u16::from(*memory.discrete.get(start)?)],
+        };
+        decode(&regs, tag.data_type, tag.length, tag.byte_order, tag.word_order).ok()
     }
 }
 

@@ -2,9 +2,11 @@
 //! lines, speaking Modbus TCP and OPC UA exactly as `plc-profiles/` describes (SPEC §3).
 //!
 //! Built so far (issue #3 in progress):
-//! - [`plc`]: a station PLC without I/O — sequence handshake with a ring buffer of
-//!   unacknowledged records (the station blocks when it is full), counters that wrap at their
-//!   register width, boot epoch and restart, state and fault words;
+//! - [`plc`]: a station PLC without I/O — the three record handshakes (sequence number with
+//!   acknowledgement; ready flag cleared by the MES; ready flag with a separate acknowledge
+//!   flag), a ring buffer of unacknowledged records (the station blocks when it is full),
+//!   counters that wrap at their register width, boot epoch and restart, state and fault words,
+//!   feeder reels, and the unit-validation request/answer registers;
 //! - [`image`]: a Modbus line's register image rendered from its profile through the shared
 //!   codecs, with MES acknowledgements fed back to the PLCs;
 //! - [`modbus`]: the Modbus TCP server front (tokio-modbus) with real exception responses.

@@ -11,6 +11,8 @@ use tokio::net::TcpListener;
 use tokio_modbus::server::tcp::{Server, accept_tcp_connection};
 use tokio_modbus::{ExceptionCode, Request, Response, SlaveRequest};
 
+use plc_contract::profile::RegisterSpace;
+
 use crate::image::LineImage;
 
 /// Most registers per read (Modbus application protocol §6.3).
@@ -57,20 +59,28 @@ impl ModbusFront {
             Request::WriteSingleRegister(a, w) => {
                 let r = range(memory.holding.len(), a, 1, 1)?;
                 memory.holding[r].copy_from_slice(&[w]);
-                image.after_write(unit, a, 1);
+                image.after_write(unit, RegisterSpace::HoldingRegister, a, 1);
                 Response::WriteSingleRegister(a, w)
             }
             Request::WriteMultipleRegisters(a, words) => {
                 let qty = u16::try_from(words.len()).map_err(|_| ExceptionCode::IllegalDataValue)?;
                 let r = range(memory.holding.len(), a, qty, 123)?;
                 memory.holding[r].copy_from_slice(&words);
-                image.after_write(unit, a, qty);
+                image.after_write(unit, RegisterSpace::HoldingRegister, a, qty);
                 Response::WriteMultipleRegisters(a, qty)
             }
             Request::WriteSingleCoil(a, c) => {
                 let r = range(memory.coils.len(), a, 1, 1)?;
                 memory.coils[r.start] = c;
+                image.after_write(unit, RegisterSpace::Coil, a, 1);
                 Response::WriteSingleCoil(a, c)
+            }
+            Request::WriteMultipleCoils(a, coils) => {
+                let qty = u16::try_from(coils.len()).map_err(|_| ExceptionCode::IllegalDataValue)?;
+                let r = range(memory.coils.len(), a, qty, 1968)?;
+                memory.coils[r].copy_from_slice(&coils);
+                image.after_write(unit, RegisterSpace::Coil, a, qty);
+                Response::WriteMultipleCoils(a, qty)
             }
             _ => return Err(ExceptionCode::IllegalFunction),
         };

@@ -5,6 +5,8 @@
 
 use std::collections::VecDeque;
 
+pub use plc_contract::profile::Handshake;
+
 /// A unit record as a simulated PLC holds it until acknowledged.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimRecord {
@@ -34,9 +36,27 @@ pub struct Blocked {
     pub capacity: usize,
 }
 
+/// A unit-validation request the PLC raised and the answer the MES wrote (SPEC §3).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Validation {
+    /// Request number raised by the PLC (0 = none yet).
+    pub request_seq: u32,
+    /// Serial asked about.
+    pub serial: String,
+    /// Request number the MES answered.
+    pub answer_seq: u32,
+    /// 1 allow, 2 deny.
+    pub verdict: u16,
+    /// Reason code of a denial.
+    pub reason: u16,
+}
+
 /// One station's PLC.
 #[derive(Debug, Clone)]
 pub struct StationPlc {
+    handshake: Handshake,
+    /// Flag handshakes: the ready flag as the PLC shows it.
+    ready: bool,
     ring: VecDeque<SimRecord>,
     capacity: usize,
     next_seq: u32,
@@ -50,12 +70,26 @@ pub struct StationPlc {
     count_in: u64,
     count_good: u64,
     count_reject: u64,
+    /// Reel id loaded on each feeder slot, in profile order.
+    pub feeder_reels: Vec<String>,
+    /// The validation interlock's registers.
+    pub validation: Validation,
 }
 
 impl StationPlc {
-    /// A PLC with a ring of `capacity` records, booted in `epoch`.
+    /// A sequence-handshake PLC with a ring of `capacity` records, booted in `epoch`.
     pub fn new(capacity: usize, epoch: u32) -> Self {
+        Self::with_handshake(Handshake::Sequence, capacity, epoch)
+    }
+
+    /// A PLC speaking `handshake`. Flag handshakes present one record at a time: the ring
+    /// still holds what the station finished but the MES has not yet taken.
+    pub fn with_handshake(handshake: Handshake, capacity: usize, epoch: u32) -> Self {
         Self {
+            handshake,
+            ready: false,
+            feeder_reels: Vec::new(),
+            validation: Validation::default(),
             ring: VecDeque::with_capacity(capacity),
             capacity: capacity.max(1),
             next_seq: 1,
@@ -85,7 +119,62 @@ impl StationPlc {
         }
         let seq = record.seq;
         self.ring.push_back(record);
+        self.ready = true;
         Ok(seq)
+    }
+
+    /// The handshake this PLC speaks.
+    pub fn handshake(&self) -> Handshake {
+        self.handshake
+    }
+
+    /// Flag handshakes: whether the ready flag is raised (a record waits in the registers).
+    pub fn ready_flag(&self) -> bool {
+        self.ready && !self.ring.is_empty()
+    }
+
+    /// Ready-flag handshake: the MES wrote `value` to the ready flag. Clearing it (0) while a
+    /// record is presented releases that record; the PLC raises the flag again for the next.
+    pub fn ready_written(&mut self, value: bool) -> bool {
+        if self.handshake != Handshake::ReadyFlag || value || !self.ready_flag() {
+            return false;
+        }
+        self.release()
+    }
+
+    /// Ready/ack handshake: the MES wrote `value` to the acknowledge flag. Setting it while a
+    /// record is presented releases the record; the PLC then clears both flags (the caller
+    /// renders the cleared acknowledge flag) and raises ready again for the next record.
+    pub fn ack_flag_written(&mut self, value: bool) -> bool {
+        if self.handshake != Handshake::ReadyAck || !value || !self.ready_flag() {
+            return false;
+        }
+        self.release()
+    }
+
+    fn release(&mut self) -> bool {
+        match self.ring.pop_front() {
+            Some(r) => {
+                self.last_ack = r.seq;
+                self.ready = !self.ring.is_empty();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Raises a validation request for `serial` (route-entry stations); returns its number.
+    pub fn request_validation(&mut self, serial: &str) -> u32 {
+        self.validation.request_seq = self.validation.request_seq.wrapping_add(1).max(1);
+        self.validation.serial = serial.to_owned();
+        self.validation.request_seq
+    }
+
+    /// The MES's answer to the current request: `Some((verdict, reason))` once it wrote the
+    /// matching request number, `None` while it has not (the station's timeout runs).
+    pub fn validation_answer(&self) -> Option<(u16, u16)> {
+        let v = &self.validation;
+        (v.request_seq != 0 && v.answer_seq == v.request_seq).then_some((v.verdict, v.reason))
     }
 
     /// The record presented in the registers: the oldest unacknowledged one.
@@ -104,11 +193,7 @@ impl StationPlc {
     /// never dropped that the MES did not confirm. Returns whether a record was released.
     pub fn acknowledge(&mut self, seq: u32) -> bool {
         match self.ring.front() {
-            Some(r) if r.seq == seq => {
-                self.ring.pop_front();
-                self.last_ack = seq;
-                true
-            }
+            Some(r) if self.handshake == Handshake::Sequence && r.seq == seq => self.release(),
             _ => false,
         }
     }
@@ -221,6 +306,47 @@ mod tests {
         assert_eq!(plc.true_count(Counter::In), 2, "a refused unit was not produced");
         plc.acknowledge(1);
         assert_eq!(plc.offer(rec("C")), Ok(3));
+    }
+
+    #[test]
+    fn the_ready_flag_handshake_releases_a_record_when_the_mes_clears_the_flag() {
+        let mut plc = StationPlc::with_handshake(Handshake::ReadyFlag, 4, 1);
+        assert!(!plc.ready_flag());
+        plc.offer(rec("A")).unwrap();
+        plc.offer(rec("B")).unwrap();
+        assert!(plc.ready_flag());
+        assert!(!plc.ready_written(true), "setting the flag is not an acknowledgement");
+        assert!(!plc.acknowledge(1), "sequence acks mean nothing to a flag PLC");
+        assert!(plc.ready_written(false));
+        assert_eq!(plc.presented().map(|r| r.serial.as_str()), Some("B"));
+        assert!(plc.ready_flag(), "raised again for the next record");
+        assert!(plc.ready_written(false));
+        assert!(!plc.ready_flag());
+        assert!(!plc.ready_written(false), "clearing with nothing presented releases nothing");
+    }
+
+    #[test]
+    fn the_ready_ack_handshake_releases_a_record_when_the_mes_sets_the_ack_flag() {
+        let mut plc = StationPlc::with_handshake(Handshake::ReadyAck, 4, 1);
+        plc.offer(rec("A")).unwrap();
+        assert!(!plc.ack_flag_written(false));
+        assert!(!plc.ready_written(false), "a ready/ack PLC ignores writes to its ready flag");
+        assert!(plc.ack_flag_written(true));
+        assert!(!plc.ready_flag() && plc.pending() == 0);
+        assert!(!plc.ack_flag_written(true), "a late second ack releases nothing");
+    }
+
+    #[test]
+    fn a_validation_answer_counts_only_for_the_current_request() {
+        let mut plc = StationPlc::new(4, 1);
+        let first = plc.request_validation("PH1-1");
+        assert_eq!(plc.validation_answer(), None);
+        plc.validation.answer_seq = first;
+        plc.validation.verdict = 2;
+        plc.validation.reason = 3;
+        assert_eq!(plc.validation_answer(), Some((2, 3)));
+        plc.request_validation("PH1-2");
+        assert_eq!(plc.validation_answer(), None, "the old answer does not answer the new request");
     }
 
     #[test]

@@ -157,3 +157,117 @@ async fn bad_addresses_functions_and_unit_ids_get_modbus_exceptions() {
     let mut other = tcp::connect_slave(addr, Slave(99)).await.unwrap();
     assert_eq!(other.read_holding_registers(0, 1).await.unwrap(), Err(ExceptionCode::GatewayTargetDevice));
 }
+
+/// A one-station PLC profile of a given handshake style; `flags` are its flag tags.
+fn small_plc(handshake: &str, flags: &str) -> Profile {
+    let text = format!(
+        r#"line = "small-1"
+kind = "phone"
+[endpoint]
+protocol = "modbus_tcp"
+host = "127.0.0.1"
+port = 502
+[states]
+2 = "running"
+[[stations]]
+code = "ST1"
+kind = "test"
+unit_id = 1
+handshake = "{handshake}"
+ring_size = 4
+[stations.tags]
+state = {{ address = "hr:0", type = "u16" }}
+serial = {{ address = "hr:16", type = "string", length = 8 }}
+result = {{ address = "hr:24", type = "u16" }}
+{flags}
+"#
+    );
+    Profile::parse(Path::new("small.toml"), &text).unwrap()
+}
+
+async fn start_with(
+    profile: &Profile,
+    serials: &[&str],
+) -> (SocketAddr, Arc<Mutex<LineImage>>, plc_contract::profile::StationProfile) {
+    let mut image = LineImage::new(profile, 1).unwrap();
+    for s in serials {
+        image.stations[0].plc.offer(record(s, true)).unwrap();
+    }
+    image.render(0);
+    let station = image.stations[0].profile.clone();
+    let (addr, image) = start(image).await;
+    (addr, image, station)
+}
+
+#[tokio::test]
+async fn a_ready_flag_plc_on_a_coil_hands_over_records_when_the_mes_clears_the_flag() {
+    let profile = small_plc("ready_flag", r#"record_ready = { address = "co:5", type = "bool" }"#);
+    let (addr, image, st) = start_with(&profile, &["A-1", "A-2"]).await;
+    let mut ctx = tcp::connect_slave(addr, Slave(1)).await.unwrap();
+    let mut got = Vec::new();
+    while ctx.read_coils(5, 1).await.unwrap().unwrap() == vec![true] {
+        got.push(read(&mut ctx, &st.tags[&Role::Serial]).await);
+        ctx.write_single_coil(5, false).await.unwrap().unwrap();
+        assert!(got.len() <= 2, "the flag must drop once both records are taken");
+    }
+    assert_eq!(got, vec![TagValue::Text("A-1".into()), TagValue::Text("A-2".into())]);
+    assert_eq!(image.lock().unwrap().stations[0].plc.pending(), 0);
+}
+
+#[tokio::test]
+async fn a_ready_ack_plc_takes_the_separate_ack_flag_and_clears_both() {
+    let profile = small_plc(
+        "ready_ack",
+        r#"record_ready = { address = "hr:30", type = "u16" }
+record_ack_flag = { address = "hr:31", type = "u16" }"#,
+    );
+    let (addr, image, st) = start_with(&profile, &["B-1", "B-2"]).await;
+    let mut ctx = tcp::connect_slave(addr, Slave(1)).await.unwrap();
+    assert_eq!(ctx.read_holding_registers(30, 2).await.unwrap().unwrap(), vec![1, 0], "ready, not yet acknowledged");
+    assert_eq!(read(&mut ctx, &st.tags[&Role::Serial]).await, TagValue::Text("B-1".into()));
+    ctx.write_single_register(30, 0).await.unwrap().unwrap(); // clearing ready is not this PLC's ack
+    assert_eq!(image.lock().unwrap().stations[0].plc.pending(), 2);
+    ctx.write_single_register(31, 1).await.unwrap().unwrap();
+    assert_eq!(ctx.read_holding_registers(30, 2).await.unwrap().unwrap(), vec![1, 0], "ack cleared, next record ready");
+    assert_eq!(read(&mut ctx, &st.tags[&Role::Serial]).await, TagValue::Text("B-2".into()));
+    ctx.write_single_register(31, 1).await.unwrap().unwrap();
+    assert_eq!(ctx.read_holding_registers(30, 2).await.unwrap().unwrap(), vec![0, 0], "nothing left: both flags down");
+}
+
+#[tokio::test]
+async fn the_validation_interlock_and_feeder_reels_sit_where_the_profiles_say() {
+    let phone = profile();
+    let mut image = LineImage::new(&phone, 1).unwrap();
+    let i = image.station("LOAD").unwrap();
+    let seq = image.stations[i].plc.request_validation("PH1-0000042");
+    image.render(i);
+    let v = image.stations[i].profile.validation.clone().unwrap();
+    let unit = image.stations[i].profile.unit_id.unwrap();
+    let (addr, image) = start(image).await;
+    let mut ctx = tcp::connect_slave(addr, Slave(unit)).await.unwrap();
+    assert_eq!(read(&mut ctx, &v.request_seq).await, TagValue::Int(i64::from(seq)));
+    assert_eq!(read(&mut ctx, &v.serial).await, TagValue::Text("PH1-0000042".into()));
+    assert_eq!(image.lock().unwrap().stations[i].plc.validation_answer(), None, "not answered yet");
+    // The MES denies: reason first, then verdict, then the request number that makes it count.
+    let addr_of = |t: &Tag| match t.address {
+        plc_contract::profile::Address::Modbus { index, .. } => index,
+        _ => unreachable!(),
+    };
+    ctx.write_single_register(addr_of(&v.reason), 3).await.unwrap().unwrap();
+    ctx.write_single_register(addr_of(&v.verdict), 2).await.unwrap().unwrap();
+    assert_eq!(image.lock().unwrap().stations[i].plc.validation_answer(), None);
+    write_u32(&mut ctx, &v.answer_seq, seq).await;
+    assert_eq!(image.lock().unwrap().stations[i].plc.validation_answer(), Some((2, 3)));
+
+    let smt = Profile::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../plc-profiles/smt-line.toml")).unwrap();
+    let mut image = LineImage::new(&smt, 1).unwrap();
+    let p = image.station("PNP").unwrap();
+    image.stations[p].plc.feeder_reels[2] = "R-QFN-PMIC-00007".into();
+    image.render(p);
+    let feeder = image.stations[p].profile.feeders[2].clone();
+    let unit = image.stations[p].profile.unit_id.unwrap();
+    let (addr, _image) = start(image).await;
+    let mut ctx = tcp::connect_slave(addr, Slave(unit)).await.unwrap();
+    assert_eq!(feeder.ref_designators, "U2");
+    assert_eq!(read(&mut ctx, &feeder.reel).await, TagValue::Text("R-QFN-PMIC-00007".into()));
+}
