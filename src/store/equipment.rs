@@ -11,150 +11,147 @@ use crate::domain::equipment::StationKind;
 use crate::domain::plant::PlantModel;
 
 impl Store {
-    /// Registers the plant's master data. Idempotent: rows are keyed by their codes and existing
-    /// rows are left as they are, so it runs safely at every start.
+    /// Registers the plant's master data in one transaction. Idempotent: rows are keyed by
+    /// their codes and existing rows are left as they are, so it runs safely at every start.
     pub async fn register_plant(&self, plant: &PlantModel) -> Result<(), StoreError> {
-        let db = &self.db;
-        let op = "registering master data";
-
-        let mut stmt = Query::insert();
-        stmt.into_table(site::Entity)
-            .columns([site::Column::Code, site::Column::Name, site::Column::TimeZone])
-            .values_panic([
-                plant.site.code.clone().into(),
-                plant.site.name.clone().into(),
-                plant.site.time_zone.clone().into(),
-            ]);
-        on_conflict_do_nothing(&mut stmt, &[site::Column::Code]);
-        db.execute(&stmt).await.map_err(StoreError::db(op))?;
-        let site_id = id_of(db, site::Entity::find().filter(site::Column::Code.eq(&plant.site.code)), op).await?;
+        let (_writer, txn) = self.begin_write().await?;
+        let site = &plant.site;
+        insert_ignore(
+            &txn,
+            site::Entity,
+            &[site::Column::Code, site::Column::Name, site::Column::TimeZone],
+            [site.code.clone().into(), site.name.clone().into(), site.time_zone.clone().into()],
+            &[site::Column::Code],
+        )
+        .await?;
+        let site_id = id_of(&txn, site::Entity::find().filter(site::Column::Code.eq(&site.code))).await?;
 
         for a in &plant.areas {
-            let mut stmt = Query::insert();
-            stmt.into_table(area::Entity)
-                .columns([area::Column::SiteId, area::Column::Code, area::Column::Name])
-                .values_panic([site_id.into(), a.code.clone().into(), a.name.clone().into()]);
-            on_conflict_do_nothing(&mut stmt, &[area::Column::SiteId, area::Column::Code]);
-            db.execute(&stmt).await.map_err(StoreError::db(op))?;
+            insert_ignore(
+                &txn,
+                area::Entity,
+                &[area::Column::SiteId, area::Column::Code, area::Column::Name],
+                [site_id.into(), a.code.clone().into(), a.name.clone().into()],
+                &[area::Column::SiteId, area::Column::Code],
+            )
+            .await?;
         }
 
         for l in &plant.lines {
-            let area_id = id_of(
-                db,
-                area::Entity::find().filter(area::Column::SiteId.eq(site_id)).filter(area::Column::Code.eq(&l.area)),
-                op,
+            let area =
+                area::Entity::find().filter(area::Column::SiteId.eq(site_id)).filter(area::Column::Code.eq(&l.area));
+            let area_id = id_of(&txn, area).await?;
+            insert_ignore(
+                &txn,
+                line::Entity,
+                &[line::Column::AreaId, line::Column::Code, line::Column::Name, line::Column::Kind],
+                [area_id.into(), l.id.to_string().into(), l.name.clone().into(), l.kind.as_str().into()],
+                &[line::Column::Code],
             )
             .await?;
-            let mut stmt = Query::insert();
-            stmt.into_table(line::Entity)
-                .columns([line::Column::AreaId, line::Column::Code, line::Column::Name, line::Column::Kind])
-                .values_panic([area_id.into(), l.id.to_string().into(), l.name.clone().into(), l.kind.as_str().into()]);
-            on_conflict_do_nothing(&mut stmt, &[line::Column::Code]);
-            db.execute(&stmt).await.map_err(StoreError::db(op))?;
-            let line_id = id_of(db, line::Entity::find().filter(line::Column::Code.eq(l.id.as_str())), op).await?;
+            let line_id = id_of(&txn, line::Entity::find().filter(line::Column::Code.eq(l.id.as_str()))).await?;
             for s in &l.stations {
-                let mut stmt = Query::insert();
-                stmt.into_table(station::Entity)
-                    .columns([
+                insert_ignore(
+                    &txn,
+                    station::Entity,
+                    &[
                         station::Column::LineId,
                         station::Column::Code,
                         station::Column::Name,
                         station::Column::Position,
                         station::Column::Kind,
-                    ])
-                    .values_panic([
+                    ],
+                    [
                         line_id.into(),
                         s.id.to_string().into(),
                         s.name.clone().into(),
-                        i32::try_from(s.position).unwrap_or(i32::MAX).into(),
+                        small(s.position).into(),
                         s.kind.as_str().into(),
-                    ]);
-                on_conflict_do_nothing(&mut stmt, &[station::Column::LineId, station::Column::Code]);
-                db.execute(&stmt).await.map_err(StoreError::db(op))?;
+                    ],
+                    &[station::Column::LineId, station::Column::Code],
+                )
+                .await?;
             }
         }
 
         for p in &plant.products {
-            let mut stmt = Query::insert();
-            stmt.into_table(product::Entity)
-                .columns([
+            insert_ignore(
+                &txn,
+                product::Entity,
+                &[
                     product::Column::Code,
                     product::Column::Name,
                     product::Column::TraceabilityLevel,
                     product::Column::OpportunitiesPerUnit,
-                ])
-                .values_panic([
+                ],
+                [
                     p.code.to_string().into(),
                     p.name.clone().into(),
                     p.traceability.to_string().into(),
-                    i32::try_from(p.opportunities_per_unit).unwrap_or(i32::MAX).into(),
-                ]);
-            on_conflict_do_nothing(&mut stmt, &[product::Column::Code]);
-            db.execute(&stmt).await.map_err(StoreError::db(op))?;
+                    small(p.opportunities_per_unit).into(),
+                ],
+                &[product::Column::Code],
+            )
+            .await?;
         }
 
         for r in &plant.routes {
-            let product_id = self.product_id(r.product.as_str()).await?;
-            let line_id = self.line_id(r.line.as_str()).await?;
-            let mut stmt = Query::insert();
-            stmt.into_table(route::Entity)
-                .columns([route::Column::ProductId, route::Column::LineId, route::Column::Version])
-                .values_panic([product_id.into(), line_id.into(), i32::try_from(r.version).unwrap_or(i32::MAX).into()]);
-            on_conflict_do_nothing(
-                &mut stmt,
+            let product_id =
+                id_of(&txn, product::Entity::find().filter(product::Column::Code.eq(r.product.as_str()))).await?;
+            let line_id = id_of(&txn, line::Entity::find().filter(line::Column::Code.eq(r.line.as_str()))).await?;
+            insert_ignore(
+                &txn,
+                route::Entity,
                 &[route::Column::ProductId, route::Column::LineId, route::Column::Version],
-            );
-            db.execute(&stmt).await.map_err(StoreError::db(op))?;
-            let route_id = id_of(
-                db,
-                route::Entity::find()
-                    .filter(route::Column::ProductId.eq(product_id))
-                    .filter(route::Column::LineId.eq(line_id))
-                    .filter(route::Column::Version.eq(i32::try_from(r.version).unwrap_or(i32::MAX))),
-                op,
+                [product_id.into(), line_id.into(), small(r.version).into()],
+                &[route::Column::ProductId, route::Column::LineId, route::Column::Version],
             )
             .await?;
+            let route = route::Entity::find()
+                .filter(route::Column::ProductId.eq(product_id))
+                .filter(route::Column::LineId.eq(line_id))
+                .filter(route::Column::Version.eq(small(r.version)));
+            let route_id = id_of(&txn, route).await?;
             for step in &r.steps {
-                let (station_id, _) = self.station_id(r.line.as_str(), step.station.as_str()).await?;
-                let mut stmt = Query::insert();
-                stmt.into_table(route_step::Entity)
-                    .columns([
+                let station = station::Entity::find()
+                    .filter(station::Column::LineId.eq(line_id))
+                    .filter(station::Column::Code.eq(step.station.as_str()));
+                let station_id = id_of(&txn, station).await?;
+                insert_ignore(
+                    &txn,
+                    route_step::Entity,
+                    &[
                         route_step::Column::RouteId,
                         route_step::Column::Position,
                         route_step::Column::StationId,
                         route_step::Column::Operation,
-                    ])
-                    .values_panic([
-                        route_id.into(),
-                        i32::try_from(step.position).unwrap_or(i32::MAX).into(),
-                        station_id.into(),
-                        step.operation.clone().into(),
-                    ]);
-                on_conflict_do_nothing(&mut stmt, &[route_step::Column::RouteId, route_step::Column::Position]);
-                db.execute(&stmt).await.map_err(StoreError::db(op))?;
+                    ],
+                    [route_id.into(), small(step.position).into(), station_id.into(), step.operation.clone().into()],
+                    &[route_step::Column::RouteId, route_step::Column::Position],
+                )
+                .await?;
             }
         }
 
         for w in &plant.work_orders {
-            let product_id = self.product_id(w.product.as_str()).await?;
-            let line_id = self.line_id(w.line.as_str()).await?;
-            let mut stmt = Query::insert();
-            stmt.into_table(work_order::Entity)
-                .columns([
+            let product_id =
+                id_of(&txn, product::Entity::find().filter(product::Column::Code.eq(w.product.as_str()))).await?;
+            let line_id = id_of(&txn, line::Entity::find().filter(line::Column::Code.eq(w.line.as_str()))).await?;
+            insert_ignore(
+                &txn,
+                work_order::Entity,
+                &[
                     work_order::Column::Code,
                     work_order::Column::ProductId,
                     work_order::Column::LineId,
                     work_order::Column::PlannedQuantity,
-                ])
-                .values_panic([
-                    w.id.to_string().into(),
-                    product_id.into(),
-                    line_id.into(),
-                    i32::try_from(w.planned_quantity).unwrap_or(i32::MAX).into(),
-                ]);
-            on_conflict_do_nothing(&mut stmt, &[work_order::Column::Code]);
-            db.execute(&stmt).await.map_err(StoreError::db(op))?;
+                ],
+                [w.id.to_string().into(), product_id.into(), line_id.into(), small(w.planned_quantity).into()],
+                &[work_order::Column::Code],
+            )
+            .await?;
         }
+        txn.commit().await.map_err(StoreError::db("committing master data"))?;
         Ok(())
     }
 
@@ -247,18 +244,47 @@ impl Store {
     }
 }
 
-/// The id of the one row a query finds; master rows were just inserted, so absence is a bug in
-/// the database (a concurrent delete), reported as such.
-async fn id_of<E, M>(db: &impl ConnectionTrait, select: sea_orm::Select<E>, op: &'static str) -> Result<i64, StoreError>
+/// `INSERT … ON CONFLICT (conflict) DO NOTHING` of one master row.
+async fn insert_ignore<E, C, const N: usize>(
+    txn: &impl ConnectionTrait,
+    table: E,
+    columns: &[C; N],
+    values: [sea_orm::Value; N],
+    conflict: &[C],
+) -> Result<(), StoreError>
 where
-    E: EntityTrait<Model = M>,
-    M: sea_orm::ModelTrait + HasId,
+    E: sea_orm::sea_query::IntoIden,
+    C: sea_orm::sea_query::IntoIden + Copy,
 {
-    select.one(db).await.map_err(StoreError::db(op))?.map(|m| m.id()).ok_or(StoreError::Corrupt {
-        table: "master data",
-        column: "id",
-        value: "row vanished after insert".into(),
-    })
+    let mut stmt = Query::insert();
+    stmt.into_table(table).columns(columns.iter().copied());
+    stmt.values(values.map(sea_orm::sea_query::SimpleExpr::from)).map_err(|e| StoreError::Db {
+        operation: "building a master-data insert",
+        source: sea_orm::DbErr::Custom(e.to_string()),
+    })?;
+    on_conflict_do_nothing(&mut stmt, conflict);
+    txn.execute(&stmt).await.map_err(StoreError::db("registering master data"))?;
+    Ok(())
+}
+
+/// The id of the one row a query finds; master rows were just inserted in the same
+/// transaction, so absence means the database lost them, reported as such.
+async fn id_of<E>(db: &impl ConnectionTrait, select: sea_orm::Select<E>) -> Result<i64, StoreError>
+where
+    E: EntityTrait,
+    E::Model: HasId,
+{
+    select
+        .one(db)
+        .await
+        .map_err(StoreError::db("registering master data"))?
+        .map(|m| m.id())
+        .ok_or(StoreError::Corrupt { table: "master data", column: "id", value: "row vanished after insert".into() })
+}
+
+/// Master counts and positions are small; clamp rather than wrap a nonsensical value.
+fn small(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
 }
 
 /// Entities with an `id` primary key.
@@ -269,4 +295,4 @@ trait HasId {
 macro_rules! has_id {
     ($($m:ident),*) => { $(impl HasId for $m::Model { fn id(&self) -> i64 { self.id } })* };
 }
-has_id!(site, area, line, route);
+has_id!(site, area, line, station, product, route);

@@ -63,15 +63,7 @@ impl Store {
     /// key. On error nothing of the batch is written.
     pub async fn commit(&self, batch: &RecordBatch) -> Result<CommitReceipt, StoreError> {
         let resolved = self.resolve(batch).await?;
-        let _writer = self.write_lock.lock().await;
-        let txn = self
-            .writer
-            .begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: (self.backend == Backend::Sqlite).then_some(SqliteTransactionMode::Immediate),
-                ..Default::default()
-            })
-            .await
-            .map_err(StoreError::db("beginning a write transaction"))?;
+        let (_writer, txn) = self.begin_write().await?;
         let recorded_at = truncate_to_micros(Utc::now());
         let receipt = write_records(&txn, &resolved, recorded_at).await?;
         write_state_intervals(self, &txn, &batch.state_intervals).await?;
@@ -86,6 +78,23 @@ impl Store {
             "batch committed"
         );
         Ok(receipt)
+    }
+
+    /// Starts a write transaction on the writer connection: queued behind this process's other
+    /// writers, and `BEGIN IMMEDIATE` on SQLite so other processes wait instead of failing.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<(tokio::sync::MutexGuard<'_, ()>, DatabaseTransaction), StoreError> {
+        let guard = self.write_lock.lock().await;
+        let txn = self
+            .writer
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: (self.backend == Backend::Sqlite).then_some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await
+            .map_err(StoreError::db("beginning a write transaction"))?;
+        Ok((guard, txn))
     }
 
     /// Validates records and resolves their codes before any write, so a bad record fails the

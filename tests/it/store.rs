@@ -378,3 +378,23 @@ async fn an_open_state_interval_is_closed_once_and_never_rewritten() {
         db.cleanup(store).await;
     }
 }
+
+#[tokio::test]
+async fn master_data_registers_idempotently_and_all_or_nothing() {
+    for db in TestDb::all().await {
+        let store = db.store().await;
+        let empty = store.row_counts().await.unwrap();
+        // A route naming a station its line lacks: the whole registration is refused.
+        let mut broken = plant_model();
+        broken.routes[0].steps[0].station = StationId::parse("NO-SUCH-STATION").unwrap();
+        assert!(store.register_plant(&broken).await.is_err(), "{}", db.label());
+        assert_eq!(store.row_counts().await.unwrap(), empty, "{}: nothing half-registered", db.label());
+
+        store.register_plant(&plant_model()).await.unwrap();
+        let once = store.row_counts().await.unwrap();
+        assert_eq!(once["stations"], 22, "{}", db.label());
+        store.register_plant(&plant_model()).await.unwrap();
+        assert_eq!(store.row_counts().await.unwrap(), once, "{}: a second registration changes nothing", db.label());
+        db.cleanup(store).await;
+    }
+}
