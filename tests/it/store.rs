@@ -267,9 +267,14 @@ async fn a_rejected_batch_leaves_nothing_half_written() {
             ref_designator: None,
         });
         records.push(bad);
-        let err = store.commit(&RecordBatch { records, ..Default::default() }).await.unwrap_err();
+        let err = store.commit(&RecordBatch { records: records.clone(), ..Default::default() }).await.unwrap_err();
         assert!(err.to_string().contains("injected failure"), "{}: {err}", db.label());
         assert_eq!(store.row_counts().await.unwrap(), empty, "{}: rolled back whole", db.label());
+        // The writer connection survives a failed transaction: the good records commit next.
+        records.pop();
+        let receipt = store.commit(&RecordBatch { records: records.clone(), ..Default::default() }).await.unwrap();
+        assert_eq!(receipt.inserted, records.len(), "{}", db.label());
+        assert_eq!(store.row_counts().await.unwrap()["station_results"], records.len() as u64, "{}", db.label());
 
         // Invalid data is named precisely.
         let mut nan = bare_record(PHONE_LINE, "SCREW", 9, "PH-NAN");
