@@ -9,13 +9,19 @@
 //!   feeder reels, and the unit-validation request/answer registers;
 //! - [`image`]: a Modbus line's register image rendered from its profile through the shared
 //!   codecs, with MES acknowledgements fed back to the PLCs;
-//! - [`modbus`]: the Modbus TCP server front (tokio-modbus) with real exception responses.
+//! - [`modbus`]: the Modbus TCP server front (tokio-modbus) with real exception responses;
+//! - [`line`]: the flow of units through a line in simulated time — cycle times, buffers
+//!   (starved and blocked states), test failures with a repair loop, scrap, breakdowns, lots,
+//!   serialised parts from a supply (cross-line PCBA), a PLC that blocks the station when its
+//!   ring is full — deterministic per seed, producing the ground truth of every accepted record.
 //!
-//! Not yet: the line flow model (cycle times, buffers, failures, cross-line genealogy), OPC UA,
-//! fault injection, `mes simulate` and its ground-truth file. The ground-truth line format is
+//! Not yet: `mes simulate` (wiring engines, register images and servers to the wall clock, the
+//! ground-truth file, SMT → phone/tablet board supply), reel changes and splices on the
+//! pick-and-place, OPC UA, fault injection, load mode. The ground-truth line format is
 //! `plc_contract::StationResultLine`, which the MES export shares.
 
 pub mod image;
+pub mod line;
 pub mod modbus;
 pub mod plc;
 

@@ -1,0 +1,533 @@
+//! The flow of units through a line, in simulated time, without I/O: stations in route order
+//! with cycle times, buffers between them (so an upstream stop starves the stations below and a
+//! downstream stop blocks the ones above), test failures with a repair loop back into test,
+//! scrap at inspection, breakdowns with repair times, and a PLC per station that may refuse a
+//! record when its ring of unacknowledged records is full (the station then blocks).
+//!
+//! Determinism: everything a record says about a unit (result, defect, measurements, cycle
+//! time) is drawn from a generator seeded by (seed, line, unit, station, attempt), and
+//! breakdowns from one seeded by (seed, line, station). Time is simulated: the caller says how
+//! far to advance. So the same seed gives each station the same sequence of records, however
+//! fast the wall clock runs, as long as the MES keeps the rings from filling.
+
+use std::collections::VecDeque;
+
+use chrono::{DateTime, Duration, Utc};
+use plc_contract::profile::{Profile, StationProfile};
+use plc_contract::{ConsumedRef, StationResultLine};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::plc::{Blocked, SimRecord, StationPlc};
+
+/// Simulated-time resolution.
+pub const TICK_MS: u64 = 100;
+
+/// State codes the bundled profiles map (`[states]`).
+pub mod state {
+    /// Ready, nothing to do.
+    pub const IDLE: u16 = 1;
+    /// Producing.
+    pub const RUNNING: u16 = 2;
+    /// Cannot unload.
+    pub const BLOCKED: u16 = 3;
+    /// Nothing to load.
+    pub const STARVED: u16 = 4;
+    /// Broken down.
+    pub const FAULT: u16 = 5;
+}
+
+/// Where a line's PLCs live: the engine offers records and sets state words through this, so
+/// the same flow drives a Modbus register image, OPC UA variables or a test double.
+pub trait PlcBank {
+    /// Offers a finished unit's record to station `i`'s PLC.
+    fn offer(&mut self, i: usize, record: SimRecord) -> Result<u32, Blocked>;
+    /// Sets station `i`'s state and fault words.
+    fn set_state(&mut self, i: usize, state_code: u16, fault_code: u16);
+    /// Station `i`'s PLC boot epoch.
+    fn epoch(&self, i: usize) -> u32;
+}
+
+impl PlcBank for Vec<StationPlc> {
+    fn offer(&mut self, i: usize, record: SimRecord) -> Result<u32, Blocked> {
+        self[i].offer(record)
+    }
+    fn set_state(&mut self, i: usize, state_code: u16, fault_code: u16) {
+        (self[i].state_code, self[i].fault_code) = (state_code, fault_code);
+    }
+    fn epoch(&self, i: usize) -> u32 {
+        self[i].epoch
+    }
+}
+
+/// How a station behaves, derived from its profile and the line kind.
+#[derive(Debug, Clone)]
+pub struct StationSpec {
+    /// Mean cycle time.
+    pub cycle_ms: u64,
+    /// Probability that a unit fails here.
+    pub fail_prob: f64,
+    /// Defect codes a failure reports.
+    pub defects: Vec<&'static str>,
+    /// Mean time between breakdowns.
+    pub mtbf_ms: u64,
+    /// Mean time to repair a breakdown.
+    pub mttr_ms: u64,
+}
+
+impl StationSpec {
+    /// Defaults by line and station kind: what the bundled lines do.
+    pub fn for_station(line_kind: &str, p: &StationProfile) -> Self {
+        let cycle_ms = match line_kind {
+            "smt" => 20_000,
+            "tablet" => 45_000,
+            _ => 30_000,
+        };
+        let (fail_prob, defects): (f64, Vec<&'static str>) = match (line_kind, p.kind.as_str(), p.code.as_str()) {
+            (_, "repair", _) => (0.0, vec![]),
+            ("smt", "inspection", "AOI") => {
+                (0.03, vec!["SOLDER_BRIDGE", "TOMBSTONE", "MISSING_COMPONENT", "INSUFFICIENT_SOLDER"])
+            }
+            ("smt", "test", _) => (0.015, vec!["ICT_OPEN", "ICT_SHORT"]),
+            (_, "test", "RF") => (0.03, vec!["RF_POWER_LOW"]),
+            (_, "test", _) => (0.05, vec!["FT_AUDIO", "FT_CAMERA", "FT_TOUCH"]),
+            _ => (0.0, vec![]),
+        };
+        // A repair bench takes minutes; longer and it becomes the line's bottleneck at these fail rates.
+        let cycle_ms = if p.kind == "repair" { 120_000 } else { cycle_ms };
+        Self { cycle_ms, fail_prob, defects, mtbf_ms: 2 * 3_600_000, mttr_ms: 5 * 60_000 }
+    }
+}
+
+/// A unit in flight.
+#[derive(Debug, Clone)]
+struct Unit {
+    index: u64,
+    serial: String,
+    /// Visits so far, per station (for the attempt number in the seed).
+    attempts: Vec<u32>,
+    /// After repair, the station it returns to.
+    return_to: Option<usize>,
+    /// What it consumed at the station that took it in.
+    consumed: Vec<Vec<ConsumedRef>>,
+}
+
+/// Where a finished unit goes next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    Station(usize),
+    /// Left the line (packed or scrapped).
+    Out,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Runtime {
+    busy: Option<(Unit, u64)>,
+    /// Finished and recorded, waiting for room downstream.
+    held: Option<(Unit, Next)>,
+    /// Finished but refused by the PLC (ring full).
+    plc_blocked: bool,
+    down_until: Option<u64>,
+    next_break_at: u64,
+    breaks: u64,
+    shown: (u16, u16),
+}
+
+/// A line's flow engine.
+pub struct LineEngine {
+    seed: u64,
+    line: String,
+    prefix: String,
+    start: DateTime<Utc>,
+    profiles: Vec<StationProfile>,
+    specs: Vec<StationSpec>,
+    route: Vec<usize>,
+    repair: Option<usize>,
+    queues: Vec<VecDeque<Unit>>,
+    buffer: usize,
+    rt: Vec<Runtime>,
+    now_ms: u64,
+    next_unit: u64,
+    /// Serialised sub-assemblies waiting to be consumed, by kind (`pcba`).
+    pub supply: std::collections::BTreeMap<String, VecDeque<String>>,
+    /// Serials of units that left the last station with a pass, oldest first (feed these to the
+    /// lines that consume them).
+    pub completed: VecDeque<String>,
+}
+
+/// splitmix64: decorrelates the parts of a seed.
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+fn hash_str(s: &str) -> u64 {
+    s.bytes().fold(0xCBF2_9CE4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3))
+}
+
+impl LineEngine {
+    /// An engine for `profile`'s stations whose simulated time starts at `start`. Units get
+    /// serials `<PREFIX>-0000001…`; `buffer` units fit between two stations.
+    pub fn new(profile: &Profile, seed: u64, start: DateTime<Utc>, prefix: &str, buffer: usize) -> Self {
+        let specs: Vec<StationSpec> =
+            profile.stations.iter().map(|p| StationSpec::for_station(&profile.kind, p)).collect();
+        let repair = profile.stations.iter().position(|p| p.kind == "repair");
+        let route = (0..profile.stations.len()).filter(|i| Some(*i) != repair).collect();
+        let mut engine = Self {
+            seed,
+            line: profile.line.clone(),
+            prefix: prefix.to_owned(),
+            start,
+            profiles: profile.stations.clone(),
+            specs,
+            route,
+            repair,
+            queues: vec![VecDeque::new(); profile.stations.len()],
+            buffer: buffer.max(1),
+            rt: vec![Runtime::default(); profile.stations.len()],
+            now_ms: 0,
+            next_unit: 0,
+            supply: Default::default(),
+            completed: VecDeque::new(),
+        };
+        for i in 0..engine.rt.len() {
+            let first = engine.break_gap(i);
+            engine.rt[i].next_break_at = first;
+        }
+        engine
+    }
+
+    /// Simulated milliseconds since start.
+    pub fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+
+    fn rng(&self, parts: &[u64]) -> ChaCha8Rng {
+        let seed = parts.iter().fold(mix(self.seed ^ hash_str(&self.line)), |acc, p| mix(acc ^ *p));
+        ChaCha8Rng::seed_from_u64(seed)
+    }
+
+    /// Time to the next breakdown of station `i` (exponential around its MTBF).
+    fn break_gap(&self, i: usize) -> u64 {
+        let mut rng = self.rng(&[0xB4EA, i as u64, self.rt[i].breaks]);
+        let u: f64 = rng.random_range(1e-9..1.0);
+        (-(u.ln()) * self.specs[i].mtbf_ms as f64) as u64
+    }
+
+    /// Advances simulated time to `until_ms`, returning the ground truth of every record a PLC
+    /// accepted, in the order they were produced.
+    pub fn advance(&mut self, until_ms: u64, plcs: &mut impl PlcBank) -> Vec<StationResultLine> {
+        let mut truth = Vec::new();
+        while self.now_ms + TICK_MS <= until_ms {
+            self.now_ms += TICK_MS;
+            self.step(plcs, &mut truth);
+        }
+        truth
+    }
+
+    fn step(&mut self, plcs: &mut impl PlcBank, truth: &mut Vec<StationResultLine>) {
+        let t = self.now_ms;
+        let mut order: Vec<usize> = self.route.iter().rev().copied().collect();
+        order.extend(self.repair);
+        for i in order {
+            // Breakdowns come on their own clock; a unit in the station waits them out.
+            if let Some(until) = self.rt[i].down_until {
+                if t >= until {
+                    self.rt[i].down_until = None;
+                    self.rt[i].breaks += 1;
+                    self.rt[i].next_break_at = t + self.break_gap(i).max(TICK_MS);
+                } else {
+                    self.show(i, state::FAULT, 100 + (self.rt[i].breaks % 20) as u16, plcs);
+                    continue;
+                }
+            } else if t >= self.rt[i].next_break_at {
+                let mut rng = self.rng(&[0x7EA1, i as u64, self.rt[i].breaks]);
+                let repair = (rng.random_range(0.5..1.5) * self.specs[i].mttr_ms as f64) as u64;
+                self.rt[i].down_until = Some(t + repair.max(TICK_MS));
+                if let Some((_, done)) = &mut self.rt[i].busy {
+                    *done += repair;
+                }
+                self.show(i, state::FAULT, 100 + (self.rt[i].breaks % 20) as u16, plcs);
+                continue;
+            }
+            self.deliver(i);
+            if let Some((_, done)) = &self.rt[i].busy
+                && t >= *done
+                && self.rt[i].held.is_none()
+            {
+                self.finish(i, plcs, truth);
+            }
+            if self.rt[i].busy.is_none() && self.rt[i].held.is_none() {
+                self.load(i, t);
+            }
+            let (code, fault) = if self.rt[i].held.is_some() || self.rt[i].plc_blocked {
+                (state::BLOCKED, 0)
+            } else if self.rt[i].busy.is_some() {
+                (state::RUNNING, 0)
+            } else {
+                (state::STARVED, 0)
+            };
+            self.show(i, code, fault, plcs);
+        }
+    }
+
+    fn show(&mut self, i: usize, code: u16, fault: u16, plcs: &mut impl PlcBank) {
+        if self.rt[i].shown != (code, fault) {
+            self.rt[i].shown = (code, fault);
+            plcs.set_state(i, code, fault);
+        }
+    }
+
+    /// Moves a held unit on if there is room.
+    fn deliver(&mut self, i: usize) {
+        let Some((_, next)) = &self.rt[i].held else { return };
+        match *next {
+            Next::Out => {
+                self.rt[i].held = None;
+            }
+            Next::Station(j) => {
+                if self.queues[j].len() < self.buffer
+                    && let Some((unit, _)) = self.rt[i].held.take()
+                {
+                    self.queues[j].push_back(unit);
+                }
+            }
+        }
+    }
+
+    /// Takes the next unit in (the first station creates units while its supply lasts).
+    fn load(&mut self, i: usize, t: u64) {
+        let unit = if Some(&i) == self.route.first() && self.queues[i].is_empty() {
+            self.new_unit()
+        } else {
+            self.queues[i].pop_front()
+        };
+        let Some(mut unit) = unit else { return };
+        // Consumption happens as the unit enters; a missing serialised part starves the station.
+        let mut consumed = Vec::new();
+        for c in &self.profiles[i].consumes {
+            let id = if c.serialised {
+                match self.supply.get_mut(&c.kind).and_then(VecDeque::pop_front) {
+                    Some(s) => s,
+                    None => {
+                        self.queues[i].push_front(unit);
+                        return;
+                    }
+                }
+            } else {
+                // Lots change every 50 units, in unit order.
+                format!("{}-L{:05}", c.kind.to_ascii_uppercase().replace('_', "-"), unit.index / 50 + 1)
+            };
+            consumed.push(ConsumedRef { kind: c.kind.clone(), id });
+        }
+        unit.consumed[i] = consumed;
+        let mut rng = self.rng(&[unit.index, i as u64, u64::from(unit.attempts[i]), 0xC1C1]);
+        let cycle = (rng.random_range(0.9..1.1) * self.specs[i].cycle_ms as f64) as u64;
+        self.rt[i].busy = Some((unit, t + cycle.max(TICK_MS)));
+    }
+
+    fn new_unit(&mut self) -> Option<Unit> {
+        // A serialised part consumed at the first station must be there, or nothing starts.
+        for c in &self.profiles[self.route[0]].consumes {
+            if c.serialised && self.supply.get(&c.kind).is_none_or(VecDeque::is_empty) {
+                return None;
+            }
+        }
+        self.next_unit += 1;
+        Some(Unit {
+            index: self.next_unit,
+            serial: format!("{}-{:07}", self.prefix, self.next_unit),
+            attempts: vec![0; self.profiles.len()],
+            return_to: None,
+            consumed: vec![Vec::new(); self.profiles.len()],
+        })
+    }
+
+    /// Decides the finished unit's result, offers its record and routes it on.
+    fn finish(&mut self, i: usize, plcs: &mut impl PlcBank, truth: &mut Vec<StationResultLine>) {
+        let Some((unit, done)) = &self.rt[i].busy else { return };
+        let (serial, index, attempt, consumed, done) =
+            (unit.serial.clone(), unit.index, unit.attempts[i], unit.consumed[i].clone(), *done);
+        let spec = &self.specs[i];
+        let mut rng = self.rng(&[index, i as u64, u64::from(attempt), 0xF1F1]);
+        let is_repair = Some(i) == self.repair;
+        let pass = is_repair || !rng.random_bool(spec.fail_prob.clamp(0.0, 1.0));
+        let defect = (!pass && !spec.defects.is_empty())
+            .then(|| spec.defects[rng.random_range(0..spec.defects.len())].to_owned());
+        let measurements = self.profiles[i]
+            .measurements
+            .iter()
+            .map(|m| match (m.lower, m.upper) {
+                (Some(lo), Some(hi)) => ((lo + rng.random_range(0.1..0.9) * (hi - lo)) * 1000.0).round() / 1000.0,
+                _ => 0.0,
+            })
+            .collect();
+        let cycle_time_ms = u32::try_from(spec.cycle_ms).unwrap_or(u32::MAX);
+        let record = SimRecord {
+            seq: 0,
+            serial: serial.clone(),
+            pass,
+            defect: defect.clone(),
+            cycle_time_ms,
+            program: format!("{}-v1", self.line),
+            measurements,
+            consumed: consumed.iter().map(|c| c.id.clone()).collect(),
+        };
+        match plcs.offer(i, record) {
+            Err(Blocked { .. }) => {
+                self.rt[i].plc_blocked = true;
+                return;
+            }
+            Ok(seq) => {
+                self.rt[i].plc_blocked = false;
+                truth.push(StationResultLine {
+                    line: self.line.clone(),
+                    station: self.profiles[i].code.clone(),
+                    seq: u64::from(seq),
+                    serial,
+                    result: if pass { "pass" } else { "fail" }.to_owned(),
+                    defects: defect.into_iter().collect(),
+                    consumed,
+                    produced_at: self.start + Duration::milliseconds(i64::try_from(done.min(self.now_ms)).unwrap_or(0)),
+                    plc_epoch: Some(plcs.epoch(i)),
+                    started_at: None,
+                    recorded_at: None,
+                });
+            }
+        }
+        let Some((mut unit, _)) = self.rt[i].busy.take() else { return };
+        unit.attempts[i] += 1;
+        let position = self.route.iter().position(|r| *r == i);
+        let next = if is_repair {
+            unit.return_to.take().map_or(Next::Out, Next::Station)
+        } else if !pass {
+            match (self.profiles[i].kind.as_str(), self.repair) {
+                ("test", Some(r)) => {
+                    unit.return_to = Some(i);
+                    Next::Station(r)
+                }
+                _ => Next::Out, // scrapped
+            }
+        } else {
+            match position.and_then(|p| self.route.get(p + 1)) {
+                Some(j) => Next::Station(*j),
+                None => {
+                    self.completed.push_back(unit.serial.clone());
+                    Next::Out
+                }
+            }
+        };
+        self.rt[i].held = Some((unit, next));
+        self.deliver(i);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn phone() -> Profile {
+        Profile::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../plc-profiles/phone-line.toml")).unwrap()
+    }
+
+    fn plcs(p: &Profile) -> Vec<StationPlc> {
+        p.stations.iter().map(|s| StationPlc::new(usize::from(s.ring_size), 1)).collect()
+    }
+
+    /// Runs `hours` of production with an MES that acknowledges everything at once.
+    fn run(seed: u64, hours: u64, boards: usize) -> Vec<StationResultLine> {
+        let p = phone();
+        let mut engine = LineEngine::new(&p, seed, Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap(), "PH1", 4);
+        engine.supply.insert("pcba".into(), (1..=boards).map(|n| format!("PCB-{n:05}")).collect());
+        let mut bank = plcs(&p);
+        let mut truth = Vec::new();
+        for minute in 1..=hours * 60 {
+            truth.extend(engine.advance(minute * 60_000, &mut bank));
+            for plc in &mut bank {
+                while let Some(seq) = plc.presented().map(|r| r.seq) {
+                    plc.acknowledge(seq);
+                }
+            }
+        }
+        truth
+    }
+
+    fn per_station(truth: &[StationResultLine]) -> BTreeMap<String, Vec<(u64, String, String)>> {
+        let mut out: BTreeMap<String, Vec<_>> = BTreeMap::new();
+        for l in truth {
+            out.entry(l.station.clone()).or_default().push((l.seq, l.serial.clone(), l.result.clone()));
+        }
+        out
+    }
+
+    #[test]
+    fn the_same_seed_gives_every_station_the_same_records() {
+        let a = run(7, 6, 2_000);
+        let b = run(7, 6, 2_000);
+        assert!(a.len() > 3_000, "six hours of a 30 s line: {} records", a.len());
+        assert_eq!(per_station(&a), per_station(&b));
+        assert_ne!(per_station(&a), per_station(&run(8, 6, 2_000)));
+    }
+
+    #[test]
+    fn failed_units_are_repaired_and_retested_and_nothing_is_invented() {
+        let truth = run(3, 8, 5_000);
+        let fails: Vec<&StationResultLine> = truth.iter().filter(|l| l.result == "fail").collect();
+        assert!(!fails.is_empty());
+        for f in &fails {
+            let later: Vec<&StationResultLine> =
+                truth.iter().filter(|l| l.serial == f.serial && l.produced_at > f.produced_at).collect();
+            if later.is_empty() {
+                continue; // the run ended while it was in repair
+            }
+            assert_eq!(later[0].station, "REPAIR", "{f:?} goes to repair first");
+            if let Some(retest) = later.get(1) {
+                assert_eq!(retest.station, f.station, "then back to the station that failed it");
+            }
+        }
+        // Each unit consumed exactly one board, each board once.
+        let boards: Vec<&str> = truth
+            .iter()
+            .filter(|l| l.station == "LOAD")
+            .flat_map(|l| l.consumed.iter().map(|c| c.id.as_str()))
+            .collect();
+        let unique: std::collections::BTreeSet<&&str> = boards.iter().collect();
+        assert_eq!(boards.len(), unique.len());
+        // Sequence numbers per station are 1, 2, 3… with no gap: every record reached the truth.
+        for (station, records) in per_station(&truth) {
+            let seqs: Vec<u64> = records.iter().map(|r| r.0).collect();
+            assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "{station}");
+        }
+    }
+
+    #[test]
+    fn an_mes_that_never_acknowledges_blocks_the_line_without_losing_a_record() {
+        let p = phone();
+        let mut engine = LineEngine::new(&p, 1, Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap(), "PH1", 2);
+        engine.supply.insert("pcba".into(), (1..=500).map(|n| format!("PCB-{n:05}")).collect());
+        let mut bank = plcs(&p);
+        let truth = engine.advance(4 * 3_600_000, &mut bank);
+        let load = p.stations.iter().position(|s| s.code == "LOAD").unwrap();
+        assert!(bank[load].is_blocked(), "the first station's ring filled");
+        assert_eq!(bank[load].state_code, state::BLOCKED);
+        let held: usize = bank.iter().map(StationPlc::pending).sum();
+        assert_eq!(held, truth.len(), "every record produced is still held by a PLC");
+        assert!(truth.len() < 200, "production stopped: {}", truth.len());
+    }
+
+    #[test]
+    fn a_station_without_boards_is_starved() {
+        let p = phone();
+        let mut engine = LineEngine::new(&p, 1, Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap(), "PH1", 2);
+        let mut bank = plcs(&p);
+        assert!(engine.advance(600_000, &mut bank).is_empty());
+        assert!(bank.iter().all(|plc| plc.state_code == state::STARVED || plc.state_code == state::FAULT));
+    }
+}
