@@ -72,6 +72,13 @@ impl StationResultLine {
     }
 }
 
+impl StationResultLine {
+    /// The ground-truth form: the SPEC §8 keys only (no MES-side epoch or commit time).
+    pub fn ground_truth_form(&self) -> Self {
+        Self { plc_epoch: None, started_at: None, recorded_at: None, ..self.clone() }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,14 +15,17 @@
 //!   serialised parts from a supply (cross-line PCBA), a PLC that blocks the station when its
 //!   ring is full — deterministic per seed, producing the ground truth of every accepted record.
 //!
-//! Not yet: `mes simulate` (wiring engines, register images and servers to the wall clock, the
-//! ground-truth file, SMT → phone/tablet board supply), reel changes and splices on the
-//! pick-and-place, OPC UA, fault injection, load mode. The ground-truth line format is
+//! - [`run`]: lines against the wall clock (`mes simulate`): engines in lockstep, register
+//!   images served over Modbus TCP, SMT boards feeding the phone line, ground truth appended.
+//!
+//! Not yet: reel changes and splices on the pick-and-place, OPC UA (the tablet line), fault
+//! injection, load mode. The ground-truth line format is
 //! `plc_contract::StationResultLine`, which the MES export shares.
 
 pub mod image;
 pub mod line;
 pub mod modbus;
 pub mod plc;
+pub mod run;
 
 pub use plc_contract::StationResultLine as GroundTruthLine;

@@ -8,6 +8,7 @@ mod demo;
 mod export;
 mod migrate;
 mod profile;
+mod simulate;
 mod trace;
 
 use std::path::PathBuf;
@@ -54,6 +55,8 @@ enum Command {
     /// PLC profiles.
     #[command(subcommand)]
     Profile(profile::ProfileCommand),
+    /// Run the bundled line simulators alone (Modbus TCP lines: smt, phone).
+    Simulate(simulate::SimulateArgs),
     /// Benchmarks that ship with the product, each against a baseline in the same run.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -93,8 +96,10 @@ impl Cli {
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // Profiles are checked without a configuration or a store.
-    if let Some(Command::Profile(cmd)) = cli.command {
-        return profile::run(cmd);
+    match cli.command {
+        Some(Command::Profile(cmd)) => return profile::run(cmd),
+        Some(Command::Simulate(args)) => return simulate::run(args).await,
+        _ => {}
     }
     let config = cli.config()?;
     match cli.command {
@@ -105,6 +110,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Trace(args)) => trace::run(&config, &args).await,
         Some(Command::Bench(cmd)) => bench::run(&config, cmd).await,
         Some(Command::Profile(cmd)) => profile::run(cmd),
+        Some(Command::Simulate(args)) => simulate::run(args).await,
     }
 }
 

@@ -4,5 +4,6 @@
 
 mod cli;
 mod harness;
+mod simulate;
 mod store;
 mod tidy;

@@ -1,0 +1,197 @@
+//! Running simulated lines against the wall clock: each line's flow engine advances in
+//! simulated time (`speed` × wall time), its register image is served over Modbus TCP, the
+//! SMT line's finished boards feed the phone line's PCBA load (cross-line genealogy), and every
+//! record a PLC accepted is appended to the ground-truth file, flushed as it goes.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use plc_contract::StationResultLine;
+use plc_contract::profile::{Endpoint, Profile};
+
+use crate::image::LineImage;
+use crate::line::{LineEngine, PlcBank, TICK_MS};
+use crate::plc::{Blocked, SimRecord};
+
+/// What to simulate.
+#[derive(Debug, Clone)]
+pub struct SimulateOptions {
+    /// Line profiles (Modbus TCP lines; OPC UA lines are refused for now).
+    pub lines: Vec<Profile>,
+    /// Seed of every line's history.
+    pub seed: u64,
+    /// Simulated seconds per wall second.
+    pub speed: f64,
+    /// Port of the first Modbus line; further lines take the ports above; 0 picks free ports.
+    pub modbus_port: u16,
+    /// Ground-truth file (JSON lines), appended.
+    pub ground_truth: Option<PathBuf>,
+    /// Stop after this much simulated time.
+    pub duration: Option<Duration>,
+    /// Simulated start instant.
+    pub start: DateTime<Utc>,
+}
+
+/// Why a simulation could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum SimulateError {
+    /// A line needs a protocol front not built yet.
+    #[error("line {line} speaks OPC UA; the OPC UA simulator is not built yet (issue 3)")]
+    OpcUaNotBuilt {
+        /// Line code.
+        line: String,
+    },
+    /// Binding a port or writing the ground truth failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// OS error.
+        source: std::io::Error,
+    },
+    /// The profile cannot be served.
+    #[error(transparent)]
+    Image(#[from] crate::image::ImageError),
+}
+
+impl PlcBank for LineImage {
+    fn offer(&mut self, i: usize, record: SimRecord) -> Result<u32, Blocked> {
+        let seq = self.stations[i].plc.offer(record)?;
+        self.render(i);
+        Ok(seq)
+    }
+    fn set_state(&mut self, i: usize, state_code: u16, fault_code: u16) {
+        (self.stations[i].plc.state_code, self.stations[i].plc.fault_code) = (state_code, fault_code);
+        self.render(i);
+    }
+    fn epoch(&self, i: usize) -> u32 {
+        self.stations[i].plc.epoch
+    }
+}
+
+struct SimLine {
+    kind: String,
+    engine: LineEngine,
+    image: Arc<Mutex<LineImage>>,
+}
+
+/// Binds every line's server and returns the addresses, then runs until `stop` resolves or
+/// the duration has been simulated. `on_ready` receives `(line, address)` pairs once bound.
+pub async fn simulate(
+    options: SimulateOptions,
+    on_ready: impl FnOnce(&[(String, SocketAddr)]),
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<u64, SimulateError> {
+    let mut lines = Vec::new();
+    let mut addresses = Vec::new();
+    for (k, profile) in options.lines.iter().enumerate() {
+        if matches!(profile.endpoint, Endpoint::OpcUa { .. }) {
+            return Err(SimulateError::OpcUaNotBuilt { line: profile.line.clone() });
+        }
+        let port = if options.modbus_port == 0 {
+            0
+        } else {
+            options.modbus_port.saturating_add(u16::try_from(k).unwrap_or(0))
+        };
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(|source| {
+            SimulateError::Io { what: format!("binding 127.0.0.1:{port} for {}", profile.line), source }
+        })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| SimulateError::Io { what: "reading the bound address".into(), source })?;
+        // The epoch a PLC booted in: distinct per seed so re-runs do not pose as the same boot.
+        let epoch = u32::try_from(options.seed % 1_000_000).unwrap_or(0) + 1;
+        let image = Arc::new(Mutex::new(LineImage::new(profile, epoch)?));
+        tokio::spawn(crate::modbus::serve(listener, image.clone()));
+        let prefix = match profile.kind.as_str() {
+            "smt" => "PCB",
+            "tablet" => "TB1",
+            _ => "PH1",
+        };
+        let engine = LineEngine::new(profile, options.seed, options.start, prefix, 4);
+        lines.push(SimLine { kind: profile.kind.clone(), engine, image });
+        addresses.push((profile.line.clone(), addr));
+    }
+    on_ready(&addresses);
+
+    let mut truth_file = match &options.ground_truth {
+        Some(path) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|source| SimulateError::Io { what: format!("opening {}", path.display()), source })?,
+        ),
+        None => None,
+    };
+    let has_smt = lines.iter().any(|l| l.kind == "smt");
+    let limit_ms = options.duration.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let began = Instant::now();
+    let mut written = 0u64;
+    let mut external_boards = 0u64;
+    let mut simulated = 0u64;
+    let mut next_consumer = 0usize;
+    let consumers: Vec<usize> = (0..lines.len()).filter(|i| lines[*i].kind != "smt").collect();
+    tokio::pin!(stop);
+    loop {
+        let target = (began.elapsed().as_secs_f64() * options.speed * 1000.0) as u64;
+        let target = limit_ms.map_or(target, |l| target.min(l));
+        // All lines advance in lockstep, one tick at a time, and boards move every tick: the
+        // wall clock only paces the simulation and never changes what it produces.
+        let mut produced: Vec<StationResultLine> = Vec::new();
+        while simulated + TICK_MS <= target {
+            simulated += TICK_MS;
+            for line in &mut lines {
+                let mut image = match line.image.lock() {
+                    Ok(guard) => guard,
+                    Err(poisoned) => poisoned.into_inner(),
+                };
+                produced.extend(line.engine.advance(simulated, &mut *image));
+            }
+            // Boards: from the SMT line when it runs, else from an outside supplier.
+            let boards: Vec<String> =
+                lines.iter_mut().filter(|l| l.kind == "smt").flat_map(|l| l.engine.completed.drain(..)).collect();
+            for board in boards {
+                if !consumers.is_empty() {
+                    let to = consumers[next_consumer % consumers.len()];
+                    next_consumer += 1;
+                    lines[to].engine.supply.entry("pcba".into()).or_default().push_back(board);
+                }
+            }
+            if !has_smt {
+                for &i in &consumers {
+                    let queue = lines[i].engine.supply.entry("pcba".into()).or_default();
+                    while queue.len() < 8 {
+                        external_boards += 1;
+                        queue.push_back(format!("PCB-EXT-{external_boards:07}"));
+                    }
+                }
+            }
+        }
+        if let Some(file) = &mut truth_file {
+            let mut buf = Vec::new();
+            for line in &produced {
+                serde_json::to_writer(&mut buf, &line.ground_truth_form()).map_err(|e| SimulateError::Io {
+                    what: "encoding ground truth".into(),
+                    source: std::io::Error::other(e),
+                })?;
+                buf.push(b'\n');
+            }
+            file.write_all(&buf)
+                .and_then(|()| file.flush())
+                .map_err(|source| SimulateError::Io { what: "writing ground truth".into(), source })?;
+        }
+        written += produced.len() as u64;
+        if limit_ms.is_some_and(|l| target >= l) {
+            return Ok(written);
+        }
+        tokio::select! {
+            () = &mut stop => return Ok(written),
+            () = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
+    }
+}
