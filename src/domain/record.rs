@@ -203,6 +203,28 @@ pub enum RecordProblem {
 }
 
 impl UnitRecord {
+    /// A record with its natural key, serial, verdict and end time; everything a station may
+    /// or may not report (product, defects, measurements, consumption, times, program) empty.
+    pub fn new(key: RecordKey, serial: SerialNumber, verdict: Verdict, ended_at: DateTime<Utc>) -> Self {
+        Self {
+            line: key.line,
+            station: key.station,
+            epoch: key.epoch,
+            seq: key.seq,
+            serial,
+            product: None,
+            work_order: None,
+            verdict,
+            defects: Vec::new(),
+            measurements: Vec::new(),
+            consumed: Vec::new(),
+            started_at: None,
+            ended_at,
+            cycle_time_ms: None,
+            program: None,
+        }
+    }
+
     /// The record's natural key.
     pub fn key(&self) -> RecordKey {
         RecordKey { line: self.line.clone(), station: self.station.clone(), epoch: self.epoch, seq: self.seq }
@@ -260,23 +282,18 @@ pub(crate) mod tests {
     use chrono::TimeZone;
 
     pub(crate) fn record(serial: &str) -> UnitRecord {
-        UnitRecord {
+        let key = RecordKey {
             line: LineId::parse("phone-1").unwrap(),
             station: StationId::parse("FT").unwrap(),
             epoch: PlcEpoch(1),
             seq: RecordSeq(1),
-            serial: SerialNumber::parse(serial).unwrap(),
-            product: None,
-            work_order: None,
-            verdict: Verdict::Pass,
-            defects: vec![],
-            measurements: vec![],
-            consumed: vec![],
-            started_at: None,
-            ended_at: Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 0).unwrap(),
-            cycle_time_ms: None,
-            program: None,
-        }
+        };
+        UnitRecord::new(
+            key,
+            SerialNumber::parse(serial).unwrap(),
+            Verdict::Pass,
+            Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 0).unwrap(),
+        )
     }
 
     #[test]

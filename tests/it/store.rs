@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use mes::domain::genealogy::Containment;
 use mes::domain::ids::{LineId, LotId, PlcEpoch, RecordSeq, SerialNumber, StationId};
-use mes::domain::record::{Certainty, ConsumedItem, Consumption, UnitRecord, Verdict};
+use mes::domain::record::{Certainty, ConsumedItem, Consumption, RecordKey, UnitRecord, Verdict};
 use mes::domain::state::{MachineState, StateInterval};
 use mes::sample_plant::{PHONE_LINE, SMT_LINE, SamplePlant, TABLET_LINE, plant_model};
 use mes::store::{RecordBatch, StationResultFilter, Store, StoreError};
@@ -175,23 +175,13 @@ async fn three_level_genealogy_traces_match_the_generators_truth() {
 }
 
 fn bare_record(line: &str, station: &str, seq: u64, serial: &str) -> UnitRecord {
-    UnitRecord {
+    let key = RecordKey {
         line: LineId::parse(line).unwrap(),
         station: StationId::parse(station).unwrap(),
         epoch: PlcEpoch(7),
         seq: RecordSeq(seq),
-        serial: SerialNumber::parse(serial).unwrap(),
-        product: None,
-        work_order: None,
-        verdict: Verdict::Pass,
-        defects: vec![],
-        measurements: vec![],
-        consumed: vec![],
-        started_at: None,
-        ended_at: start() + Duration::milliseconds(1234),
-        cycle_time_ms: None,
-        program: None,
-    }
+    };
+    UnitRecord::new(key, SerialNumber::parse(serial).unwrap(), Verdict::Pass, start() + Duration::milliseconds(1234))
 }
 
 #[tokio::test]
