@@ -24,6 +24,10 @@ pub struct ConsumedRef {
     pub kind: String,
     /// The serial, lot or reel id as printed on the item.
     pub id: String,
+    /// `"possible"` when the line cannot know whether this item went in (a unit placed across
+    /// an ambiguous reel change or splice lists both reels so); absent when certain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certainty: Option<String>,
 }
 
 /// One station result as a JSON line: the ground-truth format of the simulators and the export

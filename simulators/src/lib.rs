@@ -12,14 +12,15 @@
 //! - [`modbus`]: the Modbus TCP server front (tokio-modbus) with real exception responses;
 //! - [`line`]: the flow of units through a line in simulated time — cycle times, buffers
 //!   (starved and blocked states), test failures with a repair loop, scrap, breakdowns, lots,
+//!   feeder reels that run out and are changed (ambiguous changes list both reels),
 //!   serialised parts from a supply (cross-line PCBA), a PLC that blocks the station when its
 //!   ring is full — deterministic per seed, producing the ground truth of every accepted record.
 //!
 //! - [`run`]: lines against the wall clock (`mes simulate`): engines in lockstep, register
 //!   images served over Modbus TCP, SMT boards feeding the phone line, ground truth appended.
 //!
-//! Not yet: reel changes and splices on the pick-and-place, OPC UA (the tablet line), fault
-//! injection, load mode. The ground-truth line format is
+//! Not yet: OPC UA (the tablet line), fault injection, load mode, IMEI at pack, the validation
+//! interlock driven by the flow (its registers exist). The ground-truth line format is
 //! `plc_contract::StationResultLine`, which the MES export shares.
 
 pub mod image;

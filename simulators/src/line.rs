@@ -46,6 +46,8 @@ pub trait PlcBank {
     fn set_state(&mut self, i: usize, state_code: u16, fault_code: u16);
     /// Station `i`'s PLC boot epoch.
     fn epoch(&self, i: usize) -> u32;
+    /// Station `i` now has reel `reel` loaded on feeder `slot` (index in profile order).
+    fn set_feeder(&mut self, i: usize, slot: usize, reel: &str);
 }
 
 impl PlcBank for Vec<StationPlc> {
@@ -57,6 +59,13 @@ impl PlcBank for Vec<StationPlc> {
     }
     fn epoch(&self, i: usize) -> u32 {
         self[i].epoch
+    }
+    fn set_feeder(&mut self, i: usize, slot: usize, reel: &str) {
+        let reels = &mut self[i].feeder_reels;
+        if reels.len() <= slot {
+            reels.resize(slot + 1, String::new());
+        }
+        reels[slot] = reel.to_owned();
     }
 }
 
@@ -120,6 +129,13 @@ enum Next {
     Out,
 }
 
+/// A feeder slot's loaded reel: which one, and how many placements it has left.
+#[derive(Debug, Clone, Default)]
+struct Feeder {
+    reel_no: u64,
+    left: u64,
+}
+
 #[derive(Debug, Clone, Default)]
 struct Runtime {
     busy: Option<(Unit, u64)>,
@@ -131,6 +147,7 @@ struct Runtime {
     next_break_at: u64,
     breaks: u64,
     shown: (u16, u16),
+    feeders: Vec<Feeder>,
 }
 
 /// A line's flow engine.
@@ -195,6 +212,9 @@ impl LineEngine {
         for i in 0..engine.rt.len() {
             let first = engine.break_gap(i);
             engine.rt[i].next_break_at = first;
+            engine.rt[i].feeders = (0..engine.profiles[i].feeders.len())
+                .map(|slot| Feeder { reel_no: 1, left: engine.reel_size(i, slot, 1) })
+                .collect();
         }
         engine
     }
@@ -207,6 +227,48 @@ impl LineEngine {
     fn rng(&self, parts: &[u64]) -> ChaCha8Rng {
         let seed = parts.iter().fold(mix(self.seed ^ hash_str(&self.line)), |acc, p| mix(acc ^ *p));
         ChaCha8Rng::seed_from_u64(seed)
+    }
+
+    /// Boards a reel of feeder `slot` lasts (seeded per reel).
+    fn reel_size(&self, i: usize, slot: usize, reel_no: u64) -> u64 {
+        self.rng(&[0x2EE1, i as u64, slot as u64, reel_no]).random_range(25..60)
+    }
+
+    /// Printed id of a reel.
+    fn reel_id(&self, i: usize, slot: usize, reel_no: u64) -> String {
+        format!("REEL-{}-{}-S{}-{reel_no:05}", self.line.to_ascii_uppercase(), self.profiles[i].code, slot + 1)
+    }
+
+    /// Takes one placement from every feeder of station `i` for the unit entering it. A reel
+    /// that runs out is changed; half the changes (seeded) are ambiguous — the unit may carry
+    /// parts of either reel — and list both reels as possible.
+    fn place(&mut self, i: usize, plcs: &mut impl PlcBank) -> Vec<ConsumedRef> {
+        let mut consumed = Vec::new();
+        for slot in 0..self.rt[i].feeders.len() {
+            let Feeder { reel_no, left } = self.rt[i].feeders[slot].clone();
+            let old = self.reel_id(i, slot, reel_no);
+            if left == 0 {
+                let ambiguous = self.rng(&[0x5911, i as u64, slot as u64, reel_no]).random_bool(0.5);
+                let next = reel_no + 1;
+                self.rt[i].feeders[slot] = Feeder { reel_no: next, left: self.reel_size(i, slot, next) - 1 };
+                let new = self.reel_id(i, slot, next);
+                plcs.set_feeder(i, slot, &new);
+                if ambiguous {
+                    let possible = Some("possible".to_owned());
+                    consumed.push(ConsumedRef { kind: "reel".into(), id: old, certainty: possible.clone() });
+                    consumed.push(ConsumedRef { kind: "reel".into(), id: new, certainty: possible });
+                } else {
+                    consumed.push(ConsumedRef { kind: "reel".into(), id: new, certainty: None });
+                }
+            } else {
+                self.rt[i].feeders[slot].left = left - 1;
+                if reel_no == 1 && left == self.reel_size(i, slot, 1) {
+                    plcs.set_feeder(i, slot, &old); // the first reel is loaded with the first board
+                }
+                consumed.push(ConsumedRef { kind: "reel".into(), id: old, certainty: None });
+            }
+        }
+        consumed
     }
 
     /// Time to the next breakdown of station `i` (exponential around its MTBF).
@@ -260,7 +322,7 @@ impl LineEngine {
                 self.finish(i, plcs, truth);
             }
             if self.rt[i].busy.is_none() && self.rt[i].held.is_none() {
-                self.load(i, t);
+                self.load(i, t, plcs);
             }
             let (code, fault) = if self.rt[i].held.is_some() || self.rt[i].plc_blocked {
                 (state::BLOCKED, 0)
@@ -298,7 +360,7 @@ impl LineEngine {
     }
 
     /// Takes the next unit in (the first station creates units while its supply lasts).
-    fn load(&mut self, i: usize, t: u64) {
+    fn load(&mut self, i: usize, t: u64, plcs: &mut impl PlcBank) {
         let unit = if Some(&i) == self.route.first() && self.queues[i].is_empty() {
             self.new_unit()
         } else {
@@ -320,8 +382,9 @@ impl LineEngine {
                 // Lots change every 50 units, in unit order.
                 format!("{}-L{:05}", c.kind.to_ascii_uppercase().replace('_', "-"), unit.index / 50 + 1)
             };
-            consumed.push(ConsumedRef { kind: c.kind.clone(), id });
+            consumed.push(ConsumedRef { kind: c.kind.clone(), id, certainty: None });
         }
+        consumed.extend(self.place(i, plcs));
         unit.consumed[i] = consumed;
         let mut rng = self.rng(&[unit.index, i as u64, u64::from(unit.attempts[i]), 0xC1C1]);
         let cycle = (rng.random_range(0.9..1.1) * self.specs[i].cycle_ms as f64) as u64;
@@ -520,6 +583,46 @@ mod tests {
         let held: usize = bank.iter().map(StationPlc::pending).sum();
         assert_eq!(held, truth.len(), "every record produced is still held by a PLC");
         assert!(truth.len() < 200, "production stopped: {}", truth.len());
+    }
+
+    #[test]
+    fn reels_run_out_and_ambiguous_changes_list_both_reels_as_possible() {
+        let smt = Profile::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../plc-profiles/smt-line.toml")).unwrap();
+        let mut engine = LineEngine::new(&smt, 5, Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap(), "PCB", 4);
+        let mut bank = plcs(&smt);
+        let mut truth = Vec::new();
+        for minute in 1..=8 * 60 {
+            truth.extend(engine.advance(minute * 60_000, &mut bank));
+            for plc in &mut bank {
+                while let Some(seq) = plc.presented().map(|r| r.seq) {
+                    plc.acknowledge(seq);
+                }
+            }
+        }
+        let pnp: Vec<&StationResultLine> = truth.iter().filter(|l| l.station == "PNP").collect();
+        assert!(pnp.len() > 500, "{} boards placed", pnp.len());
+        let mut per_reel: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut ambiguous = 0;
+        for board in &pnp {
+            let reels: Vec<&ConsumedRef> = board.consumed.iter().filter(|c| c.kind == "reel").collect();
+            let possible = reels.iter().filter(|c| c.certainty.as_deref() == Some("possible")).count();
+            assert!(possible == 0 || possible % 2 == 0, "possible reels come in pairs: {reels:?}");
+            assert_eq!(reels.len() - possible / 2, 4, "one reel (or one ambiguous pair) per feeder: {reels:?}");
+            ambiguous += possible / 2;
+            for r in reels {
+                *per_reel.entry(r.id.as_str()).or_default() += 1;
+            }
+        }
+        assert!(ambiguous > 0, "some changes are ambiguous");
+        assert!(per_reel.len() > 40, "reels ran out and were changed: {}", per_reel.len());
+        assert!(per_reel.values().all(|n| *n <= 60), "no reel feeds more boards than it holds");
+        let pnp_index = smt.stations.iter().position(|s| s.code == "PNP").unwrap();
+        let loaded = &bank[pnp_index].feeder_reels;
+        assert_eq!(loaded.len(), 4);
+        assert!(
+            loaded.iter().all(|r| per_reel.contains_key(r.as_str())),
+            "feeder registers show reels in use: {loaded:?}"
+        );
     }
 
     #[test]

@@ -71,6 +71,12 @@ impl PlcBank for LineImage {
     fn epoch(&self, i: usize) -> u32 {
         self.stations[i].plc.epoch
     }
+    fn set_feeder(&mut self, i: usize, slot: usize, reel: &str) {
+        if let Some(r) = self.stations[i].plc.feeder_reels.get_mut(slot) {
+            *r = reel.to_owned();
+            self.render(i);
+        }
+    }
 }
 
 struct SimLine {

@@ -266,7 +266,11 @@ impl UnitRecord {
             consumed: self
                 .consumed
                 .iter()
-                .map(|c| plc_contract::ConsumedRef { kind: c.kind.clone(), id: c.item.id().to_owned() })
+                .map(|c| plc_contract::ConsumedRef {
+                    kind: c.kind.clone(),
+                    id: c.item.id().to_owned(),
+                    certainty: (c.certainty == Certainty::Possible).then(|| "possible".to_owned()),
+                })
                 .collect(),
             produced_at: self.ended_at,
             plc_epoch: Some(self.epoch.0),
