@@ -1,11 +1,11 @@
 //! Master data: registering a plant (site, areas, lines, stations, products, routes, work
 //! orders) idempotently by code, and resolving codes to ids for the writer.
 
-use sea_orm::sea_query::Query;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use super::entities::{area, line, product, route, route_step, site, station, work_order};
-use super::sql::on_conflict_do_nothing;
+use super::sql::do_nothing_on;
+use super::writer::{exprs, insert_rows};
 use super::{MasterKind, Store, StoreError};
 use crate::domain::equipment::StationKind;
 use crate::domain::plant::PlantModel;
@@ -253,18 +253,10 @@ async fn insert_ignore<E, C, const N: usize>(
     conflict: &[C],
 ) -> Result<(), StoreError>
 where
-    E: sea_orm::sea_query::IntoIden,
+    E: sea_orm::sea_query::IntoIden + Copy,
     C: sea_orm::sea_query::IntoIden + Copy,
 {
-    let mut stmt = Query::insert();
-    stmt.into_table(table).columns(columns.iter().copied());
-    stmt.values(values.map(sea_orm::sea_query::SimpleExpr::from)).map_err(|e| StoreError::Db {
-        operation: "building a master-data insert",
-        source: sea_orm::DbErr::Custom(e.to_string()),
-    })?;
-    on_conflict_do_nothing(&mut stmt, conflict);
-    txn.execute(&stmt).await.map_err(StoreError::db("registering master data"))?;
-    Ok(())
+    insert_rows(txn, table, columns, vec![exprs(values)], do_nothing_on(conflict), "registering master data").await
 }
 
 /// The id of the one row a query finds; master rows were just inserted in the same

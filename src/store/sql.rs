@@ -1,7 +1,7 @@
 //! Small SQL plumbing shared by the store's files: portable raw statements, bind-limit chunking,
 //! typed column reads.
 
-use sea_orm::sea_query::{InsertStatement, OnConflict};
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement, TryGetable, Value};
 
 use super::{Backend, StoreError};
@@ -34,12 +34,9 @@ pub(crate) fn get<T: TryGetable>(row: &QueryResult, column: &'static str) -> Res
     row.try_get::<T>("", column).map_err(|source| StoreError::Column { column, source })
 }
 
-/// `INSERT … ON CONFLICT (columns) DO NOTHING` for master and idempotent rows.
-pub(crate) fn on_conflict_do_nothing<C: sea_orm::sea_query::IntoIden + Copy>(
-    stmt: &mut InsertStatement,
-    columns: &[C],
-) {
-    stmt.on_conflict(OnConflict::columns(columns.iter().copied()).do_nothing().to_owned());
+/// `ON CONFLICT (columns) DO NOTHING`: the conflict clause of every idempotent insert.
+pub(crate) fn do_nothing_on<C: sea_orm::sea_query::IntoIden + Copy>(columns: &[C]) -> Option<OnConflict> {
+    Some(OnConflict::columns(columns.iter().copied()).do_nothing().to_owned())
 }
 
 /// Names of user tables, sorted.

@@ -18,7 +18,7 @@ use sea_orm::{
 use super::entities::{
     counter_sample, defect, genealogy_edge, material_lot, measurement, state_interval, station_result, unit,
 };
-use super::sql::{get, on_conflict_do_nothing, placeholders, raw, rows_per_insert};
+use super::sql::{do_nothing_on, get, placeholders, raw, rows_per_insert};
 use super::{Backend, Store, StoreError};
 use crate::domain::counter::CounterSample;
 use crate::domain::equipment::StationKind;
@@ -275,23 +275,19 @@ async fn upsert_units(
         unit::Column::Status,
         unit::Column::FirstSeenAt,
     ];
-    let rows: Vec<_> = units.iter().collect();
-    for chunk in rows.chunks(rows_per_insert(columns.len())) {
-        let mut stmt = Query::insert();
-        stmt.into_table(unit::Entity).columns(columns);
-        for (serial, seen) in chunk {
-            stmt.values(exprs([
-                (**serial).into(),
+    let rows = units
+        .iter()
+        .map(|(serial, seen)| {
+            exprs([
+                (*serial).into(),
                 seen.product.into(),
                 seen.work_order.into(),
                 UnitStatus::InProcess.as_str().into(),
                 truncate_to_micros(seen.first_seen).into(),
-            ]))
-            .map_err(build_error)?;
-        }
-        on_conflict_do_nothing(&mut stmt, &[unit::Column::Serial]);
-        txn.execute(&stmt).await.map_err(StoreError::db("inserting units"))?;
-    }
+            ])
+        })
+        .collect();
+    insert_rows(txn, unit::Entity, &columns, rows, do_nothing_on(&[unit::Column::Serial]), "inserting units").await?;
     let serials: Vec<&str> = units.keys().copied().collect();
     let ids = ids_by_code(txn, "units", "serial", &serials).await?;
     // A unit first seen as a consumed child has no product yet; its own record brings it.
@@ -336,17 +332,14 @@ async fn upsert_lots(txn: &DatabaseTransaction, resolved: &[Resolved<'_>]) -> Re
         return Ok(HashMap::new());
     }
     let columns = [material_lot::Column::Code, material_lot::Column::Kind, material_lot::Column::FirstSeenAt];
-    let rows: Vec<_> = lots.iter().collect();
-    for chunk in rows.chunks(rows_per_insert(columns.len())) {
-        let mut stmt = Query::insert();
-        stmt.into_table(material_lot::Entity).columns(columns);
-        for (code, (kind, first_seen)) in chunk {
-            stmt.values(exprs([(**code).into(), (*kind).into(), truncate_to_micros(*first_seen).into()]))
-                .map_err(build_error)?;
-        }
-        on_conflict_do_nothing(&mut stmt, &[material_lot::Column::Code]);
-        txn.execute(&stmt).await.map_err(StoreError::db("inserting material lots"))?;
-    }
+    let rows = lots
+        .iter()
+        .map(|(code, (kind, first_seen))| {
+            exprs([(*code).into(), (*kind).into(), truncate_to_micros(*first_seen).into()])
+        })
+        .collect();
+    let conflict = do_nothing_on(&[material_lot::Column::Code]);
+    insert_rows(txn, material_lot::Entity, &columns, rows, conflict, "inserting material lots").await?;
     let codes: Vec<&str> = lots.keys().copied().collect();
     ids_by_code(txn, "material_lots", "code", &codes).await
 }
@@ -389,7 +382,7 @@ async fn insert_defects(txn: &DatabaseTransaction, new_results: &[(i64, &Resolve
             })
         })
         .collect();
-    insert_rows(txn, defect::Entity, &columns, rows, "inserting defects").await
+    insert_rows(txn, defect::Entity, &columns, rows, None, "inserting defects").await
 }
 
 async fn insert_measurements(
@@ -421,7 +414,7 @@ async fn insert_measurements(
             })
         })
         .collect();
-    insert_rows(txn, measurement::Entity, &columns, rows, "inserting measurements").await
+    insert_rows(txn, measurement::Entity, &columns, rows, None, "inserting measurements").await
 }
 
 async fn insert_edges(
@@ -461,7 +454,7 @@ async fn insert_edges(
         }
     }
     let count = rows.len();
-    insert_rows(txn, genealogy_edge::Entity, &columns, rows, "inserting genealogy edges").await?;
+    insert_rows(txn, genealogy_edge::Entity, &columns, rows, None, "inserting genealogy edges").await?;
     Ok(count)
 }
 
@@ -532,24 +525,14 @@ async fn write_state_intervals(
             i.reason.clone().into(),
         ]));
     }
-    for chunk in rows.chunks(rows_per_insert(columns.len())) {
-        let mut stmt = Query::insert();
-        stmt.into_table(state_interval::Entity).columns(columns);
-        for row in chunk {
-            stmt.values(row.clone()).map_err(build_error)?;
-        }
-        stmt.on_conflict(
-            OnConflict::columns([state_interval::Column::StationId, state_interval::Column::StartedAt])
-                .update_column(state_interval::Column::EndedAt)
-                .action_and_where(sea_orm::sea_query::ExprTrait::is_null(Expr::col((
-                    state_interval::Entity,
-                    state_interval::Column::EndedAt,
-                ))))
-                .to_owned(),
-        );
-        txn.execute(&stmt).await.map_err(StoreError::db("inserting state intervals"))?;
-    }
-    Ok(())
+    let close_open = OnConflict::columns([state_interval::Column::StationId, state_interval::Column::StartedAt])
+        .update_column(state_interval::Column::EndedAt)
+        .action_and_where(sea_orm::sea_query::ExprTrait::is_null(Expr::col((
+            state_interval::Entity,
+            state_interval::Column::EndedAt,
+        ))))
+        .to_owned();
+    insert_rows(txn, state_interval::Entity, &columns, rows, Some(close_open), "inserting state intervals").await
 }
 
 async fn write_counter_samples(
@@ -577,27 +560,22 @@ async fn write_counter_samples(
             i16::from(s.width_bits).into(),
         ]));
     }
-    for chunk in rows.chunks(rows_per_insert(columns.len())) {
-        let mut stmt = Query::insert();
-        stmt.into_table(counter_sample::Entity).columns(columns);
-        for row in chunk {
-            stmt.values(row.clone()).map_err(build_error)?;
-        }
-        on_conflict_do_nothing(
-            &mut stmt,
-            &[counter_sample::Column::StationId, counter_sample::Column::Counter, counter_sample::Column::SampledAt],
-        );
-        txn.execute(&stmt).await.map_err(StoreError::db("inserting counter samples"))?;
-    }
-    Ok(())
+    let conflict = do_nothing_on(&[
+        counter_sample::Column::StationId,
+        counter_sample::Column::Counter,
+        counter_sample::Column::SampledAt,
+    ]);
+    insert_rows(txn, counter_sample::Entity, &columns, rows, conflict, "inserting counter samples").await
 }
 
-/// Multi-row INSERT of child rows, chunked under the bind limit.
-async fn insert_rows<E, C, const N: usize>(
-    txn: &DatabaseTransaction,
+/// Multi-row INSERT, chunked under the bind limit, with an optional conflict clause: the one
+/// insert loop of the store (station results, which need RETURNING, excepted).
+pub(crate) async fn insert_rows<E, C, const N: usize>(
+    txn: &impl ConnectionTrait,
     table: E,
     columns: &[C; N],
     rows: Vec<[SimpleExpr; N]>,
+    on_conflict: Option<OnConflict>,
     operation: &'static str,
 ) -> Result<(), StoreError>
 where
@@ -610,12 +588,15 @@ where
         for row in chunk {
             stmt.values(row.clone()).map_err(build_error)?;
         }
+        if let Some(clause) = &on_conflict {
+            stmt.on_conflict(clause.clone());
+        }
         txn.execute(&stmt).await.map_err(StoreError::db(operation))?;
     }
     Ok(())
 }
 
-fn exprs<const N: usize>(values: [Value; N]) -> [SimpleExpr; N] {
+pub(crate) fn exprs<const N: usize>(values: [Value; N]) -> [SimpleExpr; N] {
     values.map(SimpleExpr::from)
 }
 
