@@ -129,11 +129,13 @@ enum Next {
     Out,
 }
 
-/// A feeder slot's loaded reel: which one, and how many placements it has left.
+/// A feeder slot's loaded reel: which one, how many placements it has left, and whether the
+/// PLC's feeder register shows it yet.
 #[derive(Debug, Clone, Default)]
 struct Feeder {
     reel_no: u64,
     left: u64,
+    shown: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -213,7 +215,7 @@ impl LineEngine {
             let first = engine.break_gap(i);
             engine.rt[i].next_break_at = first;
             engine.rt[i].feeders = (0..engine.profiles[i].feeders.len())
-                .map(|slot| Feeder { reel_no: 1, left: engine.reel_size(i, slot, 1) })
+                .map(|slot| Feeder { reel_no: 1, left: engine.reel_size(i, slot, 1), shown: false })
                 .collect();
         }
         engine
@@ -245,12 +247,13 @@ impl LineEngine {
     fn place(&mut self, i: usize, plcs: &mut impl PlcBank) -> Vec<ConsumedRef> {
         let mut consumed = Vec::new();
         for slot in 0..self.rt[i].feeders.len() {
-            let Feeder { reel_no, left } = self.rt[i].feeders[slot].clone();
+            let Feeder { reel_no, left, shown } = self.rt[i].feeders[slot].clone();
             let old = self.reel_id(i, slot, reel_no);
             if left == 0 {
                 let ambiguous = self.rng(&[0x5911, i as u64, slot as u64, reel_no]).random_bool(0.5);
                 let next = reel_no + 1;
-                self.rt[i].feeders[slot] = Feeder { reel_no: next, left: self.reel_size(i, slot, next) - 1 };
+                self.rt[i].feeders[slot] =
+                    Feeder { reel_no: next, left: self.reel_size(i, slot, next) - 1, shown: true };
                 let new = self.reel_id(i, slot, next);
                 plcs.set_feeder(i, slot, &new);
                 if ambiguous {
@@ -262,8 +265,9 @@ impl LineEngine {
                 }
             } else {
                 self.rt[i].feeders[slot].left = left - 1;
-                if reel_no == 1 && left == self.reel_size(i, slot, 1) {
+                if !shown {
                     plcs.set_feeder(i, slot, &old); // the first reel is loaded with the first board
+                    self.rt[i].feeders[slot].shown = true;
                 }
                 consumed.push(ConsumedRef { kind: "reel".into(), id: old, certainty: None });
             }
