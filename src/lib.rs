@@ -4,11 +4,13 @@
 //!
 //! - [`domain`]: pure types and rules (ids, units, records, genealogy, states, shifts); no I/O.
 //! - [`store`]: the relational store on sea-orm (SQLite or PostgreSQL); the only sea_orm user.
+//! - [`acquisition`]: PLC drivers, the unit-record handshake and per-line collectors.
 //! - [`config`]: `mes.toml`, parsed with spans so errors name file, line and key.
 //! - [`sample_plant`]: a seeded generator of a small but complete plant history, with its truth.
 //!
-//! Dependency rule: `cli → store → domain`; `domain` imports nothing of ours but `plc-contract`.
+//! Dependency rule: `cli → acquisition → store → domain`; `domain` imports nothing of ours but `plc-contract`.
 
+pub mod acquisition;
 pub mod config;
 pub mod domain;
 pub mod sample_plant;

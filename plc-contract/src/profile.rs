@@ -228,8 +228,14 @@ pub struct FeederTag {
     pub slot: u16,
     /// Reference designators it feeds.
     pub ref_designators: String,
-    /// Where the loaded reel id is.
+    /// Where the loaded reel id is (the live view of the machine's material).
     pub reel: Tag,
+    /// Record field: the reel the record's unit was placed from. Feeders with it make each
+    /// unit's reels part of its record, so genealogy never depends on when the MES polled.
+    pub placed: Option<Tag>,
+    /// Record field: the reel spliced out while the unit was placed (empty when none); when
+    /// set, the unit may carry parts of either reel and both are recorded as possible.
+    pub spliced: Option<Tag>,
 }
 
 /// What a station answers a validation request with when the MES is silent too long.
@@ -429,6 +435,8 @@ struct RawFeeder {
     slot: u16,
     ref_designators: String,
     reel: Spanned<RawTag>,
+    placed: Option<Spanned<RawTag>>,
+    spliced: Option<Spanned<RawTag>>,
 }
 
 #[derive(Deserialize)]
@@ -703,16 +711,25 @@ impl Profile {
 
     /// Number of tags of every kind, for `mes profile check` summaries.
     pub fn tag_count(&self) -> usize {
-        self.stations
-            .iter()
-            .map(|s| {
-                s.tags.len()
-                    + s.measurements.len()
-                    + s.consumes.len()
-                    + s.feeders.len()
-                    + if s.validation.is_some() { 5 } else { 0 }
-            })
-            .sum()
+        self.stations.iter().map(|s| s.all_tags().len()).sum()
+    }
+}
+
+impl StationProfile {
+    /// Every tag of the station, whatever its role: what a driver reads and a simulator
+    /// renders, sized and coalesced in one place.
+    pub fn all_tags(&self) -> Vec<&Tag> {
+        let mut tags: Vec<&Tag> = self.tags.values().collect();
+        tags.extend(self.measurements.iter().map(|m| &m.tag));
+        tags.extend(self.consumes.iter().map(|c| &c.tag));
+        for f in &self.feeders {
+            tags.push(&f.reel);
+            tags.extend(f.placed.iter().chain(&f.spliced));
+        }
+        if let Some(v) = &self.validation {
+            tags.extend([&v.request_seq, &v.serial, &v.answer_seq, &v.verdict, &v.reason]);
+        }
+        tags
     }
 }
 
@@ -935,11 +952,23 @@ fn station(c: &mut Checker<'_>, s: &RawStation, field: &str) -> Option<StationPr
     }
     let mut feeders = Vec::new();
     for (i, f) in s.feeders.iter().enumerate() {
-        let ffield = format!("{field}.feeders[{i}].reel");
-        if c.expect_types(&f.reel, &ffield, &[DataType::String])
-            && let Some(reel) = c.tag(&f.reel, &ffield, unit)
-        {
-            feeders.push(FeederTag { slot: f.slot, ref_designators: f.ref_designators.clone(), reel });
+        let ffield = format!("{field}.feeders[{i}]");
+        let mut string_tag = |raw: &Spanned<RawTag>, name: &str| {
+            let tfield = format!("{ffield}.{name}");
+            if c.expect_types(raw, &tfield, &[DataType::String]) { c.tag(raw, &tfield, unit) } else { None }
+        };
+        let reel = string_tag(&f.reel, "reel");
+        let placed = f.placed.as_ref().and_then(|t| string_tag(t, "placed"));
+        let spliced = f.spliced.as_ref().and_then(|t| string_tag(t, "spliced"));
+        if let (Some(t), None) = (&f.spliced, &f.placed) {
+            c.sink.at(
+                t.span(),
+                format!("{ffield}.spliced"),
+                "needs `placed`: a splice is reported beside the reel placed",
+            );
+        }
+        if let Some(reel) = reel {
+            feeders.push(FeederTag { slot: f.slot, ref_designators: f.ref_designators.clone(), reel, placed, spliced });
         }
     }
     let validation = s.validation.as_ref().and_then(|v| {

@@ -58,18 +58,6 @@ fn modbus(tag: &Tag) -> Option<(RegisterSpace, u16)> {
     }
 }
 
-/// Every tag of a station, for sizing and rendering.
-fn all_tags(p: &StationProfile) -> Vec<&Tag> {
-    let mut tags: Vec<&Tag> = p.tags.values().collect();
-    tags.extend(p.measurements.iter().map(|m| &m.tag));
-    tags.extend(p.consumes.iter().map(|c| &c.tag));
-    tags.extend(p.feeders.iter().map(|f| &f.reel));
-    if let Some(v) = &p.validation {
-        tags.extend([&v.request_seq, &v.serial, &v.answer_seq, &v.verdict, &v.reason]);
-    }
-    tags
-}
-
 impl LineImage {
     /// An image of the profile's stations, each PLC booted in `epoch`.
     pub fn new(profile: &Profile, epoch: u32) -> Result<Self, ImageError> {
@@ -78,7 +66,7 @@ impl LineImage {
         for p in &profile.stations {
             let unit = p.unit_id.ok_or_else(|| ImageError::NotModbus { line: profile.line.clone() })?;
             let memory = units.entry(unit).or_default();
-            for tag in all_tags(p) {
+            for tag in p.all_tags() {
                 let (space, index) = modbus(tag).ok_or_else(|| ImageError::NotModbus { line: profile.line.clone() })?;
                 let end = usize::from(index) + usize::from(tag.data_type.registers(tag.length));
                 match space {
@@ -118,7 +106,7 @@ impl LineImage {
                 Role::CountIn => TagValue::Int(counter(plc, Counter::In, width)),
                 Role::CountGood => TagValue::Int(counter(plc, Counter::Good, width)),
                 Role::CountReject => TagValue::Int(counter(plc, Counter::Reject, width)),
-                Role::Epoch => TagValue::Int(i64::from(plc.epoch)),
+                Role::Epoch => TagValue::Int(i64::from(plc.shown_epoch())),
                 Role::RecordSeq => TagValue::Int(i64::from(plc.shown_seq())),
                 // Written by the MES; the PLC never overwrites it.
                 Role::RecordAck => continue,
@@ -148,6 +136,13 @@ impl LineImage {
         }
         for (k, f) in station.profile.feeders.iter().enumerate() {
             writes.push((&f.reel, TagValue::Text(plc.feeder_reels.get(k).cloned().unwrap_or_default())));
+            let placed = record.and_then(|r| r.reels.get(k));
+            if let Some(tag) = &f.placed {
+                writes.push((tag, TagValue::Text(placed.map(|p| p.0.clone()).unwrap_or_default())));
+            }
+            if let Some(tag) = &f.spliced {
+                writes.push((tag, TagValue::Text(placed.and_then(|p| p.1.clone()).unwrap_or_default())));
+            }
         }
         if let Some(v) = &station.profile.validation {
             writes.push((&v.request_seq, TagValue::Int(i64::from(plc.validation.request_seq))));

@@ -129,6 +129,23 @@ enum Next {
     Out,
 }
 
+/// The record fields of a unit's feeder placements, from its consumed reels (one certain reel,
+/// or an ambiguous `old, new` pair, per slot): `(placed, spliced out)` per slot.
+fn placed_reels(reels: &[ConsumedRef]) -> Vec<(String, Option<String>)> {
+    let mut out = Vec::new();
+    let mut k = 0;
+    while k < reels.len() {
+        if reels[k].certainty.is_some() && k + 1 < reels.len() {
+            out.push((reels[k + 1].id.clone(), Some(reels[k].id.clone())));
+            k += 2;
+        } else {
+            out.push((reels[k].id.clone(), None));
+            k += 1;
+        }
+    }
+    out
+}
+
 /// A feeder slot's loaded reel: which one, how many placements it has left, and whether the
 /// PLC's feeder register shows it yet.
 #[derive(Debug, Clone, Default)]
@@ -434,13 +451,15 @@ impl LineEngine {
         let cycle_time_ms = u32::try_from(spec.cycle_ms).unwrap_or(u32::MAX);
         let record = SimRecord {
             seq: 0,
+            epoch: 0,
             serial: serial.clone(),
             pass,
             defect: defect.clone(),
             cycle_time_ms,
             program: format!("{}-v1", self.line),
             measurements,
-            consumed: consumed.iter().map(|c| c.id.clone()).collect(),
+            consumed: consumed.iter().take(self.profiles[i].consumes.len()).map(|c| c.id.clone()).collect(),
+            reels: placed_reels(&consumed[self.profiles[i].consumes.len().min(consumed.len())..]),
         };
         match plcs.offer(i, record) {
             Err(Blocked { .. }) => {

@@ -12,6 +12,9 @@ pub use plc_contract::profile::Handshake;
 pub struct SimRecord {
     /// Sequence number (assigned by the PLC when the record is offered).
     pub seq: u32,
+    /// Boot epoch the record was produced in (assigned with the sequence number); with `seq`
+    /// it is the record's identity, kept across a restart so a record is never renumbered.
+    pub epoch: u32,
     /// Unit serial.
     pub serial: String,
     /// Passed?
@@ -24,8 +27,11 @@ pub struct SimRecord {
     pub program: String,
     /// Measurement values, in the profile's order.
     pub measurements: Vec<f64>,
-    /// Consumed ids, in the profile's order.
+    /// Consumed ids, in the order of the profile's `consumes`.
     pub consumed: Vec<String>,
+    /// Per feeder slot, in the profile's order: the reel the unit was placed from and the reel
+    /// spliced out while it was placed, if any.
+    pub reels: Vec<(String, Option<String>)>,
 }
 
 /// Why a record could not be offered.
@@ -110,6 +116,7 @@ impl StationPlc {
             return Err(Blocked { capacity: self.capacity });
         }
         record.seq = self.next_seq;
+        record.epoch = self.epoch;
         self.next_seq = self.next_seq.wrapping_add(1).max(1);
         self.count_in += 1;
         if record.pass {
@@ -238,17 +245,19 @@ impl StationPlc {
     }
 
     /// A PLC restart: new epoch; sequence numbers and counters start over. Unacknowledged
-    /// records survive in retentive memory, renumbered in the new epoch.
+    /// records survive in retentive memory with the epoch and number they were produced
+    /// under: renumbering them would make a record the MES committed (but whose ack was lost
+    /// to the restart) look like a new one, and it would be counted twice.
     pub fn restart(&mut self, new_epoch: u32) {
         self.epoch = new_epoch;
         self.next_seq = 1;
         self.last_ack = 0;
         (self.count_in, self.count_good, self.count_reject) = (0, 0, 0);
-        // Renumber, do not re-offer: these units were produced (and counted) before the restart.
-        for record in &mut self.ring {
-            record.seq = self.next_seq;
-            self.next_seq += 1;
-        }
+    }
+
+    /// The epoch the PLC shows: the presented record's, or the current boot's when none is.
+    pub fn shown_epoch(&self) -> u32 {
+        self.presented().map_or(self.epoch, |r| r.epoch)
     }
 }
 
@@ -270,6 +279,7 @@ mod tests {
     fn rec(serial: &str) -> SimRecord {
         SimRecord {
             seq: 0,
+            epoch: 0,
             serial: serial.into(),
             pass: true,
             defect: None,
@@ -277,6 +287,7 @@ mod tests {
             program: "P1".into(),
             measurements: vec![],
             consumed: vec![],
+            reels: vec![],
         }
     }
 
@@ -367,8 +378,11 @@ mod tests {
         plc.acknowledge(1);
         plc.restart(2);
         assert_eq!(plc.epoch, 2);
-        assert_eq!(plc.presented().map(|r| (r.serial.as_str(), r.seq)), Some(("B", 1)));
+        assert_eq!(plc.presented().map(|r| (r.serial.as_str(), r.epoch, r.seq)), Some(("B", 1, 2)));
+        assert_eq!(plc.shown_epoch(), 1, "the presented record keeps its identity");
         assert_eq!(plc.true_count(Counter::In), 0, "counters restart from zero");
-        assert_eq!(plc.offer(rec("C")), Ok(2));
+        assert_eq!(plc.offer(rec("C")), Ok(1));
+        assert!(plc.acknowledge(2));
+        assert_eq!((plc.shown_epoch(), plc.shown_seq()), (2, 1));
     }
 }

@@ -21,6 +21,7 @@ fn profile() -> Profile {
 fn record(serial: &str, pass: bool) -> SimRecord {
     SimRecord {
         seq: 0,
+        epoch: 0,
         serial: serial.into(),
         pass,
         defect: (!pass).then(|| "FT_AUDIO".into()),
@@ -28,6 +29,7 @@ fn record(serial: &str, pass: bool) -> SimRecord {
         program: "PHONE-X1".into(),
         measurements: vec![],
         consumed: vec![],
+        reels: vec![],
     }
 }
 

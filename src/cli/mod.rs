@@ -4,6 +4,7 @@
 //! (`MES_DATABASE_URL`, `MES_DATA_DIR`) > `--config FILE` > defaults (`./mes-data`).
 
 mod bench;
+mod collect;
 mod demo;
 mod export;
 mod migrate;
@@ -57,6 +58,10 @@ enum Command {
     Profile(profile::ProfileCommand),
     /// Run the bundled line simulators alone (Modbus TCP lines: smt, phone).
     Simulate(simulate::SimulateArgs),
+    /// Collect unit records, states and counters from the lines' PLCs into the store.
+    Collect(collect::CollectArgs),
+    /// Collectors (and, once built, the web) for a real plant.
+    Serve(ServeArgs),
     /// Benchmarks that ship with the product, each against a baseline in the same run.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -111,6 +116,46 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Bench(cmd)) => bench::run(&config, cmd).await,
         Some(Command::Profile(cmd)) => profile::run(cmd),
         Some(Command::Simulate(args)) => simulate::run(args).await,
+        Some(Command::Collect(args)) => collect::run(&config, &args).await,
+        Some(Command::Serve(args)) => {
+            anyhow::ensure!(
+                args.collect_only,
+                "the web front (dashboards, API) is not built yet: run `mes serve --collect-only`"
+            );
+            collect::run(&config, &args.collect).await
+        }
+    }
+}
+
+/// Options of `mes serve`.
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Run the collectors only (no web).
+    #[arg(long)]
+    collect_only: bool,
+    #[command(flatten)]
+    collect: collect::CollectArgs,
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

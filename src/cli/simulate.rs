@@ -41,6 +41,10 @@ pub struct SimulateArgs {
     /// Stop after this much simulated time, in minutes (default: run until Ctrl-C).
     #[arg(long, value_name = "MINUTES")]
     minutes: Option<u64>,
+    /// After production stops (`--minutes` reached), keep serving the PLCs for this many
+    /// seconds (or until Ctrl-C), so collectors can take the records still held.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    linger: u64,
 }
 
 pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
@@ -69,10 +73,23 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         }
         let _ = super::emit(&out);
     };
-    let stop = async {
-        let _ = tokio::signal::ctrl_c().await;
+    let (stopped_tx, mut stopped) = tokio::sync::watch::channel(false);
+    let signal = tokio::spawn(async move {
+        super::shutdown_signal().await;
+        stopped_tx.send_replace(true);
+    });
+    let mut by_signal = stopped.clone();
+    let stop = async move {
+        let _ = by_signal.wait_for(|s| *s).await;
     };
     let records = simulate(options, on_ready, stop).await?;
-    eprintln!("simulation stopped after {records} records");
+    super::emit(&format!("production stopped after {records} records\n"))?;
+    if args.linger > 0 && !*stopped.borrow() {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(args.linger)) => {}
+            _ = stopped.wait_for(|s| *s) => {}
+        }
+    }
+    signal.abort();
     Ok(ExitCode::SUCCESS)
 }

@@ -82,6 +82,17 @@ impl Store {
         self.load_results(&sql, values).await
     }
 
+    /// The last result committed for each station of `line` (highest id), keyed by station
+    /// code: where a collector's handshakes resume after a restart.
+    pub async fn last_results(&self, line: &LineId) -> Result<HashMap<String, StoredResult>, StoreError> {
+        let sql = format!(
+            "{SELECT_RESULTS} WHERE r.id IN (SELECT MAX(r2.id) FROM station_results r2 \
+             JOIN lines l2 ON l2.id = r2.line_id WHERE l2.code = $1 GROUP BY r2.station_id)"
+        );
+        let rows = self.load_results(&sql, vec![line.as_str().into()]).await?;
+        Ok(rows.into_iter().map(|r| (r.record.station.to_string(), r)).collect())
+    }
+
     /// Every visit of the given units, in time order.
     pub(crate) async fn results_of_units(&self, unit_ids: &[i64]) -> Result<Vec<StoredResult>, StoreError> {
         let mut out = Vec::new();

@@ -1,0 +1,469 @@
+//! One line's collector: polls every station through a [`Driver`], turns state words into
+//! machine-state intervals and counters into raw samples, and runs the unit-record handshake —
+//! read, commit through the store's batch writer, and only then acknowledge. One station's
+//! garbage or exceptions are that station's errors; a broken link reconnects with capped
+//! exponential backoff and jitter, then drains what the PLCs held meanwhile.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use plc_contract::profile::{Profile, Role};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tokio::sync::watch;
+
+use super::driver::{Driver, DriverError};
+use super::handshake::{Delivered, Handshaker};
+use super::health::SharedHealth;
+use super::station::{StationMap, Status, Values, fingerprint};
+use crate::domain::counter::{CounterKind, CounterSample};
+use crate::domain::record::UnitRecord;
+use crate::domain::state::{MachineState, StateInterval};
+use crate::domain::{IdError, LineId, PlcEpoch, StationId};
+use crate::store::{RecordBatch, Store, StoreError};
+
+/// What the owner of a collector asks of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Poll and record.
+    Run,
+    /// Take every record the PLCs still hold, then stop (production has stopped).
+    Drain,
+    /// Stop after the current cycle.
+    Stop,
+}
+
+/// Why a collector could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectorError {
+    /// A code in the profile is not a valid id.
+    #[error("profile of line {line}: {source}")]
+    Id {
+        /// Line code.
+        line: String,
+        /// Why.
+        source: IdError,
+    },
+    /// The store could not be read at start.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Timing of a collector.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// Poll period when nothing is waiting (the fastest scan class).
+    pub poll: Duration,
+    /// First reconnect delay.
+    pub backoff_min: Duration,
+    /// Longest reconnect delay.
+    pub backoff_max: Duration,
+    /// How long a drain may take before it gives up on unreachable PLCs.
+    pub drain_limit: Duration,
+}
+
+impl Timing {
+    /// Timing from a profile's scan classes.
+    pub fn for_profile(profile: &Profile) -> Self {
+        let poll = profile.scan_classes.values().min().copied().unwrap_or(Duration::from_millis(100));
+        Self {
+            poll: poll.max(Duration::from_millis(5)),
+            backoff_min: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(5),
+            drain_limit: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Per-station runtime state.
+struct StationRun {
+    map: Arc<StationMap>,
+    code: StationId,
+    handshake: Handshaker,
+    /// Open state interval: (PLC code, fault code, since).
+    state: Option<(u16, u16, DateTime<Utc>)>,
+    /// Last stored sample per counter: (epoch, raw).
+    counters: HashMap<Role, (u32, u32)>,
+    /// When each scan class was last read.
+    scanned: HashMap<String, Instant>,
+}
+
+/// A record read this cycle, waiting for the commit.
+struct Taken {
+    station: usize,
+    record: UnitRecord,
+    fingerprint: String,
+}
+
+/// One line's collector.
+pub struct Collector<D: Driver> {
+    line: LineId,
+    profile: Profile,
+    driver: D,
+    store: Arc<Store>,
+    health: SharedHealth,
+    stations: Vec<StationRun>,
+    timing: Timing,
+    connected: bool,
+    failures: u32,
+    rng: ChaCha8Rng,
+}
+
+impl<D: Driver> Collector<D> {
+    /// A collector of `profile`'s line over `driver`, resuming each station's handshake from
+    /// the last record the store holds for it.
+    pub async fn new(profile: Profile, driver: D, store: Arc<Store>) -> Result<Self, CollectorError> {
+        let id_error = |source| CollectorError::Id { line: profile.line.clone(), source };
+        let line = LineId::parse(profile.line.clone()).map_err(id_error)?;
+        let last = store.last_results(&line).await?;
+        let mut stations = Vec::new();
+        for p in &profile.stations {
+            let code = StationId::parse(p.code.clone()).map_err(id_error)?;
+            let delivered = last.get(&p.code).map(|r| Delivered {
+                epoch: r.record.epoch.0,
+                seq: u32::try_from(r.record.seq.0).unwrap_or(u32::MAX),
+                fingerprint: fingerprint(&r.record),
+                acknowledged: false,
+            });
+            stations.push(StationRun {
+                map: Arc::new(StationMap::new(p.clone())),
+                code,
+                handshake: Handshaker::new(p.handshake, delivered),
+                state: None,
+                counters: HashMap::new(),
+                scanned: HashMap::new(),
+            });
+        }
+        let health = SharedHealth::new(&profile.line, profile.stations.iter().map(|s| s.code.clone()));
+        let seed = profile.line.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+        let timing = Timing::for_profile(&profile);
+        Ok(Self {
+            line,
+            profile,
+            driver,
+            store,
+            health,
+            stations,
+            timing,
+            connected: false,
+            failures: 0,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+        })
+    }
+
+    /// The health this collector updates.
+    pub fn health(&self) -> SharedHealth {
+        self.health.clone()
+    }
+
+    /// Overrides the timing (tests use short backoffs).
+    pub fn with_timing(mut self, timing: Timing) -> Self {
+        self.timing = timing;
+        self
+    }
+
+    /// Runs until `mode` says stop, or says drain and nothing is left to take.
+    pub async fn run(mut self, mut mode: watch::Receiver<Mode>) {
+        let mut drain_started: Option<Instant> = None;
+        loop {
+            let current = *mode.borrow();
+            if current == Mode::Stop {
+                break;
+            }
+            if current == Mode::Drain && drain_started.is_none() {
+                drain_started = Some(Instant::now());
+            }
+            if drain_started.is_some_and(|d| d.elapsed() > self.timing.drain_limit) {
+                tracing::warn!(line = %self.line, "drain gave up: PLCs unreachable");
+                break;
+            }
+            if !self.connected {
+                match self.driver.connect().await {
+                    Ok(()) => {
+                        self.connected = true;
+                        self.failures = 0;
+                        let mut h = self.health.lock();
+                        h.connected = true;
+                        h.connects += 1;
+                        tracing::info!(line = %self.line, connects = h.connects, "connected");
+                    }
+                    Err(e) => {
+                        self.note_link_error(&e);
+                        let delay = self.backoff();
+                        tracing::warn!(line = %self.line, error = %e, retry_ms = delay.as_millis() as u64, "connect failed");
+                        Self::pause(delay, &mut mode).await;
+                        continue;
+                    }
+                }
+            }
+            let outcome = self.cycle().await;
+            match outcome {
+                Ok(cycle) => {
+                    if drain_started.is_some() && !cycle.waiting {
+                        tracing::info!(line = %self.line, "drained: no record left in any PLC");
+                        break;
+                    }
+                    if cycle.taken == 0 {
+                        Self::pause(self.timing.poll, &mut mode).await;
+                    }
+                }
+                Err(e) => {
+                    self.note_link_error(&e);
+                    self.driver.disconnect();
+                    self.connected = false;
+                    let delay = self.backoff();
+                    tracing::warn!(line = %self.line, error = %e, retry_ms = delay.as_millis() as u64, "link lost");
+                    Self::pause(delay, &mut mode).await;
+                }
+            }
+        }
+        self.driver.disconnect();
+        self.health.lock().connected = false;
+    }
+
+    /// Sleeps, waking early when the mode changes.
+    async fn pause(delay: Duration, mode: &mut watch::Receiver<Mode>) {
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            _ = mode.changed() => {}
+        }
+    }
+
+    /// Capped exponential backoff with ±25 % jitter, so collectors of many lines do not
+    /// reconnect in step after a network blip.
+    fn backoff(&mut self) -> Duration {
+        self.failures = self.failures.saturating_add(1);
+        let exp = self.timing.backoff_min.saturating_mul(1u32 << self.failures.min(16).saturating_sub(1));
+        let base = exp.min(self.timing.backoff_max);
+        base.mul_f64(self.rng.random_range(0.75..1.25))
+    }
+
+    fn note_link_error(&self, e: &DriverError) {
+        let mut h = self.health.lock();
+        h.connected = false;
+        h.last_connect_error = Some(e.to_string());
+    }
+
+    fn note_station_error(&self, i: usize, e: &dyn std::fmt::Display) {
+        let mut h = self.health.lock();
+        if let Some(s) = h.stations.get_mut(i) {
+            s.errors += 1;
+            s.last_error = Some(e.to_string());
+        }
+    }
+
+    /// One poll of every station: statuses, due periodic tags, and waiting records; then one
+    /// commit for everything read, then the acknowledgements.
+    async fn cycle(&mut self) -> Result<Cycle, DriverError> {
+        let mut batch = RecordBatch::default();
+        let mut taken: Vec<Taken> = Vec::new();
+        let mut waiting = false;
+        for i in 0..self.stations.len() {
+            match self.poll_station(i, &mut batch).await {
+                Ok(Some(t)) => {
+                    waiting = true;
+                    taken.push(t);
+                }
+                Ok(None) => {}
+                Err(StationFault::Link(e)) => return Err(e),
+                Err(StationFault::Station { error, waiting: w }) => {
+                    waiting |= w;
+                    self.note_station_error(i, &error);
+                    tracing::warn!(line = %self.line, station = %self.stations[i].code, error = %error, "station read failed");
+                }
+            }
+            let mut h = self.health.lock();
+            h.stations[i].record_waiting = taken.last().is_some_and(|t| t.station == i);
+        }
+        self.health.lock().queue_depth = taken.len();
+        let n = taken.len();
+        batch.records = taken.iter().map(|t| t.record.clone()).collect();
+        if batch.records.is_empty() && batch.state_intervals.is_empty() && batch.counter_samples.is_empty() {
+            return Ok(Cycle { taken: 0, waiting });
+        }
+        let receipt = match self.store.commit(&batch).await {
+            Ok(r) => r,
+            Err(e) => {
+                // Nothing is acknowledged: the PLCs keep the records and offer them again.
+                self.health.lock().store_errors += 1;
+                tracing::error!(line = %self.line, error = %e, records = n, "commit failed; records stay in the PLCs");
+                return Ok(Cycle { taken: 0, waiting: true });
+            }
+        };
+        tracing::debug!(line = %self.line, inserted = receipt.inserted, duplicates = receipt.duplicates, "committed");
+        {
+            let mut h = self.health.lock();
+            h.queue_depth = 0;
+            for t in &taken {
+                let s = &mut h.stations[t.station];
+                s.pass += u64::from(t.record.verdict == crate::domain::record::Verdict::Pass);
+                s.fail += u64::from(t.record.verdict == crate::domain::record::Verdict::Fail);
+                s.records += 1;
+            }
+        }
+        for t in taken {
+            let run = &mut self.stations[t.station];
+            let writes = run.handshake.committed(t.record.epoch.0, t.record.seq.0 as u32, t.fingerprint);
+            let tags: Vec<_> = writes
+                .into_iter()
+                .filter_map(|(role, value)| run.map.profile.tags.get(&role).map(|t| (t, value)))
+                .collect();
+            match self.driver.write(&run.map.profile, &tags).await {
+                Ok(()) => run.handshake.acknowledged(),
+                Err(e) if e.needs_reconnect() => return Err(e),
+                Err(e) => {
+                    let code = run.code.clone();
+                    self.note_station_error(t.station, &e);
+                    tracing::warn!(line = %self.line, station = %code, error = %e, "acknowledgement refused");
+                }
+            }
+        }
+        Ok(Cycle { taken: n, waiting })
+    }
+
+    /// Polls station `i`: state interval and counter samples go into `batch`; a waiting record
+    /// is read and returned.
+    async fn poll_station(&mut self, i: usize, batch: &mut RecordBatch) -> Result<Option<Taken>, StationFault> {
+        let now = Instant::now();
+        let map = self.stations[i].map.clone();
+        let mut tags = map.status_tags();
+        let scanned = &self.stations[i].scanned;
+        let due: Vec<String> = self
+            .profile
+            .scan_classes
+            .iter()
+            .filter(|(name, period)| scanned.get(*name).is_none_or(|t| now.duration_since(*t) >= **period))
+            .map(|(name, _)| name.clone())
+            .collect();
+        let counters: Vec<_> = map.counter_tags().into_iter().filter(|(_, t, _)| due.contains(&t.scan)).collect();
+        tags.extend(counters.iter().map(|(_, t, _)| *t));
+        let values = self.driver.read(&map.profile, &tags).await.map_err(StationFault::from_driver)?;
+        let read_at = Utc::now();
+        let values = Values::new(tags, values);
+        let status = map.status(&values);
+        tracing::trace!(line = %self.line, station = %map.profile.code, ?status, "polled");
+        {
+            let mut h = self.health.lock();
+            let s = &mut h.stations[i];
+            s.last_good_read = Some(read_at);
+            s.state = status.state.and_then(|c| self.profile.states.get(&c)).and_then(|n| MachineState::parse(n));
+            s.fault_code = status.fault;
+        }
+        let run = &mut self.stations[i];
+        for name in due {
+            run.scanned.insert(name, now);
+        }
+        record_state(&self.line, run, &self.profile, &status, read_at, batch);
+        for (role, tag, width) in counters {
+            let raw = match values.get(tag) {
+                Some(Ok(plc_contract::codec::TagValue::Int(v))) => u32::try_from(*v).ok(),
+                _ => None,
+            };
+            let (Some(raw), Some(kind)) = (raw, counter_kind(role)) else { continue };
+            let epoch = status.handshake.epoch;
+            if run.counters.get(&role) != Some(&(epoch, raw)) {
+                run.counters.insert(role, (epoch, raw));
+                batch.counter_samples.push(CounterSample {
+                    line: self.line.clone(),
+                    station: run.code.clone(),
+                    counter: kind,
+                    epoch: PlcEpoch(epoch),
+                    sampled_at: read_at,
+                    raw,
+                    width_bits: width,
+                });
+            }
+        }
+        if !run.handshake.pending(&status.handshake) {
+            return Ok(None);
+        }
+        // A record waits: read it with the handshake tags, so key and content are one read.
+        let tags = map.record_tags();
+        let values = self.driver.read(&map.profile, &tags).await.map_err(StationFault::from_driver)?;
+        let read_at = Utc::now();
+        let values = Values::new(tags, values);
+        let run = &self.stations[i];
+        let status = map.status(&values);
+        if !run.handshake.pending(&status.handshake) {
+            return Ok(None);
+        }
+        // The key of a flag record depends on its content; decode with a provisional key first.
+        let provisional = map.key(&self.line, &run.code, status.handshake.epoch, 0);
+        let record = map
+            .record(&values, provisional, read_at)
+            .map_err(|e| StationFault::Station { error: e.to_string(), waiting: true })?;
+        let fp = fingerprint(&record);
+        let (epoch, seq) = run.handshake.key(&status.handshake, &fp);
+        let key = map.key(&self.line, &run.code, epoch, seq);
+        let record = UnitRecord { epoch: key.epoch, seq: key.seq, ..record };
+        Ok(Some(Taken { station: i, record, fingerprint: fp }))
+    }
+}
+
+/// Result of one cycle.
+struct Cycle {
+    /// Records committed.
+    taken: usize,
+    /// Whether any station still had (or has) a record waiting.
+    waiting: bool,
+}
+
+/// A station-level failure: a broken link (reconnect) or a problem of this station only.
+enum StationFault {
+    Link(DriverError),
+    Station { error: String, waiting: bool },
+}
+
+impl StationFault {
+    fn from_driver(e: DriverError) -> Self {
+        if e.needs_reconnect() {
+            StationFault::Link(e)
+        } else {
+            StationFault::Station { error: e.to_string(), waiting: false }
+        }
+    }
+}
+
+fn counter_kind(role: Role) -> Option<CounterKind> {
+    match role {
+        Role::CountIn => Some(CounterKind::In),
+        Role::CountGood => Some(CounterKind::Good),
+        Role::CountReject => Some(CounterKind::Reject),
+        _ => None,
+    }
+}
+
+/// A changed state word closes the open interval and opens the next (both in `batch`).
+fn record_state(
+    line: &LineId,
+    run: &mut StationRun,
+    profile: &Profile,
+    status: &Status,
+    at: DateTime<Utc>,
+    batch: &mut RecordBatch,
+) {
+    let Some(code) = status.state else { return };
+    if run.state.is_some_and(|(c, f, _)| (c, f) == (code, status.fault)) {
+        return;
+    }
+    let interval = |plc_code: u16, fault: u16, since: DateTime<Utc>, until: Option<DateTime<Utc>>| {
+        let state = profile.states.get(&plc_code).and_then(|n| MachineState::parse(n)).unwrap_or(MachineState::Off);
+        StateInterval {
+            line: line.clone(),
+            station: run.code.clone(),
+            started_at: since,
+            ended_at: until,
+            plc_code,
+            state,
+            fault_code: (fault != 0).then_some(fault),
+            reason: (!profile.states.contains_key(&plc_code)).then(|| format!("unmapped PLC state code {plc_code}")),
+        }
+    };
+    if let Some((c, f, since)) = run.state {
+        batch.state_intervals.push(interval(c, f, since, Some(at)));
+    }
+    batch.state_intervals.push(interval(code, status.fault, at, None));
+    run.state = Some((code, status.fault, at));
+}

@@ -1,0 +1,136 @@
+//! Acquisition: PLC registers and nodes in, committed records out, nothing lost or doubled.
+//!
+//! Owns: the [`driver::Driver`] trait and its protocol drivers ([`modbus`]; OPC UA follows),
+//! Modbus read planning ([`plan`]), the sans-I/O unit-record handshake ([`handshake`]), the
+//! decoding of a station's tags into domain values ([`station`]), the per-line
+//! [`collector::Collector`] loop, and the [`health`] it reports.
+//!
+//! The rule everything here serves: a record is acknowledged to its PLC only after the store's
+//! commit returned; a record that cannot be read or stored stays in the PLC.
+//!
+//! Must never: import sea_orm (the store owns the database) or actix (the web owns HTTP).
+
+pub mod collector;
+pub mod driver;
+pub mod handshake;
+pub mod health;
+pub mod modbus;
+pub mod plan;
+pub mod station;
+
+use plc_contract::profile::{Endpoint, Profile};
+
+/// Why no driver can be made for a profile.
+#[derive(Debug, thiserror::Error)]
+pub enum UnsupportedEndpoint {
+    /// The OPC UA driver is not built yet.
+    #[error("line {line} speaks OPC UA; the OPC UA collector is not built yet")]
+    OpcUa {
+        /// Line code.
+        line: String,
+    },
+}
+
+/// The Modbus driver for a profile's endpoint.
+pub fn modbus_driver(profile: &Profile) -> Result<modbus::ModbusDriver, UnsupportedEndpoint> {
+    match &profile.endpoint {
+        Endpoint::ModbusTcp { host, port, timeout } => Ok(modbus::ModbusDriver::new(host, *port, *timeout)),
+        Endpoint::OpcUa { .. } => Err(UnsupportedEndpoint::OpcUa { line: profile.line.clone() }),
+    }
+}
+
+/// Why collectors could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A profile needs a driver that is not built.
+    #[error(transparent)]
+    Unsupported(#[from] UnsupportedEndpoint),
+    /// A collector could not start.
+    #[error(transparent)]
+    Collector(#[from] collector::CollectorError),
+    /// The plant could not be registered.
+    #[error("registering the lines of the profiles: {0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// The collectors of several lines, one task each, sharing the store.
+pub struct Collectors {
+    mode: tokio::sync::watch::Sender<collector::Mode>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Each line's health, in profile order.
+    pub health: Vec<health::SharedHealth>,
+}
+
+impl Collectors {
+    /// Registers the profiles' lines and stations (idempotent) and starts one collector per
+    /// profile.
+    pub async fn start(store: std::sync::Arc<crate::store::Store>, profiles: Vec<Profile>) -> Result<Self, StartError> {
+        store.register_plant(&plant_of(&profiles)).await?;
+        let (mode, watch) = tokio::sync::watch::channel(collector::Mode::Run);
+        let mut tasks = Vec::new();
+        let mut health = Vec::new();
+        for profile in profiles {
+            let driver = modbus_driver(&profile)?;
+            let c = collector::Collector::new(profile, driver, store.clone()).await?;
+            health.push(c.health());
+            tasks.push(tokio::spawn(c.run(watch.clone())));
+        }
+        Ok(Self { mode, tasks, health })
+    }
+
+    /// Asks every collector to run, drain or stop.
+    pub fn set_mode(&self, mode: collector::Mode) {
+        self.mode.send_replace(mode);
+    }
+
+    /// Waits for every collector to end (after [`Collectors::set_mode`] drain or stop).
+    pub async fn join(self) {
+        for t in self.tasks {
+            if let Err(e) = t.await {
+                tracing::error!(error = %e, "collector task failed");
+            }
+        }
+    }
+}
+
+/// The master data the profiles declare: their lines with their stations, in an area `A1` of
+/// site `PLANT`. Lines already registered (by an earlier start or a plant model) are kept.
+pub fn plant_of(profiles: &[Profile]) -> crate::domain::plant::PlantModel {
+    use crate::domain::equipment::{Area, Line, LineKind, Site, Station, StationKind};
+    let lines = profiles
+        .iter()
+        .filter_map(|p| {
+            Some(Line {
+                id: crate::domain::LineId::parse(p.line.clone()).ok()?,
+                area: "A1".into(),
+                name: p.name.clone(),
+                kind: LineKind::parse(&p.kind)?,
+                stations: p
+                    .stations
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(k, s)| {
+                        Some(Station {
+                            id: crate::domain::StationId::parse(s.code.clone()).ok()?,
+                            name: s.name.clone(),
+                            position: u32::try_from(k + 1).ok()?,
+                            kind: StationKind::parse(&s.kind)?,
+                        })
+                    })
+                    .collect(),
+            })
+        })
+        .collect();
+    crate::domain::plant::PlantModel {
+        site: Site {
+            code: "PLANT".into(),
+            name: "Plant".into(),
+            time_zone: crate::domain::shift::DEFAULT_TIME_ZONE.name().into(),
+        },
+        areas: vec![Area { site: "PLANT".into(), code: "A1".into(), name: "Area 1".into() }],
+        lines,
+        products: Vec::new(),
+        routes: Vec::new(),
+        work_orders: Vec::new(),
+    }
+}

@@ -1,0 +1,145 @@
+//! Modbus read planning, without I/O: which requests fetch a set of tags. Adjacent and nearby
+//! addresses of one data space are coalesced into as few requests as the protocol allows
+//! (≤ 125 registers or ≤ 2000 bits per read), so a station's status costs one round trip.
+
+use plc_contract::codec::{CodecError, TagValue, decode};
+use plc_contract::profile::{Address, RegisterSpace, Tag};
+
+/// Most registers one Modbus read may return (function codes 3 and 4).
+pub const MAX_REGISTERS: u16 = 125;
+/// Most bits one Modbus read may return (function codes 1 and 2).
+pub const MAX_BITS: u16 = 2000;
+/// Unused registers a request may span to join two tags: reading a few idle registers costs
+/// less than a second round trip. Addresses inside one station's map are readable on the
+/// PLCs we meet; a PLC that refuses gaps is read with `0` here.
+pub const DEFAULT_MAX_GAP: u16 = 16;
+
+/// One read request and the tags it serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadBlock {
+    /// Data space.
+    pub space: RegisterSpace,
+    /// First address.
+    pub start: u16,
+    /// Registers or bits to read.
+    pub count: u16,
+    /// `(index into the planned tags, offset of the tag in the block)`.
+    pub members: Vec<(usize, u16)>,
+}
+
+/// Plans reads of `tags` (Modbus tags only; others are skipped) with at most `max_gap` unused
+/// addresses bridged inside a block.
+pub fn plan_reads(tags: &[&Tag], max_gap: u16) -> Vec<ReadBlock> {
+    let mut items: Vec<(RegisterSpace, u16, u16, usize)> = tags
+        .iter()
+        .enumerate()
+        .filter_map(|(k, t)| match t.address {
+            Address::Modbus { space, index } => Some((space, index, t.data_type.registers(t.length), k)),
+            Address::OpcUa(_) => None,
+        })
+        .collect();
+    items.sort_by_key(|(space, index, _, k)| (*space, *index, *k));
+    let mut blocks: Vec<ReadBlock> = Vec::new();
+    for (space, index, len, k) in items {
+        let limit = if space.is_bits() { MAX_BITS } else { MAX_REGISTERS };
+        let end = u32::from(index) + u32::from(len);
+        if let Some(b) = blocks.last_mut()
+            && b.space == space
+        {
+            let block_end = u32::from(b.start) + u32::from(b.count);
+            let joined = end.max(block_end) - u32::from(b.start);
+            if u32::from(index) <= block_end + u32::from(max_gap) && joined <= u32::from(limit) {
+                b.count = u16::try_from(joined).unwrap_or(limit);
+                b.members.push((k, index - b.start));
+                continue;
+            }
+        }
+        blocks.push(ReadBlock { space, start: index, count: len, members: vec![(k, 0)] });
+    }
+    blocks
+}
+
+/// Decodes every planned tag from the words each block returned (bits as 0/1 words), in the
+/// order of `tags`. A tag whose block is missing or short decodes to an error of its own, so one
+/// garbled value never hides the others.
+pub fn decode_blocks(tags: &[&Tag], blocks: &[ReadBlock], words: &[Vec<u16>]) -> Vec<Result<TagValue, CodecError>> {
+    let mut out: Vec<Result<TagValue, CodecError>> =
+        tags.iter().map(|t| Err(CodecError::TooShort { data_type: t.data_type, needed: 1, got: 0 })).collect();
+    for (block, data) in blocks.iter().zip(words) {
+        for &(k, offset) in &block.members {
+            let tag = tags[k];
+            let from = usize::from(offset).min(data.len());
+            out[k] = decode(&data[from..], tag.data_type, tag.length, tag.byte_order, tag.word_order);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use plc_contract::codec::{ByteOrder, DataType, WordOrder};
+
+    use super::*;
+
+    fn tag(space: RegisterSpace, index: u16, data_type: DataType, length: u16) -> Tag {
+        Tag {
+            address: Address::Modbus { space, index },
+            data_type,
+            length,
+            scale: 1.0,
+            offset: 0.0,
+            scan: "default".into(),
+            byte_order: ByteOrder::Big,
+            word_order: WordOrder::Big,
+        }
+    }
+
+    const HR: RegisterSpace = RegisterSpace::HoldingRegister;
+
+    #[test]
+    fn adjacent_and_near_tags_share_a_request_far_ones_do_not() {
+        let a = tag(HR, 12, DataType::U32, 0);
+        let b = tag(HR, 0, DataType::U16, 0);
+        let c = tag(HR, 16, DataType::String, 16); // 16..32, gap of 2 after `a`
+        let d = tag(HR, 300, DataType::U32, 0);
+        let e = tag(RegisterSpace::Coil, 5, DataType::Bool, 0);
+        let blocks = plan_reads(&[&a, &b, &c, &d, &e], 11);
+        assert_eq!(blocks.len(), 3, "{blocks:?}");
+        assert_eq!((blocks[0].space, blocks[0].start, blocks[0].count), (RegisterSpace::Coil, 5, 1));
+        assert_eq!((blocks[1].start, blocks[1].count), (0, 32));
+        assert_eq!(blocks[1].members, vec![(1, 0), (0, 12), (2, 16)]);
+        assert_eq!((blocks[2].start, blocks[2].count), (300, 2));
+        assert_eq!(plan_reads(&[&a, &b], 10).len(), 2, "a gap of 11 is not bridged with max_gap 10");
+    }
+
+    #[test]
+    fn a_block_never_exceeds_the_protocol_limit() {
+        let tags: Vec<Tag> = (0..40).map(|k| tag(HR, k * 10, DataType::String, 10)).collect();
+        let refs: Vec<&Tag> = tags.iter().collect();
+        let blocks = plan_reads(&refs, 16);
+        assert!(blocks.iter().all(|b| b.count <= MAX_REGISTERS), "{blocks:?}");
+        assert_eq!(blocks.iter().map(|b| b.members.len()).sum::<usize>(), 40);
+        assert_eq!(blocks.len(), 4, "400 registers need 4 reads of at most 125 (120 used each)");
+        let bits: Vec<Tag> = (0..2500).map(|k| tag(RegisterSpace::DiscreteInput, k, DataType::Bool, 0)).collect();
+        let refs: Vec<&Tag> = bits.iter().collect();
+        let counts: Vec<u16> = plan_reads(&refs, 0).iter().map(|b| b.count).collect();
+        assert_eq!(counts, vec![2000, 500]);
+    }
+
+    #[test]
+    fn blocks_decode_back_to_each_tag_and_a_short_answer_fails_only_its_tags() {
+        let seq = tag(HR, 12, DataType::U32, 0);
+        let state = tag(HR, 0, DataType::U16, 0);
+        let far = tag(HR, 200, DataType::U16, 0);
+        let tags = [&seq, &state, &far];
+        let blocks = plan_reads(&tags, 16);
+        let mut first = vec![0u16; 14];
+        first[0] = 2;
+        first[12] = 0x0001;
+        first[13] = 0x0002;
+        let values = decode_blocks(&tags, &blocks, &[first, vec![]]);
+        assert_eq!(values[0], Ok(TagValue::Int(0x0001_0002)));
+        assert_eq!(values[1], Ok(TagValue::Int(2)));
+        assert!(values[2].is_err(), "an empty answer for the far block fails that tag only");
+    }
+}

@@ -1,0 +1,261 @@
+//! A station's tags grouped by when they are read (handshake and state every poll, counters and
+//! feeder loads by scan class, record fields when a record waits) and the decoding of what was
+//! read into domain values: the handshake view, the state, and the unit record itself.
+
+use chrono::{DateTime, Utc};
+use plc_contract::codec::TagValue;
+use plc_contract::profile::{Role, StationProfile, Tag};
+
+use super::driver::TagResult;
+use super::handshake::HandshakeView;
+use crate::domain::record::{
+    Certainty, ConsumedItem, Consumption, Defect, Measurement, RecordKey, UnitRecord, Verdict,
+};
+use crate::domain::{DefectCode, LineId, LotId, PlcEpoch, RecordSeq, SerialNumber, StationId};
+
+/// Roles read on every poll: the handshake and the state.
+const STATUS_ROLES: [Role; 7] = [
+    Role::State,
+    Role::FaultCode,
+    Role::Epoch,
+    Role::RecordSeq,
+    Role::RecordAck,
+    Role::RecordReady,
+    Role::RecordAckFlag,
+];
+/// Roles of the record itself.
+const RECORD_ROLES: [Role; 5] = [Role::Serial, Role::Result, Role::Defect, Role::CycleTime, Role::Program];
+/// Counter roles with their kind.
+pub const COUNTER_ROLES: [Role; 3] = [Role::CountIn, Role::CountGood, Role::CountReject];
+
+/// Why a presented record cannot be stored. The record stays unacknowledged in the PLC (the
+/// station blocks when its ring fills) until it reads well: nothing is lost or guessed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{station}: record {field}: {problem}")]
+pub struct RecordError {
+    /// Station code.
+    pub station: String,
+    /// The field (tag role or `measurements[2]`).
+    pub field: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+/// What one poll of the status tags showed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Status {
+    /// Handshake tags.
+    pub handshake: HandshakeView,
+    /// State word, if it read well.
+    pub state: Option<u16>,
+    /// Fault code (0 none).
+    pub fault: u16,
+}
+
+/// Values read from a station by tag, in the order of a tag list.
+pub struct Values<'a> {
+    tags: Vec<&'a Tag>,
+    values: Vec<TagResult>,
+}
+
+impl<'a> Values<'a> {
+    /// Pairs the tags read with the driver's results.
+    pub fn new(tags: Vec<&'a Tag>, values: Vec<TagResult>) -> Self {
+        Self { tags, values }
+    }
+
+    /// The value of `tag`, if it was read and decoded.
+    pub fn get(&self, tag: &Tag) -> Option<&TagResult> {
+        self.tags.iter().position(|t| std::ptr::eq(*t, tag)).and_then(|k| self.values.get(k))
+    }
+
+    fn int(&self, tag: Option<&Tag>) -> Option<i64> {
+        match self.get(tag?)? {
+            Ok(TagValue::Int(v)) => Some(*v),
+            Ok(TagValue::Bool(b)) => Some(i64::from(*b)),
+            _ => None,
+        }
+    }
+}
+
+/// A station's profile with its tags grouped for polling.
+#[derive(Debug, Clone)]
+pub struct StationMap {
+    /// The profile.
+    pub profile: StationProfile,
+}
+
+impl StationMap {
+    /// Groups `profile`'s tags.
+    pub fn new(profile: StationProfile) -> Self {
+        Self { profile }
+    }
+
+    fn role(&self, role: Role) -> Option<&Tag> {
+        self.profile.tags.get(&role)
+    }
+
+    /// Tags read on every poll.
+    pub fn status_tags(&self) -> Vec<&Tag> {
+        STATUS_ROLES.iter().filter_map(|r| self.role(*r)).collect()
+    }
+
+    /// Counter tags with their register width in bits.
+    pub fn counter_tags(&self) -> Vec<(Role, &Tag, u8)> {
+        COUNTER_ROLES
+            .iter()
+            .filter_map(|r| self.role(*r).map(|t| (*r, t, if t.data_type.registers(0) >= 2 { 32 } else { 16 })))
+            .collect()
+    }
+
+    /// Tags of the record presented by the handshake (with the status tags, so the record and
+    /// the key it is stored under come from the same read).
+    pub fn record_tags(&self) -> Vec<&Tag> {
+        let p = &self.profile;
+        let mut tags = self.status_tags();
+        tags.extend(RECORD_ROLES.iter().filter_map(|r| self.role(*r)));
+        tags.extend(p.measurements.iter().map(|m| &m.tag));
+        tags.extend(p.consumes.iter().map(|c| &c.tag));
+        for f in &p.feeders {
+            tags.extend(f.placed.iter().chain(&f.spliced));
+        }
+        tags
+    }
+
+    /// Decodes the status tags.
+    pub fn status(&self, values: &Values<'_>) -> Status {
+        let u32_of = |role| values.int(self.role(role)).and_then(|v| u32::try_from(v).ok());
+        Status {
+            handshake: HandshakeView {
+                epoch: u32_of(Role::Epoch).unwrap_or(0),
+                seq: u32_of(Role::RecordSeq),
+                ack: u32_of(Role::RecordAck),
+                ready: values.int(self.role(Role::RecordReady)).map(|v| v != 0),
+                ack_flag: values.int(self.role(Role::RecordAckFlag)).map(|v| v != 0),
+            },
+            state: values.int(self.role(Role::State)).and_then(|v| u16::try_from(v).ok()),
+            fault: values.int(self.role(Role::FaultCode)).and_then(|v| u16::try_from(v).ok()).unwrap_or(0),
+        }
+    }
+
+    /// Decodes the presented record, stored under `key`, read at `read_at`.
+    pub fn record(
+        &self,
+        values: &Values<'_>,
+        key: RecordKey,
+        read_at: DateTime<Utc>,
+    ) -> Result<UnitRecord, RecordError> {
+        let code = &self.profile.code;
+        let fail = |field: &str, problem: String| RecordError { station: code.clone(), field: field.into(), problem };
+        let text = |tag: Option<&Tag>, field: &str| -> Result<Option<String>, RecordError> {
+            match tag.map(|t| values.get(t)) {
+                None => Ok(None),
+                Some(Some(Ok(TagValue::Text(t)))) => Ok(Some(t.clone())),
+                Some(Some(Ok(other))) => Err(fail(field, format!("expected text, read {other:?}"))),
+                Some(Some(Err(e))) => Err(fail(field, e.to_string())),
+                Some(None) => Err(fail(field, "not read".into())),
+            }
+        };
+        let serial_text = text(self.role(Role::Serial), "serial")?.unwrap_or_default();
+        let serial =
+            SerialNumber::parse(serial_text.clone()).map_err(|e| fail("serial", format!("{serial_text:?}: {e}")))?;
+        let verdict = match values.int(self.role(Role::Result)) {
+            Some(1) => Verdict::Pass,
+            Some(2) => Verdict::Fail,
+            other => return Err(fail("result", format!("{other:?} is neither 1 (pass) nor 2 (fail)"))),
+        };
+        let mut record = UnitRecord::new(key, serial, verdict, read_at);
+        if let Some(d) = text(self.role(Role::Defect), "defect")?.filter(|d| !d.is_empty()) {
+            let code = DefectCode::parse(d.clone()).map_err(|e| fail("defect", format!("{d:?}: {e}")))?;
+            record.defects.push(Defect { code, ref_designator: None });
+        }
+        record.cycle_time_ms = values.int(self.role(Role::CycleTime)).and_then(|v| u32::try_from(v).ok());
+        record.program = text(self.role(Role::Program), "program")?.filter(|p| !p.is_empty());
+        for (k, m) in self.profile.measurements.iter().enumerate() {
+            let field = format!("measurements[{k}] ({})", m.name);
+            let raw = match values.get(&m.tag) {
+                Some(Ok(TagValue::Float(f))) => *f,
+                Some(Ok(TagValue::Int(i))) => *i as f64,
+                Some(Ok(other)) => return Err(fail(&field, format!("expected a number, read {other:?}"))),
+                Some(Err(e)) => return Err(fail(&field, e.to_string())),
+                None => return Err(fail(&field, "not read".into())),
+            };
+            let value = raw * m.tag.scale + m.tag.offset;
+            if !value.is_finite() {
+                return Err(fail(&field, format!("{value} is not a finite number")));
+            }
+            record.measurements.push(Measurement {
+                name: m.name.clone(),
+                value,
+                unit: m.unit.clone(),
+                lower_limit: m.lower,
+                upper_limit: m.upper,
+            });
+        }
+        for (k, c) in self.profile.consumes.iter().enumerate() {
+            let field = format!("consumes[{k}] ({})", c.kind);
+            let Some(id) = text(Some(&c.tag), &field)?.filter(|t| !t.is_empty()) else { continue };
+            let item = if c.serialised {
+                ConsumedItem::Serial(SerialNumber::parse(id.clone()).map_err(|e| fail(&field, format!("{id:?}: {e}")))?)
+            } else {
+                ConsumedItem::Lot(LotId::parse(id.clone()).map_err(|e| fail(&field, format!("{id:?}: {e}")))?)
+            };
+            record.consumed.push(Consumption {
+                kind: c.kind.clone(),
+                item,
+                ref_designator: None,
+                certainty: Certainty::Certain,
+            });
+        }
+        for (k, f) in self.profile.feeders.iter().enumerate() {
+            let field = format!("feeders[{k}]");
+            let lot = |id: String| LotId::parse(id.clone()).map_err(|e| fail(&field, format!("{id:?}: {e}")));
+            let Some(placed) = text(f.placed.as_ref(), &field)?.filter(|t| !t.is_empty()) else { continue };
+            let spliced = text(f.spliced.as_ref(), &field)?.filter(|t| !t.is_empty());
+            let reel = |id: LotId, certainty| Consumption {
+                kind: "reel".into(),
+                item: ConsumedItem::Lot(id),
+                ref_designator: Some(f.ref_designators.clone()),
+                certainty,
+            };
+            match spliced {
+                // Across a splice the unit may carry parts of either reel: both are possible.
+                Some(old) => {
+                    record.consumed.push(reel(lot(old)?, Certainty::Possible));
+                    record.consumed.push(reel(lot(placed)?, Certainty::Possible));
+                }
+                None => record.consumed.push(reel(lot(placed)?, Certainty::Certain)),
+            }
+        }
+        let problems = record.problems();
+        if let Some(p) = problems.first() {
+            return Err(fail("record", p.to_string()));
+        }
+        Ok(record)
+    }
+
+    /// Station identity for records.
+    pub fn key(&self, line: &LineId, station: &StationId, epoch: u32, seq: u32) -> RecordKey {
+        RecordKey {
+            line: line.clone(),
+            station: station.clone(),
+            epoch: PlcEpoch(epoch),
+            seq: RecordSeq(u64::from(seq)),
+        }
+    }
+}
+
+/// A fingerprint of a record's content (not its key or read time): flag handshakes recognise a
+/// record presented again by it.
+pub fn fingerprint(record: &UnitRecord) -> String {
+    format!(
+        "{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        record.serial,
+        record.verdict.as_str(),
+        record.defects.iter().map(|d| d.code.as_str()).collect::<Vec<_>>(),
+        record.cycle_time_ms,
+        record.program,
+        record.measurements.iter().map(|m| m.value.to_bits()).collect::<Vec<_>>(),
+        record.consumed.iter().map(|c| c.item.id()).collect::<Vec<_>>(),
+    )
+}

@@ -1,0 +1,78 @@
+//! `mes collect` (and `mes serve --collect-only`): runs one collector per line against real or
+//! simulated PLCs, as the profiles describe them, until SIGINT or SIGTERM.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use mes::acquisition::Collectors;
+use mes::acquisition::collector::Mode;
+use mes::config::Config;
+use plc_contract::profile::{Endpoint, Profile};
+
+/// Options of `mes collect`.
+#[derive(Debug, Args)]
+pub struct CollectArgs {
+    /// PLC profile of a line to collect (repeatable); default: the lines of `--config`.
+    #[arg(long = "profile", value_name = "FILE")]
+    profiles: Vec<PathBuf>,
+    /// Reach a line at another Modbus endpoint than its profile says (repeatable):
+    /// `phone-1=127.0.0.1:15020`.
+    #[arg(long = "connect", value_name = "LINE=HOST:PORT")]
+    connect: Vec<String>,
+    /// On SIGINT/SIGTERM, take every record the PLCs still hold before exiting (for a line
+    /// whose production has stopped); by default the current poll finishes and unacknowledged
+    /// records stay safely in the PLCs.
+    #[arg(long)]
+    drain: bool,
+}
+
+/// Loads the profiles to collect: `--profile` files, else the configuration's lines.
+fn profiles(config: &Config, args: &CollectArgs) -> anyhow::Result<Vec<Profile>> {
+    let paths: Vec<PathBuf> = if args.profiles.is_empty() {
+        config.lines.iter().map(|l| l.profile.clone()).collect()
+    } else {
+        args.profiles.clone()
+    };
+    anyhow::ensure!(!paths.is_empty(), "no lines to collect: give --profile FILE or a --config with [[lines]]");
+    let mut out = Vec::new();
+    for path in paths {
+        out.push(Profile::load(&path)?);
+    }
+    for spec in &args.connect {
+        let (line, address) =
+            spec.split_once('=').with_context(|| format!("--connect {spec:?}: expected LINE=HOST:PORT"))?;
+        let (host, port) =
+            address.rsplit_once(':').with_context(|| format!("--connect {spec:?}: expected LINE=HOST:PORT"))?;
+        let port: u16 = port.parse().with_context(|| format!("--connect {spec:?}: {port:?} is not a port"))?;
+        let profile = out
+            .iter_mut()
+            .find(|p| p.line == line)
+            .with_context(|| format!("--connect {spec:?}: no profile for line {line:?}"))?;
+        match &mut profile.endpoint {
+            Endpoint::ModbusTcp { host: h, port: p, .. } => {
+                *h = host.trim_matches(['[', ']']).to_owned();
+                *p = port;
+            }
+            Endpoint::OpcUa { .. } => {
+                anyhow::bail!("--connect {spec:?}: line {line} speaks OPC UA; set its URL in the profile")
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub async fn run(config: &Config, args: &CollectArgs) -> anyhow::Result<ExitCode> {
+    let profiles = profiles(config, args)?;
+    let store = Arc::new(super::open_store(config).await?);
+    let names: Vec<String> = profiles.iter().map(|p| p.line.clone()).collect();
+    let collectors = Collectors::start(store, profiles).await?;
+    tracing::info!(lines = ?names, "collecting");
+    super::emit(&format!("collecting {}; Ctrl-C to stop\n", names.join(", ")))?;
+    super::shutdown_signal().await;
+    collectors.set_mode(if args.drain { Mode::Drain } else { Mode::Stop });
+    collectors.join().await;
+    Ok(ExitCode::SUCCESS)
+}
