@@ -178,6 +178,22 @@ impl LineImage {
         }
     }
 
+    /// Restarts station `i`'s PLC into `epoch`. Its handshake words start from zero, as a
+    /// PLC initialises them at boot (the MES-written acknowledgement included).
+    pub fn restart(&mut self, i: usize, epoch: u32) {
+        self.stations[i].plc.restart(epoch);
+        if let Some(tag) = self.stations[i].profile.tags.get(&Role::RecordAck).cloned()
+            && let (Some((space, index)), Some(unit)) = (modbus(&tag), self.stations[i].profile.unit_id)
+            && let Some(memory) = self.units.get_mut(&unit)
+            && space == RegisterSpace::HoldingRegister
+        {
+            let start = usize::from(index);
+            let end = start + usize::from(tag.data_type.registers(tag.length));
+            memory.holding[start..end].fill(0);
+        }
+        self.render(i);
+    }
+
     /// After the MES wrote `len` registers or coils of `space` from `start` on `unit`: feeds
     /// what it touched to the station PLCs (sequence ack, ready flag, ack flag, validation
     /// answer), then re-renders them so PLC-owned registers show the PLC's reaction.

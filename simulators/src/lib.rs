@@ -23,6 +23,7 @@
 //! interlock driven by the flow (its registers exist). The ground-truth line format is
 //! `plc_contract::StationResultLine`, which the MES export shares.
 
+pub mod faults;
 pub mod image;
 pub mod line;
 pub mod modbus;

@@ -299,6 +299,23 @@ impl LineEngine {
         (-(u.ln()) * self.specs[i].mtbf_ms as f64) as u64
     }
 
+    /// Station `i` breaks down now (fault injection); it is repaired as any breakdown is.
+    pub fn break_now(&mut self, i: usize) {
+        if self.rt[i].down_until.is_none() {
+            self.rt[i].next_break_at = self.now_ms;
+        }
+    }
+
+    /// Line code.
+    pub fn line(&self) -> &str {
+        &self.line
+    }
+
+    /// Number of stations.
+    pub fn stations(&self) -> usize {
+        self.rt.len()
+    }
+
     /// Advances simulated time to `until_ms`, returning the ground truth of every record a PLC
     /// accepted, in the order they were produced.
     pub fn advance(&mut self, until_ms: u64, plcs: &mut impl PlcBank) -> Vec<StationResultLine> {

@@ -2,10 +2,13 @@
 //! responses a real PLC gives (illegal function, illegal data address, illegal data value,
 //! gateway target for an unknown unit id), and feeds MES writes back into the image.
 
-use std::future;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use tokio::net::TcpListener;
 use tokio_modbus::server::tcp::{Server, accept_tcp_connection};
@@ -13,6 +16,7 @@ use tokio_modbus::{ExceptionCode, Request, Response, SlaveRequest};
 
 use plc_contract::profile::RegisterSpace;
 
+use crate::faults::{Cuttable, Faults};
 use crate::image::LineImage;
 
 /// Most registers per read (Modbus application protocol §6.3).
@@ -24,15 +28,21 @@ const MAX_READ_BITS: u16 = 2000;
 #[derive(Clone)]
 pub struct ModbusFront {
     image: Arc<Mutex<LineImage>>,
+    faults: Arc<Faults>,
+    started: Instant,
+    requests: Arc<AtomicU64>,
 }
 
 impl ModbusFront {
-    /// A front serving `image`.
-    pub fn new(image: Arc<Mutex<LineImage>>) -> Self {
-        Self { image }
+    /// A front serving `image`, misbehaving as `faults` says.
+    pub fn new(image: Arc<Mutex<LineImage>>, faults: Arc<Faults>) -> Self {
+        Self { image, faults, started: Instant::now(), requests: Arc::new(AtomicU64::new(0)) }
     }
 
     fn handle(&self, req: SlaveRequest<'static>) -> Result<Response, ExceptionCode> {
+        if self.faults.busy(self.requests.fetch_add(1, Ordering::Relaxed)) {
+            return Err(ExceptionCode::ServerDeviceBusy);
+        }
         let mut image = self.image.lock().map_err(|_| ExceptionCode::ServerDeviceFailure)?;
         let unit = req.slave;
         let memory = image.units.get_mut(&unit).ok_or(ExceptionCode::GatewayTargetDevice)?;
@@ -92,21 +102,35 @@ impl tokio_modbus::server::Service for ModbusFront {
     type Request = SlaveRequest<'static>;
     type Response = Response;
     type Exception = ExceptionCode;
-    type Future = future::Ready<Result<Response, ExceptionCode>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, ExceptionCode>> + Send>>;
 
     fn call(&self, req: Self::Request) -> Self::Future {
-        future::ready(self.handle(req))
+        match self.faults.stalled(self.started.elapsed()) {
+            // A stalled PLC answers late; a write takes effect only when it answers.
+            Some(wait) => {
+                let front = self.clone();
+                Box::pin(async move {
+                    tokio::time::sleep(wait).await;
+                    front.handle(req)
+                })
+            }
+            None => Box::pin(std::future::ready(self.handle(req))),
+        }
     }
 }
 
 /// Serves `image` on `listener` until the task is dropped or the listener fails. The caller
 /// binds (port 0 in tests) and so knows the address.
-pub async fn serve(listener: TcpListener, image: Arc<Mutex<LineImage>>) -> io::Result<()> {
-    let front = ModbusFront::new(image);
+pub async fn serve(listener: TcpListener, image: Arc<Mutex<LineImage>>, faults: Arc<Faults>) -> io::Result<()> {
+    let drop_after = faults.drop_after;
+    let front = ModbusFront::new(image, faults);
     let server = Server::new(listener);
     let on_connected = |stream, socket_addr: SocketAddr| {
         let front = front.clone();
-        async move { accept_tcp_connection(stream, socket_addr, move |_| Ok(Some(front.clone()))) }
+        async move {
+            let accepted = accept_tcp_connection(stream, socket_addr, move |_| Ok(Some(front.clone())))?;
+            Ok(accepted.map(|(service, stream)| (service, Cuttable::new(stream, drop_after))))
+        }
     };
     // A broken client connection ends that connection only.
     server.serve(&on_connected, |err| tracing::warn!(error = %err, "modbus simulator: connection error")).await

@@ -255,6 +255,17 @@ impl StationPlc {
         (self.count_in, self.count_good, self.count_reject) = (0, 0, 0);
     }
 
+    /// Counters reset to zero without a restart (an operator's reset), same epoch.
+    pub fn reset_counters(&mut self) {
+        (self.count_in, self.count_good, self.count_reject) = (0, 0, 0);
+    }
+
+    /// Counters jump by `by` (a glitch: a bit flip, a bad preset); the MES must flag it.
+    pub fn jump_counters(&mut self, by: u64) {
+        self.count_in += by;
+        self.count_good += by;
+    }
+
     /// The epoch the PLC shows: the presented record's, or the current boot's when none is.
     pub fn shown_epoch(&self) -> u32 {
         self.presented().map_or(self.epoch, |r| r.epoch)

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use plc_contract::StationResultLine;
 use plc_contract::profile::{Endpoint, Profile};
 
+use crate::faults::{Faults, PlcFault};
 use crate::image::LineImage;
 use crate::line::{LineEngine, PlcBank, TICK_MS};
 use crate::plc::{Blocked, SimRecord};
@@ -34,6 +35,8 @@ pub struct SimulateOptions {
     pub duration: Option<Duration>,
     /// Simulated start instant.
     pub start: DateTime<Utc>,
+    /// Faults to inject.
+    pub faults: Faults,
 }
 
 /// Why a simulation could not run.
@@ -94,6 +97,7 @@ pub async fn simulate(
 ) -> Result<u64, SimulateError> {
     let mut lines = Vec::new();
     let mut addresses = Vec::new();
+    let faults = Arc::new(options.faults.clone());
     for (k, profile) in options.lines.iter().enumerate() {
         if matches!(profile.endpoint, Endpoint::OpcUa { .. }) {
             return Err(SimulateError::OpcUaNotBuilt { line: profile.line.clone() });
@@ -112,7 +116,7 @@ pub async fn simulate(
         // The epoch a PLC booted in: distinct per seed so re-runs do not pose as the same boot.
         let epoch = u32::try_from(options.seed % 1_000_000).unwrap_or(0) + 1;
         let image = Arc::new(Mutex::new(LineImage::new(profile, epoch)?));
-        tokio::spawn(crate::modbus::serve(listener, image.clone()));
+        tokio::spawn(crate::modbus::serve(listener, image.clone(), faults.clone()));
         let prefix = match profile.kind.as_str() {
             "smt" => "PCB",
             "tablet" => "TB1",
@@ -158,6 +162,9 @@ pub async fn simulate(
                 };
                 produced.extend(line.engine.advance(simulated, &mut *image));
             }
+            if simulated % 60_000 == 0 {
+                inject(&options.faults, simulated / 60_000, &mut lines);
+            }
             // Boards: from the SMT line when it runs, else from an outside supplier.
             let boards: Vec<String> =
                 lines.iter_mut().filter(|l| l.kind == "smt").flat_map(|l| l.engine.completed.drain(..)).collect();
@@ -198,6 +205,40 @@ pub async fn simulate(
         tokio::select! {
             () = &mut stop => return Ok(written),
             () = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
+    }
+}
+
+/// Applies the PLC faults due at simulated `minute`, each to one station per line chosen round
+/// robin, so every station meets them over a long enough run.
+fn inject(faults: &Faults, minute: u64, lines: &mut [SimLine]) {
+    for fault in faults.due(minute) {
+        for line in lines.iter_mut() {
+            let n = line.engine.stations().max(1);
+            let i = usize::try_from(minute).unwrap_or(0) % n;
+            let mut image = match line.image.lock() {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            tracing::info!(line = %line.engine.line(), station = i, ?fault, minute, "fault injected");
+            match fault {
+                PlcFault::Restart => {
+                    let epoch = image.stations[i].plc.epoch.wrapping_add(1_000_000).max(1);
+                    image.restart(i, epoch);
+                }
+                PlcFault::CounterReset => {
+                    image.stations[i].plc.reset_counters();
+                    image.render(i);
+                }
+                PlcFault::CounterJump => {
+                    image.stations[i].plc.jump_counters(40_000);
+                    image.render(i);
+                }
+                PlcFault::Fault => {
+                    drop(image);
+                    line.engine.break_now(i);
+                }
+            }
         }
     }
 }

@@ -35,6 +35,7 @@ async fn a_minimal_mes_reads_and_acknowledges_records_while_the_line_runs() {
         ground_truth: Some(truth_path.clone()),
         duration: None,
         start: chrono::Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap(),
+        faults: Default::default(),
     };
     let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

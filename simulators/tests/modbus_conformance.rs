@@ -38,7 +38,7 @@ async fn start(image: LineImage) -> (SocketAddr, Arc<Mutex<LineImage>>) {
     let image = Arc::new(Mutex::new(image));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(mes_simulators::modbus::serve(listener, image.clone()));
+    tokio::spawn(mes_simulators::modbus::serve(listener, image.clone(), Default::default()));
     (addr, image)
 }
 

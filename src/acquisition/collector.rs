@@ -421,7 +421,8 @@ impl StationFault {
         if e.needs_reconnect() {
             StationFault::Link(e)
         } else {
-            StationFault::Station { error: e.to_string(), waiting: false }
+            // A station that could not be read may hold a record: a drain must not end on it.
+            StationFault::Station { error: e.to_string(), waiting: true }
         }
     }
 }

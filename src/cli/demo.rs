@@ -1,35 +1,86 @@
-//! `mes demo` (and `mes` with no subcommand): creates the store under the data folder and loads
-//! a generated sample plant, so a newcomer can trace and export within a minute. Live
-//! simulators, collectors and the dashboard join it as their issues land.
+//! `mes demo` (and `mes` with no subcommand): the product running on one machine. Live: the
+//! bundled line simulators on loopback Modbus TCP, one collector per line from the bundled
+//! profiles, SQLite under the data folder, and a one-line-per-line summary on the terminal
+//! (the dashboard replaces it when it lands). Ctrl-C or SIGTERM stops production, drains every
+//! record the PLCs still hold, then exits. `--history` instead loads a generated history at once.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
 
 use chrono::{Duration, DurationRound, Utc};
 use clap::Args;
+use mes::acquisition::Collectors;
+use mes::acquisition::collector::Mode;
+use mes::acquisition::health::LineHealth;
 use mes::config::Config;
 use mes::domain::record::Verdict;
+use mes::domain::state::MachineState;
 use mes::sample_plant::{SamplePlant, plant_model};
 use mes::store::RecordBatch;
+use mes_simulators::run::{SimulateOptions, simulate};
+use plc_contract::profile::Endpoint;
 
 /// Options of `mes demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Seed of the generated history: the same seed gives the same serials and results.
+    /// Seed: the same seed gives the same serials, results and failures.
     #[arg(long, default_value_t = 7)]
     seed: u64,
-    /// Phones to generate (each with its PCBA from the SMT line).
+    /// Simulated seconds per wall second.
+    #[arg(long, default_value_t = 10.0)]
+    speed: f64,
+    /// Stop production after this much simulated time, in minutes, then drain and exit
+    /// (default: run until Ctrl-C).
+    #[arg(long, value_name = "MINUTES")]
+    minutes: Option<u64>,
+    /// Append one JSON line per record a simulated PLC produced (compare with
+    /// `mes export station-results --format jsonl`).
+    #[arg(long, value_name = "FILE")]
+    ground_truth: Option<PathBuf>,
+    /// Faults to inject, e.g. `drop=7,stall=11:800,busy=0.05,restart=20,counter_reset=25`
+    /// (drop, stall, busy, restart, counter_reset, counter_jump, fault; see the simulators'
+    /// `faults` module or plc-profiles/README.md).
+    #[arg(long, value_name = "SPEC", default_value = "")]
+    faults: String,
+    /// Port of the first simulated Modbus line (others above it); 0 picks free ports.
+    #[arg(long, default_value_t = 0)]
+    modbus_port: u16,
+    /// Dashboard port (the dashboard is not built yet).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Seconds between summary lines.
+    #[arg(long, default_value_t = 5)]
+    every: u64,
+    /// Load a generated history (SMT, phone and tablet lines) at once instead of running lines.
+    #[arg(long)]
+    history: bool,
+    /// With --history: phones to generate (each with its PCBA from the SMT line).
     #[arg(long, default_value_t = 120)]
     phones: usize,
-    /// Tablets to generate (each with its PCBA from the SMT line).
+    /// With --history: tablets to generate.
     #[arg(long, default_value_t = 60)]
     tablets: usize,
 }
 
 impl Default for DemoArgs {
     fn default() -> Self {
-        Self { seed: 7, phones: 120, tablets: 60 }
+        Self {
+            seed: 7,
+            speed: 10.0,
+            minutes: None,
+            ground_truth: None,
+            faults: String::new(),
+            modbus_port: 0,
+            port: 8080,
+            every: 5,
+            history: false,
+            phones: 120,
+            tablets: 60,
+        }
     }
 }
 
@@ -37,6 +88,139 @@ impl Default for DemoArgs {
 const BATCH: usize = 500;
 
 pub async fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
+    if args.history {
+        return history(config, args).await;
+    }
+    live(config, args).await
+}
+
+/// Lines simulated and collected live (the tablet line needs OPC UA, not built yet).
+const LIVE_LINES: [&str; 2] = ["smt", "phone"];
+
+async fn live(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(args.speed > 0.0 && args.speed.is_finite(), "--speed must be a positive number");
+    let store = Arc::new(super::open_store(config).await?);
+    store.register_plant(&plant_model()).await?;
+    let profiles = LIVE_LINES.iter().map(|l| super::simulate::bundled(l)).collect::<anyhow::Result<Vec<_>>>()?;
+    let options = SimulateOptions {
+        lines: profiles.clone(),
+        seed: args.seed,
+        speed: args.speed,
+        modbus_port: args.modbus_port,
+        ground_truth: args.ground_truth.clone(),
+        duration: args.minutes.map(|m| StdDuration::from_secs(m * 60)),
+        start: Utc::now().duration_trunc(Duration::seconds(1)).unwrap_or_else(|_| Utc::now()),
+        faults: mes_simulators::faults::Faults::parse(&args.faults)?,
+    };
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let mut sim = tokio::spawn(simulate(
+        options,
+        move |addresses| {
+            let _ = ready_tx.send(addresses.to_vec());
+        },
+        async move {
+            let _ = stop_rx.wait_for(|s| *s).await;
+        },
+    ));
+    let Ok(addresses) = ready_rx.await else {
+        // The simulation ended before binding: its error says why.
+        sim.await??;
+        anyhow::bail!("the simulators stopped before serving");
+    };
+    let mut collected = profiles;
+    for p in &mut collected {
+        if let (Some((_, addr)), Endpoint::ModbusTcp { host, port, .. }) =
+            (addresses.iter().find(|(l, _)| *l == p.line), &mut p.endpoint)
+        {
+            *host = addr.ip().to_string();
+            *port = addr.port();
+        }
+    }
+    let collectors = Collectors::start(store.clone(), collected).await?;
+
+    let url = config.effective_database_url();
+    let mut out = String::new();
+    writeln!(out, "MES demo: live lines (seed {}, {}x speed)", args.seed, args.speed)?;
+    writeln!(out, "  store      {}", mes::store::redact(&url))?;
+    for (line, addr) in &addresses {
+        writeln!(out, "  {line:<10} simulated PLCs on modbus tcp {addr}, collected")?;
+    }
+    writeln!(out, "  tablet-1   not running: its OPC UA simulator and collector are not built yet")?;
+    writeln!(out, "  dashboard  not built yet (port {} stays free); the summary below stands in", args.port)?;
+    writeln!(out, "Ctrl-C stops production, takes every record still in the PLCs, then exits.")?;
+    writeln!(out)?;
+    super::emit(&out)?;
+
+    let signal = super::shutdown_signal();
+    tokio::pin!(signal);
+    let mut tick = tokio::time::interval(StdDuration::from_secs(args.every.max(1)));
+    tick.tick().await;
+    let produced = loop {
+        tokio::select! {
+            () = &mut signal => {
+                stop_tx.send_replace(true);
+                break (&mut sim).await??;
+            }
+            done = &mut sim => break done??,
+            _ = tick.tick() => super::emit(&summary(&collectors.health.iter().map(|h| h.snapshot()).collect::<Vec<_>>(), false))?,
+        }
+    };
+    super::emit(&format!("production stopped after {produced} records; draining the PLCs…\n"))?;
+    let health = collectors.health.clone();
+    collectors.set_mode(Mode::Drain);
+    collectors.join().await;
+    let final_health: Vec<LineHealth> = health.iter().map(|h| h.snapshot()).collect();
+    let mut out = summary(&final_health, true);
+    let counts = store.row_counts().await?;
+    writeln!(
+        out,
+        "stored: {} station results, {} units, {} state intervals, {} counter samples",
+        counts.get("station_results").copied().unwrap_or(0),
+        counts.get("units").copied().unwrap_or(0),
+        counts.get("state_intervals").copied().unwrap_or(0),
+        counts.get("counter_samples").copied().unwrap_or(0),
+    )?;
+    let dir = if config.database_url.is_none() { format!(" --data-dir {}", config.data_dir.display()) } else { String::new() };
+    writeln!(out, "Try:  mes export station-results --format jsonl{dir}")?;
+    writeln!(out, "      mes trace PH1-0000001{dir}")?;
+    super::emit(&out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One line per line: records, pass/fail, stations running, link, errors.
+fn summary(lines: &[LineHealth], drained: bool) -> String {
+    let mut out = String::new();
+    let now = chrono::Local::now().format("%H:%M:%S");
+    for h in lines {
+        let records: u64 = h.stations.iter().map(|s| s.records).sum();
+        let pass: u64 = h.stations.iter().map(|s| s.pass).sum();
+        let fail: u64 = h.stations.iter().map(|s| s.fail).sum();
+        let running = h.stations.iter().filter(|s| s.state == Some(MachineState::Running)).count();
+        let down: Vec<&str> =
+            h.stations.iter().filter(|s| s.state == Some(MachineState::Fault)).map(|s| s.code.as_str()).collect();
+        let errors: u64 = h.stations.iter().map(|s| s.errors).sum();
+        let _ = writeln!(
+            out,
+            "{now} {:<8} records {records:>6}  pass {pass:>6}  fail {fail:>4}  running {running}/{}  {}{}{}",
+            h.line,
+            h.stations.len(),
+            if drained {
+                "drained"
+            } else if h.connected {
+                "link up"
+            } else {
+                "LINK DOWN"
+            },
+            if down.is_empty() { String::new() } else { format!("  FAULT {}", down.join(",")) },
+            if errors > 0 { format!("  errors {errors}") } else { String::new() },
+        );
+    }
+    out
+}
+
+/// `--history`: a generated three-line history loaded at once.
+async fn history(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let store = super::open_store(config).await?;
     store.register_plant(&plant_model()).await?;
     // The history ends about now; re-running the demo regenerates the same records (same
@@ -99,9 +283,6 @@ pub async fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     writeln!(out, "  mes trace {phone}{dir}                  # everything in a phone, down to the reels")?;
     writeln!(out, "  mes trace --lot {reel}{dir}   # every board and phone a reel went into")?;
     writeln!(out, "  mes export station-results --format jsonl{dir}")?;
-    writeln!(out)?;
-    writeln!(out, "Not built yet: live line simulators, PLC collectors and the dashboard on http://127.0.0.1:8080")?;
-    writeln!(out, "(issues 3-6). This demo loads a generated history instead.")?;
     super::emit(&out)?;
     Ok(ExitCode::SUCCESS)
 }

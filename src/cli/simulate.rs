@@ -19,6 +19,15 @@ const BUNDLED: [(&str, &str, &str); 3] = [
     ("tablet", "plc-profiles/tablet-line.toml", include_str!("../../plc-profiles/tablet-line.toml")),
 ];
 
+/// A bundled profile by line kind (`smt`, `phone`, `tablet`), as embedded in the binary.
+pub fn bundled(name: &str) -> anyhow::Result<Profile> {
+    let (_, path, text) = BUNDLED
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .with_context(|| format!("unknown line {name:?}: use smt, phone or tablet"))?;
+    Ok(Profile::parse(std::path::Path::new(path), text)?)
+}
+
 /// Options of `mes simulate`.
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
@@ -38,6 +47,11 @@ pub struct SimulateArgs {
     /// Append one JSON line per record a simulated PLC produced (SPEC §8 keys).
     #[arg(long, value_name = "FILE")]
     ground_truth: Option<PathBuf>,
+    /// Faults to inject, e.g. `drop=7,stall=11:800,busy=0.05,restart=20,counter_reset=25`
+    /// (drop, stall, busy, restart, counter_reset, counter_jump, fault; see the simulators'
+    /// `faults` module or plc-profiles/README.md).
+    #[arg(long, value_name = "SPEC", default_value = "")]
+    faults: String,
     /// Stop after this much simulated time, in minutes (default: run until Ctrl-C).
     #[arg(long, value_name = "MINUTES")]
     minutes: Option<u64>,
@@ -49,14 +63,7 @@ pub struct SimulateArgs {
 
 pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.speed > 0.0 && args.speed.is_finite(), "--speed must be a positive number");
-    let mut lines = Vec::new();
-    for name in &args.line {
-        let (_, path, text) = BUNDLED
-            .iter()
-            .find(|(n, _, _)| n == name)
-            .with_context(|| format!("unknown line {name:?}: use smt, phone or tablet"))?;
-        lines.push(Profile::parse(std::path::Path::new(path), text)?);
-    }
+    let lines = args.line.iter().map(|name| bundled(name)).collect::<anyhow::Result<Vec<_>>>()?;
     let options = SimulateOptions {
         lines,
         seed: args.seed,
@@ -65,6 +72,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         ground_truth: args.ground_truth.clone(),
         duration: args.minutes.map(|m| Duration::from_secs(m * 60)),
         start: Utc::now().duration_trunc(chrono::Duration::seconds(1)).unwrap_or_else(|_| Utc::now()),
+        faults: mes_simulators::faults::Faults::parse(&args.faults)?,
     };
     let on_ready = |addresses: &[(String, std::net::SocketAddr)]| {
         let mut out = String::new();

@@ -40,14 +40,14 @@ fn run_ok(args: &[String]) -> String {
 async fn demo_then_export_gives_back_every_generated_record_exactly_once() {
     for db in TestDb::all().await {
         let store = store_args(&db);
-        let first = run_ok(&with(&["demo", "--seed", "3", "--phones", "20", "--tablets", "10"], &store));
+        let first = run_ok(&with(&["demo", "--history", "--seed", "3", "--phones", "20", "--tablets", "10"], &store));
         let truth = SamplePlant::new(3, Utc::now()).next_chunk(20, 10).records;
         assert!(
             first.contains(&format!("records    {} new, 0 already stored", truth.len())),
             "{}: {first}",
             db.label()
         );
-        let again = run_ok(&with(&["demo", "--seed", "3", "--phones", "20", "--tablets", "10"], &store));
+        let again = run_ok(&with(&["demo", "--history", "--seed", "3", "--phones", "20", "--tablets", "10"], &store));
         assert!(
             again.contains(&format!("records    0 new, {} already stored", truth.len())),
             "{}: {again}",
@@ -87,7 +87,7 @@ async fn demo_then_export_gives_back_every_generated_record_exactly_once() {
 async fn trace_json_lists_what_the_generator_put_in_a_phone() {
     let db = TestDb::sqlite();
     let store = store_args(&db);
-    run_ok(&with(&["demo", "--seed", "5", "--phones", "10", "--tablets", "0"], &store));
+    run_ok(&with(&["demo", "--history", "--seed", "5", "--phones", "10", "--tablets", "0"], &store));
     let mut plant = SamplePlant::new(5, Utc::now());
     plant.next_chunk(10, 0);
     let (phone, board) = plant.truth.product_board.iter().next().expect("a phone");

@@ -9,7 +9,9 @@ use std::time::Duration;
 use chrono::{DurationRound, Utc};
 use mes::acquisition::Collectors;
 use mes::acquisition::collector::Mode;
+use mes::acquisition::health::LineHealth;
 use mes::store::{StationResultFilter, Store};
+use mes_simulators::faults::Faults;
 use mes_simulators::run::{SimulateOptions, simulate};
 use plc_contract::StationResultLine;
 use plc_contract::profile::{Endpoint, Profile};
@@ -71,64 +73,98 @@ pub fn assert_meaningful(truth: &[StationResultLine]) {
     );
 }
 
+/// Runs the SMT and phone lines for an hour of simulated time with `faults`, collecting into
+/// `db`, then drains; returns ground truth, what was recorded, and the collectors' health.
+async fn run_lines(
+    db: &TestDb,
+    seed: u64,
+    faults: &str,
+) -> (Vec<StationResultLine>, Vec<StationResultLine>, Vec<LineHealth>, Arc<Store>) {
+    let dir = tempfile::tempdir().unwrap();
+    let truth_file = dir.path().join("truth.jsonl");
+    let options = SimulateOptions {
+        lines: vec![bundled("smt-line.toml"), bundled("phone-line.toml")],
+        seed,
+        speed: 200.0,
+        modbus_port: 0,
+        ground_truth: Some(truth_file.clone()),
+        duration: Some(Duration::from_secs(60 * 60)),
+        start: Utc::now().duration_trunc(chrono::Duration::seconds(1)).unwrap(),
+        faults: Faults::parse(faults).unwrap(),
+    };
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let sim = tokio::spawn(simulate(
+        options,
+        move |addresses| {
+            let _ = ready_tx.send(addresses.to_vec());
+        },
+        std::future::pending::<()>(),
+    ));
+    let addresses = ready_rx.await.unwrap();
+    let mut profiles = vec![bundled("smt-line.toml"), bundled("phone-line.toml")];
+    for p in &mut profiles {
+        let (_, addr) = addresses.iter().find(|(l, _)| *l == p.line).unwrap();
+        if let Endpoint::ModbusTcp { port, .. } = &mut p.endpoint {
+            *port = addr.port();
+        }
+    }
+    let store = Arc::new(db.store().await);
+    let collectors = Collectors::start(store.clone(), profiles).await.unwrap();
+    let health = collectors.health.clone();
+    sim.await.unwrap().unwrap();
+    collectors.set_mode(Mode::Drain);
+    collectors.join().await;
+    let truth = read_truth(&truth_file);
+    let got = recorded(&store).await;
+    (truth, got, health.iter().map(|h| h.snapshot()).collect(), store)
+}
+
+fn assert_exact(label: &str, truth: &[StationResultLine], got: &[StationResultLine]) {
+    let (missing, extra) = compare(truth, got);
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{label}: {} produced, {} recorded; missing {:?}; extra {:?}",
+        truth.len(),
+        got.len(),
+        missing.iter().take(3).collect::<Vec<_>>(),
+        extra.iter().take(3).collect::<Vec<_>>()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn collectors_record_exactly_what_the_simulated_plcs_produced() {
     for db in TestDb::all().await {
-        let dir = tempfile::tempdir().unwrap();
-        let truth_file = dir.path().join("truth.jsonl");
-        let options = SimulateOptions {
-            lines: vec![bundled("smt-line.toml"), bundled("phone-line.toml")],
-            seed: 11,
-            speed: 200.0,
-            modbus_port: 0,
-            ground_truth: Some(truth_file.clone()),
-            duration: Some(Duration::from_secs(60 * 60)),
-            start: Utc::now().duration_trunc(chrono::Duration::seconds(1)).unwrap(),
-        };
-        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-        let sim = tokio::spawn(simulate(
-            options,
-            move |addresses| {
-                let _ = ready_tx.send(addresses.to_vec());
-            },
-            std::future::pending::<()>(),
-        ));
-        let addresses = ready_rx.await.unwrap();
-        let mut profiles = vec![bundled("smt-line.toml"), bundled("phone-line.toml")];
-        for p in &mut profiles {
-            let (_, addr) = addresses.iter().find(|(l, _)| *l == p.line).unwrap();
-            if let Endpoint::ModbusTcp { port, .. } = &mut p.endpoint {
-                *port = addr.port();
-            }
-        }
-        let store = Arc::new(db.store().await);
-        let collectors = Collectors::start(store.clone(), profiles).await.unwrap();
-        let health = collectors.health.clone();
-        sim.await.unwrap().unwrap();
-        collectors.set_mode(Mode::Drain);
-        collectors.join().await;
-
-        let truth = read_truth(&truth_file);
+        let (truth, got, health, store) = run_lines(&db, 11, "").await;
         assert_meaningful(&truth);
-        let got = recorded(&store).await;
-        let (missing, extra) = compare(&truth, &got);
-        assert!(
-            missing.is_empty() && extra.is_empty(),
-            "{}: {} produced, {} recorded; missing {:?}; extra {:?}",
-            db.label(),
-            truth.len(),
-            got.len(),
-            missing.iter().take(3).collect::<Vec<_>>(),
-            extra.iter().take(3).collect::<Vec<_>>()
-        );
+        assert_exact(db.label(), &truth, &got);
         for h in &health {
-            let h = h.snapshot();
             assert_eq!(h.connects, 1, "{}: {} reconnected without a fault", db.label(), h.line);
             assert!(h.stations.iter().all(|s| s.errors == 0), "{}: {:?}", db.label(), h.stations);
         }
         let counts = store.row_counts().await.unwrap();
         assert!(counts["state_intervals"] > 20, "{counts:?}");
         assert!(counts["counter_samples"] > 20, "{counts:?}");
+        db.cleanup(Arc::try_unwrap(store).ok().expect("collectors released the store")).await;
+    }
+}
+
+/// Connections cut, answers stalled past the timeout, server-busy exceptions, PLC restarts,
+/// counter resets and jumps, forced faults: still every record exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_on_the_link_and_in_the_plcs_lose_or_double_nothing() {
+    for db in TestDb::all().await {
+        let faults = "drop=3,stall=4:800,busy=0.05,restart=7,counter_reset=11,counter_jump=13,fault=5";
+        let (truth, got, health, store) = run_lines(&db, 11, faults).await;
+        assert_meaningful(&truth);
+        assert_exact(db.label(), &truth, &got);
+        for h in &health {
+            assert!(h.connects > 2, "{}: {} was never cut off: {} connects", db.label(), h.line, h.connects);
+            assert!(h.stations.iter().any(|s| s.errors > 0), "{}: no busy or timeout was seen", db.label());
+        }
+        let page = store.station_results(&StationResultFilter::default(), 0, 1_000_000).await.unwrap();
+        let epochs: std::collections::BTreeSet<(String, u32)> =
+            page.iter().map(|r| (r.record.station.to_string(), r.record.epoch.0)).collect();
+        assert!(epochs.len() > 14, "PLC restarts produced records under new epochs: {epochs:?}");
         db.cleanup(Arc::try_unwrap(store).ok().expect("collectors released the store")).await;
     }
 }
