@@ -57,7 +57,9 @@ impl Faults {
         for item in spec.split(',').map(str::trim).filter(|i| !i.is_empty()) {
             let err = |problem: &str| FaultSpecError { item: item.to_owned(), problem: problem.to_owned() };
             let (name, value) = item.split_once('=').ok_or_else(|| err("expected name=value"))?;
-            let positive = |v: &str| v.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| err("expected a positive whole number"));
+            let positive = |v: &str| {
+                v.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| err("expected a positive whole number"))
+            };
             match name {
                 "drop" => f.drop_after = Some(Duration::from_secs(positive(value)?)),
                 "stall" => {
@@ -186,7 +188,8 @@ mod tests {
 
     #[test]
     fn a_spec_parses_and_bad_items_are_named() {
-        let f = Faults::parse("drop=7, stall=11:800,busy=0.05,restart=20,counter_reset=25,counter_jump=30,fault=9").unwrap();
+        let f = Faults::parse("drop=7, stall=11:800,busy=0.05,restart=20,counter_reset=25,counter_jump=30,fault=9")
+            .unwrap();
         assert_eq!(f.drop_after, Some(Duration::from_secs(7)));
         assert_eq!(f.stall, Some((Duration::from_secs(11), Duration::from_millis(800))));
         assert_eq!((f.busy, f.restart_every, f.counter_reset_every), (0.05, Some(20), Some(25)));

@@ -533,6 +533,7 @@ mod tests {
     use std::path::Path;
 
     use chrono::TimeZone;
+    use plc_contract::profile::Role;
 
     use super::*;
 
@@ -623,6 +624,29 @@ mod tests {
         let held: usize = bank.iter().map(StationPlc::pending).sum();
         assert_eq!(held, truth.len(), "every record produced is still held by a PLC");
         assert!(truth.len() < 200, "production stopped: {}", truth.len());
+    }
+
+    #[test]
+    fn every_text_the_simulated_plcs_write_fits_its_register_tag() {
+        // A PLC truncates a string that does not fit its registers; then the MES would record
+        // something other than what happened. The bundled profiles must leave room.
+        for name in ["smt-line.toml", "phone-line.toml"] {
+            let p = Profile::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../plc-profiles").join(name)).unwrap();
+            let engine = LineEngine::new(&p, 5, Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap(), "PCB", 4);
+            for (k, station) in p.stations.iter().enumerate() {
+                let room = |role: Role| station.tags.get(&role).map_or(usize::MAX, |t| usize::from(t.length) * 2);
+                for code in &StationSpec::for_station(&p.kind, station).defects {
+                    assert!(code.len() <= room(Role::Defect), "{name} {}: defect {code}", station.code);
+                }
+                assert!("PCB-0000000".len() <= room(Role::Serial));
+                for (slot, f) in station.feeders.iter().enumerate() {
+                    let reel = engine.reel_id(k, slot, 99_999);
+                    for tag in [Some(&f.reel), f.placed.as_ref(), f.spliced.as_ref()].into_iter().flatten() {
+                        assert!(reel.len() <= usize::from(tag.length) * 2, "{name} {}: reel {reel}", station.code);
+                    }
+                }
+            }
+        }
     }
 
     #[test]

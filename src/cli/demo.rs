@@ -181,7 +181,11 @@ async fn live(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
         counts.get("state_intervals").copied().unwrap_or(0),
         counts.get("counter_samples").copied().unwrap_or(0),
     )?;
-    let dir = if config.database_url.is_none() { format!(" --data-dir {}", config.data_dir.display()) } else { String::new() };
+    let dir = if config.database_url.is_none() {
+        format!(" --data-dir {}", config.data_dir.display())
+    } else {
+        String::new()
+    };
     writeln!(out, "Try:  mes export station-results --format jsonl{dir}")?;
     writeln!(out, "      mes trace PH1-0000001{dir}")?;
     super::emit(&out)?;
