@@ -110,7 +110,7 @@ impl Faults {
 
     /// Which PLC faults fall due when simulated time passes `minute` (a whole minute).
     pub fn due(&self, minute: u64) -> Vec<PlcFault> {
-        let every = |e: Option<u64>| e.is_some_and(|e| minute > 0 && minute % e == 0);
+        let every = |e: Option<u64>| e.is_some_and(|e| minute > 0 && minute.is_multiple_of(e));
         let mut out = Vec::new();
         if every(self.restart_every) {
             out.push(PlcFault::Restart);

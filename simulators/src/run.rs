@@ -162,7 +162,7 @@ pub async fn simulate(
                 };
                 produced.extend(line.engine.advance(simulated, &mut *image));
             }
-            if simulated % 60_000 == 0 {
+            if simulated.is_multiple_of(60_000) {
                 inject(&options.faults, simulated / 60_000, &mut lines);
             }
             // Boards: from the SMT line when it runs, else from an outside supplier.
