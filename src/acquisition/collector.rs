@@ -107,6 +107,7 @@ pub struct Collector<D: Driver> {
     stations: Vec<StationRun>,
     timing: Timing,
     connected: bool,
+    draining: bool,
     failures: u32,
     rng: ChaCha8Rng,
 }
@@ -148,6 +149,7 @@ impl<D: Driver> Collector<D> {
             stations,
             timing,
             connected: false,
+            draining: false,
             failures: 0,
             rng: ChaCha8Rng::seed_from_u64(seed),
         })
@@ -174,6 +176,7 @@ impl<D: Driver> Collector<D> {
             }
             if current == Mode::Drain && drain_started.is_none() {
                 drain_started = Some(Instant::now());
+                self.draining = true;
             }
             if drain_started.is_some_and(|d| d.elapsed() > self.timing.drain_limit) {
                 tracing::warn!(line = %self.line, "drain gave up: PLCs unreachable");
@@ -334,7 +337,11 @@ impl<D: Driver> Collector<D> {
             .profile
             .scan_classes
             .iter()
-            .filter(|(name, period)| scanned.get(*name).is_none_or(|t| now.duration_since(*t) >= **period))
+            // While draining, production has stopped: every class is read each poll, so the
+            // last counter values are sampled before the collector ends.
+            .filter(|(name, period)| {
+                self.draining || scanned.get(*name).is_none_or(|t| now.duration_since(*t) >= **period)
+            })
             .map(|(name, _)| name.clone())
             .collect();
         let counters: Vec<_> = map.counter_tags().into_iter().filter(|(_, t, _)| due.contains(&t.scan)).collect();

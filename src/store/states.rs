@@ -44,3 +44,43 @@ impl Store {
             .collect()
     }
 }
+
+impl Store {
+    /// Raw counter samples of a station, by counter then time: the input of counter deltas.
+    pub async fn counter_samples(
+        &self,
+        line: &LineId,
+        station: &StationId,
+    ) -> Result<Vec<crate::domain::counter::CounterSample>, StoreError> {
+        use super::entities::counter_sample;
+        use crate::domain::counter::{CounterKind, CounterSample};
+        use crate::domain::ids::PlcEpoch;
+        let (station_id, _) = self.station_id(line.as_str(), station.as_str()).await?;
+        let rows = counter_sample::Entity::find()
+            .filter(counter_sample::Column::StationId.eq(station_id))
+            .order_by_asc(counter_sample::Column::Counter)
+            .order_by_asc(counter_sample::Column::SampledAt)
+            .order_by_asc(counter_sample::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(StoreError::db("reading counter samples"))?;
+        let corrupt =
+            |column: &'static str, value: String| StoreError::Corrupt { table: "counter_samples", column, value };
+        rows.into_iter()
+            .map(|row| {
+                Ok(CounterSample {
+                    line: line.clone(),
+                    station: station.clone(),
+                    counter: CounterKind::parse(&row.counter).ok_or_else(|| corrupt("counter", row.counter.clone()))?,
+                    epoch: PlcEpoch(
+                        u32::try_from(row.plc_epoch).map_err(|_| corrupt("plc_epoch", row.plc_epoch.to_string()))?,
+                    ),
+                    sampled_at: row.sampled_at,
+                    raw: u32::try_from(row.raw_value).map_err(|_| corrupt("raw_value", row.raw_value.to_string()))?,
+                    width_bits: u8::try_from(row.width_bits)
+                        .map_err(|_| corrupt("width_bits", row.width_bits.to_string()))?,
+                })
+            })
+            .collect()
+    }
+}

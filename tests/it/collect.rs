@@ -10,6 +10,8 @@ use chrono::{DurationRound, Utc};
 use mes::acquisition::Collectors;
 use mes::acquisition::collector::Mode;
 use mes::acquisition::health::LineHealth;
+use mes::domain::counter::{CounterEventKind, CounterKind, DeltaRules, deltas};
+use mes::domain::{LineId, StationId};
 use mes::store::{StationResultFilter, Store};
 use mes_simulators::faults::Faults;
 use mes_simulators::run::{SimulateOptions, simulate};
@@ -131,6 +133,36 @@ fn assert_exact(label: &str, truth: &[StationResultLine], got: &[StationResultLi
     );
 }
 
+/// Per station: units counted by the PLC's "in" counter (from stored samples, plus the value
+/// at the first sample, which the simulated PLC started from zero), and the data-quality events
+/// met on the way.
+async fn counted_in(store: &Store, line: &str) -> BTreeMap<String, (u64, Vec<CounterEventKind>)> {
+    let line_id = LineId::parse(line).unwrap();
+    let profile = if line.starts_with("smt") { bundled("smt-line.toml") } else { bundled("phone-line.toml") };
+    let mut out = BTreeMap::new();
+    for s in &profile.stations {
+        let station = StationId::parse(s.code.clone()).unwrap();
+        let samples: Vec<_> = store
+            .counter_samples(&line_id, &station)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|c| c.counter == CounterKind::In)
+            .collect();
+        let d = deltas(&samples, &DeltaRules::default());
+        let before_first = samples.first().map_or(0, |f| u64::from(f.raw));
+        out.insert(
+            s.code.clone(),
+            (before_first + d.iter().map(|d| d.count).sum::<u64>(), d.iter().filter_map(|d| d.event).collect()),
+        );
+    }
+    out
+}
+
+fn produced_at(truth: &[StationResultLine], line: &str, station: &str) -> u64 {
+    truth.iter().filter(|t| t.line == line && t.station == station).count() as u64
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn collectors_record_exactly_what_the_simulated_plcs_produced() {
     for db in TestDb::all().await {
@@ -140,6 +172,13 @@ async fn collectors_record_exactly_what_the_simulated_plcs_produced() {
         for h in &health {
             assert_eq!(h.connects, 1, "{}: {} reconnected without a fault", db.label(), h.line);
             assert!(h.stations.iter().all(|s| s.errors == 0), "{}: {:?}", db.label(), h.stations);
+        }
+        for line in ["smt-1", "phone-1"] {
+            for (station, (counted, events)) in counted_in(&store, line).await {
+                let produced = produced_at(&truth, line, &station);
+                assert_eq!(counted, produced, "{}: {line} {station}: counter vs records", db.label());
+                assert!(events.iter().all(|e| *e == CounterEventKind::Gap), "{line} {station}: {events:?}");
+            }
         }
         let counts = store.row_counts().await.unwrap();
         assert!(counts["state_intervals"] > 20, "{counts:?}");
@@ -160,6 +199,17 @@ async fn faults_on_the_link_and_in_the_plcs_lose_or_double_nothing() {
         for h in &health {
             assert!(h.connects > 2, "{}: {} was never cut off: {} connects", db.label(), h.line, h.connects);
             assert!(h.stations.iter().any(|s| s.errors > 0), "{}: no busy or timeout was seen", db.label());
+        }
+        let mut events = Vec::new();
+        for line in ["smt-1", "phone-1"] {
+            for (station, (counted, e)) in counted_in(&store, line).await {
+                let produced = produced_at(&truth, line, &station);
+                assert!(counted <= produced, "{line} {station}: counted {counted} > produced {produced}: {e:?}");
+                events.extend(e);
+            }
+        }
+        for kind in [CounterEventKind::Restart, CounterEventKind::Reset, CounterEventKind::Implausible] {
+            assert!(events.contains(&kind), "no {kind:?} among the counter events {events:?}");
         }
         let page = store.station_results(&StationResultFilter::default(), 0, 1_000_000).await.unwrap();
         let epochs: std::collections::BTreeSet<(String, u32)> =
