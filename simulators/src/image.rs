@@ -31,70 +31,37 @@ pub struct SimStation {
     pub plc: StationPlc,
 }
 
-/// A Modbus line's stations and their registers.
-#[derive(Debug, Clone)]
-pub struct LineImage {
-    /// Stations in profile order.
-    pub stations: Vec<SimStation>,
-    /// Memory by unit id.
-    pub units: BTreeMap<u8, UnitMemory>,
-}
-
-/// Why an image could not be built.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ImageError {
-    /// The profile is not a Modbus profile.
-    #[error("line {line} is not served over Modbus TCP")]
-    NotModbus {
-        /// Line code.
-        line: String,
-    },
-}
-
-fn modbus(tag: &Tag) -> Option<(RegisterSpace, u16)> {
-    match tag.address {
-        Address::Modbus { space, index } => Some((space, index)),
-        Address::OpcUa(_) => None,
-    }
-}
-
-impl LineImage {
-    /// An image of the profile's stations, each PLC booted in `epoch`.
-    pub fn new(profile: &Profile, epoch: u32) -> Result<Self, ImageError> {
-        let mut units: BTreeMap<u8, UnitMemory> = BTreeMap::new();
-        let mut stations = Vec::new();
-        for p in &profile.stations {
-            let unit = p.unit_id.ok_or_else(|| ImageError::NotModbus { line: profile.line.clone() })?;
-            let memory = units.entry(unit).or_default();
-            for tag in p.all_tags() {
-                let (space, index) = modbus(tag).ok_or_else(|| ImageError::NotModbus { line: profile.line.clone() })?;
-                let end = usize::from(index) + usize::from(tag.data_type.registers(tag.length));
-                match space {
-                    RegisterSpace::HoldingRegister => memory.holding.resize(memory.holding.len().max(end), 0),
-                    RegisterSpace::InputRegister => memory.input.resize(memory.input.len().max(end), 0),
-                    RegisterSpace::Coil => memory.coils.resize(memory.coils.len().max(end), false),
-                    RegisterSpace::DiscreteInput => memory.discrete.resize(memory.discrete.len().max(end), false),
+impl SimStation {
+    /// The MES wrote `value` to `tag`: acknowledgements and validation answers reach the PLC;
+    /// writes to anything else are ignored (the PLC owns it). Returns whether a handshake or
+    /// answer tag was written.
+    pub fn mes_wrote(&mut self, tag: &Tag, value: i64) -> bool {
+        let plc = &mut self.plc;
+        let role = self.profile.tags.iter().find(|(_, t)| *t == tag).map(|(r, _)| *r);
+        match role {
+            Some(Role::RecordAck) => _ = plc.acknowledge(u32::try_from(value).unwrap_or(0)),
+            Some(Role::RecordReady) => _ = plc.ready_written(value != 0),
+            Some(Role::RecordAckFlag) => _ = plc.ack_flag_written(value != 0),
+            _ => {
+                let Some(v) = &self.profile.validation else { return false };
+                if tag == &v.answer_seq {
+                    plc.validation.answer_seq = u32::try_from(value).unwrap_or(0);
+                } else if tag == &v.verdict {
+                    plc.validation.verdict = u16::try_from(value).unwrap_or(0);
+                } else if tag == &v.reason {
+                    plc.validation.reason = u16::try_from(value).unwrap_or(0);
+                } else {
+                    return false;
                 }
             }
-            let mut plc = StationPlc::with_handshake(p.handshake, usize::from(p.ring_size), epoch);
-            plc.feeder_reels = vec![String::new(); p.feeders.len()];
-            stations.push(SimStation { profile: p.clone(), plc });
         }
-        let mut image = Self { stations, units };
-        for i in 0..image.stations.len() {
-            image.render(i);
-        }
-        Ok(image)
+        true
     }
 
-    /// Index of a station by code.
-    pub fn station(&self, code: &str) -> Option<usize> {
-        self.stations.iter().position(|s| s.profile.code == code)
-    }
-
-    /// Writes station `i`'s PLC state into its registers.
-    pub fn render(&mut self, i: usize) {
-        let station = &self.stations[i];
+    /// Every PLC-owned tag of the station with the value the PLC shows now: what the Modbus
+    /// front renders into registers and the OPC UA front answers reads with.
+    pub fn values(&self) -> Vec<(&Tag, TagValue)> {
+        let station = self;
         let plc = &station.plc;
         let record = plc.presented();
         let mut writes: Vec<(&Tag, TagValue)> = Vec::new();
@@ -148,6 +115,82 @@ impl LineImage {
             writes.push((&v.request_seq, TagValue::Int(i64::from(plc.validation.request_seq))));
             writes.push((&v.serial, TagValue::Text(plc.validation.serial.clone())));
         }
+        writes
+    }
+}
+
+/// A Modbus line's stations and their registers.
+#[derive(Debug, Clone)]
+pub struct LineImage {
+    /// Stations in profile order.
+    pub stations: Vec<SimStation>,
+    /// Memory by unit id.
+    pub units: BTreeMap<u8, UnitMemory>,
+}
+
+/// Why an image could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImageError {
+    /// The profile is not a Modbus profile.
+    #[error("line {line} is not served over Modbus TCP")]
+    NotModbus {
+        /// Line code.
+        line: String,
+    },
+}
+
+fn modbus(tag: &Tag) -> Option<(RegisterSpace, u16)> {
+    match tag.address {
+        Address::Modbus { space, index } => Some((space, index)),
+        Address::OpcUa(_) => None,
+    }
+}
+
+impl LineImage {
+    /// An image of the profile's stations, each PLC booted in `epoch`; Modbus lines get the
+    /// register memory their profile addresses.
+    pub fn new(profile: &Profile, epoch: u32) -> Result<Self, ImageError> {
+        let mut units: BTreeMap<u8, UnitMemory> = BTreeMap::new();
+        let mut stations = Vec::new();
+        let is_modbus = matches!(profile.endpoint, plc_contract::profile::Endpoint::ModbusTcp { .. });
+        for p in &profile.stations {
+            let mut plc = StationPlc::with_handshake(p.handshake, usize::from(p.ring_size), epoch);
+            plc.feeder_reels = vec![String::new(); p.feeders.len()];
+            stations.push(SimStation { profile: p.clone(), plc });
+            if !is_modbus {
+                // OPC UA stations have no registers: the front reads `SimStation::values`.
+                continue;
+            }
+            let unit = p.unit_id.ok_or_else(|| ImageError::NotModbus { line: profile.line.clone() })?;
+            let memory = units.entry(unit).or_default();
+            for tag in p.all_tags() {
+                let (space, index) = modbus(tag).ok_or_else(|| ImageError::NotModbus { line: profile.line.clone() })?;
+                let end = usize::from(index) + usize::from(tag.data_type.registers(tag.length));
+                match space {
+                    RegisterSpace::HoldingRegister => memory.holding.resize(memory.holding.len().max(end), 0),
+                    RegisterSpace::InputRegister => memory.input.resize(memory.input.len().max(end), 0),
+                    RegisterSpace::Coil => memory.coils.resize(memory.coils.len().max(end), false),
+                    RegisterSpace::DiscreteInput => memory.discrete.resize(memory.discrete.len().max(end), false),
+                }
+            }
+        }
+        let mut image = Self { stations, units };
+        for i in 0..image.stations.len() {
+            image.render(i);
+        }
+        Ok(image)
+    }
+
+    /// Index of a station by code.
+    pub fn station(&self, code: &str) -> Option<usize> {
+        self.stations.iter().position(|s| s.profile.code == code)
+    }
+
+    /// Writes station `i`'s PLC state into its registers (Modbus lines; OPC UA lines read
+    /// [`SimStation::values`] on demand).
+    pub fn render(&mut self, i: usize) {
+        let station = &self.stations[i];
+        let writes = station.values();
         let unit = station.profile.unit_id.unwrap_or(0);
         let mut encoded = Vec::new();
         for (tag, value) in writes {
@@ -217,32 +260,10 @@ impl LineImage {
                 _ => 0,
             };
             let mut any = false;
-            for (role, tag) in &profile.tags {
-                if !touched(tag) {
-                    continue;
-                }
-                let value = int(self, tag);
-                let plc = &mut self.stations[i].plc;
-                match role {
-                    Role::RecordAck => _ = plc.acknowledge(u32::try_from(value).unwrap_or(0)),
-                    Role::RecordReady => _ = plc.ready_written(value != 0),
-                    Role::RecordAckFlag => _ = plc.ack_flag_written(value != 0),
-                    _ => continue,
-                }
-                any = true;
-            }
-            if let Some(v) = &profile.validation {
-                for (tag, field) in [(&v.answer_seq, 0), (&v.verdict, 1), (&v.reason, 2)] {
-                    if touched(tag) {
-                        let value = int(self, tag);
-                        let answer = &mut self.stations[i].plc.validation;
-                        match field {
-                            0 => answer.answer_seq = u32::try_from(value).unwrap_or(0),
-                            1 => answer.verdict = u16::try_from(value).unwrap_or(0),
-                            _ => answer.reason = u16::try_from(value).unwrap_or(0),
-                        }
-                        any = true;
-                    }
+            for tag in profile.all_tags() {
+                if touched(tag) {
+                    let value = int(self, tag);
+                    any |= self.stations[i].mes_wrote(tag, value);
                 }
             }
             if any {
