@@ -10,6 +10,7 @@
 //! This crate owns formats only: no network I/O, no clock (profiles are read from files).
 
 pub mod codec;
+pub mod opcua;
 pub mod profile;
 pub mod source;
 

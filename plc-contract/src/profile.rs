@@ -160,7 +160,7 @@ impl RegisterSpace {
 }
 
 /// Where a tag lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Address {
     /// Modbus: space and 0-based address (the protocol's, not a datasheet's 1-based number).
     Modbus {

@@ -29,6 +29,9 @@ pub struct SimStation {
     pub profile: StationProfile,
     /// Its PLC.
     pub plc: StationPlc,
+    /// The last value the MES wrote to each of its tags (by address): what a register or
+    /// variable the MES owns reads back as.
+    pub written: std::collections::HashMap<Address, i64>,
 }
 
 impl SimStation {
@@ -36,6 +39,7 @@ impl SimStation {
     /// writes to anything else are ignored (the PLC owns it). Returns whether a handshake or
     /// answer tag was written.
     pub fn mes_wrote(&mut self, tag: &Tag, value: i64) -> bool {
+        self.written.insert(tag.address.clone(), value);
         let plc = &mut self.plc;
         let role = self.profile.tags.iter().find(|(_, t)| *t == tag).map(|(r, _)| *r);
         match role {
@@ -156,7 +160,7 @@ impl LineImage {
         for p in &profile.stations {
             let mut plc = StationPlc::with_handshake(p.handshake, usize::from(p.ring_size), epoch);
             plc.feeder_reels = vec![String::new(); p.feeders.len()];
-            stations.push(SimStation { profile: p.clone(), plc });
+            stations.push(SimStation { profile: p.clone(), plc, written: Default::default() });
             if !is_modbus {
                 // OPC UA stations have no registers: the front reads `SimStation::values`.
                 continue;
@@ -225,6 +229,7 @@ impl LineImage {
     /// PLC initialises them at boot (the MES-written acknowledgement included).
     pub fn restart(&mut self, i: usize, epoch: u32) {
         self.stations[i].plc.restart(epoch);
+        self.stations[i].written.clear();
         if let Some(tag) = self.stations[i].profile.tags.get(&Role::RecordAck).cloned()
             && let (Some((space, index)), Some(unit)) = (modbus(&tag), self.stations[i].profile.unit_id)
             && let Some(memory) = self.units.get_mut(&unit)

@@ -27,6 +27,7 @@ pub mod faults;
 pub mod image;
 pub mod line;
 pub mod modbus;
+pub mod opcua;
 pub mod plc;
 pub mod run;
 

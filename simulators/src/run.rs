@@ -16,6 +16,7 @@ use plc_contract::profile::{Endpoint, Profile};
 use crate::faults::{Faults, PlcFault};
 use crate::image::LineImage;
 use crate::line::{LineEngine, PlcBank, TICK_MS};
+use crate::opcua::{OpcUaError, OpcUaLogin};
 use crate::plc::{Blocked, SimRecord};
 
 /// What to simulate.
@@ -37,17 +38,18 @@ pub struct SimulateOptions {
     pub start: DateTime<Utc>,
     /// Faults to inject.
     pub faults: Faults,
+    /// Port of the first OPC UA line; further lines take the ports above; 0 picks free ports.
+    pub opcua_port: u16,
+    /// Login and certificate folder of the OPC UA servers.
+    pub opcua_login: OpcUaLogin,
 }
 
 /// Why a simulation could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum SimulateError {
-    /// A line needs a protocol front not built yet.
-    #[error("line {line} speaks OPC UA; the OPC UA simulator is not built yet (issue 3)")]
-    OpcUaNotBuilt {
-        /// Line code.
-        line: String,
-    },
+    /// An OPC UA server could not start.
+    #[error(transparent)]
+    OpcUa(#[from] OpcUaError),
     /// Binding a port or writing the ground truth failed.
     #[error("{what}: {source}")]
     Io {
@@ -98,15 +100,15 @@ pub async fn simulate(
     let mut lines = Vec::new();
     let mut addresses = Vec::new();
     let faults = Arc::new(options.faults.clone());
-    for (k, profile) in options.lines.iter().enumerate() {
-        if matches!(profile.endpoint, Endpoint::OpcUa { .. }) {
-            return Err(SimulateError::OpcUaNotBuilt { line: profile.line.clone() });
-        }
-        let port = if options.modbus_port == 0 {
-            0
-        } else {
-            options.modbus_port.saturating_add(u16::try_from(k).unwrap_or(0))
-        };
+    // OPC UA servers run on after production stops (like the Modbus ones), so collectors can drain.
+    let mut servers = Vec::new();
+    let (mut modbus_k, mut opcua_k) = (0u16, 0u16);
+    for profile in &options.lines {
+        let is_opcua = matches!(profile.endpoint, Endpoint::OpcUa { .. });
+        let (first, k) =
+            if is_opcua { (options.opcua_port, &mut opcua_k) } else { (options.modbus_port, &mut modbus_k) };
+        let port = if first == 0 { 0 } else { first.saturating_add(*k) };
+        *k += 1;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(|source| {
             SimulateError::Io { what: format!("binding 127.0.0.1:{port} for {}", profile.line), source }
         })?;
@@ -116,7 +118,11 @@ pub async fn simulate(
         // The epoch a PLC booted in: distinct per seed so re-runs do not pose as the same boot.
         let epoch = u32::try_from(options.seed % 1_000_000).unwrap_or(0) + 1;
         let image = Arc::new(Mutex::new(LineImage::new(profile, epoch)?));
-        tokio::spawn(crate::modbus::serve(listener, image.clone(), faults.clone()));
+        if is_opcua {
+            servers.push(crate::opcua::serve(listener, profile, image.clone(), &options.opcua_login).await?);
+        } else {
+            tokio::spawn(crate::modbus::serve(listener, image.clone(), faults.clone()));
+        }
         let prefix = match profile.kind.as_str() {
             "smt" => "PCB",
             "tablet" => "TB1",

@@ -36,6 +36,8 @@ async fn a_minimal_mes_reads_and_acknowledges_records_while_the_line_runs() {
         duration: None,
         start: chrono::Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap(),
         faults: Default::default(),
+        opcua_port: 0,
+        opcua_login: mes_simulators::opcua::OpcUaLogin::bundled(dir.path().join("pki")),
     };
     let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -1,6 +1,6 @@
 //! Acquisition: PLC registers and nodes in, committed records out, nothing lost or doubled.
 //!
-//! Owns: the [`driver::Driver`] trait and its protocol drivers ([`modbus`]; OPC UA follows),
+//! Owns: the [`driver::Driver`] trait and its protocol drivers ([`modbus`], [`opcua`]),
 //! Modbus read planning ([`plan`]), the sans-I/O unit-record handshake ([`handshake`]), the
 //! decoding of a station's tags into domain values ([`station`]), the per-line
 //! [`collector::Collector`] loop, and the [`health`] it reports.
@@ -15,6 +15,7 @@ pub mod driver;
 pub mod handshake;
 pub mod health;
 pub mod modbus;
+pub mod opcua;
 pub mod plan;
 pub mod station;
 
@@ -23,19 +24,101 @@ use plc_contract::profile::{Endpoint, Profile};
 /// Why no driver can be made for a profile.
 #[derive(Debug, thiserror::Error)]
 pub enum UnsupportedEndpoint {
-    /// The OPC UA driver is not built yet.
-    #[error("line {line} speaks OPC UA; the OPC UA collector is not built yet")]
-    OpcUa {
+    /// The OPC UA login needs a password that is not set.
+    #[error("line {line}: the OPC UA password is read from ${var}, which is not set")]
+    NoPassword {
         /// Line code.
         line: String,
+        /// The environment variable named by the profile.
+        var: String,
     },
 }
 
-/// The Modbus driver for a profile's endpoint.
-pub fn modbus_driver(profile: &Profile) -> Result<modbus::ModbusDriver, UnsupportedEndpoint> {
-    match &profile.endpoint {
-        Endpoint::ModbusTcp { host, port, timeout } => Ok(modbus::ModbusDriver::new(host, *port, *timeout)),
-        Endpoint::OpcUa { .. } => Err(UnsupportedEndpoint::OpcUa { line: profile.line.clone() }),
+/// Where a collector's OPC UA certificates live, and the password to use when the profile's
+/// variable is not set (the demo's simulators).
+#[derive(Debug, Clone)]
+pub struct DriverSettings {
+    /// PKI folder of the collector (its certificate, trusted servers).
+    pub pki_dir: std::path::PathBuf,
+    /// Password used when the profile's `password_env` variable is unset.
+    pub fallback_password: Option<String>,
+}
+
+/// A driver of either protocol, chosen by the profile.
+pub enum LineDriver {
+    /// Modbus TCP.
+    Modbus(modbus::ModbusDriver),
+    /// OPC UA.
+    OpcUa(Box<opcua::OpcUaDriver>),
+}
+
+impl LineDriver {
+    /// The driver a profile's endpoint needs.
+    pub fn for_profile(profile: &Profile, settings: &DriverSettings) -> Result<Self, UnsupportedEndpoint> {
+        Ok(match &profile.endpoint {
+            Endpoint::ModbusTcp { host, port, timeout } => {
+                LineDriver::Modbus(modbus::ModbusDriver::new(host, *port, *timeout))
+            }
+            Endpoint::OpcUa { url, security, username, password_env, timeout } => {
+                let login = match username {
+                    None => None,
+                    Some(user) => {
+                        let var = password_env.clone().unwrap_or_else(|| "MES_OPCUA_PASSWORD".into());
+                        let password = std::env::var(&var)
+                            .ok()
+                            .filter(|p| !p.is_empty())
+                            .or_else(|| settings.fallback_password.clone())
+                            .ok_or_else(|| UnsupportedEndpoint::NoPassword { line: profile.line.clone(), var })?;
+                        Some((user.clone(), password))
+                    }
+                };
+                LineDriver::OpcUa(Box::new(opcua::OpcUaDriver::new(opcua::OpcUaEndpoint {
+                    url: url.clone(),
+                    security: *security,
+                    login,
+                    timeout: *timeout,
+                    pki_dir: settings.pki_dir.clone(),
+                })))
+            }
+        })
+    }
+}
+
+impl driver::Driver for LineDriver {
+    async fn connect(&mut self) -> Result<(), driver::DriverError> {
+        match self {
+            LineDriver::Modbus(d) => d.connect().await,
+            LineDriver::OpcUa(d) => d.connect().await,
+        }
+    }
+
+    fn disconnect(&mut self) {
+        match self {
+            LineDriver::Modbus(d) => d.disconnect(),
+            LineDriver::OpcUa(d) => d.disconnect(),
+        }
+    }
+
+    async fn read(
+        &mut self,
+        station: &plc_contract::profile::StationProfile,
+        tags: &[&plc_contract::profile::Tag],
+    ) -> Result<Vec<driver::TagResult>, driver::DriverError> {
+        match self {
+            LineDriver::Modbus(d) => d.read(station, tags).await,
+            LineDriver::OpcUa(d) => d.read(station, tags).await,
+        }
+    }
+
+    async fn write(
+        &mut self,
+        station: &plc_contract::profile::StationProfile,
+        writes: &[(&plc_contract::profile::Tag, plc_contract::codec::TagValue)],
+    ) -> Result<(), driver::DriverError> {
+        match self {
+            LineDriver::Modbus(d) => d.write(station, writes).await,
+            LineDriver::OpcUa(d) => d.write(station, writes).await,
+        }
     }
 }
 
@@ -64,13 +147,17 @@ pub struct Collectors {
 impl Collectors {
     /// Registers the profiles' lines and stations (idempotent) and starts one collector per
     /// profile.
-    pub async fn start(store: std::sync::Arc<crate::store::Store>, profiles: Vec<Profile>) -> Result<Self, StartError> {
+    pub async fn start(
+        store: std::sync::Arc<crate::store::Store>,
+        profiles: Vec<Profile>,
+        settings: &DriverSettings,
+    ) -> Result<Self, StartError> {
         store.register_plant(&plant_of(&profiles)).await?;
         let (mode, watch) = tokio::sync::watch::channel(collector::Mode::Run);
         let mut tasks = Vec::new();
         let mut health = Vec::new();
         for profile in profiles {
-            let driver = modbus_driver(&profile)?;
+            let driver = LineDriver::for_profile(&profile, settings)?;
             let c = collector::Collector::new(profile, driver, store.clone()).await?;
             health.push(c.health());
             tasks.push(tokio::spawn(c.run(watch.clone())));

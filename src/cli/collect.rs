@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use mes::acquisition::Collectors;
 use mes::acquisition::collector::Mode;
+use mes::acquisition::{Collectors, DriverSettings};
 use mes::config::Config;
 use plc_contract::profile::{Endpoint, Profile};
 
@@ -18,8 +18,8 @@ pub struct CollectArgs {
     /// PLC profile of a line to collect (repeatable); default: the lines of `--config`.
     #[arg(long = "profile", value_name = "FILE")]
     profiles: Vec<PathBuf>,
-    /// Reach a line at another Modbus endpoint than its profile says (repeatable):
-    /// `phone-1=127.0.0.1:15020`.
+    /// Reach a line at another host and port than its profile says (repeatable), e.g.
+    /// `phone-1=127.0.0.1:15020`; an OPC UA line keeps its endpoint path.
     #[arg(long = "connect", value_name = "LINE=HOST:PORT")]
     connect: Vec<String>,
     /// On SIGINT/SIGTERM, take every record the PLCs still hold before exiting (for a line
@@ -68,7 +68,8 @@ pub async fn run(config: &Config, args: &CollectArgs) -> anyhow::Result<ExitCode
     let profiles = profiles(config, args)?;
     let store = Arc::new(super::open_store(config).await?);
     let names: Vec<String> = profiles.iter().map(|p| p.line.clone()).collect();
-    let collectors = Collectors::start(store, profiles).await?;
+    let settings = DriverSettings { pki_dir: config.data_dir.join("pki").join("collector"), fallback_password: None };
+    let collectors = Collectors::start(store, profiles, &settings).await?;
     tracing::info!(lines = ?names, "collecting");
     super::emit(&format!("collecting {}; Ctrl-C to stop\n", names.join(", ")))?;
     super::shutdown_signal().await;

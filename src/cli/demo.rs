@@ -13,9 +13,9 @@ use std::time::Duration as StdDuration;
 
 use chrono::{Duration, DurationRound, Utc};
 use clap::Args;
-use mes::acquisition::Collectors;
 use mes::acquisition::collector::Mode;
 use mes::acquisition::health::LineHealth;
+use mes::acquisition::{Collectors, DriverSettings};
 use mes::config::Config;
 use mes::domain::record::Verdict;
 use mes::domain::state::MachineState;
@@ -94,13 +94,14 @@ pub async fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     live(config, args).await
 }
 
-/// Lines simulated and collected live (the tablet line needs OPC UA, not built yet).
-const LIVE_LINES: [&str; 2] = ["smt", "phone"];
+/// Lines simulated and collected live: SMT and phone over Modbus TCP, tablet over OPC UA.
+const LIVE_LINES: [&str; 3] = ["smt", "phone", "tablet"];
 
 async fn live(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.speed > 0.0 && args.speed.is_finite(), "--speed must be a positive number");
     let store = Arc::new(super::open_store(config).await?);
     store.register_plant(&plant_model()).await?;
+    let login = mes_simulators::opcua::OpcUaLogin::bundled(config.data_dir.join("pki").join("simulator"));
     let profiles = LIVE_LINES.iter().map(|l| super::simulate::bundled(l)).collect::<anyhow::Result<Vec<_>>>()?;
     let options = SimulateOptions {
         lines: profiles.clone(),
@@ -111,6 +112,8 @@ async fn live(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
         duration: args.minutes.map(|m| StdDuration::from_secs(m * 60)),
         start: Utc::now().duration_trunc(Duration::seconds(1)).unwrap_or_else(|_| Utc::now()),
         faults: mes_simulators::faults::Faults::parse(&args.faults)?,
+        opcua_port: 0,
+        opcua_login: login.clone(),
     };
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
@@ -130,23 +133,36 @@ async fn live(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     };
     let mut collected = profiles;
     for p in &mut collected {
-        if let (Some((_, addr)), Endpoint::ModbusTcp { host, port, .. }) =
-            (addresses.iter().find(|(l, _)| *l == p.line), &mut p.endpoint)
-        {
-            *host = addr.ip().to_string();
-            *port = addr.port();
+        let Some((_, addr)) = addresses.iter().find(|(l, _)| *l == p.line) else { continue };
+        match &mut p.endpoint {
+            Endpoint::ModbusTcp { host, port, .. } => {
+                *host = addr.ip().to_string();
+                *port = addr.port();
+            }
+            Endpoint::OpcUa { url, .. } => {
+                let rest = url.trim_start_matches("opc.tcp://");
+                let path = rest.find('/').map_or("", |k| &rest[k..]).to_owned();
+                *url = format!("opc.tcp://{addr}{path}");
+            }
         }
     }
-    let collectors = Collectors::start(store.clone(), collected).await?;
+    let settings = DriverSettings {
+        pki_dir: config.data_dir.join("pki").join("collector"),
+        fallback_password: Some(login.password.clone()),
+    };
+    let collectors = Collectors::start(store.clone(), collected.clone(), &settings).await?;
 
     let url = config.effective_database_url();
     let mut out = String::new();
     writeln!(out, "MES demo: live lines (seed {}, {}x speed)", args.seed, args.speed)?;
     writeln!(out, "  store      {}", mes::store::redact(&url))?;
-    for (line, addr) in &addresses {
-        writeln!(out, "  {line:<10} simulated PLCs on modbus tcp {addr}, collected")?;
+    for p in &collected {
+        let endpoint = match &p.endpoint {
+            Endpoint::ModbusTcp { host, port, .. } => format!("modbus tcp {host}:{port}"),
+            Endpoint::OpcUa { url, .. } => format!("{url} (SignAndEncrypt, user mes)"),
+        };
+        writeln!(out, "  {:<10} simulated PLCs on {endpoint}, collected", p.line)?;
     }
-    writeln!(out, "  tablet-1   not running: its OPC UA simulator and collector are not built yet")?;
     writeln!(out, "  dashboard  not built yet (port {} stays free); the summary below stands in", args.port)?;
     writeln!(out, "Ctrl-C stops production, takes every record still in the PLCs, then exits.")?;
     writeln!(out)?;

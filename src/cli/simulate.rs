@@ -44,6 +44,12 @@ pub struct SimulateArgs {
     /// Port of the first Modbus line (others on the ports above); 0 picks free ports.
     #[arg(long, default_value_t = 5020)]
     modbus_port: u16,
+    /// Port of the first OPC UA line (others above it); 0 picks free ports.
+    #[arg(long, default_value_t = 4840)]
+    opcua_port: u16,
+    /// Folder for the OPC UA servers' certificates (created on first start).
+    #[arg(long, value_name = "DIR", default_value = "mes-data/pki/simulator")]
+    pki_dir: PathBuf,
     /// Append one JSON line per record a simulated PLC produced (SPEC §8 keys).
     #[arg(long, value_name = "FILE")]
     ground_truth: Option<PathBuf>,
@@ -73,11 +79,28 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         duration: args.minutes.map(|m| Duration::from_secs(m * 60)),
         start: Utc::now().duration_trunc(chrono::Duration::seconds(1)).unwrap_or_else(|_| Utc::now()),
         faults: mes_simulators::faults::Faults::parse(&args.faults)?,
+        opcua_port: args.opcua_port,
+        opcua_login: mes_simulators::opcua::OpcUaLogin::bundled(args.pki_dir.clone()),
     };
+    let lines_by_name: std::collections::BTreeMap<String, String> = options
+        .lines
+        .iter()
+        .filter_map(|p| match &p.endpoint {
+            plc_contract::profile::Endpoint::OpcUa { url, .. } => {
+                let rest = url.trim_start_matches("opc.tcp://");
+                Some((p.line.clone(), rest.find('/').map_or_else(String::new, |k| rest[k..].to_owned())))
+            }
+            _ => None,
+        })
+        .collect();
     let on_ready = |addresses: &[(String, std::net::SocketAddr)]| {
         let mut out = String::new();
         for (line, addr) in addresses {
-            out.push_str(&format!("simulating {line}: modbus tcp {addr}\n"));
+            let front = match lines_by_name.get(line.as_str()) {
+                Some(path) => format!("opc.tcp://{addr}{path}"),
+                None => format!("modbus tcp {addr}"),
+            };
+            out.push_str(&format!("simulating {line}: {front}\n"));
         }
         let _ = super::emit(&out);
     };

@@ -7,13 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DurationRound, Utc};
-use mes::acquisition::Collectors;
 use mes::acquisition::collector::Mode;
 use mes::acquisition::health::LineHealth;
+use mes::acquisition::{Collectors, DriverSettings};
 use mes::domain::counter::{CounterEventKind, CounterKind, DeltaRules, deltas};
 use mes::domain::{LineId, StationId};
 use mes::store::{StationResultFilter, Store};
 use mes_simulators::faults::Faults;
+use mes_simulators::opcua::OpcUaLogin;
 use mes_simulators::run::{SimulateOptions, simulate};
 use plc_contract::StationResultLine;
 use plc_contract::profile::{Endpoint, Profile};
@@ -93,6 +94,8 @@ async fn run_lines(
         duration: Some(Duration::from_secs(60 * 60)),
         start: Utc::now().duration_trunc(chrono::Duration::seconds(1)).unwrap(),
         faults: Faults::parse(faults).unwrap(),
+        opcua_port: 0,
+        opcua_login: OpcUaLogin::bundled(dir.path().join("pki")),
     };
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let sim = tokio::spawn(simulate(
@@ -111,7 +114,8 @@ async fn run_lines(
         }
     }
     let store = Arc::new(db.store().await);
-    let collectors = Collectors::start(store.clone(), profiles).await.unwrap();
+    let settings = DriverSettings { pki_dir: dir.path().join("pki-mes"), fallback_password: None };
+    let collectors = Collectors::start(store.clone(), profiles, &settings).await.unwrap();
     let health = collectors.health.clone();
     sim.await.unwrap().unwrap();
     collectors.set_mode(Mode::Drain);
