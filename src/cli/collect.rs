@@ -56,8 +56,10 @@ fn profiles(config: &Config, args: &CollectArgs) -> anyhow::Result<Vec<Profile>>
                 *h = host.trim_matches(['[', ']']).to_owned();
                 *p = port;
             }
-            Endpoint::OpcUa { .. } => {
-                anyhow::bail!("--connect {spec:?}: line {line} speaks OPC UA; set its URL in the profile")
+            Endpoint::OpcUa { url, .. } => {
+                let rest = url.trim_start_matches("opc.tcp://");
+                let path = rest.find('/').map_or("", |k| &rest[k..]).to_owned();
+                *url = format!("opc.tcp://{host}:{port}{path}");
             }
         }
     }

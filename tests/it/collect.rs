@@ -68,6 +68,9 @@ pub fn compare(
 pub fn assert_meaningful(truth: &[StationResultLine]) {
     assert!(truth.len() > 300, "only {} records", truth.len());
     assert!(truth.iter().any(|t| t.result == "fail"), "no failures");
+    for line in ["smt-1", "phone-1", "tablet-1"] {
+        assert!(truth.iter().filter(|t| t.line == line).count() > 50, "too few records of {line}");
+    }
     assert!(truth.iter().any(|t| t.station == "REPAIR"), "no repairs");
     assert!(truth.iter().any(|t| t.consumed.iter().any(|c| c.kind == "pcba")), "no boards consumed");
     assert!(
@@ -76,7 +79,13 @@ pub fn assert_meaningful(truth: &[StationResultLine]) {
     );
 }
 
-/// Runs the SMT and phone lines for an hour of simulated time with `faults`, collecting into
+/// The three bundled lines: SMT and phone over Modbus TCP, tablet over OPC UA
+/// (SignAndEncrypt, user login).
+fn all_lines() -> Vec<Profile> {
+    vec![bundled("smt-line.toml"), bundled("phone-line.toml"), bundled("tablet-line.toml")]
+}
+
+/// Runs the three lines for an hour of simulated time with `faults`, collecting into
 /// `db`, then drains; returns ground truth, what was recorded, and the collectors' health.
 async fn run_lines(
     db: &TestDb,
@@ -86,7 +95,7 @@ async fn run_lines(
     let dir = tempfile::tempdir().unwrap();
     let truth_file = dir.path().join("truth.jsonl");
     let options = SimulateOptions {
-        lines: vec![bundled("smt-line.toml"), bundled("phone-line.toml")],
+        lines: all_lines(),
         seed,
         speed: 200.0,
         modbus_port: 0,
@@ -106,15 +115,17 @@ async fn run_lines(
         std::future::pending::<()>(),
     ));
     let addresses = ready_rx.await.unwrap();
-    let mut profiles = vec![bundled("smt-line.toml"), bundled("phone-line.toml")];
+    let mut profiles = all_lines();
     for p in &mut profiles {
         let (_, addr) = addresses.iter().find(|(l, _)| *l == p.line).unwrap();
-        if let Endpoint::ModbusTcp { port, .. } = &mut p.endpoint {
-            *port = addr.port();
+        match &mut p.endpoint {
+            Endpoint::ModbusTcp { port, .. } => *port = addr.port(),
+            Endpoint::OpcUa { url, .. } => *url = format!("opc.tcp://{addr}/mes/tablet"),
         }
     }
     let store = Arc::new(db.store().await);
-    let settings = DriverSettings { pki_dir: dir.path().join("pki-mes"), fallback_password: None };
+    let password = OpcUaLogin::bundled(dir.path().join("pki")).password;
+    let settings = DriverSettings { pki_dir: dir.path().join("pki-mes"), fallback_password: Some(password) };
     let collectors = Collectors::start(store.clone(), profiles, &settings).await.unwrap();
     let health = collectors.health.clone();
     sim.await.unwrap().unwrap();
@@ -142,7 +153,7 @@ fn assert_exact(label: &str, truth: &[StationResultLine], got: &[StationResultLi
 /// met on the way.
 async fn counted_in(store: &Store, line: &str) -> BTreeMap<String, (u64, Vec<CounterEventKind>)> {
     let line_id = LineId::parse(line).unwrap();
-    let profile = if line.starts_with("smt") { bundled("smt-line.toml") } else { bundled("phone-line.toml") };
+    let profile = all_lines().into_iter().find(|p| p.line == line).unwrap();
     let mut out = BTreeMap::new();
     for s in &profile.stations {
         let station = StationId::parse(s.code.clone()).unwrap();
@@ -177,7 +188,7 @@ async fn collectors_record_exactly_what_the_simulated_plcs_produced() {
             assert_eq!(h.connects, 1, "{}: {} reconnected without a fault", db.label(), h.line);
             assert!(h.stations.iter().all(|s| s.errors == 0), "{}: {:?}", db.label(), h.stations);
         }
-        for line in ["smt-1", "phone-1"] {
+        for line in ["smt-1", "phone-1", "tablet-1"] {
             for (station, (counted, events)) in counted_in(&store, line).await {
                 let produced = produced_at(&truth, line, &station);
                 assert_eq!(counted, produced, "{}: {line} {station}: counter vs records", db.label());
@@ -200,12 +211,13 @@ async fn faults_on_the_link_and_in_the_plcs_lose_or_double_nothing() {
         let (truth, got, health, store) = run_lines(&db, 11, faults).await;
         assert_meaningful(&truth);
         assert_exact(db.label(), &truth, &got);
-        for h in &health {
+        // Link faults (cut, stall, busy) are Modbus-side; the OPC UA line meets the PLC faults.
+        for h in health.iter().filter(|h| h.line != "tablet-1") {
             assert!(h.connects > 2, "{}: {} was never cut off: {} connects", db.label(), h.line, h.connects);
             assert!(h.stations.iter().any(|s| s.errors > 0), "{}: no busy or timeout was seen", db.label());
         }
         let mut events = Vec::new();
-        for line in ["smt-1", "phone-1"] {
+        for line in ["smt-1", "phone-1", "tablet-1"] {
             for (station, (counted, e)) in counted_in(&store, line).await {
                 let produced = produced_at(&truth, line, &station);
                 assert!(counted <= produced, "{line} {station}: counted {counted} > produced {produced}: {e:?}");
@@ -242,16 +254,19 @@ async fn wait_until<F: AsyncFnMut() -> bool>(what: &str, limit: Duration, mut ch
     }
 }
 
-fn collect_process(url: &str, addresses: &[(String, String)]) -> Child {
+fn collect_process(data_dir: &Path, url: &str, addresses: &[(String, String)]) -> Child {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mes"));
-    cmd.args(["collect", "--database-url", url])
-        .arg("--profile")
-        .arg(root.join("plc-profiles/smt-line.toml"))
-        .arg("--profile")
-        .arg(root.join("plc-profiles/phone-line.toml"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
+    cmd.arg("collect")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--database-url", url])
+        .env("MES_OPCUA_PASSWORD", "crash-test");
+    for profile in ["smt-line.toml", "phone-line.toml", "tablet-line.toml"] {
+        cmd.arg("--profile").arg(root.join("plc-profiles").join(profile));
+    }
+    let log = std::fs::File::create(data_dir.join("collect.log")).unwrap();
+    cmd.stdout(std::process::Stdio::null()).stderr(log);
     for (line, addr) in addresses {
         cmd.arg("--connect").arg(format!("{line}={addr}"));
     }
@@ -268,9 +283,13 @@ async fn a_collector_killed_mid_run_and_restarted_loses_or_doubles_nothing() {
         let truth_file = dir.path().join("truth.jsonl");
         let mut sim = Child(
             std::process::Command::new(env!("CARGO_BIN_EXE_mes"))
-                .args(["simulate", "--line", "smt,phone", "--seed", "5", "--speed", "150", "--modbus-port", "0"])
-                .args(["--minutes", "40", "--linger", "300", "--ground-truth"])
+                .args(["simulate", "--line", "smt,phone,tablet", "--seed", "5", "--speed", "150"])
+                .args(["--modbus-port", "0", "--opcua-port", "0", "--minutes", "40", "--linger", "300"])
+                .arg("--pki-dir")
+                .arg(dir.path().join("pki-sim"))
+                .arg("--ground-truth")
                 .arg(&truth_file)
+                .env("MES_OPCUA_PASSWORD", "crash-test")
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::null())
                 .spawn()
@@ -278,17 +297,19 @@ async fn a_collector_killed_mid_run_and_restarted_loses_or_doubles_nothing() {
         );
         let mut out = std::io::BufReader::new(sim.0.stdout.take().unwrap()).lines();
         let mut addresses = Vec::new();
-        for _ in 0..2 {
+        for _ in 0..3 {
             let line = out.next().unwrap().unwrap();
-            // "simulating smt-1: modbus tcp 127.0.0.1:PORT"
+            // "simulating smt-1: modbus tcp 127.0.0.1:PORT" or "simulating tablet-1: opc.tcp://127.0.0.1:PORT/path"
             let name = line.split_whitespace().nth(1).unwrap().trim_end_matches(':').to_owned();
-            addresses.push((name, line.split_whitespace().last().unwrap().to_owned()));
+            let last = line.split_whitespace().last().unwrap();
+            let address = last.trim_start_matches("opc.tcp://").split('/').next().unwrap().to_owned();
+            addresses.push((name, address));
         }
         let store = db.store().await;
         let stored = async || store.row_counts().await.unwrap()["station_results"];
         let truth_lines = || std::fs::read_to_string(&truth_file).map(|t| t.lines().count()).unwrap_or(0);
 
-        let mut first = collect_process(db.url(), &addresses);
+        let mut first = collect_process(dir.path(), db.url(), &addresses);
         wait_until("the first collector to store 60 records", Duration::from_secs(60), async || stored().await >= 60)
             .await;
         first.0.kill().unwrap(); // SIGKILL: no drain, no goodbye
@@ -299,7 +320,7 @@ async fn a_collector_killed_mid_run_and_restarted_loses_or_doubles_nothing() {
         })
         .await;
 
-        let _second = collect_process(db.url(), &addresses);
+        let _second = collect_process(dir.path(), db.url(), &addresses);
         let stopped =
             tokio::task::spawn_blocking(move || out.any(|l| l.is_ok_and(|l| l.starts_with("production stopped"))));
         assert!(stopped.await.unwrap(), "the simulator reports the end of production");
