@@ -198,7 +198,8 @@ fn build_address_space(
             });
         }
         space.add_variables(variables, &object);
-        add_acknowledge_method(&mut space, manager, ns, &object, i, image);
+        let object_name = format!("{}.{}", profile.line, station.code);
+        add_acknowledge_method(&mut space, manager, ns, (&object, &object_name), i, image);
     }
     Ok(())
 }
@@ -208,12 +209,12 @@ fn add_acknowledge_method(
     space: &mut opcua::server::address_space::AddressSpace,
     manager: &Arc<SimpleNodeManager>,
     ns: u16,
-    object: &NodeId,
+    (object, name): (&NodeId, &str),
     i: usize,
     image: &Arc<Mutex<LineImage>>,
 ) {
-    let method = NodeId::new(ns, format!("{}.Acknowledge", object.identifier));
-    let input = NodeId::new(ns, format!("{}.Acknowledge.InputArguments", object.identifier));
+    let method = NodeId::new(ns, format!("{name}.Acknowledge"));
+    let input = NodeId::new(ns, format!("{name}.Acknowledge.InputArguments"));
     MethodBuilder::new(&method, "Acknowledge", "Acknowledge")
         .component_of(object.clone())
         .executable(true)

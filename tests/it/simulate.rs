@@ -72,11 +72,22 @@ fn the_same_seed_gives_the_same_ground_truth_and_boards_come_from_the_smt_line()
 }
 
 #[test]
-fn the_tablet_line_is_refused_until_its_opc_ua_simulator_exists() {
+fn the_tablet_line_is_served_over_opc_ua_with_its_endpoint_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let truth = dir.path().join("truth.jsonl");
     let out = Command::new(env!("CARGO_BIN_EXE_mes"))
-        .args(["simulate", "--line", "tablet", "--modbus-port", "0", "--minutes", "1"])
+        .args(["simulate", "--line", "tablet", "--opcua-port", "0", "--speed", "3000", "--minutes", "30"])
+        .arg("--pki-dir")
+        .arg(dir.path().join("pki"))
+        .arg("--ground-truth")
+        .arg(&truth)
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("speaks OPC UA"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("simulating tablet-1: opc.tcp://127.0.0.1:") && stdout.contains("/mes/tablet"), "{stdout}");
+    let lines: Vec<StationResultLine> =
+        std::fs::read_to_string(&truth).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(lines.iter().any(|l| l.line == "tablet-1" && l.serial.starts_with("TB1-")), "tablets produced");
+    assert!(dir.path().join("pki").join("own").exists(), "certificates made on first start");
 }
