@@ -125,7 +125,7 @@ impl driver::Driver for LineDriver {
 /// Why collectors could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// A profile needs a driver that is not built.
+    /// A profile's driver cannot be made (a missing OPC UA password).
     #[error(transparent)]
     Unsupported(#[from] UnsupportedEndpoint),
     /// A collector could not start.

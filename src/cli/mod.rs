@@ -56,7 +56,7 @@ enum Command {
     /// PLC profiles.
     #[command(subcommand)]
     Profile(profile::ProfileCommand),
-    /// Run the bundled line simulators alone (Modbus TCP lines: smt, phone).
+    /// Run the bundled line simulators alone (smt and phone over Modbus TCP, tablet over OPC UA).
     Simulate(simulate::SimulateArgs),
     /// Collect unit records, states and counters from the lines' PLCs into the store.
     Collect(collect::CollectArgs),

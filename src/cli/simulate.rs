@@ -31,9 +31,9 @@ pub fn bundled(name: &str) -> anyhow::Result<Profile> {
 /// Options of `mes simulate`.
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
-    /// Lines to simulate, comma separated: smt, phone (tablet needs the OPC UA simulator, not
-    /// built yet). With smt, the phone line consumes the boards the SMT line makes.
-    #[arg(long, value_delimiter = ',', default_value = "smt,phone")]
+    /// Lines to simulate, comma separated: smt, phone (Modbus TCP), tablet (OPC UA). With smt,
+    /// the phone and tablet lines consume the boards the SMT line makes.
+    #[arg(long, value_delimiter = ',', default_value = "smt,phone,tablet")]
     line: Vec<String>,
     /// Seed: the same seed gives each station the same sequence of records.
     #[arg(long, default_value_t = 7)]
