@@ -17,7 +17,7 @@ use mes_simulators::faults::Faults;
 use mes_simulators::opcua::OpcUaLogin;
 use mes_simulators::run::{SimulateOptions, simulate};
 use plc_contract::StationResultLine;
-use plc_contract::profile::{Endpoint, Profile};
+use plc_contract::profile::{Address, Endpoint, Handshake, Profile, Role};
 
 use crate::harness::TestDb;
 
@@ -92,10 +92,23 @@ async fn run_lines(
     seed: u64,
     faults: &str,
 ) -> (Vec<StationResultLine>, Vec<StationResultLine>, Vec<LineHealth>, Arc<Store>) {
+    run_profiles(db, all_lines(), seed, faults, |_| {}).await
+}
+
+/// [`run_lines`] with the given line profiles.
+/// `tweak` changes what the collectors believe about the PLCs (a wrong unit id, a mistyped
+/// tag), not the simulated PLCs themselves.
+async fn run_profiles(
+    db: &TestDb,
+    lines: Vec<Profile>,
+    seed: u64,
+    faults: &str,
+    tweak: impl Fn(&mut Profile),
+) -> (Vec<StationResultLine>, Vec<StationResultLine>, Vec<LineHealth>, Arc<Store>) {
     let dir = tempfile::tempdir().unwrap();
     let truth_file = dir.path().join("truth.jsonl");
     let options = SimulateOptions {
-        lines: all_lines(),
+        lines: lines.clone(),
         seed,
         speed: 200.0,
         modbus_port: 0,
@@ -115,8 +128,9 @@ async fn run_lines(
         std::future::pending::<()>(),
     ));
     let addresses = ready_rx.await.unwrap();
-    let mut profiles = all_lines();
+    let mut profiles = lines;
     for p in &mut profiles {
+        tweak(p);
         let (_, addr) = addresses.iter().find(|(l, _)| *l == p.line).unwrap();
         match &mut p.endpoint {
             Endpoint::ModbusTcp { port, .. } => *port = addr.port(),
@@ -336,4 +350,84 @@ async fn a_collector_killed_mid_run_and_restarted_loses_or_doubles_nothing() {
         drop(sim);
         db.cleanup(store).await;
     }
+}
+
+/// The phone line with two stations speaking the flag handshakes of SPEC §3: DISPLAY a ready
+/// flag the MES clears (on a holding register), BATTERY a ready flag answered by a separate
+/// acknowledge flag the PLC then clears (on coils).
+fn phone_line_with_flag_handshakes() -> Profile {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("plc-profiles/phone-line.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut parts: Vec<String> = text.split("[[stations]]").map(str::to_owned).collect();
+    let seq_tags = "record_seq   = { address = \"hr:12\", type = \"u32\", scan = \"fast\" }\nrecord_ack   = { address = \"hr:14\", type = \"u32\" }";
+    for part in parts.iter_mut() {
+        if part.contains("code = \"DISPLAY\"") {
+            assert!(part.contains(seq_tags));
+            *part = part
+                .replace("handshake = \"sequence\"", "handshake = \"ready_flag\"")
+                .replace(seq_tags, "record_ready = { address = \"hr:12\", type = \"u16\", scan = \"fast\" }");
+        } else if part.contains("code = \"BATTERY\"") {
+            *part = part.replace("handshake = \"sequence\"", "handshake = \"ready_ack\"").replace(
+                seq_tags,
+                "record_ready = { address = \"co:0\", type = \"bool\", scan = \"fast\" }\nrecord_ack_flag = { address = \"co:1\", type = \"bool\" }",
+            );
+        }
+    }
+    Profile::parse(&path, &parts.join("[[stations]]")).unwrap()
+}
+
+/// Ready-flag and ready/ack stations, under link faults that lose acknowledgements: the MES
+/// numbers their records itself and still stores each exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flag_handshake_stations_deliver_exactly_once_under_link_faults() {
+    let db = TestDb::sqlite();
+    let profile = phone_line_with_flag_handshakes();
+    let (truth, got, health, store) =
+        run_profiles(&db, vec![profile.clone()], 17, "drop=3,stall=4:800,busy=0.05", |_| {}).await;
+    let handshake = |code: &str| profile.stations.iter().find(|s| s.code == code).unwrap().handshake;
+    assert_eq!((handshake("DISPLAY"), handshake("BATTERY")), (Handshake::ReadyFlag, Handshake::ReadyAck));
+    for station in ["DISPLAY", "BATTERY"] {
+        assert!(produced_at(&truth, "phone-1", station) > 50, "{station} produced too little to prove anything");
+    }
+    assert_exact("flag handshakes", &truth, &got);
+    assert!(health[0].connects > 2, "the link was cut: {} connects", health[0].connects);
+    db.cleanup(Arc::try_unwrap(store).ok().expect("collectors released the store")).await;
+}
+
+/// One station's PLC unreachable (the collector has the wrong unit id: gateway exceptions) and
+/// one returning garbage (its serial reads control bytes): both are counted as those stations'
+/// errors, their records stay in their PLCs, and every other station is recorded exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_and_a_garbled_station_do_not_stop_the_others() {
+    let db = TestDb::sqlite();
+    let tweak = |p: &mut Profile| {
+        for s in &mut p.stations {
+            if s.code == "FT" {
+                s.unit_id = Some(99);
+            }
+            if s.code == "SCREW" {
+                // hr:30.. overlaps the result word (1 or 2): a control byte in the text.
+                s.tags.get_mut(&Role::Serial).unwrap().address =
+                    Address::Modbus { space: plc_contract::profile::RegisterSpace::HoldingRegister, index: 30 };
+            }
+        }
+    };
+    let (truth, got, health, store) = run_profiles(&db, vec![bundled("phone-line.toml")], 29, "", tweak).await;
+    let bad = ["FT", "SCREW"];
+    let others = |lines: &[StationResultLine]| -> Vec<StationResultLine> {
+        lines.iter().filter(|l| !bad.contains(&l.station.as_str())).cloned().collect()
+    };
+    assert!(others(&truth).len() > 30, "the other stations produced: {}", others(&truth).len());
+    assert_exact("healthy stations", &others(&truth), &others(&got));
+    assert!(got.iter().all(|l| !bad.contains(&l.station.as_str())), "nothing recorded for the faulty stations");
+    let stations = &health[0].stations;
+    for s in stations {
+        let faulty = bad.contains(&s.code.as_str());
+        assert_eq!(s.errors > 0, faulty, "{}: {} errors ({:?})", s.code, s.errors, s.last_error);
+    }
+    let ft = stations.iter().find(|s| s.code == "FT").unwrap();
+    assert!(ft.last_error.as_deref().unwrap_or("").contains("0x0B"), "gateway exception named: {:?}", ft.last_error);
+    let screw = stations.iter().find(|s| s.code == "SCREW").unwrap();
+    assert!(screw.last_error.as_deref().unwrap_or("").contains("serial"), "field named: {:?}", screw.last_error);
+    db.cleanup(Arc::try_unwrap(store).ok().expect("collectors released the store")).await;
 }
