@@ -63,6 +63,25 @@ pub struct StationResultLine {
     pub recorded_at: Option<DateTime<Utc>>,
 }
 
+/// One unit-validation request as it ended: the simulators' ground truth of the interlock
+/// (`<ground-truth>.validation.jsonl`, one JSON object per line).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ValidationLine {
+    /// Line code.
+    pub line: String,
+    /// Asking station.
+    pub station: String,
+    /// The serial asked about.
+    pub serial: String,
+    /// `allow`, `deny`, or `timeout` (no answer in time; the station followed its fallback).
+    pub outcome: String,
+    /// The MES's reason code (0 when allowed or timed out).
+    pub reason: u16,
+    /// What the simulation knows about the part: `good`, `failed` (left its line failed),
+    /// `skipped` (skipped a step) or `unknown` (never seen by the MES).
+    pub truth: String,
+}
+
 impl StationResultLine {
     /// The line without its instants and MES-only keys: what a simulator and the MES must
     /// agree on exactly, whatever clock each ran on.

@@ -10,6 +10,7 @@
 //! | `counter_reset=M` | every M simulated minutes one station's counters are reset to 0 (same epoch) |
 //! | `counter_jump=M` | every M simulated minutes one station's counters jump by 40,000 (implausible) |
 //! | `fault=M` | every M simulated minutes one station is forced into fault for a minute |
+//! | `route=P` | a fraction P of boards skip their last step; failed boards, and now and then one the MES never saw, are sent on to the consuming lines (the validation interlock must deny them) |
 //!
 //! Example: `drop=7,stall=11:800,busy=0.05,restart=20,counter_reset=25`. Network faults follow
 //! the wall clock (they hit the link); PLC faults follow simulated time, so they fall at the same
@@ -38,6 +39,9 @@ pub struct Faults {
     pub counter_jump_every: Option<u64>,
     /// Simulated minutes between forced station faults.
     pub fault_every: Option<u64>,
+    /// Fraction of boards that skip their last route step; with it, failed boards and now and
+    /// then an unknown one are sent on to the consuming lines too.
+    pub route: f64,
 }
 
 /// A `--faults` item that cannot be understood.
@@ -77,9 +81,16 @@ impl Faults {
                 "counter_reset" => f.counter_reset_every = Some(positive(value)?),
                 "counter_jump" => f.counter_jump_every = Some(positive(value)?),
                 "fault" => f.fault_every = Some(positive(value)?),
+                "route" => {
+                    f.route = value
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|p| (0.0..=1.0).contains(p))
+                        .ok_or_else(|| err("expected a fraction between 0 and 1"))?;
+                }
                 _ => {
                     return Err(err(
-                        "unknown fault; use drop, stall, busy, restart, counter_reset, counter_jump or fault",
+                        "unknown fault; use drop, stall, busy, restart, counter_reset, counter_jump, fault or route",
                     ));
                 }
             }

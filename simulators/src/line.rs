@@ -48,6 +48,12 @@ pub trait PlcBank {
     fn epoch(&self, i: usize) -> u32;
     /// Station `i` now has reel `reel` loaded on feeder `slot` (index in profile order).
     fn set_feeder(&mut self, i: usize, slot: usize, reel: &str);
+    /// Station `i` raises a validation request for `serial`.
+    fn request_validation(&mut self, i: usize, serial: &str);
+    /// The MES's answer to station `i`'s current request: `(verdict, reason)`.
+    fn validation_answer(&self, i: usize) -> Option<(u16, u16)>;
+    /// Whether station `i`'s PLC still holds record `seq` of `epoch` unacknowledged.
+    fn holds_record(&self, i: usize, epoch: u32, seq: u32) -> bool;
 }
 
 impl PlcBank for Vec<StationPlc> {
@@ -67,7 +73,18 @@ impl PlcBank for Vec<StationPlc> {
         }
         reels[slot] = reel.to_owned();
     }
+    fn request_validation(&mut self, i: usize, serial: &str) {
+        self[i].request_validation(serial);
+    }
+    fn validation_answer(&self, i: usize) -> Option<(u16, u16)> {
+        self[i].validation_answer()
+    }
+    fn holds_record(&self, i: usize, epoch: u32, seq: u32) -> bool {
+        self[i].holds(epoch, seq)
+    }
 }
+
+pub use plc_contract::ValidationLine as ValidationEvent;
 
 /// How a station behaves, derived from its profile and the line kind.
 #[derive(Debug, Clone)]
@@ -167,6 +184,8 @@ struct Runtime {
     breaks: u64,
     shown: (u16, u16),
     feeders: Vec<Feeder>,
+    /// A validation request in flight: the part asked about and when (simulated ms).
+    validating: Option<(String, u64)>,
 }
 
 /// A line's flow engine.
@@ -189,6 +208,33 @@ pub struct LineEngine {
     /// Serials of units that left the last station with a pass, oldest first (feed these to the
     /// lines that consume them).
     pub completed: VecDeque<String>,
+    /// Units that left the line failed (scrap), oldest first: route faults feed some onwards.
+    pub scrapped: VecDeque<String>,
+    /// Units that skipped the last route step (route faults), oldest first.
+    pub skipped: VecDeque<String>,
+    /// Fraction of units that skip the last route step (fault injection).
+    pub skip_fraction: f64,
+    /// Whether route-entry stations ask the MES before taking a part in.
+    pub validate: bool,
+    /// How long a station waits for a validation answer, in simulated ms.
+    pub validation_timeout_ms: u64,
+    /// The truth about parts, for validation events: serial → `failed`/`skipped`/`unknown`.
+    pub part_truth: std::collections::BTreeMap<String, &'static str>,
+    /// Validation requests that ended, oldest first.
+    pub validations: Vec<ValidationEvent>,
+    /// Units that left the line, held until the MES acknowledged their last record (when
+    /// validating): the next line's interlock judges by what the MES has recorded.
+    leaving: Vec<(usize, u32, u32, String, Leaving)>,
+    /// Sequence number and epoch of the last record a PLC accepted.
+    last_offer: (u32, u32),
+}
+
+/// How a unit left its line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leaving {
+    Completed,
+    Scrapped,
+    Skipped,
 }
 
 /// splitmix64: decorrelates the parts of a seed.
@@ -227,6 +273,15 @@ impl LineEngine {
             next_unit: 0,
             supply: Default::default(),
             completed: VecDeque::new(),
+            scrapped: VecDeque::new(),
+            skipped: VecDeque::new(),
+            skip_fraction: 0.0,
+            validate: false,
+            validation_timeout_ms: 2_000,
+            part_truth: std::collections::BTreeMap::new(),
+            validations: Vec::new(),
+            leaving: Vec::new(),
+            last_offer: (0, 0),
         };
         for i in 0..engine.rt.len() {
             let first = engine.break_gap(i);
@@ -299,6 +354,91 @@ impl LineEngine {
         (-(u.ln()) * self.specs[i].mtbf_ms as f64) as u64
     }
 
+    /// The validation interlock before station `i` takes a serialised part in: asks the MES
+    /// about the part at the head of the supply and waits for the answer. Returns whether the
+    /// station may load now. A denied part is diverted (taken off the supply, never consumed);
+    /// without an answer in time the station follows its fallback (block: keep waiting; allow
+    /// and flag: go on).
+    fn part_validated(&mut self, i: usize, t: u64, plcs: &mut impl PlcBank) -> bool {
+        let Some(v) = self.profiles[i].validation.as_ref() else { return true };
+        let fallback = v.fallback;
+        let Some(kind) = self.profiles[i].consumes.iter().find(|c| c.serialised).map(|c| c.kind.clone()) else {
+            return true;
+        };
+        if !self.validate {
+            return true;
+        }
+        let Some(part) = self.supply.get(&kind).and_then(|q| q.front()).cloned() else { return true };
+        let asked = match &self.rt[i].validating {
+            Some((serial, since)) if *serial == part => *since,
+            _ => {
+                plcs.request_validation(i, &part);
+                self.rt[i].validating = Some((part, t));
+                return false;
+            }
+        };
+        let event = |outcome: &str, reason: u16, part: &str, truth: &str| ValidationEvent {
+            line: self.line.clone(),
+            station: self.profiles[i].code.clone(),
+            serial: part.to_owned(),
+            outcome: outcome.to_owned(),
+            reason,
+            truth: truth.to_owned(),
+        };
+        let truth = self.part_truth.get(&part).copied().unwrap_or("good");
+        match plcs.validation_answer(i) {
+            Some((1, _)) => {
+                self.validations.push(event("allow", 0, &part, truth));
+                self.rt[i].validating = None;
+                true
+            }
+            Some((_, reason)) => {
+                self.validations.push(event("deny", reason, &part, truth));
+                if let Some(q) = self.supply.get_mut(&kind) {
+                    q.pop_front(); // diverted
+                }
+                self.rt[i].validating = None;
+                false
+            }
+            None if t.saturating_sub(asked) >= self.validation_timeout_ms => match fallback {
+                plc_contract::profile::Fallback::Block => false,
+                plc_contract::profile::Fallback::AllowAndFlag => {
+                    self.validations.push(event("timeout", 0, &part, truth));
+                    self.rt[i].validating = None;
+                    true
+                }
+            },
+            None => false,
+        }
+    }
+
+    /// A unit leaves the line after its record at station `i`. Without validation it is handed
+    /// on at once; with it, once the MES has acknowledged that record.
+    fn leave(&mut self, i: usize, serial: String, how: Leaving) {
+        let (seq, epoch) = self.last_offer;
+        self.leaving.push((i, seq, epoch, serial, how));
+    }
+
+    /// Hands on the units whose last record the MES has acknowledged (all of them when not
+    /// validating), in the order they left.
+    fn hand_on(&mut self, plcs: &impl PlcBank) {
+        let validate = self.validate;
+        let mut k = 0;
+        while k < self.leaving.len() {
+            let (i, seq, epoch, _, _) = &self.leaving[k];
+            if validate && plcs.holds_record(*i, *epoch, *seq) {
+                k += 1;
+                continue;
+            }
+            let (_, _, _, serial, how) = self.leaving.remove(k);
+            match how {
+                Leaving::Completed => self.completed.push_back(serial),
+                Leaving::Scrapped => self.scrapped.push_back(serial),
+                Leaving::Skipped => self.skipped.push_back(serial),
+            }
+        }
+    }
+
     /// Station `i` breaks down now (fault injection); it is repaired as any breakdown is.
     pub fn break_now(&mut self, i: usize) {
         if self.rt[i].down_until.is_none() {
@@ -323,6 +463,7 @@ impl LineEngine {
         while self.now_ms + TICK_MS <= until_ms {
             self.now_ms += TICK_MS;
             self.step(plcs, &mut truth);
+            self.hand_on(plcs);
         }
         truth
     }
@@ -399,6 +540,9 @@ impl LineEngine {
 
     /// Takes the next unit in (the first station creates units while its supply lasts).
     fn load(&mut self, i: usize, t: u64, plcs: &mut impl PlcBank) {
+        if !self.part_validated(i, t, plcs) {
+            return;
+        }
         let unit = if Some(&i) == self.route.first() && self.queues[i].is_empty() {
             self.new_unit()
         } else {
@@ -485,6 +629,7 @@ impl LineEngine {
             }
             Ok(seq) => {
                 self.rt[i].plc_blocked = false;
+                self.last_offer = (seq, plcs.epoch(i));
                 truth.push(StationResultLine {
                     line: self.line.clone(),
                     station: self.profiles[i].code.clone(),
@@ -511,13 +656,25 @@ impl LineEngine {
                     unit.return_to = Some(i);
                     Next::Station(r)
                 }
-                _ => Next::Out, // scrapped
+                _ => {
+                    self.leave(i, unit.serial.clone(), Leaving::Scrapped);
+                    Next::Out // scrapped
+                }
             }
         } else {
-            match position.and_then(|p| self.route.get(p + 1)) {
-                Some(j) => Next::Station(*j),
+            let next = position.and_then(|p| self.route.get(p + 1)).copied();
+            let last = next.is_some() && position.and_then(|p| self.route.get(p + 2)).is_none();
+            let skips = last
+                && self.skip_fraction > 0.0
+                && self.rng(&[unit.index, 0x5C1F]).random_bool(self.skip_fraction.clamp(0.0, 1.0));
+            if skips {
+                self.leave(i, unit.serial.clone(), Leaving::Skipped);
+            }
+            match next.filter(|_| !skips) {
+                None if skips => Next::Out,
+                Some(j) => Next::Station(j),
                 None => {
-                    self.completed.push_back(unit.serial.clone());
+                    self.leave(i, unit.serial.clone(), Leaving::Completed);
                     Next::Out
                 }
             }

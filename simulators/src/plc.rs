@@ -205,6 +205,11 @@ impl StationPlc {
         }
     }
 
+    /// Whether record `seq` of `epoch` is still held, unacknowledged.
+    pub fn holds(&self, epoch: u32, seq: u32) -> bool {
+        self.ring.iter().any(|r| r.epoch == epoch && r.seq == seq)
+    }
+
     /// Last acknowledged sequence number.
     pub fn last_ack(&self) -> u32 {
         self.last_ack

@@ -42,6 +42,9 @@ pub struct SimulateOptions {
     pub opcua_port: u16,
     /// Login and certificate folder of the OPC UA servers.
     pub opcua_login: OpcUaLogin,
+    /// Whether route-entry stations ask the MES to validate each part (SPEC §3). Without an
+    /// MES, a station whose fallback is `block` then waits forever, as a real one would.
+    pub validate: bool,
 }
 
 /// Why a simulation could not run.
@@ -75,6 +78,16 @@ impl PlcBank for LineImage {
     }
     fn epoch(&self, i: usize) -> u32 {
         self.stations[i].plc.epoch
+    }
+    fn request_validation(&mut self, i: usize, serial: &str) {
+        self.stations[i].plc.request_validation(serial);
+        self.render(i);
+    }
+    fn validation_answer(&self, i: usize) -> Option<(u16, u16)> {
+        self.stations[i].plc.validation_answer()
+    }
+    fn holds_record(&self, i: usize, epoch: u32, seq: u32) -> bool {
+        self.stations[i].plc.holds(epoch, seq)
     }
     fn set_feeder(&mut self, i: usize, slot: usize, reel: &str) {
         if let Some(r) = self.stations[i].plc.feeder_reels.get_mut(slot) {
@@ -128,7 +141,19 @@ pub async fn simulate(
             "tablet" => "TB1",
             _ => "PH1",
         };
-        let engine = LineEngine::new(profile, options.seed, options.start, prefix, 4);
+        let mut engine = LineEngine::new(profile, options.seed, options.start, prefix, 4);
+        // Boards from the outside supplier (no SMT line simulated) are unknown to any MES:
+        // validating them would refuse every one.
+        engine.validate = options.validate && options.lines.iter().any(|l| l.kind == "smt");
+        // PLC timeouts run on the wall clock; the engine counts simulated time.
+        engine.validation_timeout_ms = profile
+            .stations
+            .iter()
+            .filter_map(|s| s.validation.as_ref())
+            .map(|v| (v.timeout.as_millis() as f64 * options.speed) as u64)
+            .max()
+            .unwrap_or(2_000);
+        engine.skip_fraction = options.faults.route;
         lines.push(SimLine { kind: profile.kind.clone(), engine, image });
         addresses.push((profile.line.clone(), addr));
     }
@@ -144,11 +169,26 @@ pub async fn simulate(
         ),
         None => None,
     };
+    let mut validation_file = match &options.ground_truth {
+        Some(path) => {
+            let path = validation_truth_path(path);
+            Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .map_err(|source| SimulateError::Io { what: format!("opening {}", path.display()), source })?,
+            )
+        }
+        None => None,
+    };
     let has_smt = lines.iter().any(|l| l.kind == "smt");
     let limit_ms = options.duration.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     let began = Instant::now();
     let mut written = 0u64;
     let mut external_boards = 0u64;
+    let mut unknown_boards = 0u64;
+    let mut boards_sent = 0u64;
     let mut simulated = 0u64;
     let mut next_consumer = 0usize;
     let consumers: Vec<usize> = (0..lines.len()).filter(|i| lines[*i].kind != "smt").collect();
@@ -172,12 +212,32 @@ pub async fn simulate(
                 inject(&options.faults, simulated / 60_000, &mut lines);
             }
             // Boards: from the SMT line when it runs, else from an outside supplier.
-            let boards: Vec<String> =
-                lines.iter_mut().filter(|l| l.kind == "smt").flat_map(|l| l.engine.completed.drain(..)).collect();
-            for board in boards {
+            // Route faults also send on boards that failed (scrap) or skipped a step, and now
+            // and then one the MES never saw: the validation interlock must stop them.
+            let mut boards: Vec<(String, &'static str)> = Vec::new();
+            for l in lines.iter_mut().filter(|l| l.kind == "smt") {
+                boards.extend(l.engine.completed.drain(..).map(|b| (b, "good")));
+                let scrap: Vec<String> = l.engine.scrapped.drain(..).collect();
+                let skipped: Vec<String> = l.engine.skipped.drain(..).collect();
+                if options.faults.route > 0.0 {
+                    boards.extend(scrap.into_iter().map(|b| (b, "failed")));
+                    boards.extend(skipped.into_iter().map(|b| (b, "skipped")));
+                    for _ in 0..boards.len() {
+                        boards_sent += 1;
+                        if boards_sent.is_multiple_of(40) {
+                            unknown_boards += 1;
+                            boards.push((format!("PCB-UNKNOWN-{unknown_boards:05}"), "unknown"));
+                        }
+                    }
+                }
+            }
+            for (board, truth) in boards {
                 if !consumers.is_empty() {
                     let to = consumers[next_consumer % consumers.len()];
                     next_consumer += 1;
+                    if truth != "good" {
+                        lines[to].engine.part_truth.insert(board.clone(), truth);
+                    }
                     lines[to].engine.supply.entry("pcba".into()).or_default().push_back(board);
                 }
             }
@@ -203,6 +263,20 @@ pub async fn simulate(
             file.write_all(&buf)
                 .and_then(|()| file.flush())
                 .map_err(|source| SimulateError::Io { what: "writing ground truth".into(), source })?;
+        }
+        let validations: Vec<_> = lines.iter_mut().flat_map(|l| l.engine.validations.drain(..)).collect();
+        if let Some(file) = &mut validation_file {
+            let mut buf = Vec::new();
+            for v in &validations {
+                serde_json::to_writer(&mut buf, v).map_err(|e| SimulateError::Io {
+                    what: "encoding validation truth".into(),
+                    source: std::io::Error::other(e),
+                })?;
+                buf.push(b'\n');
+            }
+            file.write_all(&buf)
+                .and_then(|()| file.flush())
+                .map_err(|source| SimulateError::Io { what: "writing validation truth".into(), source })?;
         }
         written += produced.len() as u64;
         if limit_ms.is_some_and(|l| target >= l) {
@@ -247,4 +321,11 @@ fn inject(faults: &Faults, minute: u64, lines: &mut [SimLine]) {
             }
         }
     }
+}
+
+/// Where the validation ground truth goes: beside the record ground truth,
+/// `truth.jsonl` → `truth.validation.jsonl`.
+pub fn validation_truth_path(ground_truth: &std::path::Path) -> PathBuf {
+    let stem = ground_truth.file_stem().map_or_else(|| "ground-truth".into(), |s| s.to_string_lossy().into_owned());
+    ground_truth.with_file_name(format!("{stem}.validation.jsonl"))
 }

@@ -383,6 +383,13 @@ impl<D: Driver> Collector<D> {
                 });
             }
         }
+        if let Some((request, answered)) = status.validation
+            && request != 0
+            && request != answered
+        {
+            self.answer_validation(i, status.handshake.epoch, request).await?;
+        }
+        let run = &self.stations[i];
         if !run.handshake.pending(&status.handshake) {
             return Ok(None);
         }
@@ -406,6 +413,69 @@ impl<D: Driver> Collector<D> {
         let key = map.key(&self.line, &run.code, epoch, seq);
         let record = UnitRecord { epoch: key.epoch, seq: key.seq, ..record };
         Ok(Some(Taken { station: i, record, fingerprint: fp }))
+    }
+}
+
+impl<D: Driver> Collector<D> {
+    /// Answers station `i`'s validation request `request`: reads the serial, judges it from the
+    /// store (`domain::validation`), records the answer, then writes verdict and reason before
+    /// the answer number (the PLC acts when the number matches its request).
+    async fn answer_validation(&mut self, i: usize, epoch: u32, request: u32) -> Result<(), StationFault> {
+        let map = self.stations[i].map.clone();
+        let Some(v) = &map.profile.validation else { return Ok(()) };
+        let values =
+            self.driver.read(&map.profile, &[&v.serial, &v.request_seq]).await.map_err(StationFault::from_driver)?;
+        let serial = match values.first() {
+            Some(Ok(plc_contract::codec::TagValue::Text(t))) => t.clone(),
+            other => {
+                return Err(StationFault::Station {
+                    error: format!("validation serial unreadable: {other:?}"),
+                    waiting: true,
+                });
+            }
+        };
+        if !matches!(values.get(1), Some(Ok(plc_contract::codec::TagValue::Int(r))) if *r == i64::from(request)) {
+            return Ok(()); // the PLC moved on meanwhile; the next poll sees its new request
+        }
+        let history = match crate::domain::SerialNumber::parse(serial.clone()) {
+            Ok(s) => self
+                .store
+                .unit_history(&s)
+                .await
+                .map_err(|e| StationFault::Station { error: e.to_string(), waiting: true })?,
+            Err(_) => None,
+        };
+        let denied = crate::domain::validation::validate(history.as_ref());
+        let answer = crate::domain::validation::ValidationAnswer {
+            line: self.line.clone(),
+            station: self.stations[i].code.clone(),
+            epoch,
+            request_seq: request,
+            serial: serial.clone(),
+            denied,
+            answered_at: Utc::now(),
+        };
+        self.store
+            .record_validation(&answer)
+            .await
+            .map_err(|e| StationFault::Station { error: e.to_string(), waiting: true })?;
+        let verdict = if denied.is_some() { 2 } else { 1 };
+        let writes = [
+            (&v.verdict, plc_contract::codec::TagValue::Int(verdict)),
+            (&v.reason, plc_contract::codec::TagValue::Int(i64::from(denied.map_or(0, |d| d.code())))),
+            (&v.answer_seq, plc_contract::codec::TagValue::Int(i64::from(request))),
+        ];
+        self.driver.write(&map.profile, &writes).await.map_err(StationFault::from_driver)?;
+        tracing::info!(
+            line = %self.line,
+            station = %self.stations[i].code,
+            serial = %serial,
+            request,
+            verdict = if denied.is_some() { "deny" } else { "allow" },
+            reason = denied.map_or("", |d| d.as_str()),
+            "validation answered"
+        );
+        Ok(())
     }
 }
 

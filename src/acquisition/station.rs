@@ -50,6 +50,8 @@ pub struct Status {
     pub state: Option<u16>,
     /// Fault code (0 none).
     pub fault: u16,
+    /// Validation interlock: the request number the PLC raised and the one last answered.
+    pub validation: Option<(u32, u32)>,
 }
 
 /// Values read from a station by tag, in the order of a tag list.
@@ -95,9 +97,13 @@ impl StationMap {
         self.profile.tags.get(&role)
     }
 
-    /// Tags read on every poll.
+    /// Tags read on every poll: handshake, state, and the validation request and answer.
     pub fn status_tags(&self) -> Vec<&Tag> {
-        STATUS_ROLES.iter().filter_map(|r| self.role(*r)).collect()
+        let mut tags: Vec<&Tag> = STATUS_ROLES.iter().filter_map(|r| self.role(*r)).collect();
+        if let Some(v) = &self.profile.validation {
+            tags.extend([&v.request_seq, &v.answer_seq]);
+        }
+        tags
     }
 
     /// Counter tags with their register width in bits.
@@ -135,6 +141,11 @@ impl StationMap {
             },
             state: values.int(self.role(Role::State)).and_then(|v| u16::try_from(v).ok()),
             fault: values.int(self.role(Role::FaultCode)).and_then(|v| u16::try_from(v).ok()).unwrap_or(0),
+            validation: self.profile.validation.as_ref().and_then(|v| {
+                let request = u32::try_from(values.int(Some(&v.request_seq))?).ok()?;
+                let answered = u32::try_from(values.int(Some(&v.answer_seq))?).ok()?;
+                Some((request, answered))
+            }),
         }
     }
 

@@ -114,6 +114,7 @@ async fn live(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
         faults: mes_simulators::faults::Faults::parse(&args.faults)?,
         opcua_port: 0,
         opcua_login: login.clone(),
+        validate: true,
     };
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();

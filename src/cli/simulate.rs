@@ -61,6 +61,10 @@ pub struct SimulateArgs {
     /// Stop after this much simulated time, in minutes (default: run until Ctrl-C).
     #[arg(long, value_name = "MINUTES")]
     minutes: Option<u64>,
+    /// Route-entry stations take parts in without asking an MES (by default they ask, and a
+    /// station whose fallback is `block` waits for the answer, as a real one does).
+    #[arg(long)]
+    no_validation: bool,
     /// After production stops (`--minutes` reached), keep serving the PLCs for this many
     /// seconds (or until Ctrl-C), so collectors can take the records still held.
     #[arg(long, value_name = "SECONDS", default_value_t = 0)]
@@ -81,6 +85,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         faults: mes_simulators::faults::Faults::parse(&args.faults)?,
         opcua_port: args.opcua_port,
         opcua_login: mes_simulators::opcua::OpcUaLogin::bundled(args.pki_dir.clone()),
+        validate: !args.no_validation,
     };
     let lines_by_name: std::collections::BTreeMap<String, String> = options
         .lines

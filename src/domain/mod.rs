@@ -21,6 +21,7 @@ pub mod shift;
 pub mod state;
 pub mod unit;
 pub mod user;
+pub mod validation;
 
 pub use ids::{
     DefectCode, IdError, LineId, LotId, PlcEpoch, ProductCode, RecordSeq, SerialNumber, StationId, WorkOrderId,

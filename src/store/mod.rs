@@ -17,6 +17,7 @@ mod results;
 mod sql;
 mod states;
 mod trace;
+mod validation;
 mod writer;
 
 use std::collections::HashMap;

@@ -92,19 +92,23 @@ async fn run_lines(
     seed: u64,
     faults: &str,
 ) -> (Vec<StationResultLine>, Vec<StationResultLine>, Vec<LineHealth>, Arc<Store>) {
-    run_profiles(db, all_lines(), seed, faults, |_| {}).await
+    let run = run_profiles(db, all_lines(), seed, faults, |_| {}).await;
+    (run.truth, run.got, run.health, run.store)
+}
+
+/// What one run of simulated lines and collectors left behind.
+struct Run {
+    truth: Vec<StationResultLine>,
+    got: Vec<StationResultLine>,
+    health: Vec<LineHealth>,
+    store: Arc<Store>,
+    validations: Vec<plc_contract::ValidationLine>,
 }
 
 /// [`run_lines`] with the given line profiles.
 /// `tweak` changes what the collectors believe about the PLCs (a wrong unit id, a mistyped
 /// tag), not the simulated PLCs themselves.
-async fn run_profiles(
-    db: &TestDb,
-    lines: Vec<Profile>,
-    seed: u64,
-    faults: &str,
-    tweak: impl Fn(&mut Profile),
-) -> (Vec<StationResultLine>, Vec<StationResultLine>, Vec<LineHealth>, Arc<Store>) {
+async fn run_profiles(db: &TestDb, lines: Vec<Profile>, seed: u64, faults: &str, tweak: impl Fn(&mut Profile)) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let truth_file = dir.path().join("truth.jsonl");
     let options = SimulateOptions {
@@ -118,6 +122,7 @@ async fn run_profiles(
         faults: Faults::parse(faults).unwrap(),
         opcua_port: 0,
         opcua_login: OpcUaLogin::bundled(dir.path().join("pki")),
+        validate: true,
     };
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let sim = tokio::spawn(simulate(
@@ -147,7 +152,12 @@ async fn run_profiles(
     collectors.join().await;
     let truth = read_truth(&truth_file);
     let got = recorded(&store).await;
-    (truth, got, health.iter().map(|h| h.snapshot()).collect(), store)
+    let validations = std::fs::read_to_string(mes_simulators::run::validation_truth_path(&truth_file))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    Run { truth, got, health: health.iter().map(|h| h.snapshot()).collect(), store, validations }
 }
 
 fn assert_exact(label: &str, truth: &[StationResultLine], got: &[StationResultLine]) {
@@ -382,7 +392,7 @@ fn phone_line_with_flag_handshakes() -> Profile {
 async fn flag_handshake_stations_deliver_exactly_once_under_link_faults() {
     let db = TestDb::sqlite();
     let profile = phone_line_with_flag_handshakes();
-    let (truth, got, health, store) =
+    let Run { truth, got, health, store, .. } =
         run_profiles(&db, vec![profile.clone()], 17, "drop=3,stall=4:800,busy=0.05", |_| {}).await;
     let handshake = |code: &str| profile.stations.iter().find(|s| s.code == code).unwrap().handshake;
     assert_eq!((handshake("DISPLAY"), handshake("BATTERY")), (Handshake::ReadyFlag, Handshake::ReadyAck));
@@ -412,7 +422,8 @@ async fn an_unreachable_and_a_garbled_station_do_not_stop_the_others() {
             }
         }
     };
-    let (truth, got, health, store) = run_profiles(&db, vec![bundled("phone-line.toml")], 29, "", tweak).await;
+    let Run { truth, got, health, store, .. } =
+        run_profiles(&db, vec![bundled("phone-line.toml")], 29, "", tweak).await;
     let bad = ["FT", "SCREW"];
     let others = |lines: &[StationResultLine]| -> Vec<StationResultLine> {
         lines.iter().filter(|l| !bad.contains(&l.station.as_str())).cloned().collect()
@@ -430,4 +441,48 @@ async fn an_unreachable_and_a_garbled_station_do_not_stop_the_others() {
     let screw = stations.iter().find(|s| s.code == "SCREW").unwrap();
     assert!(screw.last_error.as_deref().unwrap_or("").contains("serial"), "field named: {:?}", screw.last_error);
     db.cleanup(Arc::try_unwrap(store).ok().expect("collectors released the store")).await;
+}
+
+/// Boards that failed without repair, skipped their last step or were never seen are sent to
+/// the phone and tablet lines: the interlock denies each with the right reason, allows every
+/// good board, and records every answer; the records stay exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_interlock_denies_failed_skipped_and_unknown_boards_and_allows_the_rest() {
+    let db = TestDb::sqlite();
+    let run = run_profiles(&db, all_lines(), 31, "route=0.1", |_| {}).await;
+    assert_exact("with route faults", &run.truth, &run.got);
+    let expected = |truth: &str| match truth {
+        "failed" => 2,
+        "skipped" => 1,
+        "unknown" => 4,
+        _ => 0,
+    };
+    let answered: Vec<_> = run.validations.iter().filter(|v| v.outcome != "timeout").collect();
+    assert!(answered.len() > 30, "validations answered: {}", answered.len());
+    for v in &answered {
+        let want = expected(&v.truth);
+        assert_eq!(v.reason, want, "{} {} {} ({}): {v:?}", v.line, v.station, v.serial, v.truth);
+        assert_eq!(v.outcome == "allow", want == 0, "{v:?}");
+    }
+    for kind in ["failed", "skipped", "unknown", "good"] {
+        assert!(answered.iter().any(|v| v.truth == kind), "no {kind} board was asked about");
+    }
+    // Denied boards were never consumed.
+    let denied: std::collections::BTreeSet<&str> =
+        answered.iter().filter(|v| v.outcome == "deny").map(|v| v.serial.as_str()).collect();
+    assert!(run.truth.iter().all(|r| r.consumed.iter().all(|c| !denied.contains(c.id.as_str()))));
+    // Every answer is on record with its reason.
+    let mut stored = Vec::new();
+    for line in ["phone-1", "tablet-1"] {
+        stored.extend(run.store.validation_answers(line).await.unwrap());
+    }
+    for v in &answered {
+        assert!(
+            stored.iter().any(|(station, _, serial, reason)| *station == v.station
+                && *serial == v.serial
+                && *reason == v.reason),
+            "answer not recorded: {v:?}"
+        );
+    }
+    db.cleanup(Arc::try_unwrap(run.store).ok().expect("collectors released the store")).await;
 }

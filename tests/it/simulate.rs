@@ -22,6 +22,7 @@ fn simulate(dir: &std::path::Path, name: &str, seed: &str) -> Vec<StationResultL
             "0",
             "--minutes",
             "45",
+            "--no-validation",
         ])
         .arg("--ground-truth")
         .arg(&file)
@@ -76,7 +77,18 @@ fn the_tablet_line_is_served_over_opc_ua_with_its_endpoint_path() {
     let dir = tempfile::tempdir().unwrap();
     let truth = dir.path().join("truth.jsonl");
     let out = Command::new(env!("CARGO_BIN_EXE_mes"))
-        .args(["simulate", "--line", "tablet", "--opcua-port", "0", "--speed", "3000", "--minutes", "30"])
+        .args([
+            "simulate",
+            "--line",
+            "tablet",
+            "--opcua-port",
+            "0",
+            "--speed",
+            "3000",
+            "--minutes",
+            "30",
+            "--no-validation",
+        ])
         .arg("--pki-dir")
         .arg(dir.path().join("pki"))
         .arg("--ground-truth")

@@ -73,6 +73,7 @@ async fn migrations_apply_on_an_empty_database_and_roll_back() {
             "holds",
             "ledger_entries",
             "users",
+            "validation_answers",
         ] {
             assert!(tables.contains(expected), "{}: missing table {expected}; have {tables:?}", db.label());
         }
@@ -81,7 +82,7 @@ async fn migrations_apply_on_an_empty_database_and_roll_back() {
         let left: Vec<String> =
             store.table_names().await.unwrap().into_iter().filter(|t| t != "seaql_migrations").collect();
         assert!(left.is_empty(), "{}: tables left after down: {left:?}", db.label());
-        assert_eq!(store.migrate_up().await.unwrap(), 1, "{}: the initial migration re-applies", db.label());
+        assert_eq!(store.migrate_up().await.unwrap(), 2, "{}: both migrations re-apply", db.label());
         db.cleanup(store).await;
     }
 }
