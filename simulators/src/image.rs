@@ -130,6 +130,48 @@ pub struct LineImage {
     pub stations: Vec<SimStation>,
     /// Memory by unit id.
     pub units: BTreeMap<u8, UnitMemory>,
+    /// Load mode: how many extra analog tags the line exposes (`--extra-tags`).
+    pub load_tags: usize,
+    /// Simulated time the load tags show.
+    pub load_time_ms: u64,
+}
+
+/// Modbus unit id of the load-mode tags: input registers 0.., one f32 (two registers) per tag.
+pub const LOAD_UNIT: u8 = 250;
+
+impl LineImage {
+    /// Adds `n` changing analog tags (load mode, for acquisition benchmarks).
+    pub fn add_load_tags(&mut self, n: usize) {
+        self.load_tags = n;
+        if n > 0 {
+            let memory = self.units.entry(LOAD_UNIT).or_default();
+            memory.input.resize((2 * n).min(65_536), 0);
+        }
+        self.update_load(0);
+    }
+
+    /// Value of load tag `k` at the current load time: a slow sine, distinct per tag.
+    pub fn load_value(&self, k: usize) -> f32 {
+        let t = self.load_time_ms as f64 / 1000.0;
+        (100.0 + 10.0 * (t / 7.0 + k as f64).sin()) as f32
+    }
+
+    /// Moves the load tags to simulated time `ms` (and re-renders their registers).
+    pub fn update_load(&mut self, ms: u64) {
+        self.load_time_ms = ms;
+        if self.load_tags == 0 {
+            return;
+        }
+        let values: Vec<f32> = (0..self.load_tags).map(|k| self.load_value(k)).collect();
+        if let Some(memory) = self.units.get_mut(&LOAD_UNIT) {
+            for (k, v) in values.into_iter().enumerate() {
+                let bits = v.to_bits();
+                if let Some(pair) = memory.input.get_mut(2 * k..2 * k + 2) {
+                    pair.copy_from_slice(&[(bits >> 16) as u16, bits as u16]);
+                }
+            }
+        }
+    }
 }
 
 /// Why an image could not be built.
@@ -178,7 +220,7 @@ impl LineImage {
                 }
             }
         }
-        let mut image = Self { stations, units };
+        let mut image = Self { stations, units, load_tags: 0, load_time_ms: 0 };
         for i in 0..image.stations.len() {
             image.render(i);
         }

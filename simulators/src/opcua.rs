@@ -201,6 +201,26 @@ fn build_address_space(
         let object_name = format!("{}.{}", profile.line, station.code);
         add_acknowledge_method(&mut space, manager, ns, (&object, &object_name), i, image);
     }
+    let load = lock(image).load_tags;
+    if load > 0 {
+        let folder = NodeId::new(ns, format!("{}.Load", profile.line));
+        space.add_folder(&folder, "Load", "Load", &line_folder);
+        let mut variables = Vec::with_capacity(load);
+        for k in 0..load {
+            let id = NodeId::new(ns, format!("{}.Load.Tag{k}", profile.line));
+            variables.push(opcua::nodes::Variable::new(
+                &id,
+                format!("Tag{k}").as_str(),
+                format!("Tag{k}").as_str(),
+                0f32,
+            ));
+            let image = image.clone();
+            manager.inner().add_read_callback(id, move |_range, _timestamps, _age| {
+                Ok(DataValue::new_now(Variant::Float(lock(&image).load_value(k))))
+            });
+        }
+        space.add_variables(variables, &folder);
+    }
     Ok(())
 }
 

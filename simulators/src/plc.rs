@@ -80,6 +80,10 @@ pub struct StationPlc {
     pub feeder_reels: Vec<String>,
     /// The validation interlock's registers.
     pub validation: Validation,
+    /// When each held record was offered (wall clock), for the acknowledgement latency.
+    offered_at: VecDeque<std::time::Instant>,
+    /// Offer-to-acknowledgement latencies of released records, when measured (`Some`).
+    pub ack_latencies: Option<Vec<std::time::Duration>>,
 }
 
 impl StationPlc {
@@ -96,6 +100,8 @@ impl StationPlc {
             ready: false,
             feeder_reels: Vec::new(),
             validation: Validation::default(),
+            offered_at: VecDeque::with_capacity(capacity),
+            ack_latencies: None,
             ring: VecDeque::with_capacity(capacity),
             capacity: capacity.max(1),
             next_seq: 1,
@@ -126,6 +132,7 @@ impl StationPlc {
         }
         let seq = record.seq;
         self.ring.push_back(record);
+        self.offered_at.push_back(std::time::Instant::now());
         self.ready = true;
         Ok(seq)
     }
@@ -160,6 +167,10 @@ impl StationPlc {
     }
 
     fn release(&mut self) -> bool {
+        let offered = self.offered_at.pop_front();
+        if let (Some(log), Some(at)) = (&mut self.ack_latencies, offered) {
+            log.push(at.elapsed());
+        }
         match self.ring.pop_front() {
             Some(r) => {
                 self.last_ack = r.seq;

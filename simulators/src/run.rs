@@ -45,6 +45,12 @@ pub struct SimulateOptions {
     /// Whether route-entry stations ask the MES to validate each part (SPEC §3). Without an
     /// MES, a station whose fallback is `block` then waits forever, as a real one would.
     pub validate: bool,
+    /// When set, every PLC measures offer-to-acknowledgement latency (wall clock) and the
+    /// simulation appends the measurements here as it goes (benchmarks).
+    pub ack_latencies: Option<Arc<Mutex<Vec<Duration>>>>,
+    /// Load mode: extra changing analog tags per line (Modbus: input registers of unit 250,
+    /// one f32 each; OPC UA: `<line>.Load.Tag<k>` variables).
+    pub extra_tags: usize,
 }
 
 /// Why a simulation could not run.
@@ -130,7 +136,14 @@ pub async fn simulate(
             .map_err(|source| SimulateError::Io { what: "reading the bound address".into(), source })?;
         // The epoch a PLC booted in: distinct per seed so re-runs do not pose as the same boot.
         let epoch = u32::try_from(options.seed % 1_000_000).unwrap_or(0) + 1;
-        let image = Arc::new(Mutex::new(LineImage::new(profile, epoch)?));
+        let mut line_image = LineImage::new(profile, epoch)?;
+        line_image.add_load_tags(options.extra_tags);
+        if options.ack_latencies.is_some() {
+            for station in &mut line_image.stations {
+                station.plc.ack_latencies = Some(Vec::new());
+            }
+        }
+        let image = Arc::new(Mutex::new(line_image));
         if is_opcua {
             servers.push(crate::opcua::serve(listener, profile, image.clone(), &options.opcua_login).await?);
         } else {
@@ -207,6 +220,9 @@ pub async fn simulate(
                     Err(poisoned) => poisoned.into_inner(),
                 };
                 produced.extend(line.engine.advance(simulated, &mut *image));
+                if image.load_tags > 0 && simulated.is_multiple_of(1_000) {
+                    image.update_load(simulated);
+                }
             }
             if simulated.is_multiple_of(60_000) {
                 inject(&options.faults, simulated / 60_000, &mut lines);
@@ -277,6 +293,21 @@ pub async fn simulate(
             file.write_all(&buf)
                 .and_then(|()| file.flush())
                 .map_err(|source| SimulateError::Io { what: "writing validation truth".into(), source })?;
+        }
+        if let Some(sink) = &options.ack_latencies {
+            let mut all = Vec::new();
+            for line in &lines {
+                let mut image = match line.image.lock() {
+                    Ok(guard) => guard,
+                    Err(poisoned) => poisoned.into_inner(),
+                };
+                for station in &mut image.stations {
+                    all.extend(station.plc.ack_latencies.as_mut().map(std::mem::take).unwrap_or_default());
+                }
+            }
+            if let Ok(mut sink) = sink.lock() {
+                sink.extend(all);
+            }
         }
         written += produced.len() as u64;
         if limit_ms.is_some_and(|l| target >= l) {

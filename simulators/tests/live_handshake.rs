@@ -40,6 +40,8 @@ async fn a_minimal_mes_reads_and_acknowledges_records_while_the_line_runs() {
         opcua_login: mes_simulators::opcua::OpcUaLogin::bundled(dir.path().join("pki")),
         // This minimal MES does not answer validation requests.
         validate: false,
+        extra_tags: 0,
+        ack_latencies: None,
     };
     let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

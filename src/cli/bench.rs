@@ -17,6 +17,8 @@ use mes::store::{RecordBatch, Store, baseline, create_database, drop_database, s
 pub enum BenchCommand {
     /// Station results with genealogy through the batch writer vs a raw prepared-statement loop.
     Ingest(IngestArgs),
+    /// Polling cost per 1,000 tags, reads/s vs raw tokio-modbus, record latency, memory.
+    Acquisition(super::bench_acquisition::AcquisitionArgs),
 }
 
 /// Options of `mes bench ingest`.
@@ -36,8 +38,11 @@ pub struct IngestArgs {
     seed: u64,
 }
 
-pub async fn run(_config: &Config, command: BenchCommand) -> anyhow::Result<ExitCode> {
-    let BenchCommand::Ingest(args) = command;
+pub async fn run(config: &Config, command: BenchCommand) -> anyhow::Result<ExitCode> {
+    let args = match command {
+        BenchCommand::Ingest(args) => args,
+        BenchCommand::Acquisition(args) => return super::bench_acquisition::run(config, &args).await,
+    };
     anyhow::ensure!(args.records > 0 && args.batch > 0, "--records and --batch must be positive");
     eprintln!("generating {} station results (seed {}) …", args.records, args.seed);
     let records = generate(args.records, args.seed);

@@ -115,6 +115,8 @@ async fn live(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
         opcua_port: 0,
         opcua_login: login.clone(),
         validate: true,
+        extra_tags: 0,
+        ack_latencies: None,
     };
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();

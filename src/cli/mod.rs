@@ -4,6 +4,7 @@
 //! (`MES_DATABASE_URL`, `MES_DATA_DIR`) > `--config FILE` > defaults (`./mes-data`).
 
 mod bench;
+mod bench_acquisition;
 mod collect;
 mod demo;
 mod export;

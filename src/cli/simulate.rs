@@ -61,6 +61,11 @@ pub struct SimulateArgs {
     /// Stop after this much simulated time, in minutes (default: run until Ctrl-C).
     #[arg(long, value_name = "MINUTES")]
     minutes: Option<u64>,
+    /// Load mode: N extra changing analog tags per line, for acquisition benchmarks (Modbus:
+    /// input registers 0.. of unit id 250, one big-endian f32 per tag; OPC UA:
+    /// `nsu=urn:mes:simulator;s=<line>.Load.Tag<k>`).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    extra_tags: usize,
     /// Route-entry stations take parts in without asking an MES (by default they ask, and a
     /// station whose fallback is `block` waits for the answer, as a real one does).
     #[arg(long)]
@@ -86,6 +91,8 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         opcua_port: args.opcua_port,
         opcua_login: mes_simulators::opcua::OpcUaLogin::bundled(args.pki_dir.clone()),
         validate: !args.no_validation,
+        extra_tags: args.extra_tags,
+        ack_latencies: None,
     };
     let lines_by_name: std::collections::BTreeMap<String, String> = options
         .lines

@@ -123,6 +123,8 @@ async fn run_profiles(db: &TestDb, lines: Vec<Profile>, seed: u64, faults: &str,
         opcua_port: 0,
         opcua_login: OpcUaLogin::bundled(dir.path().join("pki")),
         validate: true,
+        extra_tags: 0,
+        ack_latencies: None,
     };
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
     let sim = tokio::spawn(simulate(
