@@ -177,6 +177,7 @@ impl<D: Driver> Collector<D> {
             if current == Mode::Drain && drain_started.is_none() {
                 drain_started = Some(Instant::now());
                 self.draining = true;
+                self.driver.read_fresh();
             }
             if drain_started.is_some_and(|d| d.elapsed() > self.timing.drain_limit) {
                 tracing::warn!(line = %self.line, "drain gave up: PLCs unreachable");
@@ -185,6 +186,14 @@ impl<D: Driver> Collector<D> {
             if !self.connected {
                 match self.driver.connect().await {
                     Ok(()) => {
+                        if let Err(e) = self.watch_all().await {
+                            self.note_link_error(&e);
+                            self.driver.disconnect();
+                            let delay = self.backoff();
+                            tracing::warn!(line = %self.line, error = %e, "watching the stations failed");
+                            Self::pause(delay, &mut mode).await;
+                            continue;
+                        }
                         self.connected = true;
                         self.failures = 0;
                         let mut h = self.health.lock();
@@ -224,6 +233,17 @@ impl<D: Driver> Collector<D> {
         }
         self.driver.disconnect();
         self.health.lock().connected = false;
+    }
+
+    /// Tells the driver which tags the polls read (OPC UA subscribes to them).
+    async fn watch_all(&mut self) -> Result<(), DriverError> {
+        for i in 0..self.stations.len() {
+            let map = self.stations[i].map.clone();
+            let mut tags = map.status_tags();
+            tags.extend(map.counter_tags().into_iter().map(|(_, t, _)| t));
+            self.driver.watch(&map.profile, &tags).await?;
+        }
+        Ok(())
     }
 
     /// Sleeps, waking early when the mode changes.

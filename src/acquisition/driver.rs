@@ -85,6 +85,21 @@ pub trait Driver: Send {
         tags: &[&Tag],
     ) -> impl Future<Output = Result<Vec<TagResult>, DriverError>> + Send;
 
+    /// A hint after each (re)connect: these tags of `station` are read on every poll. A driver
+    /// that the server can notify of changes (OPC UA subscriptions) watches them and answers
+    /// reads of them from what it was told; others do nothing.
+    fn watch(
+        &mut self,
+        _station: &StationProfile,
+        _tags: &[&Tag],
+    ) -> impl Future<Output = Result<(), DriverError>> + Send {
+        async { Ok(()) }
+    }
+
+    /// From now on every read goes to the PLC, never to notifications (a drain must see what the
+    /// PLC holds now to know it is empty).
+    fn read_fresh(&mut self) {}
+
     /// Writes values to tags of `station`, in order.
     fn write(
         &mut self,

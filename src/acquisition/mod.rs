@@ -110,6 +110,24 @@ impl driver::Driver for LineDriver {
         }
     }
 
+    fn read_fresh(&mut self) {
+        match self {
+            LineDriver::Modbus(d) => d.read_fresh(),
+            LineDriver::OpcUa(d) => d.read_fresh(),
+        }
+    }
+
+    async fn watch(
+        &mut self,
+        station: &plc_contract::profile::StationProfile,
+        tags: &[&plc_contract::profile::Tag],
+    ) -> Result<(), driver::DriverError> {
+        match self {
+            LineDriver::Modbus(d) => d.watch(station, tags).await,
+            LineDriver::OpcUa(d) => d.watch(station, tags).await,
+        }
+    }
+
     async fn write(
         &mut self,
         station: &plc_contract::profile::StationProfile,

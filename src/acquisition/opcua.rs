@@ -1,20 +1,23 @@
 //! The OPC UA driver (async-opcua client): a session with security None or SignAndEncrypt
-//! (Basic256Sha256) and user name login, namespace URIs resolved at connect, reads of each
-//! station's nodes in one Read request, writes for acknowledgements. Every call runs under the
+//! (Basic256Sha256) and user name login, namespace URIs resolved at connect, a subscription
+//! whose monitored items keep each station's handshake and state nodes current (the polls the
+//! collector makes of them are answered from the notifications, with a real Read at least once
+//! a second in case a notification went missing), Read requests for records, writes for
+//! acknowledgements. Records are only ever taken from a Read. Every call runs under the
 //! profile's timeout; a failed or late call drops the session and the collector reconnects with
 //! its backoff, so a server restart or a cut link always ends in a fresh session (which also
 //! sidesteps async-opcua's lost-publish bug after its own internal reconnects).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use opcua::client::{ClientBuilder, IdentityToken, Session};
+use opcua::client::{ClientBuilder, DataChangeCallback, IdentityToken, MonitoredItem, Session};
 use opcua::crypto::SecurityPolicy;
 use opcua::types::{
-    AttributeId, DataValue, MessageSecurityMode, NodeId, NumericRange, ReadValueId, StatusCode, TimestampsToReturn,
-    UserTokenPolicy, WriteValue,
+    AttributeId, DataValue, MessageSecurityMode, MonitoredItemCreateRequest, MonitoringMode, MonitoringParameters,
+    NodeId, NumericRange, ReadValueId, StatusCode, TimestampsToReturn, UserTokenPolicy, WriteValue,
 };
 use plc_contract::codec::{CodecError, TagValue};
 use plc_contract::opcua::{from_variant, node_id, to_variant};
@@ -45,12 +48,37 @@ pub struct OpcUaDriver {
     /// Node ids as written in the profile → resolved ids (namespace URIs looked up at connect).
     resolved: HashMap<String, NodeId>,
     namespaces: HashMap<String, u16>,
+    /// Values the subscription delivered, by node; cleared on every connect.
+    notified: Arc<Mutex<HashMap<NodeId, DataValue>>>,
+    /// Nodes monitored by this session's subscription.
+    watched: HashSet<NodeId>,
+    subscription: Option<u32>,
+    /// Last real Read of each station's watched nodes (the audit against lost notifications).
+    audited: HashMap<String, Instant>,
+    /// Never answer from notifications (draining).
+    fresh_only: bool,
 }
+
+/// How often watched nodes are read for real anyway.
+const AUDIT_EVERY: Duration = Duration::from_secs(1);
+/// Sampling and publishing interval of the subscription.
+const NOTIFY_EVERY: Duration = Duration::from_millis(50);
 
 impl OpcUaDriver {
     /// A driver for `endpoint`; connects on [`Driver::connect`].
     pub fn new(endpoint: OpcUaEndpoint) -> Self {
-        Self { endpoint, session: None, event_loop: None, resolved: HashMap::new(), namespaces: HashMap::new() }
+        Self {
+            endpoint,
+            session: None,
+            event_loop: None,
+            resolved: HashMap::new(),
+            namespaces: HashMap::new(),
+            notified: Arc::default(),
+            watched: HashSet::new(),
+            subscription: None,
+            audited: HashMap::new(),
+            fresh_only: false,
+        }
     }
 
     fn fail(&self, reason: impl std::fmt::Display) -> DriverError {
@@ -102,6 +130,18 @@ impl OpcUaDriver {
     }
 }
 
+/// Keeps the newer of what is known and `value` (by source, else server timestamp), so a late
+/// notification never replaces a value read after it.
+fn remember(map: &mut HashMap<NodeId, DataValue>, id: &NodeId, value: DataValue) {
+    let stamp = |v: &DataValue| v.source_timestamp.or(v.server_timestamp);
+    match map.get(id) {
+        Some(known) if stamp(known) > stamp(&value) => {}
+        _ => {
+            map.insert(id.clone(), value);
+        }
+    }
+}
+
 impl Driver for OpcUaDriver {
     async fn connect(&mut self) -> Result<(), DriverError> {
         self.disconnect();
@@ -149,6 +189,10 @@ impl Driver for OpcUaDriver {
         let namespaces = session.read_namespace_array().await.map_err(|err| self.fail(err))?;
         self.namespaces = namespaces.known_namespaces().iter().map(|(uri, index)| (uri.clone(), *index)).collect();
         self.resolved.clear();
+        self.watched.clear();
+        self.audited.clear();
+        self.subscription = None;
+        self.notified.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
         self.session = Some(session);
         self.event_loop = Some(handle);
         Ok(())
@@ -161,13 +205,91 @@ impl Driver for OpcUaDriver {
         self.session = None;
     }
 
+    fn read_fresh(&mut self) {
+        self.fresh_only = true;
+    }
+
+    async fn watch(&mut self, station: &StationProfile, tags: &[&Tag]) -> Result<(), DriverError> {
+        let mut ids = Vec::with_capacity(tags.len());
+        for tag in tags {
+            let id = self.node(station, tag)?;
+            if !self.watched.contains(&id) {
+                ids.push(id);
+            }
+        }
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let session = self.session()?;
+        let subscription = match self.subscription {
+            Some(id) => id,
+            None => {
+                let notified = self.notified.clone();
+                let callback = DataChangeCallback::new(move |value: DataValue, item: &MonitoredItem| {
+                    let mut map = notified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    remember(&mut map, &item.item_to_monitor().node_id, value);
+                });
+                let create = session.create_subscription(NOTIFY_EVERY, 60, 10, 0, 0, true, callback);
+                let id = self.call(station, "create subscription", create).await?;
+                self.subscription = Some(id);
+                id
+            }
+        };
+        let items: Vec<MonitoredItemCreateRequest> = ids
+            .iter()
+            .map(|id| {
+                let parameters = MonitoringParameters {
+                    sampling_interval: NOTIFY_EVERY.as_secs_f64() * 1000.0,
+                    queue_size: 1,
+                    discard_oldest: true,
+                    ..Default::default()
+                };
+                MonitoredItemCreateRequest::new(ReadValueId::from(id), MonitoringMode::Reporting, parameters)
+            })
+            .collect();
+        let create = session.create_monitored_items(subscription, TimestampsToReturn::Both, items);
+        let created = self.call(station, "create monitored items", create).await?;
+        for (id, item) in ids.into_iter().zip(created) {
+            if item.result.status_code.is_good() {
+                self.watched.insert(id);
+            }
+        }
+        Ok(())
+    }
+
     async fn read(&mut self, station: &StationProfile, tags: &[&Tag]) -> Result<Vec<TagResult>, DriverError> {
         let mut ids = Vec::with_capacity(tags.len());
         for tag in tags {
             ids.push(ReadValueId::from(self.node(station, tag)?));
         }
-        let session = self.session()?;
-        let values = self.call(station, "read", session.read(&ids, TimestampsToReturn::Neither, 0.0)).await?;
+        let fresh = !self.fresh_only && self.audited.get(&station.code).is_some_and(|t| t.elapsed() < AUDIT_EVERY);
+        let cached: Option<Vec<DataValue>> = if fresh && ids.iter().all(|id| self.watched.contains(&id.node_id)) {
+            let map = self.notified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            ids.iter().map(|id| map.get(&id.node_id).cloned()).collect()
+        } else {
+            None
+        };
+        let values = match cached {
+            Some(values) => {
+                tracing::trace!(station = %station.code, nodes = values.len(), "answered from notifications");
+                values
+            }
+            None => {
+                let session = self.session()?;
+                let values = self.call(station, "read", session.read(&ids, TimestampsToReturn::Both, 0.0)).await?;
+                if ids.iter().all(|id| self.watched.contains(&id.node_id)) {
+                    self.audited.insert(station.code.clone(), Instant::now());
+                }
+                // A read is news too: the notifications must never answer with something older.
+                let mut map = self.notified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                for (id, value) in ids.iter().zip(&values) {
+                    if self.watched.contains(&id.node_id) {
+                        remember(&mut map, &id.node_id, value.clone());
+                    }
+                }
+                values
+            }
+        };
         Ok(tags
             .iter()
             .enumerate()

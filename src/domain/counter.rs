@@ -110,8 +110,11 @@ pub fn deltas(samples: &[CounterSample], rules: &DeltaRules) -> Vec<CounterDelta
         let elapsed = b.sampled_at - a.sampled_at;
         let bound = rules.slack + (rules.max_rate_per_sec * elapsed.num_milliseconds().max(0) as f64 / 1000.0) as u64;
         let (raw_a, raw_b) = (u64::from(a.raw), u64::from(b.raw));
+        // A restart shows as a fall of the counter; the epoch register may change later than
+        // the fall (it shows the epoch of the record the PLC presents, which can be one kept
+        // from before the restart), so a new epoch without a fall counts the plain increase.
         let (mut count, mut event) = if a.epoch != b.epoch {
-            (raw_b, Some(CounterEventKind::Restart))
+            (if raw_b >= raw_a { raw_b - raw_a } else { raw_b }, Some(CounterEventKind::Restart))
         } else if raw_b >= raw_a {
             (raw_b - raw_a, None)
         } else if modulus - raw_a + raw_b <= bound {
@@ -173,6 +176,14 @@ mod tests {
         // 5,000 → 7: not a wrap (65,536 - 5,000 + 7 is far beyond plausible): reset, 7 since.
         let s = [sample(0, 1, 5_000, 16), sample(10, 1, 7, 16), sample(20, 2, 3, 16)];
         assert_eq!(counts(&s), vec![(7, Some(CounterEventKind::Reset)), (3, Some(CounterEventKind::Restart))]);
+    }
+
+    #[test]
+    fn an_epoch_seen_after_the_fall_does_not_count_the_units_twice() {
+        // Restart at 5,000: the fall is seen first (reset, 7 since), the new epoch one sample
+        // later with 9: 2 more, not 9.
+        let s = [sample(0, 1, 5_000, 16), sample(10, 1, 7, 16), sample(20, 2, 9, 16)];
+        assert_eq!(counts(&s), vec![(7, Some(CounterEventKind::Reset)), (2, Some(CounterEventKind::Restart))]);
     }
 
     #[test]
