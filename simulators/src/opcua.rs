@@ -94,7 +94,17 @@ pub async fn serve(
     let path = endpoint_path(profile)?;
     let port = listener.local_addr().map_err(|e| fail(e.to_string()))?.port();
     let users = vec!["mes".to_owned()];
-    let (server, handle) = ServerBuilder::new()
+    let mut builder = ServerBuilder::new();
+    // Load mode puts tens of thousands of nodes under watch: no cap on monitored items.
+    builder.limits_mut().subscriptions.max_monitored_items_per_sub = 0;
+    // A PLC samples faster than the library's 100 ms default; big publish responses fit.
+    builder.limits_mut().subscriptions.min_sampling_interval_ms = 20.0;
+    builder.limits_mut().subscriptions.min_publishing_interval_ms = 20.0;
+    let (server, handle) = builder
+        .subscription_poll_interval_ms(20)
+        .max_message_size(64 << 20)
+        .max_chunk_count(4096)
+        .max_array_length(100_000)
         .application_name(format!("MES simulator {}", profile.line))
         .application_uri(format!("urn:mes:simulator:{}", profile.line))
         .product_uri("urn:mes:simulator")

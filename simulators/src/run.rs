@@ -47,7 +47,7 @@ pub struct SimulateOptions {
     pub validate: bool,
     /// When set, every PLC measures offer-to-acknowledgement latency (wall clock) and the
     /// simulation appends the measurements here as it goes (benchmarks).
-    pub ack_latencies: Option<Arc<Mutex<Vec<Duration>>>>,
+    pub ack_latencies: Option<Arc<Mutex<Vec<(String, Duration)>>>>,
     /// Load mode: extra changing analog tags per line (Modbus: input registers of unit 250,
     /// one f32 each; OPC UA: `<line>.Load.Tag<k>` variables).
     pub extra_tags: usize,
@@ -302,7 +302,8 @@ pub async fn simulate(
                     Err(poisoned) => poisoned.into_inner(),
                 };
                 for station in &mut image.stations {
-                    all.extend(station.plc.ack_latencies.as_mut().map(std::mem::take).unwrap_or_default());
+                    let taken = station.plc.ack_latencies.as_mut().map(std::mem::take).unwrap_or_default();
+                    all.extend(taken.into_iter().map(|d| (line.engine.line().to_owned(), d)));
                 }
             }
             if let Ok(mut sink) = sink.lock() {
