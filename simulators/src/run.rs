@@ -145,7 +145,22 @@ pub async fn simulate(
         }
         let image = Arc::new(Mutex::new(line_image));
         if is_opcua {
-            servers.push(crate::opcua::serve(listener, profile, image.clone(), &options.opcua_login).await?);
+            let handle = crate::opcua::serve(listener, profile, image.clone(), &options.opcua_login).await?;
+            match options.faults.drop_after {
+                // On OPC UA, a cut link is a server restart: every session is lost, the address
+                // space comes back with the same PLC state behind it.
+                Some(every) => {
+                    tokio::spawn(restart_opcua(
+                        handle,
+                        addr,
+                        profile.clone(),
+                        image.clone(),
+                        options.opcua_login.clone(),
+                        every,
+                    ));
+                }
+                None => servers.push(handle),
+            }
         } else {
             tokio::spawn(crate::modbus::serve(listener, image.clone(), faults.clone()));
         }
@@ -360,4 +375,43 @@ fn inject(faults: &Faults, minute: u64, lines: &mut [SimLine]) {
 pub fn validation_truth_path(ground_truth: &std::path::Path) -> PathBuf {
     let stem = ground_truth.file_stem().map_or_else(|| "ground-truth".into(), |s| s.to_string_lossy().into_owned());
     ground_truth.with_file_name(format!("{stem}.validation.jsonl"))
+}
+
+/// Restarts an OPC UA line's server every `every` (the `drop` fault on OPC UA lines).
+async fn restart_opcua(
+    mut handle: opcua::server::ServerHandle,
+    addr: SocketAddr,
+    profile: Profile,
+    image: Arc<Mutex<LineImage>>,
+    login: OpcUaLogin,
+    every: Duration,
+) {
+    loop {
+        tokio::time::sleep(every).await;
+        handle.cancel();
+        let mut listener = None;
+        for _ in 0..100 {
+            match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => {
+                    listener = Some(l);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+        let Some(listener) = listener else {
+            tracing::warn!(line = %profile.line, %addr, "OPC UA simulator could not rebind after a restart");
+            return;
+        };
+        match crate::opcua::serve(listener, &profile, image.clone(), &login).await {
+            Ok(h) => {
+                tracing::info!(line = %profile.line, %addr, "OPC UA simulator restarted (fault)");
+                handle = h;
+            }
+            Err(e) => {
+                tracing::warn!(line = %profile.line, error = %e, "OPC UA simulator failed to restart");
+                return;
+            }
+        }
+    }
 }
