@@ -3,7 +3,7 @@
 //!
 //! | item | effect |
 //! | --- | --- |
-//! | `drop=S` | every TCP connection is cut after S wall seconds (the client must reconnect) |
+//! | `drop=S` | every Modbus connection is cut after S wall seconds; an OPC UA server restarts every S seconds (the client must reconnect) |
 //! | `stall=S:MS` | every S wall seconds, answers are held back for MS milliseconds |
 //! | `busy=P` | a fraction P (0–1) of Modbus requests is answered with exception 0x06 (server busy) |
 //! | `restart=M` | every M simulated minutes one PLC restarts (round robin): new epoch, counters from 0 |
