@@ -237,6 +237,27 @@ enum Leaving {
     Skipped,
 }
 
+/// A valid 15-digit IMEI (8-digit type allocation code, 6-digit serial, Luhn check digit) for
+/// unit `index` of a run with `seed`.
+pub fn imei(seed: u64, index: u64) -> String {
+    let body = format!("35693803{:06}", (seed.wrapping_mul(7919).wrapping_add(index)) % 1_000_000);
+    let sum: u32 = body
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(k, b)| {
+            let d = u32::from(b - b'0');
+            if k % 2 == 0 {
+                let d2 = d * 2;
+                d2 / 10 + d2 % 10
+            } else {
+                d
+            }
+        })
+        .sum();
+    format!("{body}{}", (10 - sum % 10) % 10)
+}
+
 /// splitmix64: decorrelates the parts of a seed.
 fn mix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -560,6 +581,9 @@ impl LineEngine {
                         return;
                     }
                 }
+            } else if c.kind == "imei" {
+                // Assigned at pack: one IMEI per phone, from the line's block of numbers.
+                imei(self.seed, unit.index)
             } else {
                 // Lots change every 50 units, in unit order.
                 format!("{}-L{:05}", c.kind.to_ascii_uppercase().replace('_', "-"), unit.index / 50 + 1)
@@ -781,6 +805,30 @@ mod tests {
         let held: usize = bank.iter().map(StationPlc::pending).sum();
         assert_eq!(held, truth.len(), "every record produced is still held by a PLC");
         assert!(truth.len() < 200, "production stopped: {}", truth.len());
+    }
+
+    #[test]
+    fn imeis_have_15_digits_and_a_valid_luhn_check_digit() {
+        // 490154203237518 is a published example IMEI; check our Luhn digit on its body.
+        let luhn_ok = |s: &str| {
+            let sum: u32 = s
+                .bytes()
+                .rev()
+                .enumerate()
+                .map(|(k, b)| {
+                    let d = u32::from(b - b'0');
+                    if k % 2 == 1 { (d * 2) / 10 + (d * 2) % 10 } else { d }
+                })
+                .sum();
+            sum % 10 == 0
+        };
+        assert!(luhn_ok("490154203237518"));
+        for i in 0..200 {
+            let n = imei(7, i);
+            assert_eq!(n.len(), 15);
+            assert!(luhn_ok(&n), "{n}");
+        }
+        assert_ne!(imei(7, 1), imei(7, 2));
     }
 
     #[test]

@@ -221,6 +221,15 @@ async fn collectors_record_exactly_what_the_simulated_plcs_produced() {
                 assert!(events.iter().all(|e| *e == CounterEventKind::Gap), "{line} {station}: {events:?}");
             }
         }
+        // Every packed phone got an IMEI, and the IMEI leads back to the phone.
+        let packed: Vec<&StationResultLine> =
+            truth.iter().filter(|t| t.line == "phone-1" && t.station == "PACK" && t.result == "pass").collect();
+        assert!(!packed.is_empty(), "no phone packed");
+        let imei = packed[0].consumed.iter().find(|c| c.kind == "imei").expect("an IMEI at pack");
+        assert_eq!(imei.id.len(), 15);
+        let item = mes::domain::record::ConsumedItem::Lot(mes::domain::LotId::parse(imei.id.clone()).unwrap());
+        let forward = store.forward_trace(&item).await.unwrap().expect("the IMEI is known");
+        assert!(forward.units.iter().any(|u| u.hit.serial.as_str() == packed[0].serial), "{forward:?}");
         let counts = store.row_counts().await.unwrap();
         assert!(counts["state_intervals"] > 20, "{counts:?}");
         assert!(counts["counter_samples"] > 20, "{counts:?}");
