@@ -820,7 +820,7 @@ mod tests {
                     if k % 2 == 1 { (d * 2) / 10 + (d * 2) % 10 } else { d }
                 })
                 .sum();
-            sum % 10 == 0
+            sum.is_multiple_of(10)
         };
         assert!(luhn_ok("490154203237518"));
         for i in 0..200 {

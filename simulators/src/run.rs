@@ -19,6 +19,9 @@ use crate::line::{LineEngine, PlcBank, TICK_MS};
 use crate::opcua::{OpcUaError, OpcUaLogin};
 use crate::plc::{Blocked, SimRecord};
 
+/// Offer-to-acknowledgement latencies measured by the PLCs, by line (benchmarks).
+pub type LatencyLog = Arc<Mutex<Vec<(String, Duration)>>>;
+
 /// What to simulate.
 #[derive(Debug, Clone)]
 pub struct SimulateOptions {
@@ -47,7 +50,7 @@ pub struct SimulateOptions {
     pub validate: bool,
     /// When set, every PLC measures offer-to-acknowledgement latency (wall clock) and the
     /// simulation appends the measurements here as it goes (benchmarks).
-    pub ack_latencies: Option<Arc<Mutex<Vec<(String, Duration)>>>>,
+    pub ack_latencies: Option<LatencyLog>,
     /// Load mode: extra changing analog tags per line (Modbus: input registers of unit 250,
     /// one f32 each; OPC UA: `<line>.Load.Tag<k>` variables).
     pub extra_tags: usize,
