@@ -6,6 +6,7 @@
 mod bench;
 mod bench_acquisition;
 mod collect;
+mod counters;
 mod demo;
 mod export;
 mod migrate;
@@ -61,6 +62,8 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Collect unit records, states and counters from the lines' PLCs into the store.
     Collect(collect::CollectArgs),
+    /// What the PLC counters say each station produced, beside the records, with data-quality events.
+    Counters(counters::CountersArgs),
     /// Collectors (and, once built, the web) for a real plant.
     Serve(ServeArgs),
     /// Benchmarks that ship with the product, each against a baseline in the same run.
@@ -118,6 +121,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Profile(cmd)) => profile::run(cmd),
         Some(Command::Simulate(args)) => simulate::run(args).await,
         Some(Command::Collect(args)) => collect::run(&config, &args).await,
+        Some(Command::Counters(args)) => counters::run(&config, &args).await,
         Some(Command::Serve(args)) => {
             anyhow::ensure!(
                 args.collect_only,

@@ -197,3 +197,21 @@ fn a_bad_profile_fails_profile_check_naming_file_line_and_field() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn counters_report_every_station_with_its_records_and_counts() {
+    let db = TestDb::sqlite();
+    let store = store_args(&db);
+    run_ok(&with(&["demo", "--history", "--seed", "5", "--phones", "10", "--tablets", "0"], &store));
+    let json: serde_json::Value =
+        serde_json::from_str(&run_ok(&with(&["counters", "--line", "phone-1", "--json"], &store))).unwrap();
+    let records = json["records"].as_array().unwrap();
+    assert_eq!(records.len(), 7, "the phone line's production steps: {records:?}");
+    assert!(records.iter().all(|r| r[1].as_u64().unwrap() > 0), "{records:?}");
+    let counters = json["counters"].as_array().unwrap();
+    assert_eq!(counters.len(), 7 * 3);
+    // The generated history stores one sample per counter: nothing is counted from it yet.
+    assert!(counters.iter().all(|c| c["samples"].as_u64().unwrap() == 1 && c["counted"] == 0), "{counters:?}");
+    let table = run_ok(&with(&["counters", "--line", "phone-1"], &store));
+    assert!(table.contains("station") && table.contains("FT"), "{table}");
+}
