@@ -585,11 +585,8 @@ impl Checker<'_> {
                 }
             }
         } else {
-            let ok = text.split_once(';').is_some_and(|(ns, id)| {
-                (ns.strip_prefix("ns=").is_some_and(|n| n.parse::<u16>().is_ok())
-                    || ns.strip_prefix("nsu=").is_some_and(|u| !u.is_empty()))
-                    && ["s=", "i=", "g=", "b="].iter().any(|p| id.starts_with(p) && id.len() > 2)
-            });
+            let ok =
+                crate::opcua::split_node_id(text).is_ok_and(|(ns, _)| ns.is_ok() || ns.is_err_and(|u| !u.is_empty()));
             if ok {
                 Some(Address::OpcUa(text.to_owned()))
             } else {
