@@ -61,6 +61,12 @@ impl Faults {
         for item in spec.split(',').map(str::trim).filter(|i| !i.is_empty()) {
             let err = |problem: &str| FaultSpecError { item: item.to_owned(), problem: problem.to_owned() };
             let (name, value) = item.split_once('=').ok_or_else(|| err("expected name=value"))?;
+            let fraction = |v: &str| {
+                v.parse::<f64>()
+                    .ok()
+                    .filter(|p| (0.0..=1.0).contains(p))
+                    .ok_or_else(|| err("expected a fraction between 0 and 1"))
+            };
             let positive = |v: &str| {
                 v.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| err("expected a positive whole number"))
             };
@@ -70,24 +76,12 @@ impl Faults {
                     let (every, ms) = value.split_once(':').ok_or_else(|| err("expected SECONDS:MILLISECONDS"))?;
                     f.stall = Some((Duration::from_secs(positive(every)?), Duration::from_millis(positive(ms)?)));
                 }
-                "busy" => {
-                    f.busy = value
-                        .parse::<f64>()
-                        .ok()
-                        .filter(|p| (0.0..=1.0).contains(p))
-                        .ok_or_else(|| err("expected a fraction between 0 and 1"))?;
-                }
+                "busy" => f.busy = fraction(value)?,
                 "restart" => f.restart_every = Some(positive(value)?),
                 "counter_reset" => f.counter_reset_every = Some(positive(value)?),
                 "counter_jump" => f.counter_jump_every = Some(positive(value)?),
                 "fault" => f.fault_every = Some(positive(value)?),
-                "route" => {
-                    f.route = value
-                        .parse::<f64>()
-                        .ok()
-                        .filter(|p| (0.0..=1.0).contains(p))
-                        .ok_or_else(|| err("expected a fraction between 0 and 1"))?;
-                }
+                "route" => f.route = fraction(value)?,
                 _ => {
                     return Err(err(
                         "unknown fault; use drop, stall, busy, restart, counter_reset, counter_jump, fault or route",

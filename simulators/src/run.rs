@@ -190,29 +190,9 @@ pub async fn simulate(
     }
     on_ready(&addresses);
 
-    let mut truth_file = match &options.ground_truth {
-        Some(path) => Some(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|source| SimulateError::Io { what: format!("opening {}", path.display()), source })?,
-        ),
-        None => None,
-    };
-    let mut validation_file = match &options.ground_truth {
-        Some(path) => {
-            let path = validation_truth_path(path);
-            Some(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&path)
-                    .map_err(|source| SimulateError::Io { what: format!("opening {}", path.display()), source })?,
-            )
-        }
-        None => None,
-    };
+    let mut truth_file = options.ground_truth.as_deref().map(open_append).transpose()?;
+    let mut validation_file =
+        options.ground_truth.as_deref().map(|p| open_append(&validation_truth_path(p))).transpose()?;
     let has_smt = lines.iter().any(|l| l.kind == "smt");
     let limit_ms = options.duration.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     let began = Instant::now();
@@ -286,31 +266,12 @@ pub async fn simulate(
             }
         }
         if let Some(file) = &mut truth_file {
-            let mut buf = Vec::new();
-            for line in &produced {
-                serde_json::to_writer(&mut buf, &line.ground_truth_form()).map_err(|e| SimulateError::Io {
-                    what: "encoding ground truth".into(),
-                    source: std::io::Error::other(e),
-                })?;
-                buf.push(b'\n');
-            }
-            file.write_all(&buf)
-                .and_then(|()| file.flush())
-                .map_err(|source| SimulateError::Io { what: "writing ground truth".into(), source })?;
+            let lines: Vec<StationResultLine> = produced.iter().map(StationResultLine::ground_truth_form).collect();
+            append_jsonl(file, &lines, "ground truth")?;
         }
         let validations: Vec<_> = lines.iter_mut().flat_map(|l| l.engine.validations.drain(..)).collect();
         if let Some(file) = &mut validation_file {
-            let mut buf = Vec::new();
-            for v in &validations {
-                serde_json::to_writer(&mut buf, v).map_err(|e| SimulateError::Io {
-                    what: "encoding validation truth".into(),
-                    source: std::io::Error::other(e),
-                })?;
-                buf.push(b'\n');
-            }
-            file.write_all(&buf)
-                .and_then(|()| file.flush())
-                .map_err(|source| SimulateError::Io { what: "writing validation truth".into(), source })?;
+            append_jsonl(file, &validations, "validation truth")?;
         }
         if let Some(sink) = &options.ack_latencies {
             let mut all = Vec::new();
@@ -417,4 +378,26 @@ async fn restart_opcua(
             }
         }
     }
+}
+
+/// Opens a ground-truth file for appending (created if missing).
+fn open_append(path: &std::path::Path) -> Result<std::fs::File, SimulateError> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|source| SimulateError::Io { what: format!("opening {}", path.display()), source })
+}
+
+/// Appends one JSON line per item and flushes, so a reader sees whole lines as they happen.
+fn append_jsonl<T: serde::Serialize>(file: &mut std::fs::File, items: &[T], what: &str) -> Result<(), SimulateError> {
+    let mut buf = Vec::new();
+    for item in items {
+        serde_json::to_writer(&mut buf, item)
+            .map_err(|e| SimulateError::Io { what: format!("encoding {what}"), source: std::io::Error::other(e) })?;
+        buf.push(b'\n');
+    }
+    file.write_all(&buf)
+        .and_then(|()| file.flush())
+        .map_err(|source| SimulateError::Io { what: format!("writing {what}"), source })
 }
