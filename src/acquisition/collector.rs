@@ -218,7 +218,12 @@ impl<D: Driver> Collector<D> {
                         break;
                     }
                     if cycle.taken == 0 {
-                        Self::pause(self.timing.poll, &mut mode).await;
+                        // A notification from the PLC ends the wait early.
+                        let wake = self.driver.wakeup();
+                        tokio::select! {
+                            () = Self::pause(self.timing.poll, &mut mode) => {}
+                            () = async { match &wake { Some(w) => w.notified().await, None => std::future::pending().await } } => {}
+                        }
                     }
                 }
                 Err(e) => {

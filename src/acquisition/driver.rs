@@ -96,6 +96,12 @@ pub trait Driver: Send {
         async { Ok(()) }
     }
 
+    /// Signalled when the PLC told of a change without being asked (an OPC UA notification),
+    /// so the collector polls at once instead of at the end of its period.
+    fn wakeup(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        None
+    }
+
     /// From now on every read goes to the PLC, never to notifications (a drain must see what the
     /// PLC holds now to know it is empty).
     fn read_fresh(&mut self) {}

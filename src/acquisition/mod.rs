@@ -110,6 +110,13 @@ impl driver::Driver for LineDriver {
         }
     }
 
+    fn wakeup(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        match self {
+            LineDriver::Modbus(d) => d.wakeup(),
+            LineDriver::OpcUa(d) => d.wakeup(),
+        }
+    }
+
     fn read_fresh(&mut self) {
         match self {
             LineDriver::Modbus(d) => d.read_fresh(),

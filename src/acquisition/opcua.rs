@@ -57,12 +57,14 @@ pub struct OpcUaDriver {
     audited: HashMap<String, Instant>,
     /// Never answer from notifications (draining).
     fresh_only: bool,
+    /// Signalled on every notification.
+    wake: Arc<tokio::sync::Notify>,
 }
 
 /// How often watched nodes are read for real anyway.
 const AUDIT_EVERY: Duration = Duration::from_secs(1);
 /// Sampling and publishing interval of the subscription.
-const NOTIFY_EVERY: Duration = Duration::from_millis(50);
+const NOTIFY_EVERY: Duration = Duration::from_millis(25);
 
 impl OpcUaDriver {
     /// A driver for `endpoint`; connects on [`Driver::connect`].
@@ -78,6 +80,7 @@ impl OpcUaDriver {
             subscription: None,
             audited: HashMap::new(),
             fresh_only: false,
+            wake: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -209,6 +212,10 @@ impl Driver for OpcUaDriver {
         self.fresh_only = true;
     }
 
+    fn wakeup(&self) -> Option<Arc<tokio::sync::Notify>> {
+        Some(self.wake.clone())
+    }
+
     async fn watch(&mut self, station: &StationProfile, tags: &[&Tag]) -> Result<(), DriverError> {
         let mut ids = Vec::with_capacity(tags.len());
         for tag in tags {
@@ -225,9 +232,11 @@ impl Driver for OpcUaDriver {
             Some(id) => id,
             None => {
                 let notified = self.notified.clone();
+                let wake = self.wake.clone();
                 let callback = DataChangeCallback::new(move |value: DataValue, item: &MonitoredItem| {
                     let mut map = notified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                     remember(&mut map, &item.item_to_monitor().node_id, value);
+                    wake.notify_one();
                 });
                 let create = session.create_subscription(NOTIFY_EVERY, 60, 10, 0, 0, true, callback);
                 let id = self.call(station, "create subscription", create).await?;
