@@ -9,6 +9,7 @@ mod collect;
 mod counters;
 mod demo;
 mod export;
+mod hold;
 mod migrate;
 mod profile;
 mod simulate;
@@ -62,6 +63,16 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Collect unit records, states and counters from the lines' PLCs into the store.
     Collect(collect::CollectArgs),
+    /// Put a lot, reel or unit on quality hold.
+    Hold(hold::HoldArgs),
+    /// Release a quality hold.
+    Release(hold::Target),
+    /// List quality holds, in force and released.
+    Holds {
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
     /// What the PLC counters say each station produced, beside the records, with data-quality events.
     Counters(counters::CountersArgs),
     /// Collectors (and, once built, the web) for a real plant.
@@ -121,6 +132,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Profile(cmd)) => profile::run(cmd),
         Some(Command::Simulate(args)) => simulate::run(args).await,
         Some(Command::Collect(args)) => collect::run(&config, &args).await,
+        Some(Command::Hold(args)) => hold::hold(&config, &args).await,
+        Some(Command::Release(target)) => hold::release(&config, &target).await,
+        Some(Command::Holds { json }) => hold::list(&config, json).await,
         Some(Command::Counters(args)) => counters::run(&config, &args).await,
         Some(Command::Serve(args)) => {
             anyhow::ensure!(

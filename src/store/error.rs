@@ -89,6 +89,12 @@ pub enum StoreError {
         /// What is wrong.
         problems: Vec<RecordProblem>,
     },
+    /// A hold names a unit the MES never recorded.
+    #[error("unit {serial:?} is unknown to the MES: nothing to hold")]
+    UnknownUnit {
+        /// The serial.
+        serial: String,
+    },
     /// A stored value does not parse back (a row written by something other than this store).
     #[error("corrupt stored value in {table}.{column}: {value:?}")]
     Corrupt {

@@ -12,6 +12,7 @@ pub mod baseline;
 mod entities;
 mod equipment;
 mod error;
+mod holds;
 mod provision;
 mod results;
 mod sql;

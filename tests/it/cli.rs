@@ -215,3 +215,29 @@ async fn counters_report_every_station_with_its_records_and_counts() {
     let table = run_ok(&with(&["counters", "--line", "phone-1"], &store));
     assert!(table.contains("station") && table.contains("FT"), "{table}");
 }
+
+#[tokio::test]
+async fn a_hold_on_a_reel_marks_every_unit_that_contains_it_until_released() {
+    let db = TestDb::sqlite();
+    let store = store_args(&db);
+    run_ok(&with(&["demo", "--history", "--seed", "5", "--phones", "10", "--tablets", "0"], &store));
+    let mut plant = SamplePlant::new(5, Utc::now());
+    plant.next_chunk(10, 0);
+    let (reel, _) = plant.truth.reel_boards.iter().next().expect("a reel");
+    let placed = run_ok(&with(&["hold", "--lot", reel, "--reason", "paste contamination", "--by", "qe1"], &store));
+    assert!(placed.contains("hold placed"), "{placed}");
+    let trace: serde_json::Value =
+        serde_json::from_str(&run_ok(&with(&["trace", "--lot", reel, "--json"], &store))).unwrap();
+    let units = trace["units"].as_array().unwrap();
+    assert!(!units.is_empty() && units.iter().all(|u| u["on_hold"] == true), "{trace}");
+    let again = run_ok(&with(&["hold", "--lot", reel, "--reason", "again"], &store));
+    assert!(again.contains("already on hold"), "{again}");
+    let list = run_ok(&with(&["holds"], &store));
+    assert!(list.contains("HELD") && list.contains("qe1") && list.contains("paste contamination"), "{list}");
+    run_ok(&with(&["release", "--lot", reel, "--by", "qe2"], &store));
+    let trace: serde_json::Value =
+        serde_json::from_str(&run_ok(&with(&["trace", "--lot", reel, "--json"], &store))).unwrap();
+    assert!(trace["units"].as_array().unwrap().iter().all(|u| u["on_hold"] == false), "{trace}");
+    let holds: serde_json::Value = serde_json::from_str(&run_ok(&with(&["holds", "--json"], &store))).unwrap();
+    assert_eq!(holds[0]["released"][0], "qe2", "{holds}");
+}

@@ -92,7 +92,7 @@ async fn run_lines(
     seed: u64,
     faults: &str,
 ) -> (Vec<StationResultLine>, Vec<StationResultLine>, Vec<LineHealth>, Arc<Store>) {
-    let run = run_profiles(db, all_lines(), seed, faults, |_| {}).await;
+    let run = run_profiles(db, all_lines(), seed, faults, &[], |_| {}).await;
     (run.truth, run.got, run.health, run.store)
 }
 
@@ -106,9 +106,16 @@ struct Run {
 }
 
 /// [`run_lines`] with the given line profiles.
-/// `tweak` changes what the collectors believe about the PLCs (a wrong unit id, a mistyped
+/// `held_lots` are put on hold before anything runs. `tweak` changes what the collectors believe about the PLCs (a wrong unit id, a mistyped
 /// tag), not the simulated PLCs themselves.
-async fn run_profiles(db: &TestDb, lines: Vec<Profile>, seed: u64, faults: &str, tweak: impl Fn(&mut Profile)) -> Run {
+async fn run_profiles(
+    db: &TestDb,
+    lines: Vec<Profile>,
+    seed: u64,
+    faults: &str,
+    held_lots: &[&str],
+    tweak: impl Fn(&mut Profile),
+) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let truth_file = dir.path().join("truth.jsonl");
     let options = SimulateOptions {
@@ -145,6 +152,10 @@ async fn run_profiles(db: &TestDb, lines: Vec<Profile>, seed: u64, faults: &str,
         }
     }
     let store = Arc::new(db.store().await);
+    for lot in held_lots {
+        let target = mes::domain::hold::HoldTarget::Lot(mes::domain::LotId::parse(*lot).unwrap());
+        assert!(store.place_hold(&target, "test hold", "test", Utc::now()).await.unwrap());
+    }
     let password = OpcUaLogin::bundled(dir.path().join("pki")).password;
     let settings = DriverSettings { pki_dir: dir.path().join("pki-mes"), fallback_password: Some(password) };
     let collectors = Collectors::start(store.clone(), profiles, &settings).await.unwrap();
@@ -407,7 +418,7 @@ async fn flag_handshake_stations_deliver_exactly_once_under_link_faults() {
     let db = TestDb::sqlite();
     let profile = phone_line_with_flag_handshakes();
     let Run { truth, got, health, store, .. } =
-        run_profiles(&db, vec![profile.clone()], 17, "drop=3,stall=4:800,busy=0.05", |_| {}).await;
+        run_profiles(&db, vec![profile.clone()], 17, "drop=3,stall=4:800,busy=0.05", &[], |_| {}).await;
     let handshake = |code: &str| profile.stations.iter().find(|s| s.code == code).unwrap().handshake;
     assert_eq!((handshake("DISPLAY"), handshake("BATTERY")), (Handshake::ReadyFlag, Handshake::ReadyAck));
     for station in ["DISPLAY", "BATTERY"] {
@@ -437,7 +448,7 @@ async fn an_unreachable_and_a_garbled_station_do_not_stop_the_others() {
         }
     };
     let Run { truth, got, health, store, .. } =
-        run_profiles(&db, vec![bundled("phone-line.toml")], 29, "", tweak).await;
+        run_profiles(&db, vec![bundled("phone-line.toml")], 29, "", &[], tweak).await;
     let bad = ["FT", "SCREW"];
     let others = |lines: &[StationResultLine]| -> Vec<StationResultLine> {
         lines.iter().filter(|l| !bad.contains(&l.station.as_str())).cloned().collect()
@@ -457,15 +468,27 @@ async fn an_unreachable_and_a_garbled_station_do_not_stop_the_others() {
     db.cleanup(Arc::try_unwrap(store).ok().expect("collectors released the store")).await;
 }
 
-/// Boards that failed without repair, skipped their last step or were never seen are sent to
+/// Boards placed from a held reel, boards that failed without repair, skipped their last step
+/// or were never seen are sent to
 /// the phone and tablet lines: the interlock denies each with the right reason, allows every
 /// good board, and records every answer; the records stay exact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_interlock_denies_failed_skipped_and_unknown_boards_and_allows_the_rest() {
+async fn the_interlock_denies_held_failed_skipped_and_unknown_boards_and_allows_the_rest() {
     let db = TestDb::sqlite();
-    let run = run_profiles(&db, all_lines(), 31, "route=0.1", |_| {}).await;
+    // The second reel of one feeder is held before anything runs: every board placed from it
+    // (certainly or possibly) must be refused as on hold, whatever else is wrong with it.
+    let held = "REEL-SMT-1-PNP-S1-00002";
+    let run = run_profiles(&db, all_lines(), 31, "route=0.1", &[held], |_| {}).await;
     assert_exact("with route faults", &run.truth, &run.got);
-    let expected = |truth: &str| match truth {
+    let with_held_reel: std::collections::BTreeSet<&str> = run
+        .truth
+        .iter()
+        .filter(|r| r.station == "PNP" && r.consumed.iter().any(|c| c.id == held))
+        .map(|r| r.serial.as_str())
+        .collect();
+    assert!(!with_held_reel.is_empty(), "no board was placed from the held reel");
+    let expected = |v: &plc_contract::ValidationLine| match v.truth.as_str() {
+        _ if with_held_reel.contains(v.serial.as_str()) => 3,
         "failed" => 2,
         "skipped" => 1,
         "unknown" => 4,
@@ -474,13 +497,14 @@ async fn the_interlock_denies_failed_skipped_and_unknown_boards_and_allows_the_r
     let answered: Vec<_> = run.validations.iter().filter(|v| v.outcome != "timeout").collect();
     assert!(answered.len() > 30, "validations answered: {}", answered.len());
     for v in &answered {
-        let want = expected(&v.truth);
+        let want = expected(v);
         assert_eq!(v.reason, want, "{} {} {} ({}): {v:?}", v.line, v.station, v.serial, v.truth);
         assert_eq!(v.outcome == "allow", want == 0, "{v:?}");
     }
     for kind in ["failed", "skipped", "unknown", "good"] {
         assert!(answered.iter().any(|v| v.truth == kind), "no {kind} board was asked about");
     }
+    assert!(answered.iter().any(|v| v.reason == 3), "no board refused for the held reel");
     // Denied boards were never consumed.
     let denied: std::collections::BTreeSet<&str> =
         answered.iter().filter(|v| v.outcome == "deny").map(|v| v.serial.as_str()).collect();

@@ -1,0 +1,122 @@
+//! `mes hold`, `mes release`, `mes holds`: quality holds on a lot, reel or unit. A hold on a lot
+//! holds every unit that contains it, now and later (traces, exports and the validation
+//! interlock see it); releasing keeps the record of who held and released, and when.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use chrono::Utc;
+use clap::Args;
+use mes::config::Config;
+use mes::domain::hold::HoldTarget;
+use mes::domain::ids::{LotId, SerialNumber};
+use mes::domain::record::ConsumedItem;
+
+/// What to hold or release.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["lot", "serial"])))]
+pub struct Target {
+    /// A lot or reel: every unit containing it, at any depth, now and later.
+    #[arg(long)]
+    lot: Option<String>,
+    /// One unit (and every unit it goes into).
+    #[arg(long)]
+    serial: Option<String>,
+    /// Who does it (default: $USER).
+    #[arg(long)]
+    by: Option<String>,
+}
+
+/// Options of `mes hold`.
+#[derive(Debug, Args)]
+pub struct HoldArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Why (shown with every held unit).
+    #[arg(long)]
+    reason: String,
+}
+
+impl Target {
+    fn resolve(&self) -> anyhow::Result<(HoldTarget, ConsumedItem)> {
+        Ok(match (&self.lot, &self.serial) {
+            (Some(lot), _) => {
+                let lot = LotId::parse(lot.clone()).context("--lot")?;
+                (HoldTarget::Lot(lot.clone()), ConsumedItem::Lot(lot))
+            }
+            (None, Some(serial)) => {
+                let serial = SerialNumber::parse(serial.clone()).context("--serial")?;
+                (HoldTarget::Unit(serial.clone()), ConsumedItem::Serial(serial))
+            }
+            (None, None) => anyhow::bail!("give --lot or --serial"),
+        })
+    }
+
+    fn who(&self) -> String {
+        self.by.clone().or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "cli".into())
+    }
+}
+
+pub async fn hold(config: &Config, args: &HoldArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(!args.reason.trim().is_empty(), "--reason must say why");
+    let store = super::open_store(config).await?;
+    let (target, item) = args.target.resolve()?;
+    let placed = store.place_hold(&target, args.reason.trim(), &args.target.who(), Utc::now()).await?;
+    let mut out = String::new();
+    if !placed {
+        writeln!(out, "{} is already on hold; nothing changed", item.id())?;
+    } else {
+        writeln!(out, "hold placed on {} ({})", item.id(), args.reason.trim())?;
+    }
+    let held = store.forward_trace(&item).await?.map(|t| t.units).unwrap_or_default();
+    writeln!(out, "units held through it now: {}", held.len() + usize::from(matches!(target, HoldTarget::Unit(_))))?;
+    for u in held.iter().take(20) {
+        writeln!(out, "  {}  {}", u.hit.serial, u.status.as_str())?;
+    }
+    if held.len() > 20 {
+        writeln!(out, "  … {} more (mes trace --lot {} lists them all)", held.len() - 20, item.id())?;
+    }
+    super::emit(&out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn release(config: &Config, target: &Target) -> anyhow::Result<ExitCode> {
+    let store = super::open_store(config).await?;
+    let (hold_target, item) = target.resolve()?;
+    let n = store.release_hold(&hold_target, &target.who(), Utc::now()).await?;
+    if n == 0 {
+        eprintln!("{} has no hold in force", item.id());
+        return Ok(ExitCode::from(2));
+    }
+    super::emit(&format!("released {n} hold(s) on {}\n", item.id()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn list(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
+    let store = super::open_store(config).await?;
+    let holds = store.holds().await?;
+    if json {
+        super::emit(&(serde_json::to_string_pretty(&holds)? + "\n"))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = String::new();
+    writeln!(out, "{:<8} {:<28} {:<22} {:<12} reason", "state", "target", "placed", "by")?;
+    for h in &holds {
+        let (kind, id) = match &h.target {
+            HoldTarget::Unit(s) => ("unit", s.to_string()),
+            HoldTarget::Lot(l) => ("lot", l.to_string()),
+        };
+        let state = if h.is_active() { "HELD" } else { "released" };
+        writeln!(
+            out,
+            "{state:<8} {:<28} {:<22} {:<12} {}",
+            format!("{kind} {id}"),
+            h.placed_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            h.placed_by,
+            h.reason
+        )?;
+    }
+    super::emit(&out)?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,138 @@
+//! Quality holds: placing and releasing them (never deleting: a released hold keeps who and
+//! when), and listing those in force. A hold on a lot the MES has not seen yet registers the
+//! lot, so it holds every unit that consumes it later.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, Value};
+
+use super::sql::{get, raw};
+use super::{Store, StoreError};
+use crate::domain::hold::{Hold, HoldTarget};
+use crate::domain::ids::{LotId, SerialNumber};
+
+impl Store {
+    /// Places a hold. A unit must be known; an unknown lot is registered (kind `held`).
+    /// Returns `false` when the same target already has a hold in force (nothing changes).
+    pub async fn place_hold(
+        &self,
+        target: &HoldTarget,
+        reason: &str,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let backend = self.sea_backend();
+        let at = super::writer::truncate_to_micros(at);
+        let (_writer, txn) = self.begin_write().await?;
+        let (kind, unit_id, lot_id) = match target {
+            HoldTarget::Unit(serial) => {
+                let row = txn
+                    .query_one_raw(raw(backend, "SELECT id FROM units WHERE serial = $1", vec![serial.as_str().into()]))
+                    .await
+                    .map_err(StoreError::db("finding the unit to hold"))?
+                    .ok_or_else(|| StoreError::UnknownUnit { serial: serial.to_string() })?;
+                ("unit", Some(get::<i64>(&row, "id")?), None)
+            }
+            HoldTarget::Lot(lot) => {
+                txn.execute_raw(raw(
+                    backend,
+                    "INSERT INTO material_lots (code, kind, first_seen_at) VALUES ($1, 'held', $2) ON CONFLICT (code) DO NOTHING",
+                    vec![lot.as_str().into(), at.into()],
+                ))
+                .await
+                .map_err(StoreError::db("registering the held lot"))?;
+                let row = txn
+                    .query_one_raw(raw(
+                        backend,
+                        "SELECT id FROM material_lots WHERE code = $1",
+                        vec![lot.as_str().into()],
+                    ))
+                    .await
+                    .map_err(StoreError::db("finding the lot to hold"))?
+                    .ok_or_else(|| StoreError::UnknownUnit { serial: lot.to_string() })?;
+                ("lot", None, Some(get::<i64>(&row, "id")?))
+            }
+        };
+        let active = txn
+            .query_one_raw(raw(
+                backend,
+                "SELECT COUNT(*) AS n FROM holds WHERE released_at IS NULL AND (unit_id = $1 OR lot_id = $2)",
+                vec![unit_id.unwrap_or(-1).into(), lot_id.unwrap_or(-1).into()],
+            ))
+            .await
+            .map_err(StoreError::db("reading holds"))?
+            .map_or(Ok(0), |r| get::<i64>(&r, "n"))?;
+        if active > 0 {
+            return Ok(false);
+        }
+        let values: Vec<Value> = vec![kind.into(), unit_id.into(), lot_id.into(), reason.into(), by.into(), at.into()];
+        txn.execute_raw(raw(
+            backend,
+            "INSERT INTO holds (target_kind, unit_id, lot_id, reason, placed_by, placed_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            values,
+        ))
+        .await
+        .map_err(StoreError::db("placing the hold"))?;
+        txn.commit().await.map_err(StoreError::db("committing the hold"))?;
+        Ok(true)
+    }
+
+    /// Releases the holds in force on `target`; returns how many.
+    pub async fn release_hold(&self, target: &HoldTarget, by: &str, at: DateTime<Utc>) -> Result<u64, StoreError> {
+        let (sql, code) = match target {
+            HoldTarget::Unit(s) => ("unit_id IN (SELECT id FROM units WHERE serial = $3)", s.as_str()),
+            HoldTarget::Lot(l) => ("lot_id IN (SELECT id FROM material_lots WHERE code = $3)", l.as_str()),
+        };
+        let statement =
+            format!("UPDATE holds SET released_by = $1, released_at = $2 WHERE released_at IS NULL AND {sql}");
+        let (_writer, txn) = self.begin_write().await?;
+        let done = txn
+            .execute_raw(raw(
+                self.sea_backend(),
+                &statement,
+                vec![by.into(), super::writer::truncate_to_micros(at).into(), code.into()],
+            ))
+            .await
+            .map_err(StoreError::db("releasing the hold"))?;
+        txn.commit().await.map_err(StoreError::db("committing the release"))?;
+        Ok(done.rows_affected())
+    }
+
+    /// Every hold, in force or released, newest first.
+    pub async fn holds(&self) -> Result<Vec<Hold>, StoreError> {
+        let sql = "SELECT h.target_kind, u.serial, m.code, h.reason, h.placed_by, h.placed_at, h.released_by, h.released_at \
+                   FROM holds h LEFT JOIN units u ON u.id = h.unit_id LEFT JOIN material_lots m ON m.id = h.lot_id \
+                   ORDER BY h.id DESC";
+        let rows = self
+            .db
+            .query_all_raw(raw(self.sea_backend(), sql, vec![]))
+            .await
+            .map_err(StoreError::db("reading holds"))?;
+        let corrupt = |value: String| StoreError::Corrupt { table: "holds", column: "target", value };
+        rows.iter()
+            .map(|r| {
+                let target = match get::<String>(r, "target_kind")?.as_str() {
+                    "unit" => {
+                        let s: String = get::<Option<String>>(r, "serial")?.unwrap_or_default();
+                        HoldTarget::Unit(SerialNumber::parse(s.clone()).map_err(|_| corrupt(s))?)
+                    }
+                    _ => {
+                        let s: String = get::<Option<String>>(r, "code")?.unwrap_or_default();
+                        HoldTarget::Lot(LotId::parse(s.clone()).map_err(|_| corrupt(s))?)
+                    }
+                };
+                let released =
+                    match (get::<Option<String>>(r, "released_by")?, get::<Option<DateTime<Utc>>>(r, "released_at")?) {
+                        (Some(by), Some(at)) => Some((by, at)),
+                        _ => None,
+                    };
+                Ok(Hold {
+                    target,
+                    reason: get(r, "reason")?,
+                    placed_by: get(r, "placed_by")?,
+                    placed_at: get(r, "placed_at")?,
+                    released,
+                })
+            })
+            .collect()
+    }
+}
