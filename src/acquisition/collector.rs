@@ -331,6 +331,15 @@ impl<D: Driver> Collector<D> {
                 s.records += 1;
             }
         }
+        let packed: Vec<(StationId, crate::domain::SerialNumber)> = taken
+            .iter()
+            .filter(|t| {
+                self.stations[t.station].map.profile.kind == "pack"
+                    && t.record.verdict == crate::domain::record::Verdict::Pass
+            })
+            .map(|t| (self.stations[t.station].code.clone(), t.record.serial.clone()))
+            .collect();
+        report_held_packed(&self.store, &self.health, &self.line, packed).await;
         for t in taken {
             let run = &mut self.stations[t.station];
             let writes = run.handshake.committed(t.record.epoch.0, t.record.seq.0 as u32, t.fingerprint);
@@ -501,6 +510,29 @@ impl<D: Driver> Collector<D> {
             "validation answered"
         );
         Ok(())
+    }
+}
+
+/// A unit on hold (itself or through anything in it) that passed a pack station is reported:
+/// logged as a warning and kept in the line's health for the dashboard.
+async fn report_held_packed(
+    store: &Store,
+    health: &SharedHealth,
+    line: &LineId,
+    packed: Vec<(StationId, crate::domain::SerialNumber)>,
+) {
+    for (station, serial) in packed {
+        match store.unit_history(&serial).await {
+            Ok(Some(h)) if h.on_hold => {
+                tracing::warn!(line = %line, station = %station, serial = %serial, "a unit on hold was packed");
+                let mut health = health.lock();
+                health.held_packed.push(serial.to_string());
+                let excess = health.held_packed.len().saturating_sub(100);
+                health.held_packed.drain(..excess);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(line = %line, error = %e, "could not check holds at pack"),
+        }
     }
 }
 

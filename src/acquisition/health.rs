@@ -51,6 +51,8 @@ pub struct LineHealth {
     pub queue_depth: usize,
     /// Failed commits since start.
     pub store_errors: u64,
+    /// Units on hold that passed a pack station (newest last, at most 100): quality must act.
+    pub held_packed: Vec<String>,
     /// Stations in profile order.
     pub stations: Vec<StationHealth>,
 }

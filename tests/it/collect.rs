@@ -478,7 +478,28 @@ async fn the_interlock_denies_held_failed_skipped_and_unknown_boards_and_allows_
     // The second reel of one feeder is held before anything runs: every board placed from it
     // (certainly or possibly) must be refused as on hold, whatever else is wrong with it.
     let held = "REEL-SMT-1-PNP-S1-00002";
-    let run = run_profiles(&db, all_lines(), 31, "route=0.1", &[held], |_| {}).await;
+    // A display lot is held too: phones built with it pass no interlock, and each one packed
+    // must be reported.
+    let held_display = "DISPLAY-LOT-L00001";
+    let run = run_profiles(&db, all_lines(), 31, "route=0.1", &[held, held_display], |_| {}).await;
+    let with_display: std::collections::BTreeSet<&str> = run
+        .truth
+        .iter()
+        .filter(|r| r.line == "phone-1" && r.consumed.iter().any(|c| c.id == held_display))
+        .map(|r| r.serial.as_str())
+        .collect();
+    let packed_held: std::collections::BTreeSet<&str> = run
+        .truth
+        .iter()
+        .filter(|r| {
+            r.line == "phone-1" && r.station == "PACK" && r.result == "pass" && with_display.contains(r.serial.as_str())
+        })
+        .map(|r| r.serial.as_str())
+        .collect();
+    assert!(!packed_held.is_empty(), "no phone with the held display lot was packed");
+    let phone_health = run.health.iter().find(|h| h.line == "phone-1").unwrap();
+    let reported: std::collections::BTreeSet<&str> = phone_health.held_packed.iter().map(String::as_str).collect();
+    assert_eq!(reported, packed_held, "every held phone packed is reported, and only those");
     assert_exact("with route faults", &run.truth, &run.got);
     let with_held_reel: std::collections::BTreeSet<&str> = run
         .truth
