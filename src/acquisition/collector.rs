@@ -119,6 +119,10 @@ impl<D: Driver> Collector<D> {
         let id_error = |source| CollectorError::Id { line: profile.line.clone(), source };
         let line = LineId::parse(profile.line.clone()).map_err(id_error)?;
         let last = store.last_results(&line).await?;
+        let closed = store.close_open_intervals(&line, Utc::now()).await?;
+        if closed > 0 {
+            tracing::info!(line = %line, closed, "state intervals left open by an earlier run closed");
+        }
         let mut stations = Vec::new();
         for p in &profile.stations {
             let code = StationId::parse(p.code.clone()).map_err(id_error)?;

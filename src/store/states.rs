@@ -84,3 +84,31 @@ impl Store {
             .collect()
     }
 }
+
+impl Store {
+    /// Closes every state interval of `line`'s stations still open, at `at`: a collector
+    /// starting does not know what the stations did while no one was watching, so the last
+    /// known state ends when watching resumes and a new interval starts from the first read.
+    /// Returns how many were closed.
+    pub async fn close_open_intervals(
+        &self,
+        line: &LineId,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, StoreError> {
+        use sea_orm::ConnectionTrait;
+        let line_id = self.line_id(line.as_str()).await?;
+        let sql = "UPDATE state_intervals SET ended_at = $1, reason = COALESCE(reason, 'closed when collection resumed') \
+                   WHERE ended_at IS NULL AND started_at <= $1 AND station_id IN (SELECT id FROM stations WHERE line_id = $2)";
+        let (_writer, txn) = self.begin_write().await?;
+        let done = txn
+            .execute_raw(super::sql::raw(
+                self.sea_backend(),
+                sql,
+                vec![super::writer::truncate_to_micros(at).into(), line_id.into()],
+            ))
+            .await
+            .map_err(StoreError::db("closing open state intervals"))?;
+        txn.commit().await.map_err(StoreError::db("committing closed intervals"))?;
+        Ok(done.rows_affected())
+    }
+}

@@ -382,6 +382,16 @@ async fn a_collector_killed_mid_run_and_restarted_loses_or_doubles_nothing() {
         let truth = read_truth(&truth_file);
         assert_meaningful(&truth);
         assert_exact(db.label(), &truth, &recorded(&store).await);
+        // The killed collector's open state intervals were closed when collection resumed:
+        // each station has at most its current one open.
+        for profile in all_lines() {
+            let line = LineId::parse(profile.line.clone()).unwrap();
+            for s in &profile.stations {
+                let intervals = store.state_intervals(&line, &StationId::parse(s.code.clone()).unwrap()).await.unwrap();
+                let open = intervals.iter().filter(|i| i.ended_at.is_none()).count();
+                assert!(open <= 1, "{} {}: {open} open intervals", profile.line, s.code);
+            }
+        }
         drop(sim);
         db.cleanup(store).await;
     }
