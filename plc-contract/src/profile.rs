@@ -40,6 +40,8 @@ pub struct Profile {
     pub scan_classes: BTreeMap<String, Duration>,
     /// PLC state code → state name (one of [`STATE_NAMES`]).
     pub states: BTreeMap<u16, String>,
+    /// Fault code → downtime reason, as the line's maintenance staff name them.
+    pub fault_reasons: BTreeMap<u16, String>,
     /// Stations in route order.
     pub stations: Vec<StationProfile>,
 }
@@ -334,6 +336,8 @@ struct RawProfile {
     #[serde(default)]
     scan_classes: BTreeMap<String, Spanned<u64>>,
     states: Spanned<BTreeMap<String, Spanned<String>>>,
+    #[serde(default)]
+    fault_reasons: BTreeMap<String, Spanned<String>>,
     stations: Vec<RawStation>,
 }
 
@@ -668,6 +672,17 @@ impl Profile {
                 }
             }
         }
+        let mut fault_reasons = BTreeMap::new();
+        for (code, reason) in &raw.fault_reasons {
+            match code.parse::<u16>() {
+                Ok(n) => _ = fault_reasons.insert(n, reason.get_ref().clone()),
+                Err(_) => c.sink.at(
+                    reason.span(),
+                    format!("fault_reasons.{code}"),
+                    format!("{code:?} is not a fault code 0..=65535"),
+                ),
+            }
+        }
         if !states.values().any(|s| s == "running") {
             c.sink.at(raw.states.span(), "states", "no code maps to \"running\": availability could never be computed");
         }
@@ -700,6 +715,7 @@ impl Profile {
                 endpoint,
                 scan_classes: scans,
                 states,
+                fault_reasons,
                 stations,
             }),
             _ => Err(ProfileError::Invalid { problems }),

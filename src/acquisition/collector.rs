@@ -597,7 +597,11 @@ fn record_state(
             plc_code,
             state,
             fault_code: (fault != 0).then_some(fault),
-            reason: (!profile.states.contains_key(&plc_code)).then(|| format!("unmapped PLC state code {plc_code}")),
+            reason: if profile.states.contains_key(&plc_code) {
+                profile.fault_reasons.get(&fault).cloned()
+            } else {
+                Some(format!("unmapped PLC state code {plc_code}"))
+            },
         }
     };
     if let Some((c, f, since)) = run.state {

@@ -232,6 +232,27 @@ async fn collectors_record_exactly_what_the_simulated_plcs_produced() {
                 assert!(events.iter().all(|e| *e == CounterEventKind::Gap), "{line} {station}: {events:?}");
             }
         }
+        // Breakdowns are recorded as fault intervals with the profile's reason for the code.
+        let mut faults = 0;
+        for profile in all_lines() {
+            let line = LineId::parse(profile.line.clone()).unwrap();
+            for st in &profile.stations {
+                let code = StationId::parse(st.code.clone()).unwrap();
+                for i in store.state_intervals(&line, &code).await.unwrap() {
+                    if i.state == mes::domain::state::MachineState::Fault {
+                        faults += 1;
+                        let expected = i.fault_code.and_then(|c| profile.fault_reasons.get(&c));
+                        assert!(
+                            expected.is_some() && i.reason.as_ref() == expected,
+                            "{} {}: {i:?}",
+                            profile.line,
+                            st.code
+                        );
+                    }
+                }
+            }
+        }
+        assert!(faults > 0, "no breakdown in an hour of three lines");
         // Every packed phone got an IMEI, and the IMEI leads back to the phone.
         let packed: Vec<&StationResultLine> =
             truth.iter().filter(|t| t.line == "phone-1" && t.station == "PACK" && t.result == "pass").collect();
