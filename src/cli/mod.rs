@@ -10,6 +10,7 @@ mod counters;
 mod demo;
 mod export;
 mod hold;
+mod kpi;
 mod migrate;
 mod profile;
 mod simulate;
@@ -63,6 +64,9 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Collect unit records, states and counters from the lines' PLCs into the store.
     Collect(collect::CollectArgs),
+    /// Yield and defect figures (formulas in docs/kpi.md).
+    #[command(subcommand)]
+    Kpi(kpi::KpiCommand),
     /// Put a lot, reel or unit on quality hold.
     Hold(hold::HoldArgs),
     /// Release a quality hold.
@@ -132,6 +136,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Profile(cmd)) => profile::run(cmd),
         Some(Command::Simulate(args)) => simulate::run(args).await,
         Some(Command::Collect(args)) => collect::run(&config, &args).await,
+        Some(Command::Kpi(cmd)) => kpi::run(&config, cmd).await,
         Some(Command::Hold(args)) => hold::hold(&config, &args).await,
         Some(Command::Release(target)) => hold::release(&config, &target).await,
         Some(Command::Holds { json }) => hold::list(&config, json).await,

@@ -12,6 +12,7 @@ pub mod equipment;
 pub mod genealogy;
 pub mod hold;
 pub mod ids;
+pub mod kpi;
 pub mod ledger;
 pub mod material;
 pub mod plant;

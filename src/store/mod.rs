@@ -13,6 +13,7 @@ mod entities;
 mod equipment;
 mod error;
 mod holds;
+mod kpi;
 mod provision;
 mod results;
 mod sql;

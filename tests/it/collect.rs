@@ -11,6 +11,8 @@ use mes::acquisition::collector::Mode;
 use mes::acquisition::health::LineHealth;
 use mes::acquisition::{Collectors, DriverSettings};
 use mes::domain::counter::{CounterEventKind, CounterKind, DeltaRules, deltas};
+use mes::domain::kpi::{Visit, station_yields};
+use mes::domain::record::Verdict;
 use mes::domain::{LineId, StationId};
 use mes::store::{StationResultFilter, Store};
 use mes_simulators::faults::Faults;
@@ -99,6 +101,8 @@ async fn run_lines(
 /// What one run of simulated lines and collectors left behind.
 struct Run {
     truth: Vec<StationResultLine>,
+    /// The ground truth with its production instants.
+    truth_timed: Vec<StationResultLine>,
     got: Vec<StationResultLine>,
     health: Vec<LineHealth>,
     store: Arc<Store>,
@@ -170,7 +174,9 @@ async fn run_profiles(
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    Run { truth, got, health: health.iter().map(|h| h.snapshot()).collect(), store, validations }
+    let truth_timed =
+        std::fs::read_to_string(&truth_file).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    Run { truth, truth_timed, got, health: health.iter().map(|h| h.snapshot()).collect(), store, validations }
 }
 
 fn assert_exact(label: &str, truth: &[StationResultLine], got: &[StationResultLine]) {
@@ -218,10 +224,32 @@ fn produced_at(truth: &[StationResultLine], line: &str, station: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn collectors_record_exactly_what_the_simulated_plcs_produced() {
     for db in TestDb::all().await {
-        let (truth, got, health, store) = run_lines(&db, 11, "").await;
-        assert_meaningful(&truth);
-        assert_exact(db.label(), &truth, &got);
-        for h in &health {
+        let run = run_profiles(&db, all_lines(), 11, "", &[], |_| {}).await;
+        let (truth, got, health, store) = (&run.truth, &run.got, &run.health, run.store.clone());
+        assert_meaningful(truth);
+        assert_exact(db.label(), truth, got);
+        // Yields the MES computes equal yields computed directly from the ground truth.
+        let (from, to) = (Utc::now() - chrono::Duration::days(365), Utc::now() + chrono::Duration::days(365));
+        for line in ["smt-1", "phone-1", "tablet-1"] {
+            let route = store.production_steps(line).await.unwrap();
+            let mes = station_yields(&store.yield_visits(line, from, to).await.unwrap(), &route, from, to);
+            let truth_visits: Vec<Visit> = run
+                .truth_timed
+                .iter()
+                .filter(|t| t.line == line)
+                .map(|t| Visit {
+                    serial: t.serial.clone(),
+                    station: StationId::parse(t.station.clone()).unwrap(),
+                    verdict: if t.result == "pass" { Verdict::Pass } else { Verdict::Fail },
+                    ended_at: t.produced_at,
+                    defects: t.defects.clone(),
+                })
+                .collect();
+            let expected = station_yields(&truth_visits, &route, from, to);
+            assert_eq!(mes, expected, "{}: {line} yields", db.label());
+            assert!(mes.iter().any(|s| s.fpy.is_some_and(|f| f < 1.0)) || line == "smt-1", "{line}: {mes:?}");
+        }
+        for h in health {
             assert_eq!(h.connects, 1, "{}: {} reconnected without a fault", db.label(), h.line);
             assert!(h.stations.iter().all(|s| s.errors == 0), "{}: {:?}", db.label(), h.stations);
         }
@@ -265,7 +293,8 @@ async fn collectors_record_exactly_what_the_simulated_plcs_produced() {
         let counts = store.row_counts().await.unwrap();
         assert!(counts["state_intervals"] > 20, "{counts:?}");
         assert!(counts["counter_samples"] > 20, "{counts:?}");
-        db.cleanup(Arc::try_unwrap(store).ok().expect("collectors released the store")).await;
+        drop(store);
+        db.cleanup(Arc::try_unwrap(run.store).ok().expect("collectors released the store")).await;
     }
 }
 

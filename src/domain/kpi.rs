@@ -1,0 +1,242 @@
+//! Yield figures from station visits, with the formulas written where they are computed (and in
+//! `docs/kpi.md`) so an auditor can redo them by hand:
+//!
+//! - **First-pass yield** of a station, FPY = units whose *first* visit to the station passed ÷
+//!   units whose first visit to it falls in the period. A unit that fails, is repaired and then
+//!   passes is not first-pass.
+//! - **Final yield** of a station = units whose *last* visit in the period passed ÷ units that
+//!   visited it in the period.
+//! - **Rolled throughput yield**, RTY = the product of the FPYs of every step of the route; no
+//!   answer unless every step has data.
+//! - **Defect Pareto**: defects by code, most frequent first, with each code's share and the
+//!   cumulative share.
+//!
+//! A figure over zero units is `None` ("no data"), never a division by zero.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::ids::StationId;
+use super::record::Verdict;
+
+/// One station visit, as the yield figures need it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Visit {
+    /// Unit serial.
+    pub serial: String,
+    /// Station.
+    pub station: StationId,
+    /// Outcome.
+    pub verdict: Verdict,
+    /// When the unit left the station.
+    pub ended_at: DateTime<Utc>,
+    /// Defect codes found at the visit.
+    pub defects: Vec<String>,
+}
+
+/// The yield figures of one station over a period.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StationYield {
+    /// Station.
+    pub station: StationId,
+    /// Units whose first visit to the station is in the period.
+    pub first_visits: u64,
+    /// Of those, passed at that first visit.
+    pub first_pass: u64,
+    /// `first_pass / first_visits`.
+    pub fpy: Option<f64>,
+    /// Units that visited the station in the period.
+    pub units: u64,
+    /// Of those, whose last visit in the period passed.
+    pub final_pass: u64,
+    /// `final_pass / units`.
+    pub final_yield: Option<f64>,
+    /// Visits in the period (retests included).
+    pub visits: u64,
+    /// Defects recorded in the period.
+    pub defects: u64,
+}
+
+fn ratio(num: u64, den: u64) -> Option<f64> {
+    (den > 0).then(|| num as f64 / den as f64)
+}
+
+/// Yield of each station of `route` over `[from, to)`. `visits` must hold, for every unit that
+/// visited a station in the period, all its visits to the route's stations (earlier ones too),
+/// so a first visit before `from` is recognised as such.
+pub fn station_yields(
+    visits: &[Visit],
+    route: &[StationId],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<StationYield> {
+    let in_period = |v: &Visit| v.ended_at >= from && v.ended_at < to;
+    let mut ordered: Vec<&Visit> = visits.iter().collect();
+    ordered.sort_by(|a, b| a.ended_at.cmp(&b.ended_at).then_with(|| a.serial.cmp(&b.serial)));
+    route
+        .iter()
+        .map(|station| {
+            let mut first: HashMap<&str, &Visit> = HashMap::new();
+            let mut last_in: HashMap<&str, &Visit> = HashMap::new();
+            let (mut count, mut defects) = (0u64, 0u64);
+            for v in ordered.iter().filter(|v| &v.station == station) {
+                first.entry(v.serial.as_str()).or_insert(v);
+                if in_period(v) {
+                    last_in.insert(v.serial.as_str(), v);
+                    count += 1;
+                    defects += v.defects.len() as u64;
+                }
+            }
+            let firsts: Vec<&&Visit> = first.values().filter(|v| in_period(v)).collect();
+            let first_pass = firsts.iter().filter(|v| v.verdict == Verdict::Pass).count() as u64;
+            let final_pass = last_in.values().filter(|v| v.verdict == Verdict::Pass).count() as u64;
+            StationYield {
+                station: station.clone(),
+                first_visits: firsts.len() as u64,
+                first_pass,
+                fpy: ratio(first_pass, firsts.len() as u64),
+                units: last_in.len() as u64,
+                final_pass,
+                final_yield: ratio(final_pass, last_in.len() as u64),
+                visits: count,
+                defects,
+            }
+        })
+        .collect()
+}
+
+/// Rolled throughput yield: the product of the route's FPYs; `None` if any step has no data.
+pub fn rolled_throughput_yield(stations: &[StationYield]) -> Option<f64> {
+    if stations.is_empty() {
+        return None;
+    }
+    stations.iter().map(|s| s.fpy).product::<Option<f64>>()
+}
+
+/// One bar of a defect Pareto.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ParetoBar {
+    /// Defect code.
+    pub code: String,
+    /// Occurrences.
+    pub count: u64,
+    /// Share of all defects.
+    pub share: f64,
+    /// Share of this and every more frequent code.
+    pub cumulative: f64,
+}
+
+/// Defects of the visits in `[from, to)` by code, most frequent first (ties by code).
+pub fn defect_pareto(visits: &[Visit], from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<ParetoBar> {
+    let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+    for v in visits.iter().filter(|v| v.ended_at >= from && v.ended_at < to) {
+        for d in &v.defects {
+            *counts.entry(d.as_str()).or_default() += 1;
+        }
+    }
+    let total: u64 = counts.values().sum();
+    let mut bars: Vec<(&str, u64)> = counts.into_iter().collect();
+    bars.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let mut running = 0u64;
+    bars.into_iter()
+        .map(|(code, count)| {
+            running += count;
+            ParetoBar {
+                code: code.to_owned(),
+                count,
+                share: count as f64 / total as f64,
+                cumulative: running as f64 / total as f64,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn at(minute: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap() + chrono::Duration::minutes(minute)
+    }
+
+    fn st(code: &str) -> StationId {
+        StationId::parse(code).unwrap()
+    }
+
+    fn v(serial: &str, station: &str, pass: bool, minute: i64, defects: &[&str]) -> Visit {
+        Visit {
+            serial: serial.into(),
+            station: st(station),
+            verdict: if pass { Verdict::Pass } else { Verdict::Fail },
+            ended_at: at(minute),
+            defects: defects.iter().map(|d| (*d).to_owned()).collect(),
+        }
+    }
+
+    /// Four phones through FT and RF in the period [0, 60):
+    /// - A passes FT and RF;
+    /// - B fails FT (FT_AUDIO), is repaired, passes FT at its second visit, passes RF;
+    /// - C passes FT, fails RF (RF_POWER_LOW) and is not retested in the period;
+    /// - D failed FT at minute -10 (before the period) and passes FT at minute 5.
+    ///
+    /// FT: first visits in the period: A, B, C (D's first visit is before it) → 3; first-pass:
+    /// A, C → 2; FPY = 2/3. Units at FT in the period: A, B, C, D → 4; last visit passed: all
+    /// four → final yield 4/4 = 1. Visits in the period: A, B, B, C, D = 5; defects 1 (B's).
+    /// RF: first visits A, B, C → 3, first-pass A, B → FPY 2/3; final yield 2/3.
+    /// RTY = 2/3 × 2/3 = 4/9.
+    fn fixture() -> Vec<Visit> {
+        vec![
+            v("D", "FT", false, -10, &["FT_TOUCH"]),
+            v("A", "FT", true, 1, &[]),
+            v("B", "FT", false, 2, &["FT_AUDIO"]),
+            v("C", "FT", true, 3, &[]),
+            v("D", "FT", true, 5, &[]),
+            v("B", "FT", true, 20, &[]),
+            v("A", "RF", true, 4, &[]),
+            v("C", "RF", false, 6, &["RF_POWER_LOW"]),
+            v("B", "RF", true, 25, &[]),
+        ]
+    }
+
+    #[test]
+    fn first_pass_final_and_rolled_yield_of_a_hand_worked_period() {
+        let y = station_yields(&fixture(), &[st("FT"), st("RF")], at(0), at(60));
+        let ft = &y[0];
+        assert_eq!(
+            (ft.first_visits, ft.first_pass, ft.units, ft.final_pass, ft.visits, ft.defects),
+            (3, 2, 4, 4, 5, 1)
+        );
+        assert_eq!(ft.fpy, Some(2.0 / 3.0));
+        assert_eq!(ft.final_yield, Some(1.0));
+        let rf = &y[1];
+        assert_eq!((rf.first_visits, rf.first_pass, rf.final_pass), (3, 2, 2));
+        let rty = rolled_throughput_yield(&y).unwrap();
+        assert!((rty - 4.0 / 9.0).abs() < 1e-12, "{rty}");
+        assert!(rty <= ft.fpy.unwrap() && rty <= rf.fpy.unwrap());
+    }
+
+    #[test]
+    fn a_period_without_production_has_no_data_not_a_division_by_zero() {
+        let y = station_yields(&fixture(), &[st("FT"), st("RF")], at(100), at(200));
+        assert!(y.iter().all(|s| s.fpy.is_none() && s.final_yield.is_none() && s.units == 0));
+        assert_eq!(rolled_throughput_yield(&y), None);
+        assert_eq!(rolled_throughput_yield(&[]), None);
+        assert!(defect_pareto(&fixture(), at(100), at(200)).is_empty());
+    }
+
+    #[test]
+    fn the_pareto_ranks_codes_with_shares_that_add_up() {
+        let mut visits = fixture();
+        visits.push(v("E", "FT", false, 30, &["FT_AUDIO", "FT_CAMERA"]));
+        // In [0, 60): FT_AUDIO 2, RF_POWER_LOW 1, FT_CAMERA 1 (D's FT_TOUCH is before it).
+        let p = defect_pareto(&visits, at(0), at(60));
+        let codes: Vec<(&str, u64)> = p.iter().map(|b| (b.code.as_str(), b.count)).collect();
+        assert_eq!(codes, vec![("FT_AUDIO", 2), ("FT_CAMERA", 1), ("RF_POWER_LOW", 1)]);
+        assert_eq!(p[0].share, 0.5);
+        assert_eq!(p.last().unwrap().cumulative, 1.0);
+    }
+}
