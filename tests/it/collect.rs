@@ -255,7 +255,7 @@ async fn collectors_record_exactly_what_the_simulated_plcs_produced() {
         }
         for line in ["smt-1", "phone-1", "tablet-1"] {
             for (station, (counted, events)) in counted_in(&store, line).await {
-                let produced = produced_at(&truth, line, &station);
+                let produced = produced_at(truth, line, &station);
                 assert_eq!(counted, produced, "{}: {line} {station}: counter vs records", db.label());
                 assert!(events.iter().all(|e| *e == CounterEventKind::Gap), "{line} {station}: {events:?}");
             }
