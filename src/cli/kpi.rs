@@ -8,7 +8,7 @@ use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 use clap::{Args, Subcommand};
 use mes::config::Config;
-use mes::domain::kpi::{defect_pareto, rolled_throughput_yield, station_yields};
+use mes::domain::kpi::{Bucket, Grain, buckets, defect_pareto, rolled_throughput_yield, station_yields};
 use mes::domain::{LineId, StationId};
 
 /// KPI reports.
@@ -35,9 +35,30 @@ pub struct Period {
     /// End (exclusive); default now.
     #[arg(long)]
     to: Option<String>,
+    /// Figures per plant shift, local day or local hour instead of one for the whole period.
+    #[arg(long, value_enum)]
+    by: Option<By>,
     /// Print one JSON document.
     #[arg(long)]
     json: bool,
+}
+
+/// `--by` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum By {
+    Shift,
+    Day,
+    Hour,
+}
+
+impl From<By> for Grain {
+    fn from(b: By) -> Self {
+        match b {
+            By::Shift => Grain::Shift,
+            By::Day => Grain::Day,
+            By::Hour => Grain::Hour,
+        }
+    }
 }
 
 fn percent(v: Option<f64>) -> String {
@@ -63,64 +84,103 @@ pub async fn run(config: &Config, command: KpiCommand) -> anyhow::Result<ExitCod
     let mut out = String::new();
     match command {
         KpiCommand::Yield(_) => {
-            let stations = station_yields(&visits, &route, from, to);
-            let rty = rolled_throughput_yield(&stations);
+            let slices: Vec<Bucket> = match p.by {
+                Some(by) => buckets(&config.calendar, from, to, by.into()),
+                None => vec![Bucket { label: "period".into(), start: from, end: to }],
+            };
+            let mut docs = Vec::new();
+            for b in &slices {
+                let stations = station_yields(&visits, &route, b.start, b.end);
+                let rty = rolled_throughput_yield(&stations);
+                if !p.json {
+                    writeln!(
+                        out,
+                        "{} ({} – {} UTC)",
+                        b.label,
+                        b.start.format("%Y-%m-%d %H:%M"),
+                        b.end.format("%Y-%m-%d %H:%M")
+                    )?;
+                    writeln!(
+                        out,
+                        "  {:<10} {:>8} {:>10} {:>7} {:>11} {:>7} {:>8}",
+                        "station", "first", "FPY", "units", "final", "visits", "defects"
+                    )?;
+                    for s in &stations {
+                        writeln!(
+                            out,
+                            "  {:<10} {:>8} {:>10} {:>7} {:>11} {:>7} {:>8}",
+                            s.station.as_str(),
+                            s.first_visits,
+                            percent(s.fpy),
+                            s.units,
+                            percent(s.final_yield),
+                            s.visits,
+                            s.defects
+                        )?;
+                    }
+                    writeln!(out, "  rolled throughput yield: {}", percent(rty))?;
+                }
+                docs.push(serde_json::json!({ "label": b.label, "from": b.start, "to": b.end, "stations": stations, "rty": rty }));
+            }
             if p.json {
-                let doc = serde_json::json!({ "line": line.as_str(), "from": from, "to": to, "stations": stations, "rty": rty });
+                let doc = match p.by {
+                    Some(_) => {
+                        serde_json::json!({ "line": line.as_str(), "from": from, "to": to, "by": p.by.map(Grain::from), "buckets": docs })
+                    }
+                    None => {
+                        let one = docs.pop().unwrap_or_default();
+                        serde_json::json!({ "line": line.as_str(), "from": from, "to": to, "stations": one["stations"], "rty": one["rty"] })
+                    }
+                };
                 super::emit(&(serde_json::to_string_pretty(&doc)? + "\n"))?;
                 return Ok(ExitCode::SUCCESS);
             }
-            writeln!(
-                out,
-                "yield of {} from {} to {} (UTC)",
-                line,
-                from.format("%Y-%m-%d %H:%M"),
-                to.format("%Y-%m-%d %H:%M")
-            )?;
-            writeln!(
-                out,
-                "{:<10} {:>8} {:>10} {:>7} {:>11} {:>7} {:>8}",
-                "station", "first", "FPY", "units", "final", "visits", "defects"
-            )?;
-            for s in &stations {
-                writeln!(
-                    out,
-                    "{:<10} {:>8} {:>10} {:>7} {:>11} {:>7} {:>8}",
-                    s.station.as_str(),
-                    s.first_visits,
-                    percent(s.fpy),
-                    s.units,
-                    percent(s.final_yield),
-                    s.visits,
-                    s.defects
-                )?;
-            }
-            writeln!(out, "rolled throughput yield: {}", percent(rty))?;
         }
         KpiCommand::Pareto(_) => {
             if let Some(station) = &p.station {
                 let station = StationId::parse(station.clone()).context("--station")?;
                 visits.retain(|v| v.station == station);
             }
-            let bars = defect_pareto(&visits, from, to);
+            let slices: Vec<Bucket> = match p.by {
+                Some(by) => buckets(&config.calendar, from, to, by.into()),
+                None => vec![Bucket { label: "period".into(), start: from, end: to }],
+            };
+            let mut docs = Vec::new();
+            for b in &slices {
+                let bars = defect_pareto(&visits, b.start, b.end);
+                if !p.json {
+                    if p.by.is_some() {
+                        writeln!(out, "{}", b.label)?;
+                    }
+                    writeln!(out, "{:<24} {:>7} {:>8} {:>11}", "defect", "count", "share", "cumulative")?;
+                    for bar in &bars {
+                        writeln!(
+                            out,
+                            "{:<24} {:>7} {:>7.1}% {:>10.1}%",
+                            bar.code,
+                            bar.count,
+                            bar.share * 100.0,
+                            bar.cumulative * 100.0
+                        )?;
+                    }
+                    if bars.is_empty() {
+                        writeln!(out, "no defects recorded in the period")?;
+                    }
+                }
+                docs.push(serde_json::json!({ "label": b.label, "from": b.start, "to": b.end, "defects": bars }));
+            }
             if p.json {
-                let doc = serde_json::json!({ "line": line.as_str(), "station": p.station, "from": from, "to": to, "defects": bars });
+                let doc = match p.by {
+                    Some(_) => {
+                        serde_json::json!({ "line": line.as_str(), "station": p.station, "from": from, "to": to, "by": p.by.map(Grain::from), "buckets": docs })
+                    }
+                    None => {
+                        let one = docs.pop().unwrap_or_default();
+                        serde_json::json!({ "line": line.as_str(), "station": p.station, "from": from, "to": to, "defects": one["defects"] })
+                    }
+                };
                 super::emit(&(serde_json::to_string_pretty(&doc)? + "\n"))?;
                 return Ok(ExitCode::SUCCESS);
-            }
-            writeln!(out, "{:<24} {:>7} {:>8} {:>11}", "defect", "count", "share", "cumulative")?;
-            for b in &bars {
-                writeln!(
-                    out,
-                    "{:<24} {:>7} {:>7.1}% {:>10.1}%",
-                    b.code,
-                    b.count,
-                    b.share * 100.0,
-                    b.cumulative * 100.0
-                )?;
-            }
-            if bars.is_empty() {
-                writeln!(out, "no defects recorded in the period")?;
             }
         }
     }

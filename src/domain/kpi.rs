@@ -153,6 +153,81 @@ pub fn defect_pareto(visits: &[Visit], from: DateTime<Utc>, to: DateTime<Utc>) -
         .collect()
 }
 
+/// How a period is cut for figures "by" something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Grain {
+    /// The plant's shifts (a night shift crossing midnight belongs to the date it started on).
+    Shift,
+    /// Local calendar days in the plant's time zone.
+    Day,
+    /// Local clock hours.
+    Hour,
+}
+
+/// One slice of a period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Bucket {
+    /// "2026-11-23 C", "2026-11-23", "2026-11-23 14:00" (local).
+    pub label: String,
+    /// Start in UTC (inclusive), clipped to the period.
+    pub start: DateTime<Utc>,
+    /// End in UTC (exclusive), clipped to the period.
+    pub end: DateTime<Utc>,
+}
+
+/// The slices of `[from, to)` at `grain` in `calendar`'s time zone, in order, clipped to the
+/// period; time between shifts belongs to no shift slice.
+pub fn buckets(
+    calendar: &super::shift::ShiftCalendar,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    grain: Grain,
+) -> Vec<Bucket> {
+    use chrono::TimeZone;
+    let zone = calendar.time_zone;
+    let first = from.with_timezone(&zone).date_naive() - chrono::Duration::days(1);
+    let last = to.with_timezone(&zone).date_naive();
+    let mut out = Vec::new();
+    let mut date = first;
+    while date <= last {
+        match grain {
+            Grain::Shift => {
+                for s in &calendar.shifts {
+                    if let Some(i) = calendar.instance(s, date) {
+                        out.push(Bucket { label: format!("{date} {}", i.name), start: i.start, end: i.end });
+                    }
+                }
+            }
+            Grain::Day | Grain::Hour => {
+                let local = |d: chrono::NaiveDate, h: u32| {
+                    d.and_hms_opt(h, 0, 0)
+                        .and_then(|t| zone.from_local_datetime(&t).earliest())
+                        .map(|t| t.with_timezone(&Utc))
+                };
+                if grain == Grain::Day {
+                    if let (Some(start), Some(end)) = (local(date, 0), local(date + chrono::Duration::days(1), 0)) {
+                        out.push(Bucket { label: date.to_string(), start, end });
+                    }
+                } else {
+                    for h in 0..24 {
+                        let end = if h == 23 { local(date + chrono::Duration::days(1), 0) } else { local(date, h + 1) };
+                        if let (Some(start), Some(end)) = (local(date, h), end) {
+                            out.push(Bucket { label: format!("{date} {h:02}:00"), start, end });
+                        }
+                    }
+                }
+            }
+        }
+        date += chrono::Duration::days(1);
+    }
+    out.sort_by_key(|b| b.start);
+    out.into_iter()
+        .filter(|b| b.end > from && b.start < to)
+        .map(|b| Bucket { start: b.start.max(from), end: b.end.min(to), ..b })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
@@ -226,6 +301,30 @@ mod tests {
         assert_eq!(rolled_throughput_yield(&y), None);
         assert_eq!(rolled_throughput_yield(&[]), None);
         assert!(defect_pareto(&fixture(), at(100), at(200)).is_empty());
+    }
+
+    #[test]
+    fn periods_cut_by_shift_day_and_hour_in_the_plant_time_zone() {
+        use crate::domain::shift::{DEFAULT_TIME_ZONE, ShiftCalendar};
+        let cal = ShiftCalendar::three_shifts(DEFAULT_TIME_ZONE);
+        // 2026-11-23 12:00 to 2026-11-24 12:00 UTC = 19:00 on the 23rd to 19:00 on the 24th local.
+        let (from, to) = (at(12 * 60), at(36 * 60));
+        let shifts = buckets(&cal, from, to, Grain::Shift);
+        let labels: Vec<&str> = shifts.iter().map(|b| b.label.as_str()).collect();
+        assert_eq!(labels, ["2026-11-23 B", "2026-11-23 C", "2026-11-24 A", "2026-11-24 B"]);
+        // B of the 23rd is clipped to start at the period (19:00 local = 12:00 UTC); the night
+        // shift C runs 22:00 local (15:00 UTC) to 06:00 local on the 24th (23:00 UTC).
+        assert_eq!((shifts[0].start, shifts[1].start, shifts[1].end), (from, at(15 * 60), at(23 * 60)));
+        assert_eq!(shifts.last().unwrap().end, to);
+        let days = buckets(&cal, from, to, Grain::Day);
+        // Local midnight is 17:00 UTC.
+        assert_eq!(days.iter().map(|b| b.label.as_str()).collect::<Vec<_>>(), ["2026-11-23", "2026-11-24"]);
+        assert_eq!(days[0].end, at(17 * 60));
+        assert_eq!(buckets(&cal, from, to, Grain::Hour).len(), 24);
+        // The slices cover the period without overlap.
+        for w in shifts.windows(2) {
+            assert_eq!(w[0].end, w[1].start);
+        }
     }
 
     #[test]

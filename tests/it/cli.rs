@@ -241,3 +241,36 @@ async fn a_hold_on_a_reel_marks_every_unit_that_contains_it_until_released() {
     let holds: serde_json::Value = serde_json::from_str(&run_ok(&with(&["holds", "--json"], &store))).unwrap();
     assert_eq!(holds[0]["released"][0], "qe2", "{holds}");
 }
+
+#[tokio::test]
+async fn yield_by_shift_splits_the_period_and_first_visits_add_up() {
+    let db = TestDb::sqlite();
+    let store = store_args(&db);
+    run_ok(&with(&["demo", "--history", "--seed", "5", "--phones", "40", "--tablets", "0"], &store));
+    // The generated history ends now and spans eight hours.
+    let from = (Utc::now() - chrono::Duration::days(2)).to_rfc3339();
+    let to = (Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    let (from, to) = (from.as_str(), to.as_str());
+    let whole: serde_json::Value = serde_json::from_str(&run_ok(&with(
+        &["kpi", "yield", "--line", "phone-1", "--from", from, "--to", to, "--json"],
+        &store,
+    )))
+    .unwrap();
+    let days: serde_json::Value = serde_json::from_str(&run_ok(&with(
+        &["kpi", "yield", "--line", "phone-1", "--from", from, "--to", to, "--by", "shift", "--json"],
+        &store,
+    )))
+    .unwrap();
+    let buckets = days["buckets"].as_array().unwrap();
+    assert!((9..=10).contains(&buckets.len()), "three days of 8-hour shifts, clipped: {}", buckets.len());
+    for (k, station) in whole["stations"].as_array().unwrap().iter().enumerate() {
+        let total = station["first_visits"].as_u64().unwrap();
+        let split: u64 = buckets.iter().map(|b| b["stations"][k]["first_visits"].as_u64().unwrap()).sum();
+        assert_eq!(split, total, "{}: first visits per shift add up to the whole", station["station"]);
+        assert!(total > 0, "{station}");
+    }
+    let rty = whole["rty"].as_f64().unwrap();
+    assert!(whole["stations"].as_array().unwrap().iter().all(|s| s["fpy"].as_f64().unwrap() >= rty));
+    let pareto = run_ok(&with(&["kpi", "pareto", "--line", "phone-1", "--from", from, "--to", to], &store));
+    assert!(pareto.contains("FT_") || pareto.contains("no defects"), "{pareto}");
+}
