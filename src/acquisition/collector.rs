@@ -119,7 +119,7 @@ impl<D: Driver> Collector<D> {
         let id_error = |source| CollectorError::Id { line: profile.line.clone(), source };
         let line = LineId::parse(profile.line.clone()).map_err(id_error)?;
         let last = store.last_results(&line).await?;
-        let closed = store.close_open_intervals(&line, Utc::now()).await?;
+        let closed = store.close_open_intervals(&line, Utc::now(), "not watched: collection resumed").await?;
         if closed > 0 {
             tracing::info!(line = %line, closed, "state intervals left open by an earlier run closed");
         }
@@ -242,6 +242,11 @@ impl<D: Driver> Collector<D> {
         }
         self.driver.disconnect();
         self.health.lock().connected = false;
+        // What the stations do from now on is not watched: their current states end here.
+        if let Err(e) = self.store.close_open_intervals(&self.line, Utc::now(), "not watched: collection stopped").await
+        {
+            tracing::warn!(line = %self.line, error = %e, "could not close the open state intervals");
+        }
     }
 
     /// Tells the driver which tags the polls read (OPC UA subscribes to them).

@@ -8,7 +8,9 @@ use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 use clap::{Args, Subcommand};
 use mes::config::Config;
-use mes::domain::kpi::{Bucket, Grain, buckets, defect_pareto, rolled_throughput_yield, station_yields};
+use mes::domain::kpi::{
+    Bucket, Grain, buckets, defect_pareto, rolled_throughput_yield, station_downtime, station_yields,
+};
 use mes::domain::{LineId, StationId};
 
 /// KPI reports.
@@ -18,6 +20,8 @@ pub enum KpiCommand {
     Yield(Period),
     /// Defects by code, most frequent first.
     Pareto(Period),
+    /// Time by machine state, breakdowns, MTBF and MTTR, downtime by reason, per station.
+    Downtime(Period),
 }
 
 /// The line and period a figure covers.
@@ -66,7 +70,7 @@ fn percent(v: Option<f64>) -> String {
 }
 
 pub async fn run(config: &Config, command: KpiCommand) -> anyhow::Result<ExitCode> {
-    let (KpiCommand::Yield(p) | KpiCommand::Pareto(p)) = &command;
+    let (KpiCommand::Yield(p) | KpiCommand::Pareto(p) | KpiCommand::Downtime(p)) = &command;
     let zone = config.calendar.time_zone;
     let to: DateTime<Utc> = match &p.to {
         Some(t) => super::parse_time(t, zone).context("--to")?,
@@ -134,6 +138,40 @@ pub async fn run(config: &Config, command: KpiCommand) -> anyhow::Result<ExitCod
                 };
                 super::emit(&(serde_json::to_string_pretty(&doc)? + "\n"))?;
                 return Ok(ExitCode::SUCCESS);
+            }
+        }
+        KpiCommand::Downtime(_) => {
+            let mut stations = Vec::new();
+            for station in &route {
+                let intervals = store.state_intervals(&line, station).await?;
+                stations.push(station_downtime(station, &intervals, from, to, Utc::now()));
+            }
+            if p.json {
+                let doc = serde_json::json!({ "line": line.as_str(), "from": from, "to": to, "stations": stations });
+                super::emit(&(serde_json::to_string_pretty(&doc)? + "\n"))?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let minutes = |s: Option<f64>| s.map_or_else(|| "no data".to_owned(), |s| format!("{:.1} min", s / 60.0));
+            writeln!(
+                out,
+                "{:<10} {:>9} {:>9} {:>9} {:>11} {:>11}  top reason",
+                "station", "running", "fault", "failures", "MTBF", "MTTR"
+            )?;
+            for d in &stations {
+                let state = |name: &str| d.seconds_by_state.get(name).copied().unwrap_or(0.0) / 60.0;
+                writeln!(
+                    out,
+                    "{:<10} {:>7.1} m {:>7.1} m {:>9} {:>11} {:>11}  {}",
+                    d.station.as_str(),
+                    state("running"),
+                    state("fault"),
+                    d.failures,
+                    minutes(d.mtbf_seconds),
+                    minutes(d.mttr_seconds),
+                    d.by_reason
+                        .first()
+                        .map_or_else(String::new, |(r, n, s)| format!("{r} ({n}×, {:.1} min)", s / 60.0)),
+                )?;
             }
         }
         KpiCommand::Pareto(_) => {

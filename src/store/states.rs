@@ -86,25 +86,26 @@ impl Store {
 }
 
 impl Store {
-    /// Closes every state interval of `line`'s stations still open, at `at`: a collector
-    /// starting does not know what the stations did while no one was watching, so the last
-    /// known state ends when watching resumes and a new interval starts from the first read.
-    /// Returns how many were closed.
+    /// Closes every state interval of `line`'s stations still open, at `at`, noting `why` on
+    /// those without a reason: a collector that stops, or starts after an earlier run died, does
+    /// not know what the stations did unwatched, so the last known state ends there. Returns how
+    /// many were closed.
     pub async fn close_open_intervals(
         &self,
         line: &LineId,
         at: chrono::DateTime<chrono::Utc>,
+        why: &str,
     ) -> Result<u64, StoreError> {
         use sea_orm::ConnectionTrait;
         let line_id = self.line_id(line.as_str()).await?;
-        let sql = "UPDATE state_intervals SET ended_at = $1, reason = COALESCE(reason, 'closed when collection resumed') \
+        let sql = "UPDATE state_intervals SET ended_at = $1, reason = COALESCE(reason, $3) \
                    WHERE ended_at IS NULL AND started_at <= $1 AND station_id IN (SELECT id FROM stations WHERE line_id = $2)";
         let (_writer, txn) = self.begin_write().await?;
         let done = txn
             .execute_raw(super::sql::raw(
                 self.sea_backend(),
                 sql,
-                vec![super::writer::truncate_to_micros(at).into(), line_id.into()],
+                vec![super::writer::truncate_to_micros(at).into(), line_id.into(), why.into()],
             ))
             .await
             .map_err(StoreError::db("closing open state intervals"))?;

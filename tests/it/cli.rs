@@ -274,3 +274,26 @@ async fn yield_by_shift_splits_the_period_and_first_visits_add_up() {
     let pareto = run_ok(&with(&["kpi", "pareto", "--line", "phone-1", "--from", from, "--to", to], &store));
     assert!(pareto.contains("FT_") || pareto.contains("no defects"), "{pareto}");
 }
+
+#[tokio::test]
+async fn downtime_lists_every_station_with_time_by_state() {
+    let db = TestDb::sqlite();
+    let store = store_args(&db);
+    run_ok(&with(&["demo", "--history", "--seed", "5", "--phones", "20", "--tablets", "0"], &store));
+    let from = (Utc::now() - chrono::Duration::days(2)).to_rfc3339();
+    let json: serde_json::Value = serde_json::from_str(&run_ok(&with(
+        &["kpi", "downtime", "--line", "phone-1", "--from", from.as_str(), "--json"],
+        &store,
+    )))
+    .unwrap();
+    let stations = json["stations"].as_array().unwrap();
+    assert_eq!(stations.len(), 7);
+    for s in stations {
+        let total: f64 = s["seconds_by_state"].as_object().unwrap().values().map(|v| v.as_f64().unwrap()).sum();
+        assert!(total > 0.0, "{s}");
+        let failures = s["failures"].as_u64().unwrap();
+        assert_eq!(s["mtbf_seconds"].is_null(), failures == 0, "{s}");
+    }
+    let table = run_ok(&with(&["kpi", "downtime", "--line", "phone-1", "--from", from.as_str()], &store));
+    assert!(table.contains("MTBF") && table.contains("LOAD"), "{table}");
+}

@@ -260,13 +260,15 @@ async fn collectors_record_exactly_what_the_simulated_plcs_produced() {
                 assert!(events.iter().all(|e| *e == CounterEventKind::Gap), "{line} {station}: {events:?}");
             }
         }
-        // Breakdowns are recorded as fault intervals with the profile's reason for the code.
+        // Breakdowns are recorded as fault intervals with the profile's reason for the code;
+        // the collectors closed every interval when they stopped.
         let mut faults = 0;
         for profile in all_lines() {
             let line = LineId::parse(profile.line.clone()).unwrap();
             for st in &profile.stations {
                 let code = StationId::parse(st.code.clone()).unwrap();
                 for i in store.state_intervals(&line, &code).await.unwrap() {
+                    assert!(i.ended_at.is_some(), "a stopped collector leaves no interval open: {i:?}");
                     if i.state == mes::domain::state::MachineState::Fault {
                         faults += 1;
                         let expected = i.fault_code.and_then(|c| profile.fault_reasons.get(&c));
