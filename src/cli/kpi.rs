@@ -8,6 +8,7 @@ use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 use clap::{Args, Subcommand};
 use mes::config::Config;
+use mes::domain::counter::{CounterKind, DeltaRules, counted_between};
 use mes::domain::kpi::{
     Bucket, Grain, buckets, defect_pareto, rolled_throughput_yield, station_downtime, station_yields,
 };
@@ -92,9 +93,17 @@ pub async fn run(config: &Config, command: KpiCommand) -> anyhow::Result<ExitCod
                 Some(by) => buckets(&config.calendar, from, to, by.into()),
                 None => vec![Bucket { label: "period".into(), start: from, end: to }],
             };
+            // The "in" counter of each station: what the PLCs counted, beside the records.
+            let mut samples = Vec::new();
+            for station in &route {
+                let all = store.counter_samples(&line, station).await?;
+                samples.push(all.into_iter().filter(|c| c.counter == CounterKind::In).collect::<Vec<_>>());
+            }
+            let rules = DeltaRules::default();
             let mut docs = Vec::new();
             for b in &slices {
                 let stations = station_yields(&visits, &route, b.start, b.end);
+                let counted: Vec<u64> = samples.iter().map(|s| counted_between(s, &rules, b.start, b.end)).collect();
                 let rty = rolled_throughput_yield(&stations);
                 if !p.json {
                     writeln!(
@@ -106,25 +115,34 @@ pub async fn run(config: &Config, command: KpiCommand) -> anyhow::Result<ExitCod
                     )?;
                     writeln!(
                         out,
-                        "  {:<10} {:>8} {:>10} {:>7} {:>11} {:>7} {:>8}",
-                        "station", "first", "FPY", "units", "final", "visits", "defects"
+                        "  {:<10} {:>8} {:>10} {:>7} {:>11} {:>7} {:>8} {:>8} {:>6}",
+                        "station", "first", "FPY", "units", "final", "visits", "defects", "counted", "diff"
                     )?;
-                    for s in &stations {
+                    for (s, c) in stations.iter().zip(&counted) {
                         writeln!(
                             out,
-                            "  {:<10} {:>8} {:>10} {:>7} {:>11} {:>7} {:>8}",
+                            "  {:<10} {:>8} {:>10} {:>7} {:>11} {:>7} {:>8} {:>8} {:>6}",
                             s.station.as_str(),
                             s.first_visits,
                             percent(s.fpy),
                             s.units,
                             percent(s.final_yield),
                             s.visits,
-                            s.defects
+                            s.defects,
+                            c,
+                            s.visits as i64 - *c as i64
                         )?;
                     }
                     writeln!(out, "  rolled throughput yield: {}", percent(rty))?;
                 }
-                docs.push(serde_json::json!({ "label": b.label, "from": b.start, "to": b.end, "stations": stations, "rty": rty }));
+                let counters: Vec<serde_json::Value> = stations
+                    .iter()
+                    .zip(&counted)
+                    .map(|(s, c)| {
+                        serde_json::json!({ "station": s.station.as_str(), "records": s.visits, "counted_in": c, "difference": s.visits as i64 - *c as i64 })
+                    })
+                    .collect();
+                docs.push(serde_json::json!({ "label": b.label, "from": b.start, "to": b.end, "stations": stations, "rty": rty, "counters": counters }));
             }
             if p.json {
                 let doc = match p.by {
@@ -133,7 +151,7 @@ pub async fn run(config: &Config, command: KpiCommand) -> anyhow::Result<ExitCod
                     }
                     None => {
                         let one = docs.pop().unwrap_or_default();
-                        serde_json::json!({ "line": line.as_str(), "from": from, "to": to, "stations": one["stations"], "rty": one["rty"] })
+                        serde_json::json!({ "line": line.as_str(), "from": from, "to": to, "stations": one["stations"], "rty": one["rty"], "counters": one["counters"] })
                     }
                 };
                 super::emit(&(serde_json::to_string_pretty(&doc)? + "\n"))?;

@@ -132,6 +132,12 @@ pub fn deltas(samples: &[CounterSample], rules: &DeltaRules) -> Vec<CounterDelta
     out
 }
 
+/// Units a counter counted in `[from, to)`: the deltas whose later sample falls in the period
+/// (so each count belongs to exactly one period, the one in which it was observed).
+pub fn counted_between(samples: &[CounterSample], rules: &DeltaRules, from: DateTime<Utc>, to: DateTime<Utc>) -> u64 {
+    deltas(samples, rules).iter().filter(|d| (from..to).contains(&samples[d.to].sampled_at)).map(|d| d.count).sum()
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
@@ -176,6 +182,16 @@ mod tests {
         // 5,000 → 7: not a wrap (65,536 - 5,000 + 7 is far beyond plausible): reset, 7 since.
         let s = [sample(0, 1, 5_000, 16), sample(10, 1, 7, 16), sample(20, 2, 3, 16)];
         assert_eq!(counts(&s), vec![(7, Some(CounterEventKind::Reset)), (3, Some(CounterEventKind::Restart))]);
+    }
+
+    #[test]
+    fn counts_belong_to_the_period_of_their_later_sample() {
+        let s = [sample(0, 1, 10, 16), sample(60, 1, 15, 16), sample(120, 1, 22, 16)];
+        let t = |secs: i64| Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap() + chrono::Duration::seconds(secs);
+        let rules = DeltaRules::default();
+        assert_eq!(counted_between(&s, &rules, t(0), t(61)), 5);
+        assert_eq!(counted_between(&s, &rules, t(61), t(200)), 7);
+        assert_eq!(counted_between(&s, &rules, t(0), t(200)), 12);
     }
 
     #[test]

@@ -269,6 +269,13 @@ async fn yield_by_shift_splits_the_period_and_first_visits_add_up() {
         assert_eq!(split, total, "{}: first visits per shift add up to the whole", station["station"]);
         assert!(total > 0, "{station}");
     }
+    // Counter-based output beside the records: the generated history stores one sample per
+    // counter, so nothing is counted and the whole difference shows.
+    for (k, c) in whole["counters"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(c["records"], whole["stations"][k]["visits"], "{c}");
+        assert_eq!(c["counted_in"], 0, "{c}");
+        assert_eq!(c["difference"].as_i64().unwrap(), c["records"].as_i64().unwrap(), "{c}");
+    }
     let rty = whole["rty"].as_f64().unwrap();
     assert!(whole["stations"].as_array().unwrap().iter().all(|s| s["fpy"].as_f64().unwrap() >= rty));
     let pareto = run_ok(&with(&["kpi", "pareto", "--line", "phone-1", "--from", from, "--to", to], &store));
