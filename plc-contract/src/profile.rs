@@ -73,6 +73,32 @@ pub enum Endpoint {
     },
 }
 
+impl Endpoint {
+    /// The path of an OPC UA endpoint URL (`/mes/tablet` of `opc.tcp://host:4840/mes/tablet`,
+    /// empty without one); `None` for a Modbus endpoint.
+    pub fn opcua_path(&self) -> Option<&str> {
+        match self {
+            Endpoint::OpcUa { url, .. } => {
+                let rest = url.strip_prefix("opc.tcp://").unwrap_or(url);
+                Some(rest.find('/').map_or("", |k| &rest[k..]))
+            }
+            Endpoint::ModbusTcp { .. } => None,
+        }
+    }
+
+    /// Points the endpoint at another host and port (simulators on free ports, `--connect`),
+    /// keeping everything else; an OPC UA URL keeps its path.
+    pub fn move_to(&mut self, host: &str, port: u16) {
+        let bare = host.trim_matches(['[', ']']);
+        let path = self.opcua_path().unwrap_or_default().to_owned();
+        match self {
+            Endpoint::ModbusTcp { host: h, port: p, .. } => (*h, *p) = (bare.to_owned(), port),
+            Endpoint::OpcUa { url, .. } if bare.contains(':') => *url = format!("opc.tcp://[{bare}]:{port}{path}"),
+            Endpoint::OpcUa { url, .. } => *url = format!("opc.tcp://{bare}:{port}{path}"),
+        }
+    }
+}
+
 /// OPC UA message security.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpcUaSecurity {
@@ -1065,6 +1091,27 @@ fn t_has<'a>(t: &'a RawTags, name: &str) -> Option<&'a Spanned<RawTag>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_endpoint_moves_to_another_address_keeping_its_opc_ua_path() {
+        use std::time::Duration;
+        let mut opc = Endpoint::OpcUa {
+            url: "opc.tcp://127.0.0.1:4840/mes/tablet".into(),
+            security: OpcUaSecurity::None,
+            username: None,
+            password_env: None,
+            timeout: Duration::from_secs(1),
+        };
+        assert_eq!(opc.opcua_path(), Some("/mes/tablet"));
+        opc.move_to("127.0.0.1", 40123);
+        assert!(matches!(&opc, Endpoint::OpcUa { url, .. } if url == "opc.tcp://127.0.0.1:40123/mes/tablet"));
+        opc.move_to("::1", 5);
+        assert!(matches!(&opc, Endpoint::OpcUa { url, .. } if url == "opc.tcp://[::1]:5/mes/tablet"));
+        let mut modbus = Endpoint::ModbusTcp { host: "plc".into(), port: 502, timeout: Duration::from_secs(1) };
+        modbus.move_to("[::1]", 15020);
+        assert_eq!(modbus, Endpoint::ModbusTcp { host: "::1".into(), port: 15020, timeout: Duration::from_secs(1) });
+        assert_eq!(modbus.opcua_path(), None);
+    }
+
     use super::*;
 
     /// A minimal valid Modbus profile; tests break one thing at a time.

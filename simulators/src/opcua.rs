@@ -72,16 +72,6 @@ fn lock(image: &Mutex<LineImage>) -> std::sync::MutexGuard<'_, LineImage> {
     image.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The endpoint path of a profile's URL (`/mes/tablet` of `opc.tcp://host:4840/mes/tablet`).
-fn endpoint_path(profile: &Profile) -> Result<String, OpcUaError> {
-    let problem = |p: &str| OpcUaError::Profile { line: profile.line.clone(), problem: p.to_owned() };
-    let plc_contract::profile::Endpoint::OpcUa { url, .. } = &profile.endpoint else {
-        return Err(problem("not an OPC UA line"));
-    };
-    let rest = url.strip_prefix("opc.tcp://").ok_or_else(|| problem("the URL must start with opc.tcp://"))?;
-    Ok(rest.find('/').map_or_else(|| "/".to_owned(), |k| rest[k..].to_owned()))
-}
-
 /// Serves `image` (an OPC UA line) on `listener` and returns the server's handle (cancel it to
 /// stop the server). The endpoint URL advertised is `opc.tcp://127.0.0.1:PORT/PATH`.
 pub async fn serve(
@@ -91,7 +81,12 @@ pub async fn serve(
     login: &OpcUaLogin,
 ) -> Result<ServerHandle, OpcUaError> {
     let fail = |problem: String| OpcUaError::Server { line: profile.line.clone(), problem };
-    let path = endpoint_path(profile)?;
+    let path = profile
+        .endpoint
+        .opcua_path()
+        .map(str::to_owned)
+        .ok_or_else(|| OpcUaError::Profile { line: profile.line.clone(), problem: "not an OPC UA line".into() })?;
+    let path = if path.is_empty() { "/".to_owned() } else { path };
     let port = listener.local_addr().map_err(|e| fail(e.to_string()))?.port();
     let users = vec!["mes".to_owned()];
     let mut builder = ServerBuilder::new();

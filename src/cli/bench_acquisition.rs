@@ -20,7 +20,7 @@ use mes::config::Config;
 use mes_simulators::image::LOAD_UNIT;
 use mes_simulators::run::{SimulateOptions, simulate};
 use plc_contract::codec::{ByteOrder, DataType, WordOrder};
-use plc_contract::profile::{Address, Endpoint, RegisterSpace, Tag};
+use plc_contract::profile::{Address, RegisterSpace, Tag};
 use tokio_modbus::client::Reader;
 use tokio_modbus::prelude::{SlaveContext, tcp};
 
@@ -301,10 +301,7 @@ async fn latency(args: &AcquisitionArgs, report: &mut String) -> anyhow::Result<
     let mut collected = profiles;
     for p in &mut collected {
         let Some((_, addr)) = addresses.iter().find(|(l, _)| *l == p.line) else { continue };
-        match &mut p.endpoint {
-            Endpoint::ModbusTcp { port, .. } => *port = addr.port(),
-            Endpoint::OpcUa { url, .. } => *url = format!("opc.tcp://{addr}/mes/tablet"),
-        }
+        p.endpoint.move_to(&addr.ip().to_string(), addr.port());
     }
     let settings = DriverSettings { pki_dir: dir.path().join("pki-mes"), fallback_password: Some(login.password) };
     let collectors = Collectors::start(store.clone(), collected, &settings).await?;

@@ -10,7 +10,7 @@ use clap::Args;
 use mes::acquisition::collector::Mode;
 use mes::acquisition::{Collectors, DriverSettings};
 use mes::config::Config;
-use plc_contract::profile::{Endpoint, Profile};
+use plc_contract::profile::Profile;
 
 /// Options of `mes collect`.
 #[derive(Debug, Args)]
@@ -51,17 +51,7 @@ fn profiles(config: &Config, args: &CollectArgs) -> anyhow::Result<Vec<Profile>>
             .iter_mut()
             .find(|p| p.line == line)
             .with_context(|| format!("--connect {spec:?}: no profile for line {line:?}"))?;
-        match &mut profile.endpoint {
-            Endpoint::ModbusTcp { host: h, port: p, .. } => {
-                *h = host.trim_matches(['[', ']']).to_owned();
-                *p = port;
-            }
-            Endpoint::OpcUa { url, .. } => {
-                let rest = url.trim_start_matches("opc.tcp://");
-                let path = rest.find('/').map_or("", |k| &rest[k..]).to_owned();
-                *url = format!("opc.tcp://{host}:{port}{path}");
-            }
-        }
+        profile.endpoint.move_to(host, port);
     }
     Ok(out)
 }

@@ -137,17 +137,7 @@ async fn live(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let mut collected = profiles;
     for p in &mut collected {
         let Some((_, addr)) = addresses.iter().find(|(l, _)| *l == p.line) else { continue };
-        match &mut p.endpoint {
-            Endpoint::ModbusTcp { host, port, .. } => {
-                *host = addr.ip().to_string();
-                *port = addr.port();
-            }
-            Endpoint::OpcUa { url, .. } => {
-                let rest = url.trim_start_matches("opc.tcp://");
-                let path = rest.find('/').map_or("", |k| &rest[k..]).to_owned();
-                *url = format!("opc.tcp://{addr}{path}");
-            }
-        }
+        p.endpoint.move_to(&addr.ip().to_string(), addr.port());
     }
     let settings = DriverSettings {
         pki_dir: config.data_dir.join("pki").join("collector"),

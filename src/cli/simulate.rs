@@ -97,13 +97,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     let lines_by_name: std::collections::BTreeMap<String, String> = options
         .lines
         .iter()
-        .filter_map(|p| match &p.endpoint {
-            plc_contract::profile::Endpoint::OpcUa { url, .. } => {
-                let rest = url.trim_start_matches("opc.tcp://");
-                Some((p.line.clone(), rest.find('/').map_or_else(String::new, |k| rest[k..].to_owned())))
-            }
-            _ => None,
-        })
+        .filter_map(|p| p.endpoint.opcua_path().map(|path| (p.line.clone(), path.to_owned())))
         .collect();
     let on_ready = |addresses: &[(String, std::net::SocketAddr)]| {
         let mut out = String::new();

@@ -19,7 +19,7 @@ use mes_simulators::faults::Faults;
 use mes_simulators::opcua::OpcUaLogin;
 use mes_simulators::run::{SimulateOptions, simulate};
 use plc_contract::StationResultLine;
-use plc_contract::profile::{Address, Endpoint, Handshake, Profile, Role};
+use plc_contract::profile::{Address, Handshake, Profile, Role};
 
 use crate::harness::TestDb;
 
@@ -150,10 +150,7 @@ async fn run_profiles(
     for p in &mut profiles {
         tweak(p);
         let (_, addr) = addresses.iter().find(|(l, _)| *l == p.line).unwrap();
-        match &mut p.endpoint {
-            Endpoint::ModbusTcp { port, .. } => *port = addr.port(),
-            Endpoint::OpcUa { url, .. } => *url = format!("opc.tcp://{addr}/mes/tablet"),
-        }
+        p.endpoint.move_to(&addr.ip().to_string(), addr.port());
     }
     let store = Arc::new(db.store().await);
     for lot in held_lots {
