@@ -136,6 +136,11 @@ pub struct LineImage {
     pub load_time_ms: u64,
 }
 
+/// Locks a shared line image; a panic elsewhere never makes the simulated PLCs unreachable.
+pub fn lock(image: &std::sync::Mutex<LineImage>) -> std::sync::MutexGuard<'_, LineImage> {
+    image.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Modbus unit id of the load-mode tags: input registers 0.., one f32 (two registers) per tag.
 pub const LOAD_UNIT: u8 = 250;
 

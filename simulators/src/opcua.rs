@@ -18,7 +18,7 @@ use plc_contract::opcua::{from_variant, node_id, split_node_id, to_variant};
 use plc_contract::profile::{Address, Profile, Tag};
 use tokio::net::TcpListener;
 
-use crate::image::LineImage;
+use crate::image::{LineImage, lock};
 
 /// The namespace the bundled profiles' node ids live in.
 pub const NAMESPACE_URI: &str = "urn:mes:simulator";
@@ -66,10 +66,6 @@ pub enum OpcUaError {
         /// What it said.
         problem: String,
     },
-}
-
-fn lock(image: &Mutex<LineImage>) -> std::sync::MutexGuard<'_, LineImage> {
-    image.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Serves `image` (an OPC UA line) on `listener` and returns the server's handle (cancel it to

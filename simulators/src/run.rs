@@ -14,7 +14,7 @@ use plc_contract::StationResultLine;
 use plc_contract::profile::{Endpoint, Profile};
 
 use crate::faults::{Faults, PlcFault};
-use crate::image::LineImage;
+use crate::image::{LineImage, lock};
 use crate::line::{LineEngine, PlcBank, TICK_MS};
 use crate::opcua::{OpcUaError, OpcUaLogin};
 use crate::plc::{Blocked, SimRecord};
@@ -213,10 +213,7 @@ pub async fn simulate(
         while simulated + TICK_MS <= target {
             simulated += TICK_MS;
             for line in &mut lines {
-                let mut image = match line.image.lock() {
-                    Ok(guard) => guard,
-                    Err(poisoned) => poisoned.into_inner(),
-                };
+                let mut image = lock(&line.image);
                 produced.extend(line.engine.advance(simulated, &mut *image));
                 if image.load_tags > 0 && simulated.is_multiple_of(1_000) {
                     image.update_load(simulated);
@@ -276,10 +273,7 @@ pub async fn simulate(
         if let Some(sink) = &options.ack_latencies {
             let mut all = Vec::new();
             for line in &lines {
-                let mut image = match line.image.lock() {
-                    Ok(guard) => guard,
-                    Err(poisoned) => poisoned.into_inner(),
-                };
+                let mut image = lock(&line.image);
                 for station in &mut image.stations {
                     let taken = station.plc.ack_latencies.as_mut().map(std::mem::take).unwrap_or_default();
                     all.extend(taken.into_iter().map(|d| (line.engine.line().to_owned(), d)));
@@ -307,10 +301,7 @@ fn inject(faults: &Faults, minute: u64, lines: &mut [SimLine]) {
         for line in lines.iter_mut() {
             let n = line.engine.stations().max(1);
             let i = usize::try_from(minute).unwrap_or(0) % n;
-            let mut image = match line.image.lock() {
-                Ok(guard) => guard,
-                Err(poisoned) => poisoned.into_inner(),
-            };
+            let mut image = lock(&line.image);
             tracing::info!(line = %line.engine.line(), station = i, ?fault, minute, "fault injected");
             match fault {
                 PlcFault::Restart => {

@@ -52,11 +52,6 @@ impl Handshaker {
         Self { handshake: kind, last }
     }
 
-    /// The last record delivered.
-    pub fn last(&self) -> Option<&Delivered> {
-        self.last.as_ref()
-    }
-
     /// Whether the PLC presents a record the MES must read and commit.
     pub fn pending(&self, view: &HandshakeView) -> bool {
         match self.handshake {
