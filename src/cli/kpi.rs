@@ -85,14 +85,16 @@ pub async fn run(config: &Config, command: KpiCommand) -> anyhow::Result<ExitCod
     let line = LineId::parse(p.line.clone()).context("--line")?;
     let store = super::open_store(config).await?;
     let route = store.production_steps(line.as_str()).await?;
-    let mut visits = store.yield_visits(line.as_str(), from, to).await?;
+    let slices: Vec<Bucket> = match p.by {
+        Some(by) => buckets(&config.calendar, from, to, by.into()),
+        None => vec![Bucket { label: "period".into(), start: from, end: to }],
+    };
+    let pareto = matches!(command, KpiCommand::Pareto(_));
     let mut out = String::new();
+    let mut docs = Vec::new();
     match command {
         KpiCommand::Yield(_) => {
-            let slices: Vec<Bucket> = match p.by {
-                Some(by) => buckets(&config.calendar, from, to, by.into()),
-                None => vec![Bucket { label: "period".into(), start: from, end: to }],
-            };
+            let visits = store.yield_visits(line.as_str(), from, to).await?;
             // The "in" counter of each station: what the PLCs counted, beside the records.
             let mut samples = Vec::new();
             for station in &route {
@@ -100,41 +102,32 @@ pub async fn run(config: &Config, command: KpiCommand) -> anyhow::Result<ExitCod
                 samples.push(all.into_iter().filter(|c| c.counter == CounterKind::In).collect::<Vec<_>>());
             }
             let rules = DeltaRules::default();
-            let mut docs = Vec::new();
             for b in &slices {
                 let stations = station_yields(&visits, &route, b.start, b.end);
                 let counted: Vec<u64> = samples.iter().map(|s| counted_between(s, &rules, b.start, b.end)).collect();
                 let rty = rolled_throughput_yield(&stations);
-                if !p.json {
-                    writeln!(
-                        out,
-                        "{} ({} – {} UTC)",
-                        b.label,
-                        b.start.format("%Y-%m-%d %H:%M"),
-                        b.end.format("%Y-%m-%d %H:%M")
-                    )?;
+                write_heading(&mut out, b)?;
+                writeln!(
+                    out,
+                    "  {:<10} {:>8} {:>10} {:>7} {:>11} {:>7} {:>8} {:>8} {:>6}",
+                    "station", "first", "FPY", "units", "final", "visits", "defects", "counted", "diff"
+                )?;
+                for (s, c) in stations.iter().zip(&counted) {
                     writeln!(
                         out,
                         "  {:<10} {:>8} {:>10} {:>7} {:>11} {:>7} {:>8} {:>8} {:>6}",
-                        "station", "first", "FPY", "units", "final", "visits", "defects", "counted", "diff"
+                        s.station.as_str(),
+                        s.first_visits,
+                        percent(s.fpy),
+                        s.units,
+                        percent(s.final_yield),
+                        s.visits,
+                        s.defects,
+                        c,
+                        s.visits as i64 - *c as i64
                     )?;
-                    for (s, c) in stations.iter().zip(&counted) {
-                        writeln!(
-                            out,
-                            "  {:<10} {:>8} {:>10} {:>7} {:>11} {:>7} {:>8} {:>8} {:>6}",
-                            s.station.as_str(),
-                            s.first_visits,
-                            percent(s.fpy),
-                            s.units,
-                            percent(s.final_yield),
-                            s.visits,
-                            s.defects,
-                            c,
-                            s.visits as i64 - *c as i64
-                        )?;
-                    }
-                    writeln!(out, "  rolled throughput yield: {}", percent(rty))?;
                 }
+                writeln!(out, "  rolled throughput yield: {}", percent(rty))?;
                 let counters: Vec<serde_json::Value> = stations
                     .iter()
                     .zip(&counted)
@@ -142,104 +135,112 @@ pub async fn run(config: &Config, command: KpiCommand) -> anyhow::Result<ExitCod
                         serde_json::json!({ "station": s.station.as_str(), "records": s.visits, "counted_in": c, "difference": s.visits as i64 - *c as i64 })
                     })
                     .collect();
-                docs.push(serde_json::json!({ "label": b.label, "from": b.start, "to": b.end, "stations": stations, "rty": rty, "counters": counters }));
-            }
-            if p.json {
-                let doc = match p.by {
-                    Some(_) => {
-                        serde_json::json!({ "line": line.as_str(), "from": from, "to": to, "by": p.by.map(Grain::from), "buckets": docs })
-                    }
-                    None => {
-                        let one = docs.pop().unwrap_or_default();
-                        serde_json::json!({ "line": line.as_str(), "from": from, "to": to, "stations": one["stations"], "rty": one["rty"], "counters": one["counters"] })
-                    }
-                };
-                super::emit(&(serde_json::to_string_pretty(&doc)? + "\n"))?;
-                return Ok(ExitCode::SUCCESS);
+                docs.push(serde_json::json!({ "stations": stations, "rty": rty, "counters": counters }));
             }
         }
         KpiCommand::Downtime(_) => {
-            let mut stations = Vec::new();
+            let mut intervals = Vec::new();
             for station in &route {
-                let intervals = store.state_intervals(&line, station).await?;
-                stations.push(station_downtime(station, &intervals, from, to, Utc::now()));
+                intervals.push(store.state_intervals(&line, station).await?);
             }
-            if p.json {
-                let doc = serde_json::json!({ "line": line.as_str(), "from": from, "to": to, "stations": stations });
-                super::emit(&(serde_json::to_string_pretty(&doc)? + "\n"))?;
-                return Ok(ExitCode::SUCCESS);
-            }
+            let now = Utc::now();
             let minutes = |s: Option<f64>| s.map_or_else(|| "no data".to_owned(), |s| format!("{:.1} min", s / 60.0));
-            writeln!(
-                out,
-                "{:<10} {:>9} {:>9} {:>9} {:>11} {:>11}  top reason",
-                "station", "running", "fault", "failures", "MTBF", "MTTR"
-            )?;
-            for d in &stations {
-                let state = |name: &str| d.seconds_by_state.get(name).copied().unwrap_or(0.0) / 60.0;
+            for b in &slices {
+                let stations: Vec<_> = route
+                    .iter()
+                    .zip(&intervals)
+                    .map(|(st, iv)| station_downtime(st, iv, b.start, b.end, now))
+                    .collect();
+                write_heading(&mut out, b)?;
                 writeln!(
                     out,
-                    "{:<10} {:>7.1} m {:>7.1} m {:>9} {:>11} {:>11}  {}",
-                    d.station.as_str(),
-                    state("running"),
-                    state("fault"),
-                    d.failures,
-                    minutes(d.mtbf_seconds),
-                    minutes(d.mttr_seconds),
-                    d.by_reason
-                        .first()
-                        .map_or_else(String::new, |(r, n, s)| format!("{r} ({n}×, {:.1} min)", s / 60.0)),
+                    "  {:<10} {:>9} {:>9} {:>9} {:>11} {:>11}  top reason",
+                    "station", "running", "fault", "failures", "MTBF", "MTTR"
                 )?;
+                for d in &stations {
+                    let state = |name: &str| d.seconds_by_state.get(name).copied().unwrap_or(0.0) / 60.0;
+                    writeln!(
+                        out,
+                        "  {:<10} {:>7.1} m {:>7.1} m {:>9} {:>11} {:>11}  {}",
+                        d.station.as_str(),
+                        state("running"),
+                        state("fault"),
+                        d.failures,
+                        minutes(d.mtbf_seconds),
+                        minutes(d.mttr_seconds),
+                        d.by_reason
+                            .first()
+                            .map_or_else(String::new, |(r, n, s)| format!("{r} ({n}×, {:.1} min)", s / 60.0)),
+                    )?;
+                }
+                docs.push(serde_json::json!({ "stations": stations }));
             }
         }
         KpiCommand::Pareto(_) => {
+            let mut visits = store.yield_visits(line.as_str(), from, to).await?;
             if let Some(station) = &p.station {
                 let station = StationId::parse(station.clone()).context("--station")?;
                 visits.retain(|v| v.station == station);
             }
-            let slices: Vec<Bucket> = match p.by {
-                Some(by) => buckets(&config.calendar, from, to, by.into()),
-                None => vec![Bucket { label: "period".into(), start: from, end: to }],
-            };
-            let mut docs = Vec::new();
             for b in &slices {
                 let bars = defect_pareto(&visits, b.start, b.end);
-                if !p.json {
-                    if p.by.is_some() {
-                        writeln!(out, "{}", b.label)?;
-                    }
-                    writeln!(out, "{:<24} {:>7} {:>8} {:>11}", "defect", "count", "share", "cumulative")?;
-                    for bar in &bars {
-                        writeln!(
-                            out,
-                            "{:<24} {:>7} {:>7.1}% {:>10.1}%",
-                            bar.code,
-                            bar.count,
-                            bar.share * 100.0,
-                            bar.cumulative * 100.0
-                        )?;
-                    }
-                    if bars.is_empty() {
-                        writeln!(out, "no defects recorded in the period")?;
-                    }
+                write_heading(&mut out, b)?;
+                writeln!(out, "  {:<24} {:>7} {:>8} {:>11}", "defect", "count", "share", "cumulative")?;
+                for bar in &bars {
+                    writeln!(
+                        out,
+                        "  {:<24} {:>7} {:>7.1}% {:>10.1}%",
+                        bar.code,
+                        bar.count,
+                        bar.share * 100.0,
+                        bar.cumulative * 100.0
+                    )?;
                 }
-                docs.push(serde_json::json!({ "label": b.label, "from": b.start, "to": b.end, "defects": bars }));
-            }
-            if p.json {
-                let doc = match p.by {
-                    Some(_) => {
-                        serde_json::json!({ "line": line.as_str(), "station": p.station, "from": from, "to": to, "by": p.by.map(Grain::from), "buckets": docs })
-                    }
-                    None => {
-                        let one = docs.pop().unwrap_or_default();
-                        serde_json::json!({ "line": line.as_str(), "station": p.station, "from": from, "to": to, "defects": one["defects"] })
-                    }
-                };
-                super::emit(&(serde_json::to_string_pretty(&doc)? + "\n"))?;
-                return Ok(ExitCode::SUCCESS);
+                if bars.is_empty() {
+                    writeln!(out, "  no defects recorded in the period")?;
+                }
+                docs.push(serde_json::json!({ "defects": bars }));
             }
         }
     }
+    if p.json {
+        let mut doc = serde_json::json!({ "line": line.as_str(), "from": from, "to": to });
+        if pareto {
+            doc["station"] = serde_json::json!(p.station);
+        }
+        match p.by {
+            // One entry per slice, each with its own bounds.
+            Some(by) => {
+                doc["by"] = serde_json::json!(Grain::from(by));
+                let entries: Vec<serde_json::Value> = slices
+                    .iter()
+                    .zip(docs)
+                    .map(|(b, mut d)| {
+                        d["label"] = b.label.as_str().into();
+                        d["from"] = serde_json::json!(b.start);
+                        d["to"] = serde_json::json!(b.end);
+                        d
+                    })
+                    .collect();
+                doc["buckets"] = entries.into();
+            }
+            // The period's figures at the top level.
+            None => {
+                if let Some(serde_json::Value::Object(figures)) = docs.pop() {
+                    for (k, v) in figures {
+                        doc[k] = v;
+                    }
+                }
+            }
+        }
+        super::emit(&(serde_json::to_string_pretty(&doc)? + "\n"))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     super::emit(&out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The heading of one slice of a human report.
+fn write_heading(out: &mut String, b: &Bucket) -> std::fmt::Result {
+    writeln!(out, "{} ({} – {} UTC)", b.label, b.start.format("%Y-%m-%d %H:%M"), b.end.format("%Y-%m-%d %H:%M"))
 }

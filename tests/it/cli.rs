@@ -301,6 +301,13 @@ async fn downtime_lists_every_station_with_time_by_state() {
         let failures = s["failures"].as_u64().unwrap();
         assert_eq!(s["mtbf_seconds"].is_null(), failures == 0, "{s}");
     }
+    let by_day: serde_json::Value = serde_json::from_str(&run_ok(&with(
+        &["kpi", "downtime", "--line", "phone-1", "--from", from.as_str(), "--by", "day", "--json"],
+        &store,
+    )))
+    .unwrap();
+    let days = by_day["buckets"].as_array().unwrap();
+    assert!(days.len() >= 3 && days.iter().all(|d| d["stations"].as_array().unwrap().len() == 7), "{by_day}");
     let table = run_ok(&with(&["kpi", "downtime", "--line", "phone-1", "--from", from.as_str()], &store));
     assert!(table.contains("MTBF") && table.contains("LOAD"), "{table}");
 }
