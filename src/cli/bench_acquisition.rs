@@ -86,14 +86,14 @@ pub async fn run(_config: &Config, args: &AcquisitionArgs) -> anyhow::Result<std
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-/// Polls the load-mode tags of a simulator running in a child process.
-async fn polling(args: &AcquisitionArgs, report: &mut String) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
+/// Starts `mes simulate ARGS --pki-dir PKI` as a child process and returns it with the first
+/// line it printed (the first line's address).
+fn simulator(args: &[&str], pki: &std::path::Path) -> anyhow::Result<(std::process::Child, String)> {
     let mut child = std::process::Command::new(std::env::current_exe()?)
-        .args(["simulate", "--line", "phone", "--modbus-port", "0", "--no-validation", "--extra-tags"])
-        .arg(args.tags.to_string())
+        .arg("simulate")
+        .args(args)
         .arg("--pki-dir")
-        .arg(dir.path())
+        .arg(pki)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -102,6 +102,16 @@ async fn polling(args: &AcquisitionArgs, report: &mut String) -> anyhow::Result<
         .lines()
         .next()
         .context("the simulator printed no address")??;
+    Ok((child, first))
+}
+
+/// Polls the load-mode tags of a simulator running in a child process.
+async fn polling(args: &AcquisitionArgs, report: &mut String) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (mut child, first) = simulator(
+        &["--line", "phone", "--modbus-port", "0", "--no-validation", "--extra-tags", &args.tags.to_string()],
+        dir.path(),
+    )?;
     let address: std::net::SocketAddr =
         first.split_whitespace().last().context("no address")?.parse().context("the simulator's address")?;
     let tags: Vec<Tag> = (0..args.tags)
@@ -190,19 +200,20 @@ async fn notifications(args: &AcquisitionArgs, report: &mut String) -> anyhow::R
 
     let tags = args.tags.min(20_000);
     let dir = tempfile::tempdir()?;
-    let mut child = std::process::Command::new(std::env::current_exe()?)
-        .args(["simulate", "--line", "tablet", "--opcua-port", "0", "--no-validation", "--speed", "50", "--extra-tags"])
-        .arg(tags.to_string())
-        .arg("--pki-dir")
-        .arg(dir.path().join("sim"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .context("starting the OPC UA simulator")?;
-    let first = std::io::BufReader::new(child.stdout.take().context("simulator output")?)
-        .lines()
-        .next()
-        .context("the simulator printed no address")??;
+    let (mut child, first) = simulator(
+        &[
+            "--line",
+            "tablet",
+            "--opcua-port",
+            "0",
+            "--no-validation",
+            "--speed",
+            "50",
+            "--extra-tags",
+            &tags.to_string(),
+        ],
+        &dir.path().join("sim"),
+    )?;
     let url = first.split_whitespace().last().context("no URL")?.to_owned();
     let password = mes_simulators::opcua::OpcUaLogin::bundled(dir.path().join("sim")).password;
     let mut client = ClientBuilder::new()
