@@ -348,7 +348,7 @@ impl<D: Driver> Collector<D> {
             })
             .map(|t| (self.stations[t.station].code.clone(), t.record.serial.clone()))
             .collect();
-        report_held_packed(&self.store, &self.health, &self.line, packed).await;
+        let mut link_lost = None;
         for t in taken {
             let run = &mut self.stations[t.station];
             let writes = run.handshake.committed(t.record.epoch.0, t.record.seq.0 as u32, t.fingerprint);
@@ -358,13 +358,22 @@ impl<D: Driver> Collector<D> {
                 .collect();
             match self.driver.write(&run.map.profile, &tags).await {
                 Ok(()) => run.handshake.acknowledged(),
-                Err(e) if e.needs_reconnect() => return Err(e),
+                Err(e) if e.needs_reconnect() => {
+                    link_lost = Some(e);
+                    break;
+                }
                 Err(e) => {
                     let code = run.code.clone();
                     self.note_station_error(t.station, &e);
                     tracing::warn!(line = %self.line, station = %code, error = %e, "acknowledgement refused");
                 }
             }
+        }
+        // Checked once the PLCs have their acknowledgements: a trace per packed unit must not
+        // hold up the stations.
+        report_held_packed(&self.store, &self.health, &self.line, packed).await;
+        if let Some(e) = link_lost {
+            return Err(e);
         }
         Ok(Cycle { taken: n, waiting })
     }
@@ -533,8 +542,12 @@ async fn report_held_packed(
     for (station, serial) in packed {
         match store.unit_history(&serial).await {
             Ok(Some(h)) if h.on_hold => {
-                tracing::warn!(line = %line, station = %station, serial = %serial, "a unit on hold was packed");
                 let mut health = health.lock();
+                // A record read again after a lost acknowledgement is the same packing.
+                if health.held_packed.iter().any(|s| s == serial.as_str()) {
+                    continue;
+                }
+                tracing::warn!(line = %line, station = %station, serial = %serial, "a unit on hold was packed");
                 health.held_packed.push(serial.to_string());
                 let excess = health.held_packed.len().saturating_sub(100);
                 health.held_packed.drain(..excess);
