@@ -18,7 +18,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::domain::ids::LineId;
-use crate::domain::shift::{DEFAULT_TIME_ZONE, ShiftCalendar, ShiftDef};
+use crate::domain::shift::{DEFAULT_TIME_ZONE, PlannedBreak, ShiftCalendar, ShiftDef};
 
 /// Default data folder (SQLite file, certificates, exports), relative to where `mes` runs when
 /// no config file is given.
@@ -114,6 +114,15 @@ struct RawShift {
     name: Spanned<String>,
     start: Spanned<String>,
     end: Spanned<String>,
+    #[serde(default)]
+    breaks: Vec<RawBreak>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBreak {
+    start: Spanned<String>,
+    end: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -201,6 +210,28 @@ impl Config {
                         }
                     };
                 let (start, end) = (time("start", &s.start), time("end", &s.end));
+                let times: Vec<_> = s
+                    .breaks
+                    .iter()
+                    .enumerate()
+                    .map(|(k, b)| (time(&format!("breaks[{k}].start"), &b.start), time(&format!("breaks[{k}].end"), &b.end)))
+                    .collect();
+                let mut breaks = Vec::new();
+                for (k, (b, times)) in s.breaks.iter().zip(times).enumerate() {
+                    let (Some(bs), Some(be), Some(ss), Some(se)) = (times.0, times.1, start, end) else { continue };
+                    // Minutes from the shift's start, so a night shift's 02:00 break lies inside it.
+                    let offset = |t: NaiveTime| (t - ss).num_minutes().rem_euclid(24 * 60);
+                    let length = if se == ss { 0 } else { offset(se) };
+                    if offset(bs) < offset(be) && offset(be) <= length {
+                        breaks.push(PlannedBreak { start: bs, end: be });
+                    } else {
+                        problem(
+                            b.start.span(),
+                            format!("plant.shifts[{i}].breaks[{k}]"),
+                            format!("{bs}–{be} does not lie inside the shift {ss}–{se}"),
+                        );
+                    }
+                }
                 if s.name.get_ref().trim().is_empty() {
                     problem(s.name.span(), format!("plant.shifts[{i}].name"), "is empty".into());
                 }
@@ -212,7 +243,7 @@ impl Config {
                             "equals start; a shift needs a length".into(),
                         );
                     }
-                    shifts.push(ShiftDef { name: s.name.get_ref().clone(), start, end });
+                    shifts.push(ShiftDef { name: s.name.get_ref().clone(), start, end, breaks });
                 }
             }
             config.calendar.shifts = shifts;
@@ -322,6 +353,17 @@ mod tests {
             "{}",
             rendered[3]
         );
+    }
+
+    #[test]
+    fn planned_breaks_lie_inside_their_shift_even_across_midnight() {
+        let text = "[[plant.shifts]]\nname = \"C\"\nstart = \"22:00\"\nend = \"06:00\"\nbreaks = [{ start = \"02:00\", end = \"02:30\" }, { start = \"07:00\", end = \"07:30\" }]\n";
+        let ConfigError::Invalid { problems } = parse(text).unwrap_err() else { panic!("expected Invalid") };
+        let rendered: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(rendered.len(), 1, "{rendered:#?}");
+        assert!(rendered[0].contains("plant.shifts[0].breaks[1]: 07:00:00–07:30:00 does not lie inside the shift"), "{}", rendered[0]);
+        let ok = parse(&text.replace("07:00", "05:00").replace("07:30", "05:30")).unwrap();
+        assert_eq!(ok.calendar.shifts[0].breaks.len(), 2);
     }
 
     #[test]

@@ -22,6 +22,24 @@ pub const STATE_NAMES: [&str; 8] =
     ["off", "idle", "running", "blocked", "starved", "fault", "changeover", "maintenance"];
 /// Station kinds a profile may declare.
 pub const STATION_KINDS: [&str; 6] = ["assembly", "process", "inspection", "test", "repair", "pack"];
+/// Where a unit goes after failing at a station, a rule of the line the MES and the simulated
+/// lines share: a failure at a `test` station sends the unit to the line's repair station (if it
+/// has one), from where it re-enters test; any other failure (inspection, assembly, a failed
+/// repair) scraps it. Scrap and rework quantities (ISO 22400 SQ, RQ) are counted by this rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailDisposition {
+    /// To repair, then back into test (rework).
+    Repair,
+    /// Out of the line for good.
+    Scrap,
+}
+
+/// The [`FailDisposition`] of a failure at a station of `station_kind` on a line that has (or
+/// has not) a repair station.
+pub fn fail_disposition(station_kind: &str, line_has_repair: bool) -> FailDisposition {
+    if station_kind == "test" && line_has_repair { FailDisposition::Repair } else { FailDisposition::Scrap }
+}
+
 /// Line kinds a profile may declare.
 pub const LINE_KINDS: [&str; 3] = ["smt", "phone", "tablet"];
 

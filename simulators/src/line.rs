@@ -675,8 +675,9 @@ impl LineEngine {
         let next = if is_repair {
             unit.return_to.take().map_or(Next::Out, Next::Station)
         } else if !pass {
-            match (self.profiles[i].kind.as_str(), self.repair) {
-                ("test", Some(r)) => {
+            use plc_contract::profile::{FailDisposition, fail_disposition};
+            match (fail_disposition(&self.profiles[i].kind, self.repair.is_some()), self.repair) {
+                (FailDisposition::Repair, Some(r)) => {
                     unit.return_to = Some(i);
                     Next::Station(r)
                 }

@@ -8,6 +8,10 @@
 //!   visited it in the period.
 //! - **Rolled throughput yield**, RTY = the product of the FPYs of every step of the route; no
 //!   answer unless every step has data.
+//! - **Scrap rate** of a line = units scrapped in the period (a failure whose disposition is
+//!   scrap, see `plc_contract::profile::fail_disposition`) ÷ units that visited the line in it.
+//! - **DPMO** (IPC-7912A) = defects recorded in the period ÷ (units that visited the line in the
+//!   period × defect opportunities per unit of the product) × 1,000,000.
 //! - **Defect Pareto**: defects by code, most frequent first, with each code's share and the
 //!   cumulative share.
 //!
@@ -113,6 +117,51 @@ pub fn rolled_throughput_yield(stations: &[StationYield]) -> Option<f64> {
         return None;
     }
     stations.iter().map(|s| s.fpy).product::<Option<f64>>()
+}
+
+/// Line-wide yield figures beside the per-station ones.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LineYield {
+    /// Distinct units with a visit to the line in the period.
+    pub units: u64,
+    /// Of those, scrapped in the period.
+    pub scrapped: u64,
+    /// `scrapped / units`.
+    pub scrap_rate: Option<f64>,
+    /// Defects recorded in the period.
+    pub defects: u64,
+    /// Defect opportunities per unit (the product's); `None` when not declared.
+    pub opportunities_per_unit: Option<u32>,
+    /// `defects / (units × opportunities_per_unit) × 10⁶`.
+    pub dpmo: Option<f64>,
+}
+
+/// Scrap rate and DPMO of a line over `[from, to)`. `scraps(station)` says whether a failure at
+/// the station scraps the unit (the line's fail disposition).
+pub fn line_yield(
+    visits: &[Visit],
+    scraps: impl Fn(&StationId) -> bool,
+    opportunities_per_unit: Option<u32>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> LineYield {
+    let in_period: Vec<&Visit> = visits.iter().filter(|v| v.ended_at >= from && v.ended_at < to).collect();
+    let units: std::collections::HashSet<&str> = in_period.iter().map(|v| v.serial.as_str()).collect();
+    let scrapped: std::collections::HashSet<&str> = in_period
+        .iter()
+        .filter(|v| v.verdict == Verdict::Fail && scraps(&v.station))
+        .map(|v| v.serial.as_str())
+        .collect();
+    let defects: u64 = in_period.iter().map(|v| v.defects.len() as u64).sum();
+    let opportunities = opportunities_per_unit.filter(|o| *o > 0).map(|o| u64::from(o) * units.len() as u64);
+    LineYield {
+        units: units.len() as u64,
+        scrapped: scrapped.len() as u64,
+        scrap_rate: ratio(scrapped.len() as u64, units.len() as u64),
+        defects,
+        opportunities_per_unit,
+        dpmo: opportunities.and_then(|o| ratio(defects, o)).map(|r| r * 1_000_000.0),
+    }
 }
 
 /// One bar of a defect Pareto.
@@ -357,6 +406,24 @@ mod tests {
         let rty = rolled_throughput_yield(&y).unwrap();
         assert!((rty - 4.0 / 9.0).abs() < 1e-12, "{rty}");
         assert!(rty <= ft.fpy.unwrap() && rty <= rf.fpy.unwrap());
+    }
+
+    /// The fixture plus E failing AOI (an inspection: scrap) at minute 30 with two defects.
+    /// In [0, 60): units A, B, C, D, E = 5; scrapped: E (C's RF failure goes to repair) → 1/5;
+    /// defects FT_AUDIO, RF_POWER_LOW, SOLDER_BRIDGE, TOMBSTONE = 4; with 250 opportunities per
+    /// unit, DPMO = 4 / (5 × 250) × 10⁶ = 3200.
+    #[test]
+    fn scrap_rate_and_dpmo_of_a_hand_worked_period() {
+        let mut visits = fixture();
+        visits.push(v("E", "AOI", false, 30, &["SOLDER_BRIDGE", "TOMBSTONE"]));
+        let scraps = |s: &StationId| s.as_str() == "AOI";
+        let y = line_yield(&visits, scraps, Some(250), at(0), at(60));
+        assert_eq!((y.units, y.scrapped, y.defects), (5, 1, 4));
+        assert_eq!(y.scrap_rate, Some(0.2));
+        assert_eq!(y.dpmo, Some(3200.0));
+        assert_eq!(line_yield(&visits, scraps, None, at(0), at(60)).dpmo, None);
+        let empty = line_yield(&visits, scraps, Some(250), at(100), at(200));
+        assert_eq!((empty.units, empty.scrap_rate, empty.dpmo), (0, None, None));
     }
 
     #[test]

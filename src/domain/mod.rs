@@ -15,6 +15,7 @@ pub mod ids;
 pub mod kpi;
 pub mod ledger;
 pub mod material;
+pub mod oee;
 pub mod plant;
 pub mod product;
 pub mod record;

@@ -18,6 +18,19 @@ pub struct ShiftDef {
     pub start: NaiveTime,
     /// Local end time; at or before `start` means the shift ends the next day.
     pub end: NaiveTime,
+    /// Planned breaks inside the shift (meals, handovers): not planned busy time (ISO 22400).
+    #[serde(default)]
+    pub breaks: Vec<PlannedBreak>,
+}
+
+/// A planned break in local wall-clock time. It lies inside its shift; a break whose start is
+/// before the shift's start (a 02:00 meal in a 22:00–06:00 shift) is on the next day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedBreak {
+    /// Local start time.
+    pub start: NaiveTime,
+    /// Local end time (after `start`).
+    pub end: NaiveTime,
 }
 
 /// A concrete shift on a date, located in UTC.
@@ -49,9 +62,9 @@ impl ShiftCalendar {
         Self {
             time_zone,
             shifts: vec![
-                ShiftDef { name: "A".into(), start: t(6), end: t(14) },
-                ShiftDef { name: "B".into(), start: t(14), end: t(22) },
-                ShiftDef { name: "C".into(), start: t(22), end: t(6) },
+                ShiftDef { name: "A".into(), start: t(6), end: t(14), breaks: Vec::new() },
+                ShiftDef { name: "B".into(), start: t(14), end: t(22), breaks: Vec::new() },
+                ShiftDef { name: "C".into(), start: t(22), end: t(6), breaks: Vec::new() },
             ],
         }
     }
@@ -68,6 +81,44 @@ impl ShiftCalendar {
             start: start.with_timezone(&Utc),
             end: end.with_timezone(&Utc),
         })
+    }
+
+    /// Planned busy time of `[from, to)`: every shift's span minus its planned breaks, clipped
+    /// to the period, in order and without overlap (ISO 22400-2 PBT = POT − PDOT, with the
+    /// breaks as the planned down time). Time between shifts is not planned.
+    pub fn planned_windows(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+        let mut windows = Vec::new();
+        let mut date = from.with_timezone(&self.time_zone).date_naive() - Duration::days(1);
+        let last = to.with_timezone(&self.time_zone).date_naive();
+        while date <= last {
+            for shift in &self.shifts {
+                let Some(instance) = self.instance(shift, date) else { continue };
+                let mut pieces = vec![(instance.start.max(from), instance.end.min(to))];
+                for b in &shift.breaks {
+                    let on = if b.start < shift.start { date + Duration::days(1) } else { date };
+                    let local = |t| self.time_zone.from_local_datetime(&on.and_time(t)).earliest();
+                    let (Some(bs), Some(be)) = (local(b.start), local(b.end)) else { continue };
+                    let (bs, be) = (bs.with_timezone(&Utc), be.with_timezone(&Utc));
+                    pieces = pieces
+                        .into_iter()
+                        .flat_map(|(s, e)| [(s, e.min(bs)), (s.max(be), e)])
+                        .filter(|(s, e)| s < e)
+                        .collect();
+                }
+                windows.extend(pieces.into_iter().filter(|(s, e)| s < e));
+            }
+            date += Duration::days(1);
+        }
+        windows.sort();
+        // Overlapping shift definitions must not count the same time twice.
+        let mut merged: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+        for (s, e) in windows {
+            match merged.last_mut() {
+                Some(last) if s <= last.1 => last.1 = last.1.max(e),
+                _ => merged.push((s, e)),
+            }
+        }
+        merged
     }
 
     /// The shift that `at` falls in, or `None` between shifts.
@@ -110,11 +161,38 @@ mod tests {
     }
 
     #[test]
+    fn planned_time_is_the_shifts_minus_their_breaks_even_across_midnight() {
+        let t = |h, m| NaiveTime::from_hms_opt(h, m, 0).unwrap();
+        let mut cal = ShiftCalendar::three_shifts(DEFAULT_TIME_ZONE);
+        cal.shifts[0].breaks = vec![PlannedBreak { start: t(10, 0), end: t(10, 30) }];
+        // A meal at 02:00–02:45 in the night shift that started at 22:00 the day before.
+        cal.shifts[2].breaks = vec![PlannedBreak { start: t(2, 0), end: t(2, 45) }];
+        // The local day of 2026-11-24: 2026-11-23 17:00 UTC to 2026-11-24 17:00 UTC.
+        let (from, to) = (utc(2026, 11, 23, 17, 0), utc(2026, 11, 24, 17, 0));
+        let windows = cal.planned_windows(from, to);
+        let planned: i64 = windows.iter().map(|(s, e)| (*e - *s).num_minutes()).sum();
+        // 24 h minus 30 min (A) minus 45 min (C of the 23rd, at 02:00 on the 24th) = 1365 min.
+        // C of the 24th starts 22:00 local and its break (02:00 on the 25th) is past the day.
+        assert_eq!(planned, 24 * 60 - 30 - 45);
+        // 02:00 local on the 24th = 19:00 UTC on the 23rd.
+        assert!(windows.contains(&(utc(2026, 11, 23, 17, 0), utc(2026, 11, 23, 19, 0))), "{windows:?}");
+        assert!(windows.contains(&(utc(2026, 11, 23, 19, 45), utc(2026, 11, 24, 3, 0))), "{windows:?}");
+        // Back-to-back shifts merge: no gap at 14:00 local (07:00 UTC).
+        assert!(windows.windows(2).all(|w| w[0].1 < w[1].0));
+        // A day shift only: the night is not planned.
+        let day = ShiftCalendar {
+            time_zone: DEFAULT_TIME_ZONE,
+            shifts: vec![ShiftDef { name: "day".into(), start: t(8, 0), end: t(17, 0), breaks: Vec::new() }],
+        };
+        assert_eq!(day.planned_windows(from, to), vec![(utc(2026, 11, 24, 1, 0), utc(2026, 11, 24, 10, 0))]);
+    }
+
+    #[test]
     fn gaps_between_shifts_belong_to_no_shift() {
         let t = |h| NaiveTime::from_hms_opt(h, 0, 0).unwrap();
         let cal = ShiftCalendar {
             time_zone: DEFAULT_TIME_ZONE,
-            shifts: vec![ShiftDef { name: "day".into(), start: t(8), end: t(17) }],
+            shifts: vec![ShiftDef { name: "day".into(), start: t(8), end: t(17), breaks: Vec::new() }],
         };
         assert!(cal.locate(utc(2026, 11, 23, 12, 0)).is_none(), "19:00 local is off shift");
         assert_eq!(cal.locate(utc(2026, 11, 23, 3, 0)).unwrap().name, "day");
