@@ -214,7 +214,9 @@ impl Config {
                     .breaks
                     .iter()
                     .enumerate()
-                    .map(|(k, b)| (time(&format!("breaks[{k}].start"), &b.start), time(&format!("breaks[{k}].end"), &b.end)))
+                    .map(|(k, b)| {
+                        (time(&format!("breaks[{k}].start"), &b.start), time(&format!("breaks[{k}].end"), &b.end))
+                    })
                     .collect();
                 let mut breaks = Vec::new();
                 for (k, (b, times)) in s.breaks.iter().zip(times).enumerate() {
@@ -361,7 +363,11 @@ mod tests {
         let ConfigError::Invalid { problems } = parse(text).unwrap_err() else { panic!("expected Invalid") };
         let rendered: Vec<String> = problems.iter().map(ToString::to_string).collect();
         assert_eq!(rendered.len(), 1, "{rendered:#?}");
-        assert!(rendered[0].contains("plant.shifts[0].breaks[1]: 07:00:00–07:30:00 does not lie inside the shift"), "{}", rendered[0]);
+        assert!(
+            rendered[0].contains("plant.shifts[0].breaks[1]: 07:00:00–07:30:00 does not lie inside the shift"),
+            "{}",
+            rendered[0]
+        );
         let ok = parse(&text.replace("07:00", "05:00").replace("07:30", "05:30")).unwrap();
         assert_eq!(ok.calendar.shifts[0].breaks.len(), 2);
     }

@@ -5,6 +5,7 @@
 //! - [`domain`]: pure types and rules (ids, units, records, genealogy, states, shifts); no I/O.
 //! - [`store`]: the relational store on sea-orm (SQLite or PostgreSQL); the only sea_orm user.
 //! - [`acquisition`]: PLC drivers, the unit-record handshake and per-line collectors.
+//! - [`figures`]: the KPI documents (yield, Pareto, downtime, OEE) every output shows, read once.
 //! - [`config`]: `mes.toml`, parsed with spans so errors name file, line and key.
 //! - [`sample_plant`]: a seeded generator of a small but complete plant history, with its truth.
 //!
@@ -13,5 +14,6 @@
 pub mod acquisition;
 pub mod config;
 pub mod domain;
+pub mod figures;
 pub mod sample_plant;
 pub mod store;

@@ -155,6 +155,7 @@ pub fn plant_model() -> PlantModel {
                 name: (*name).into(),
                 position: count(i + 1),
                 kind: *kind,
+                ideal_cycle_ms: None,
             })
             .collect(),
     };

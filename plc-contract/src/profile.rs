@@ -62,6 +62,22 @@ pub struct Profile {
     pub fault_reasons: BTreeMap<u16, String>,
     /// Stations in route order.
     pub stations: Vec<StationProfile>,
+    /// What the line makes, for routes and DPMO; `None` if the profile does not say.
+    pub product: Option<ProductProfile>,
+}
+
+/// The product a line makes, as its profile declares it: the MES registers it with a route over
+/// the line's stations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductProfile {
+    /// Product code.
+    pub code: String,
+    /// Display name.
+    pub name: String,
+    /// IPC-1782 traceability level, "M1P1" to "M4P4".
+    pub traceability: String,
+    /// Defect opportunities per unit (IPC-7912A), for DPMO.
+    pub opportunities_per_unit: u32,
 }
 
 /// How the PLCs of a line are reached.
@@ -327,6 +343,9 @@ pub struct StationProfile {
     pub handshake: Handshake,
     /// Unacknowledged records the PLC holds before it blocks.
     pub ring_size: u16,
+    /// The shortest cycle the station is designed for (ISO 22400 planned run time per unit),
+    /// for OEE effectiveness; `None` if the profile does not say.
+    pub ideal_cycle_ms: Option<u32>,
     /// Tags by role.
     pub tags: BTreeMap<Role, Tag>,
     /// Measurements reported with each record.
@@ -383,6 +402,16 @@ struct RawProfile {
     #[serde(default)]
     fault_reasons: BTreeMap<String, Spanned<String>>,
     stations: Vec<RawStation>,
+    product: Option<RawProduct>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProduct {
+    code: Spanned<String>,
+    name: Option<String>,
+    traceability: Spanned<String>,
+    opportunities_per_unit: Spanned<u32>,
 }
 
 #[derive(Deserialize)]
@@ -415,6 +444,7 @@ struct RawStation {
     unit_id: Option<Spanned<u8>>,
     handshake: Spanned<String>,
     ring_size: Option<Spanned<u16>>,
+    ideal_cycle_ms: Option<Spanned<u32>>,
     tags: Spanned<RawTags>,
     #[serde(default)]
     measurements: Vec<RawMeasurement>,
@@ -502,6 +532,17 @@ struct RawValidation {
 // ---- validation -------------------------------------------------------------------------------
 
 const DEFAULT_SCAN: &str = "default";
+
+/// The (material, process) levels of an IPC-1782 traceability level written "M3P2" (any case),
+/// each 1–4; `None` for anything else.
+pub fn traceability_level(value: &str) -> Option<(u8, u8)> {
+    let b = value.to_ascii_uppercase().into_bytes();
+    let level = |c: u8| (b'1'..=b'4').contains(&c).then(|| c - b'0');
+    if b.len() != 4 || b[0] != b'M' || b[2] != b'P' {
+        return None;
+    }
+    Some((level(b[1])?, level(b[3])?))
+}
 
 /// Registers `start..=end` taken by the tag at `field`.
 struct Occupied {
@@ -749,6 +790,45 @@ impl Profile {
         if raw.stations.is_empty() {
             c.sink.at(raw.line.span(), "stations", "a profile needs at least one station");
         }
+        for (i, s) in raw.stations.iter().enumerate() {
+            if let Some(ms) = s.ideal_cycle_ms.as_ref().filter(|ms| *ms.get_ref() == 0) {
+                c.sink.at(
+                    ms.span(),
+                    format!("stations[{i}].ideal_cycle_ms"),
+                    "an ideal cycle time must be at least 1 ms",
+                );
+            }
+        }
+        let product = raw.product.as_ref().and_then(|p| {
+            let before = c.sink.problems.len();
+            if !is_code(p.code.get_ref()) {
+                c.sink.at(
+                    p.code.span(),
+                    "product.code",
+                    "a product code may only contain ASCII letters, digits, '-', '_' and '.'",
+                );
+            }
+            if traceability_level(p.traceability.get_ref()).is_none() {
+                c.sink.at(
+                    p.traceability.span(),
+                    "product.traceability",
+                    format!("{:?} is not an IPC-1782 level like \"M3P2\" (M1–M4, P1–P4)", p.traceability.get_ref()),
+                );
+            }
+            if *p.opportunities_per_unit.get_ref() == 0 {
+                c.sink.at(
+                    p.opportunities_per_unit.span(),
+                    "product.opportunities_per_unit",
+                    "a unit has at least one defect opportunity",
+                );
+            }
+            (c.sink.problems.len() == before).then(|| ProductProfile {
+                code: p.code.get_ref().clone(),
+                name: p.name.clone().unwrap_or_else(|| p.code.get_ref().clone()),
+                traceability: p.traceability.get_ref().to_ascii_uppercase(),
+                opportunities_per_unit: *p.opportunities_per_unit.get_ref(),
+            })
+        });
 
         let problems = c.sink.problems;
         match endpoint {
@@ -761,8 +841,20 @@ impl Profile {
                 states,
                 fault_reasons,
                 stations,
+                product,
             }),
             _ => Err(ProfileError::Invalid { problems }),
+        }
+    }
+
+    /// The line as seen when its clock runs `speed` times faster than the wall clock (a simulated
+    /// line at `--speed`): ideal cycle times shrink by the same factor, so OEE effectiveness,
+    /// measured against the wall clock, means what it means on a real line.
+    pub fn at_speed(&mut self, speed: f64) {
+        if speed.is_finite() && speed > 0.0 {
+            for s in &mut self.stations {
+                s.ideal_cycle_ms = s.ideal_cycle_ms.map(|ms| ((f64::from(ms) / speed).round() as u32).max(1));
+            }
         }
     }
 
@@ -1085,6 +1177,7 @@ fn station(c: &mut Checker<'_>, s: &RawStation, field: &str) -> Option<StationPr
         unit_id: unit,
         handshake: handshake.unwrap_or(Handshake::Sequence),
         ring_size: s.ring_size.as_ref().map_or(8, |r| *r.get_ref()),
+        ideal_cycle_ms: s.ideal_cycle_ms.as_ref().map(|c| *c.get_ref()),
         tags,
         measurements,
         consumes,

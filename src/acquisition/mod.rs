@@ -208,8 +208,10 @@ impl Collectors {
 /// The master data the profiles declare: their lines with their stations, in an area `A1` of
 /// site `PLANT`. Lines already registered (by an earlier start or a plant model) are kept.
 pub fn plant_of(profiles: &[Profile]) -> crate::domain::plant::PlantModel {
+    use crate::domain::ProductCode;
     use crate::domain::equipment::{Area, Line, LineKind, Site, Station, StationKind};
-    let lines = profiles
+    use crate::domain::product::{Product, Route, RouteStep, TraceabilityLevel};
+    let lines: Vec<Line> = profiles
         .iter()
         .filter_map(|p| {
             Some(Line {
@@ -227,12 +229,47 @@ pub fn plant_of(profiles: &[Profile]) -> crate::domain::plant::PlantModel {
                             name: s.name.clone(),
                             position: u32::try_from(k + 1).ok()?,
                             kind: StationKind::parse(&s.kind)?,
+                            ideal_cycle_ms: s.ideal_cycle_ms,
                         })
                     })
                     .collect(),
             })
         })
         .collect();
+    // A declared product gets route version 1 over the line's stations, repair excluded.
+    let mut products = Vec::new();
+    let mut routes = Vec::new();
+    for (p, line) in
+        profiles.iter().filter_map(|p| Some((p.product.as_ref()?, lines.iter().find(|l| l.id.as_str() == p.line)?)))
+    {
+        let (Ok(code), Some(traceability)) =
+            (ProductCode::parse(p.code.clone()), TraceabilityLevel::parse(&p.traceability))
+        else {
+            continue;
+        };
+        products.push(Product {
+            code: code.clone(),
+            name: p.name.clone(),
+            traceability,
+            opportunities_per_unit: p.opportunities_per_unit,
+        });
+        let steps = line.stations.iter().filter(|s| s.kind != StationKind::Repair);
+        routes.push(Route {
+            product: code,
+            line: line.id.clone(),
+            version: 1,
+            steps: steps
+                .enumerate()
+                .filter_map(|(k, s)| {
+                    Some(RouteStep {
+                        position: u32::try_from(k + 1).ok()?,
+                        station: s.id.clone(),
+                        operation: s.name.clone(),
+                    })
+                })
+                .collect(),
+        });
+    }
     crate::domain::plant::PlantModel {
         site: Site {
             code: "PLANT".into(),
@@ -241,8 +278,8 @@ pub fn plant_of(profiles: &[Profile]) -> crate::domain::plant::PlantModel {
         },
         areas: vec![Area { site: "PLANT".into(), code: "A1".into(), name: "Area 1".into() }],
         lines,
-        products: Vec::new(),
-        routes: Vec::new(),
+        products,
+        routes,
         work_orders: Vec::new(),
     }
 }

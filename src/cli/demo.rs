@@ -99,8 +99,8 @@ const LIVE_LINES: [&str; 3] = ["smt", "phone", "tablet"];
 
 async fn live(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.speed > 0.0 && args.speed.is_finite(), "--speed must be a positive number");
+    // The collectors register the lines, products and routes the profiles declare.
     let store = Arc::new(super::open_store(config).await?);
-    store.register_plant(&plant_model()).await?;
     let login = mes_simulators::opcua::OpcUaLogin::bundled(config.data_dir.join("pki").join("simulator"));
     let profiles = LIVE_LINES.iter().map(|l| super::simulate::bundled(l)).collect::<anyhow::Result<Vec<_>>>()?;
     let options = SimulateOptions {
@@ -138,6 +138,7 @@ async fn live(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     for p in &mut collected {
         let Some((_, addr)) = addresses.iter().find(|(l, _)| *l == p.line) else { continue };
         p.endpoint.move_to(&addr.ip().to_string(), addr.port());
+        p.at_speed(args.speed);
     }
     let settings = DriverSettings {
         pki_dir: config.data_dir.join("pki").join("collector"),

@@ -8,11 +8,10 @@ use anyhow::Context;
 use chrono::{DateTime, Duration, Utc};
 use clap::{Args, Subcommand};
 use mes::config::Config;
-use mes::domain::counter::{CounterKind, DeltaRules, counted_between};
-use mes::domain::kpi::{
-    Bucket, Grain, buckets, defect_pareto, rolled_throughput_yield, station_downtime, station_yields,
-};
+use mes::domain::kpi::{Bucket, Grain};
+use mes::domain::oee::OeeProblem;
 use mes::domain::{LineId, StationId};
+use mes::figures::{self, DowntimeFigures, OeeFigures, ParetoFigures, Scope, Slice, YieldFigures};
 
 /// KPI reports.
 #[derive(Debug, Subcommand)]
@@ -23,6 +22,8 @@ pub enum KpiCommand {
     Pareto(Period),
     /// Time by machine state, breakdowns, MTBF and MTTR, downtime by reason, per station.
     Downtime(Period),
+    /// OEE per ISO 22400-2 per station and for the line: availability, effectiveness, quality.
+    Oee(Period),
 }
 
 /// The line and period a figure covers.
@@ -31,7 +32,7 @@ pub struct Period {
     /// Line code.
     #[arg(long)]
     line: String,
-    /// Only this station (Pareto).
+    /// Only this station (Pareto, downtime, OEE; yield shows the whole route).
     #[arg(long)]
     station: Option<String>,
     /// Start (inclusive): RFC 3339 or plant-local `YYYY-MM-DD[THH:MM]`; default 24 h ago.
@@ -71,7 +72,7 @@ fn percent(v: Option<f64>) -> String {
 }
 
 pub async fn run(config: &Config, command: KpiCommand) -> anyhow::Result<ExitCode> {
-    let (KpiCommand::Yield(p) | KpiCommand::Pareto(p) | KpiCommand::Downtime(p)) = &command;
+    let (KpiCommand::Yield(p) | KpiCommand::Pareto(p) | KpiCommand::Downtime(p) | KpiCommand::Oee(p)) = &command;
     let zone = config.calendar.time_zone;
     let to: DateTime<Utc> = match &p.to {
         Some(t) => super::parse_time(t, zone).context("--to")?,
@@ -82,162 +83,187 @@ pub async fn run(config: &Config, command: KpiCommand) -> anyhow::Result<ExitCod
         None => to - Duration::hours(24),
     };
     anyhow::ensure!(from < to, "--from must be before --to");
-    let line = LineId::parse(p.line.clone()).context("--line")?;
-    let store = super::open_store(config).await?;
-    let route = store.production_steps(line.as_str()).await?;
-    let slices: Vec<Bucket> = match p.by {
-        Some(by) => buckets(&config.calendar, from, to, by.into()),
-        None => vec![Bucket { label: "period".into(), start: from, end: to }],
+    let scope = Scope {
+        line: LineId::parse(p.line.clone()).context("--line")?,
+        station: p.station.clone().map(StationId::parse).transpose().context("--station")?,
+        from,
+        to,
+        by: p.by.map(Grain::from),
     };
-    let pareto = matches!(command, KpiCommand::Pareto(_));
+    let store = super::open_store(config).await?;
+    let calendar = &config.calendar;
+    let now = Utc::now();
     let mut out = String::new();
-    let mut docs = Vec::new();
-    match command {
+    let doc = match command {
         KpiCommand::Yield(_) => {
-            let visits = store.yield_visits(line.as_str(), from, to).await?;
-            // The "in" counter of each station: what the PLCs counted, beside the records.
-            let mut samples = Vec::new();
-            for station in &route {
-                let all = store.counter_samples(&line, station).await?;
-                samples.push(all.into_iter().filter(|c| c.counter == CounterKind::In).collect::<Vec<_>>());
+            let report = figures::yields(&store, calendar, &scope).await?;
+            for slice in &report.slices {
+                write_yield(&mut out, slice)?;
             }
-            let rules = DeltaRules::default();
-            for b in &slices {
-                let stations = station_yields(&visits, &route, b.start, b.end);
-                let counted: Vec<u64> = samples.iter().map(|s| counted_between(s, &rules, b.start, b.end)).collect();
-                let rty = rolled_throughput_yield(&stations);
-                write_heading(&mut out, b)?;
-                writeln!(
-                    out,
-                    "  {:<10} {:>8} {:>10} {:>7} {:>11} {:>7} {:>8} {:>8} {:>6}",
-                    "station", "first", "FPY", "units", "final", "visits", "defects", "counted", "diff"
-                )?;
-                for (s, c) in stations.iter().zip(&counted) {
-                    writeln!(
-                        out,
-                        "  {:<10} {:>8} {:>10} {:>7} {:>11} {:>7} {:>8} {:>8} {:>6}",
-                        s.station.as_str(),
-                        s.first_visits,
-                        percent(s.fpy),
-                        s.units,
-                        percent(s.final_yield),
-                        s.visits,
-                        s.defects,
-                        c,
-                        s.visits as i64 - *c as i64
-                    )?;
-                }
-                writeln!(out, "  rolled throughput yield: {}", percent(rty))?;
-                let counters: Vec<serde_json::Value> = stations
-                    .iter()
-                    .zip(&counted)
-                    .map(|(s, c)| {
-                        serde_json::json!({ "station": s.station.as_str(), "records": s.visits, "counted_in": c, "difference": s.visits as i64 - *c as i64 })
-                    })
-                    .collect();
-                docs.push(serde_json::json!({ "stations": stations, "rty": rty, "counters": counters }));
-            }
+            report.to_json()
         }
         KpiCommand::Downtime(_) => {
-            let mut intervals = Vec::new();
-            for station in &route {
-                intervals.push(store.state_intervals(&line, station).await?);
+            let report = figures::downtime(&store, calendar, &scope, now).await?;
+            for slice in &report.slices {
+                write_downtime(&mut out, slice)?;
             }
-            let now = Utc::now();
-            let minutes = |s: Option<f64>| s.map_or_else(|| "no data".to_owned(), |s| format!("{:.1} min", s / 60.0));
-            for b in &slices {
-                let stations: Vec<_> = route
-                    .iter()
-                    .zip(&intervals)
-                    .map(|(st, iv)| station_downtime(st, iv, b.start, b.end, now))
-                    .collect();
-                write_heading(&mut out, b)?;
-                writeln!(
-                    out,
-                    "  {:<10} {:>9} {:>9} {:>9} {:>11} {:>11}  top reason",
-                    "station", "running", "fault", "failures", "MTBF", "MTTR"
-                )?;
-                for d in &stations {
-                    let state = |name: &str| d.seconds_by_state.get(name).copied().unwrap_or(0.0) / 60.0;
-                    writeln!(
-                        out,
-                        "  {:<10} {:>7.1} m {:>7.1} m {:>9} {:>11} {:>11}  {}",
-                        d.station.as_str(),
-                        state("running"),
-                        state("fault"),
-                        d.failures,
-                        minutes(d.mtbf_seconds),
-                        minutes(d.mttr_seconds),
-                        d.by_reason
-                            .first()
-                            .map_or_else(String::new, |(r, n, s)| format!("{r} ({n}×, {:.1} min)", s / 60.0)),
-                    )?;
-                }
-                docs.push(serde_json::json!({ "stations": stations }));
-            }
+            report.to_json()
         }
         KpiCommand::Pareto(_) => {
-            let mut visits = store.yield_visits(line.as_str(), from, to).await?;
-            if let Some(station) = &p.station {
-                let station = StationId::parse(station.clone()).context("--station")?;
-                visits.retain(|v| v.station == station);
+            let report = figures::pareto(&store, calendar, &scope).await?;
+            for slice in &report.slices {
+                write_pareto(&mut out, slice)?;
             }
-            for b in &slices {
-                let bars = defect_pareto(&visits, b.start, b.end);
-                write_heading(&mut out, b)?;
-                writeln!(out, "  {:<24} {:>7} {:>8} {:>11}", "defect", "count", "share", "cumulative")?;
-                for bar in &bars {
-                    writeln!(
-                        out,
-                        "  {:<24} {:>7} {:>7.1}% {:>10.1}%",
-                        bar.code,
-                        bar.count,
-                        bar.share * 100.0,
-                        bar.cumulative * 100.0
-                    )?;
-                }
-                if bars.is_empty() {
-                    writeln!(out, "  no defects recorded in the period")?;
-                }
-                docs.push(serde_json::json!({ "defects": bars }));
-            }
+            report.to_json()
         }
-    }
+        KpiCommand::Oee(_) => {
+            let report = figures::oee(&store, calendar, &scope, now).await?;
+            for slice in &report.slices {
+                write_oee(&mut out, slice)?;
+            }
+            report.to_json()
+        }
+    };
     if p.json {
-        let mut doc = serde_json::json!({ "line": line.as_str(), "from": from, "to": to });
-        if pareto {
-            doc["station"] = serde_json::json!(p.station);
-        }
-        match p.by {
-            // One entry per slice, each with its own bounds.
-            Some(by) => {
-                doc["by"] = serde_json::json!(Grain::from(by));
-                let entries: Vec<serde_json::Value> = slices
-                    .iter()
-                    .zip(docs)
-                    .map(|(b, mut d)| {
-                        d["label"] = b.label.as_str().into();
-                        d["from"] = serde_json::json!(b.start);
-                        d["to"] = serde_json::json!(b.end);
-                        d
-                    })
-                    .collect();
-                doc["buckets"] = entries.into();
-            }
-            // The period's figures at the top level.
-            None => {
-                if let Some(serde_json::Value::Object(figures)) = docs.pop() {
-                    for (k, v) in figures {
-                        doc[k] = v;
-                    }
-                }
-            }
-        }
         super::emit(&(serde_json::to_string_pretty(&doc)? + "\n"))?;
-        return Ok(ExitCode::SUCCESS);
+    } else {
+        super::emit(&out)?;
     }
-    super::emit(&out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn write_yield(out: &mut String, slice: &Slice<YieldFigures>) -> std::fmt::Result {
+    let f = &slice.figures;
+    write_heading(out, &slice.bucket)?;
+    writeln!(
+        out,
+        "  {:<10} {:>8} {:>10} {:>7} {:>11} {:>7} {:>8} {:>8} {:>6}",
+        "station", "first", "FPY", "units", "final", "visits", "defects", "counted", "diff"
+    )?;
+    for (s, c) in f.stations.iter().zip(&f.counters) {
+        writeln!(
+            out,
+            "  {:<10} {:>8} {:>10} {:>7} {:>11} {:>7} {:>8} {:>8} {:>6}",
+            s.station.as_str(),
+            s.first_visits,
+            percent(s.fpy),
+            s.units,
+            percent(s.final_yield),
+            s.visits,
+            s.defects,
+            c.counted_in,
+            c.difference
+        )?;
+    }
+    let l = &f.line_yield;
+    writeln!(out, "  rolled throughput yield: {}", percent(f.rty))?;
+    writeln!(out, "  scrap rate: {} ({} of {} units)", percent(l.scrap_rate), l.scrapped, l.units)?;
+    let dpmo = l.dpmo.map_or_else(|| "no data (no defect opportunities declared)".to_owned(), |d| format!("{d:.1}"));
+    writeln!(out, "  DPMO: {dpmo} ({} defects)", l.defects)
+}
+
+fn write_downtime(out: &mut String, slice: &Slice<DowntimeFigures>) -> std::fmt::Result {
+    let minutes = |s: Option<f64>| s.map_or_else(|| "no data".to_owned(), |s| format!("{:.1} min", s / 60.0));
+    write_heading(out, &slice.bucket)?;
+    writeln!(
+        out,
+        "  {:<10} {:>9} {:>9} {:>9} {:>11} {:>11}  top reason",
+        "station", "running", "fault", "failures", "MTBF", "MTTR"
+    )?;
+    for d in &slice.figures.stations {
+        let state = |name: &str| d.seconds_by_state.get(name).copied().unwrap_or(0.0) / 60.0;
+        writeln!(
+            out,
+            "  {:<10} {:>7.1} m {:>7.1} m {:>9} {:>11} {:>11}  {}",
+            d.station.as_str(),
+            state("running"),
+            state("fault"),
+            d.failures,
+            minutes(d.mtbf_seconds),
+            minutes(d.mttr_seconds),
+            d.by_reason.first().map_or_else(String::new, |(r, n, s)| format!("{r} ({n}×, {:.1} min)", s / 60.0)),
+        )?;
+    }
+    Ok(())
+}
+
+fn write_pareto(out: &mut String, slice: &Slice<ParetoFigures>) -> std::fmt::Result {
+    write_heading(out, &slice.bucket)?;
+    writeln!(out, "  {:<24} {:>7} {:>8} {:>11}", "defect", "count", "share", "cumulative")?;
+    for bar in &slice.figures.defects {
+        writeln!(
+            out,
+            "  {:<24} {:>7} {:>7.1}% {:>10.1}%",
+            bar.code,
+            bar.count,
+            bar.share * 100.0,
+            bar.cumulative * 100.0
+        )?;
+    }
+    if slice.figures.defects.is_empty() {
+        writeln!(out, "  no defects recorded in the period")?;
+    }
+    Ok(())
+}
+
+fn write_oee(out: &mut String, slice: &Slice<OeeFigures>) -> std::fmt::Result {
+    let minutes = |ms: i64| format!("{:.1} m", ms as f64 / 60_000.0);
+    write_heading(out, &slice.bucket)?;
+    writeln!(
+        out,
+        "  {:<10} {:>9} {:>9} {:>10} {:>10} {:>10} {:>10} {:>6} {:>6} {:>4} {:>4}",
+        "station", "PBT", "APT", "avail", "effect", "quality", "OEE", "PQ", "GQ", "RQ", "SQ"
+    )?;
+    let f = &slice.figures;
+    let rows = f.stations.iter().map(|s| (s.station.as_str(), &s.figures)).chain([("line", &f.line_oee)]);
+    for (name, o) in rows {
+        let q = &o.quantities;
+        writeln!(
+            out,
+            "  {:<10} {:>9} {:>9} {:>10} {:>10} {:>10} {:>10} {:>6} {:>6} {:>4} {:>4}",
+            name,
+            minutes(o.time.pbt_ms),
+            minutes(o.time.apt_ms),
+            percent(o.availability),
+            percent(o.effectiveness),
+            percent(o.quality),
+            percent(o.oee),
+            q.pq,
+            q.gq,
+            q.rq,
+            q.sq
+        )?;
+    }
+    for problem in &f.line_oee.problems {
+        writeln!(out, "  note: {}", describe(problem))?;
+    }
+    for s in &f.stations {
+        for problem in s.figures.problems.iter().filter(|p| matches!(p, OeeProblem::EffectivenessAbove100 { .. })) {
+            writeln!(out, "  master-data error: {}", describe(problem))?;
+        }
+    }
+    Ok(())
+}
+
+/// A problem beside the OEE figures, in words.
+fn describe(p: &OeeProblem) -> String {
+    match p {
+        OeeProblem::NoIdealCycleTime { station } => {
+            format!("{station} has no ideal cycle time (ideal_cycle_ms in its profile): no effectiveness, no OEE")
+        }
+        OeeProblem::EffectivenessAbove100 { station, effectiveness } => format!(
+            "{} effectiveness {:.1} % is above 100 %: its ideal cycle time is too short",
+            station.as_ref().map_or("the line", StationId::as_str),
+            effectiveness * 100.0
+        ),
+        OeeProblem::ProductionWithoutRunningTime { station } => {
+            format!("{station} produced units but no running time was recorded")
+        }
+        OeeProblem::UnrecordedTime { station, unrecorded_ms } => format!(
+            "{station}: {:.1} min of planned time has no recorded state (no collector watching)",
+            *unrecorded_ms as f64 / 60_000.0
+        ),
+    }
 }
 
 /// The heading of one slice of a human report.

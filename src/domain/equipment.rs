@@ -125,6 +125,9 @@ pub struct Station {
     pub position: u32,
     /// What it does.
     pub kind: StationKind,
+    /// Ideal cycle time (ISO 22400 planned run time per unit), for OEE effectiveness.
+    #[serde(default)]
+    pub ideal_cycle_ms: Option<u32>,
 }
 
 #[cfg(test)]

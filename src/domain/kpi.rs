@@ -10,8 +10,9 @@
 //!   answer unless every step has data.
 //! - **Scrap rate** of a line = units scrapped in the period (a failure whose disposition is
 //!   scrap, see `plc_contract::profile::fail_disposition`) ÷ units that visited the line in it.
-//! - **DPMO** (IPC-7912A) = defects recorded in the period ÷ (units that visited the line in the
-//!   period × defect opportunities per unit of the product) × 1,000,000.
+//! - **DPMO** (IPC-7912A) = defects recorded in the period ÷ (the sum, over the units that
+//!   visited the line in the period, of their product's defect opportunities per unit) ×
+//!   1,000,000; no data if a unit's product (or the line's, for units without one) declares none.
 //! - **Defect Pareto**: defects by code, most frequent first, with each code's share and the
 //!   cumulative share.
 //!
@@ -38,6 +39,8 @@ pub struct Visit {
     pub ended_at: DateTime<Utc>,
     /// Defect codes found at the visit.
     pub defects: Vec<String>,
+    /// Defect opportunities per unit of the unit's product, if it is known (DPMO).
+    pub opportunities_per_unit: Option<u32>,
 }
 
 /// The yield figures of one station over a period.
@@ -130,36 +133,41 @@ pub struct LineYield {
     pub scrap_rate: Option<f64>,
     /// Defects recorded in the period.
     pub defects: u64,
-    /// Defect opportunities per unit (the product's); `None` when not declared.
-    pub opportunities_per_unit: Option<u32>,
-    /// `defects / (units × opportunities_per_unit) × 10⁶`.
+    /// Defect opportunities of those units (each its product's per-unit figure); `None` when a
+    /// unit's product declares none.
+    pub opportunities: Option<u64>,
+    /// `defects / opportunities × 10⁶`.
     pub dpmo: Option<f64>,
 }
 
 /// Scrap rate and DPMO of a line over `[from, to)`. `scraps(station)` says whether a failure at
-/// the station scraps the unit (the line's fail disposition).
+/// the station scraps the unit (the line's fail disposition); `line_opportunities` stands in for
+/// units whose product is not known (the one product the line's route makes).
 pub fn line_yield(
     visits: &[Visit],
     scraps: impl Fn(&StationId) -> bool,
-    opportunities_per_unit: Option<u32>,
+    line_opportunities: Option<u32>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> LineYield {
     let in_period: Vec<&Visit> = visits.iter().filter(|v| v.ended_at >= from && v.ended_at < to).collect();
-    let units: std::collections::HashSet<&str> = in_period.iter().map(|v| v.serial.as_str()).collect();
+    let units: HashMap<&str, Option<u32>> = in_period
+        .iter()
+        .map(|v| (v.serial.as_str(), v.opportunities_per_unit.or(line_opportunities).filter(|o| *o > 0)))
+        .collect();
     let scrapped: std::collections::HashSet<&str> = in_period
         .iter()
         .filter(|v| v.verdict == Verdict::Fail && scraps(&v.station))
         .map(|v| v.serial.as_str())
         .collect();
     let defects: u64 = in_period.iter().map(|v| v.defects.len() as u64).sum();
-    let opportunities = opportunities_per_unit.filter(|o| *o > 0).map(|o| u64::from(o) * units.len() as u64);
+    let opportunities: Option<u64> = units.values().map(|o| o.map(u64::from)).sum();
     LineYield {
         units: units.len() as u64,
         scrapped: scrapped.len() as u64,
         scrap_rate: ratio(scrapped.len() as u64, units.len() as u64),
         defects,
-        opportunities_per_unit,
+        opportunities,
         dpmo: opportunities.and_then(|o| ratio(defects, o)).map(|r| r * 1_000_000.0),
     }
 }
@@ -363,6 +371,7 @@ mod tests {
             verdict: if pass { Verdict::Pass } else { Verdict::Fail },
             ended_at: at(minute),
             defects: defects.iter().map(|d| (*d).to_owned()).collect(),
+            opportunities_per_unit: None,
         }
     }
 
@@ -411,7 +420,8 @@ mod tests {
     /// The fixture plus E failing AOI (an inspection: scrap) at minute 30 with two defects.
     /// In [0, 60): units A, B, C, D, E = 5; scrapped: E (C's RF failure goes to repair) → 1/5;
     /// defects FT_AUDIO, RF_POWER_LOW, SOLDER_BRIDGE, TOMBSTONE = 4; with 250 opportunities per
-    /// unit, DPMO = 4 / (5 × 250) × 10⁶ = 3200.
+    /// unit, DPMO = 4 / (5 × 250) × 10⁶ = 3200. If E is of a product with 1,250 opportunities,
+    /// DPMO = 4 / (4 × 250 + 1250) × 10⁶ = 1777.77…
     #[test]
     fn scrap_rate_and_dpmo_of_a_hand_worked_period() {
         let mut visits = fixture();
@@ -421,7 +431,10 @@ mod tests {
         assert_eq!((y.units, y.scrapped, y.defects), (5, 1, 4));
         assert_eq!(y.scrap_rate, Some(0.2));
         assert_eq!(y.dpmo, Some(3200.0));
+        assert_eq!(y.opportunities, Some(1250));
         assert_eq!(line_yield(&visits, scraps, None, at(0), at(60)).dpmo, None);
+        visits.last_mut().unwrap().opportunities_per_unit = Some(1250);
+        assert_eq!(line_yield(&visits, scraps, Some(250), at(0), at(60)).dpmo, Some(4.0 / 2250.0 * 1e6));
         let empty = line_yield(&visits, scraps, Some(250), at(100), at(200));
         assert_eq!((empty.units, empty.scrap_rate, empty.dpmo), (0, None, None));
     }
@@ -492,6 +505,52 @@ mod tests {
         assert_eq!(d.by_reason, vec![("fault 7".to_owned(), 1, 600.0), ("nozzle blocked".to_owned(), 1, 300.0)]);
         let quiet = station_downtime(&st("FT"), &intervals[1..2], at(0), at(60), at(70));
         assert_eq!((quiet.failures, quiet.mtbf_seconds, quiet.mttr_seconds), (0, None, None));
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// Visits of up to 12 units at three stations over 10 hours, in any order and result.
+        fn visits() -> impl Strategy<Value = Vec<Visit>> {
+            prop::collection::vec((0u8..12, 0usize..3, any::<bool>(), 0i64..600), 0..80).prop_map(|raw| {
+                raw.into_iter()
+                    .map(|(unit, station, pass, minute)| v(&format!("U{unit}"), ["A", "B", "C"][station], pass, minute, &[]))
+                    .collect()
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn rty_never_exceeds_any_steps_first_pass_yield(visits in visits(), from in 0i64..300, len in 1i64..400) {
+                let route = [st("A"), st("B"), st("C")];
+                let y = station_yields(&visits, &route, at(from), at(from + len));
+                if let Some(rty) = rolled_throughput_yield(&y) {
+                    for s in &y {
+                        prop_assert!(rty <= s.fpy.unwrap() + 1e-12, "{rty} > {:?}", s.fpy);
+                    }
+                }
+            }
+
+            #[test]
+            fn every_unit_counts_once_per_station_in_first_pass_figures(visits in visits(), cut in 1i64..599) {
+                let route = [st("A"), st("B"), st("C")];
+                let whole = station_yields(&visits, &route, at(0), at(600));
+                let early = station_yields(&visits, &route, at(0), at(cut));
+                let late = station_yields(&visits, &route, at(cut), at(600));
+                for k in 0..3 {
+                    let units: std::collections::HashSet<&str> =
+                        visits.iter().filter(|v| v.station == route[k]).map(|v| v.serial.as_str()).collect();
+                    // Each unit that visited the station has exactly one first visit, in exactly one slice.
+                    prop_assert_eq!(whole[k].first_visits, units.len() as u64);
+                    prop_assert_eq!(early[k].first_visits + late[k].first_visits, whole[k].first_visits);
+                    prop_assert_eq!(early[k].first_pass + late[k].first_pass, whole[k].first_pass);
+                    prop_assert!(whole[k].first_pass <= whole[k].first_visits);
+                    prop_assert!(whole[k].final_pass <= whole[k].units);
+                }
+            }
+        }
     }
 
     #[test]

@@ -165,10 +165,7 @@ pub struct StationInputs<'a> {
 
 /// Milliseconds of `[start, end)` inside the windows (sorted, disjoint).
 fn overlap_ms(windows: &[(DateTime<Utc>, DateTime<Utc>)], start: DateTime<Utc>, end: DateTime<Utc>) -> i64 {
-    windows
-        .iter()
-        .map(|(s, e)| (end.min(*e) - start.max(*s)).num_milliseconds().max(0))
-        .sum()
+    windows.iter().map(|(s, e)| (end.min(*e) - start.max(*s)).num_milliseconds().max(0)).sum()
 }
 
 fn ratio(num: i64, den: i64) -> Option<f64> {
@@ -186,12 +183,10 @@ pub fn station_oee(
     now: DateTime<Utc>,
 ) -> StationOee {
     let end = to.min(now);
-    let planned: Vec<(DateTime<Utc>, DateTime<Utc>)> = planned
-        .iter()
-        .map(|(s, e)| ((*s).max(from), (*e).min(end)))
-        .filter(|(s, e)| s < e)
-        .collect();
-    let mut time = TimeElements { pbt_ms: planned.iter().map(|(s, e)| (*e - *s).num_milliseconds()).sum(), ..Default::default() };
+    let planned: Vec<(DateTime<Utc>, DateTime<Utc>)> =
+        planned.iter().map(|(s, e)| ((*s).max(from), (*e).min(end))).filter(|(s, e)| s < e).collect();
+    let mut time =
+        TimeElements { pbt_ms: planned.iter().map(|(s, e)| (*e - *s).num_milliseconds()).sum(), ..Default::default() };
     for i in inputs.intervals.iter().filter(|i| &i.station == inputs.station) {
         let (s, e) = (i.started_at.max(from), i.ended_at.unwrap_or(now).min(end));
         if e <= s {
@@ -234,7 +229,8 @@ pub fn station_oee(
         problems.push(OeeProblem::ProductionWithoutRunningTime { station: inputs.station.clone() });
     }
     if time.unrecorded_ms > 0 {
-        problems.push(OeeProblem::UnrecordedTime { station: inputs.station.clone(), unrecorded_ms: time.unrecorded_ms });
+        problems
+            .push(OeeProblem::UnrecordedTime { station: inputs.station.clone(), unrecorded_ms: time.unrecorded_ms });
     }
     StationOee {
         station: inputs.station.clone(),
@@ -253,7 +249,9 @@ pub fn aggregate_oee(stations: &[StationOee]) -> Oee {
         time += s.figures.time;
         q += s.figures.quantities;
         ideal = ideal.zip(s.figures.ideal_output_ms).map(|(a, b)| a + b);
-        problems.extend(s.figures.problems.iter().filter(|p| !matches!(p, OeeProblem::EffectivenessAbove100 { .. })).cloned());
+        problems.extend(
+            s.figures.problems.iter().filter(|p| !matches!(p, OeeProblem::EffectivenessAbove100 { .. })).cloned(),
+        );
     }
     if stations.is_empty() {
         ideal = None;
@@ -293,7 +291,8 @@ mod tests {
     use crate::domain::LineId;
 
     fn at(minute: f64) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap() + chrono::Duration::milliseconds((minute * 60_000.0) as i64)
+        Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap()
+            + chrono::Duration::milliseconds((minute * 60_000.0) as i64)
     }
 
     fn ft() -> StationId {
@@ -320,6 +319,7 @@ mod tests {
             verdict: if pass { Verdict::Pass } else { Verdict::Fail },
             ended_at: at(minute),
             defects: Vec::new(),
+            opportunities_per_unit: None,
         }
     }
 
@@ -384,6 +384,81 @@ mod tests {
         assert_eq!(s.figures.problems, vec![OeeProblem::UnrecordedTime { station: ft(), unrecorded_ms: 10 * min }]);
     }
 
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        const STATES: [MachineState; 8] = [
+            MachineState::Off,
+            MachineState::Idle,
+            MachineState::Running,
+            MachineState::Blocked,
+            MachineState::Starved,
+            MachineState::Fault,
+            MachineState::Changeover,
+            MachineState::Maintenance,
+        ];
+
+        /// Back-to-back state intervals (with gaps where nothing was recorded) over up to 10 h,
+        /// visits at any time, planned windows with breaks.
+        fn scenario() -> impl Strategy<Value = (Vec<StateInterval>, Vec<Visit>, Vec<(DateTime<Utc>, DateTime<Utc>)>)> {
+            let intervals = prop::collection::vec((1u32..90, 0usize..8, any::<bool>()), 0..30);
+            let visits = prop::collection::vec((0u32..600, any::<bool>()), 0..200);
+            let breaks = prop::collection::vec((0u32..600, 1u32..60), 0..4);
+            (intervals, visits, breaks).prop_map(|(raw, visits, breaks)| {
+                let mut t = 0.0;
+                let mut intervals = Vec::new();
+                for (len, state, gap) in raw {
+                    let end = t + f64::from(len);
+                    if !gap {
+                        intervals.push(iv(t, Some(end), STATES[state]));
+                    }
+                    t = end;
+                }
+                let visits = visits.into_iter().map(|(m, pass)| visit(f64::from(m), pass)).collect();
+                // Planned: [0, 600) minus the breaks, as sorted disjoint windows.
+                let mut planned = vec![(at(0.0), at(600.0))];
+                for (start, len) in breaks {
+                    let (bs, be) = (at(f64::from(start)), at(f64::from(start + len)));
+                    planned = planned
+                        .into_iter()
+                        .flat_map(|(s, e)| [(s, e.min(bs)), (s.max(be), e)])
+                        .filter(|(s, e)| s < e)
+                        .collect();
+                }
+                (intervals, visits, planned)
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn oee_never_exceeds_any_of_its_factors((intervals, visits, planned) in scenario(), ideal in 1u32..120_000) {
+                let station = ft();
+                let s = station_oee(inputs(&station, &intervals, &visits, Some(ideal)), &planned, at(0.0), at(600.0), at(900.0));
+                let f = &s.figures;
+                let t = f.time;
+                prop_assert_eq!(t.pbt_ms, t.apt_ms + t.aust_ms + t.adot_ms + t.adet_ms + t.unrecorded_ms);
+                let q = f.quantities;
+                prop_assert_eq!(q.pq, q.gq + q.rq + q.sq);
+                prop_assert_eq!(q.pq + q.unplanned, visits.len() as u64);
+                for factor in [f.availability, f.quality].into_iter().flatten() {
+                    prop_assert!((0.0..=1.0).contains(&factor));
+                }
+                if let Some(oee) = f.oee {
+                    for factor in [f.availability, f.effectiveness, f.quality] {
+                        prop_assert!(oee <= factor.unwrap() + 1e-12, "{oee} > {factor:?}");
+                    }
+                }
+                let line = aggregate_oee(&[s.clone(), s.clone()]);
+                prop_assert_eq!(line.availability, f.availability);
+                if let Some(oee) = line.oee {
+                    prop_assert!(oee <= line.availability.unwrap() && oee <= line.quality.unwrap() && oee <= line.effectiveness.unwrap() + 1e-12);
+                }
+            }
+        }
+    }
+
     #[test]
     fn an_ideal_cycle_time_that_is_too_short_is_reported_not_capped() {
         let (intervals, visits, planned) = fixture();
@@ -412,7 +487,10 @@ mod tests {
         let planned = vec![(at(0.0), at(120.0))];
         let s = station_oee(inputs(&ft(), &[], &[], Some(60_000)), &planned, at(0.0), at(120.0), at(500.0));
         assert_eq!(s.figures.time.pbt_ms, 120 * 60_000);
-        assert_eq!((s.figures.availability, s.figures.effectiveness, s.figures.quality, s.figures.oee), (None, None, None, None));
+        assert_eq!(
+            (s.figures.availability, s.figures.effectiveness, s.figures.quality, s.figures.oee),
+            (None, None, None, None)
+        );
         // At 00:30, with running since 00:00 still open: PBT 30 min, all running.
         let running = [iv(0.0, None, MachineState::Running)];
         let s = station_oee(inputs(&ft(), &running, &[], Some(60_000)), &planned, at(0.0), at(120.0), at(30.0));
@@ -429,7 +507,8 @@ mod tests {
     #[test]
     fn a_line_adds_the_elements_then_divides() {
         let (intervals, visits, planned) = fixture();
-        let ft_oee = station_oee(inputs(&ft(), &intervals, &visits, Some(60_000)), &planned, at(0.0), at(120.0), at(500.0));
+        let ft_oee =
+            station_oee(inputs(&ft(), &intervals, &visits, Some(60_000)), &planned, at(0.0), at(120.0), at(500.0));
         let rf = StationId::parse("RF").unwrap();
         let rf_intervals = [
             StateInterval { station: rf.clone(), ..iv(0.0, Some(50.0), MachineState::Running) },
@@ -442,7 +521,13 @@ mod tests {
             })
             .collect();
         let rf_oee = station_oee(
-            StationInputs { station: &rf, ideal_cycle_ms: Some(30_000), disposition: FailDisposition::Repair, intervals: &rf_intervals, visits: &rf_visits },
+            StationInputs {
+                station: &rf,
+                ideal_cycle_ms: Some(30_000),
+                disposition: FailDisposition::Repair,
+                intervals: &rf_intervals,
+                visits: &rf_visits,
+            },
             &planned,
             at(0.0),
             at(120.0),

@@ -17,13 +17,7 @@ pub struct TraceabilityLevel {
 impl TraceabilityLevel {
     /// Parses "M3P2" (any case). Levels outside 1–4 are rejected.
     pub fn parse(value: &str) -> Option<Self> {
-        let bytes = value.as_bytes();
-        if bytes.len() != 4 {
-            return None;
-        }
-        let m = bytes[0].eq_ignore_ascii_case(&b'm').then(|| bytes[1].wrapping_sub(b'0'))?;
-        let p = bytes[2].eq_ignore_ascii_case(&b'p').then(|| bytes[3].wrapping_sub(b'0'))?;
-        ((1..=4).contains(&m) && (1..=4).contains(&p)).then_some(Self { material: m, process: p })
+        plc_contract::profile::traceability_level(value).map(|(material, process)| Self { material, process })
     }
 }
 

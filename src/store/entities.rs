@@ -26,7 +26,9 @@ macro_rules! entity {
 entity!(site, "sites", { code: String, name: String, time_zone: String });
 entity!(area, "areas", { site_id: i64, code: String, name: String });
 entity!(line, "lines", { area_id: i64, code: String, name: String, kind: String });
-entity!(station, "stations", { line_id: i64, code: String, name: String, position: i32, kind: String });
+entity!(station, "stations", {
+    line_id: i64, code: String, name: String, position: i32, kind: String, ideal_cycle_ms: Option<i32>,
+});
 entity!(product, "products", {
     code: String, name: String, traceability_level: String, opportunities_per_unit: i32,
 });

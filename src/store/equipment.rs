@@ -60,6 +60,7 @@ impl Store {
                         station::Column::Name,
                         station::Column::Position,
                         station::Column::Kind,
+                        station::Column::IdealCycleMs,
                     ],
                     [
                         line_id.into(),
@@ -67,10 +68,21 @@ impl Store {
                         s.name.clone().into(),
                         small(s.position).into(),
                         s.kind.as_str().into(),
+                        s.ideal_cycle_ms.map(small).into(),
                     ],
                     &[station::Column::LineId, station::Column::Code],
                 )
                 .await?;
+                // An ideal cycle time is master data that gets corrected: the declared one wins.
+                if let Some(ideal) = s.ideal_cycle_ms {
+                    station::Entity::update_many()
+                        .col_expr(station::Column::IdealCycleMs, sea_orm::sea_query::Expr::value(small(ideal)))
+                        .filter(station::Column::LineId.eq(line_id))
+                        .filter(station::Column::Code.eq(s.id.as_str()))
+                        .exec(&txn)
+                        .await
+                        .map_err(StoreError::db("registering master data"))?;
+                }
             }
         }
 

@@ -1,13 +1,17 @@
-//! What the yield figures read: every visit to a line's stations of the units that visited it
-//! in a period (their earlier visits too, so a first visit is known as first), with defects.
+//! What the yield and OEE figures read: every visit to a line's stations of the units that
+//! visited it in a period (their earlier visits too, so a first visit is known as first), with
+//! defects and the unit's defect opportunities; the line's stations with their ideal cycle
+//! times; the opportunities per unit of what the line makes.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::ConnectionTrait;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
+use super::entities::station;
 use super::sql::{get, raw};
 use super::{Store, StoreError};
+use crate::domain::equipment::{Station, StationKind};
 use crate::domain::ids::StationId;
 use crate::domain::kpi::Visit;
 use crate::domain::record::Verdict;
@@ -21,10 +25,12 @@ impl Store {
         to: DateTime<Utc>,
     ) -> Result<Vec<Visit>, StoreError> {
         let line_id = self.line_id(line).await?;
-        let sql = "SELECT r.id, u.serial, s.code AS station, r.result, r.ended_at, d.code AS defect \
+        let sql = "SELECT r.id, u.serial, s.code AS station, r.result, r.ended_at, d.code AS defect, \
+                   p.opportunities_per_unit AS opportunities \
                    FROM station_results r \
                    JOIN units u ON u.id = r.unit_id \
                    JOIN stations s ON s.id = r.station_id \
+                   LEFT JOIN products p ON p.id = u.product_id \
                    LEFT JOIN station_result_defects d ON d.station_result_id = r.id \
                    WHERE r.line_id = $1 AND r.unit_id IN ( \
                      SELECT unit_id FROM station_results WHERE line_id = $1 AND ended_at >= $2 AND ended_at < $3) \
@@ -49,6 +55,47 @@ impl Store {
         }
         Ok(visits.into_values().collect())
     }
+
+    /// A line's stations as registered (repair included), in position order: kinds for the
+    /// fail disposition, ideal cycle times for OEE.
+    pub async fn line_stations(&self, line: &str) -> Result<Vec<Station>, StoreError> {
+        let line_id = self.line_id(line).await?;
+        let rows = station::Entity::find()
+            .filter(station::Column::LineId.eq(line_id))
+            .order_by_asc(station::Column::Position)
+            .all(&self.db)
+            .await
+            .map_err(StoreError::db("reading stations"))?;
+        rows.into_iter()
+            .map(|s| {
+                let corrupt = |column: &'static str, value: String| StoreError::Corrupt { table: "stations", column, value };
+                Ok(Station {
+                    kind: StationKind::parse(&s.kind).ok_or_else(|| corrupt("kind", s.kind.clone()))?,
+                    id: StationId::parse(s.code.clone()).map_err(|_| corrupt("code", s.code.clone()))?,
+                    name: s.name,
+                    position: u32::try_from(s.position).unwrap_or(0),
+                    ideal_cycle_ms: s.ideal_cycle_ms.and_then(|c| u32::try_from(c).ok()),
+                })
+            })
+            .collect()
+    }
+
+    /// Defect opportunities per unit of what `line` makes, when its routes name products that
+    /// all declare the same figure (units without a product of their own count with it).
+    pub async fn line_opportunities(&self, line: &str) -> Result<Option<u32>, StoreError> {
+        let line_id = self.line_id(line).await?;
+        let sql = "SELECT DISTINCT p.opportunities_per_unit AS o FROM routes r \
+                   JOIN products p ON p.id = r.product_id WHERE r.line_id = $1";
+        let rows = self
+            .db
+            .query_all_raw(raw(self.sea_backend(), sql, vec![line_id.into()]))
+            .await
+            .map_err(StoreError::db("reading the line's products"))?;
+        Ok(match rows.as_slice() {
+            [one] => u32::try_from(get::<i32>(one, "o")?).ok().filter(|o| *o > 0),
+            _ => None,
+        })
+    }
 }
 
 fn visit(row: &sea_orm::QueryResult, defects: Vec<String>) -> Result<Visit, StoreError> {
@@ -68,5 +115,6 @@ fn visit(row: &sea_orm::QueryResult, defects: Vec<String>) -> Result<Visit, Stor
         })?,
         ended_at: get(row, "ended_at")?,
         defects,
+        opportunities_per_unit: get::<Option<i32>>(row, "opportunities")?.and_then(|o| u32::try_from(o).ok()),
     })
 }

@@ -2,9 +2,8 @@
 //! and writes (each answer, once per request).
 
 use sea_orm::sea_query::{OnConflict, Query};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::ConnectionTrait;
 
-use super::entities::station;
 use super::{Store, StoreError};
 use crate::domain::equipment::StationKind;
 use crate::domain::ids::{SerialNumber, StationId};
@@ -26,18 +25,7 @@ impl Store {
 
     /// The production steps of a line (its stations but repair, in position order).
     pub async fn production_steps(&self, line: &str) -> Result<Vec<StationId>, StoreError> {
-        let line_id = self.line_id(line).await?;
-        let rows = station::Entity::find()
-            .filter(station::Column::LineId.eq(line_id))
-            .order_by_asc(station::Column::Position)
-            .all(&self.db)
-            .await
-            .map_err(StoreError::db("reading stations"))?;
-        Ok(rows
-            .into_iter()
-            .filter(|s| StationKind::parse(&s.kind) != Some(StationKind::Repair))
-            .filter_map(|s| StationId::parse(s.code).ok())
-            .collect())
+        Ok(self.line_stations(line).await?.into_iter().filter(|s| s.kind != StationKind::Repair).map(|s| s.id).collect())
     }
 
     /// Records an answer; a second answer to the same request (a re-read after a reconnect)

@@ -11,7 +11,11 @@ use mes::acquisition::collector::Mode;
 use mes::acquisition::health::LineHealth;
 use mes::acquisition::{Collectors, DriverSettings};
 use mes::domain::counter::{CounterEventKind, CounterKind, DeltaRules, deltas};
-use mes::domain::kpi::{Visit, station_yields};
+use mes::domain::equipment::StationKind;
+use mes::domain::kpi::{Visit, line_yield, station_yields};
+use mes::domain::shift::ShiftCalendar;
+use mes::figures::{self, Scope};
+use plc_contract::profile::{FailDisposition, fail_disposition};
 use mes::domain::record::Verdict;
 use mes::domain::{LineId, StationId};
 use mes::store::{StationResultFilter, Store};
@@ -122,10 +126,11 @@ async fn run_profiles(
 ) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let truth_file = dir.path().join("truth.jsonl");
+    let options_speed = 200.0;
     let options = SimulateOptions {
         lines: lines.clone(),
         seed,
-        speed: 200.0,
+        speed: options_speed,
         modbus_port: 0,
         ground_truth: Some(truth_file.clone()),
         duration: Some(Duration::from_secs(60 * 60)),
@@ -151,6 +156,7 @@ async fn run_profiles(
         tweak(p);
         let (_, addr) = addresses.iter().find(|(l, _)| *l == p.line).unwrap();
         p.endpoint.move_to(&addr.ip().to_string(), addr.port());
+        p.at_speed(options_speed);
     }
     let store = Arc::new(db.store().await);
     for lot in held_lots {
@@ -240,11 +246,43 @@ async fn collectors_record_exactly_what_the_simulated_plcs_produced() {
                     verdict: if t.result == "pass" { Verdict::Pass } else { Verdict::Fail },
                     ended_at: t.produced_at,
                     defects: t.defects.clone(),
+                    opportunities_per_unit: None,
                 })
                 .collect();
             let expected = station_yields(&truth_visits, &route, from, to);
             assert_eq!(mes, expected, "{}: {line} yields", db.label());
             assert!(mes.iter().any(|s| s.fpy.is_some_and(|f| f < 1.0)) || line == "smt-1", "{line}: {mes:?}");
+            // Scrap, DPMO and the OEE quantities equal the same figures over the ground truth.
+            let scope = Scope { line: LineId::parse(line).unwrap(), station: None, from, to, by: None };
+            let calendar = ShiftCalendar::three_shifts(mes::domain::shift::DEFAULT_TIME_ZONE);
+            let yields = &figures::yields(&store, &calendar, &scope).await.unwrap().slices[0].figures;
+            let stations = store.line_stations(line).await.unwrap();
+            let has_repair = stations.iter().any(|s| s.kind == StationKind::Repair);
+            let scraps = |id: &StationId| {
+                let kind = stations.iter().find(|s| &s.id == id).map_or("repair", |s| s.kind.as_str());
+                fail_disposition(kind, has_repair) == FailDisposition::Scrap
+            };
+            let opportunities = store.line_opportunities(line).await.unwrap();
+            assert!(opportunities.is_some(), "{line}: the profile declares its product");
+            let truth_line = line_yield(&truth_visits, scraps, opportunities, from, to);
+            assert_eq!(yields.line_yield, truth_line, "{}: {line} scrap and DPMO", db.label());
+            assert!(truth_line.dpmo.is_some_and(|d| d > 0.0), "{line}: {truth_line:?}");
+            assert!(line != "smt-1" || truth_line.scrapped > 0, "AOI failures scrap boards: {truth_line:?}");
+            let oee = figures::oee(&store, &calendar, &scope, Utc::now()).await.unwrap();
+            let oee = &oee.slices[0].figures;
+            for s in &oee.stations {
+                let truth_pq = truth_visits.iter().filter(|v| v.station == s.station).count() as u64;
+                let truth_gq = truth_visits.iter().filter(|v| v.station == s.station && v.verdict == Verdict::Pass).count() as u64;
+                let q = s.figures.quantities;
+                assert_eq!((q.pq, q.gq, q.rq + q.sq), (truth_pq, truth_gq, truth_pq - truth_gq), "{line} {}", s.station);
+                assert!(s.figures.time.apt_ms > 0, "{line} {}: running time recorded", s.station);
+            }
+            let l = &oee.line_oee;
+            let (a, e, q) = (l.availability.unwrap(), l.effectiveness.unwrap(), l.quality.unwrap());
+            assert!(a > 0.0 && a <= 1.0 && q > 0.0 && q <= 1.0 && e > 0.0, "{line}: {l:?}");
+            if let Some(o) = l.oee {
+                assert!(o <= a && o <= e && o <= q, "{line}: {l:?}");
+            }
         }
         for h in health {
             assert_eq!(h.connects, 1, "{}: {} reconnected without a fault", db.label(), h.line);

@@ -1,0 +1,328 @@
+//! The figures people run the plant by, assembled once for every place that shows them (`mes kpi`,
+//! the `/api/v1` endpoints, later the dashboards and reports): read from the store, computed by
+//! the pure functions of [`crate::domain::kpi`] and [`crate::domain::oee`], returned as typed,
+//! serialisable documents, per period or per shift, day or hour.
+//!
+//! Must never: compute a figure itself (the formulas live in the domain), or format for a
+//! particular output (tables belong to the CLI, HTML to the web).
+
+use chrono::{DateTime, Utc};
+use plc_contract::profile::{FailDisposition, fail_disposition};
+use serde::Serialize;
+
+use crate::domain::counter::{CounterKind, DeltaRules, counted_between};
+use crate::domain::equipment::{Station, StationKind};
+use crate::domain::kpi::{
+    Bucket, Grain, LineYield, ParetoBar, StationDowntime, StationYield, Visit, buckets, defect_pareto, line_yield,
+    rolled_throughput_yield, station_downtime, station_yields,
+};
+use crate::domain::oee::{Oee, StationInputs, StationOee, aggregate_oee, station_oee};
+use crate::domain::shift::ShiftCalendar;
+use crate::domain::{LineId, StationId};
+use crate::store::{Store, StoreError};
+
+/// Why a figure could not be produced.
+#[derive(Debug, thiserror::Error)]
+pub enum FiguresError {
+    /// The store failed or the line is not registered ([`StoreError::UnknownLine`]).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The station asked for is not one of the line's.
+    #[error("line {line} has no station {station}")]
+    UnknownStation {
+        /// Line.
+        line: String,
+        /// Station asked for.
+        station: String,
+    },
+}
+
+/// What a figure covers: a line (optionally one station), a period, and how to slice it.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    /// Line.
+    pub line: LineId,
+    /// Only this station (the Pareto and OEE honour it; yield always shows the whole route, as
+    /// RTY needs every step).
+    pub station: Option<StationId>,
+    /// Start (inclusive).
+    pub from: DateTime<Utc>,
+    /// End (exclusive).
+    pub to: DateTime<Utc>,
+    /// Slices, or `None` for one figure over the whole period.
+    pub by: Option<Grain>,
+}
+
+/// A report: its scope and one set of figures per slice (one slice without `by`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Report<T> {
+    /// Line.
+    pub line: LineId,
+    /// Station filter, if any.
+    pub station: Option<StationId>,
+    /// Start.
+    pub from: DateTime<Utc>,
+    /// End.
+    pub to: DateTime<Utc>,
+    /// Slicing.
+    pub by: Option<Grain>,
+    /// Figures per slice, in order.
+    pub slices: Vec<Slice<T>>,
+}
+
+/// The figures of one slice.
+#[derive(Debug, Clone, Serialize)]
+pub struct Slice<T> {
+    /// The slice.
+    pub bucket: Bucket,
+    /// Its figures.
+    pub figures: T,
+}
+
+impl<T: Serialize> Report<T> {
+    /// The JSON document of `mes kpi … --json` and of the API: scope keys, then the figures at
+    /// the top level for a whole period, or under `buckets` (each with `label`, `from`, `to`)
+    /// when sliced.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut doc = serde_json::json!({ "line": self.line, "from": self.from, "to": self.to });
+        if let Some(station) = &self.station {
+            doc["station"] = serde_json::json!(station);
+        }
+        let figures = |s: &Slice<T>| serde_json::to_value(&s.figures).unwrap_or(serde_json::Value::Null);
+        match self.by {
+            Some(by) => {
+                doc["by"] = serde_json::json!(by);
+                let entries: Vec<serde_json::Value> = self
+                    .slices
+                    .iter()
+                    .map(|s| {
+                        let mut d = figures(s);
+                        d["label"] = s.bucket.label.as_str().into();
+                        d["from"] = serde_json::json!(s.bucket.start);
+                        d["to"] = serde_json::json!(s.bucket.end);
+                        d
+                    })
+                    .collect();
+                doc["buckets"] = entries.into();
+            }
+            None => {
+                if let Some(serde_json::Value::Object(map)) = self.slices.first().map(figures) {
+                    for (k, v) in map {
+                        doc[k] = v;
+                    }
+                }
+            }
+        }
+        doc
+    }
+}
+
+/// Yield figures of a slice.
+#[derive(Debug, Clone, Serialize)]
+pub struct YieldFigures {
+    /// Per station of the route.
+    pub stations: Vec<StationYield>,
+    /// Rolled throughput yield.
+    pub rty: Option<f64>,
+    /// Scrap rate and DPMO of the line.
+    pub line_yield: LineYield,
+    /// What each station's "in" counter counted beside its records.
+    pub counters: Vec<CountedBeside>,
+}
+
+/// A station's records beside its PLC counter.
+#[derive(Debug, Clone, Serialize)]
+pub struct CountedBeside {
+    /// Station.
+    pub station: StationId,
+    /// Station results recorded.
+    pub records: u64,
+    /// Units the "in" counter counted (deltas whose later sample is in the slice).
+    pub counted_in: u64,
+    /// `records − counted_in`.
+    pub difference: i64,
+}
+
+/// Pareto figures of a slice.
+#[derive(Debug, Clone, Serialize)]
+pub struct ParetoFigures {
+    /// Bars, most frequent first.
+    pub defects: Vec<ParetoBar>,
+}
+
+/// Downtime figures of a slice.
+#[derive(Debug, Clone, Serialize)]
+pub struct DowntimeFigures {
+    /// Per station.
+    pub stations: Vec<StationDowntime>,
+}
+
+/// OEE figures of a slice.
+#[derive(Debug, Clone, Serialize)]
+pub struct OeeFigures {
+    /// Per station.
+    pub stations: Vec<StationOee>,
+    /// The stations together (elements added, then divided).
+    pub line_oee: Oee,
+}
+
+fn slices(calendar: &ShiftCalendar, scope: &Scope) -> Vec<Bucket> {
+    match scope.by {
+        Some(by) => buckets(calendar, scope.from, scope.to, by),
+        None => vec![Bucket { label: "period".into(), start: scope.from, end: scope.to }],
+    }
+}
+
+fn report<T>(scope: &Scope, slices: Vec<Slice<T>>) -> Report<T> {
+    Report { line: scope.line.clone(), station: scope.station.clone(), from: scope.from, to: scope.to, by: scope.by, slices }
+}
+
+/// The line's production steps (repair excluded), checked against the station filter.
+async fn steps(store: &Store, scope: &Scope) -> Result<(Vec<Station>, bool), FiguresError> {
+    let stations = store.line_stations(scope.line.as_str()).await?;
+    let has_repair = stations.iter().any(|s| s.kind == StationKind::Repair);
+    if let Some(wanted) = &scope.station
+        && !stations.iter().any(|s| &s.id == wanted)
+    {
+        return Err(FiguresError::UnknownStation { line: scope.line.to_string(), station: wanted.to_string() });
+    }
+    Ok((stations.into_iter().filter(|s| s.kind != StationKind::Repair).collect(), has_repair))
+}
+
+/// Where a failure at `station` goes on a line with (or without) a repair station.
+fn disposition(station: &Station, has_repair: bool) -> FailDisposition {
+    fail_disposition(station.kind.as_str(), has_repair)
+}
+
+/// First-pass, final and rolled throughput yield, scrap rate, DPMO and counters beside records.
+pub async fn yields(store: &Store, calendar: &ShiftCalendar, scope: &Scope) -> Result<Report<YieldFigures>, FiguresError> {
+    let (stations, has_repair) = steps(store, scope).await?;
+    let route: Vec<StationId> = stations.iter().map(|s| s.id.clone()).collect();
+    let visits = store.yield_visits(scope.line.as_str(), scope.from, scope.to).await?;
+    let opportunities = store.line_opportunities(scope.line.as_str()).await?;
+    let mut samples = Vec::new();
+    for station in &route {
+        let all = store.counter_samples(&scope.line, station).await?;
+        samples.push(all.into_iter().filter(|c| c.counter == CounterKind::In).collect::<Vec<_>>());
+    }
+    // A repair station's own failures scrap too; it is not a step but its visits count.
+    let scraps = |id: &StationId| match stations.iter().find(|s| &s.id == id) {
+        Some(s) => disposition(s, has_repair) == FailDisposition::Scrap,
+        None => true,
+    };
+    let rules = DeltaRules::default();
+    let out = slices(calendar, scope)
+        .into_iter()
+        .map(|bucket| {
+            let per_station = station_yields(&visits, &route, bucket.start, bucket.end);
+            let counters = per_station
+                .iter()
+                .zip(&samples)
+                .map(|(s, samples)| {
+                    let counted_in = counted_between(samples, &rules, bucket.start, bucket.end);
+                    CountedBeside {
+                        station: s.station.clone(),
+                        records: s.visits,
+                        counted_in,
+                        difference: s.visits as i64 - counted_in as i64,
+                    }
+                })
+                .collect();
+            let figures = YieldFigures {
+                rty: rolled_throughput_yield(&per_station),
+                line_yield: line_yield(&visits, scraps, opportunities, bucket.start, bucket.end),
+                stations: per_station,
+                counters,
+            };
+            Slice { bucket, figures }
+        })
+        .collect();
+    Ok(report(scope, out))
+}
+
+/// Defects by code, most frequent first.
+pub async fn pareto(store: &Store, calendar: &ShiftCalendar, scope: &Scope) -> Result<Report<ParetoFigures>, FiguresError> {
+    steps(store, scope).await?;
+    let mut visits: Vec<Visit> = store.yield_visits(scope.line.as_str(), scope.from, scope.to).await?;
+    if let Some(station) = &scope.station {
+        visits.retain(|v| &v.station == station);
+    }
+    let out = slices(calendar, scope)
+        .into_iter()
+        .map(|bucket| {
+            let defects = defect_pareto(&visits, bucket.start, bucket.end);
+            Slice { bucket, figures: ParetoFigures { defects } }
+        })
+        .collect();
+    Ok(report(scope, out))
+}
+
+/// Time by machine state, breakdowns, MTBF, MTTR and downtime by reason per station; `now`
+/// ends the intervals still open.
+pub async fn downtime(
+    store: &Store,
+    calendar: &ShiftCalendar,
+    scope: &Scope,
+    now: DateTime<Utc>,
+) -> Result<Report<DowntimeFigures>, FiguresError> {
+    let (stations, _) = steps(store, scope).await?;
+    let stations: Vec<Station> =
+        stations.into_iter().filter(|s| scope.station.as_ref().is_none_or(|w| w == &s.id)).collect();
+    let mut intervals = Vec::new();
+    for s in &stations {
+        intervals.push(store.state_intervals(&scope.line, &s.id).await?);
+    }
+    let out = slices(calendar, scope)
+        .into_iter()
+        .map(|bucket| {
+            let per_station = stations
+                .iter()
+                .zip(&intervals)
+                .map(|(s, iv)| station_downtime(&s.id, iv, bucket.start, bucket.end, now))
+                .collect();
+            Slice { bucket, figures: DowntimeFigures { stations: per_station } }
+        })
+        .collect();
+    Ok(report(scope, out))
+}
+
+/// OEE per station and for the line, against the calendar's planned busy time; `now` ends the
+/// intervals still open and the planned time that has elapsed.
+pub async fn oee(
+    store: &Store,
+    calendar: &ShiftCalendar,
+    scope: &Scope,
+    now: DateTime<Utc>,
+) -> Result<Report<OeeFigures>, FiguresError> {
+    let (stations, has_repair) = steps(store, scope).await?;
+    let stations: Vec<Station> =
+        stations.into_iter().filter(|s| scope.station.as_ref().is_none_or(|w| w == &s.id)).collect();
+    let visits = store.yield_visits(scope.line.as_str(), scope.from, scope.to).await?;
+    let mut intervals = Vec::new();
+    for s in &stations {
+        intervals.push(store.state_intervals(&scope.line, &s.id).await?);
+    }
+    let out = slices(calendar, scope)
+        .into_iter()
+        .map(|bucket| {
+            let planned = calendar.planned_windows(bucket.start, bucket.end);
+            let per_station: Vec<StationOee> = stations
+                .iter()
+                .zip(&intervals)
+                .map(|(s, iv)| {
+                    let inputs = StationInputs {
+                        station: &s.id,
+                        ideal_cycle_ms: s.ideal_cycle_ms,
+                        disposition: disposition(s, has_repair),
+                        intervals: iv,
+                        visits: &visits,
+                    };
+                    station_oee(inputs, &planned, bucket.start, bucket.end, now)
+                })
+                .collect();
+            let line_oee = aggregate_oee(&per_station);
+            Slice { bucket, figures: OeeFigures { stations: per_station, line_oee } }
+        })
+        .collect();
+    Ok(report(scope, out))
+}
