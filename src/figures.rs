@@ -53,6 +53,64 @@ pub struct Scope {
     pub by: Option<Grain>,
 }
 
+/// A scope parameter a person got wrong: which one, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ScopeError {
+    /// `line`, `station`, `from`, `to` or `by`.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// A scope as people write it (command-line options, API query parameters).
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ScopeText {
+    /// Line code.
+    pub line: Option<String>,
+    /// Station code.
+    pub station: Option<String>,
+    /// Start (inclusive): RFC 3339 or plant-local `YYYY-MM-DD[THH:MM]`; default 24 h before `to`.
+    pub from: Option<String>,
+    /// End (exclusive); default now.
+    pub to: Option<String>,
+    /// `shift`, `day` or `hour`: figures per plant shift, local day or local hour.
+    pub by: Option<String>,
+}
+
+impl Scope {
+    /// Validates a scope: a line is required, times are RFC 3339 or plant-local in `zone`, the
+    /// period defaults to the 24 hours before now and must not be empty.
+    pub fn parse(text: &ScopeText, zone: chrono_tz::Tz, now: DateTime<Utc>) -> Result<Self, ScopeError> {
+        use crate::domain::shift::parse_instant;
+        let bad = |field, message: String| ScopeError { field, message };
+        let line = text.line.clone().ok_or_else(|| bad("line", "is required".into()))?;
+        let line = LineId::parse(line).map_err(|e| bad("line", e.to_string()))?;
+        let station = text.station.clone().map(StationId::parse).transpose().map_err(|e| bad("station", e.to_string()))?;
+        let to = text.to.as_deref().map(|t| parse_instant(t, zone)).transpose().map_err(|e| bad("to", e))?.unwrap_or(now);
+        let from = match text.from.as_deref() {
+            Some(t) => parse_instant(t, zone).map_err(|e| bad("from", e))?,
+            None => to - chrono::Duration::hours(24),
+        };
+        if from >= to {
+            return Err(bad("from", format!("{from} is not before to ({to})")));
+        }
+        let by = match text.by.as_deref() {
+            None => None,
+            Some("shift") => Some(Grain::Shift),
+            Some("day") => Some(Grain::Day),
+            Some("hour") => Some(Grain::Hour),
+            Some(other) => return Err(bad("by", format!("{other:?} is not one of shift, day, hour"))),
+        };
+        // Hours over years would be tens of thousands of slices: refuse what no one reads.
+        if by == Some(Grain::Hour) && to - from > chrono::Duration::days(92) {
+            return Err(bad("by", "hourly figures cover at most 92 days".into()));
+        }
+        Ok(Self { line, station, from, to, by })
+    }
+}
+
 /// A report: its scope and one set of figures per slice (one slice without `by`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Report<T> {
@@ -118,7 +176,7 @@ impl<T: Serialize> Report<T> {
 }
 
 /// Yield figures of a slice.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct YieldFigures {
     /// Per station of the route.
     pub stations: Vec<StationYield>,
@@ -131,7 +189,7 @@ pub struct YieldFigures {
 }
 
 /// A station's records beside its PLC counter.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CountedBeside {
     /// Station.
     pub station: StationId,
@@ -144,21 +202,21 @@ pub struct CountedBeside {
 }
 
 /// Pareto figures of a slice.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ParetoFigures {
     /// Bars, most frequent first.
     pub defects: Vec<ParetoBar>,
 }
 
 /// Downtime figures of a slice.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DowntimeFigures {
     /// Per station.
     pub stations: Vec<StationDowntime>,
 }
 
 /// OEE figures of a slice.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OeeFigures {
     /// Per station.
     pub stations: Vec<StationOee>,

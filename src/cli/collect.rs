@@ -10,6 +10,7 @@ use clap::Args;
 use mes::acquisition::collector::Mode;
 use mes::acquisition::{Collectors, DriverSettings};
 use mes::config::Config;
+use mes::store::Store;
 use plc_contract::profile::Profile;
 
 /// Options of `mes collect`.
@@ -26,7 +27,7 @@ pub struct CollectArgs {
     /// whose production has stopped); by default the current poll finishes and unacknowledged
     /// records stay safely in the PLCs.
     #[arg(long)]
-    drain: bool,
+    pub drain: bool,
 }
 
 /// Loads the profiles to collect: `--profile` files, else the configuration's lines.
@@ -56,14 +57,20 @@ fn profiles(config: &Config, args: &CollectArgs) -> anyhow::Result<Vec<Profile>>
     Ok(out)
 }
 
-pub async fn run(config: &Config, args: &CollectArgs) -> anyhow::Result<ExitCode> {
+/// One collector per line of `args` (or the configuration), running against `store`.
+pub async fn start(config: &Config, args: &CollectArgs, store: Arc<Store>) -> anyhow::Result<Collectors> {
     let profiles = profiles(config, args)?;
-    let store = Arc::new(super::open_store(config).await?);
     let names: Vec<String> = profiles.iter().map(|p| p.line.clone()).collect();
     let settings = DriverSettings { pki_dir: config.data_dir.join("pki").join("collector"), fallback_password: None };
     let collectors = Collectors::start(store, profiles, &settings).await?;
     tracing::info!(lines = ?names, "collecting");
     super::emit(&format!("collecting {}; Ctrl-C to stop\n", names.join(", ")))?;
+    Ok(collectors)
+}
+
+pub async fn run(config: &Config, args: &CollectArgs) -> anyhow::Result<ExitCode> {
+    let store = Arc::new(super::open_store(config).await?);
+    let collectors = start(config, args, store).await?;
     super::shutdown_signal().await;
     collectors.set_mode(if args.drain { Mode::Drain } else { Mode::Stop });
     collectors.join().await;

@@ -49,7 +49,7 @@ pub struct DemoArgs {
     /// Port of the first simulated Modbus line (others above it); 0 picks free ports.
     #[arg(long, default_value_t = 0)]
     modbus_port: u16,
-    /// Dashboard port (the dashboard is not built yet).
+    /// Web port on 127.0.0.1 (the JSON API today, the dashboard with issue 6); 0 picks a free one.
     #[arg(long, default_value_t = 8080)]
     port: u16,
     /// Seconds between summary lines.
@@ -146,6 +146,11 @@ async fn live(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     };
     let collectors = Collectors::start(store.clone(), collected.clone(), &settings).await?;
 
+    let (web, web_addr) =
+        super::serve::start_web(config, store.clone(), std::net::SocketAddr::from(([127, 0, 0, 1], args.port)))?;
+    let web_handle = web.handle();
+    let web_task = tokio::spawn(web.run_until_stopped());
+
     let url = config.effective_database_url();
     let mut out = String::new();
     writeln!(out, "MES demo: live lines (seed {}, {}x speed)", args.seed, args.speed)?;
@@ -157,7 +162,8 @@ async fn live(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
         };
         writeln!(out, "  {:<10} simulated PLCs on {endpoint}, collected", p.line)?;
     }
-    writeln!(out, "  dashboard  not built yet (port {} stays free); the summary below stands in", args.port)?;
+    writeln!(out, "  api        http://{web_addr}/api/v1 (OpenAPI: http://{web_addr}/api/openapi.json)")?;
+    writeln!(out, "  dashboard  not built yet (issue 6); the summary below stands in")?;
     writeln!(out, "Ctrl-C stops production, takes every record still in the PLCs, then exits.")?;
     writeln!(out)?;
     super::emit(&out)?;
@@ -180,6 +186,8 @@ async fn live(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let health = collectors.health.clone();
     collectors.set_mode(Mode::Drain);
     collectors.join().await;
+    web_handle.stop(true).await;
+    web_task.await??;
     let final_health: Vec<LineHealth> = health.iter().map(|h| h.snapshot()).collect();
     let mut out = summary(&final_health, true);
     let counts = store.row_counts().await?;

@@ -4,14 +4,13 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use chrono::{DateTime, Duration, Utc};
+use chrono::Utc;
 use clap::{Args, Subcommand};
 use mes::config::Config;
-use mes::domain::kpi::{Bucket, Grain};
+use mes::domain::kpi::Bucket;
 use mes::domain::oee::OeeProblem;
-use mes::domain::{LineId, StationId};
-use mes::figures::{self, DowntimeFigures, OeeFigures, ParetoFigures, Scope, Slice, YieldFigures};
+use mes::domain::StationId;
+use mes::figures::{self, DowntimeFigures, OeeFigures, ParetoFigures, Scope, ScopeText, Slice, YieldFigures};
 
 /// KPI reports.
 #[derive(Debug, Subcommand)]
@@ -42,29 +41,11 @@ pub struct Period {
     #[arg(long)]
     to: Option<String>,
     /// Figures per plant shift, local day or local hour instead of one for the whole period.
-    #[arg(long, value_enum)]
-    by: Option<By>,
+    #[arg(long, value_parser = ["shift", "day", "hour"])]
+    by: Option<String>,
     /// Print one JSON document.
     #[arg(long)]
     json: bool,
-}
-
-/// `--by` values.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum By {
-    Shift,
-    Day,
-    Hour,
-}
-
-impl From<By> for Grain {
-    fn from(b: By) -> Self {
-        match b {
-            By::Shift => Grain::Shift,
-            By::Day => Grain::Day,
-            By::Hour => Grain::Hour,
-        }
-    }
 }
 
 fn percent(v: Option<f64>) -> String {
@@ -73,23 +54,15 @@ fn percent(v: Option<f64>) -> String {
 
 pub async fn run(config: &Config, command: KpiCommand) -> anyhow::Result<ExitCode> {
     let (KpiCommand::Yield(p) | KpiCommand::Pareto(p) | KpiCommand::Downtime(p) | KpiCommand::Oee(p)) = &command;
-    let zone = config.calendar.time_zone;
-    let to: DateTime<Utc> = match &p.to {
-        Some(t) => super::parse_time(t, zone).context("--to")?,
-        None => Utc::now(),
+    let text = ScopeText {
+        line: Some(p.line.clone()),
+        station: p.station.clone(),
+        from: p.from.clone(),
+        to: p.to.clone(),
+        by: p.by.clone(),
     };
-    let from: DateTime<Utc> = match &p.from {
-        Some(t) => super::parse_time(t, zone).context("--from")?,
-        None => to - Duration::hours(24),
-    };
-    anyhow::ensure!(from < to, "--from must be before --to");
-    let scope = Scope {
-        line: LineId::parse(p.line.clone()).context("--line")?,
-        station: p.station.clone().map(StationId::parse).transpose().context("--station")?,
-        from,
-        to,
-        by: p.by.map(Grain::from),
-    };
+    let scope = Scope::parse(&text, config.calendar.time_zone, Utc::now())
+        .map_err(|e| anyhow::anyhow!("--{}: {}", e.field, e.message))?;
     let store = super::open_store(config).await?;
     let calendar = &config.calendar;
     let now = Utc::now();

@@ -13,6 +13,7 @@ mod hold;
 mod kpi;
 mod migrate;
 mod profile;
+mod serve;
 mod simulate;
 mod trace;
 
@@ -20,7 +21,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use clap::{Parser, Subcommand};
 use mes::config::Config;
@@ -79,8 +80,8 @@ enum Command {
     },
     /// What the PLC counters say each station produced, beside the records, with data-quality events.
     Counters(counters::CountersArgs),
-    /// Collectors (and, once built, the web) for a real plant.
-    Serve(ServeArgs),
+    /// Collectors and the web front (JSON API) for a real plant.
+    Serve(serve::ServeArgs),
     /// Benchmarks that ship with the product, each against a baseline in the same run.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -141,24 +142,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Release(target)) => hold::release(&config, &target).await,
         Some(Command::Holds { json }) => hold::list(&config, json).await,
         Some(Command::Counters(args)) => counters::run(&config, &args).await,
-        Some(Command::Serve(args)) => {
-            anyhow::ensure!(
-                args.collect_only,
-                "the web front (dashboards, API) is not built yet: run `mes serve --collect-only`"
-            );
-            collect::run(&config, &args.collect).await
-        }
+        Some(Command::Serve(args)) => serve::run(&config, &args).await,
     }
-}
-
-/// Options of `mes serve`.
-#[derive(Debug, clap::Args)]
-struct ServeArgs {
-    /// Run the collectors only (no web).
-    #[arg(long)]
-    collect_only: bool,
-    #[command(flatten)]
-    collect: collect::CollectArgs,
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
@@ -210,35 +195,7 @@ fn emit(text: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Parses a time bound: RFC 3339 (`2026-11-23T06:00:00+07:00`), or local plant time
-/// (`2026-11-23T06:00`, or a date `2026-11-23` meaning its local midnight).
+/// `--from`/`--to`: RFC 3339 or plant-local time ([`mes::domain::shift::parse_instant`]).
 fn parse_time(value: &str, zone: Tz) -> anyhow::Result<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    let local = NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M")
-        .or_else(|_| NaiveDateTime::parse_from_str(value, "%Y-%m-%d %H:%M"))
-        .or_else(|_| NaiveDate::parse_from_str(value, "%Y-%m-%d").map(|d| d.and_time(chrono::NaiveTime::MIN)))
-        .with_context(|| {
-            format!("{value:?} is not a time: use RFC 3339, YYYY-MM-DDTHH:MM or YYYY-MM-DD (plant time)")
-        })?;
-    zone.from_local_datetime(&local)
-        .earliest()
-        .map(|t| t.with_timezone(&Utc))
-        .with_context(|| format!("{value:?} does not exist in {zone}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn time_bounds_accept_rfc3339_and_plant_local_time() {
-        let hcm = chrono_tz::Asia::Ho_Chi_Minh;
-        let utc = |h| Utc.with_ymd_and_hms(2026, 11, 22, h, 0, 0).unwrap();
-        assert_eq!(parse_time("2026-11-23T06:00:00+07:00", hcm).unwrap(), utc(23));
-        assert_eq!(parse_time("2026-11-23T06:00", hcm).unwrap(), utc(23));
-        assert_eq!(parse_time("2026-11-23", hcm).unwrap(), utc(17));
-        assert!(parse_time("yesterday", hcm).unwrap_err().to_string().contains("not a time"));
-    }
+    mes::domain::shift::parse_instant(value, zone).map_err(anyhow::Error::msg)
 }

@@ -27,7 +27,7 @@ pub struct Area {
 }
 
 /// What a line makes; decides which simulator and profile shape it has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LineKind {
     /// SMT/PCBA component line.
@@ -60,7 +60,7 @@ impl LineKind {
 }
 
 /// A production line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Line {
     /// Line code, unique across the plant.
     pub id: LineId,
@@ -76,7 +76,7 @@ pub struct Line {
 
 /// What a station does. Yield and status rules depend on it (a pass at `Pack` packs the unit;
 /// `Repair` visits are not first-pass test results).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StationKind {
     /// Builds or places something onto the unit (printer, pick-and-place, screwing).
@@ -115,7 +115,7 @@ impl StationKind {
 }
 
 /// A station (work cell) of a line, with its PLC.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Station {
     /// Station code, unique within its line.
     pub id: StationId,

@@ -72,6 +72,14 @@ macro_rules! string_id {
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
 
+        // In the API's OpenAPI document an id is a string.
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                <String as utoipa::PartialSchema>::schema()
+            }
+        }
+        impl utoipa::ToSchema for $name {}
+
         impl $name {
             /// Parses and validates; the error names the kind of identifier.
             pub fn parse(value: impl Into<String>) -> Result<Self, IdError> {

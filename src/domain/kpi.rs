@@ -44,7 +44,7 @@ pub struct Visit {
 }
 
 /// The yield figures of one station over a period.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct StationYield {
     /// Station.
     pub station: StationId,
@@ -123,7 +123,7 @@ pub fn rolled_throughput_yield(stations: &[StationYield]) -> Option<f64> {
 }
 
 /// Line-wide yield figures beside the per-station ones.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LineYield {
     /// Distinct units with a visit to the line in the period.
     pub units: u64,
@@ -173,7 +173,7 @@ pub fn line_yield(
 }
 
 /// One bar of a defect Pareto.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ParetoBar {
     /// Defect code.
     pub code: String,
@@ -211,7 +211,7 @@ pub fn defect_pareto(visits: &[Visit], from: DateTime<Utc>, to: DateTime<Utc>) -
 }
 
 /// How a period is cut for figures "by" something.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Grain {
     /// The plant's shifts (a night shift crossing midnight belongs to the date it started on).
@@ -223,7 +223,7 @@ pub enum Grain {
 }
 
 /// One slice of a period.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Bucket {
     /// "2026-11-23 C", "2026-11-23", "2026-11-23 14:00" (local).
     pub label: String,
@@ -286,7 +286,7 @@ pub fn buckets(
 }
 
 /// Time in each state, failures and repair figures of one station over a period.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct StationDowntime {
     /// Station.
     pub station: StationId,

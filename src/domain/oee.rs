@@ -28,7 +28,7 @@ use super::record::Verdict;
 use super::state::{MachineState, StateInterval};
 
 /// ISO 22400-2 time elements of a work unit over a period, in milliseconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TimeElements {
     /// Planned busy time (PBT): the shifts minus planned breaks, up to now.
     pub pbt_ms: i64,
@@ -59,7 +59,7 @@ impl std::ops::AddAssign for TimeElements {
 }
 
 /// ISO 22400-2 quantities of a work unit over a period.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Quantities {
     /// Produced quantity (PQ): visits that ended inside planned busy time.
     pub pq: u64,
@@ -84,7 +84,7 @@ impl std::ops::AddAssign for Quantities {
 }
 
 /// Something that makes a figure doubtful or absent, shown beside it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "problem", rename_all = "snake_case")]
 pub enum OeeProblem {
     /// The station has no ideal cycle time in the master data: no effectiveness, no OEE.
@@ -114,7 +114,7 @@ pub enum OeeProblem {
 }
 
 /// OEE figures with the elements they were computed from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Oee {
     /// Time elements.
     pub time: TimeElements,
@@ -137,7 +137,7 @@ pub struct Oee {
 }
 
 /// The OEE of one station.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct StationOee {
     /// Station.
     pub station: StationId,

@@ -131,9 +131,37 @@ impl ShiftCalendar {
     }
 }
 
+/// An instant given by a person: RFC 3339 (`2026-11-23T06:00:00+07:00`), or plant-local time
+/// in `zone` (`2026-11-23T06:00`, `2026-11-23 06:00`, `2026-11-23` for local midnight). The
+/// error says what was wrong, in words fit for a command line or an API answer.
+pub fn parse_instant(value: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
+    use chrono::NaiveDateTime;
+    if let Ok(t) = DateTime::parse_from_rfc3339(value) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let local = NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M")
+        .or_else(|_| NaiveDateTime::parse_from_str(value, "%Y-%m-%d %H:%M"))
+        .or_else(|_| NaiveDate::parse_from_str(value, "%Y-%m-%d").map(|d| d.and_time(NaiveTime::MIN)))
+        .map_err(|_| format!("{value:?} is not a time: use RFC 3339, YYYY-MM-DDTHH:MM or YYYY-MM-DD (plant time)"))?;
+    zone.from_local_datetime(&local)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(|| format!("{value:?} does not exist in {zone}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instants_are_rfc3339_or_plant_local_time() {
+        let hcm = DEFAULT_TIME_ZONE;
+        let utc = |h| Utc.with_ymd_and_hms(2026, 11, 22, h, 0, 0).unwrap();
+        assert_eq!(parse_instant("2026-11-23T06:00:00+07:00", hcm).unwrap(), utc(23));
+        assert_eq!(parse_instant("2026-11-23T06:00", hcm).unwrap(), utc(23));
+        assert_eq!(parse_instant("2026-11-23", hcm).unwrap(), utc(17));
+        assert!(parse_instant("yesterday", hcm).unwrap_err().contains("not a time"));
+    }
 
     fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()

@@ -242,6 +242,32 @@ impl Store {
         Ok(id(&found))
     }
 
+    /// Every registered line with its stations in position order, sorted by code.
+    pub async fn lines(&self) -> Result<Vec<crate::domain::equipment::Line>, StoreError> {
+        use crate::domain::equipment::{Line, LineKind};
+        let areas: std::collections::HashMap<i64, String> = area::Entity::find()
+            .all(&self.db)
+            .await
+            .map_err(StoreError::db("listing areas"))?
+            .into_iter()
+            .map(|a| (a.id, a.code))
+            .collect();
+        let mut rows = line::Entity::find().all(&self.db).await.map_err(StoreError::db("listing lines"))?;
+        rows.sort_by(|a, b| a.code.cmp(&b.code));
+        let mut lines = Vec::new();
+        for l in rows {
+            let corrupt = |column: &'static str, value: String| StoreError::Corrupt { table: "lines", column, value };
+            lines.push(Line {
+                id: crate::domain::LineId::parse(l.code.clone()).map_err(|_| corrupt("code", l.code.clone()))?,
+                area: areas.get(&l.area_id).cloned().unwrap_or_default(),
+                kind: LineKind::parse(&l.kind).ok_or_else(|| corrupt("kind", l.kind.clone()))?,
+                stations: self.line_stations(&l.code).await?,
+                name: l.name,
+            });
+        }
+        Ok(lines)
+    }
+
     /// Codes of all registered lines, sorted.
     pub async fn line_codes(&self) -> Result<Vec<String>, StoreError> {
         let mut codes: Vec<String> = line::Entity::find()

@@ -1,0 +1,64 @@
+//! `mes serve`: the collectors and the web front for a real plant, from `--config` (or the
+//! collectors alone with `--collect-only`, the web alone with `--web-only`), until SIGINT or
+//! SIGTERM; then the collectors stop (or drain) and the web finishes its requests.
+
+use std::net::{SocketAddr, TcpListener};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use mes::acquisition::collector::Mode;
+use mes::config::Config;
+use mes::store::Store;
+use mes::web::{Web, WebState};
+
+use super::collect;
+
+/// Options of `mes serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Run the collectors only (no web).
+    #[arg(long, conflicts_with = "web_only")]
+    collect_only: bool,
+    /// Run the web front only (collectors run elsewhere against the same database).
+    #[arg(long)]
+    web_only: bool,
+    /// Address the web front listens on (default: `[web] listen` of the config, 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    #[command(flatten)]
+    collect: collect::CollectArgs,
+}
+
+/// The web front on `addr` over `store`, running; with the address it really got.
+pub fn start_web(config: &Config, store: Arc<Store>, addr: SocketAddr) -> anyhow::Result<(Web, SocketAddr)> {
+    let listener = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    let bound = listener.local_addr()?;
+    let web = Web::build(listener, WebState { store, calendar: config.calendar.clone() }, 2)?;
+    Ok((web, bound))
+}
+
+pub async fn run(config: &Config, args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    if args.collect_only {
+        return collect::run(config, &args.collect).await;
+    }
+    let store = Arc::new(super::open_store(config).await?);
+    let collectors = match args.web_only {
+        true => None,
+        false => Some(collect::start(config, &args.collect, store.clone()).await?),
+    };
+    let (web, bound) = start_web(config, store, args.listen.unwrap_or(config.web_listen))?;
+    let handle = web.handle();
+    let server = tokio::spawn(web.run_until_stopped());
+    tracing::info!(%bound, "web front listening");
+    super::emit(&format!("API on http://{bound}/api/v1 (OpenAPI: http://{bound}/api/openapi.json); Ctrl-C to stop\n"))?;
+    super::shutdown_signal().await;
+    if let Some(collectors) = collectors {
+        collectors.set_mode(if args.collect.drain { Mode::Drain } else { Mode::Stop });
+        collectors.join().await;
+    }
+    handle.stop(true).await;
+    server.await??;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,254 @@
+//! `/api/v1`: JSON for scripts and the pages — lines and stations, units by serial, backward and
+//! forward traces, yield, OEE, Pareto and downtime per line, station and period, holds — and the
+//! OpenAPI document that describes it (`/api/openapi.json`).
+//!
+//! Must never: compute a figure (that is [`crate::figures`] and the domain), or answer a bad
+//! parameter with anything but a 400 naming it.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use utoipa::OpenApi;
+
+use super::error::{ApiError, ErrorBody};
+use super::WebState;
+use crate::domain::equipment::{Line, LineKind, Station, StationKind};
+use crate::domain::ids::{LotId, SerialNumber};
+use crate::domain::record::ConsumedItem;
+use crate::figures::{self, Scope, ScopeText};
+
+/// The routes under `/api/v1`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1")
+            .route("/lines", web::get().to(lines))
+            .route("/lines/{line}", web::get().to(line))
+            .route("/units/{serial}", web::get().to(unit))
+            .route("/trace/backward/{serial}", web::get().to(trace_backward))
+            .route("/trace/forward", web::get().to(trace_forward))
+            .route("/kpi/yield", web::get().to(kpi_yield))
+            .route("/kpi/oee", web::get().to(kpi_oee))
+            .route("/kpi/pareto", web::get().to(kpi_pareto))
+            .route("/kpi/downtime", web::get().to(kpi_downtime))
+            .route("/holds", web::get().to(holds)),
+    )
+    .route("/api/openapi.json", web::get().to(openapi));
+}
+
+/// The OpenAPI document of `/api/v1`.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "MES API",
+        description = "Manufacturing execution system for an electronics assembly cluster: lines, units, \
+                       genealogy, yield, OEE, defects, downtime and holds. Errors are \
+                       `{\"error\": code, \"message\": text}`; bad parameters answer 400. Times are RFC 3339 \
+                       or plant-local `YYYY-MM-DD[THH:MM]`."
+    ),
+    paths(lines, line, unit, trace_backward, trace_forward, kpi_yield, kpi_oee, kpi_pareto, kpi_downtime, holds),
+    components(schemas(
+        ErrorBody,
+        Line,
+        LineKind,
+        Station,
+        StationKind,
+        figures::YieldFigures,
+        figures::CountedBeside,
+        figures::ParetoFigures,
+        figures::DowntimeFigures,
+        figures::OeeFigures,
+        crate::domain::kpi::StationYield,
+        crate::domain::kpi::LineYield,
+        crate::domain::kpi::ParetoBar,
+        crate::domain::kpi::StationDowntime,
+        crate::domain::kpi::Bucket,
+        crate::domain::oee::Oee,
+        crate::domain::oee::StationOee,
+        crate::domain::oee::TimeElements,
+        crate::domain::oee::Quantities,
+        crate::domain::oee::OeeProblem,
+    ))
+)]
+pub struct ApiDoc;
+
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}
+
+fn ok(body: impl serde::Serialize) -> HttpResponse {
+    HttpResponse::Ok().json(body)
+}
+
+/// Every registered line with its stations.
+#[utoipa::path(get, path = "/api/v1/lines", tag = "lines", responses((status = 200, body = [Line])))]
+async fn lines(state: web::Data<WebState>) -> Result<HttpResponse, ApiError> {
+    Ok(ok(state.store.lines().await?))
+}
+
+/// One line with its stations in route order.
+#[utoipa::path(
+    get,
+    path = "/api/v1/lines/{line}",
+    tag = "lines",
+    params(("line" = String, Path, description = "Line code, e.g. phone-1")),
+    responses((status = 200, body = Line), (status = 404, body = ErrorBody))
+)]
+async fn line(state: web::Data<WebState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let code = crate::domain::LineId::parse(path.into_inner()).map_err(|e| ApiError::bad("line", e))?;
+    let found = state.store.lines().await?.into_iter().find(|l| l.id == code);
+    found.map(ok).ok_or(ApiError::NotFound { code: "line_not_found", message: format!("line {code} is not registered") })
+}
+
+fn serial(text: String) -> Result<SerialNumber, ApiError> {
+    SerialNumber::parse(text).map_err(|e| ApiError::bad("serial", e))
+}
+
+/// A unit by serial: status, hold, when first seen, every station visit.
+#[utoipa::path(
+    get,
+    path = "/api/v1/units/{serial}",
+    tag = "genealogy",
+    params(("serial" = String, Path, description = "Unit serial (URL-encoded)")),
+    responses((status = 200, description = "The unit and its visits", body = Object), (status = 404, body = ErrorBody))
+)]
+async fn unit(state: web::Data<WebState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let serial = serial(path.into_inner())?;
+    match state.store.unit_by_serial(&serial).await? {
+        Some(view) => Ok(ok(view)),
+        None => Err(unknown_serial(&serial)),
+    }
+}
+
+fn unknown_serial(serial: &SerialNumber) -> ApiError {
+    ApiError::NotFound { code: "unit_not_found", message: format!("serial {:?} is unknown to the MES", serial.as_str()) }
+}
+
+/// Backward genealogy: the tree of everything in the unit, with every unit's visits.
+#[utoipa::path(
+    get,
+    path = "/api/v1/trace/backward/{serial}",
+    tag = "genealogy",
+    params(("serial" = String, Path, description = "Unit serial (URL-encoded)")),
+    responses((status = 200, description = "`tree` and `units` (by serial)", body = Object), (status = 404, body = ErrorBody))
+)]
+async fn trace_backward(state: web::Data<WebState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let serial = serial(path.into_inner())?;
+    match state.store.backward_trace(&serial).await? {
+        Some(trace) => Ok(ok(trace)),
+        None => Err(unknown_serial(&serial)),
+    }
+}
+
+/// What a forward trace starts from: exactly one of a lot (or reel) and a serial.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ForwardQuery {
+    /// Lot or reel id.
+    lot: Option<String>,
+    /// Serial of a sub-assembly (e.g. a PCBA).
+    serial: Option<String>,
+}
+
+/// Forward genealogy: every unit containing a lot, reel or serial at any depth, "contains" and
+/// "possibly contains" apart, with status, hold and last location.
+#[utoipa::path(
+    get,
+    path = "/api/v1/trace/forward",
+    tag = "genealogy",
+    params(ForwardQuery),
+    responses((status = 200, description = "`item` and `units`", body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+async fn trace_forward(state: web::Data<WebState>, q: web::Query<ForwardQuery>) -> Result<HttpResponse, ApiError> {
+    let item = match (&q.lot, &q.serial) {
+        (Some(lot), None) => ConsumedItem::Lot(LotId::parse(lot.clone()).map_err(|e| ApiError::bad("lot", e))?),
+        (None, Some(s)) => ConsumedItem::Serial(serial(s.clone())?),
+        _ => return Err(ApiError::bad("lot", "give exactly one of lot and serial")),
+    };
+    match state.store.forward_trace(&item).await? {
+        Some(trace) => Ok(ok(trace)),
+        None => Err(ApiError::NotFound {
+            code: "item_not_found",
+            message: format!("{:?} was never recorded as consumed", item.id()),
+        }),
+    }
+}
+
+impl WebState {
+    fn scope(&self, text: &ScopeText) -> Result<Scope, ApiError> {
+        Ok(Scope::parse(text, self.calendar.time_zone, chrono::Utc::now())?)
+    }
+}
+
+/// First-pass, final and rolled throughput yield per station, scrap rate and DPMO, counters
+/// beside records (`mes kpi yield --json`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/kpi/yield",
+    tag = "kpi",
+    params(ScopeText),
+    responses(
+        (status = 200, description = "Scope keys, then `YieldFigures` at the top level, or per slice under `buckets` with `by`", body = Object),
+        (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)
+    )
+)]
+async fn kpi_yield(state: web::Data<WebState>, q: web::Query<ScopeText>) -> Result<HttpResponse, ApiError> {
+    let scope = state.scope(&q)?;
+    Ok(ok(figures::yields(&state.store, &state.calendar, &scope).await?.to_json()))
+}
+
+/// OEE per ISO 22400-2 per station and for the line (`mes kpi oee --json`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/kpi/oee",
+    tag = "kpi",
+    params(ScopeText),
+    responses(
+        (status = 200, description = "Scope keys, then `OeeFigures` at the top level, or per slice under `buckets` with `by`", body = Object),
+        (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)
+    )
+)]
+async fn kpi_oee(state: web::Data<WebState>, q: web::Query<ScopeText>) -> Result<HttpResponse, ApiError> {
+    let scope = state.scope(&q)?;
+    Ok(ok(figures::oee(&state.store, &state.calendar, &scope, chrono::Utc::now()).await?.to_json()))
+}
+
+/// Defects by code, most frequent first (`mes kpi pareto --json`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/kpi/pareto",
+    tag = "kpi",
+    params(ScopeText),
+    responses(
+        (status = 200, description = "Scope keys, then `ParetoFigures` at the top level, or per slice under `buckets` with `by`", body = Object),
+        (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)
+    )
+)]
+async fn kpi_pareto(state: web::Data<WebState>, q: web::Query<ScopeText>) -> Result<HttpResponse, ApiError> {
+    let scope = state.scope(&q)?;
+    Ok(ok(figures::pareto(&state.store, &state.calendar, &scope).await?.to_json()))
+}
+
+/// Time by machine state, breakdowns, MTBF, MTTR and downtime by reason (`mes kpi downtime --json`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/kpi/downtime",
+    tag = "kpi",
+    params(ScopeText),
+    responses(
+        (status = 200, description = "Scope keys, then `DowntimeFigures` at the top level, or per slice under `buckets` with `by`", body = Object),
+        (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)
+    )
+)]
+async fn kpi_downtime(state: web::Data<WebState>, q: web::Query<ScopeText>) -> Result<HttpResponse, ApiError> {
+    let scope = state.scope(&q)?;
+    Ok(ok(figures::downtime(&state.store, &state.calendar, &scope, chrono::Utc::now()).await?.to_json()))
+}
+
+/// Every hold, in force or released (`mes holds --json`).
+#[utoipa::path(get, path = "/api/v1/holds", tag = "holds", responses((status = 200, description = "Holds, newest first", body = Object)))]
+async fn holds(state: web::Data<WebState>) -> Result<HttpResponse, ApiError> {
+    Ok(ok(state.store.holds().await?))
+}

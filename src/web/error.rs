@@ -1,0 +1,103 @@
+//! API errors: one JSON shape, `{"error": "snake_case_code", "message": "…"}`, with the HTTP
+//! status that says whose fault it is. A bad parameter is a 400 naming the parameter; nothing a
+//! client sends is answered with a 500.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::figures::{FiguresError, ScopeError};
+use crate::store::StoreError;
+
+/// Why a request was not answered with data.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A parameter is missing or malformed.
+    #[error("{message}")]
+    BadRequest {
+        /// Stable code, e.g. `bad_parameter`.
+        code: &'static str,
+        /// What is wrong, naming the parameter.
+        message: String,
+    },
+    /// The thing asked about does not exist.
+    #[error("{message}")]
+    NotFound {
+        /// Stable code, e.g. `line_not_found`.
+        code: &'static str,
+        /// What was not found.
+        message: String,
+    },
+    /// The store failed: the client did nothing wrong.
+    #[error("the store failed: {0}")]
+    Store(StoreError),
+}
+
+/// The body of every error answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable snake_case code for scripts.
+    pub error: &'static str,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+impl ApiError {
+    /// A malformed or missing parameter.
+    pub fn bad(field: &str, message: impl std::fmt::Display) -> Self {
+        Self::BadRequest { code: "bad_parameter", message: format!("{field}: {message}") }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest { code, .. } | ApiError::NotFound { code, .. } => code,
+            ApiError::Store(_) => "store_unavailable",
+        }
+    }
+}
+
+impl From<ScopeError> for ApiError {
+    fn from(e: ScopeError) -> Self {
+        Self::bad(e.field, e.message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::UnknownLine { line } => {
+                Self::NotFound { code: "line_not_found", message: format!("line {line:?} is not registered") }
+            }
+            other => Self::Store(other),
+        }
+    }
+}
+
+impl From<FiguresError> for ApiError {
+    fn from(e: FiguresError) -> Self {
+        match e {
+            FiguresError::Store(s) => s.into(),
+            FiguresError::UnknownStation { line, station } => Self::NotFound {
+                code: "station_not_found",
+                message: format!("line {line} has no station {station:?}"),
+            },
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Store(e) = self {
+            tracing::error!(error = %e, "API request failed in the store");
+        }
+        HttpResponse::build(self.status_code()).json(ErrorBody { error: self.code(), message: self.to_string() })
+    }
+}

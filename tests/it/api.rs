@@ -1,0 +1,216 @@
+//! The JSON API over real HTTP on 127.0.0.1:0, on each backend: it answers what the CLI and
+//! the store answer, refuses bad parameters with a 400 that names them (never a 500), and its
+//! OpenAPI document describes every route it serves.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use mes::domain::LineId;
+use mes::domain::shift::{DEFAULT_TIME_ZONE, ShiftCalendar};
+use mes::figures::{self, Scope};
+use mes::sample_plant::{PHONE_LINE, SMT_LINE};
+use mes::store::Store;
+use mes::web::{Web, WebState};
+use serde_json::Value;
+
+use crate::harness::TestDb;
+use crate::store::{sample_store, start};
+
+/// A web front on a free loopback port over `store`; stopped on drop (or by [`TestApi::stop`],
+/// which waits until it has let go of the store).
+struct TestApi {
+    base: String,
+    handle: actix_web::dev::ServerHandle,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestApi {
+    fn start(store: Arc<Store>) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let calendar = ShiftCalendar::three_shifts(DEFAULT_TIME_ZONE);
+        let web = Web::build(listener, WebState { store, calendar }, 1).unwrap();
+        let base = format!("http://127.0.0.1:{}", web.port());
+        let handle = web.handle();
+        let task = Some(tokio::spawn(web.run_until_stopped()));
+        Self { base, handle, task }
+    }
+
+    async fn stop(mut self) {
+        self.handle.stop(true).await;
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+
+    /// GET `path`: status and JSON body (every answer, errors included, is JSON).
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let url = format!("{}{path}", self.base);
+        tokio::task::spawn_blocking(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+            let mut response = agent.get(&url).call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+            let status = response.status().as_u16();
+            let body = response.body_mut().read_to_string().unwrap();
+            let json = serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {url}: {status} not JSON ({e}): {body}"));
+            (status, json)
+        })
+        .await
+        .unwrap()
+    }
+}
+
+impl Drop for TestApi {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        tokio::spawn(async move { handle.stop(false).await });
+    }
+}
+
+fn period() -> (String, String) {
+    let from = start() - Duration::hours(1);
+    (from.to_rfc3339(), (from + Duration::days(3)).to_rfc3339())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_answers_what_the_cli_and_the_store_answer() {
+    for db in TestDb::all().await {
+        let (store, _, records) = sample_store(&db, 3, 20, 10).await;
+        let store = Arc::new(store);
+        let api = TestApi::start(store.clone());
+        let (from, to) = period();
+        let calendar = ShiftCalendar::three_shifts(DEFAULT_TIME_ZONE);
+        let scope = |by| Scope {
+            line: LineId::parse(PHONE_LINE).unwrap(),
+            station: None,
+            from: from.parse().unwrap(),
+            to: to.parse().unwrap(),
+            by,
+        };
+        let q = |extra: &str| format!("?line={PHONE_LINE}&from={}&to={}{extra}", urlencode(&from), urlencode(&to));
+
+        let (status, body) = api.get(&format!("/api/v1/kpi/yield{}", q(""))).await;
+        assert_eq!(status, 200, "{}: {body}", db.label());
+        assert_eq!(body, figures::yields(&store, &calendar, &scope(None)).await.unwrap().to_json(), "{}", db.label());
+        assert!(body["stations"].as_array().is_some_and(|s| !s.is_empty()), "{body}");
+        let (status, body) = api.get(&format!("/api/v1/kpi/yield{}", q("&by=shift"))).await;
+        assert_eq!(status, 200);
+        let by_shift = figures::yields(&store, &calendar, &scope(Some(mes::domain::kpi::Grain::Shift))).await.unwrap();
+        assert_eq!(body, by_shift.to_json(), "{}", db.label());
+        assert_eq!(body["buckets"].as_array().map(Vec::len), Some(by_shift.slices.len()));
+        let (status, body) = api.get(&format!("/api/v1/kpi/pareto{}", q(""))).await;
+        assert_eq!(status, 200);
+        assert_eq!(body, figures::pareto(&store, &calendar, &scope(None)).await.unwrap().to_json());
+        for kpi in ["oee", "downtime"] {
+            let (status, body) = api.get(&format!("/api/v1/kpi/{kpi}{}", q(""))).await;
+            assert_eq!(status, 200, "{kpi}: {body}");
+            assert_eq!(body["line"], PHONE_LINE);
+            assert!(body["stations"].as_array().is_some_and(|s| !s.is_empty()), "{kpi}: {body}");
+        }
+
+        let (status, lines) = api.get("/api/v1/lines").await;
+        assert_eq!(status, 200);
+        let codes: Vec<&str> = lines.as_array().unwrap().iter().filter_map(|l| l["id"].as_str()).collect();
+        assert_eq!(codes, ["phone-1", "smt-1", "tablet-1"]);
+        let (status, smt) = api.get(&format!("/api/v1/lines/{SMT_LINE}")).await;
+        assert_eq!(status, 200);
+        assert_eq!(smt["stations"][0]["id"], "PRINT", "{smt}");
+
+        // A packed phone: its backward trace is the store's, and names its PCBA; the PCBA's
+        // forward trace finds the phone.
+        let phone = records.iter().rev().find(|r| r.line.as_str() == PHONE_LINE).unwrap();
+        let serial = phone.serial.as_str();
+        let (status, trace) = api.get(&format!("/api/v1/trace/backward/{}", urlencode(serial))).await;
+        assert_eq!(status, 200, "{trace}");
+        let expected = store.backward_trace(&phone.serial).await.unwrap().unwrap();
+        assert_eq!(trace, serde_json::to_value(&expected).unwrap());
+        let pcba = expected.units.keys().find(|s| s.as_str() != serial).expect("the phone contains a PCBA").clone();
+        let (status, forward) = api.get(&format!("/api/v1/trace/forward?serial={}", urlencode(&pcba))).await;
+        assert_eq!(status, 200, "{forward}");
+        assert!(forward["units"].as_array().unwrap().iter().any(|u| u["hit"]["serial"] == serial), "{forward}");
+        let (status, unit) = api.get(&format!("/api/v1/units/{}", urlencode(serial))).await;
+        assert_eq!(status, 200);
+        assert_eq!(unit["unit"]["serial"], serial, "{unit}");
+        let (status, holds) = api.get("/api/v1/holds").await;
+        assert_eq!((status, holds), (200, Value::Array(Vec::new())));
+        api.stop().await;
+        db.cleanup(Arc::try_unwrap(store).ok().expect("the web released the store")).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_parameters_answer_400_naming_them_and_unknown_things_404() {
+    let db = TestDb::sqlite();
+    let (store, _, _) = sample_store(&db, 4, 3, 1).await;
+    let api = TestApi::start(Arc::new(store));
+    let cases: [(&str, u16, &str, &str); 14] = [
+        ("/api/v1/kpi/yield", 400, "bad_parameter", "line: is required"),
+        ("/api/v1/kpi/oee?line=phone%201", 400, "bad_parameter", "line: line \"phone 1\" may only"),
+        ("/api/v1/kpi/yield?line=phone-1&from=yesterday", 400, "bad_parameter", "from: \"yesterday\" is not a time"),
+        ("/api/v1/kpi/yield?line=phone-1&from=2026-11-24&to=2026-11-23", 400, "bad_parameter", "from: "),
+        ("/api/v1/kpi/pareto?line=phone-1&by=week", 400, "bad_parameter", "by: \"week\" is not one of"),
+        ("/api/v1/kpi/yield?line=phone-1&from=2020-01-01&to=2026-01-01&by=hour", 400, "bad_parameter", "by: hourly"),
+        ("/api/v1/kpi/downtime?line=phone-1&line=smt-1", 400, "bad_parameter", "query: "),
+        ("/api/v1/kpi/yield?line=phone-9", 404, "line_not_found", "line \"phone-9\" is not registered"),
+        ("/api/v1/kpi/oee?line=phone-1&station=OVEN", 404, "station_not_found", "has no station \"OVEN\""),
+        ("/api/v1/trace/forward", 400, "bad_parameter", "give exactly one of lot and serial"),
+        ("/api/v1/trace/forward?lot=R1&serial=S1", 400, "bad_parameter", "give exactly one"),
+        ("/api/v1/units/%20padded", 400, "bad_parameter", "serial: serial \" padded\" contains white space"),
+        ("/api/v1/trace/backward/NO-SUCH-UNIT", 404, "unit_not_found", "\"NO-SUCH-UNIT\" is unknown"),
+        ("/api/v2/everything", 404, "not_found", "no such resource: /api/v2/everything"),
+    ];
+    for (path, status, code, message) in cases {
+        let (got, body) = api.get(path).await;
+        assert_eq!(got, status, "{path}: {body}");
+        assert_eq!(body["error"], code, "{path}: {body}");
+        let text = body["message"].as_str().unwrap_or_default();
+        assert!(text.contains(message), "{path}: {text:?} does not contain {message:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_every_route() {
+    let db = TestDb::sqlite();
+    let api = TestApi::start(Arc::new(db.store().await));
+    let (status, doc) = api.get("/api/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")), "{doc}");
+    let paths: Vec<&str> = doc["paths"].as_object().unwrap().keys().map(String::as_str).collect();
+    for expected in [
+        "/api/v1/lines",
+        "/api/v1/lines/{line}",
+        "/api/v1/units/{serial}",
+        "/api/v1/trace/backward/{serial}",
+        "/api/v1/trace/forward",
+        "/api/v1/kpi/yield",
+        "/api/v1/kpi/oee",
+        "/api/v1/kpi/pareto",
+        "/api/v1/kpi/downtime",
+        "/api/v1/holds",
+    ] {
+        assert!(paths.contains(&expected), "{expected} missing from {paths:?}");
+        // And the route is really served (a 404 here would mean the document lies).
+        let concrete = expected.replace("{line}", PHONE_LINE).replace("{serial}", "X");
+        let (status, body) = api.get(&concrete).await;
+        assert!(body["error"] != "not_found", "{concrete}: {status} {body}");
+    }
+    assert_eq!(paths.len(), 10, "{paths:?}");
+    let params: Vec<&str> = doc["paths"]["/api/v1/kpi/oee"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(params, ["line", "station", "from", "to", "by"]);
+    for schema in ["OeeFigures", "YieldFigures", "TimeElements", "ErrorBody", "Line"] {
+        assert!(doc["components"]["schemas"][schema].is_object(), "schema {schema} missing");
+    }
+}
+
+/// Percent-encodes a query or path value.
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
