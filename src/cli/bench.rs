@@ -19,6 +19,8 @@ pub enum BenchCommand {
     Ingest(IngestArgs),
     /// Polling cost per 1,000 tags, reads/s vs raw tokio-modbus, record latency, memory.
     Acquisition(super::bench_acquisition::AcquisitionArgs),
+    /// Backward and forward traces and a day's yield on a generated store of 10⁷ units.
+    Trace(super::bench_trace::TraceArgs),
 }
 
 /// Options of `mes bench ingest`.
@@ -42,6 +44,7 @@ pub async fn run(config: &Config, command: BenchCommand) -> anyhow::Result<ExitC
     let args = match command {
         BenchCommand::Ingest(args) => args,
         BenchCommand::Acquisition(args) => return super::bench_acquisition::run(config, &args).await,
+        BenchCommand::Trace(args) => return super::bench_trace::run(config, &args).await,
     };
     anyhow::ensure!(args.records > 0 && args.batch > 0, "--records and --batch must be positive");
     eprintln!("generating {} station results (seed {}) …", args.records, args.seed);

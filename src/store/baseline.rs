@@ -77,7 +77,7 @@ pub enum BaselineError {
 }
 
 /// Text form sqlx uses for timestamps in SQLite, so both loaders store identical bytes.
-fn ts(t: DateTime<Utc>) -> String {
+pub(super) fn ts(t: DateTime<Utc>) -> String {
     truncate_to_micros(t).to_rfc3339_opts(SecondsFormat::AutoSi, false)
 }
 

@@ -9,6 +9,7 @@
 //! to PLCs on the strength of that return.
 
 pub mod baseline;
+pub mod bulk;
 mod entities;
 mod equipment;
 mod error;
@@ -132,6 +133,14 @@ impl Store {
         };
         tracing::debug!(url = %redact(url), ?backend, "store connected");
         Ok(Self { db, writer, backend, write_lock: Mutex::new(()), ids: RwLock::new(MasterIds::default()) })
+    }
+
+    /// Closes every connection now (a dropped store closes them in the background), so another
+    /// program may open the SQLite file exclusively.
+    pub async fn close(self) -> Result<(), StoreError> {
+        let (db, writer) = (self.db, self.writer);
+        writer.close().await.map_err(StoreError::db("closing the writer"))?;
+        db.close().await.map_err(StoreError::db("closing the store"))
     }
 
     /// The engine behind this store.

@@ -35,10 +35,24 @@ impl TestApi {
         Self { base, handle, task }
     }
 
-    async fn stop(mut self) {
+    /// Stops the server and hands back the store once its workers have let go of it.
+    async fn stop(mut self, store: Arc<Store>) -> Store {
         self.handle.stop(true).await;
         if let Some(task) = self.task.take() {
             task.await.unwrap().unwrap();
+        }
+        // Worker threads drop their app (and its store handle) just after the server ends.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut store = store;
+        loop {
+            match Arc::try_unwrap(store) {
+                Ok(s) => return s,
+                Err(back) if std::time::Instant::now() < deadline => {
+                    store = back;
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                Err(back) => panic!("the web still holds the store ({} handles)", Arc::strong_count(&back)),
+            }
         }
     }
 
@@ -131,8 +145,8 @@ async fn the_api_answers_what_the_cli_and_the_store_answer() {
         assert_eq!(unit["unit"]["serial"], serial, "{unit}");
         let (status, holds) = api.get("/api/v1/holds").await;
         assert_eq!((status, holds), (200, Value::Array(Vec::new())));
-        api.stop().await;
-        db.cleanup(Arc::try_unwrap(store).ok().expect("the web released the store")).await;
+        let store = api.stop(store).await;
+        db.cleanup(store).await;
     }
 }
 
