@@ -61,6 +61,9 @@ pub struct StationResultLine {
     /// When the MES committed the record (export only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recorded_at: Option<DateTime<Utc>>,
+    /// `true` when the unit is on quality hold at export time (export only; absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_hold: Option<bool>,
 }
 
 /// One unit-validation request as it ended: the simulators' ground truth of the interlock
@@ -91,6 +94,7 @@ impl StationResultLine {
             plc_epoch: None,
             started_at: None,
             recorded_at: None,
+            on_hold: None,
             ..self.clone()
         }
     }
@@ -99,7 +103,7 @@ impl StationResultLine {
 impl StationResultLine {
     /// The ground-truth form: the SPEC §8 keys only (no MES-side epoch or commit time).
     pub fn ground_truth_form(&self) -> Self {
-        Self { plc_epoch: None, started_at: None, recorded_at: None, ..self.clone() }
+        Self { plc_epoch: None, started_at: None, recorded_at: None, on_hold: None, ..self.clone() }
     }
 }
 

@@ -666,6 +666,7 @@ impl LineEngine {
                     plc_epoch: Some(plcs.epoch(i)),
                     started_at: None,
                     recorded_at: None,
+                    on_hold: None,
                 });
             }
         }

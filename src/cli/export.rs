@@ -96,10 +96,14 @@ async fn write_all(
     format: Format,
     out: &mut impl Write,
 ) -> anyhow::Result<usize> {
+    // Units on hold now are marked (the export is a snapshot: a released hold is not shown).
+    let held = store.held_serials().await?;
     match format {
         Format::Jsonl => {
             for_each_result(store, filter, |stored| {
-                serde_json::to_writer(&mut *out, &stored.record.to_result_line(Some(stored.recorded_at)))?;
+                let mut line = stored.record.to_result_line(Some(stored.recorded_at));
+                line.on_hold = held.contains(stored.record.serial.as_str()).then_some(true);
+                serde_json::to_writer(&mut *out, &line)?;
                 out.write_all(b"\n")?;
                 Ok(())
             })
@@ -119,6 +123,7 @@ async fn write_all(
                 "produced_at",
                 "started_at",
                 "recorded_at",
+                "on_hold",
             ])?;
             let n = for_each_result(store, filter, |stored| {
                 let r = &stored.record;
@@ -136,6 +141,7 @@ async fn write_all(
                     &r.ended_at.to_rfc3339(),
                     &r.started_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
                     &stored.recorded_at.to_rfc3339(),
+                    if held.contains(r.serial.as_str()) { "true" } else { "false" },
                 ])?;
                 Ok(())
             })

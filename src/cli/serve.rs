@@ -11,6 +11,7 @@ use clap::Args;
 use mes::acquisition::collector::Mode;
 use mes::config::Config;
 use mes::store::Store;
+use mes::web::auth::Auth;
 use mes::web::{Web, WebState};
 
 use super::collect;
@@ -35,7 +36,8 @@ pub struct ServeArgs {
 pub fn start_web(config: &Config, store: Arc<Store>, addr: SocketAddr) -> anyhow::Result<(Web, SocketAddr)> {
     let listener = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
     let bound = listener.local_addr()?;
-    let web = Web::build(listener, WebState { store, calendar: config.calendar.clone() }, 2)?;
+    let auth = Auth::from_key_file(&config.data_dir.join("web-secret.key")).context("the web secret key")?;
+    let web = Web::build(listener, WebState { store, calendar: config.calendar.clone(), auth }, 2)?;
     Ok((web, bound))
 }
 

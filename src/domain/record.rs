@@ -276,6 +276,7 @@ impl UnitRecord {
             plc_epoch: Some(self.epoch.0),
             started_at: self.started_at,
             recorded_at,
+            on_hold: None,
         }
     }
 }

@@ -97,6 +97,26 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// Serials of every unit an active hold covers: held units themselves and every unit that
+    /// contains (or possibly contains) a held lot or unit, at any depth. Exports mark these.
+    pub async fn held_serials(&self) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        use crate::domain::record::ConsumedItem;
+        let mut out = std::collections::BTreeSet::new();
+        for hold in self.holds().await?.into_iter().filter(Hold::is_active) {
+            let item = match hold.target {
+                HoldTarget::Unit(serial) => {
+                    out.insert(serial.as_str().to_owned());
+                    ConsumedItem::Serial(serial)
+                }
+                HoldTarget::Lot(lot) => ConsumedItem::Lot(lot),
+            };
+            if let Some(trace) = self.forward_trace(&item).await? {
+                out.extend(trace.units.into_iter().map(|u| u.hit.serial.as_str().to_owned()));
+            }
+        }
+        Ok(out)
+    }
+
     /// Every hold, in force or released, newest first.
     pub async fn holds(&self) -> Result<Vec<Hold>, StoreError> {
         let sql = "SELECT h.target_kind, u.serial, m.code, h.reason, h.placed_by, h.placed_at, h.released_by, h.released_at \

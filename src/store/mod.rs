@@ -20,6 +20,7 @@ mod results;
 mod sql;
 mod states;
 mod trace;
+mod users;
 mod validation;
 mod writer;
 

@@ -9,8 +9,9 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use utoipa::OpenApi;
 
-use super::error::{ApiError, ErrorBody};
 use super::WebState;
+use super::auth::{Session, hash_password, verify_password};
+use super::error::{ApiError, ErrorBody};
 use crate::domain::equipment::{Line, LineKind, Station, StationKind};
 use crate::domain::ids::{LotId, SerialNumber};
 use crate::domain::record::ConsumedItem;
@@ -29,7 +30,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/kpi/oee", web::get().to(kpi_oee))
             .route("/kpi/pareto", web::get().to(kpi_pareto))
             .route("/kpi/downtime", web::get().to(kpi_downtime))
-            .route("/holds", web::get().to(holds)),
+            .route("/auth/login", web::post().to(login))
+            .route("/holds", web::get().to(holds))
+            .route("/holds", web::post().to(place_hold))
+            .route("/holds/release", web::post().to(release_hold)),
     )
     .route("/api/openapi.json", web::get().to(openapi));
 }
@@ -44,9 +48,28 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                        `{\"error\": code, \"message\": text}`; bad parameters answer 400. Times are RFC 3339 \
                        or plant-local `YYYY-MM-DD[THH:MM]`."
     ),
-    paths(lines, line, unit, trace_backward, trace_forward, kpi_yield, kpi_oee, kpi_pareto, kpi_downtime, holds),
+    paths(
+        login,
+        lines,
+        line,
+        unit,
+        trace_backward,
+        trace_forward,
+        kpi_yield,
+        kpi_oee,
+        kpi_pareto,
+        kpi_downtime,
+        holds,
+        place_hold,
+        release_hold
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
     components(schemas(
         ErrorBody,
+        LoginRequest,
+        LoginAnswer,
+        HoldRequest,
         Line,
         LineKind,
         Station,
@@ -70,7 +93,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 )]
 pub struct ApiDoc;
 
-async fn openapi() -> HttpResponse {
+/// Declares the bearer scheme every endpoint but login needs.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
+}
+
+async fn openapi(_session: Session) -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
 }
 
@@ -80,7 +114,7 @@ fn ok(body: impl serde::Serialize) -> HttpResponse {
 
 /// Every registered line with its stations.
 #[utoipa::path(get, path = "/api/v1/lines", tag = "lines", responses((status = 200, body = [Line])))]
-async fn lines(state: web::Data<WebState>) -> Result<HttpResponse, ApiError> {
+async fn lines(_session: Session, state: web::Data<WebState>) -> Result<HttpResponse, ApiError> {
     Ok(ok(state.store.lines().await?))
 }
 
@@ -92,7 +126,7 @@ async fn lines(state: web::Data<WebState>) -> Result<HttpResponse, ApiError> {
     params(("line" = String, Path, description = "Line code, e.g. phone-1")),
     responses((status = 200, body = Line), (status = 404, body = ErrorBody))
 )]
-async fn line(state: web::Data<WebState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn line(_session: Session, state: web::Data<WebState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let code = crate::domain::LineId::parse(path.into_inner()).map_err(|e| ApiError::bad("line", e))?;
     let found = state.store.lines().await?.into_iter().find(|l| l.id == code);
     found.map(ok).ok_or(ApiError::NotFound { code: "line_not_found", message: format!("line {code} is not registered") })
@@ -110,7 +144,7 @@ fn serial(text: String) -> Result<SerialNumber, ApiError> {
     params(("serial" = String, Path, description = "Unit serial (URL-encoded)")),
     responses((status = 200, description = "The unit and its visits", body = Object), (status = 404, body = ErrorBody))
 )]
-async fn unit(state: web::Data<WebState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn unit(_session: Session, state: web::Data<WebState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let serial = serial(path.into_inner())?;
     match state.store.unit_by_serial(&serial).await? {
         Some(view) => Ok(ok(view)),
@@ -130,7 +164,7 @@ fn unknown_serial(serial: &SerialNumber) -> ApiError {
     params(("serial" = String, Path, description = "Unit serial (URL-encoded)")),
     responses((status = 200, description = "`tree` and `units` (by serial)", body = Object), (status = 404, body = ErrorBody))
 )]
-async fn trace_backward(state: web::Data<WebState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn trace_backward(_session: Session, state: web::Data<WebState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let serial = serial(path.into_inner())?;
     match state.store.backward_trace(&serial).await? {
         Some(trace) => Ok(ok(trace)),
@@ -157,7 +191,7 @@ struct ForwardQuery {
     params(ForwardQuery),
     responses((status = 200, description = "`item` and `units`", body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
-async fn trace_forward(state: web::Data<WebState>, q: web::Query<ForwardQuery>) -> Result<HttpResponse, ApiError> {
+async fn trace_forward(_session: Session, state: web::Data<WebState>, q: web::Query<ForwardQuery>) -> Result<HttpResponse, ApiError> {
     let item = match (&q.lot, &q.serial) {
         (Some(lot), None) => ConsumedItem::Lot(LotId::parse(lot.clone()).map_err(|e| ApiError::bad("lot", e))?),
         (None, Some(s)) => ConsumedItem::Serial(serial(s.clone())?),
@@ -191,7 +225,7 @@ impl WebState {
         (status = 404, body = ErrorBody)
     )
 )]
-async fn kpi_yield(state: web::Data<WebState>, q: web::Query<ScopeText>) -> Result<HttpResponse, ApiError> {
+async fn kpi_yield(_session: Session, state: web::Data<WebState>, q: web::Query<ScopeText>) -> Result<HttpResponse, ApiError> {
     let scope = state.scope(&q)?;
     Ok(ok(figures::yields(&state.store, &state.calendar, &scope).await?.to_json()))
 }
@@ -208,7 +242,7 @@ async fn kpi_yield(state: web::Data<WebState>, q: web::Query<ScopeText>) -> Resu
         (status = 404, body = ErrorBody)
     )
 )]
-async fn kpi_oee(state: web::Data<WebState>, q: web::Query<ScopeText>) -> Result<HttpResponse, ApiError> {
+async fn kpi_oee(_session: Session, state: web::Data<WebState>, q: web::Query<ScopeText>) -> Result<HttpResponse, ApiError> {
     let scope = state.scope(&q)?;
     Ok(ok(figures::oee(&state.store, &state.calendar, &scope, chrono::Utc::now()).await?.to_json()))
 }
@@ -225,7 +259,7 @@ async fn kpi_oee(state: web::Data<WebState>, q: web::Query<ScopeText>) -> Result
         (status = 404, body = ErrorBody)
     )
 )]
-async fn kpi_pareto(state: web::Data<WebState>, q: web::Query<ScopeText>) -> Result<HttpResponse, ApiError> {
+async fn kpi_pareto(_session: Session, state: web::Data<WebState>, q: web::Query<ScopeText>) -> Result<HttpResponse, ApiError> {
     let scope = state.scope(&q)?;
     Ok(ok(figures::pareto(&state.store, &state.calendar, &scope).await?.to_json()))
 }
@@ -242,13 +276,170 @@ async fn kpi_pareto(state: web::Data<WebState>, q: web::Query<ScopeText>) -> Res
         (status = 404, body = ErrorBody)
     )
 )]
-async fn kpi_downtime(state: web::Data<WebState>, q: web::Query<ScopeText>) -> Result<HttpResponse, ApiError> {
+async fn kpi_downtime(_session: Session, state: web::Data<WebState>, q: web::Query<ScopeText>) -> Result<HttpResponse, ApiError> {
     let scope = state.scope(&q)?;
     Ok(ok(figures::downtime(&state.store, &state.calendar, &scope, chrono::Utc::now()).await?.to_json()))
 }
 
 /// Every hold, in force or released (`mes holds --json`).
 #[utoipa::path(get, path = "/api/v1/holds", tag = "holds", responses((status = 200, description = "Holds, newest first", body = Object)))]
-async fn holds(state: web::Data<WebState>) -> Result<HttpResponse, ApiError> {
+async fn holds(_session: Session, state: web::Data<WebState>) -> Result<HttpResponse, ApiError> {
     Ok(ok(state.store.holds().await?))
+}
+
+/// Credentials for a token.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct LoginRequest {
+    /// User name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for LoginAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginAnswer").field("role", &self.role).field("expires_at", &self.expires_at).finish()
+    }
+}
+
+/// A bearer token and what it allows.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct LoginAnswer {
+    /// Send as `Authorization: Bearer TOKEN`.
+    pub token: String,
+    /// The user's role.
+    #[schema(value_type = String)]
+    pub role: crate::domain::user::Role,
+    /// When the token stops working.
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Logs in: a bearer token for the API (SPEC §8). Limited to a few attempts per minute per
+/// client address.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/login",
+    tag = "auth",
+    security(()),
+    request_body = LoginRequest,
+    responses(
+        (status = 200, body = LoginAnswer),
+        (status = 401, body = ErrorBody),
+        (status = 429, body = ErrorBody)
+    )
+)]
+async fn login(
+    req: actix_web::HttpRequest,
+    state: web::Data<WebState>,
+    body: web::Json<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let (user, role, _) = check_login(&req, &state, &body.username, &body.password).await?;
+    let (token, expires_at) = state.auth.issue(&user, role);
+    Ok(ok(LoginAnswer { token, role, expires_at }))
+}
+
+/// Checks a login (rate limit, password); the user, role and a cookie token on success.
+pub(super) async fn check_login(
+    req: &actix_web::HttpRequest,
+    state: &WebState,
+    username: &str,
+    password: &str,
+) -> Result<(String, crate::domain::user::Role, String), ApiError> {
+    let ip = req.peer_addr().map_or(std::net::IpAddr::from([127, 0, 0, 1]), |a| a.ip());
+    state.auth.admit_login(ip).map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
+    let found = state.store.user_credentials(username).await?;
+    // An unknown name costs the same hashing time as a wrong password.
+    let (user, hash) = match found {
+        Some((user, hash)) if !user.disabled => (Some(user), hash),
+        _ => (None, DUMMY_HASH.get_or_init(|| hash_password("not a password").unwrap_or_default()).clone()),
+    };
+    let password = password.to_owned();
+    let matches = web::block(move || verify_password(&password, &hash)).await.unwrap_or(false);
+    match user {
+        Some(user) if matches => {
+            tracing::info!(user = %user.username, role = user.role.as_str(), "login");
+            let (token, _) = state.auth.issue(&user.username, user.role);
+            Ok((user.username, user.role, token))
+        }
+        _ => {
+            tracing::warn!(user = %username, %ip, "login refused");
+            Err(ApiError::Unauthorized)
+        }
+    }
+}
+
+static DUMMY_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// What a hold covers and why.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct HoldRequest {
+    /// A lot or reel (every unit containing it is held, now and later).
+    pub lot: Option<String>,
+    /// One unit.
+    pub serial: Option<String>,
+    /// Why (required to place; ignored on release).
+    pub reason: Option<String>,
+}
+
+fn hold_target(body: &HoldRequest) -> Result<crate::domain::hold::HoldTarget, ApiError> {
+    use crate::domain::hold::HoldTarget;
+    match (&body.lot, &body.serial) {
+        (Some(lot), None) => Ok(HoldTarget::Lot(LotId::parse(lot.clone()).map_err(|e| ApiError::bad("lot", e))?)),
+        (None, Some(s)) => Ok(HoldTarget::Unit(serial(s.clone())?)),
+        _ => Err(ApiError::bad("lot", "give exactly one of lot and serial")),
+    }
+}
+
+/// Places a hold (quality and admin roles): `mes hold` over HTTP.
+#[utoipa::path(
+    post,
+    path = "/api/v1/holds",
+    tag = "holds",
+    request_body = HoldRequest,
+    responses(
+        (status = 201, description = "`{\"placed\": true}`, or false if already on hold", body = Object),
+        (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody)
+    )
+)]
+async fn place_hold(
+    session: Session,
+    req: actix_web::HttpRequest,
+    state: web::Data<WebState>,
+    body: web::Json<HoldRequest>,
+) -> Result<HttpResponse, ApiError> {
+    session.require_hold_rights()?;
+    session.check_csrf(&req, None)?;
+    let target = hold_target(&body)?;
+    let reason = body.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+    let reason = reason.ok_or_else(|| ApiError::bad("reason", "is required"))?;
+    let placed = state.store.place_hold(&target, reason, &session.user, chrono::Utc::now()).await?;
+    tracing::info!(user = %session.user, ?target, placed, "hold");
+    Ok(HttpResponse::Created().json(serde_json::json!({ "placed": placed })))
+}
+
+/// Releases a hold (quality and admin roles).
+#[utoipa::path(
+    post,
+    path = "/api/v1/holds/release",
+    tag = "holds",
+    request_body = HoldRequest,
+    responses(
+        (status = 200, description = "`{\"released\": N}` holds released", body = Object),
+        (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody)
+    )
+)]
+async fn release_hold(
+    session: Session,
+    req: actix_web::HttpRequest,
+    state: web::Data<WebState>,
+    body: web::Json<HoldRequest>,
+) -> Result<HttpResponse, ApiError> {
+    session.require_hold_rights()?;
+    session.check_csrf(&req, None)?;
+    let target = hold_target(&body)?;
+    let released = state.store.release_hold(&target, &session.user, chrono::Utc::now()).await?;
+    tracing::info!(user = %session.user, ?target, released, "release");
+    Ok(ok(serde_json::json!({ "released": released })))
 }

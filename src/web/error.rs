@@ -28,6 +28,21 @@ pub enum ApiError {
         /// What was not found.
         message: String,
     },
+    /// No valid session or bearer token.
+    #[error("log in first: POST /api/v1/auth/login, then send Authorization: Bearer TOKEN")]
+    Unauthorized,
+    /// Signed in, but the role may not do this (or a CSRF token is missing).
+    #[error("{message}")]
+    Forbidden {
+        /// Why.
+        message: String,
+    },
+    /// Too many login attempts from this address.
+    #[error("too many login attempts; retry in {retry_after} s")]
+    TooManyRequests {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
     /// The store failed: the client did nothing wrong.
     #[error("the store failed: {0}")]
     Store(StoreError),
@@ -51,6 +66,9 @@ impl ApiError {
     fn code(&self) -> &'static str {
         match self {
             ApiError::BadRequest { code, .. } | ApiError::NotFound { code, .. } => code,
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden { .. } => "forbidden",
+            ApiError::TooManyRequests { .. } => "too_many_requests",
             ApiError::Store(_) => "store_unavailable",
         }
     }
@@ -90,6 +108,9 @@ impl ResponseError for ApiError {
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -98,6 +119,13 @@ impl ResponseError for ApiError {
         if let ApiError::Store(e) = self {
             tracing::error!(error = %e, "API request failed in the store");
         }
-        HttpResponse::build(self.status_code()).json(ErrorBody { error: self.code(), message: self.to_string() })
+        let mut response = HttpResponse::build(self.status_code());
+        if let ApiError::TooManyRequests { retry_after } = self {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, retry_after.to_string()));
+        }
+        if matches!(self, ApiError::Unauthorized) {
+            response.insert_header((actix_web::http::header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        response.json(ErrorBody { error: self.code(), message: self.to_string() })
     }
 }

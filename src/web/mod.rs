@@ -8,6 +8,7 @@
 //! mistake with a 500.
 
 pub mod api;
+pub mod auth;
 pub mod error;
 
 use std::net::TcpListener;
@@ -26,6 +27,8 @@ pub struct WebState {
     pub store: Arc<Store>,
     /// The plant's time zone and shifts.
     pub calendar: ShiftCalendar,
+    /// Token signing and the login limiter.
+    pub auth: auth::Auth,
 }
 
 /// A built, not yet running, web server.
@@ -44,6 +47,7 @@ impl Web {
                 .app_data(state.clone())
                 .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::bad("query", e).into()))
                 .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::bad("path", e).into()))
+                .app_data(web::JsonConfig::default().limit(64 * 1024).error_handler(|e, _| ApiError::bad("body", e).into()))
                 .configure(api::routes)
                 .default_service(web::to(not_found))
         })

@@ -10,29 +10,97 @@ use mes::domain::shift::{DEFAULT_TIME_ZONE, ShiftCalendar};
 use mes::figures::{self, Scope};
 use mes::sample_plant::{PHONE_LINE, SMT_LINE};
 use mes::store::Store;
+use mes::domain::user::Role;
+use mes::web::auth::{Auth, hash_password};
 use mes::web::{Web, WebState};
 use serde_json::Value;
 
 use crate::harness::TestDb;
 use crate::store::{sample_store, start};
 
-/// A web front on a free loopback port over `store`; stopped on drop (or by [`TestApi::stop`],
-/// which waits until it has let go of the store).
+/// A web front on a free loopback port over `store`, with one user per role (password = the
+/// role's name twice); stopped on drop (or by [`TestApi::stop`], which waits until it has let
+/// go of the store). Requests carry the quality engineer's token unless they say otherwise.
 struct TestApi {
     base: String,
     handle: actix_web::dev::ServerHandle,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    token: String,
+}
+
+/// How a request authenticates.
+#[derive(Clone)]
+enum As {
+    Anonymous,
+    Bearer(String),
+    Cookie(String, Option<String>),
 }
 
 impl TestApi {
-    fn start(store: Arc<Store>) -> Self {
+    async fn start(store: Arc<Store>) -> Self {
+        for role in [Role::Supervisor, Role::Quality, Role::Auditor, Role::Admin] {
+            let name = role.as_str();
+            let hash = hash_password(&format!("{name}{name}")).unwrap();
+            store.upsert_user(name, &hash, role, chrono::Utc::now()).await.unwrap();
+        }
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let calendar = ShiftCalendar::three_shifts(DEFAULT_TIME_ZONE);
-        let web = Web::build(listener, WebState { store, calendar }, 1).unwrap();
+        let auth = Auth::with_key([42; 32]);
+        let web = Web::build(listener, WebState { store, calendar, auth }, 1).unwrap();
         let base = format!("http://127.0.0.1:{}", web.port());
         let handle = web.handle();
         let task = Some(tokio::spawn(web.run_until_stopped()));
-        Self { base, handle, task }
+        let mut api = Self { base, handle, task, token: String::new() };
+        api.token = api.login("quality", "qualityquality").await;
+        api
+    }
+
+    /// A bearer token for `user`.
+    async fn login(&self, user: &str, password: &str) -> String {
+        let (status, body) = self.post("/api/v1/auth/login", &serde_json::json!({ "username": user, "password": password }), As::Anonymous).await;
+        assert_eq!(status, 200, "login {user}: {body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.request("GET", path, None, As::Bearer(self.token.clone())).await
+    }
+
+    async fn post(&self, path: &str, body: &Value, who: As) -> (u16, Value) {
+        self.request("POST", path, Some(body.to_string()), who).await
+    }
+
+    /// Any request: status and JSON body (every answer, errors included, is JSON).
+    async fn request(&self, method: &str, path: &str, body: Option<String>, who: As) -> (u16, Value) {
+        fn with_auth<B>(r: ureq::RequestBuilder<B>, who: &As) -> ureq::RequestBuilder<B> {
+            match who {
+                As::Anonymous => r,
+                As::Bearer(t) => r.header("Authorization", &format!("Bearer {t}")),
+                As::Cookie(t, csrf) => {
+                    let r = r.header("Cookie", &format!("mes_session={t}"));
+                    match csrf {
+                        Some(c) => r.header("X-CSRF-Token", c),
+                        None => r,
+                    }
+                }
+            }
+        }
+        let url = format!("{}{path}", self.base);
+        let method = method.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+            let result = match body {
+                None => with_auth(agent.get(&url), &who).call(),
+                Some(b) => with_auth(agent.post(&url), &who).header("Content-Type", "application/json").send(b.as_str()),
+            };
+            let mut response = result.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+            let status = response.status().as_u16();
+            let text = response.body_mut().read_to_string().unwrap();
+            let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{url}: {status} not JSON ({e}): {text}"));
+            (status, json)
+        })
+        .await
+        .unwrap()
     }
 
     /// Stops the server and hands back the store once its workers have let go of it.
@@ -55,21 +123,6 @@ impl TestApi {
             }
         }
     }
-
-    /// GET `path`: status and JSON body (every answer, errors included, is JSON).
-    async fn get(&self, path: &str) -> (u16, Value) {
-        let url = format!("{}{path}", self.base);
-        tokio::task::spawn_blocking(move || {
-            let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-            let mut response = agent.get(&url).call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
-            let status = response.status().as_u16();
-            let body = response.body_mut().read_to_string().unwrap();
-            let json = serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {url}: {status} not JSON ({e}): {body}"));
-            (status, json)
-        })
-        .await
-        .unwrap()
-    }
 }
 
 impl Drop for TestApi {
@@ -89,7 +142,7 @@ async fn the_api_answers_what_the_cli_and_the_store_answer() {
     for db in TestDb::all().await {
         let (store, _, records) = sample_store(&db, 3, 20, 10).await;
         let store = Arc::new(store);
-        let api = TestApi::start(store.clone());
+        let api = TestApi::start(store.clone()).await;
         let (from, to) = period();
         let calendar = ShiftCalendar::three_shifts(DEFAULT_TIME_ZONE);
         let scope = |by| Scope {
@@ -154,7 +207,7 @@ async fn the_api_answers_what_the_cli_and_the_store_answer() {
 async fn bad_parameters_answer_400_naming_them_and_unknown_things_404() {
     let db = TestDb::sqlite();
     let (store, _, _) = sample_store(&db, 4, 3, 1).await;
-    let api = TestApi::start(Arc::new(store));
+    let api = TestApi::start(Arc::new(store)).await;
     let cases: [(&str, u16, &str, &str); 14] = [
         ("/api/v1/kpi/yield", 400, "bad_parameter", "line: is required"),
         ("/api/v1/kpi/oee?line=phone%201", 400, "bad_parameter", "line: line \"phone 1\" may only"),
@@ -183,7 +236,7 @@ async fn bad_parameters_answer_400_naming_them_and_unknown_things_404() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_describes_every_route() {
     let db = TestDb::sqlite();
-    let api = TestApi::start(Arc::new(db.store().await));
+    let api = TestApi::start(Arc::new(db.store().await)).await;
     let (status, doc) = api.get("/api/openapi.json").await;
     assert_eq!(status, 200);
     assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")), "{doc}");
@@ -206,7 +259,9 @@ async fn the_openapi_document_describes_every_route() {
         let (status, body) = api.get(&concrete).await;
         assert!(body["error"] != "not_found", "{concrete}: {status} {body}");
     }
-    assert_eq!(paths.len(), 10, "{paths:?}");
+    assert_eq!(paths.len(), 12, "{paths:?}");
+    assert!(paths.contains(&"/api/v1/auth/login") && paths.contains(&"/api/v1/holds/release"), "{paths:?}");
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object(), "{}", doc["components"]);
     let params: Vec<&str> = doc["paths"]["/api/v1/kpi/oee"]["get"]["parameters"]
         .as_array()
         .unwrap()
@@ -227,4 +282,93 @@ fn urlencode(text: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_requests_are_refused_everywhere_but_login() {
+    let db = TestDb::sqlite();
+    let api = TestApi::start(Arc::new(db.store().await)).await;
+    for path in [
+        "/api/v1/lines",
+        "/api/v1/lines/phone-1",
+        "/api/v1/units/X",
+        "/api/v1/trace/backward/X",
+        "/api/v1/trace/forward?lot=R",
+        "/api/v1/kpi/yield?line=phone-1",
+        "/api/v1/kpi/oee?line=phone-1",
+        "/api/v1/kpi/pareto?line=phone-1",
+        "/api/v1/kpi/downtime?line=phone-1",
+        "/api/v1/holds",
+        "/api/openapi.json",
+    ] {
+        let (status, body) = api.request("GET", path, None, As::Anonymous).await;
+        assert_eq!((status, body["error"].as_str()), (401, Some("unauthorized")), "{path}: {body}");
+        let (status, _) = api.request("GET", path, None, As::Bearer("forged.token".into())).await;
+        assert_eq!(status, 401, "{path} with a forged token");
+    }
+    let (status, body) = api.post("/api/v1/holds", &serde_json::json!({ "lot": "R1", "reason": "x" }), As::Anonymous).await;
+    assert_eq!(status, 401, "{body}");
+    // Wrong password, unknown user, malformed body.
+    let wrong = serde_json::json!({ "username": "quality", "password": "nope" });
+    let (status, body) = api.post("/api/v1/auth/login", &wrong, As::Anonymous).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("unauthorized")), "{body}");
+    let ghost = serde_json::json!({ "username": "ghost", "password": "x" });
+    assert_eq!(api.post("/api/v1/auth/login", &ghost, As::Anonymous).await.0, 401);
+    let (status, body) = api.post("/api/v1/auth/login", &serde_json::json!({ "user": "quality" }), As::Anonymous).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("bad_parameter")), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_quality_and_admin_place_holds_and_cookie_writes_need_the_csrf_token() {
+    let db = TestDb::sqlite();
+    let (store, plant, _) = sample_store(&db, 5, 4, 0).await;
+    let store = Arc::new(store);
+    let api = TestApi::start(store.clone()).await;
+    let (reel, _) = plant.truth.reel_boards.iter().next().expect("a reel");
+    let hold = serde_json::json!({ "lot": reel, "reason": "solder paste lot recalled" });
+    for (user, expected) in [("auditor", 403), ("supervisor", 403)] {
+        let token = api.login(user, &format!("{user}{user}")).await;
+        let (status, body) = api.post("/api/v1/holds", &hold, As::Bearer(token)).await;
+        assert_eq!((status, body["error"].as_str()), (expected, Some("forbidden")), "{user}: {body}");
+    }
+    assert!(store.holds().await.unwrap().is_empty(), "nothing was held by a refused request");
+    // A session cookie without the CSRF token is refused; with it, the hold is placed.
+    let token = api.login("admin", "adminadmin").await;
+    let (status, body) = api.post("/api/v1/holds", &hold, As::Cookie(token.clone(), None)).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("forbidden")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("CSRF"), "{body}");
+    let csrf = Auth::with_key([42; 32]).verify(&token).unwrap().csrf;
+    let (status, body) = api.post("/api/v1/holds", &hold, As::Cookie(token, Some(csrf))).await;
+    assert_eq!((status, body["placed"].as_bool()), (201, Some(true)), "{body}");
+    let (status, body) = api.post("/api/v1/holds", &hold, As::Bearer(api.token.clone())).await;
+    assert_eq!((status, body["placed"].as_bool()), (201, Some(false)), "already held: {body}");
+    let (status, holds) = api.get("/api/v1/holds").await;
+    assert_eq!(status, 200);
+    assert_eq!(holds[0]["placed_by"], "admin", "{holds}");
+    // A missing reason and two targets are the client's mistakes.
+    let (status, body) = api.post("/api/v1/holds", &serde_json::json!({ "lot": reel }), As::Bearer(api.token.clone())).await;
+    assert_eq!((status, body["message"].as_str()), (400, Some("reason: is required")), "{body}");
+    let both = serde_json::json!({ "lot": reel, "serial": "S", "reason": "x" });
+    assert_eq!(api.post("/api/v1/holds", &both, As::Bearer(api.token.clone())).await.0, 400);
+    let (status, body) = api.post("/api/v1/holds/release", &serde_json::json!({ "lot": reel }), As::Bearer(api.token.clone())).await;
+    assert_eq!((status, body["released"].as_u64()), (200, Some(1)), "{body}");
+    let store = api.stop(store).await;
+    db.cleanup(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_are_rate_limited_per_address() {
+    let db = TestDb::sqlite();
+    let api = TestApi::start(Arc::new(db.store().await)).await;
+    // The harness logged in once already; the limit counts every attempt, good or bad.
+    let wrong = serde_json::json!({ "username": "quality", "password": "nope" });
+    let mut statuses = Vec::new();
+    for _ in 0..mes::web::auth::LOGIN_ATTEMPTS_PER_MINUTE {
+        statuses.push(api.post("/api/v1/auth/login", &wrong, As::Anonymous).await.0);
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), statuses.len() - 1, "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    let good = serde_json::json!({ "username": "quality", "password": "qualityquality" });
+    let (status, body) = api.post("/api/v1/auth/login", &good, As::Anonymous).await;
+    assert_eq!((status, body["error"].as_str()), (429, Some("too_many_requests")), "even a good password waits: {body}");
 }

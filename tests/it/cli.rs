@@ -234,7 +234,20 @@ async fn a_hold_on_a_reel_marks_every_unit_that_contains_it_until_released() {
     assert!(again.contains("already on hold"), "{again}");
     let list = run_ok(&with(&["holds"], &store));
     assert!(list.contains("HELD") && list.contains("qe1") && list.contains("paste contamination"), "{list}");
+    // The export marks exactly the held units' results.
+    let held: BTreeSet<String> = units.iter().map(|u| u["hit"]["serial"].as_str().unwrap().to_owned()).collect();
+    let export = run_ok(&with(&["export", "station-results", "--format", "jsonl"], &store));
+    let lines: Vec<StationResultLine> = export.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(lines.iter().any(|l| l.on_hold == Some(true)), "no result marked held");
+    for l in &lines {
+        assert_eq!(l.on_hold == Some(true), held.contains(&l.serial), "{l:?}");
+    }
+    let csv = run_ok(&with(&["export", "station-results", "--format", "csv"], &store));
+    assert!(csv.lines().next().unwrap().ends_with(",on_hold"), "{csv}");
+    assert_eq!(csv.lines().filter(|l| l.ends_with(",true")).count(), lines.iter().filter(|l| l.on_hold.is_some()).count());
     run_ok(&with(&["release", "--lot", reel, "--by", "qe2"], &store));
+    let export = run_ok(&with(&["export", "station-results", "--format", "jsonl"], &store));
+    assert!(!export.contains("on_hold"), "released: nothing is marked");
     let trace: serde_json::Value =
         serde_json::from_str(&run_ok(&with(&["trace", "--lot", reel, "--json"], &store))).unwrap();
     assert!(trace["units"].as_array().unwrap().iter().all(|u| u["on_hold"] == false), "{trace}");
@@ -310,4 +323,73 @@ async fn downtime_lists_every_station_with_time_by_state() {
     assert!(days.len() >= 3 && days.iter().all(|d| d["stations"].as_array().unwrap().len() == 7), "{by_day}");
     let table = run_ok(&with(&["kpi", "downtime", "--line", "phone-1", "--from", from.as_str()], &store));
     assert!(table.contains("MTBF") && table.contains("LOAD"), "{table}");
+}
+
+/// Minutes of `[from, to)` inside the local daily windows `start..start+len` (minutes after
+/// local midnight) in Asia/Ho_Chi_Minh, worked out here independently of the calendar code.
+fn minutes_inside_daily(from: chrono::DateTime<Utc>, to: chrono::DateTime<Utc>, windows: &[(u32, i64)]) -> i64 {
+    use chrono::TimeZone;
+    let zone = mes::domain::shift::DEFAULT_TIME_ZONE;
+    let mut total = 0;
+    let mut day = from.with_timezone(&zone).date_naive() - chrono::Duration::days(1);
+    while day <= to.with_timezone(&zone).date_naive() {
+        for (start, len) in windows {
+            let begin = zone.from_local_datetime(&day.and_hms_opt(start / 60, start % 60, 0).unwrap()).unwrap();
+            let (s, e) = (begin.with_timezone(&Utc), begin.with_timezone(&Utc) + chrono::Duration::minutes(*len));
+            total += (e.min(to) - s.max(from)).num_minutes().max(0);
+        }
+        day += chrono::Duration::days(1);
+    }
+    total
+}
+
+#[tokio::test]
+async fn oee_is_measured_against_planned_time_from_the_shift_calendar_with_its_breaks() {
+    let db = TestDb::sqlite();
+    let store = store_args(&db);
+    run_ok(&with(&["demo", "--history", "--seed", "6", "--phones", "30", "--tablets", "0"], &store));
+    let to = Utc::now() - chrono::Duration::hours(1);
+    let from = to - chrono::Duration::hours(24);
+    let (f, t) = (from.to_rfc3339(), to.to_rfc3339());
+    let args = ["kpi", "oee", "--line", "phone-1", "--from", f.as_str(), "--to", t.as_str(), "--json"];
+    let plain: serde_json::Value = serde_json::from_str(&run_ok(&with(&args, &store))).unwrap();
+    // Three back-to-back shifts: all 24 hours are planned.
+    let stations = plain["stations"].as_array().unwrap();
+    assert!(!stations.is_empty());
+    for s in stations {
+        assert_eq!(s["time"]["pbt_ms"], 24 * 3_600_000, "{s}");
+        let sum: i64 = ["apt_ms", "aust_ms", "adot_ms", "adet_ms", "unrecorded_ms"]
+            .iter()
+            .map(|k| s["time"][k].as_i64().unwrap())
+            .sum();
+        assert_eq!(sum, 24 * 3_600_000, "PBT is the sum of its elements: {s}");
+        let q = &s["quantities"];
+        assert_eq!(q["pq"].as_u64(), Some(q["gq"].as_u64().unwrap() + q["rq"].as_u64().unwrap() + q["sq"].as_u64().unwrap()));
+        // The generated plant declares no ideal cycle times: no effectiveness, said so.
+        assert!(s["effectiveness"].is_null() && s["oee"].is_null(), "{s}");
+        assert!(s["problems"].as_array().unwrap().iter().any(|p| p["problem"] == "no_ideal_cycle_time"), "{s}");
+    }
+    assert!(plain["line_oee"]["availability"].as_f64().is_some_and(|a| a > 0.0 && a <= 1.0), "{}", plain["line_oee"]);
+    // The same period with a 30-minute break in each shift: PBT shrinks by the breaks' overlap.
+    let config = db.dir().unwrap().join("breaks.toml");
+    let shift = |name: &str, start: &str, end: &str, b: &str, e: &str| {
+        format!("[[plant.shifts]]\nname = \"{name}\"\nstart = \"{start}\"\nend = \"{end}\"\nbreaks = [{{ start = \"{b}\", end = \"{e}\" }}]\n")
+    };
+    std::fs::write(
+        &config,
+        shift("A", "06:00", "14:00", "10:00", "10:30")
+            + &shift("B", "14:00", "22:00", "18:00", "18:30")
+            + &shift("C", "22:00", "06:00", "02:00", "02:30"),
+    )
+    .unwrap();
+    let with_config: Vec<String> =
+        ["--config", config.to_str().unwrap()].iter().map(|s| (*s).to_owned()).chain(with(&args, &store)).collect();
+    let breaks: serde_json::Value = serde_json::from_str(&run_ok(&with_config)).unwrap();
+    let lost = minutes_inside_daily(from, to, &[(600, 30), (1080, 30), (120, 30)]);
+    assert_eq!(lost, 90, "a 24-hour window holds each daily break once");
+    for s in breaks["stations"].as_array().unwrap() {
+        assert_eq!(s["time"]["pbt_ms"].as_i64(), Some((24 * 60 - lost) * 60_000), "{s}");
+    }
+    let human = run_ok(&with(&args[..args.len() - 1], &store));
+    assert!(human.contains("PBT") && human.contains("line") && human.contains("no ideal cycle time"), "{human}");
 }
