@@ -87,8 +87,10 @@ impl Scope {
         let bad = |field, message: String| ScopeError { field, message };
         let line = text.line.clone().ok_or_else(|| bad("line", "is required".into()))?;
         let line = LineId::parse(line).map_err(|e| bad("line", e.to_string()))?;
-        let station = text.station.clone().map(StationId::parse).transpose().map_err(|e| bad("station", e.to_string()))?;
-        let to = text.to.as_deref().map(|t| parse_instant(t, zone)).transpose().map_err(|e| bad("to", e))?.unwrap_or(now);
+        let station =
+            text.station.clone().map(StationId::parse).transpose().map_err(|e| bad("station", e.to_string()))?;
+        let to =
+            text.to.as_deref().map(|t| parse_instant(t, zone)).transpose().map_err(|e| bad("to", e))?.unwrap_or(now);
         let from = match text.from.as_deref() {
             Some(t) => parse_instant(t, zone).map_err(|e| bad("from", e))?,
             None => to - chrono::Duration::hours(24),
@@ -232,7 +234,14 @@ fn slices(calendar: &ShiftCalendar, scope: &Scope) -> Vec<Bucket> {
 }
 
 fn report<T>(scope: &Scope, slices: Vec<Slice<T>>) -> Report<T> {
-    Report { line: scope.line.clone(), station: scope.station.clone(), from: scope.from, to: scope.to, by: scope.by, slices }
+    Report {
+        line: scope.line.clone(),
+        station: scope.station.clone(),
+        from: scope.from,
+        to: scope.to,
+        by: scope.by,
+        slices,
+    }
 }
 
 /// The line's production steps (repair excluded), checked against the station filter.
@@ -253,7 +262,11 @@ fn disposition(station: &Station, has_repair: bool) -> FailDisposition {
 }
 
 /// First-pass, final and rolled throughput yield, scrap rate, DPMO and counters beside records.
-pub async fn yields(store: &Store, calendar: &ShiftCalendar, scope: &Scope) -> Result<Report<YieldFigures>, FiguresError> {
+pub async fn yields(
+    store: &Store,
+    calendar: &ShiftCalendar,
+    scope: &Scope,
+) -> Result<Report<YieldFigures>, FiguresError> {
     let (stations, has_repair) = steps(store, scope).await?;
     let route: Vec<StationId> = stations.iter().map(|s| s.id.clone()).collect();
     let visits = store.yield_visits(scope.line.as_str(), scope.from, scope.to).await?;
@@ -299,7 +312,11 @@ pub async fn yields(store: &Store, calendar: &ShiftCalendar, scope: &Scope) -> R
 }
 
 /// Defects by code, most frequent first.
-pub async fn pareto(store: &Store, calendar: &ShiftCalendar, scope: &Scope) -> Result<Report<ParetoFigures>, FiguresError> {
+pub async fn pareto(
+    store: &Store,
+    calendar: &ShiftCalendar,
+    scope: &Scope,
+) -> Result<Report<ParetoFigures>, FiguresError> {
     steps(store, scope).await?;
     let mut visits: Vec<Visit> = store.yield_visits(scope.line.as_str(), scope.from, scope.to).await?;
     if let Some(station) = &scope.station {
@@ -328,7 +345,7 @@ pub async fn downtime(
         stations.into_iter().filter(|s| scope.station.as_ref().is_none_or(|w| w == &s.id)).collect();
     let mut intervals = Vec::new();
     for s in &stations {
-        intervals.push(store.state_intervals(&scope.line, &s.id).await?);
+        intervals.push(store.state_intervals_in(&scope.line, &s.id, Some((scope.from, scope.to))).await?);
     }
     let out = slices(calendar, scope)
         .into_iter()
@@ -358,7 +375,7 @@ pub async fn oee(
     let visits = store.yield_visits(scope.line.as_str(), scope.from, scope.to).await?;
     let mut intervals = Vec::new();
     for s in &stations {
-        intervals.push(store.state_intervals(&scope.line, &s.id).await?);
+        intervals.push(store.state_intervals_in(&scope.line, &s.id, Some((scope.from, scope.to))).await?);
     }
     let out = slices(calendar, scope)
         .into_iter()
@@ -383,4 +400,138 @@ pub async fn oee(
         })
         .collect();
     Ok(report(scope, out))
+}
+
+/// A station as it is now.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StationNow {
+    /// Station.
+    pub station: StationId,
+    /// Its current state (`None`: nothing recorded, or collection stopped).
+    #[schema(value_type = Option<String>)]
+    pub state: Option<crate::domain::state::MachineState>,
+    /// Since when.
+    pub since: Option<DateTime<Utc>>,
+    /// Downtime reason of a fault.
+    pub reason: Option<String>,
+}
+
+/// Whether a line is producing, at a glance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LineStatus {
+    /// A station is running and none is in fault.
+    Running,
+    /// A station is in fault.
+    Down,
+    /// Nothing runs, nothing is in fault (idle, starved, blocked, off).
+    Idle,
+    /// No state recorded now (no collector watching).
+    NoData,
+}
+
+/// What a line's tile shows: state, this shift's output against plan, yield, OEE, downtime,
+/// holds.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct LineSummary {
+    /// Line.
+    pub line: LineId,
+    /// Display name.
+    pub name: String,
+    /// At a glance.
+    pub status: LineStatus,
+    /// Stations in route order, now.
+    pub stations: Vec<StationNow>,
+    /// The current shift ("2026-11-23 B"), if the plant is on shift.
+    pub shift: Option<String>,
+    /// Units that passed the line's last production step this shift.
+    pub output: u64,
+    /// Units the line should have made so far this shift: the shift's planned time elapsed ÷
+    /// the slowest station's ideal cycle time (`None` without ideal cycle times).
+    pub plan: Option<u64>,
+    /// Rolled throughput yield this shift (the line's first-pass yield).
+    pub fpy: Option<f64>,
+    /// OEE of the line this shift.
+    pub oee: Option<f64>,
+    /// Stations in fault now, with their reasons.
+    pub down: Vec<StationNow>,
+    /// Units on hold that went through the line.
+    pub held_units: u64,
+}
+
+/// The summary of every line now: what the overview page and `/api/v1/summary` show.
+pub async fn line_summaries(
+    store: &Store,
+    calendar: &ShiftCalendar,
+    now: DateTime<Utc>,
+) -> Result<Vec<LineSummary>, FiguresError> {
+    use crate::domain::state::MachineState;
+    let held = store.held_units_by_line().await?;
+    let shift = calendar.locate(now);
+    let mut out = Vec::new();
+    for line in store.lines().await? {
+        let steps: Vec<&Station> = line.stations.iter().filter(|s| s.kind != StationKind::Repair).collect();
+        let mut stations = Vec::new();
+        for s in &steps {
+            let open =
+                store.state_intervals_in(&line.id, &s.id, Some((now - chrono::Duration::seconds(1), now))).await?;
+            let current = open.into_iter().rev().find(|i| i.ended_at.is_none());
+            stations.push(StationNow {
+                station: s.id.clone(),
+                state: current.as_ref().map(|i| i.state),
+                since: current.as_ref().map(|i| i.started_at),
+                reason: current.and_then(|i| i.reason.or(i.fault_code.map(|c| format!("fault {c}")))),
+            });
+        }
+        let any = |state: MachineState| stations.iter().any(|s| s.state == Some(state));
+        let status = if any(MachineState::Fault) {
+            LineStatus::Down
+        } else if any(MachineState::Running) {
+            LineStatus::Running
+        } else if stations.iter().any(|s| s.state.is_some()) {
+            LineStatus::Idle
+        } else {
+            LineStatus::NoData
+        };
+        let (mut output, mut plan, mut fpy, mut oee_now) = (0, None, None, None);
+        if let Some(shift) = &shift {
+            let scope = Scope {
+                line: line.id.clone(),
+                station: None,
+                from: shift.start,
+                to: now.max(shift.start + chrono::Duration::milliseconds(1)),
+                by: None,
+            };
+            let y = yields(store, calendar, &scope).await?;
+            if let Some(slice) = y.slices.first() {
+                output = slice.figures.stations.last().map_or(0, |s| s.final_pass);
+                fpy = slice.figures.rty;
+            }
+            let o = oee(store, calendar, &scope, now).await?;
+            if let Some(slice) = o.slices.first() {
+                oee_now = slice.figures.line_oee.oee;
+                let slowest = steps
+                    .iter()
+                    .map(|s| s.ideal_cycle_ms)
+                    .collect::<Option<Vec<u32>>>()
+                    .and_then(|v| v.into_iter().max());
+                let planned_ms = slice.figures.stations.first().map(|s| s.figures.time.pbt_ms);
+                plan = slowest.zip(planned_ms).map(|(c, ms)| (ms / i64::from(c.max(1))).max(0) as u64);
+            }
+        }
+        out.push(LineSummary {
+            down: stations.iter().filter(|s| s.state == Some(MachineState::Fault)).cloned().collect(),
+            held_units: held.get(line.id.as_str()).copied().unwrap_or(0),
+            line: line.id,
+            name: line.name,
+            status,
+            stations,
+            shift: shift.as_ref().map(|s| format!("{} {}", s.date, s.name)),
+            output,
+            plan,
+            fpy,
+            oee: oee_now,
+        });
+    }
+    Ok(out)
 }

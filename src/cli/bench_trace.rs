@@ -155,7 +155,11 @@ async fn measure(config: &Config, url: &str, spec: &Synthetic, samples: usize) -
         let started = Instant::now();
         let trace = store.backward_trace(&serial).await?.context("a generated phone is unknown")?;
         ours.push(started.elapsed());
-        anyhow::ensure!(trace.tree.items().len() as i64 == expected_edges + 1, "trace of {serial} has {} items", trace.tree.items().len());
+        anyhow::ensure!(
+            trace.tree.items().len() as i64 == expected_edges + 1,
+            "trace of {serial} has {} items",
+            trace.tree.items().len()
+        );
     }
     let mut floor = Vec::with_capacity(samples);
     for serial in &phones {

@@ -19,6 +19,7 @@ use mes::acquisition::{Collectors, DriverSettings};
 use mes::config::Config;
 use mes::domain::record::Verdict;
 use mes::domain::state::MachineState;
+use mes::domain::user::Role;
 use mes::sample_plant::{SamplePlant, plant_model};
 use mes::store::RecordBatch;
 use mes_simulators::run::{SimulateOptions, simulate};
@@ -94,6 +95,11 @@ pub async fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     live(config, args).await
 }
 
+/// The demo password of a role's login (the demo listens on loopback only).
+fn demo_password(role: Role) -> String {
+    format!("{}-demo", role.as_str())
+}
+
 /// Lines simulated and collected live: SMT and phone over Modbus TCP, tablet over OPC UA.
 const LIVE_LINES: [&str; 3] = ["smt", "phone", "tablet"];
 
@@ -146,6 +152,10 @@ async fn live(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     };
     let collectors = Collectors::start(store.clone(), collected.clone(), &settings).await?;
 
+    // One login per role, printed below: the demo binds to loopback only.
+    for role in [Role::Supervisor, Role::Quality, Role::Auditor, Role::Admin] {
+        super::user::add(&store, role.as_str(), &demo_password(role), role).await?;
+    }
     let (web, web_addr) =
         super::serve::start_web(config, store.clone(), std::net::SocketAddr::from(([127, 0, 0, 1], args.port)))?;
     let web_handle = web.handle();
@@ -164,6 +174,11 @@ async fn live(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     }
     writeln!(out, "  api        http://{web_addr}/api/v1 (OpenAPI: http://{web_addr}/api/openapi.json)")?;
     writeln!(out, "  dashboard  not built yet (issue 6); the summary below stands in")?;
+    let logins: Vec<String> = [Role::Supervisor, Role::Quality, Role::Auditor, Role::Admin]
+        .into_iter()
+        .map(|r| format!("{} / {}", r.as_str(), demo_password(r)))
+        .collect();
+    writeln!(out, "  logins     {}", logins.join(", "))?;
     writeln!(out, "Ctrl-C stops production, takes every record still in the PLCs, then exits.")?;
     writeln!(out)?;
     super::emit(&out)?;

@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use chrono::Utc;
 use clap::{Args, Subcommand};
 use mes::config::Config;
+use mes::domain::StationId;
 use mes::domain::kpi::Bucket;
 use mes::domain::oee::OeeProblem;
-use mes::domain::StationId;
 use mes::figures::{self, DowntimeFigures, OeeFigures, ParetoFigures, Scope, ScopeText, Slice, YieldFigures};
 
 /// KPI reports.

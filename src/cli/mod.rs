@@ -17,6 +17,7 @@ mod profile;
 mod serve;
 mod simulate;
 mod trace;
+mod user;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -73,6 +74,9 @@ enum Command {
     Hold(hold::HoldArgs),
     /// Release a quality hold.
     Release(hold::Target),
+    /// Logins for the web front and the API.
+    #[command(subcommand)]
+    User(user::UserCommand),
     /// List quality holds, in force and released.
     Holds {
         /// Print one JSON document.
@@ -141,6 +145,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Kpi(cmd)) => kpi::run(&config, cmd).await,
         Some(Command::Hold(args)) => hold::hold(&config, &args).await,
         Some(Command::Release(target)) => hold::release(&config, &target).await,
+        Some(Command::User(cmd)) => user::run(&config, &cmd).await,
         Some(Command::Holds { json }) => hold::list(&config, json).await,
         Some(Command::Counters(args)) => counters::run(&config, &args).await,
         Some(Command::Serve(args)) => serve::run(&config, &args).await,

@@ -37,7 +37,7 @@ pub fn start_web(config: &Config, store: Arc<Store>, addr: SocketAddr) -> anyhow
     let listener = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
     let bound = listener.local_addr()?;
     let auth = Auth::from_key_file(&config.data_dir.join("web-secret.key")).context("the web secret key")?;
-    let web = Web::build(listener, WebState { store, calendar: config.calendar.clone(), auth }, 2)?;
+    let web = Web::build(listener, WebState::new(store, config.calendar.clone(), auth), 2)?;
     Ok((web, bound))
 }
 

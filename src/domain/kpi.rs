@@ -516,7 +516,9 @@ mod tests {
         fn visits() -> impl Strategy<Value = Vec<Visit>> {
             prop::collection::vec((0u8..12, 0usize..3, any::<bool>(), 0i64..600), 0..80).prop_map(|raw| {
                 raw.into_iter()
-                    .map(|(unit, station, pass, minute)| v(&format!("U{unit}"), ["A", "B", "C"][station], pass, minute, &[]))
+                    .map(|(unit, station, pass, minute)| {
+                        v(&format!("U{unit}"), ["A", "B", "C"][station], pass, minute, &[])
+                    })
                     .collect()
             })
         }

@@ -122,7 +122,10 @@ struct Master {
 fn master(ids: &BaselineIds) -> Result<Master, BaselineError> {
     let line = |l: &str| ids.lines.get(l).copied().ok_or_else(|| BaselineError::Unknown(format!("line {l}")));
     let station = |l: &str, s: &str| {
-        ids.stations.get(&(l.to_owned(), s.to_owned())).copied().ok_or_else(|| BaselineError::Unknown(format!("{l} {s}")))
+        ids.stations
+            .get(&(l.to_owned(), s.to_owned()))
+            .copied()
+            .ok_or_else(|| BaselineError::Unknown(format!("{l} {s}")))
     };
     let product = |p: &str| ids.products.get(p).copied().ok_or_else(|| BaselineError::Unknown(format!("product {p}")));
     use crate::sample_plant::{PHONE_LINE, SMT_LINE};
@@ -261,7 +264,14 @@ pub fn load_sqlite(path: &Path, ids: &BaselineIds, spec: &Synthetic) -> Result<L
             recorded: String,
         }
         impl Sink for Lite<'_> {
-            fn unit(&mut self, id: u64, serial: &str, product: i64, status: &str, at: &str) -> Result<(), BaselineError> {
+            fn unit(
+                &mut self,
+                id: u64,
+                serial: &str,
+                product: i64,
+                status: &str,
+                at: &str,
+            ) -> Result<(), BaselineError> {
                 self.unit.execute(params![id as i64, serial, product, status, at])?;
                 Ok(())
             }
@@ -269,12 +279,37 @@ pub fn load_sqlite(path: &Path, ids: &BaselineIds, spec: &Synthetic) -> Result<L
                 self.lot.execute(params![id as i64, code, kind, at])?;
                 Ok(())
             }
-            fn result(&mut self, id: u64, line: i64, station: i64, seq: u64, unit: u64, pass: bool, at: &str) -> Result<(), BaselineError> {
+            fn result(
+                &mut self,
+                id: u64,
+                line: i64,
+                station: i64,
+                seq: u64,
+                unit: u64,
+                pass: bool,
+                at: &str,
+            ) -> Result<(), BaselineError> {
                 let verdict = if pass { "pass" } else { "fail" };
-                self.result.execute(params![id as i64, line, station, seq as i64, unit as i64, verdict, at, self.recorded])?;
+                self.result.execute(params![
+                    id as i64,
+                    line,
+                    station,
+                    seq as i64,
+                    unit as i64,
+                    verdict,
+                    at,
+                    self.recorded
+                ])?;
                 Ok(())
             }
-            fn edge(&mut self, id: u64, parent: u64, child: Child, result: u64, position: u32) -> Result<(), BaselineError> {
+            fn edge(
+                &mut self,
+                id: u64,
+                parent: u64,
+                child: Child,
+                result: u64,
+                position: u32,
+            ) -> Result<(), BaselineError> {
                 let (unit, lot, kind) = match child {
                     Child::Unit(u) => (Some(u as i64), None, "pcba"),
                     Child::Lot(l, kind) => (None, Some(l as i64), kind),
@@ -343,12 +378,32 @@ pub async fn load_postgres(url: &str, ids: &BaselineIds, spec: &Synthetic) -> Re
             let _ = writeln!(self.buffers[1], "{id}\t{code}\t{kind}\t{at}");
             Ok(())
         }
-        fn result(&mut self, id: u64, line: i64, station: i64, seq: u64, unit: u64, pass: bool, at: &str) -> Result<(), BaselineError> {
+        fn result(
+            &mut self,
+            id: u64,
+            line: i64,
+            station: i64,
+            seq: u64,
+            unit: u64,
+            pass: bool,
+            at: &str,
+        ) -> Result<(), BaselineError> {
             let verdict = if pass { "pass" } else { "fail" };
-            let _ = writeln!(self.buffers[2], "{id}\t{line}\t{station}\t1\t{seq}\t{unit}\t{verdict}\t{at}\t{}", self.recorded);
+            let _ = writeln!(
+                self.buffers[2],
+                "{id}\t{line}\t{station}\t1\t{seq}\t{unit}\t{verdict}\t{at}\t{}",
+                self.recorded
+            );
             Ok(())
         }
-        fn edge(&mut self, id: u64, parent: u64, child: Child, result: u64, position: u32) -> Result<(), BaselineError> {
+        fn edge(
+            &mut self,
+            id: u64,
+            parent: u64,
+            child: Child,
+            result: u64,
+            position: u32,
+        ) -> Result<(), BaselineError> {
             let (unit, lot, kind) = match child {
                 Child::Unit(u) => (u.to_string(), "\\N".to_owned(), "pcba"),
                 Child::Lot(l, kind) => ("\\N".to_owned(), l.to_string(), kind),
@@ -381,8 +436,11 @@ pub async fn load_postgres(url: &str, ids: &BaselineIds, spec: &Synthetic) -> Re
         exec(&mut conn, def).await?;
     }
     for table in tables {
-        exec(&mut conn, format!("SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"))
-            .await?;
+        exec(
+            &mut conn,
+            format!("SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"),
+        )
+        .await?;
     }
     exec(&mut conn, "ANALYZE".into()).await?;
     conn.close().await?;
@@ -429,7 +487,12 @@ impl super::Store {
     }
 
     /// Station results of a line in `[from, to)` (what a day's yield must at least read).
-    pub async fn bare_line_results(&self, line: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<i64, super::StoreError> {
+    pub async fn bare_line_results(
+        &self,
+        line: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<i64, super::StoreError> {
         let line_id = self.line_id(line).await?;
         let sql = "SELECT count(*) AS n FROM station_results WHERE line_id = $1 AND ended_at >= $2 AND ended_at < $3";
         self.bare_count(sql, vec![line_id.into(), from.into(), to.into()]).await

@@ -156,3 +156,50 @@ impl Store {
             .collect()
     }
 }
+
+impl Store {
+    /// How many units on hold each line has seen (a unit counts for every line it visited).
+    pub async fn held_units_by_line(&self) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
+        use super::sql::{placeholders, rows_per_insert};
+        let held: Vec<String> = self.held_serials().await?.into_iter().collect();
+        let mut out = std::collections::BTreeMap::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for chunk in held.chunks(rows_per_insert(1)) {
+            let sql = format!(
+                "SELECT DISTINCT l.code AS line, u.serial FROM station_results r JOIN units u ON u.id = r.unit_id \
+                 JOIN lines l ON l.id = r.line_id WHERE u.serial IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let values = chunk.iter().map(|s| s.as_str().into()).collect();
+            let rows = self
+                .db
+                .query_all_raw(raw(self.sea_backend(), &sql, values))
+                .await
+                .map_err(StoreError::db("counting held units"))?;
+            for row in &rows {
+                let (line, serial): (String, String) = (get(row, "line")?, get(row, "serial")?);
+                if seen.insert((line.clone(), serial)) {
+                    *out.entry(line).or_default() += 1;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A value that changes whenever a result, a state change or a hold is recorded: live
+    /// views recompute only when it moves.
+    pub async fn change_marker(&self) -> Result<Vec<i64>, StoreError> {
+        let sql = "SELECT (SELECT COALESCE(MAX(id), 0) FROM station_results) AS a, \
+                   (SELECT COALESCE(MAX(id), 0) FROM state_intervals) AS b, \
+                   (SELECT COUNT(*) FROM state_intervals WHERE ended_at IS NULL) AS c, \
+                   (SELECT COALESCE(MAX(id), 0) FROM holds) AS d, \
+                   (SELECT COUNT(*) FROM holds WHERE released_at IS NULL) AS e";
+        let row = self
+            .db
+            .query_one_raw(raw(self.sea_backend(), sql, vec![]))
+            .await
+            .map_err(StoreError::db("reading the change marker"))?;
+        let Some(row) = row else { return Ok(Vec::new()) };
+        ["a", "b", "c", "d", "e"].into_iter().map(|k| get::<i64>(&row, k)).collect()
+    }
+}

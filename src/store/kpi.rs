@@ -68,7 +68,8 @@ impl Store {
             .map_err(StoreError::db("reading stations"))?;
         rows.into_iter()
             .map(|s| {
-                let corrupt = |column: &'static str, value: String| StoreError::Corrupt { table: "stations", column, value };
+                let corrupt =
+                    |column: &'static str, value: String| StoreError::Corrupt { table: "stations", column, value };
                 Ok(Station {
                     kind: StationKind::parse(&s.kind).ok_or_else(|| corrupt("kind", s.kind.clone()))?,
                     id: StationId::parse(s.code.clone()).map_err(|_| corrupt("code", s.code.clone()))?,

@@ -11,9 +11,28 @@ use crate::domain::state::{MachineState, StateInterval};
 impl Store {
     /// Every state interval of a station, oldest first.
     pub async fn state_intervals(&self, line: &LineId, station: &StationId) -> Result<Vec<StateInterval>, StoreError> {
+        self.state_intervals_in(line, station, None).await
+    }
+
+    /// The state intervals of a station that overlap `[from, to)` (all with `None`), oldest
+    /// first; an interval still open overlaps everything after its start.
+    pub async fn state_intervals_in(
+        &self,
+        line: &LineId,
+        station: &StationId,
+        window: Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
+    ) -> Result<Vec<StateInterval>, StoreError> {
+        use sea_orm::Condition;
         let (station_id, _) = self.station_id(line.as_str(), station.as_str()).await?;
-        let rows = state_interval::Entity::find()
-            .filter(state_interval::Column::StationId.eq(station_id))
+        let mut query = state_interval::Entity::find().filter(state_interval::Column::StationId.eq(station_id));
+        if let Some((from, to)) = window {
+            query = query.filter(state_interval::Column::StartedAt.lt(to)).filter(
+                Condition::any()
+                    .add(state_interval::Column::EndedAt.is_null())
+                    .add(state_interval::Column::EndedAt.gt(from)),
+            );
+        }
+        let rows = query
             .order_by_asc(state_interval::Column::StartedAt)
             .all(&self.db)
             .await

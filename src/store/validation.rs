@@ -1,8 +1,8 @@
 //! What the validation interlock reads (a unit's history, the route of the line that made it)
 //! and writes (each answer, once per request).
 
-use sea_orm::sea_query::{OnConflict, Query};
 use sea_orm::ConnectionTrait;
+use sea_orm::sea_query::{OnConflict, Query};
 
 use super::{Store, StoreError};
 use crate::domain::equipment::StationKind;
@@ -25,7 +25,13 @@ impl Store {
 
     /// The production steps of a line (its stations but repair, in position order).
     pub async fn production_steps(&self, line: &str) -> Result<Vec<StationId>, StoreError> {
-        Ok(self.line_stations(line).await?.into_iter().filter(|s| s.kind != StationKind::Repair).map(|s| s.id).collect())
+        Ok(self
+            .line_stations(line)
+            .await?
+            .into_iter()
+            .filter(|s| s.kind != StationKind::Repair)
+            .map(|s| s.id)
+            .collect())
     }
 
     /// Records an answer; a second answer to the same request (a re-read after a reconnect)

@@ -21,6 +21,7 @@ use crate::figures::{self, Scope, ScopeText};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/v1")
+            .route("/summary", web::get().to(summary))
             .route("/lines", web::get().to(lines))
             .route("/lines/{line}", web::get().to(line))
             .route("/units/{serial}", web::get().to(unit))
@@ -50,6 +51,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     ),
     paths(
         login,
+        summary,
         lines,
         line,
         unit,
@@ -75,6 +77,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         Station,
         StationKind,
         figures::YieldFigures,
+        figures::LineSummary,
+        figures::StationNow,
+        figures::LineStatus,
         figures::CountedBeside,
         figures::ParetoFigures,
         figures::DowntimeFigures,
@@ -100,7 +105,10 @@ impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
     }
 }
 
@@ -110,6 +118,14 @@ async fn openapi(_session: Session) -> HttpResponse {
 
 fn ok(body: impl serde::Serialize) -> HttpResponse {
     HttpResponse::Ok().json(body)
+}
+
+/// Every line now: status, stations' states, this shift's output against plan, first-pass
+/// yield, OEE, downtime, held units (what the overview page shows; refreshed when the store
+/// changes, at least every 5 s).
+#[utoipa::path(get, path = "/api/v1/summary", tag = "lines", responses((status = 200, body = [figures::LineSummary])))]
+async fn summary(_session: Session, state: web::Data<WebState>) -> HttpResponse {
+    HttpResponse::Ok().content_type("application/json").body(state.live.latest().await.as_str().to_owned())
 }
 
 /// Every registered line with its stations.
@@ -126,10 +142,16 @@ async fn lines(_session: Session, state: web::Data<WebState>) -> Result<HttpResp
     params(("line" = String, Path, description = "Line code, e.g. phone-1")),
     responses((status = 200, body = Line), (status = 404, body = ErrorBody))
 )]
-async fn line(_session: Session, state: web::Data<WebState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn line(
+    _session: Session,
+    state: web::Data<WebState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let code = crate::domain::LineId::parse(path.into_inner()).map_err(|e| ApiError::bad("line", e))?;
     let found = state.store.lines().await?.into_iter().find(|l| l.id == code);
-    found.map(ok).ok_or(ApiError::NotFound { code: "line_not_found", message: format!("line {code} is not registered") })
+    found
+        .map(ok)
+        .ok_or(ApiError::NotFound { code: "line_not_found", message: format!("line {code} is not registered") })
 }
 
 fn serial(text: String) -> Result<SerialNumber, ApiError> {
@@ -144,7 +166,11 @@ fn serial(text: String) -> Result<SerialNumber, ApiError> {
     params(("serial" = String, Path, description = "Unit serial (URL-encoded)")),
     responses((status = 200, description = "The unit and its visits", body = Object), (status = 404, body = ErrorBody))
 )]
-async fn unit(_session: Session, state: web::Data<WebState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn unit(
+    _session: Session,
+    state: web::Data<WebState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let serial = serial(path.into_inner())?;
     match state.store.unit_by_serial(&serial).await? {
         Some(view) => Ok(ok(view)),
@@ -153,7 +179,10 @@ async fn unit(_session: Session, state: web::Data<WebState>, path: web::Path<Str
 }
 
 fn unknown_serial(serial: &SerialNumber) -> ApiError {
-    ApiError::NotFound { code: "unit_not_found", message: format!("serial {:?} is unknown to the MES", serial.as_str()) }
+    ApiError::NotFound {
+        code: "unit_not_found",
+        message: format!("serial {:?} is unknown to the MES", serial.as_str()),
+    }
 }
 
 /// Backward genealogy: the tree of everything in the unit, with every unit's visits.
@@ -164,7 +193,11 @@ fn unknown_serial(serial: &SerialNumber) -> ApiError {
     params(("serial" = String, Path, description = "Unit serial (URL-encoded)")),
     responses((status = 200, description = "`tree` and `units` (by serial)", body = Object), (status = 404, body = ErrorBody))
 )]
-async fn trace_backward(_session: Session, state: web::Data<WebState>, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn trace_backward(
+    _session: Session,
+    state: web::Data<WebState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let serial = serial(path.into_inner())?;
     match state.store.backward_trace(&serial).await? {
         Some(trace) => Ok(ok(trace)),
@@ -191,7 +224,11 @@ struct ForwardQuery {
     params(ForwardQuery),
     responses((status = 200, description = "`item` and `units`", body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
-async fn trace_forward(_session: Session, state: web::Data<WebState>, q: web::Query<ForwardQuery>) -> Result<HttpResponse, ApiError> {
+async fn trace_forward(
+    _session: Session,
+    state: web::Data<WebState>,
+    q: web::Query<ForwardQuery>,
+) -> Result<HttpResponse, ApiError> {
     let item = match (&q.lot, &q.serial) {
         (Some(lot), None) => ConsumedItem::Lot(LotId::parse(lot.clone()).map_err(|e| ApiError::bad("lot", e))?),
         (None, Some(s)) => ConsumedItem::Serial(serial(s.clone())?),
@@ -225,7 +262,11 @@ impl WebState {
         (status = 404, body = ErrorBody)
     )
 )]
-async fn kpi_yield(_session: Session, state: web::Data<WebState>, q: web::Query<ScopeText>) -> Result<HttpResponse, ApiError> {
+async fn kpi_yield(
+    _session: Session,
+    state: web::Data<WebState>,
+    q: web::Query<ScopeText>,
+) -> Result<HttpResponse, ApiError> {
     let scope = state.scope(&q)?;
     Ok(ok(figures::yields(&state.store, &state.calendar, &scope).await?.to_json()))
 }
@@ -242,7 +283,11 @@ async fn kpi_yield(_session: Session, state: web::Data<WebState>, q: web::Query<
         (status = 404, body = ErrorBody)
     )
 )]
-async fn kpi_oee(_session: Session, state: web::Data<WebState>, q: web::Query<ScopeText>) -> Result<HttpResponse, ApiError> {
+async fn kpi_oee(
+    _session: Session,
+    state: web::Data<WebState>,
+    q: web::Query<ScopeText>,
+) -> Result<HttpResponse, ApiError> {
     let scope = state.scope(&q)?;
     Ok(ok(figures::oee(&state.store, &state.calendar, &scope, chrono::Utc::now()).await?.to_json()))
 }
@@ -259,7 +304,11 @@ async fn kpi_oee(_session: Session, state: web::Data<WebState>, q: web::Query<Sc
         (status = 404, body = ErrorBody)
     )
 )]
-async fn kpi_pareto(_session: Session, state: web::Data<WebState>, q: web::Query<ScopeText>) -> Result<HttpResponse, ApiError> {
+async fn kpi_pareto(
+    _session: Session,
+    state: web::Data<WebState>,
+    q: web::Query<ScopeText>,
+) -> Result<HttpResponse, ApiError> {
     let scope = state.scope(&q)?;
     Ok(ok(figures::pareto(&state.store, &state.calendar, &scope).await?.to_json()))
 }
@@ -276,7 +325,11 @@ async fn kpi_pareto(_session: Session, state: web::Data<WebState>, q: web::Query
         (status = 404, body = ErrorBody)
     )
 )]
-async fn kpi_downtime(_session: Session, state: web::Data<WebState>, q: web::Query<ScopeText>) -> Result<HttpResponse, ApiError> {
+async fn kpi_downtime(
+    _session: Session,
+    state: web::Data<WebState>,
+    q: web::Query<ScopeText>,
+) -> Result<HttpResponse, ApiError> {
     let scope = state.scope(&q)?;
     Ok(ok(figures::downtime(&state.store, &state.calendar, &scope, chrono::Utc::now()).await?.to_json()))
 }

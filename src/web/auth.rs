@@ -235,7 +235,8 @@ mod tests {
         assert_eq!((s.user.as_str(), s.role), ("qe1", Role::Quality));
         assert!(Auth::with_key([8; 32]).verify(&token).is_none(), "another key");
         let (body, sig) = token.split_once('.').unwrap();
-        let forged = B64.encode(serde_json::to_vec(&Claims { u: "qe1".into(), r: Role::Admin, exp: i64::MAX }).unwrap());
+        let forged =
+            B64.encode(serde_json::to_vec(&Claims { u: "qe1".into(), r: Role::Admin, exp: i64::MAX }).unwrap());
         assert!(auth.verify(&format!("{forged}.{sig}")).is_none(), "claims changed");
         assert!(auth.verify(body).is_none() && auth.verify("").is_none() && auth.verify("a.b").is_none());
     }

@@ -95,10 +95,9 @@ impl From<FiguresError> for ApiError {
     fn from(e: FiguresError) -> Self {
         match e {
             FiguresError::Store(s) => s.into(),
-            FiguresError::UnknownStation { line, station } => Self::NotFound {
-                code: "station_not_found",
-                message: format!("line {line} has no station {station:?}"),
-            },
+            FiguresError::UnknownStation { line, station } => {
+                Self::NotFound { code: "station_not_found", message: format!("line {line} has no station {station:?}") }
+            }
         }
     }
 }

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use chrono::Duration;
 use mes::domain::LineId;
 use mes::domain::shift::{DEFAULT_TIME_ZONE, ShiftCalendar};
+use mes::domain::user::Role;
 use mes::figures::{self, Scope};
 use mes::sample_plant::{PHONE_LINE, SMT_LINE};
 use mes::store::Store;
-use mes::domain::user::Role;
 use mes::web::auth::{Auth, hash_password};
 use mes::web::{Web, WebState};
 use serde_json::Value;
@@ -46,7 +46,7 @@ impl TestApi {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let calendar = ShiftCalendar::three_shifts(DEFAULT_TIME_ZONE);
         let auth = Auth::with_key([42; 32]);
-        let web = Web::build(listener, WebState { store, calendar, auth }, 1).unwrap();
+        let web = Web::build(listener, WebState::new(store, calendar, auth), 1).unwrap();
         let base = format!("http://127.0.0.1:{}", web.port());
         let handle = web.handle();
         let task = Some(tokio::spawn(web.run_until_stopped()));
@@ -57,7 +57,9 @@ impl TestApi {
 
     /// A bearer token for `user`.
     async fn login(&self, user: &str, password: &str) -> String {
-        let (status, body) = self.post("/api/v1/auth/login", &serde_json::json!({ "username": user, "password": password }), As::Anonymous).await;
+        let (status, body) = self
+            .post("/api/v1/auth/login", &serde_json::json!({ "username": user, "password": password }), As::Anonymous)
+            .await;
         assert_eq!(status, 200, "login {user}: {body}");
         body["token"].as_str().unwrap().to_owned()
     }
@@ -91,7 +93,9 @@ impl TestApi {
             let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
             let result = match body {
                 None => with_auth(agent.get(&url), &who).call(),
-                Some(b) => with_auth(agent.post(&url), &who).header("Content-Type", "application/json").send(b.as_str()),
+                Some(b) => {
+                    with_auth(agent.post(&url), &who).header("Content-Type", "application/json").send(b.as_str())
+                }
             };
             let mut response = result.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
             let status = response.status().as_u16();
@@ -259,7 +263,7 @@ async fn the_openapi_document_describes_every_route() {
         let (status, body) = api.get(&concrete).await;
         assert!(body["error"] != "not_found", "{concrete}: {status} {body}");
     }
-    assert_eq!(paths.len(), 12, "{paths:?}");
+    assert_eq!(paths.len(), 13, "{paths:?}");
     assert!(paths.contains(&"/api/v1/auth/login") && paths.contains(&"/api/v1/holds/release"), "{paths:?}");
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object(), "{}", doc["components"]);
     let params: Vec<&str> = doc["paths"]["/api/v1/kpi/oee"]["get"]["parameters"]
@@ -306,7 +310,8 @@ async fn anonymous_requests_are_refused_everywhere_but_login() {
         let (status, _) = api.request("GET", path, None, As::Bearer("forged.token".into())).await;
         assert_eq!(status, 401, "{path} with a forged token");
     }
-    let (status, body) = api.post("/api/v1/holds", &serde_json::json!({ "lot": "R1", "reason": "x" }), As::Anonymous).await;
+    let (status, body) =
+        api.post("/api/v1/holds", &serde_json::json!({ "lot": "R1", "reason": "x" }), As::Anonymous).await;
     assert_eq!(status, 401, "{body}");
     // Wrong password, unknown user, malformed body.
     let wrong = serde_json::json!({ "username": "quality", "password": "nope" });
@@ -346,11 +351,13 @@ async fn only_quality_and_admin_place_holds_and_cookie_writes_need_the_csrf_toke
     assert_eq!(status, 200);
     assert_eq!(holds[0]["placed_by"], "admin", "{holds}");
     // A missing reason and two targets are the client's mistakes.
-    let (status, body) = api.post("/api/v1/holds", &serde_json::json!({ "lot": reel }), As::Bearer(api.token.clone())).await;
+    let (status, body) =
+        api.post("/api/v1/holds", &serde_json::json!({ "lot": reel }), As::Bearer(api.token.clone())).await;
     assert_eq!((status, body["message"].as_str()), (400, Some("reason: is required")), "{body}");
     let both = serde_json::json!({ "lot": reel, "serial": "S", "reason": "x" });
     assert_eq!(api.post("/api/v1/holds", &both, As::Bearer(api.token.clone())).await.0, 400);
-    let (status, body) = api.post("/api/v1/holds/release", &serde_json::json!({ "lot": reel }), As::Bearer(api.token.clone())).await;
+    let (status, body) =
+        api.post("/api/v1/holds/release", &serde_json::json!({ "lot": reel }), As::Bearer(api.token.clone())).await;
     assert_eq!((status, body["released"].as_u64()), (200, Some(1)), "{body}");
     let store = api.stop(store).await;
     db.cleanup(store).await;
@@ -370,5 +377,101 @@ async fn logins_are_rate_limited_per_address() {
     assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
     let good = serde_json::json!({ "username": "quality", "password": "qualityquality" });
     let (status, body) = api.post("/api/v1/auth/login", &good, As::Anonymous).await;
-    assert_eq!((status, body["error"].as_str()), (429, Some("too_many_requests")), "even a good password waits: {body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (429, Some("too_many_requests")),
+        "even a good password waits: {body}"
+    );
+}
+
+/// Reads server-sent events from `url` until `done` accepts a summary (or 20 s pass).
+fn wait_for_event(url: &str, token: Option<&str>, done: impl Fn(&Value) -> bool) -> Result<Value, String> {
+    use std::io::BufRead;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(20)))
+        .build()
+        .into();
+    let mut request = agent.get(url);
+    if let Some(t) = token {
+        request = request.header("Authorization", &format!("Bearer {t}"));
+    }
+    let response = request.call().map_err(|e| e.to_string())?;
+    if response.status() != 200 {
+        return Err(format!("status {}", response.status().as_u16()));
+    }
+    let reader = std::io::BufReader::new(response.into_body().into_reader());
+    let mut last = Value::Null;
+    for line in reader.lines() {
+        let line = line.map_err(|e| format!("{e}; last summary {last}"))?;
+        if let Some(data) = line.strip_prefix("data: ") {
+            last = serde_json::from_str(data).map_err(|e| e.to_string())?;
+            if done(&last) {
+                return Ok(last);
+            }
+        }
+    }
+    Err(format!("stream ended; last summary {last}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_summary_and_live_events_follow_what_is_committed() {
+    use mes::domain::ids::{PlcEpoch, RecordSeq, SerialNumber, StationId};
+    use mes::domain::record::{RecordKey, UnitRecord, Verdict};
+    for db in TestDb::all().await {
+        let (store, _, _) = sample_store(&db, 8, 2, 0).await;
+        let store = Arc::new(store);
+        let api = TestApi::start(store.clone()).await;
+        let (status, summary) = api.get("/api/v1/summary").await;
+        assert_eq!(status, 200, "{summary}");
+        let lines: Vec<&str> = summary.as_array().unwrap().iter().filter_map(|l| l["line"].as_str()).collect();
+        assert_eq!(lines, ["phone-1", "smt-1", "tablet-1"], "{summary}");
+        // Anonymous: no events (no kiosk mode).
+        let url = format!("{}/events", api.base);
+        let anonymous = tokio::task::spawn_blocking({
+            let url = url.clone();
+            move || wait_for_event(&url, None, |_| true)
+        });
+        assert_eq!(anonymous.await.unwrap().unwrap_err(), "status 401");
+        // Three phones packed now: a connected client sees this shift's output rise to 3.
+        let token = api.token.clone();
+        let watcher = tokio::task::spawn_blocking(move || {
+            wait_for_event(&url, Some(&token), |s| {
+                s.as_array().is_some_and(|l| l.iter().any(|l| l["line"] == PHONE_LINE && l["output"] == 3))
+            })
+        });
+        let records: Vec<UnitRecord> = (1..=3)
+            .map(|k| {
+                let key = RecordKey {
+                    line: LineId::parse(PHONE_LINE).unwrap(),
+                    station: StationId::parse("PACK").unwrap(),
+                    epoch: PlcEpoch(9),
+                    seq: RecordSeq(k),
+                };
+                UnitRecord::new(
+                    key,
+                    SerialNumber::parse(format!("LIVE-{k}")).unwrap(),
+                    Verdict::Pass,
+                    chrono::Utc::now(),
+                )
+            })
+            .collect();
+        store.commit(&mes::store::RecordBatch { records, ..Default::default() }).await.unwrap();
+        let seen = watcher.await.unwrap().unwrap_or_else(|e| panic!("{}: {e}", db.label()));
+        let phone = seen.as_array().unwrap().iter().find(|l| l["line"] == PHONE_LINE).unwrap();
+        assert!(phone["shift"].is_string(), "{phone}");
+        let (_, summary) = api.get("/api/v1/summary").await;
+        assert!(summary.as_array().unwrap().iter().any(|l| l["line"] == PHONE_LINE && l["output"] == 3), "{summary}");
+        let store = api.stop(store).await;
+        db.cleanup(store).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_readiness_answer_without_a_login() {
+    let db = TestDb::sqlite();
+    let api = TestApi::start(Arc::new(db.store().await)).await;
+    assert_eq!(api.request("GET", "/healthz", None, As::Anonymous).await, (200, serde_json::json!({ "status": "ok" })));
+    let (status, body) = api.request("GET", "/readyz", None, As::Anonymous).await;
+    assert_eq!((status, body["database"].as_str()), (200, Some("reachable")), "{body}");
 }

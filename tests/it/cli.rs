@@ -244,7 +244,10 @@ async fn a_hold_on_a_reel_marks_every_unit_that_contains_it_until_released() {
     }
     let csv = run_ok(&with(&["export", "station-results", "--format", "csv"], &store));
     assert!(csv.lines().next().unwrap().ends_with(",on_hold"), "{csv}");
-    assert_eq!(csv.lines().filter(|l| l.ends_with(",true")).count(), lines.iter().filter(|l| l.on_hold.is_some()).count());
+    assert_eq!(
+        csv.lines().filter(|l| l.ends_with(",true")).count(),
+        lines.iter().filter(|l| l.on_hold.is_some()).count()
+    );
     run_ok(&with(&["release", "--lot", reel, "--by", "qe2"], &store));
     let export = run_ok(&with(&["export", "station-results", "--format", "jsonl"], &store));
     assert!(!export.contains("on_hold"), "released: nothing is marked");
@@ -364,7 +367,10 @@ async fn oee_is_measured_against_planned_time_from_the_shift_calendar_with_its_b
             .sum();
         assert_eq!(sum, 24 * 3_600_000, "PBT is the sum of its elements: {s}");
         let q = &s["quantities"];
-        assert_eq!(q["pq"].as_u64(), Some(q["gq"].as_u64().unwrap() + q["rq"].as_u64().unwrap() + q["sq"].as_u64().unwrap()));
+        assert_eq!(
+            q["pq"].as_u64(),
+            Some(q["gq"].as_u64().unwrap() + q["rq"].as_u64().unwrap() + q["sq"].as_u64().unwrap())
+        );
         // The generated plant declares no ideal cycle times: no effectiveness, said so.
         assert!(s["effectiveness"].is_null() && s["oee"].is_null(), "{s}");
         assert!(s["problems"].as_array().unwrap().iter().any(|p| p["problem"] == "no_ideal_cycle_time"), "{s}");
@@ -373,7 +379,9 @@ async fn oee_is_measured_against_planned_time_from_the_shift_calendar_with_its_b
     // The same period with a 30-minute break in each shift: PBT shrinks by the breaks' overlap.
     let config = db.dir().unwrap().join("breaks.toml");
     let shift = |name: &str, start: &str, end: &str, b: &str, e: &str| {
-        format!("[[plant.shifts]]\nname = \"{name}\"\nstart = \"{start}\"\nend = \"{end}\"\nbreaks = [{{ start = \"{b}\", end = \"{e}\" }}]\n")
+        format!(
+            "[[plant.shifts]]\nname = \"{name}\"\nstart = \"{start}\"\nend = \"{end}\"\nbreaks = [{{ start = \"{b}\", end = \"{e}\" }}]\n"
+        )
     };
     std::fs::write(
         &config,

@@ -13,17 +13,17 @@ use mes::acquisition::{Collectors, DriverSettings};
 use mes::domain::counter::{CounterEventKind, CounterKind, DeltaRules, deltas};
 use mes::domain::equipment::StationKind;
 use mes::domain::kpi::{Visit, line_yield, station_yields};
-use mes::domain::shift::ShiftCalendar;
-use mes::figures::{self, Scope};
-use plc_contract::profile::{FailDisposition, fail_disposition};
 use mes::domain::record::Verdict;
+use mes::domain::shift::ShiftCalendar;
 use mes::domain::{LineId, StationId};
+use mes::figures::{self, Scope};
 use mes::store::{StationResultFilter, Store};
 use mes_simulators::faults::Faults;
 use mes_simulators::opcua::OpcUaLogin;
 use mes_simulators::run::{SimulateOptions, simulate};
 use plc_contract::StationResultLine;
 use plc_contract::profile::{Address, Handshake, Profile, Role};
+use plc_contract::profile::{FailDisposition, fail_disposition};
 
 use crate::harness::TestDb;
 
@@ -272,9 +272,15 @@ async fn collectors_record_exactly_what_the_simulated_plcs_produced() {
             let oee = &oee.slices[0].figures;
             for s in &oee.stations {
                 let truth_pq = truth_visits.iter().filter(|v| v.station == s.station).count() as u64;
-                let truth_gq = truth_visits.iter().filter(|v| v.station == s.station && v.verdict == Verdict::Pass).count() as u64;
+                let truth_gq =
+                    truth_visits.iter().filter(|v| v.station == s.station && v.verdict == Verdict::Pass).count() as u64;
                 let q = s.figures.quantities;
-                assert_eq!((q.pq, q.gq, q.rq + q.sq), (truth_pq, truth_gq, truth_pq - truth_gq), "{line} {}", s.station);
+                assert_eq!(
+                    (q.pq, q.gq, q.rq + q.sq),
+                    (truth_pq, truth_gq, truth_pq - truth_gq),
+                    "{line} {}",
+                    s.station
+                );
                 assert!(s.figures.time.apt_ms > 0, "{line} {}: running time recorded", s.station);
             }
             let l = &oee.line_oee;

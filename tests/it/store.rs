@@ -16,7 +16,12 @@ pub fn start() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap()
 }
 
-pub async fn sample_store(db: &TestDb, seed: u64, phones: usize, tablets: usize) -> (Store, SamplePlant, Vec<UnitRecord>) {
+pub async fn sample_store(
+    db: &TestDb,
+    seed: u64,
+    phones: usize,
+    tablets: usize,
+) -> (Store, SamplePlant, Vec<UnitRecord>) {
     let store = db.store().await;
     store.register_plant(&plant_model()).await.unwrap();
     let mut plant = SamplePlant::new(seed, start());

@@ -98,8 +98,7 @@ fn every_module_says_what_it_owns() {
 
 #[test]
 fn only_the_web_imports_actix() {
-    let outside: Vec<PathBuf> =
-        rust_files(&src()).into_iter().filter(|p| !p.starts_with(src().join("web"))).collect();
+    let outside: Vec<PathBuf> = rust_files(&src()).into_iter().filter(|p| !p.starts_with(src().join("web"))).collect();
     let found = violations(&outside, &["actix_web", "actix_"]);
     assert!(found.is_empty(), "actix belongs in src/web:\n{}", found.join("\n"));
 }
@@ -107,10 +106,9 @@ fn only_the_web_imports_actix() {
 #[test]
 fn figures_are_computed_in_the_domain_and_assembled_once() {
     // The CLI and the web show figures; neither computes one (no domain formula call there).
-    let shows: Vec<PathBuf> = rust_files(&src().join("cli"))
-        .into_iter()
-        .chain(rust_files(&src().join("web")))
-        .collect();
-    let found = violations(&shows, &["station_yields(", "station_oee(", "aggregate_oee(", "defect_pareto(", "line_yield("]);
+    let shows: Vec<PathBuf> =
+        rust_files(&src().join("cli")).into_iter().chain(rust_files(&src().join("web"))).collect();
+    let found =
+        violations(&shows, &["station_yields(", "station_oee(", "aggregate_oee(", "defect_pareto(", "line_yield("]);
     assert!(found.is_empty(), "figures are assembled by mes::figures:\n{}", found.join("\n"));
 }

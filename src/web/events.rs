@@ -1,0 +1,50 @@
+//! `/events`: server-sent events for the live pages. Each event is the whole state of every
+//! line (`event: summary`), sent on connect (once the first is computed) and then whenever the live view
+//! recomputes it; a comment line every 15 s keeps proxies from closing an idle stream. The
+//! browser's `EventSource` reconnects by itself after a server restart.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::stream;
+use tokio::sync::watch;
+
+use super::WebState;
+use super::auth::session_of;
+use super::error::ApiError;
+
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+fn event(json: &str) -> web::Bytes {
+    web::Bytes::from(format!("event: summary\ndata: {json}\n\n"))
+}
+
+/// The stream: the latest summary, then every new one (a lagging client skips to the newest).
+pub async fn events(req: HttpRequest, state: web::Data<WebState>) -> Result<HttpResponse, ApiError> {
+    if !state.kiosk && session_of(&req).is_none() {
+        return Err(ApiError::Unauthorized);
+    }
+    let mut rx = state.live.subscribe();
+    rx.mark_changed();
+    // The newest summary now, then each newer one; a slow client skips to the newest.
+    let body = stream::unfold(rx, |mut rx: watch::Receiver<Option<Arc<String>>>| async move {
+        loop {
+            match tokio::time::timeout(KEEP_ALIVE, rx.changed()).await {
+                Ok(Ok(())) => {
+                    let latest = rx.borrow_and_update().clone();
+                    if let Some(json) = latest {
+                        return Some((Ok::<_, actix_web::Error>(event(&json)), rx));
+                    }
+                }
+                Ok(Err(_)) => return None,
+                Err(_) => return Some((Ok(web::Bytes::from_static(b": keep-alive\n\n")), rx)),
+            }
+        }
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(body))
+}

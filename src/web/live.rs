@@ -1,0 +1,91 @@
+//! Live figures: one task per web process watches the store's change marker (a few `MAX(id)`s,
+//! every [`POLL`]) and, when it moves (or every [`REFRESH`] for time-based figures), recomputes
+//! the line summaries once, keeps the JSON for `/api/v1/summary` and pushes it to every
+//! `/events` client. Many clients cost one computation; a slow client only misses snapshots
+//! it would have replaced anyway (each event is the whole state, and a watch keeps only the newest).
+//!
+//! Reading the store (not the collectors' memory) makes a web process in front of a shared
+//! PostgreSQL see what any collector process committed.
+//!
+//! Must never: compute figures (that is [`crate::figures`]), or block a request on the store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::domain::shift::ShiftCalendar;
+use crate::store::Store;
+
+/// How often the change marker is read.
+pub const POLL: Duration = Duration::from_millis(200);
+/// Figures that move with the clock (planned time, plan) are recomputed at least this often.
+pub const REFRESH: Duration = Duration::from_secs(5);
+
+/// The latest summaries, watched: a reader sees the newest value and is woken when it changes.
+#[derive(Debug)]
+pub struct Live {
+    tx: watch::Sender<Option<Arc<String>>>,
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        Self { tx: watch::channel(None).0 }
+    }
+}
+
+impl Live {
+    /// The latest summaries as JSON (an array of `LineSummary`), waiting for the first.
+    pub async fn latest(&self) -> Arc<String> {
+        let mut rx = self.tx.subscribe();
+        match rx.wait_for(Option::is_some).await {
+            Ok(v) => v.clone().unwrap_or_default(),
+            Err(_) => Arc::default(),
+        }
+    }
+
+    /// A receiver woken by every new summary.
+    pub fn subscribe(&self) -> watch::Receiver<Option<Arc<String>>> {
+        self.tx.subscribe()
+    }
+
+    fn publish(&self, json: String) {
+        self.tx.send_replace(Some(Arc::new(json)));
+    }
+
+    /// Computes the summaries now and publishes them.
+    pub async fn refresh(&self, store: &Store, calendar: &ShiftCalendar) {
+        match crate::figures::line_summaries(store, calendar, chrono::Utc::now()).await {
+            Ok(summaries) => match serde_json::to_string(&summaries) {
+                Ok(json) => self.publish(json),
+                Err(e) => tracing::error!(error = %e, "serialising line summaries"),
+            },
+            Err(e) => tracing::warn!(error = %e, "line summaries not refreshed"),
+        }
+    }
+
+    /// Watches the store until `stop` turns true.
+    pub async fn run(self: Arc<Self>, store: Arc<Store>, calendar: ShiftCalendar, mut stop: watch::Receiver<bool>) {
+        let mut marker = Vec::new();
+        let mut last = tokio::time::Instant::now();
+        self.refresh(&store, &calendar).await;
+        loop {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                () = tokio::time::sleep(POLL) => {}
+            }
+            let now = match store.change_marker().await {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(error = %e, "live view cannot read the store");
+                    continue;
+                }
+            };
+            if now != marker || last.elapsed() >= REFRESH {
+                marker = now;
+                last = tokio::time::Instant::now();
+                self.refresh(&store, &calendar).await;
+            }
+        }
+    }
+}
