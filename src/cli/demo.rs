@@ -50,7 +50,10 @@ pub struct DemoArgs {
     /// Port of the first simulated Modbus line (others above it); 0 picks free ports.
     #[arg(long, default_value_t = 0)]
     modbus_port: u16,
-    /// Web port on 127.0.0.1 (the JSON API today, the dashboard with issue 6); 0 picks a free one.
+    /// Read-only kiosk: the overview readable without a login (wall screens).
+    #[arg(long)]
+    kiosk: bool,
+    /// Web port on 127.0.0.1 (dashboard and JSON API); 0 picks a free one.
     #[arg(long, default_value_t = 8080)]
     port: u16,
     /// Seconds between summary lines.
@@ -77,6 +80,7 @@ impl Default for DemoArgs {
             faults: String::new(),
             modbus_port: 0,
             port: 8080,
+            kiosk: false,
             every: 5,
             history: false,
             phones: 120,
@@ -156,8 +160,12 @@ async fn live(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     for role in [Role::Supervisor, Role::Quality, Role::Auditor, Role::Admin] {
         super::user::add(&store, role.as_str(), &demo_password(role), role).await?;
     }
-    let (web, web_addr) =
-        super::serve::start_web(config, store.clone(), std::net::SocketAddr::from(([127, 0, 0, 1], args.port)))?;
+    let (web, web_addr) = super::serve::start_web(
+        config,
+        store.clone(),
+        std::net::SocketAddr::from(([127, 0, 0, 1], args.port)),
+        args.kiosk,
+    )?;
     let web_handle = web.handle();
     let web_task = tokio::spawn(web.run_until_stopped());
 
@@ -172,8 +180,8 @@ async fn live(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
         };
         writeln!(out, "  {:<10} simulated PLCs on {endpoint}, collected", p.line)?;
     }
+    writeln!(out, "  dashboard  http://{web_addr}/ (line overview, live)")?;
     writeln!(out, "  api        http://{web_addr}/api/v1 (OpenAPI: http://{web_addr}/api/openapi.json)")?;
-    writeln!(out, "  dashboard  not built yet (issue 6); the summary below stands in")?;
     let logins: Vec<String> = [Role::Supervisor, Role::Quality, Role::Auditor, Role::Admin]
         .into_iter()
         .map(|r| format!("{} / {}", r.as_str(), demo_password(r)))

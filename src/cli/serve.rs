@@ -28,16 +28,25 @@ pub struct ServeArgs {
     /// Address the web front listens on (default: `[web] listen` of the config, 127.0.0.1:8080).
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
+    /// Read-only kiosk for wall screens: the overview and its live events without a login.
+    #[arg(long)]
+    kiosk: bool,
     #[command(flatten)]
     collect: collect::CollectArgs,
 }
 
 /// The web front on `addr` over `store`, running; with the address it really got.
-pub fn start_web(config: &Config, store: Arc<Store>, addr: SocketAddr) -> anyhow::Result<(Web, SocketAddr)> {
+pub fn start_web(
+    config: &Config,
+    store: Arc<Store>,
+    addr: SocketAddr,
+    kiosk: bool,
+) -> anyhow::Result<(Web, SocketAddr)> {
     let listener = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
     let bound = listener.local_addr()?;
     let auth = Auth::from_key_file(&config.data_dir.join("web-secret.key")).context("the web secret key")?;
-    let web = Web::build(listener, WebState::new(store, config.calendar.clone(), auth), 2)?;
+    let state = WebState { kiosk, ..WebState::new(store, config.calendar.clone(), auth) };
+    let web = Web::build(listener, state, 2)?;
     Ok((web, bound))
 }
 
@@ -50,11 +59,14 @@ pub async fn run(config: &Config, args: &ServeArgs) -> anyhow::Result<ExitCode> 
         true => None,
         false => Some(collect::start(config, &args.collect, store.clone()).await?),
     };
-    let (web, bound) = start_web(config, store, args.listen.unwrap_or(config.web_listen))?;
+    let (web, bound) = start_web(config, store, args.listen.unwrap_or(config.web_listen), args.kiosk)?;
     let handle = web.handle();
     let server = tokio::spawn(web.run_until_stopped());
     tracing::info!(%bound, "web front listening");
-    super::emit(&format!("API on http://{bound}/api/v1 (OpenAPI: http://{bound}/api/openapi.json); Ctrl-C to stop\n"))?;
+    super::emit(&format!(
+        "dashboard on http://{bound}/, API on http://{bound}/api/v1 (OpenAPI: /api/openapi.json){}; Ctrl-C to stop\n",
+        if args.kiosk { ", kiosk mode (overview readable without login)" } else { "" }
+    ))?;
     super::shutdown_signal().await;
     if let Some(collectors) = collectors {
         collectors.set_mode(if args.collect.drain { Mode::Drain } else { Mode::Stop });

@@ -11,7 +11,9 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod events;
+pub mod i18n;
 pub mod live;
+pub mod pages;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -67,7 +69,11 @@ impl Web {
                 .app_data(
                     web::JsonConfig::default().limit(64 * 1024).error_handler(|e, _| ApiError::bad("body", e).into()),
                 )
+                .app_data(
+                    web::FormConfig::default().limit(16 * 1024).error_handler(|e, _| ApiError::bad("form", e).into()),
+                )
                 .configure(api::routes)
+                .configure(pages::routes)
                 .route("/events", web::get().to(events::events))
                 .route("/healthz", web::get().to(healthz))
                 .route("/readyz", web::get().to(readyz))
