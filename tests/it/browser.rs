@@ -15,6 +15,7 @@ use base64::Engine as _;
 use mes::domain::ids::{LineId, PlcEpoch, RecordSeq, SerialNumber, StationId};
 use mes::domain::record::{RecordKey, UnitRecord, Verdict};
 use mes::domain::shift::{DEFAULT_TIME_ZONE, ShiftCalendar};
+use mes::domain::state::{MachineState, StateInterval};
 use mes::domain::user::Role;
 use mes::sample_plant::PHONE_LINE;
 use mes::web::auth::{Auth, hash_password};
@@ -189,8 +190,35 @@ async fn a_supervisor_logs_in_watches_output_rise_live_and_switches_to_vietnames
                 )
             })
             .collect();
-        rt.block_on(store2.commit(&mes::store::RecordBatch { records, ..Default::default() })).unwrap();
+        // The lines' states now: phone-1 running but FT in fault, smt-1 running, tablet-1 starved.
+        let since = chrono::Utc::now() - chrono::Duration::minutes(7);
+        let state = |line: &str, station: &str, state, reason: Option<&str>| StateInterval {
+            line: LineId::parse(line).unwrap(),
+            station: StationId::parse(station).unwrap(),
+            started_at: since,
+            ended_at: None,
+            plc_code: 0,
+            state,
+            fault_code: reason.map(|_| 111),
+            reason: reason.map(str::to_owned),
+        };
+        let states = vec![
+            state(PHONE_LINE, "LOAD", MachineState::Running, None),
+            state(PHONE_LINE, "FT", MachineState::Fault, Some("test fixture contact")),
+            state("smt-1", "PNP", MachineState::Running, None),
+            state("tablet-1", "LOAD", MachineState::Starved, None),
+        ];
+        let batch = mes::store::RecordBatch { records, state_intervals: states, ..Default::default() };
+        rt.block_on(store2.commit(&batch)).unwrap();
         b.wait_for(&format!("{output} === '4'"), output);
+        b.wait_for(
+            "['down', 'running', 'idle'].join() === Array.from(document.querySelectorAll('.tile')).map(t => t.dataset.status).join()",
+            "Array.from(document.querySelectorAll('.tile')).map(t => t.dataset.status).join()",
+        );
+        let down = b.eval("document.querySelector('[data-line=\"phone-1\"] [data-f=down]').textContent");
+        assert!(down.as_str().unwrap_or_default().starts_with("FT: test fixture contact (since "), "{down}");
+        let status = b.eval("document.querySelector('[data-line=\"phone-1\"] [data-f=status]').textContent");
+        assert_eq!(status, "■ DOWN", "state is written out with its shape, not colour alone");
         assert_eq!(b.eval("window.__no_reload"), 42, "the count rose without a reload");
         b.screenshot("overview-en.png");
         // Vietnamese: words and number format follow.
