@@ -48,6 +48,10 @@ pub struct TraceArgs {
     /// Skip SQLite (PostgreSQL only).
     #[arg(long)]
     no_sqlite: bool,
+    /// Measure an SQLite file an earlier `--keep` run generated with the same sizes, instead of
+    /// generating one (the load takes minutes).
+    #[arg(long, value_name = "FILE")]
+    reuse_sqlite: Option<std::path::PathBuf>,
 }
 
 pub async fn run(config: &Config, args: &TraceArgs) -> anyhow::Result<std::process::ExitCode> {
@@ -70,7 +74,27 @@ pub async fn run(config: &Config, args: &TraceArgs) -> anyhow::Result<std::proce
         if cfg!(debug_assertions) { "DEBUG (numbers are not representative)" } else { "release" },
     );
     let temp = tempfile::tempdir_in(args.dir.clone().unwrap_or_else(std::env::temp_dir)).context("temp folder")?;
-    if !args.no_sqlite {
+    super::emit(&std::mem::take(&mut report))?;
+    if let Some(path) = args.reuse_sqlite.as_ref().filter(|_| !args.no_sqlite) {
+        let size = std::fs::metadata(path).with_context(|| format!("--reuse-sqlite {}", path.display()))?.len();
+        let counts = Store::connect(&sqlite_url(path)).await?.row_counts().await?;
+        anyhow::ensure!(
+            counts.get("genealogy_edges") == Some(&spec.edges()),
+            "{} holds {:?} edges, not the {} these sizes make",
+            path.display(),
+            counts.get("genealogy_edges"),
+            spec.edges()
+        );
+        super::emit(&format!(
+            "SQLite: reused {} ({} units, {} station results, {} edges); file {:.2} GiB\n",
+            path.display(),
+            counts.get("units").copied().unwrap_or(0),
+            counts.get("station_results").copied().unwrap_or(0),
+            spec.edges(),
+            size as f64 / f64::from(1u32 << 30)
+        ))?;
+        super::emit(&measure(config, &sqlite_url(path), &spec, args.samples).await?)?;
+    } else if !args.no_sqlite {
         let path = temp.path().join("trace-bench.sqlite");
         let url = sqlite_url(&path);
         let ids = prepare(&url).await?;
@@ -81,15 +105,15 @@ pub async fn run(config: &Config, args: &TraceArgs) -> anyhow::Result<std::proce
         };
         let load_s = started.elapsed().as_secs_f64();
         let size = std::fs::metadata(&path).map_or(0, |m| m.len());
-        report.push_str(&format!(
+        super::emit(&format!(
             "SQLite: loaded {} units, {} lots, {} station results, {} edges in {load_s:.0} s; file {:.2} GiB\n",
             loaded.units,
             loaded.lots,
             loaded.results,
             loaded.edges,
             size as f64 / f64::from(1u32 << 30)
-        ));
-        report.push_str(&measure(config, &url, &spec, args.samples).await?);
+        ))?;
+        super::emit(&measure(config, &url, &spec, args.samples).await?)?;
     }
     if let Some(admin) = &args.postgres_url {
         let name = format!("mes_bench_trace_{}", std::process::id());

@@ -101,7 +101,7 @@ impl Store {
                UNION \
                SELECT e.child_unit_id FROM genealogy_edges e JOIN tree t ON e.parent_unit_id = t.unit_id \
                WHERE e.child_unit_id IS NOT NULL) \
-             SELECT {EDGE_COLUMNS} FROM genealogy_edges e JOIN tree t ON e.parent_unit_id = t.unit_id {EDGE_JOINS}"
+             SELECT e.id FROM genealogy_edges e JOIN tree t ON e.parent_unit_id = t.unit_id"
         );
         let edges = self.edges(&sql, vec![serial.as_str().into()]).await?;
         let tree = backward_tree(serial, &edges);
@@ -134,7 +134,7 @@ impl Store {
                SELECT e.parent_unit_id FROM genealogy_edges e WHERE e.{start_column} = $1 \
                UNION \
                SELECT e.parent_unit_id FROM genealogy_edges e JOIN up ON e.child_unit_id = up.unit_id) \
-             SELECT {EDGE_COLUMNS} FROM genealogy_edges e {EDGE_JOINS} \
+             SELECT e.id FROM genealogy_edges e \
              WHERE e.parent_unit_id IN (SELECT unit_id FROM up) \
                AND (e.child_unit_id IN (SELECT unit_id FROM up) OR e.{start_column} = $1)"
         );
@@ -179,13 +179,36 @@ impl Store {
         row.map(|r| get::<i64>(&r, "id")).transpose()
     }
 
+    /// The edges whose ids `sql` selects, with names and where they were recorded. Two steps:
+    /// a recursive walk's size is unknowable to a planner (PostgreSQL guessed 1.4 million rows
+    /// for 22 and chose full scans of 10⁸ rows), so the walk returns ids only and the names are
+    /// joined to an explicit id list, which every planner answers through primary keys.
     async fn edges(&self, sql: &str, values: Vec<Value>) -> Result<Vec<GenealogyEdge>, StoreError> {
         let rows = self
             .db
             .query_all_raw(raw(self.sea_backend(), sql, values))
             .await
-            .map_err(StoreError::db("reading genealogy"))?;
-        rows.iter().map(edge_from_row).collect()
+            .map_err(StoreError::db("walking genealogy"))?;
+        let mut ids: Vec<i64> = rows.iter().map(|r| get::<i64>(r, "id")).collect::<Result<_, _>>()?;
+        ids.sort_unstable();
+        ids.dedup();
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(rows_per_insert(1)) {
+            let sql = format!(
+                "SELECT {EDGE_COLUMNS} FROM genealogy_edges e {EDGE_JOINS} WHERE e.id IN ({}) ORDER BY e.id",
+                placeholders(1, chunk.len())
+            );
+            let values = chunk.iter().map(|id| (*id).into()).collect();
+            let rows = self
+                .db
+                .query_all_raw(raw(self.sea_backend(), &sql, values))
+                .await
+                .map_err(StoreError::db("reading genealogy"))?;
+            for row in &rows {
+                out.push(edge_from_row(row)?);
+            }
+        }
+        Ok(out)
     }
 
     /// Units with their visits, by serial; unknown serials are absent from the map.
