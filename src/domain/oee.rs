@@ -336,7 +336,9 @@ mod tests {
     ///
     /// Ideal cycle 60 s: availability = 77/110 = 0.7; effectiveness = 60 s × 70 / 77 min =
     /// 70/77 = 0.90909…; quality = 63/70 = 0.9; OEE = 0.7 × 70/77 × 0.9 = 0.572727…
-    fn fixture() -> (Vec<StateInterval>, Vec<Visit>, Vec<(DateTime<Utc>, DateTime<Utc>)>) {
+    type Windows = Vec<(DateTime<Utc>, DateTime<Utc>)>;
+
+    fn fixture() -> (Vec<StateInterval>, Vec<Visit>, Windows) {
         let intervals = vec![
             iv(0.0, Some(40.0), MachineState::Running),
             iv(40.0, Some(48.0), MachineState::Fault),
@@ -402,7 +404,7 @@ mod tests {
 
         /// Back-to-back state intervals (with gaps where nothing was recorded) over up to 10 h,
         /// visits at any time, planned windows with breaks.
-        fn scenario() -> impl Strategy<Value = (Vec<StateInterval>, Vec<Visit>, Vec<(DateTime<Utc>, DateTime<Utc>)>)> {
+        fn scenario() -> impl Strategy<Value = (Vec<StateInterval>, Vec<Visit>, Windows)> {
             let intervals = prop::collection::vec((1u32..90, 0usize..8, any::<bool>()), 0..30);
             let visits = prop::collection::vec((0u32..600, any::<bool>()), 0..200);
             let breaks = prop::collection::vec((0u32..600, 1u32..60), 0..4);

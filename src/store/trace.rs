@@ -95,15 +95,13 @@ impl Store {
         if self.unit_id(serial.as_str()).await?.is_none() {
             return Ok(None);
         }
-        let sql = format!(
-            "WITH RECURSIVE tree(unit_id) AS ( \
-               SELECT id FROM units WHERE serial = $1 \
-               UNION \
-               SELECT e.child_unit_id FROM genealogy_edges e JOIN tree t ON e.parent_unit_id = t.unit_id \
-               WHERE e.child_unit_id IS NOT NULL) \
-             SELECT e.id FROM genealogy_edges e JOIN tree t ON e.parent_unit_id = t.unit_id"
-        );
-        let edges = self.edges(&sql, vec![serial.as_str().into()]).await?;
+        let sql = "WITH RECURSIVE tree(unit_id) AS ( \
+                     SELECT id FROM units WHERE serial = $1 \
+                     UNION \
+                     SELECT e.child_unit_id FROM genealogy_edges e JOIN tree t ON e.parent_unit_id = t.unit_id \
+                     WHERE e.child_unit_id IS NOT NULL) \
+                   SELECT e.id FROM genealogy_edges e JOIN tree t ON e.parent_unit_id = t.unit_id";
+        let edges = self.edges(sql, vec![serial.as_str().into()]).await?;
         let tree = backward_tree(serial, &edges);
         let serials: Vec<&str> = tree
             .items()
