@@ -256,6 +256,22 @@ async fn steps(store: &Store, scope: &Scope) -> Result<(Vec<Station>, bool), Fig
     Ok((stations.into_iter().filter(|s| s.kind != StationKind::Repair).collect(), has_repair))
 }
 
+/// Stations, their state intervals (in the same order), and whether the line has a repair station.
+type Watched = (Vec<Station>, Vec<Vec<crate::domain::state::StateInterval>>, bool);
+
+/// The production steps the scope asks for, each with its state intervals in the period, and
+/// whether the line has a repair station.
+async fn watched(store: &Store, scope: &Scope) -> Result<Watched, FiguresError> {
+    let (stations, has_repair) = steps(store, scope).await?;
+    let stations: Vec<Station> =
+        stations.into_iter().filter(|s| scope.station.as_ref().is_none_or(|w| w == &s.id)).collect();
+    let mut intervals = Vec::new();
+    for s in &stations {
+        intervals.push(store.state_intervals_in(&scope.line, &s.id, Some((scope.from, scope.to))).await?);
+    }
+    Ok((stations, intervals, has_repair))
+}
+
 /// Where a failure at `station` goes on a line with (or without) a repair station.
 fn disposition(station: &Station, has_repair: bool) -> FailDisposition {
     fail_disposition(station.kind.as_str(), has_repair)
@@ -340,13 +356,7 @@ pub async fn downtime(
     scope: &Scope,
     now: DateTime<Utc>,
 ) -> Result<Report<DowntimeFigures>, FiguresError> {
-    let (stations, _) = steps(store, scope).await?;
-    let stations: Vec<Station> =
-        stations.into_iter().filter(|s| scope.station.as_ref().is_none_or(|w| w == &s.id)).collect();
-    let mut intervals = Vec::new();
-    for s in &stations {
-        intervals.push(store.state_intervals_in(&scope.line, &s.id, Some((scope.from, scope.to))).await?);
-    }
+    let (stations, intervals, _) = watched(store, scope).await?;
     let out = slices(calendar, scope)
         .into_iter()
         .map(|bucket| {
@@ -369,14 +379,8 @@ pub async fn oee(
     scope: &Scope,
     now: DateTime<Utc>,
 ) -> Result<Report<OeeFigures>, FiguresError> {
-    let (stations, has_repair) = steps(store, scope).await?;
-    let stations: Vec<Station> =
-        stations.into_iter().filter(|s| scope.station.as_ref().is_none_or(|w| w == &s.id)).collect();
+    let (stations, intervals, has_repair) = watched(store, scope).await?;
     let visits = store.yield_visits(scope.line.as_str(), scope.from, scope.to).await?;
-    let mut intervals = Vec::new();
-    for s in &stations {
-        intervals.push(store.state_intervals_in(&scope.line, &s.id, Some((scope.from, scope.to))).await?);
-    }
     let out = slices(calendar, scope)
         .into_iter()
         .map(|bucket| {

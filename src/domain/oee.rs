@@ -185,8 +185,9 @@ pub fn station_oee(
     let end = to.min(now);
     let planned: Vec<(DateTime<Utc>, DateTime<Utc>)> =
         planned.iter().map(|(s, e)| ((*s).max(from), (*e).min(end))).filter(|(s, e)| s < e).collect();
-    let mut time =
-        TimeElements { pbt_ms: planned.iter().map(|(s, e)| (*e - *s).num_milliseconds()).sum(), ..Default::default() };
+    // Summed before rounding to milliseconds, so a period cut at odd instants loses nothing.
+    let pbt = planned.iter().fold(chrono::Duration::zero(), |sum, (s, e)| sum + (*e - *s));
+    let mut time = TimeElements { pbt_ms: pbt.num_milliseconds(), ..Default::default() };
     for i in inputs.intervals.iter().filter(|i| &i.station == inputs.station) {
         let (s, e) = (i.started_at.max(from), i.ended_at.unwrap_or(now).min(end));
         if e <= s {

@@ -434,8 +434,16 @@ pub struct HoldRequest {
     pub reason: Option<String>,
 }
 
-fn hold_target(body: &HoldRequest) -> Result<crate::domain::hold::HoldTarget, ApiError> {
+/// The target of a hold request, once the session may hold and the request carries its CSRF
+/// token (cookie sessions).
+fn hold_target(
+    session: &Session,
+    req: &actix_web::HttpRequest,
+    body: &HoldRequest,
+) -> Result<crate::domain::hold::HoldTarget, ApiError> {
     use crate::domain::hold::HoldTarget;
+    session.require_hold_rights()?;
+    session.check_csrf(req, None)?;
     match (&body.lot, &body.serial) {
         (Some(lot), None) => Ok(HoldTarget::Lot(LotId::parse(lot.clone()).map_err(|e| ApiError::bad("lot", e))?)),
         (None, Some(s)) => Ok(HoldTarget::Unit(serial(s.clone())?)),
@@ -461,9 +469,7 @@ async fn place_hold(
     state: web::Data<WebState>,
     body: web::Json<HoldRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    session.require_hold_rights()?;
-    session.check_csrf(&req, None)?;
-    let target = hold_target(&body)?;
+    let target = hold_target(&session, &req, &body)?;
     let reason = body.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
     let reason = reason.ok_or_else(|| ApiError::bad("reason", "is required"))?;
     let placed = state.store.place_hold(&target, reason, &session.user, chrono::Utc::now()).await?;
@@ -489,9 +495,7 @@ async fn release_hold(
     state: web::Data<WebState>,
     body: web::Json<HoldRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    session.require_hold_rights()?;
-    session.check_csrf(&req, None)?;
-    let target = hold_target(&body)?;
+    let target = hold_target(&session, &req, &body)?;
     let released = state.store.release_hold(&target, &session.user, chrono::Utc::now()).await?;
     tracing::info!(user = %session.user, ?target, released, "release");
     Ok(ok(serde_json::json!({ "released": released })))

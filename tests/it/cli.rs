@@ -71,7 +71,7 @@ async fn demo_then_export_gives_back_every_generated_record_exactly_once() {
         let mut rows = csv.lines();
         assert_eq!(
             rows.next(),
-            Some("line,station,plc_epoch,seq,serial,result,defects,consumed,produced_at,started_at,recorded_at")
+            Some("line,station,plc_epoch,seq,serial,result,defects,consumed,produced_at,started_at,recorded_at,on_hold")
         );
         let ft = truth.iter().filter(|r| r.line.as_str() == "phone-1" && r.station.as_str() == "FT").count();
         assert_eq!(rows.count(), ft, "{}", db.label());
@@ -351,7 +351,10 @@ async fn oee_is_measured_against_planned_time_from_the_shift_calendar_with_its_b
     let db = TestDb::sqlite();
     let store = store_args(&db);
     run_ok(&with(&["demo", "--history", "--seed", "6", "--phones", "30", "--tablets", "0"], &store));
-    let to = Utc::now() - chrono::Duration::hours(1);
+    // Whole seconds, as people give them (planned time is counted in whole milliseconds).
+    let to =
+        chrono::DurationRound::duration_trunc(Utc::now() - chrono::Duration::hours(1), chrono::Duration::seconds(1))
+            .unwrap();
     let from = to - chrono::Duration::hours(24);
     let (f, t) = (from.to_rfc3339(), to.to_rfc3339());
     let args = ["kpi", "oee", "--line", "phone-1", "--from", f.as_str(), "--to", t.as_str(), "--json"];
