@@ -75,7 +75,7 @@ pub struct ForwardTrace {
     pub units: Vec<TracedUnit>,
 }
 
-const EDGE_COLUMNS: &str = "pu.serial AS parent, e.child_kind, cu.serial AS child_serial, ml.code AS child_lot, \
+const EDGE_COLUMNS: &str = "pu.id AS parent_id, pu.serial AS parent, e.child_kind, cu.serial AS child_serial, ml.code AS child_lot, \
      e.ref_designator, e.certainty, l.code AS line, s.code AS station, r.seq, r.ended_at";
 const EDGE_JOINS: &str = "JOIN units pu ON pu.id = e.parent_unit_id \
      LEFT JOIN units cu ON cu.id = e.child_unit_id \
@@ -101,7 +101,7 @@ impl Store {
                      SELECT e.child_unit_id FROM genealogy_edges e JOIN tree t ON e.parent_unit_id = t.unit_id \
                      WHERE e.child_unit_id IS NOT NULL) \
                    SELECT e.id FROM genealogy_edges e JOIN tree t ON e.parent_unit_id = t.unit_id";
-        let edges = self.edges(sql, vec![serial.as_str().into()]).await?;
+        let (edges, _) = self.edges(sql, vec![serial.as_str().into()]).await?;
         let tree = backward_tree(serial, &edges);
         let serials: Vec<&str> = tree
             .items()
@@ -127,20 +127,20 @@ impl Store {
             ConsumedItem::Lot(l) => (self.lot_id(l.as_str()).await?, "child_lot_id"),
         };
         let Some(start_id) = start_id else { return Ok(None) };
+        // Every edge on a path up from the item: its own edges, then the edges whose child is a
+        // unit already reached. Each edge enters once (its parent is fixed), so cycles end.
         let sql = format!(
-            "WITH RECURSIVE up(unit_id) AS ( \
-               SELECT e.parent_unit_id FROM genealogy_edges e WHERE e.{start_column} = $1 \
+            "WITH RECURSIVE up(edge_id, unit_id) AS ( \
+               SELECT e.id, e.parent_unit_id FROM genealogy_edges e WHERE e.{start_column} = $1 \
                UNION \
-               SELECT e.parent_unit_id FROM genealogy_edges e JOIN up ON e.child_unit_id = up.unit_id) \
-             SELECT e.id FROM genealogy_edges e \
-             WHERE e.parent_unit_id IN (SELECT unit_id FROM up) \
-               AND (e.child_unit_id IN (SELECT unit_id FROM up) OR e.{start_column} = $1)"
+               SELECT e.id, e.parent_unit_id FROM genealogy_edges e JOIN up ON e.child_unit_id = up.unit_id) \
+             SELECT edge_id AS id FROM up"
         );
-        let edges = self.edges(&sql, vec![start_id.into()]).await?;
+        let (edges, unit_ids) = self.edges(&sql, vec![start_id.into()]).await?;
         let hits = forward_containment(item, &edges);
         let item_held = !self.held_items(std::slice::from_ref(item)).await?.is_empty();
-        let serials: Vec<&str> = hits.iter().map(|h| h.serial.as_str()).collect();
-        let summaries = self.unit_summaries(&serials).await?;
+        let ids: Vec<i64> = hits.iter().filter_map(|h| unit_ids.get(h.serial.as_str()).copied()).collect();
+        let summaries = self.unit_summaries(&ids).await?;
         let direct_holds =
             self.held_items(&hits.iter().map(|h| ConsumedItem::Serial(h.serial.clone())).collect::<Vec<_>>()).await?;
         let units = hits
@@ -181,7 +181,8 @@ impl Store {
     /// a recursive walk's size is unknowable to a planner (PostgreSQL guessed 1.4 million rows
     /// for 22 and chose full scans of 10⁸ rows), so the walk returns ids only and the names are
     /// joined to an explicit id list, which every planner answers through primary keys.
-    async fn edges(&self, sql: &str, values: Vec<Value>) -> Result<Vec<GenealogyEdge>, StoreError> {
+    /// Also returns the ids of the edges' parent units by serial, so later reads key on ids.
+    async fn edges(&self, sql: &str, values: Vec<Value>) -> Result<(Vec<GenealogyEdge>, HashMap<String, i64>), StoreError> {
         let rows = self
             .db
             .query_all_raw(raw(self.sea_backend(), sql, values))
@@ -191,6 +192,7 @@ impl Store {
         ids.sort_unstable();
         ids.dedup();
         let mut out = Vec::with_capacity(ids.len());
+        let mut parents = HashMap::new();
         for chunk in ids.chunks(rows_per_insert(1)) {
             let sql = format!(
                 "SELECT {EDGE_COLUMNS} FROM genealogy_edges e {EDGE_JOINS} WHERE e.id IN ({}) ORDER BY e.id",
@@ -203,10 +205,12 @@ impl Store {
                 .await
                 .map_err(StoreError::db("reading genealogy"))?;
             for row in &rows {
-                out.push(edge_from_row(row)?);
+                let edge = edge_from_row(row)?;
+                parents.insert(edge.parent.as_str().to_owned(), get::<i64>(row, "parent_id")?);
+                out.push(edge);
             }
         }
-        Ok(out)
+        Ok((out, parents))
     }
 
     /// Units with their visits, by serial; unknown serials are absent from the map.
@@ -258,17 +262,19 @@ impl Store {
     }
 
     /// Product, status and last recorded location of units, by serial.
-    async fn unit_summaries(&self, serials: &[&str]) -> Result<HashMap<String, UnitSummary>, StoreError> {
-        let mut out = HashMap::with_capacity(serials.len());
-        for chunk in serials.chunks(rows_per_insert(1)) {
+    /// Product, status and last location of units, by unit id (integer keys: a forward trace
+    /// asks about 10⁵ units at once).
+    async fn unit_summaries(&self, ids: &[i64]) -> Result<HashMap<String, UnitSummary>, StoreError> {
+        let mut out = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(rows_per_insert(1)) {
             let list = placeholders(1, chunk.len());
-            let values: Vec<Value> = chunk.iter().map(|s| Value::from(*s)).collect();
+            let values: Vec<Value> = chunk.iter().map(|id| Value::from(*id)).collect();
             let sql = format!(
                 "SELECT u.serial, u.status, p.code AS product, l.code AS line, s.code AS station, r.ended_at \
                  FROM units u LEFT JOIN products p ON p.id = u.product_id \
                  LEFT JOIN station_results r ON r.id = (SELECT MAX(r2.id) FROM station_results r2 WHERE r2.unit_id = u.id) \
                  LEFT JOIN stations s ON s.id = r.station_id LEFT JOIN lines l ON l.id = r.line_id \
-                 WHERE u.serial IN ({list})"
+                 WHERE u.id IN ({list})"
             );
             let rows = self
                 .db
@@ -297,39 +303,23 @@ impl Store {
         Ok(out)
     }
 
-    /// Which of `items` are under an active hold.
+    /// Which of `items` are under an active hold. Active holds are few (a quality engineer
+    /// places them) while a forward trace may ask about 10⁵ units, so the holds are read once
+    /// and intersected here instead of looking every item up.
     async fn held_items(&self, items: &[ConsumedItem]) -> Result<BTreeSet<ConsumedItem>, StoreError> {
-        let mut held = BTreeSet::new();
-        let serials: Vec<&str> = items
-            .iter()
-            .filter_map(|i| if let ConsumedItem::Serial(s) = i { Some(s.as_str()) } else { None })
-            .collect();
-        let lots: Vec<&str> =
-            items.iter().filter_map(|i| if let ConsumedItem::Lot(l) = i { Some(l.as_str()) } else { None }).collect();
-        let queries = [
-            ("SELECT u.serial AS code FROM holds h JOIN units u ON u.id = h.unit_id", "u.serial", &serials),
-            ("SELECT m.code AS code FROM holds h JOIN material_lots m ON m.id = h.lot_id", "m.code", &lots),
-        ];
-        for (select, column, codes) in queries {
-            for chunk in codes.chunks(rows_per_insert(1)) {
-                let sql =
-                    format!("{select} WHERE h.released_at IS NULL AND {column} IN ({})", placeholders(1, chunk.len()));
-                let rows = self
-                    .db
-                    .query_all_raw(raw(self.sea_backend(), &sql, chunk.iter().map(|c| Value::from(*c)).collect()))
-                    .await
-                    .map_err(StoreError::db("reading holds"))?;
-                for row in rows {
-                    let code: String = get(&row, "code")?;
-                    held.insert(if column == "u.serial" {
-                        consumed_item(Some(code), None)?
-                    } else {
-                        consumed_item(None, Some(code))?
-                    });
-                }
-            }
+        let sql = "SELECT u.serial AS serial, m.code AS lot FROM holds h \
+                   LEFT JOIN units u ON u.id = h.unit_id LEFT JOIN material_lots m ON m.id = h.lot_id \
+                   WHERE h.released_at IS NULL";
+        let rows = self
+            .db
+            .query_all_raw(raw(self.sea_backend(), sql, vec![]))
+            .await
+            .map_err(StoreError::db("reading holds"))?;
+        let mut active = BTreeSet::new();
+        for row in rows {
+            active.insert(consumed_item(get(&row, "serial")?, get(&row, "lot")?)?);
         }
-        Ok(held)
+        Ok(items.iter().filter(|i| active.contains(*i)).cloned().collect())
     }
 }
 
