@@ -182,7 +182,11 @@ impl Store {
     /// for 22 and chose full scans of 10⁸ rows), so the walk returns ids only and the names are
     /// joined to an explicit id list, which every planner answers through primary keys.
     /// Also returns the ids of the edges' parent units by serial, so later reads key on ids.
-    async fn edges(&self, sql: &str, values: Vec<Value>) -> Result<(Vec<GenealogyEdge>, HashMap<String, i64>), StoreError> {
+    async fn edges(
+        &self,
+        sql: &str,
+        values: Vec<Value>,
+    ) -> Result<(Vec<GenealogyEdge>, HashMap<String, i64>), StoreError> {
         let rows = self
             .db
             .query_all_raw(raw(self.sea_backend(), sql, values))

@@ -71,7 +71,9 @@ async fn demo_then_export_gives_back_every_generated_record_exactly_once() {
         let mut rows = csv.lines();
         assert_eq!(
             rows.next(),
-            Some("line,station,plc_epoch,seq,serial,result,defects,consumed,produced_at,started_at,recorded_at,on_hold")
+            Some(
+                "line,station,plc_epoch,seq,serial,result,defects,consumed,produced_at,started_at,recorded_at,on_hold"
+            )
         );
         let ft = truth.iter().filter(|r| r.line.as_str() == "phone-1" && r.station.as_str() == "FT").count();
         assert_eq!(rows.count(), ft, "{}", db.label());
