@@ -475,3 +475,55 @@ async fn health_and_readiness_answer_without_a_login() {
     let (status, body) = api.request("GET", "/readyz", None, As::Anonymous).await;
     assert_eq!((status, body["database"].as_str()), (200, Some("reachable")), "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kiosk_mode_shows_the_overview_and_its_events_to_anyone_and_nothing_else() {
+    let db = TestDb::sqlite();
+    let (store, _, _) = sample_store(&db, 2, 2, 0).await;
+    let store = Arc::new(store);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let state = WebState {
+        kiosk: true,
+        ..WebState::new(store.clone(), ShiftCalendar::three_shifts(DEFAULT_TIME_ZONE), Auth::with_key([5; 32]))
+    };
+    let web = Web::build(listener, state, 1).unwrap();
+    let base = format!("http://127.0.0.1:{}", web.port());
+    let handle = web.handle();
+    let server = tokio::spawn(web.run_until_stopped());
+    let page = {
+        let url = format!("{base}/");
+        tokio::task::spawn_blocking(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+            let mut r = agent.get(&url).call().unwrap();
+            (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+        })
+        .await
+        .unwrap()
+    };
+    assert_eq!(page.0, 200, "the overview is readable without a login");
+    assert!(page.1.contains("data-line=\"phone-1\"") && page.1.contains("kiosk"), "{}", page.1);
+    assert!(!page.1.contains("action=\"/logout\""), "a kiosk has nothing to log out of");
+    let events = tokio::task::spawn_blocking({
+        let url = format!("{base}/events");
+        move || wait_for_event(&url, None, |s| s.as_array().is_some_and(|l| l.len() == 3))
+    });
+    assert!(events.await.unwrap().is_ok(), "events flow without a login in kiosk mode");
+    // The API and every write still need a login.
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let (summary, hold) = tokio::task::spawn_blocking(move || {
+        let summary = agent.get(&format!("{base}/api/v1/summary")).call().unwrap().status().as_u16();
+        let hold = agent
+            .post(&format!("{base}/api/v1/holds"))
+            .header("Content-Type", "application/json")
+            .send(r#"{"lot":"R1","reason":"x"}"#)
+            .unwrap()
+            .status()
+            .as_u16();
+        (summary, hold)
+    })
+    .await
+    .unwrap();
+    assert_eq!((summary, hold), (401, 401));
+    handle.stop(true).await;
+    server.await.unwrap().unwrap();
+}
