@@ -132,10 +132,13 @@ fn generate(n: usize, seed: u64) -> Vec<UnitRecord> {
 }
 
 /// A migrated store with the sample plant's master data.
-async fn prepare(url: &str) -> anyhow::Result<baseline::BaselineIds> {
+/// Closed before returning, so a raw loader may then open the SQLite file on its own.
+pub(super) async fn prepare(url: &str) -> anyhow::Result<baseline::BaselineIds> {
     let store = Store::connect(url).await?;
     store.register_plant(&plant_model()).await?;
-    Ok(store.baseline_ids().await?)
+    let ids = store.baseline_ids().await?;
+    store.close().await?;
+    Ok(ids)
 }
 
 async fn time_ours(url: &str, records: &[UnitRecord], batch: usize) -> anyhow::Result<f64> {

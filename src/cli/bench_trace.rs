@@ -14,11 +14,12 @@ use mes::domain::ids::{LotId, SerialNumber};
 use mes::domain::kpi::Grain;
 use mes::domain::record::ConsumedItem;
 use mes::figures::{self, Scope};
-use mes::sample_plant::{PHONE_LINE, plant_model};
+use mes::sample_plant::PHONE_LINE;
 use mes::store::bulk::{Synthetic, load_postgres, load_sqlite};
 use mes::store::{Store, create_database, drop_database, sqlite_url};
 use rand::{RngExt, SeedableRng};
 
+use super::bench::prepare;
 use super::bench_acquisition::percentile;
 
 /// Options of `mes bench trace`.
@@ -148,15 +149,6 @@ pub async fn run(config: &Config, args: &TraceArgs) -> anyhow::Result<std::proce
     }
     super::emit(&report)?;
     Ok(std::process::ExitCode::SUCCESS)
-}
-
-/// A migrated store with the sample plant's master data; the ids the loader writes against.
-async fn prepare(url: &str) -> anyhow::Result<mes::store::baseline::BaselineIds> {
-    let store = Store::connect(url).await?;
-    store.register_plant(&plant_model()).await?;
-    let ids = store.baseline_ids().await?;
-    store.close().await?;
-    Ok(ids)
 }
 
 fn ms(d: Duration) -> f64 {
