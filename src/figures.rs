@@ -514,13 +514,7 @@ pub async fn line_summaries(
             let o = oee(store, calendar, &scope, now).await?;
             if let Some(slice) = o.slices.first() {
                 oee_now = slice.figures.line_oee.oee;
-                let slowest = steps
-                    .iter()
-                    .map(|s| s.ideal_cycle_ms)
-                    .collect::<Option<Vec<u32>>>()
-                    .and_then(|v| v.into_iter().max());
-                let planned_ms = slice.figures.stations.first().map(|s| s.figures.time.pbt_ms);
-                plan = slowest.zip(planned_ms).map(|(c, ms)| (ms / i64::from(c.max(1))).max(0) as u64);
+                plan = planned_output(&steps, &slice.figures);
             }
         }
         out.push(LineSummary {
@@ -538,4 +532,113 @@ pub async fn line_summaries(
         });
     }
     Ok(out)
+}
+
+/// Units the line should have made in a slice: its planned busy time elapsed ÷ the slowest
+/// step's ideal cycle time (`None` without ideal cycle times for every step).
+fn planned_output(steps: &[&Station], figures: &OeeFigures) -> Option<u64> {
+    let slowest = steps.iter().map(|s| s.ideal_cycle_ms).collect::<Option<Vec<u32>>>()?.into_iter().max()?;
+    let planned_ms = figures.stations.first()?.figures.time.pbt_ms;
+    Some((planned_ms / i64::from(slowest.max(1))).max(0) as u64)
+}
+
+/// One hour of a line's output against its plan.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct HourOutput {
+    /// Local hour ("14:00").
+    pub label: String,
+    /// Start.
+    pub from: DateTime<Utc>,
+    /// End.
+    pub to: DateTime<Utc>,
+    /// Units that passed the last step in the hour.
+    pub output: u64,
+    /// Units planned in the hour (its planned time ÷ the slowest ideal cycle).
+    pub plan: Option<u64>,
+}
+
+/// A step of the route on the line page.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StationDetail {
+    /// Station.
+    pub station: StationId,
+    /// Display name.
+    pub name: String,
+    /// Units waiting for it (see [`crate::domain::kpi::line_wip`]).
+    pub wip_before: u64,
+    /// Its state intervals in the period, oldest first.
+    #[schema(value_type = Vec<Object>)]
+    pub timeline: Vec<crate::domain::state::StateInterval>,
+}
+
+/// What the line page shows beside the live summary: route with WIP and state timeline,
+/// hourly output against plan, top defects — over the current shift (the last 8 hours when
+/// the plant is off shift).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct LineDetail {
+    /// Line.
+    pub line: LineId,
+    /// Display name.
+    pub name: String,
+    /// Period start.
+    pub from: DateTime<Utc>,
+    /// Period end (now).
+    pub to: DateTime<Utc>,
+    /// Production steps in route order.
+    pub stations: Vec<StationDetail>,
+    /// Units failed into repair, not repaired yet.
+    pub at_repair: u64,
+    /// Output against plan per local hour.
+    pub hourly: Vec<HourOutput>,
+    /// The five most frequent defects of the period.
+    pub top_defects: Vec<ParetoBar>,
+}
+
+/// How far back WIP looks for units still on the line.
+const WIP_WINDOW_HOURS: i64 = 24;
+
+/// The line page's figures for `line` at `now`.
+pub async fn line_detail(
+    store: &Store,
+    calendar: &ShiftCalendar,
+    line: &LineId,
+    now: DateTime<Utc>,
+) -> Result<LineDetail, FiguresError> {
+    let name = store.lines().await?.into_iter().find(|l| &l.id == line).map(|l| l.name);
+    let name = name.ok_or_else(|| StoreError::UnknownLine { line: line.to_string() })?;
+    let from = calendar.locate(now).map_or(now - chrono::Duration::hours(8), |s| s.start);
+    let to = now.max(from + chrono::Duration::milliseconds(1));
+    let hourly = Scope { line: line.clone(), station: None, from, to, by: Some(Grain::Hour) };
+    let whole = Scope { by: None, ..hourly.clone() };
+    let (stations, intervals, has_repair) = watched(store, &whole).await?;
+    let outputs = yields(store, calendar, &hourly).await?;
+    let plans = oee(store, calendar, &hourly, now).await?;
+    let step_refs: Vec<&Station> = stations.iter().collect();
+    let hourly = outputs
+        .slices
+        .iter()
+        .zip(&plans.slices)
+        .map(|(y, o)| HourOutput {
+            label: y.bucket.label.clone(),
+            from: y.bucket.start,
+            to: y.bucket.end,
+            output: y.figures.stations.last().map_or(0, |s| s.final_pass),
+            plan: planned_output(&step_refs, &o.figures),
+        })
+        .collect();
+    let mut top_defects =
+        pareto(store, calendar, &whole).await?.slices.pop().map(|s| s.figures.defects).unwrap_or_default();
+    top_defects.truncate(5);
+    let recent = store.yield_visits(line.as_str(), now - chrono::Duration::hours(WIP_WINDOW_HOURS), to).await?;
+    let route: Vec<StationId> = stations.iter().map(|s| s.id.clone()).collect();
+    let wip = crate::domain::kpi::line_wip(&recent, &route, |id| {
+        stations.iter().find(|s| &s.id == id).is_some_and(|s| disposition(s, has_repair) == FailDisposition::Repair)
+    });
+    let stations = stations
+        .into_iter()
+        .zip(intervals)
+        .zip(wip.before)
+        .map(|((s, timeline), wip_before)| StationDetail { station: s.id, name: s.name, wip_before, timeline })
+        .collect();
+    Ok(LineDetail { line: line.clone(), name, from, to, stations, at_repair: wip.at_repair, hourly, top_defects })
 }

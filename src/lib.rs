@@ -7,6 +7,7 @@
 //! - [`acquisition`]: PLC drivers, the unit-record handshake and per-line collectors.
 //! - [`figures`]: the KPI documents (yield, Pareto, downtime, OEE) every output shows, read once.
 //! - [`web`]: the HTTP front (JSON API and its OpenAPI document); the only actix user.
+//! - [`telemetry`]: the Prometheus metric names and the process recorder behind `/metrics`.
 //! - [`config`]: `mes.toml`, parsed with spans so errors name file, line and key.
 //! - [`sample_plant`]: a seeded generator of a small but complete plant history, with its truth.
 //!
@@ -18,4 +19,5 @@ pub mod domain;
 pub mod figures;
 pub mod sample_plant;
 pub mod store;
+pub mod telemetry;
 pub mod web;

@@ -23,6 +23,7 @@ use crate::domain::record::UnitRecord;
 use crate::domain::state::{MachineState, StateInterval};
 use crate::domain::{IdError, LineId, PlcEpoch, StationId};
 use crate::store::{RecordBatch, Store, StoreError};
+use crate::telemetry;
 
 /// What the owner of a collector asks of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,6 +204,7 @@ impl<D: Driver> Collector<D> {
                         let mut h = self.health.lock();
                         h.connected = true;
                         h.connects += 1;
+                        metrics::gauge!(telemetry::CONNECTED, "line" => self.line.to_string()).set(1.0);
                         tracing::info!(line = %self.line, connects = h.connects, "connected");
                     }
                     Err(e) => {
@@ -242,6 +244,7 @@ impl<D: Driver> Collector<D> {
         }
         self.driver.disconnect();
         self.health.lock().connected = false;
+        metrics::gauge!(telemetry::CONNECTED, "line" => self.line.to_string()).set(0.0);
         // What the stations do from now on is not watched: their current states end here.
         if let Err(e) = self.store.close_open_intervals(&self.line, Utc::now(), "not watched: collection stopped").await
         {
@@ -278,6 +281,8 @@ impl<D: Driver> Collector<D> {
     }
 
     fn note_link_error(&self, e: &DriverError) {
+        metrics::counter!(telemetry::LINK_ERRORS, "line" => self.line.to_string()).increment(1);
+        metrics::gauge!(telemetry::CONNECTED, "line" => self.line.to_string()).set(0.0);
         let mut h = self.health.lock();
         h.connected = false;
         h.last_connect_error = Some(e.to_string());
@@ -286,6 +291,8 @@ impl<D: Driver> Collector<D> {
     fn note_station_error(&self, i: usize, e: &dyn std::fmt::Display) {
         let mut h = self.health.lock();
         if let Some(s) = h.stations.get_mut(i) {
+            metrics::counter!(telemetry::READ_ERRORS, "line" => self.line.to_string(), "station" => s.code.clone())
+                .increment(1);
             s.errors += 1;
             s.last_error = Some(e.to_string());
         }
@@ -316,20 +323,30 @@ impl<D: Driver> Collector<D> {
         }
         self.health.lock().queue_depth = taken.len();
         let n = taken.len();
+        let queue = metrics::gauge!(telemetry::QUEUE_DEPTH, "line" => self.line.to_string());
+        queue.set(n as f64);
         batch.records = taken.iter().map(|t| t.record.clone()).collect();
         if batch.records.is_empty() && batch.state_intervals.is_empty() && batch.counter_samples.is_empty() {
             return Ok(Cycle { taken: 0, waiting });
         }
-        let receipt = match self.store.commit(&batch).await {
+        let started = Instant::now();
+        let committed = self.store.commit(&batch).await;
+        metrics::histogram!(telemetry::COMMIT_SECONDS, "line" => self.line.to_string())
+            .record(started.elapsed().as_secs_f64());
+        let receipt = match committed {
             Ok(r) => r,
             Err(e) => {
                 // Nothing is acknowledged: the PLCs keep the records and offer them again.
                 self.health.lock().store_errors += 1;
+                metrics::counter!(telemetry::STORE_ERRORS, "line" => self.line.to_string()).increment(1);
                 tracing::error!(line = %self.line, error = %e, records = n, "commit failed; records stay in the PLCs");
                 return Ok(Cycle { taken: 0, waiting: true });
             }
         };
         tracing::debug!(line = %self.line, inserted = receipt.inserted, duplicates = receipt.duplicates, "committed");
+        metrics::counter!(telemetry::RECORDS, "line" => self.line.to_string()).increment(receipt.inserted as u64);
+        metrics::counter!(telemetry::DUPLICATES, "line" => self.line.to_string()).increment(receipt.duplicates as u64);
+        queue.set(0.0);
         {
             let mut h = self.health.lock();
             h.queue_depth = 0;
@@ -378,6 +395,21 @@ impl<D: Driver> Collector<D> {
         Ok(Cycle { taken: n, waiting })
     }
 
+    /// One read of a station's tags, timed and counted for `/metrics`.
+    async fn timed_read(
+        &mut self,
+        station: &plc_contract::profile::StationProfile,
+        tags: &[&plc_contract::profile::Tag],
+    ) -> Result<Vec<super::driver::TagResult>, StationFault> {
+        let started = Instant::now();
+        let read = self.driver.read(station, tags).await;
+        let labels = [("line", self.line.to_string()), ("station", station.code.clone())];
+        metrics::histogram!(telemetry::POLL_SECONDS, &labels).record(started.elapsed().as_secs_f64());
+        let values = read.map_err(StationFault::from_driver)?;
+        metrics::counter!(telemetry::READS, &labels).increment(1);
+        Ok(values)
+    }
+
     /// Polls station `i`: state interval and counter samples go into `batch`; a waiting record
     /// is read and returned.
     async fn poll_station(&mut self, i: usize, batch: &mut RecordBatch) -> Result<Option<Taken>, StationFault> {
@@ -398,7 +430,7 @@ impl<D: Driver> Collector<D> {
             .collect();
         let counters: Vec<_> = map.counter_tags().into_iter().filter(|(_, t, _)| due.contains(&t.scan)).collect();
         tags.extend(counters.iter().map(|(_, t, _)| *t));
-        let values = self.driver.read(&map.profile, &tags).await.map_err(StationFault::from_driver)?;
+        let values = self.timed_read(&map.profile, &tags).await?;
         let read_at = Utc::now();
         let values = Values::new(tags, values);
         let status = map.status(&values);
@@ -447,7 +479,7 @@ impl<D: Driver> Collector<D> {
         }
         // A record waits: read it with the handshake tags, so key and content are one read.
         let tags = map.record_tags();
-        let values = self.driver.read(&map.profile, &tags).await.map_err(StationFault::from_driver)?;
+        let values = self.timed_read(&map.profile, &tags).await?;
         let read_at = Utc::now();
         let values = Values::new(tags, values);
         let run = &self.stations[i];

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 use mes::acquisition::collector::Mode;
+use mes::acquisition::health::SharedHealth;
 use mes::config::Config;
 use mes::store::Store;
 use mes::web::auth::Auth;
@@ -41,11 +42,12 @@ pub fn start_web(
     store: Arc<Store>,
     addr: SocketAddr,
     kiosk: bool,
+    health: Vec<SharedHealth>,
 ) -> anyhow::Result<(Web, SocketAddr)> {
     let listener = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
     let bound = listener.local_addr()?;
     let auth = Auth::from_key_file(&config.data_dir.join("web-secret.key")).context("the web secret key")?;
-    let state = WebState { kiosk, ..WebState::new(store, config.calendar.clone(), auth) };
+    let state = WebState { kiosk, health, ..WebState::new(store, config.calendar.clone(), auth) };
     let web = Web::build(listener, state, 2)?;
     Ok((web, bound))
 }
@@ -59,7 +61,8 @@ pub async fn run(config: &Config, args: &ServeArgs) -> anyhow::Result<ExitCode> 
         true => None,
         false => Some(collect::start(config, &args.collect, store.clone()).await?),
     };
-    let (web, bound) = start_web(config, store, args.listen.unwrap_or(config.web_listen), args.kiosk)?;
+    let health = collectors.as_ref().map(|c| c.health.clone()).unwrap_or_default();
+    let (web, bound) = start_web(config, store, args.listen.unwrap_or(config.web_listen), args.kiosk, health)?;
     let handle = web.handle();
     let server = tokio::spawn(web.run_until_stopped());
     tracing::info!(%bound, "web front listening");

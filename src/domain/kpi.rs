@@ -210,6 +210,52 @@ pub fn defect_pareto(visits: &[Visit], from: DateTime<Utc>, to: DateTime<Utc>) -
         .collect()
 }
 
+/// Work in progress on a line: units between its steps, and units failed into repair.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct LineWip {
+    /// Per step of the route, in order: units waiting for it (they passed the step before it,
+    /// or came back from repair to retest at it). The first step's queue is outside the MES's
+    /// sight: always 0.
+    pub before: Vec<u64>,
+    /// Units whose last visit was a failure sent to repair, not repaired yet.
+    pub at_repair: u64,
+}
+
+/// WIP from each unit's latest visit among `visits` (any order; every visit of the units in
+/// question): passed a step that is not the last → waiting for the next; failed where failures
+/// go to repair (`to_repair`) → at repair; passed a repair station (not in `route`) → waiting
+/// to retest at the step it last failed. Finished (passed the last step) and scrapped units are
+/// not WIP.
+pub fn line_wip(visits: &[Visit], route: &[StationId], to_repair: impl Fn(&StationId) -> bool) -> LineWip {
+    let mut by_unit: HashMap<&str, Vec<&Visit>> = HashMap::new();
+    for v in visits {
+        by_unit.entry(v.serial.as_str()).or_default().push(v);
+    }
+    let step = |id: &StationId| route.iter().position(|r| r == id);
+    let mut wip = LineWip { before: vec![0; route.len()], at_repair: 0 };
+    for list in by_unit.values_mut() {
+        list.sort_by_key(|v| v.ended_at);
+        let Some(last) = list.last() else { continue };
+        match (step(&last.station), last.verdict) {
+            (Some(k), Verdict::Pass) => {
+                if let Some(next) = wip.before.get_mut(k + 1) {
+                    *next += 1;
+                }
+            }
+            (Some(_), Verdict::Fail) => wip.at_repair += u64::from(to_repair(&last.station)),
+            (None, Verdict::Pass) => {
+                let failed_at = list.iter().rev().find(|v| v.verdict == Verdict::Fail).and_then(|v| step(&v.station));
+                if let Some(k) = failed_at {
+                    wip.before[k] += 1;
+                }
+            }
+            // A failed repair scraps the unit.
+            (None, Verdict::Fail) => {}
+        }
+    }
+    wip
+}
+
 /// How a period is cut for figures "by" something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -362,6 +408,34 @@ mod tests {
 
     fn st(code: &str) -> StationId {
         StationId::parse(code).unwrap()
+    }
+
+    /// Route SMT → FT → PACK, REPAIR beside FT (FT failures go to repair):
+    /// A passed SMT (waits for FT); B passed FT (waits for PACK); C failed FT (at repair);
+    /// D failed FT then passed REPAIR (waits to retest at FT); E passed PACK (done);
+    /// F failed SMT (scrapped: SMT failures are not repaired); G failed REPAIR (scrapped).
+    #[test]
+    fn wip_counts_each_unit_once_where_its_latest_visit_left_it() {
+        let visits = vec![
+            v("A", "SMT", true, 1, &[]),
+            v("B", "SMT", true, 1, &[]),
+            v("B", "FT", true, 2, &[]),
+            v("C", "SMT", true, 1, &[]),
+            v("C", "FT", false, 3, &[]),
+            v("D", "FT", false, 2, &[]),
+            v("D", "SMT", true, 1, &[]),
+            v("D", "REPAIR", true, 9, &[]),
+            v("E", "SMT", true, 1, &[]),
+            v("E", "FT", true, 2, &[]),
+            v("E", "PACK", true, 3, &[]),
+            v("F", "SMT", false, 1, &[]),
+            v("G", "FT", false, 1, &[]),
+            v("G", "REPAIR", false, 2, &[]),
+        ];
+        let route = [st("SMT"), st("FT"), st("PACK")];
+        let wip = line_wip(&visits, &route, |s| s.as_str() == "FT");
+        assert_eq!(wip, LineWip { before: vec![0, 2, 1], at_repair: 1 });
+        assert_eq!(line_wip(&[], &route, |_| true), LineWip { before: vec![0, 0, 0], at_repair: 0 });
     }
 
     fn v(serial: &str, station: &str, pass: bool, minute: i64, defects: &[&str]) -> Visit {

@@ -24,6 +24,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/summary", web::get().to(summary))
             .route("/lines", web::get().to(lines))
             .route("/lines/{line}", web::get().to(line))
+            .route("/lines/{line}/detail", web::get().to(line_detail))
             .route("/units/{serial}", web::get().to(unit))
             .route("/trace/backward/{serial}", web::get().to(trace_backward))
             .route("/trace/forward", web::get().to(trace_forward))
@@ -54,6 +55,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         summary,
         lines,
         line,
+        line_detail,
         unit,
         trace_backward,
         trace_forward,
@@ -84,6 +86,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         figures::ParetoFigures,
         figures::DowntimeFigures,
         figures::OeeFigures,
+        figures::LineDetail,
+        figures::HourOutput,
+        figures::StationDetail,
         crate::domain::kpi::StationYield,
         crate::domain::kpi::LineYield,
         crate::domain::kpi::ParetoBar,
@@ -125,7 +130,7 @@ fn ok(body: impl serde::Serialize) -> HttpResponse {
 /// changes, at least every 5 s).
 #[utoipa::path(get, path = "/api/v1/summary", tag = "lines", responses((status = 200, body = [figures::LineSummary])))]
 async fn summary(_session: Session, state: web::Data<WebState>) -> HttpResponse {
-    HttpResponse::Ok().content_type("application/json").body(state.live.latest().await.as_str().to_owned())
+    HttpResponse::Ok().content_type("application/json").body(state.live.latest().await.json.clone())
 }
 
 /// Every registered line with its stations.
@@ -152,6 +157,25 @@ async fn line(
     found
         .map(ok)
         .ok_or(ApiError::NotFound { code: "line_not_found", message: format!("line {code} is not registered") })
+}
+
+/// What the line page shows: stations in route order with WIP and their state timeline this
+/// shift, output per hour against plan, the top five defects (the live state and headline
+/// figures are in `/api/v1/summary`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/lines/{line}/detail",
+    tag = "lines",
+    params(("line" = String, Path, description = "Line code, e.g. phone-1")),
+    responses((status = 200, body = figures::LineDetail), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+async fn line_detail(
+    _session: Session,
+    state: web::Data<WebState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let code = crate::domain::LineId::parse(path.into_inner()).map_err(|e| ApiError::bad("line", e))?;
+    Ok(ok(figures::line_detail(&state.store, &state.calendar, &code, chrono::Utc::now()).await?))
 }
 
 fn serial(text: String) -> Result<SerialNumber, ApiError> {
@@ -435,15 +459,16 @@ pub struct HoldRequest {
 }
 
 /// The target of a hold request, once the session may hold and the request carries its CSRF
-/// token (cookie sessions).
-fn hold_target(
+/// token (cookie sessions: in the header, or `form_token` from a page's form).
+pub(super) fn hold_target(
     session: &Session,
     req: &actix_web::HttpRequest,
     body: &HoldRequest,
+    form_token: Option<&str>,
 ) -> Result<crate::domain::hold::HoldTarget, ApiError> {
     use crate::domain::hold::HoldTarget;
     session.require_hold_rights()?;
-    session.check_csrf(req, None)?;
+    session.check_csrf(req, form_token)?;
     match (&body.lot, &body.serial) {
         (Some(lot), None) => Ok(HoldTarget::Lot(LotId::parse(lot.clone()).map_err(|e| ApiError::bad("lot", e))?)),
         (None, Some(s)) => Ok(HoldTarget::Unit(serial(s.clone())?)),
@@ -469,7 +494,7 @@ async fn place_hold(
     state: web::Data<WebState>,
     body: web::Json<HoldRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let target = hold_target(&session, &req, &body)?;
+    let target = hold_target(&session, &req, &body, None)?;
     let reason = body.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
     let reason = reason.ok_or_else(|| ApiError::bad("reason", "is required"))?;
     let placed = state.store.place_hold(&target, reason, &session.user, chrono::Utc::now()).await?;
@@ -495,7 +520,7 @@ async fn release_hold(
     state: web::Data<WebState>,
     body: web::Json<HoldRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let target = hold_target(&session, &req, &body)?;
+    let target = hold_target(&session, &req, &body, None)?;
     let released = state.store.release_hold(&target, &session.user, chrono::Utc::now()).await?;
     tracing::info!(user = %session.user, ?target, released, "release");
     Ok(ok(serde_json::json!({ "released": released })))

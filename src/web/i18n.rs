@@ -66,6 +66,49 @@ impl Lang {
         self.decimal(value as f64, 0)
     }
 
+    /// A machine state in words.
+    pub fn state(self, state: crate::domain::state::MachineState) -> &'static str {
+        use crate::domain::state::MachineState as S;
+        let w = self.words();
+        match state {
+            S::Running => w.state_running,
+            S::Idle => w.state_idle,
+            S::Blocked => w.state_blocked,
+            S::Starved => w.state_starved,
+            S::Fault => w.state_fault,
+            S::Changeover => w.state_changeover,
+            S::Maintenance => w.state_maintenance,
+            S::Off => w.state_off,
+        }
+    }
+
+    /// An instant as plant-local `HH:MM` (24-hour clock in both languages).
+    pub fn time(self, at: chrono::DateTime<chrono::Utc>, zone: chrono_tz::Tz) -> String {
+        at.with_timezone(&zone).format("%H:%M").to_string()
+    }
+
+    /// An instant in plant-local time: ISO `2026-12-01 14:05` in English, `01/12/2026 14:05`
+    /// in Vietnamese (day first, as Vietnam writes dates).
+    pub fn date_time(self, at: chrono::DateTime<chrono::Utc>, zone: chrono_tz::Tz) -> String {
+        let format = match self {
+            Lang::En => "%Y-%m-%d %H:%M",
+            Lang::Vi => "%d/%m/%Y %H:%M",
+        };
+        at.with_timezone(&zone).format(format).to_string()
+    }
+
+    /// A unit's life status in words.
+    pub fn unit_status(self, status: crate::domain::unit::UnitStatus) -> &'static str {
+        use crate::domain::unit::UnitStatus as U;
+        let w = self.words();
+        match status {
+            U::InProcess => w.unit_in_process,
+            U::Consumed => w.unit_consumed,
+            U::Packed => w.unit_packed,
+            U::Scrapped => w.unit_scrapped,
+        }
+    }
+
     /// The page words.
     pub fn words(self) -> &'static Words {
         match self {
@@ -126,6 +169,168 @@ pub struct Words {
     pub too_many: &'static str,
     /// Other language's name.
     pub other_language: &'static str,
+    /// Navigation: overview.
+    pub nav_overview: &'static str,
+    /// Navigation: trace search.
+    pub nav_trace: &'static str,
+    /// Navigation: holds.
+    pub nav_holds: &'static str,
+    /// Navigation: KPI.
+    pub nav_kpi: &'static str,
+    /// Route heading.
+    pub route: &'static str,
+    /// WIP before a station.
+    pub wip: &'static str,
+    /// Units at repair.
+    pub at_repair: &'static str,
+    /// Hourly output heading.
+    pub hourly: &'static str,
+    /// Top defects heading.
+    pub top_defects: &'static str,
+    /// Downtime timeline heading.
+    pub timeline: &'static str,
+    /// Collector health heading.
+    pub collectors: &'static str,
+    /// Collector connected.
+    pub connected: &'static str,
+    /// Collector not connected.
+    pub not_connected: &'static str,
+    /// No collector in this process.
+    pub not_collected_here: &'static str,
+    /// Last good read.
+    pub last_read: &'static str,
+    /// Errors.
+    pub errors: &'static str,
+    /// Records.
+    pub records: &'static str,
+    /// No defects.
+    pub no_defects: &'static str,
+    /// State word.
+    pub state_running: &'static str,
+    /// State word.
+    pub state_idle: &'static str,
+    /// State word.
+    pub state_blocked: &'static str,
+    /// State word.
+    pub state_starved: &'static str,
+    /// State word.
+    pub state_fault: &'static str,
+    /// State word.
+    pub state_changeover: &'static str,
+    /// State word.
+    pub state_maintenance: &'static str,
+    /// State word.
+    pub state_off: &'static str,
+    /// Search button.
+    pub search: &'static str,
+    /// Trace search label.
+    pub trace_prompt: &'static str,
+    /// Backward trace heading.
+    pub backward: &'static str,
+    /// Forward trace heading.
+    pub forward: &'static str,
+    /// Containment word.
+    pub contains: &'static str,
+    /// Containment word.
+    pub possibly_contains: &'static str,
+    /// Visits heading.
+    pub visits: &'static str,
+    /// On hold badge.
+    pub on_hold: &'static str,
+    /// Nothing found.
+    pub not_found: &'static str,
+    /// Status word.
+    pub status: &'static str,
+    /// Last seen.
+    pub last_seen: &'static str,
+    /// Place a hold.
+    pub place_hold: &'static str,
+    /// Release a hold.
+    pub release: &'static str,
+    /// Reason.
+    pub reason: &'static str,
+    /// Placed by.
+    pub placed_by: &'static str,
+    /// Released by.
+    pub released_by: &'static str,
+    /// Hold in force.
+    pub active: &'static str,
+    /// Role may not change holds.
+    pub read_only: &'static str,
+    /// Period picker.
+    pub period: &'static str,
+    /// From.
+    pub from: &'static str,
+    /// To.
+    pub to: &'static str,
+    /// Show button.
+    pub show: &'static str,
+    /// Station.
+    pub station: &'static str,
+    /// Final yield.
+    pub final_yield: &'static str,
+    /// Units.
+    pub units: &'static str,
+    /// Availability.
+    pub availability: &'static str,
+    /// Performance.
+    pub performance: &'static str,
+    /// Quality.
+    pub quality: &'static str,
+    /// Scrap rate.
+    pub scrap_rate: &'static str,
+    /// Rolled throughput yield.
+    pub rty: &'static str,
+    /// Line.
+    pub line: &'static str,
+    /// Downtime by reason heading.
+    pub downtime_by_reason: &'static str,
+    /// Minutes unit.
+    pub minutes: &'static str,
+    /// Kind.
+    pub kind: &'static str,
+    /// Verdict.
+    pub pass: &'static str,
+    /// Verdict.
+    pub fail: &'static str,
+    /// Unit status.
+    pub unit_in_process: &'static str,
+    /// Unit status.
+    pub unit_consumed: &'static str,
+    /// Unit status.
+    pub unit_packed: &'static str,
+    /// Unit status.
+    pub unit_scrapped: &'static str,
+    /// Time column.
+    pub time: &'static str,
+    /// Result column.
+    pub result: &'static str,
+    /// Defects column.
+    pub defects: &'static str,
+    /// Depth column.
+    pub depth: &'static str,
+    /// Product.
+    pub product: &'static str,
+    /// Unit.
+    pub unit: &'static str,
+    /// Lot.
+    pub lot: &'static str,
+    /// Held units already packed.
+    pub held_at_pack: &'static str,
+    /// Yield section.
+    pub yield_heading: &'static str,
+    /// OEE section.
+    pub oee_heading: &'static str,
+    /// Slicing.
+    pub by: &'static str,
+    /// No slicing.
+    pub whole_period: &'static str,
+    /// Hold placed.
+    pub placed: &'static str,
+    /// Hold existed.
+    pub already_held: &'static str,
+    /// Holds released.
+    pub released_n: &'static str,
 }
 
 static EN: Words = Words {
@@ -153,6 +358,87 @@ static EN: Words = Words {
     wrong_login: "Wrong user name or password.",
     too_many: "Too many attempts; wait a minute.",
     other_language: "Tiếng Việt",
+    nav_overview: "Overview",
+    nav_trace: "Trace",
+    nav_holds: "Holds",
+    nav_kpi: "KPI",
+    route: "Route",
+    wip: "waiting",
+    at_repair: "At repair",
+    hourly: "Output per hour against plan",
+    top_defects: "Top defects this shift",
+    timeline: "Machine states",
+    collectors: "Collector",
+    connected: "connected",
+    not_connected: "NOT CONNECTED",
+    not_collected_here: "collected by another process",
+    last_read: "last read",
+    errors: "errors",
+    records: "records",
+    no_defects: "no defects",
+    state_running: "running",
+    state_idle: "idle",
+    state_blocked: "blocked",
+    state_starved: "starved",
+    state_fault: "fault",
+    state_changeover: "changeover",
+    state_maintenance: "maintenance",
+    state_off: "off",
+    search: "Search",
+    trace_prompt: "Serial or lot / reel",
+    backward: "What it contains",
+    forward: "Units containing it",
+    contains: "contains",
+    possibly_contains: "possibly contains",
+    visits: "Station visits",
+    on_hold: "ON HOLD",
+    not_found: "nothing recorded under",
+    status: "status",
+    last_seen: "last seen",
+    place_hold: "Place hold",
+    release: "Release",
+    reason: "Reason",
+    placed_by: "placed by",
+    released_by: "released by",
+    active: "in force",
+    read_only: "Your role can view holds but not place or release them.",
+    period: "Period",
+    from: "From",
+    to: "To",
+    show: "Show",
+    station: "Station",
+    final_yield: "Final yield",
+    units: "Units",
+    availability: "Availability",
+    performance: "Performance",
+    quality: "Quality",
+    scrap_rate: "Scrap rate",
+    rty: "Rolled throughput yield",
+    line: "Line",
+    downtime_by_reason: "Downtime by reason",
+    minutes: "min",
+    kind: "kind",
+    pass: "pass",
+    fail: "FAIL",
+    unit_in_process: "in process",
+    unit_consumed: "built in",
+    unit_packed: "packed",
+    unit_scrapped: "scrapped",
+    time: "Time",
+    result: "Result",
+    defects: "Defects",
+    depth: "levels",
+    product: "Product",
+    unit: "Unit",
+    lot: "Lot / reel",
+    held_at_pack: "Held units already packed — recall before shipping",
+    yield_heading: "Yield per station",
+    oee_heading: "OEE per station",
+    by: "by",
+    whole_period: "whole period",
+    placed: "Hold placed.",
+    already_held: "Already on hold.",
+    released_n: "Holds released:",
 };
 
 static VI: Words = Words {
@@ -180,6 +466,87 @@ static VI: Words = Words {
     wrong_login: "Sai tên đăng nhập hoặc mật khẩu.",
     too_many: "Quá nhiều lần thử; hãy đợi một phút.",
     other_language: "English",
+    nav_overview: "Tổng quan",
+    nav_trace: "Truy xuất",
+    nav_holds: "Giữ hàng",
+    nav_kpi: "Chỉ số KPI",
+    route: "Quy trình",
+    wip: "đang chờ",
+    at_repair: "Đang sửa chữa",
+    hourly: "Sản lượng theo giờ so với kế hoạch",
+    top_defects: "Lỗi nhiều nhất trong ca",
+    timeline: "Trạng thái máy",
+    collectors: "Thu thập dữ liệu",
+    connected: "đã kết nối",
+    not_connected: "MẤT KẾT NỐI",
+    not_collected_here: "được thu thập bởi tiến trình khác",
+    last_read: "lần đọc cuối",
+    errors: "lỗi",
+    records: "bản ghi",
+    no_defects: "không có lỗi",
+    state_running: "đang chạy",
+    state_idle: "chờ",
+    state_blocked: "bị chặn",
+    state_starved: "thiếu hàng",
+    state_fault: "sự cố",
+    state_changeover: "chuyển đổi",
+    state_maintenance: "bảo trì",
+    state_off: "tắt",
+    search: "Tìm",
+    trace_prompt: "Số sê-ri hoặc lô / cuộn",
+    backward: "Thành phần bên trong",
+    forward: "Sản phẩm chứa nó",
+    contains: "chứa",
+    possibly_contains: "có thể chứa",
+    visits: "Lượt qua trạm",
+    on_hold: "ĐANG GIỮ",
+    not_found: "không có dữ liệu cho",
+    status: "trạng thái",
+    last_seen: "thấy lần cuối",
+    place_hold: "Đặt giữ",
+    release: "Giải phóng",
+    reason: "Lý do",
+    placed_by: "đặt bởi",
+    released_by: "giải phóng bởi",
+    active: "đang hiệu lực",
+    read_only: "Vai trò của bạn chỉ được xem, không được đặt hay giải phóng.",
+    period: "Khoảng thời gian",
+    from: "Từ",
+    to: "Đến",
+    show: "Xem",
+    station: "Trạm",
+    final_yield: "Tỷ lệ đạt cuối",
+    units: "Sản phẩm",
+    availability: "Khả dụng",
+    performance: "Hiệu suất",
+    quality: "Chất lượng",
+    scrap_rate: "Tỷ lệ phế phẩm",
+    rty: "Tỷ lệ đạt tích lũy",
+    line: "Dây chuyền",
+    downtime_by_reason: "Thời gian dừng theo lý do",
+    minutes: "phút",
+    kind: "loại",
+    pass: "đạt",
+    fail: "KHÔNG ĐẠT",
+    unit_in_process: "đang sản xuất",
+    unit_consumed: "đã lắp vào",
+    unit_packed: "đã đóng gói",
+    unit_scrapped: "phế phẩm",
+    time: "Thời gian",
+    result: "Kết quả",
+    defects: "Lỗi",
+    depth: "cấp",
+    product: "Sản phẩm",
+    unit: "Sản phẩm",
+    lot: "Lô / cuộn",
+    held_at_pack: "Sản phẩm bị giữ đã đóng gói — thu hồi trước khi xuất",
+    yield_heading: "Tỷ lệ đạt theo trạm",
+    oee_heading: "OEE theo trạm",
+    by: "theo",
+    whole_period: "cả khoảng",
+    placed: "Đã đặt giữ.",
+    already_held: "Đã bị giữ từ trước.",
+    released_n: "Số lệnh giữ đã giải phóng:",
 };
 
 #[cfg(test)]
@@ -196,5 +563,9 @@ mod tests {
         assert_eq!(Lang::En.percent(None), "—");
         assert_eq!(Lang::parse(Some("vi")), Lang::Vi);
         assert_eq!(Lang::parse(Some("fr")), Lang::En);
+        let at = chrono::DateTime::parse_from_rfc3339("2026-12-01T07:05:00Z").unwrap().to_utc();
+        let zone = chrono_tz::Asia::Ho_Chi_Minh;
+        assert_eq!(Lang::En.date_time(at, zone), "2026-12-01 14:05");
+        assert_eq!(Lang::Vi.date_time(at, zone), "01/12/2026 14:05");
     }
 }

@@ -22,10 +22,20 @@ pub const POLL: Duration = Duration::from_millis(200);
 /// Figures that move with the clock (planned time, plan) are recomputed at least this often.
 pub const REFRESH: Duration = Duration::from_secs(5);
 
+/// One computation of every line's summary.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// The summaries as JSON (an array of `LineSummary`).
+    pub json: String,
+    /// When it was published (Unix milliseconds): sent as the event id, so a client can tell
+    /// how far behind it is.
+    pub published_ms: i64,
+}
+
 /// The latest summaries, watched: a reader sees the newest value and is woken when it changes.
 #[derive(Debug)]
 pub struct Live {
-    tx: watch::Sender<Option<Arc<String>>>,
+    tx: watch::Sender<Option<Arc<Snapshot>>>,
 }
 
 impl Default for Live {
@@ -35,8 +45,8 @@ impl Default for Live {
 }
 
 impl Live {
-    /// The latest summaries as JSON (an array of `LineSummary`), waiting for the first.
-    pub async fn latest(&self) -> Arc<String> {
+    /// The latest summaries, waiting for the first.
+    pub async fn latest(&self) -> Arc<Snapshot> {
         let mut rx = self.tx.subscribe();
         match rx.wait_for(Option::is_some).await {
             Ok(v) => v.clone().unwrap_or_default(),
@@ -45,12 +55,13 @@ impl Live {
     }
 
     /// A receiver woken by every new summary.
-    pub fn subscribe(&self) -> watch::Receiver<Option<Arc<String>>> {
+    pub fn subscribe(&self) -> watch::Receiver<Option<Arc<Snapshot>>> {
         self.tx.subscribe()
     }
 
     fn publish(&self, json: String) {
-        self.tx.send_replace(Some(Arc::new(json)));
+        let published_ms = chrono::Utc::now().timestamp_millis();
+        self.tx.send_replace(Some(Arc::new(Snapshot { json, published_ms })));
     }
 
     /// Computes the summaries now and publishes them.

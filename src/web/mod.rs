@@ -1,5 +1,5 @@
 //! The web front, and the only module that imports `actix_web`: the JSON API under `/api/v1`
-//! with its OpenAPI document (dashboards, live events, auth and metrics arrive with issue 6).
+//! with its OpenAPI document, the pages, live events, auth, `/metrics`, `/healthz`, `/readyz`.
 //!
 //! Shape (zero2prod's): the caller binds the listener (port 0 in tests), [`Web::build`] wires
 //! the app and reports the port, [`Web::run_until_stopped`] serves until the handle stops it.
@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod charts;
 pub mod error;
 pub mod events;
 pub mod i18n;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpResponse, HttpServer, web};
 
+use crate::acquisition::health::SharedHealth;
 use crate::domain::shift::ShiftCalendar;
 use crate::store::Store;
 use error::ApiError;
@@ -37,12 +39,20 @@ pub struct WebState {
     pub kiosk: bool,
     /// The live line summaries.
     pub live: Arc<live::Live>,
+    /// The collectors of this process, per line (none when the web runs alone): collector
+    /// health on the line pages, readiness.
+    pub health: Vec<SharedHealth>,
 }
 
 impl WebState {
     /// State over `store`, not in kiosk mode.
     pub fn new(store: Arc<Store>, calendar: ShiftCalendar, auth: auth::Auth) -> Self {
-        Self { store, calendar, auth, kiosk: false, live: Arc::default() }
+        Self { store, calendar, auth, kiosk: false, live: Arc::default(), health: Vec::new() }
+    }
+
+    /// The collector health of `line`, if this process collects it.
+    pub fn line_health(&self, line: &str) -> Option<crate::acquisition::health::LineHealth> {
+        self.health.iter().map(SharedHealth::snapshot).find(|h| h.line == line)
     }
 }
 
@@ -58,11 +68,13 @@ impl Web {
     /// Wires the app on an already bound listener with `workers` threads.
     pub fn build(listener: TcpListener, state: WebState, workers: usize) -> std::io::Result<Self> {
         let port = listener.local_addr()?.port();
+        crate::telemetry::prometheus();
         let (stop_live, stop) = tokio::sync::watch::channel(false);
         let live = tokio::spawn(state.live.clone().run(state.store.clone(), state.calendar.clone(), stop));
         let state = web::Data::new(state);
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(count_request))
                 .app_data(state.clone())
                 .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::bad("query", e).into()))
                 .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::bad("path", e).into()))
@@ -77,6 +89,7 @@ impl Web {
                 .route("/events", web::get().to(events::events))
                 .route("/healthz", web::get().to(healthz))
                 .route("/readyz", web::get().to(readyz))
+                .route("/metrics", web::get().to(metrics_text))
                 .default_service(web::to(not_found))
         })
         .workers(workers.max(1))
@@ -112,13 +125,60 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
-/// Readiness: the store answers (503 otherwise).
+/// Readiness: the store answers and every collector of this process is connected to its PLCs
+/// (503 otherwise, saying which is not).
 async fn readyz(state: web::Data<WebState>) -> HttpResponse {
-    match state.store.change_marker().await {
-        Ok(_) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready", "database": "reachable" })),
-        Err(e) => HttpResponse::ServiceUnavailable()
-            .json(serde_json::json!({ "status": "not ready", "database": e.to_string() })),
+    let database = state.store.change_marker().await.map(|_| "reachable".to_owned()).map_err(|e| e.to_string());
+    let collectors: serde_json::Map<String, serde_json::Value> = state
+        .health
+        .iter()
+        .map(|h| {
+            let h = h.snapshot();
+            let text = match (h.connected, h.last_connect_error) {
+                (true, _) => "connected".to_owned(),
+                (false, Some(e)) => format!("not connected: {e}"),
+                (false, None) => "not connected yet".to_owned(),
+            };
+            (h.line, text.into())
+        })
+        .collect();
+    let ready = database.is_ok() && collectors.values().all(|v| v == "connected");
+    let body = serde_json::json!({
+        "status": if ready { "ready" } else { "not ready" },
+        "database": database.unwrap_or_else(|e| e),
+        "collectors": collectors,
+    });
+    if ready { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
+}
+
+/// Prometheus text: anyone on this machine (a local scraper), otherwise a session or token.
+async fn metrics_text(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
+    let local = req.peer_addr().is_some_and(|a| a.ip().is_loopback());
+    if !local && auth::session_of(&req).is_none() {
+        return Err(ApiError::Unauthorized);
     }
+    let handle = crate::telemetry::prometheus();
+    handle.run_upkeep();
+    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(handle.render()))
+}
+
+/// Counts and times every request by route pattern (not raw path: serials would make a label
+/// per unit).
+async fn count_request(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let method = req.method().as_str().to_owned();
+    let res = next.call(req).await?;
+    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let status = res.status().as_u16().to_string();
+    let seconds = started.elapsed().as_secs_f64();
+    metrics::histogram!(crate::telemetry::HTTP_SECONDS, "method" => method.clone(), "route" => route.clone())
+        .record(seconds);
+    metrics::counter!(crate::telemetry::HTTP_REQUESTS, "method" => method, "route" => route, "status" => status)
+        .increment(1);
+    Ok(res)
 }
 
 async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {

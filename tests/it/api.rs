@@ -416,8 +416,6 @@ fn wait_for_event(url: &str, token: Option<&str>, done: impl Fn(&Value) -> bool)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_summary_and_live_events_follow_what_is_committed() {
-    use mes::domain::ids::{PlcEpoch, RecordSeq, SerialNumber, StationId};
-    use mes::domain::record::{RecordKey, UnitRecord, Verdict};
     for db in TestDb::all().await {
         let (store, _, _) = sample_store(&db, 8, 2, 0).await;
         let store = Arc::new(store);
@@ -440,22 +438,7 @@ async fn the_summary_and_live_events_follow_what_is_committed() {
                 s.as_array().is_some_and(|l| l.iter().any(|l| l["line"] == PHONE_LINE && l["output"] == 3))
             })
         });
-        let records: Vec<UnitRecord> = (1..=3)
-            .map(|k| {
-                let key = RecordKey {
-                    line: LineId::parse(PHONE_LINE).unwrap(),
-                    station: StationId::parse("PACK").unwrap(),
-                    epoch: PlcEpoch(9),
-                    seq: RecordSeq(k),
-                };
-                UnitRecord::new(
-                    key,
-                    SerialNumber::parse(format!("LIVE-{k}")).unwrap(),
-                    Verdict::Pass,
-                    chrono::Utc::now(),
-                )
-            })
-            .collect();
+        let records = crate::store::packed_now("LIVE", 3, 9);
         store.commit(&mes::store::RecordBatch { records, ..Default::default() }).await.unwrap();
         let seen = watcher.await.unwrap().unwrap_or_else(|e| panic!("{}: {e}", db.label()));
         let phone = seen.as_array().unwrap().iter().find(|l| l["line"] == PHONE_LINE).unwrap();

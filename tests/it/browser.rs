@@ -1,8 +1,9 @@
 //! The dashboard in a real headless Chromium (Debian's `chromium`), driven over the DevTools
 //! protocol: log in through the form, see every line's tile, watch a count rise without a
-//! reload while records are committed, switch to Vietnamese. Screenshots are saved under
-//! `target/screenshots/` for a reviewer. Without Chromium the test says so loudly (and fails
-//! under CI, whose `.ci/run` installs it).
+//! reload while records are committed, switch to Vietnamese, open a line's page, search a
+//! phone serial and see its PCBA and reels, and keep the page live across a server restart.
+//! Screenshots are saved under `target/screenshots/` for a reviewer. Without Chromium the test
+//! says so loudly (and fails under CI, whose `.ci/run` installs it).
 
 use std::io::BufRead;
 use std::net::TcpStream;
@@ -12,8 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use mes::domain::ids::{LineId, PlcEpoch, RecordSeq, SerialNumber, StationId};
-use mes::domain::record::{RecordKey, UnitRecord, Verdict};
+use mes::domain::ids::{LineId, StationId};
 use mes::domain::shift::{DEFAULT_TIME_ZONE, ShiftCalendar};
 use mes::domain::state::{MachineState, StateInterval};
 use mes::domain::user::Role;
@@ -111,12 +111,17 @@ impl Browser {
         panic!("never true: {expression}; last {show} = {}", self.eval(show));
     }
 
-    fn screenshot(&mut self, name: &str) {
-        let shot = self.call("Page.captureScreenshot", json!({ "format": "png" }));
+    /// Saves what the screen shows (`full`: the whole page, scrolled parts too).
+    fn screenshot_of(&mut self, name: &str, full: bool) {
+        let shot = self.call("Page.captureScreenshot", json!({ "format": "png", "captureBeyondViewport": full }));
         let bytes = base64::engine::general_purpose::STANDARD.decode(shot["data"].as_str().unwrap()).unwrap();
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join("screenshots");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(name), bytes).unwrap();
+    }
+
+    fn screenshot(&mut self, name: &str) {
+        self.screenshot_of(name, false);
     }
 }
 
@@ -138,16 +143,34 @@ async fn a_supervisor_logs_in_watches_output_rise_live_and_switches_to_vietnames
         return;
     };
     let db = TestDb::sqlite();
-    let (store, _, _) = sample_store(&db, 9, 3, 1).await;
+    let (store, _, history) = sample_store(&db, 9, 3, 1).await;
+    // A phone of the history, its PCBA, and the reels placed on that board.
+    let loaded = history
+        .iter()
+        .find(|r| r.key().line.as_str() == PHONE_LINE && r.key().station.as_str() == "LOAD")
+        .expect("a phone was loaded");
+    let phone = loaded.serial.to_string();
+    let pcba = loaded.consumed[0].item.id().to_owned();
+    let reels: Vec<String> = history
+        .iter()
+        .filter(|r| r.serial.as_str() == pcba)
+        .flat_map(|r| r.consumed.iter().map(|c| c.item.id().to_owned()))
+        .collect();
+    assert!(!reels.is_empty(), "the board {pcba} was placed from reels");
     let store = Arc::new(store);
     let hash = hash_password("supervisor-pw").unwrap();
     store.upsert_user("sup", &hash, Role::Supervisor, chrono::Utc::now()).await.unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let state = WebState::new(store.clone(), ShiftCalendar::three_shifts(DEFAULT_TIME_ZONE), Auth::with_key([3; 32]));
-    let web = Web::build(listener, state, 1).unwrap();
-    let base = format!("http://127.0.0.1:{}", web.port());
-    let handle = web.handle();
-    let server = tokio::spawn(web.run_until_stopped());
+    let serve = |store: Arc<mes::store::Store>, port: u16| {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        // The same key: sessions survive the restart, as they do across web processes.
+        let state = WebState::new(store, ShiftCalendar::three_shifts(DEFAULT_TIME_ZONE), Auth::with_key([3; 32]));
+        let web = Web::build(listener, state, 1).unwrap();
+        let port = web.port();
+        let handle = web.handle();
+        (port, handle, tokio::spawn(web.run_until_stopped()))
+    };
+    let (port, handle, server) = serve(store.clone(), 0);
+    let base = format!("http://127.0.0.1:{port}");
 
     let base2 = base.clone();
     let store2 = store.clone();
@@ -174,22 +197,7 @@ async fn a_supervisor_logs_in_watches_output_rise_live_and_switches_to_vietnames
         assert_eq!(b.eval(output), "0", "nothing packed this shift yet");
         // Mark the page: a reload would lose the mark.
         b.eval("window.__no_reload = 42; true");
-        let records: Vec<UnitRecord> = (1..=4)
-            .map(|k| {
-                let key = RecordKey {
-                    line: LineId::parse(PHONE_LINE).unwrap(),
-                    station: StationId::parse("PACK").unwrap(),
-                    epoch: PlcEpoch(77),
-                    seq: RecordSeq(k),
-                };
-                UnitRecord::new(
-                    key,
-                    SerialNumber::parse(format!("BROWSER-{k}")).unwrap(),
-                    Verdict::Pass,
-                    chrono::Utc::now(),
-                )
-            })
-            .collect();
+        let records = crate::store::packed_now("BROWSER", 4, 77);
         // The lines' states now: phone-1 running but FT in fault, smt-1 running, tablet-1 starved.
         let since = chrono::Utc::now() - chrono::Duration::minutes(7);
         let state = |line: &str, station: &str, state, reason: Option<&str>| StateInterval {
@@ -230,9 +238,70 @@ async fn a_supervisor_logs_in_watches_output_rise_live_and_switches_to_vietnames
         let text = b.eval("document.body.innerText").as_str().unwrap_or_default().to_owned();
         assert!(text.contains("Sản lượng") && text.contains("Dây chuyền"), "{text}");
         b.screenshot("overview-vi.png");
+        b.eval("document.querySelector('a[href^=\"/lang/en\"]').click(); true");
+        b.wait_for("document.documentElement.lang === 'en' && document.querySelectorAll('.tile').length === 3", "document.documentElement.lang");
+
+        // The line page: the route in order with each station's state, the charts, the fault.
+        b.eval("document.querySelector('.tile[data-line=\"phone-1\"] h2 a').click(); true");
+        b.wait_for("location.pathname === '/lines/phone-1' && document.querySelectorAll('.route li').length > 0", "location.href");
+        let route = b.eval("Array.from(document.querySelectorAll('.route li')).map(l => l.dataset.station).join()");
+        assert_eq!(route, "phone-1/LOAD,phone-1/DISPLAY,phone-1/BATTERY,phone-1/SCREW,phone-1/FT,phone-1/RF,phone-1/PACK");
+        let ft = "document.querySelector('[data-station=\"phone-1/FT\"]')";
+        assert_eq!(b.eval(&format!("{ft}.dataset.state")), "fault");
+        assert_eq!(b.eval(&format!("{ft}.querySelector('[data-f=reason]').textContent")), "test fixture contact");
+        assert_eq!(
+            b.eval("Array.from(document.querySelectorAll('#charts svg')).map(s => s.getAttribute('aria-label')).join()"),
+            "output per hour,machine states",
+            "no defects this shift: said in words, not drawn"
+        );
+        assert_eq!(
+            b.eval("document.querySelector('#charts svg[aria-label=\"machine states\"] rect[data-state=fault]') !== null"),
+            true,
+            "the fault is on the timeline"
+        );
+        b.screenshot_of("line.png", true);
+
+        // Trace search: the phone's PCBA and the board's reels.
+        b.eval("document.querySelector('a[href=\"/trace\"]').click(); true");
+        b.wait_for("location.pathname === '/trace' && document.querySelector('[name=q]') !== null", "location.href");
+        b.eval(&format!(
+            "document.querySelector('[name=q]').value = {}; document.querySelector('form[role=search]').submit(); true",
+            json!(phone)
+        ));
+        b.wait_for("document.querySelector('#tree') !== null", "document.body.innerText");
+        let items = b.eval("Array.from(document.querySelectorAll('#tree li')).map(l => l.dataset.item)");
+        let items: Vec<String> = items.as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+        assert_eq!(items[0], phone, "the phone at the root");
+        assert!(items.contains(&pcba), "its PCBA {pcba}: {items:?}");
+        for reel in &reels {
+            assert!(items.contains(reel), "the board's reel {reel}: {items:?}");
+        }
+        assert!(b.eval("document.querySelectorAll('#visits tr').length").as_u64().unwrap() > 1, "visits listed");
+        b.screenshot_of("trace.png", true);
+
+        // Back to the overview; the server restarts; the page reconnects by itself.
+        b.call("Page.navigate", json!({ "url": format!("{base2}/") }));
+        b.wait_for("document.body.dataset.connected === 'yes'", "document.body.dataset.connected");
+        b.eval("window.__no_reload = 43; true");
+        rt.block_on(handle.stop(true));
+        rt.block_on(server).unwrap().unwrap();
+        b.wait_for("document.body.dataset.connected === 'no'", "document.body.dataset.connected");
+        assert_eq!(b.eval("getComputedStyle(document.getElementById('stale')).display"), "block", "the banner says so");
+        let (_, handle, server) = rt.block_on(async { serve(store2.clone(), port) });
+        b.wait_for("document.body.dataset.connected === 'yes'", "document.body.dataset.connected");
+        let before = b.eval("document.body.dataset.updated");
+        rt.block_on(store2.commit(&mes::store::RecordBatch {
+            records: crate::store::packed_now("AFTER-RESTART", 2, 78),
+            ..Default::default()
+        }))
+        .unwrap();
+        b.wait_for(&format!("{output} === '6'"), output);
+        assert_ne!(b.eval("document.body.dataset.updated"), before);
+        assert_eq!(b.eval("window.__no_reload"), 43, "live again without a reload");
+        assert_eq!(b.eval("getComputedStyle(document.getElementById('stale')).display"), "none");
+        rt.block_on(handle.stop(true));
+        rt.block_on(server).unwrap().unwrap();
     })
     .await
     .unwrap();
-    handle.stop(true).await;
-    server.await.unwrap().unwrap();
 }

@@ -12,6 +12,22 @@ use mes::store::{RecordBatch, StationResultFilter, Store, StoreError};
 
 use crate::harness::TestDb;
 
+/// `n` phones passing the phone line's PACK station now (serials `{prefix}-1`…, PLC epoch
+/// `epoch`): output the live figures must count.
+pub fn packed_now(prefix: &str, n: u64, epoch: u32) -> Vec<UnitRecord> {
+    (1..=n)
+        .map(|k| {
+            let key = RecordKey {
+                line: LineId::parse(PHONE_LINE).unwrap(),
+                station: StationId::parse("PACK").unwrap(),
+                epoch: PlcEpoch(epoch),
+                seq: RecordSeq(k),
+            };
+            UnitRecord::new(key, SerialNumber::parse(format!("{prefix}-{k}")).unwrap(), Verdict::Pass, Utc::now())
+        })
+        .collect()
+}
+
 pub fn start() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap()
 }

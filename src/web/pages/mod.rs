@@ -1,10 +1,13 @@
-//! The pages: login, and the line overview a supervisor watches all shift (a tile per line,
-//! updated live by `/events`). HTML is rendered on the server from compiled templates
-//! (`src/web/templates/`, askama), so a page shows its figures before any script runs; the
-//! one inline script only applies live updates. Nothing is fetched from anywhere.
+//! The pages: login; the line overview a supervisor watches all shift (a tile per line); the
+//! line page (route with states and WIP, hourly output against plan, top defects, machine-state
+//! timeline, collector health); trace search; holds; KPI with a period picker. HTML is rendered
+//! on the server from compiled templates (`src/web/templates/`, askama) and charts are inline
+//! SVG ([`super::charts`]), so a page shows its figures before any script runs; the one script
+//! (`/assets/live.js`, embedded) only applies live updates. Nothing is fetched from anywhere.
 //!
 //! Anonymous visitors get the login page only, unless the operator runs a kiosk (`--kiosk`):
-//! then the overview and its events are readable without a login, and nothing can be changed.
+//! then the overview, the line pages and their events are readable without a login, and
+//! nothing can be changed.
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::header;
@@ -12,6 +15,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 use serde_json::Value;
+
+mod holds;
+mod kpi;
+mod line;
+mod trace;
 
 use super::WebState;
 use super::auth::{COOKIE, SESSION_HOURS, Session, session_of};
@@ -21,13 +29,19 @@ use super::i18n::{self, Lang, Words};
 /// The page routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(overview))
+        .route("/lines/{line}", web::get().to(line::line_page))
+        .route("/trace", web::get().to(trace::trace_page))
+        .route("/holds", web::get().to(holds::holds_page))
+        .route("/holds", web::post().to(holds::holds_submit))
+        .route("/kpi", web::get().to(kpi::kpi_page))
+        .route("/assets/live.js", web::get().to(live_js))
         .route("/login", web::get().to(login_page))
         .route("/login", web::post().to(login_submit))
         .route("/logout", web::post().to(logout))
         .route("/lang/{lang}", web::get().to(set_lang));
 }
 
-fn lang_of(req: &HttpRequest) -> Lang {
+pub(super) fn lang_of(req: &HttpRequest) -> Lang {
     Lang::parse(req.cookie(i18n::COOKIE).as_ref().map(Cookie::value))
 }
 
@@ -38,13 +52,98 @@ fn other(lang: Lang) -> &'static str {
     }
 }
 
-fn html(status: actix_web::http::StatusCode, body: Result<String, askama::Error>) -> HttpResponse {
+/// What every page's frame shows: language, user, navigation, the CSRF token of its forms.
+pub(super) struct Chrome {
+    lang: &'static str,
+    other_lang: &'static str,
+    words: &'static Words,
+    words_json: String,
+    zone: String,
+    user: String,
+    csrf: String,
+    kiosk_only: bool,
+    here: String,
+    heading: String,
+    title: String,
+}
+
+impl Chrome {
+    pub(super) fn new(req: &HttpRequest, session: Option<&Session>, zone: chrono_tz::Tz, heading: &str) -> Self {
+        let lang = lang_of(req);
+        let words = lang.words();
+        let here = match req.query_string() {
+            "" => req.path().to_owned(),
+            q => format!("{}?{q}", req.path()),
+        };
+        Self {
+            lang: lang.tag(),
+            other_lang: other(lang),
+            words,
+            words_json: serde_json::to_string(words).unwrap_or_default().replace("</", "<\\/"),
+            zone: zone.name().to_owned(),
+            user: session.map_or_else(|| "kiosk".to_owned(), |s| format!("{} ({})", s.user, s.role.as_str())),
+            csrf: session.map(|s| s.csrf.clone()).unwrap_or_default(),
+            kiosk_only: session.is_none(),
+            here,
+            title: format!("MES — {heading}"),
+            heading: heading.to_owned(),
+        }
+    }
+}
+
+/// A page request without a session where one is needed: answered with the login page.
+pub(super) struct ToLogin;
+
+impl ToLogin {
+    pub(super) fn answer(self) -> HttpResponse {
+        see_other("/login")
+    }
+}
+
+/// The session of a page request (`None`: an anonymous kiosk viewer, where allowed).
+pub(super) fn page_session(req: &HttpRequest, kiosk_may_see: bool) -> Result<Option<Session>, ToLogin> {
+    let session = session_of(req);
+    let kiosk = req.app_data::<web::Data<WebState>>().is_some_and(|s| s.kiosk);
+    match session {
+        Some(s) => Ok(Some(s)),
+        None if kiosk && kiosk_may_see => Ok(None),
+        None => Err(ToLogin),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    c: Chrome,
+    message: String,
+}
+
+/// A page saying what went wrong, with the status of the API's answer for the same mistake.
+pub(super) fn error_page(
+    req: &HttpRequest,
+    session: Option<&Session>,
+    zone: chrono_tz::Tz,
+    e: &ApiError,
+) -> HttpResponse {
+    let status = actix_web::ResponseError::status_code(e);
+    let page = ErrorPage { c: Chrome::new(req, session, zone, &status.to_string()), message: e.to_string() };
+    html(status, page.render())
+}
+
+async fn live_js() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header(("Cache-Control", "no-cache"))
+        .body(include_str!("../assets/live.js"))
+}
+
+pub(super) fn html(status: actix_web::http::StatusCode, body: Result<String, askama::Error>) -> HttpResponse {
     match body {
         Ok(page) => HttpResponse::build(status)
             .content_type("text/html; charset=utf-8")
             .insert_header((
                 "Content-Security-Policy",
-                "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'",
+                "default-src 'self'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:",
             ))
             .insert_header(("X-Frame-Options", "DENY"))
             .body(page),
@@ -55,23 +154,20 @@ fn html(status: actix_web::http::StatusCode, body: Result<String, askama::Error>
     }
 }
 
-fn see_other(to: &str) -> HttpResponse {
+pub(super) fn see_other(to: &str) -> HttpResponse {
     HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish()
 }
 
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage<'a> {
-    lang: &'a str,
-    other_lang: &'a str,
-    words: &'a Words,
+    c: Chrome,
     error: Option<&'a str>,
 }
 
-async fn login_page(req: HttpRequest) -> HttpResponse {
-    let lang = lang_of(&req);
-    let page = LoginPage { lang: lang.tag(), other_lang: other(lang), words: lang.words(), error: None };
-    html(actix_web::http::StatusCode::OK, page.render())
+async fn login_page(req: HttpRequest, state: web::Data<WebState>) -> HttpResponse {
+    let c = Chrome::new(&req, None, state.calendar.time_zone, lang_of(&req).words().login);
+    html(actix_web::http::StatusCode::OK, LoginPage { c, error: None }.render())
 }
 
 #[derive(Deserialize)]
@@ -84,8 +180,8 @@ async fn login_submit(req: HttpRequest, state: web::Data<WebState>, form: web::F
     let lang = lang_of(&req);
     let words = lang.words();
     let refused = |status, error| {
-        let page = LoginPage { lang: lang.tag(), other_lang: other(lang), words, error: Some(error) };
-        html(status, page.render())
+        let c = Chrome::new(&req, None, state.calendar.time_zone, words.login);
+        html(status, LoginPage { c, error: Some(error) }.render())
     };
     match super::api::check_login(&req, &state, &form.username, &form.password).await {
         Ok((_, _, token)) => {
@@ -131,7 +227,7 @@ async fn set_lang(path: web::Path<String>, next: web::Query<Next>) -> HttpRespon
 }
 
 /// A line tile with every figure already written for the page's language.
-struct Tile {
+pub(super) struct Tile {
     line: String,
     name: String,
     status: String,
@@ -147,20 +243,12 @@ struct Tile {
 
 #[derive(Template)]
 #[template(path = "overview.html")]
-struct OverviewPage<'a> {
-    lang: &'a str,
-    other_lang: &'a str,
-    words: &'a Words,
-    user: String,
-    csrf: String,
-    kiosk_only: bool,
+struct OverviewPage {
+    c: Chrome,
     tiles: Vec<Tile>,
-    lang_json: String,
-    words_json: String,
-    zone_json: String,
 }
 
-fn tile(l: &Value, lang: Lang, words: &Words, zone: chrono_tz::Tz) -> Tile {
+pub(super) fn tile(l: &Value, lang: Lang, words: &Words, zone: chrono_tz::Tz) -> Tile {
     let text = |k: &str| l[k].as_str().unwrap_or_default().to_owned();
     let status = text("status");
     let (shape, word) = match status.as_str() {
@@ -204,27 +292,23 @@ fn tile(l: &Value, lang: Lang, words: &Words, zone: chrono_tz::Tz) -> Tile {
     }
 }
 
-async fn overview(req: HttpRequest, state: web::Data<WebState>) -> HttpResponse {
-    let session = session_of(&req);
-    if session.is_none() && !state.kiosk {
-        return see_other("/login");
+/// The live summaries as JSON values, waiting for the first computation.
+pub(super) async fn latest_lines(state: &WebState) -> Vec<Value> {
+    match serde_json::from_str(&state.live.latest().await.json) {
+        Ok(Value::Array(lines)) => lines,
+        _ => Vec::new(),
     }
+}
+
+async fn overview(req: HttpRequest, state: web::Data<WebState>) -> HttpResponse {
+    let session = match page_session(&req, true) {
+        Ok(s) => s,
+        Err(to_login) => return to_login.answer(),
+    };
     let lang = lang_of(&req);
     let words = lang.words();
-    let latest: Value = serde_json::from_str(&state.live.latest().await).unwrap_or(Value::Null);
     let zone = state.calendar.time_zone;
-    let tiles = latest.as_array().map(|ls| ls.iter().map(|l| tile(l, lang, words, zone)).collect()).unwrap_or_default();
-    let page = OverviewPage {
-        lang: lang.tag(),
-        other_lang: other(lang),
-        words,
-        user: session.as_ref().map_or_else(|| "kiosk".to_owned(), |s| format!("{} ({})", s.user, s.role.as_str())),
-        csrf: session.as_ref().map(|s| s.csrf.clone()).unwrap_or_default(),
-        kiosk_only: session.is_none(),
-        tiles,
-        lang_json: serde_json::to_string(lang.tag()).unwrap_or_default(),
-        words_json: serde_json::to_string(words).unwrap_or_default(),
-        zone_json: serde_json::to_string(zone.name()).unwrap_or_default(),
-    };
+    let tiles = latest_lines(&state).await.iter().map(|l| tile(l, lang, words, zone)).collect();
+    let page = OverviewPage { c: Chrome::new(&req, session.as_ref(), zone, words.overview), tiles };
     html(actix_web::http::StatusCode::OK, page.render())
 }

@@ -1,0 +1,83 @@
+//! Process metrics for Prometheus (`/metrics`): the names and labels of everything measured, in
+//! one place, so the collectors, the store path and the web front record under the same names
+//! and an operator's dashboards keep working across releases.
+//!
+//! Rates (reads per second, ingest rate) are counters: Prometheus derives them with `rate()`.
+//! Latencies are histograms with fixed buckets (seconds), so they add up across processes.
+//!
+//! The recorder is process-wide (the `metrics` facade has one); it is installed the first time a
+//! web front is built. Before that, and in a process without a web front, recording is a no-op.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+/// Seconds one station poll's read took (labels `line`, `station`).
+pub const POLL_SECONDS: &str = "mes_poll_seconds";
+/// Station reads that decoded (labels `line`, `station`).
+pub const READS: &str = "mes_reads_total";
+/// Failed reads, writes and undecodable records (labels `line`, `station`).
+pub const READ_ERRORS: &str = "mes_read_errors_total";
+/// Lost or refused connections to a line's PLCs (label `line`).
+pub const LINK_ERRORS: &str = "mes_link_errors_total";
+/// 1 while the line's collector is connected (label `line`).
+pub const CONNECTED: &str = "mes_collector_connected";
+/// Records read but not yet committed and acknowledged (label `line`).
+pub const QUEUE_DEPTH: &str = "mes_queue_depth";
+/// Unit records committed as new (label `line`): the ingest rate.
+pub const RECORDS: &str = "mes_records_ingested_total";
+/// Unit records that were already stored (re-deliveries; label `line`).
+pub const DUPLICATES: &str = "mes_records_duplicate_total";
+/// Seconds one commit of a poll cycle's batch took (label `line`).
+pub const COMMIT_SECONDS: &str = "mes_commit_seconds";
+/// Failed commits (label `line`); the records stay in the PLCs.
+pub const STORE_ERRORS: &str = "mes_store_errors_total";
+/// HTTP requests answered (labels `method`, `route`, `status`).
+pub const HTTP_REQUESTS: &str = "mes_http_requests_total";
+/// Seconds to answer an HTTP request, to the first byte of the body (labels `method`, `route`).
+pub const HTTP_SECONDS: &str = "mes_http_request_seconds";
+/// Clients connected to `/events`.
+pub const EVENT_CLIENTS: &str = "mes_event_clients";
+
+/// Latency buckets, 0.5 ms to 10 s.
+const BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process's Prometheus recorder, installed on first use.
+pub fn prometheus() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new();
+        let builder = match builder.set_buckets(BUCKETS) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "metric buckets refused; summaries instead");
+                PrometheusBuilder::new()
+            }
+        };
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        if let Err(e) = metrics::set_global_recorder(recorder) {
+            tracing::warn!(error = %e, "another metrics recorder is installed; /metrics stays empty");
+        }
+        describe();
+        handle
+    })
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_histogram!(POLL_SECONDS, metrics::Unit::Seconds, "Seconds one station poll's read took.");
+    describe_counter!(READS, "Station reads that decoded.");
+    describe_counter!(READ_ERRORS, "Failed station reads, writes and undecodable records.");
+    describe_counter!(LINK_ERRORS, "Lost or refused connections to a line's PLCs.");
+    describe_gauge!(CONNECTED, "1 while the line's collector is connected to its PLCs.");
+    describe_gauge!(QUEUE_DEPTH, "Records read but not yet committed and acknowledged.");
+    describe_counter!(RECORDS, "Unit records committed as new.");
+    describe_counter!(DUPLICATES, "Unit records offered again that were already stored.");
+    describe_histogram!(COMMIT_SECONDS, metrics::Unit::Seconds, "Seconds one poll cycle's commit took.");
+    describe_counter!(STORE_ERRORS, "Failed commits; the records stay in the PLCs.");
+    describe_counter!(HTTP_REQUESTS, "HTTP requests answered.");
+    describe_histogram!(HTTP_SECONDS, metrics::Unit::Seconds, "Seconds to answer an HTTP request.");
+    describe_gauge!(EVENT_CLIENTS, "Clients connected to /events.");
+}

@@ -1,0 +1,144 @@
+//! The line page: the line's tile, its route with each station's state and the units waiting
+//! for it, output per hour against plan, top defects, the machine-state timeline of the shift,
+//! and the health of its collector (when this process collects it).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde_json::Value;
+
+use super::super::{WebState, charts};
+use super::{Chrome, Tile, error_page, html, lang_of, latest_lines, page_session, tile};
+use crate::web::error::ApiError;
+
+/// A station of the route as the line page writes it.
+struct RouteStation {
+    code: String,
+    name: String,
+    state: String,
+    state_text: String,
+    since: String,
+    reason: String,
+    wip: String,
+}
+
+/// A station's collector health as the line page writes it.
+struct HealthRow {
+    code: String,
+    last_read: String,
+    records: String,
+    errors: String,
+    failing: bool,
+    last_error: String,
+}
+
+#[derive(Template)]
+#[template(path = "line.html")]
+struct LinePage {
+    c: Chrome,
+    line: String,
+    tiles: Vec<Tile>,
+    stations: Vec<RouteStation>,
+    at_repair: String,
+    hourly_svg: String,
+    has_defects: bool,
+    pareto_svg: String,
+    timeline_svg: String,
+    legend: String,
+    period: String,
+    collector: String,
+    health_rows: Vec<HealthRow>,
+}
+
+pub(super) async fn line_page(req: HttpRequest, state: web::Data<WebState>, path: web::Path<String>) -> HttpResponse {
+    let session = match page_session(&req, true) {
+        Ok(s) => s,
+        Err(to_login) => return to_login.answer(),
+    };
+    let zone = state.calendar.time_zone;
+    let now = chrono::Utc::now();
+    let detail = match crate::domain::LineId::parse(path.into_inner()).map_err(|e| ApiError::bad("line", e)) {
+        Ok(line) => {
+            crate::figures::line_detail(&state.store, &state.calendar, &line, now).await.map_err(ApiError::from)
+        }
+        Err(e) => Err(e),
+    };
+    let detail = match detail {
+        Ok(d) => d,
+        Err(e) => return error_page(&req, session.as_ref(), zone, &e),
+    };
+    let lang = lang_of(&req);
+    let words = lang.words();
+    let summary = latest_lines(&state).await.into_iter().find(|l| l["line"] == detail.line.as_str());
+    let tiles: Vec<Tile> = summary.iter().map(|l| tile(l, lang, words, zone)).collect();
+    let now_of = |code: &str| {
+        summary
+            .as_ref()
+            .and_then(|l| l["stations"].as_array())
+            .and_then(|ss| ss.iter().find(|s| s["station"] == code))
+            .cloned()
+    };
+    let stations = detail
+        .stations
+        .iter()
+        .enumerate()
+        .map(|(k, s)| {
+            let now = now_of(s.station.as_str()).unwrap_or(Value::Null);
+            let st: Option<crate::domain::state::MachineState> = serde_json::from_value(now["state"].clone()).ok();
+            let since = now["since"]
+                .as_str()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| format!("{} {}", words.since, lang.time(t.to_utc(), zone)))
+                .unwrap_or_default();
+            RouteStation {
+                code: s.station.to_string(),
+                name: s.name.clone(),
+                state: now["state"].as_str().unwrap_or("no_data").to_owned(),
+                state_text: st.map_or(words.no_data, |st| lang.state(st)).to_owned(),
+                since,
+                reason: now["reason"].as_str().unwrap_or_default().to_owned(),
+                wip: if k == 0 { String::new() } else { format!("{} {}", lang.count(s.wip_before), words.wip) },
+            }
+        })
+        .collect();
+    let rows: Vec<(String, &[crate::domain::state::StateInterval])> =
+        detail.stations.iter().map(|s| (s.station.to_string(), s.timeline.as_slice())).collect();
+    let (collector, health_rows) = match state.line_health(detail.line.as_str()) {
+        None => (words.not_collected_here.to_owned(), Vec::new()),
+        Some(h) => {
+            let link = if h.connected {
+                words.connected.to_owned()
+            } else {
+                format!("{} {}", words.not_connected, h.last_connect_error.unwrap_or_default())
+            };
+            let rows = h
+                .stations
+                .iter()
+                .map(|s| HealthRow {
+                    code: s.code.clone(),
+                    last_read: s.last_good_read.map_or_else(|| "—".to_owned(), |t| lang.date_time(t, zone)),
+                    records: lang.count(s.records),
+                    errors: lang.count(s.errors),
+                    failing: s.errors > 0,
+                    last_error: s.last_error.clone().unwrap_or_default(),
+                })
+                .collect();
+            (link, rows)
+        }
+    };
+    let page = LinePage {
+        c: Chrome::new(&req, session.as_ref(), zone, &detail.name),
+        line: detail.line.to_string(),
+        tiles,
+        stations,
+        at_repair: lang.count(detail.at_repair),
+        hourly_svg: charts::hourly_output(&detail.hourly, lang, words.plan),
+        has_defects: !detail.top_defects.is_empty(),
+        pareto_svg: charts::pareto(&detail.top_defects, lang),
+        timeline_svg: charts::timeline(&rows, detail.from, detail.to, lang, zone),
+        legend: charts::legend(lang),
+        period: format!("{} – {}", lang.date_time(detail.from, zone), lang.time(detail.to, zone)),
+        collector,
+        health_rows,
+    };
+    html(actix_web::http::StatusCode::OK, page.render())
+}
