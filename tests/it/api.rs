@@ -107,6 +107,53 @@ impl TestApi {
         .unwrap()
     }
 
+    /// A page: status, `Location` (redirects are not followed) and body text. `form` is sent
+    /// as `application/x-www-form-urlencoded`.
+    async fn page(&self, path: &str, form: Option<&[(&str, &str)]>, who: As) -> (u16, String, String) {
+        let url = format!("{}{path}", self.base);
+        let cookie = match &who {
+            As::Cookie(t, _) => Some(format!("mes_session={t}")),
+            _ => None,
+        };
+        let form: Option<Vec<(String, String)>> =
+            form.map(|f| f.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect());
+        tokio::task::spawn_blocking(move || {
+            let agent: ureq::Agent =
+                ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().into();
+            let result = match form {
+                None => {
+                    let r = agent.get(&url);
+                    match &cookie {
+                        Some(c) => r.header("Cookie", c).call(),
+                        None => r.call(),
+                    }
+                }
+                Some(fields) => {
+                    let r = agent.post(&url);
+                    let r = match &cookie {
+                        Some(c) => r.header("Cookie", c),
+                        None => r,
+                    };
+                    r.send_form(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                }
+            };
+            let mut response = result.unwrap_or_else(|e| panic!("{url}: {e}"));
+            let status = response.status().as_u16();
+            let location =
+                response.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            (status, location, response.body_mut().read_to_string().unwrap_or_default())
+        })
+        .await
+        .unwrap()
+    }
+
+    /// A cookie session for `user` and its CSRF token.
+    async fn cookie(&self, user: &str) -> (As, String) {
+        let token = self.login(user, &format!("{user}{user}")).await;
+        let csrf = Auth::with_key([42; 32]).verify(&token).unwrap().csrf;
+        (As::Cookie(token, Some(csrf.clone())), csrf)
+    }
+
     /// Stops the server and hands back the store once its workers have let go of it.
     async fn stop(mut self, store: Arc<Store>) -> Store {
         self.handle.stop(true).await;
@@ -248,6 +295,7 @@ async fn the_openapi_document_describes_every_route() {
     for expected in [
         "/api/v1/lines",
         "/api/v1/lines/{line}",
+        "/api/v1/lines/{line}/detail",
         "/api/v1/units/{serial}",
         "/api/v1/trace/backward/{serial}",
         "/api/v1/trace/forward",
@@ -263,7 +311,7 @@ async fn the_openapi_document_describes_every_route() {
         let (status, body) = api.get(&concrete).await;
         assert!(body["error"] != "not_found", "{concrete}: {status} {body}");
     }
-    assert_eq!(paths.len(), 13, "{paths:?}");
+    assert_eq!(paths.len(), 14, "{paths:?}");
     assert!(paths.contains(&"/api/v1/auth/login") && paths.contains(&"/api/v1/holds/release"), "{paths:?}");
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object(), "{}", doc["components"]);
     let params: Vec<&str> = doc["paths"]["/api/v1/kpi/oee"]["get"]["parameters"]
@@ -491,6 +539,7 @@ async fn kiosk_mode_shows_the_overview_and_its_events_to_anyone_and_nothing_else
         move || wait_for_event(&url, None, |s| s.as_array().is_some_and(|l| l.len() == 3))
     });
     assert!(events.await.unwrap().is_ok(), "events flow without a login in kiosk mode");
+    let pages_base = base.clone();
     // The API and every write still need a login.
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let (summary, hold) = tokio::task::spawn_blocking(move || {
@@ -507,6 +556,155 @@ async fn kiosk_mode_shows_the_overview_and_its_events_to_anyone_and_nothing_else
     .await
     .unwrap();
     assert_eq!((summary, hold), (401, 401));
+    // Line pages are wall-screen pages too; trace, holds and KPI need a login.
+    let pages = tokio::task::spawn_blocking({
+        let base = pages_base;
+        move || {
+            let agent: ureq::Agent =
+                ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().into();
+            ["/lines/phone-1", "/trace?q=X", "/holds", "/kpi"]
+                .map(|p| agent.get(&format!("{base}{p}")).call().unwrap().status().as_u16())
+        }
+    });
+    assert_eq!(pages.await.unwrap(), [200, 303, 303, 303]);
     handle.stop(true).await;
     server.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_need_a_session_and_answer_mistakes_with_the_apis_status() {
+    let db = TestDb::sqlite();
+    let (store, plant, _) = sample_store(&db, 4, 6, 0).await;
+    let store = Arc::new(store);
+    let api = TestApi::start(store.clone()).await;
+    for path in ["/", "/lines/phone-1", "/trace?q=X", "/holds", "/kpi?line=phone-1"] {
+        let (status, location, _) = api.page(path, None, As::Anonymous).await;
+        assert_eq!((status, location.as_str()), (303, "/login"), "{path}");
+    }
+    let (status, _, script) = api.page("/assets/live.js", None, As::Anonymous).await;
+    assert!(status == 200 && script.contains("EventSource"), "the live script is served from the binary");
+    let (who, _) = api.cookie("supervisor").await;
+    let (status, _, line) = api.page("/lines/phone-1", None, who.clone()).await;
+    assert_eq!(status, 200, "{line}");
+    for station in ["LOAD", "DISPLAY", "BATTERY", "SCREW", "FT", "RF", "PACK"] {
+        assert!(line.contains(&format!("data-station=\"phone-1/{station}\"")), "{station} on the route");
+    }
+    assert!(line.contains("aria-label=\"output per hour\"") && line.contains("aria-label=\"machine states\""));
+    assert!(line.contains("collected by another process"), "no collector in this process: said, not hidden");
+    // A phone, its board and one of the board's reels.
+    let (phone, board) = plant.truth.product_board.iter().next().expect("a phone");
+    let (status, _, trace) = api.page(&format!("/trace?q={}", urlencode(phone)), None, who.clone()).await;
+    assert_eq!(status, 200);
+    assert!(trace.contains(&format!("data-item=\"{board}\"")), "the board is in the phone's tree");
+    let reel = plant.truth.board_reels[board].keys().next().expect("a reel");
+    assert!(trace.contains(&format!("data-item=\"{reel}\"")), "the reel is in the tree");
+    let (status, _, up) = api.page(&format!("/trace?q={}", urlencode(reel)), None, who.clone()).await;
+    assert_eq!(status, 200);
+    assert!(
+        up.contains("id=\"lot\"") && up.contains(&format!(">{phone}</a>")),
+        "the reel's forward trace lists the phone"
+    );
+    let (status, _, kpi) = api.page("/kpi?line=phone-1&from=2026-11-22&to=2026-11-26", None, who.clone()).await;
+    assert_eq!(status, 200, "{kpi}");
+    assert!(kpi.contains("id=\"yield\"") && kpi.contains("id=\"oee\""), "{kpi}");
+    let (status, _, sliced) =
+        api.page("/kpi?line=phone-1&from=2026-11-22&to=2026-11-26&by=day", None, who.clone()).await;
+    assert!(status == 200 && sliced.contains("id=\"slices\""), "{sliced}");
+    for (path, expected, says) in [
+        ("/lines/nope", 404, "nope"),
+        ("/trace?q=NEVER-SEEN", 404, "NEVER-SEEN"),
+        ("/kpi?line=phone-1&from=yesterday", 400, "from:"),
+        ("/kpi?line=phone-1&by=week", 400, "by:"),
+        ("/kpi?line=nope", 404, "nope"),
+    ] {
+        let (status, _, body) = api.page(path, None, who.clone()).await;
+        assert_eq!(status, expected, "{path}: {body}");
+        assert!(body.contains(says), "{path} says what is wrong: {body}");
+    }
+    let (status, detail) = api.get("/api/v1/lines/phone-1/detail").await;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["stations"].as_array().map(Vec::len), Some(7), "{detail}");
+    assert_eq!(api.get("/api/v1/lines/nope/detail").await.0, 404);
+    let store = api.stop(store).await;
+    db.cleanup(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_holds_page_lets_quality_place_and_release_with_the_csrf_token_and_no_one_else() {
+    let db = TestDb::sqlite();
+    let (store, plant, _) = sample_store(&db, 5, 4, 0).await;
+    let store = Arc::new(store);
+    let api = TestApi::start(store.clone()).await;
+    let (reel, _) = plant.truth.reel_boards.iter().next().expect("a reel");
+    let (auditor, auditor_csrf) = api.cookie("auditor").await;
+    let (status, _, page) = api.page("/holds", None, auditor.clone()).await;
+    assert!(status == 200 && !page.contains("id=\"place\"") && page.contains("can view holds"), "{page}");
+    let place = |csrf: &str| {
+        vec![
+            ("csrf", csrf.to_owned()),
+            ("action", "place".into()),
+            ("kind", "lot".into()),
+            ("id", reel.clone()),
+            ("reason", "paste recall".into()),
+        ]
+    };
+    let post = |who: As, fields: Vec<(&'static str, String)>| {
+        let api = &api;
+        async move {
+            let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            api.page("/holds", Some(&refs), who).await
+        }
+    };
+    let (status, _, body) = post(auditor, place(&auditor_csrf)).await;
+    assert_eq!(status, 403, "the auditor may not hold: {body}");
+    let (quality, csrf) = api.cookie("quality").await;
+    let (status, _, body) = post(quality.clone(), place("not-the-token")).await;
+    assert!(status == 403 && body.contains("CSRF"), "{status} {body}");
+    assert!(store.holds().await.unwrap().is_empty(), "nothing held by refused forms");
+    let (status, location, _) = post(quality.clone(), place(&csrf)).await;
+    assert_eq!((status, location.as_str()), (303, "/holds?done=placed"));
+    let (status, _, page) = api.page("/holds?done=placed", None, quality.clone()).await;
+    assert!(
+        status == 200 && page.contains("Hold placed.") && page.contains(&format!("data-hold=\"{reel}\"")),
+        "{page}"
+    );
+    let bad = vec![
+        ("csrf", csrf.clone()),
+        ("action", "place".into()),
+        ("kind", "pallet".into()),
+        ("id", "P1".into()),
+        ("reason", "x".into()),
+    ];
+    let (status, _, body) = post(quality.clone(), bad).await;
+    assert!(status == 400 && body.contains("kind"), "{status} {body}");
+    let release =
+        vec![("csrf", csrf.clone()), ("action", "release".into()), ("kind", "lot".into()), ("id", reel.clone())];
+    let (status, location, _) = post(quality, release).await;
+    assert_eq!((status, location.as_str()), (303, "/holds?done=released-1"));
+    let holds = store.holds().await.unwrap();
+    assert_eq!(holds.len(), 1);
+    assert_eq!(holds[0].released.as_ref().map(|(by, _)| by.as_str()), Some("quality"));
+    let store = api.stop(store).await;
+    db.cleanup(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_by_route_for_a_local_scraper() {
+    let db = TestDb::sqlite();
+    let api = TestApi::start(Arc::new(db.store().await)).await;
+    assert_eq!(api.get("/api/v1/units/METRICS-SERIAL-1").await.0, 404);
+    let (status, _, text) = api.page("/metrics", None, As::Anonymous).await;
+    assert_eq!(status, 200, "a scraper on this machine needs no login");
+    let line = text
+        .lines()
+        .find(|l| {
+            l.starts_with("mes_http_requests_total{")
+                && l.contains("route=\"/api/v1/units/{serial}\"")
+                && l.contains("status=\"404\"")
+        })
+        .unwrap_or_else(|| panic!("the request is counted by route pattern: {text}"));
+    assert!(line.rsplit(' ').next().unwrap().parse::<f64>().unwrap() >= 1.0, "{line}");
+    assert!(!text.contains("METRICS-SERIAL-1"), "no label per serial");
+    assert!(text.contains("mes_http_request_seconds_bucket{"), "latency is a histogram: {text}");
+    assert!(text.contains("# HELP mes_http_requests_total"), "metrics are described: {text}");
 }
