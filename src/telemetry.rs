@@ -5,8 +5,8 @@
 //! Rates (reads per second, ingest rate) are counters: Prometheus derives them with `rate()`.
 //! Latencies are histograms with fixed buckets (seconds), so they add up across processes.
 //!
-//! The recorder is process-wide (the `metrics` facade has one); it is installed the first time a
-//! web front is built. Before that, and in a process without a web front, recording is a no-op.
+//! The recorder is process-wide (the `metrics` facade has one); it is installed when collectors
+//! start or a web front is built, whichever comes first. Before that, recording is a no-op.
 
 use std::sync::OnceLock;
 

@@ -177,6 +177,8 @@ impl Collectors {
         profiles: Vec<Profile>,
         settings: &DriverSettings,
     ) -> Result<Self, StartError> {
+        // Before the first connection, so nothing the collectors record is lost.
+        crate::telemetry::prometheus();
         store.register_plant(&plant_of(&profiles)).await?;
         let (mode, watch) = tokio::sync::watch::channel(collector::Mode::Run);
         let mut tasks = Vec::new();

@@ -648,3 +648,140 @@ async fn the_interlock_denies_held_failed_skipped_and_unknown_boards_and_allows_
     }
     db.cleanup(Arc::try_unwrap(run.store).ok().expect("collectors released the store")).await;
 }
+
+/// Fetches `path` from a web front: status and body.
+async fn fetch_text(base: &str, path: &str) -> (u16, String) {
+    let url = format!("{base}{path}");
+    tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let mut r = agent.get(&url).call().unwrap_or_else(|e| panic!("{url}: {e}"));
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap_or_default())
+    })
+    .await
+    .unwrap()
+}
+
+/// The value of the Prometheus sample `name{labels…}` carrying every one of `labels`.
+fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .find(|l| labels.iter().all(|want| l.contains(want)))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+/// A collected line and a line whose PLCs cannot be reached, with the web front in the same
+/// process: `/readyz` names the unreachable line, `/metrics` counts reads, link errors and
+/// ingested records per line (every committed record exactly once), and each line page shows
+/// its collector's health.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_metrics_and_line_pages_report_each_collector() {
+    use mes::domain::shift::DEFAULT_TIME_ZONE;
+    use mes::web::auth::Auth;
+    use mes::web::{Web, WebState};
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    // Line codes of their own: metrics are per process, and other tests collect phone-1.
+    let mut live = bundled("phone-line.toml");
+    live.line = "phone-ops".into();
+    let speed = 200.0;
+    let options = SimulateOptions {
+        lines: vec![live.clone()],
+        seed: 41,
+        speed,
+        modbus_port: 0,
+        ground_truth: None,
+        duration: Some(Duration::from_secs(20 * 60)),
+        start: Utc::now().duration_trunc(chrono::Duration::seconds(1)).unwrap(),
+        faults: Faults::parse("").unwrap(),
+        opcua_port: 0,
+        opcua_login: OpcUaLogin::bundled(dir.path().join("pki")),
+        validate: false,
+        extra_tags: 0,
+        ack_latencies: None,
+    };
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let sim = tokio::spawn(simulate(
+        options,
+        move |addresses| {
+            let _ = ready_tx.send(addresses.to_vec());
+        },
+        std::future::pending::<()>(),
+    ));
+    let addresses = ready_rx.await.unwrap();
+    let addr = addresses[0].1;
+    live.endpoint.move_to(&addr.ip().to_string(), addr.port());
+    live.at_speed(speed);
+    let mut dead = bundled("phone-line.toml");
+    dead.line = "phone-dead".into();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    dead.endpoint.move_to("127.0.0.1", closed);
+    let store = Arc::new(db.store().await);
+    let settings = DriverSettings { pki_dir: dir.path().join("pki-mes"), fallback_password: None };
+    let collectors = Collectors::start(store.clone(), vec![live, dead], &settings).await.unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let state = WebState {
+        kiosk: true,
+        health: collectors.health.clone(),
+        ..WebState::new(store.clone(), ShiftCalendar::three_shifts(DEFAULT_TIME_ZONE), Auth::with_key([8; 32]))
+    };
+    let web = Web::build(listener, state, 1).unwrap();
+    let base = format!("http://127.0.0.1:{}", web.port());
+    let handle = web.handle();
+    let server = tokio::spawn(web.run_until_stopped());
+
+    let line = LineId::parse("phone-ops").unwrap();
+    wait_until("records from phone-ops", Duration::from_secs(30), async || {
+        !store
+            .station_results(&StationResultFilter { line: Some(line.clone()), ..Default::default() }, 0, 1)
+            .await
+            .unwrap()
+            .is_empty()
+    })
+    .await;
+    wait_until("a link error on phone-dead", Duration::from_secs(30), async || {
+        let (_, text) = fetch_text(&base, "/metrics").await;
+        sample(&text, "mes_link_errors_total", &["line=\"phone-dead\""]).is_some_and(|v| v >= 1.0)
+    })
+    .await;
+    let (status, ready) = fetch_text(&base, "/readyz").await;
+    let ready: serde_json::Value = serde_json::from_str(&ready).unwrap();
+    assert_eq!(status, 503, "{ready}");
+    assert_eq!(ready["collectors"]["phone-ops"], "connected", "{ready}");
+    assert!(ready["collectors"]["phone-dead"].as_str().unwrap().starts_with("not connected"), "{ready}");
+    assert_eq!(ready["database"], "reachable");
+
+    let (_, metrics) = fetch_text(&base, "/metrics").await;
+    for station in ["LOAD", "FT", "PACK"] {
+        let labels = ["line=\"phone-ops\"", &format!("station=\"{station}\"")];
+        assert!(sample(&metrics, "mes_reads_total", &labels).is_some_and(|v| v > 0.0), "reads of {station}: {metrics}");
+        assert!(
+            sample(&metrics, "mes_poll_seconds_count", &labels).is_some_and(|v| v > 0.0),
+            "poll latency of {station}"
+        );
+    }
+    assert_eq!(sample(&metrics, "mes_collector_connected", &["line=\"phone-ops\""]), Some(1.0));
+    assert_eq!(sample(&metrics, "mes_collector_connected", &["line=\"phone-dead\""]), Some(0.0));
+    assert!(sample(&metrics, "mes_queue_depth", &["line=\"phone-ops\""]).is_some(), "queue depth reported");
+
+    let (status, page) = fetch_text(&base, "/lines/phone-ops").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Collector: connected") && page.contains("id=\"health\""), "{page}");
+    let (_, page) = fetch_text(&base, "/lines/phone-dead").await;
+    assert!(page.contains("Collector: NOT CONNECTED"), "the dead line says so: {page}");
+
+    sim.await.unwrap().unwrap();
+    // Stop, not drain: the dead line would wait out the drain limit.
+    collectors.set_mode(Mode::Stop);
+    collectors.join().await;
+    let (_, metrics) = fetch_text(&base, "/metrics").await;
+    let stored = recorded(&store).await.iter().filter(|l| l.line == "phone-ops").count();
+    assert!(stored > 30, "the line produced: {stored}");
+    assert_eq!(
+        sample(&metrics, "mes_records_ingested_total", &["line=\"phone-ops\""]),
+        Some(stored as f64),
+        "every committed record counted once"
+    );
+    handle.stop(true).await;
+    server.await.unwrap().unwrap();
+    drop(store);
+}
