@@ -284,47 +284,93 @@ pub async fn yields(
     scope: &Scope,
 ) -> Result<Report<YieldFigures>, FiguresError> {
     let (stations, has_repair) = steps(store, scope).await?;
-    let route: Vec<StationId> = stations.iter().map(|s| s.id.clone()).collect();
     let visits = store.yield_visits(scope.line.as_str(), scope.from, scope.to).await?;
     let opportunities = store.line_opportunities(scope.line.as_str()).await?;
     let mut samples = Vec::new();
-    for station in &route {
-        let all = store.counter_samples(&scope.line, station).await?;
+    for station in &stations {
+        let all = store.counter_samples(&scope.line, &station.id).await?;
         samples.push(all.into_iter().filter(|c| c.counter == CounterKind::In).collect::<Vec<_>>());
     }
-    // A repair station's own failures scrap too; it is not a step but its visits count.
-    let scraps = |id: &StationId| match stations.iter().find(|s| &s.id == id) {
-        Some(s) => disposition(s, has_repair) == FailDisposition::Scrap,
-        None => true,
-    };
-    let rules = DeltaRules::default();
+    let data = LineData { stations, has_repair, visits, intervals: Vec::new() };
     let out = slices(calendar, scope)
         .into_iter()
         .map(|bucket| {
-            let per_station = station_yields(&visits, &route, bucket.start, bucket.end);
-            let counters = per_station
-                .iter()
-                .zip(&samples)
-                .map(|(s, samples)| {
-                    let counted_in = counted_between(samples, &rules, bucket.start, bucket.end);
-                    CountedBeside {
-                        station: s.station.clone(),
-                        records: s.visits,
-                        counted_in,
-                        difference: s.visits as i64 - counted_in as i64,
-                    }
-                })
-                .collect();
-            let figures = YieldFigures {
-                rty: rolled_throughput_yield(&per_station),
-                line_yield: line_yield(&visits, scraps, opportunities, bucket.start, bucket.end),
-                stations: per_station,
-                counters,
-            };
+            let figures = yield_figures(&data, opportunities, &samples, &bucket);
             Slice { bucket, figures }
         })
         .collect();
     Ok(report(scope, out))
+}
+
+/// What a line's yield and OEE figures are computed from, read once.
+struct LineData {
+    /// Production steps in route order (repair excluded).
+    stations: Vec<Station>,
+    /// Whether the line has a repair station (the fail disposition).
+    has_repair: bool,
+    /// Visits of the units seen in the period (see [`Store::yield_visits`]).
+    visits: Vec<Visit>,
+    /// State intervals per station, in `stations` order (empty when only yields are wanted).
+    intervals: Vec<Vec<crate::domain::state::StateInterval>>,
+}
+
+/// The yield figures of one slice; `samples` are the "in" counter samples per step (none: no
+/// counter comparison).
+fn yield_figures(
+    data: &LineData,
+    opportunities: Option<u32>,
+    samples: &[Vec<crate::domain::counter::CounterSample>],
+    bucket: &Bucket,
+) -> YieldFigures {
+    let route: Vec<StationId> = data.stations.iter().map(|s| s.id.clone()).collect();
+    // A repair station's own failures scrap too; it is not a step but its visits count.
+    let scraps = |id: &StationId| match data.stations.iter().find(|s| &s.id == id) {
+        Some(s) => disposition(s, data.has_repair) == FailDisposition::Scrap,
+        None => true,
+    };
+    let rules = DeltaRules::default();
+    let per_station = station_yields(&data.visits, &route, bucket.start, bucket.end);
+    let counters = per_station
+        .iter()
+        .zip(samples)
+        .map(|(s, samples)| {
+            let counted_in = counted_between(samples, &rules, bucket.start, bucket.end);
+            CountedBeside {
+                station: s.station.clone(),
+                records: s.visits,
+                counted_in,
+                difference: s.visits as i64 - counted_in as i64,
+            }
+        })
+        .collect();
+    YieldFigures {
+        rty: rolled_throughput_yield(&per_station),
+        line_yield: line_yield(&data.visits, scraps, opportunities, bucket.start, bucket.end),
+        stations: per_station,
+        counters,
+    }
+}
+
+/// The OEE figures of one slice against the calendar's planned time; `now` ends what is open.
+fn oee_figures(data: &LineData, calendar: &ShiftCalendar, bucket: &Bucket, now: DateTime<Utc>) -> OeeFigures {
+    let planned = calendar.planned_windows(bucket.start, bucket.end);
+    let per_station: Vec<StationOee> = data
+        .stations
+        .iter()
+        .zip(&data.intervals)
+        .map(|(s, iv)| {
+            let inputs = StationInputs {
+                station: &s.id,
+                ideal_cycle_ms: s.ideal_cycle_ms,
+                disposition: disposition(s, data.has_repair),
+                intervals: iv,
+                visits: &data.visits,
+            };
+            station_oee(inputs, &planned, bucket.start, bucket.end, now)
+        })
+        .collect();
+    let line_oee = aggregate_oee(&per_station);
+    OeeFigures { stations: per_station, line_oee }
 }
 
 /// Defects by code, most frequent first.
@@ -381,26 +427,12 @@ pub async fn oee(
 ) -> Result<Report<OeeFigures>, FiguresError> {
     let (stations, intervals, has_repair) = watched(store, scope).await?;
     let visits = store.yield_visits(scope.line.as_str(), scope.from, scope.to).await?;
+    let data = LineData { stations, has_repair, visits, intervals };
     let out = slices(calendar, scope)
         .into_iter()
         .map(|bucket| {
-            let planned = calendar.planned_windows(bucket.start, bucket.end);
-            let per_station: Vec<StationOee> = stations
-                .iter()
-                .zip(&intervals)
-                .map(|(s, iv)| {
-                    let inputs = StationInputs {
-                        station: &s.id,
-                        ideal_cycle_ms: s.ideal_cycle_ms,
-                        disposition: disposition(s, has_repair),
-                        intervals: iv,
-                        visits: &visits,
-                    };
-                    station_oee(inputs, &planned, bucket.start, bucket.end, now)
-                })
-                .collect();
-            let line_oee = aggregate_oee(&per_station);
-            Slice { bucket, figures: OeeFigures { stations: per_station, line_oee } }
+            let figures = oee_figures(&data, calendar, &bucket, now);
+            Slice { bucket, figures }
         })
         .collect();
     Ok(report(scope, out))
@@ -463,30 +495,44 @@ pub struct LineSummary {
     pub held_units: u64,
 }
 
-/// The summary of every line now: what the overview page and `/api/v1/summary` show.
+/// The summary of every line now: what the overview page and `/api/v1/summary` show. `held`
+/// is [`Store::held_units_by_line`], which the caller may keep between calls (it changes only
+/// with holds and new consumptions of held items, and costs a forward trace per hold).
+///
+/// One read per line: its stations come with the line, its state intervals over the shift
+/// give both the current states and OEE, its visits both yield and OEE.
 pub async fn line_summaries(
     store: &Store,
     calendar: &ShiftCalendar,
     now: DateTime<Utc>,
+    held: &std::collections::BTreeMap<String, u64>,
 ) -> Result<Vec<LineSummary>, FiguresError> {
     use crate::domain::state::MachineState;
-    let held = store.held_units_by_line().await?;
     let shift = calendar.locate(now);
     let mut out = Vec::new();
     for line in store.lines().await? {
-        let steps: Vec<&Station> = line.stations.iter().filter(|s| s.kind != StationKind::Repair).collect();
-        let mut stations = Vec::new();
+        let has_repair = line.stations.iter().any(|s| s.kind == StationKind::Repair);
+        let steps: Vec<Station> = line.stations.iter().filter(|s| s.kind != StationKind::Repair).cloned().collect();
+        // Over the shift (or the last second off shift): what is open now is the current state.
+        let from = shift.as_ref().map_or(now - chrono::Duration::seconds(1), |s| s.start);
+        let to = now.max(from + chrono::Duration::milliseconds(1));
+        let mut intervals = Vec::new();
         for s in &steps {
-            let open =
-                store.state_intervals_in(&line.id, &s.id, Some((now - chrono::Duration::seconds(1), now))).await?;
-            let current = open.into_iter().rev().find(|i| i.ended_at.is_none());
-            stations.push(StationNow {
-                station: s.id.clone(),
-                state: current.as_ref().map(|i| i.state),
-                since: current.as_ref().map(|i| i.started_at),
-                reason: current.and_then(|i| i.reason.or(i.fault_code.map(|c| format!("fault {c}")))),
-            });
+            intervals.push(store.state_intervals_in(&line.id, &s.id, Some((from, to))).await?);
         }
+        let stations: Vec<StationNow> = steps
+            .iter()
+            .zip(&intervals)
+            .map(|(s, iv)| {
+                let current = iv.iter().rev().find(|i| i.ended_at.is_none());
+                StationNow {
+                    station: s.id.clone(),
+                    state: current.map(|i| i.state),
+                    since: current.map(|i| i.started_at),
+                    reason: current.and_then(|i| i.reason.clone().or(i.fault_code.map(|c| format!("fault {c}")))),
+                }
+            })
+            .collect();
         let any = |state: MachineState| stations.iter().any(|s| s.state == Some(state));
         let status = if any(MachineState::Fault) {
             LineStatus::Down
@@ -498,24 +544,16 @@ pub async fn line_summaries(
             LineStatus::NoData
         };
         let (mut output, mut plan, mut fpy, mut oee_now) = (0, None, None, None);
-        if let Some(shift) = &shift {
-            let scope = Scope {
-                line: line.id.clone(),
-                station: None,
-                from: shift.start,
-                to: now.max(shift.start + chrono::Duration::milliseconds(1)),
-                by: None,
-            };
-            let y = yields(store, calendar, &scope).await?;
-            if let Some(slice) = y.slices.first() {
-                output = slice.figures.stations.last().map_or(0, |s| s.final_pass);
-                fpy = slice.figures.rty;
-            }
-            let o = oee(store, calendar, &scope, now).await?;
-            if let Some(slice) = o.slices.first() {
-                oee_now = slice.figures.line_oee.oee;
-                plan = planned_output(&steps, &slice.figures);
-            }
+        if shift.is_some() {
+            let visits = store.yield_visits(line.id.as_str(), from, to).await?;
+            let data = LineData { stations: steps, has_repair, visits, intervals };
+            let bucket = Bucket { label: "shift".into(), start: from, end: to };
+            let y = yield_figures(&data, None, &[], &bucket);
+            output = y.stations.last().map_or(0, |s| s.final_pass);
+            fpy = y.rty;
+            let o = oee_figures(&data, calendar, &bucket, now);
+            oee_now = o.line_oee.oee;
+            plan = planned_output(&data.stations.iter().collect::<Vec<_>>(), &o);
         }
         out.push(LineSummary {
             down: stations.iter().filter(|s| s.state == Some(MachineState::Fault)).cloned().collect(),

@@ -9,6 +9,7 @@
 //!
 //! Must never: compute figures (that is [`crate::figures`]), or block a request on the store.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +22,43 @@ use crate::store::Store;
 pub const POLL: Duration = Duration::from_millis(200);
 /// Figures that move with the clock (planned time, plan) are recomputed at least this often.
 pub const REFRESH: Duration = Duration::from_secs(5);
+/// Held-unit counts (a forward trace per active hold) are recomputed when the holds change,
+/// and otherwise at most this often while units are produced (new units may contain a held lot).
+pub const HELD_REFRESH: Duration = Duration::from_secs(30);
+
+/// The held-unit counts per line, and what they were computed at.
+#[derive(Debug, Default)]
+struct Held {
+    counts: BTreeMap<String, u64>,
+    /// The holds' part of the change marker (`None`: never computed).
+    holds_marker: Option<Vec<i64>>,
+    at: Option<tokio::time::Instant>,
+}
+
+impl Held {
+    /// Recomputes if the holds changed, or if results moved and the counts are old.
+    async fn update(&mut self, store: &Store, marker: &[i64], results_moved: bool) {
+        let holds_marker = marker.get(3..).map(<[i64]>::to_vec);
+        let active = marker.get(4).copied().unwrap_or(1);
+        let stale = self.at.is_none_or(|t| t.elapsed() >= HELD_REFRESH);
+        if self.holds_marker.is_some() && self.holds_marker == holds_marker && !(results_moved && stale) {
+            return;
+        }
+        if active == 0 {
+            self.counts.clear();
+        } else {
+            match store.held_units_by_line().await {
+                Ok(c) => self.counts = c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "held units not recounted");
+                    return;
+                }
+            }
+        }
+        self.holds_marker = holds_marker;
+        self.at = Some(tokio::time::Instant::now());
+    }
+}
 
 /// One computation of every line's summary.
 #[derive(Debug, Default)]
@@ -64,9 +102,9 @@ impl Live {
         self.tx.send_replace(Some(Arc::new(Snapshot { json, published_ms })));
     }
 
-    /// Computes the summaries now and publishes them.
-    pub async fn refresh(&self, store: &Store, calendar: &ShiftCalendar) {
-        match crate::figures::line_summaries(store, calendar, chrono::Utc::now()).await {
+    /// Computes the summaries now with these held-unit counts and publishes them.
+    async fn refresh(&self, store: &Store, calendar: &ShiftCalendar, held: &BTreeMap<String, u64>) {
+        match crate::figures::line_summaries(store, calendar, chrono::Utc::now(), held).await {
             Ok(summaries) => match serde_json::to_string(&summaries) {
                 Ok(json) => self.publish(json),
                 Err(e) => tracing::error!(error = %e, "serialising line summaries"),
@@ -77,9 +115,11 @@ impl Live {
 
     /// Watches the store until `stop` turns true.
     pub async fn run(self: Arc<Self>, store: Arc<Store>, calendar: ShiftCalendar, mut stop: watch::Receiver<bool>) {
-        let mut marker = Vec::new();
+        let mut marker = store.change_marker().await.unwrap_or_default();
         let mut last = tokio::time::Instant::now();
-        self.refresh(&store, &calendar).await;
+        let mut held = Held::default();
+        held.update(&store, &marker, true).await;
+        self.refresh(&store, &calendar, &held.counts).await;
         loop {
             tokio::select! {
                 _ = stop.wait_for(|s| *s) => return,
@@ -93,9 +133,11 @@ impl Live {
                 }
             };
             if now != marker || last.elapsed() >= REFRESH {
+                held.update(&store, &now, now.first() != marker.first()).await;
                 marker = now;
                 last = tokio::time::Instant::now();
-                self.refresh(&store, &calendar).await;
+                self.refresh(&store, &calendar, &held.counts).await;
+                crate::telemetry::prometheus().run_upkeep();
             }
         }
     }

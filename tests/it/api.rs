@@ -465,7 +465,7 @@ fn wait_for_event(url: &str, token: Option<&str>, done: impl Fn(&Value) -> bool)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_summary_and_live_events_follow_what_is_committed() {
     for db in TestDb::all().await {
-        let (store, _, _) = sample_store(&db, 8, 2, 0).await;
+        let (store, plant, _) = sample_store(&db, 8, 2, 0).await;
         let store = Arc::new(store);
         let api = TestApi::start(store.clone()).await;
         let (status, summary) = api.get("/api/v1/summary").await;
@@ -493,6 +493,28 @@ async fn the_summary_and_live_events_follow_what_is_committed() {
         assert!(phone["shift"].is_string(), "{phone}");
         let (_, summary) = api.get("/api/v1/summary").await;
         assert!(summary.as_array().unwrap().iter().any(|l| l["line"] == PHONE_LINE && l["output"] == 3), "{summary}");
+        // A hold on a reel: every line that saw a unit containing it counts them at once.
+        let (reel, _) = plant.truth.reel_boards.iter().next().expect("a reel");
+        let hold = serde_json::json!({ "lot": reel, "reason": "paste recall" });
+        assert_eq!(api.post("/api/v1/holds", &hold, As::Bearer(api.token.clone())).await.0, 201);
+        let expected = store.held_units_by_line().await.unwrap();
+        assert!(
+            expected.get(PHONE_LINE).is_some_and(|n| *n > 0) && expected.get(SMT_LINE).is_some_and(|n| *n > 0),
+            "{expected:?}"
+        );
+        let url = format!("{}/events", api.base);
+        let token = api.token.clone();
+        let held = tokio::task::spawn_blocking(move || {
+            wait_for_event(&url, Some(&token), |s| {
+                s.as_array().is_some_and(|ls| {
+                    ls.iter().all(|l| {
+                        l["held_units"].as_u64()
+                            == Some(expected.get(l["line"].as_str().unwrap()).copied().unwrap_or(0))
+                    })
+                })
+            })
+        });
+        held.await.unwrap().unwrap_or_else(|e| panic!("{}: held units on the tiles: {e}", db.label()));
         let store = api.stop(store).await;
         db.cleanup(store).await;
     }
