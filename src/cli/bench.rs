@@ -21,6 +21,8 @@ pub enum BenchCommand {
     Acquisition(super::bench_acquisition::AcquisitionArgs),
     /// Backward and forward traces and a day's yield on a generated store of 10⁷ units.
     Trace(super::bench_trace::TraceArgs),
+    /// Many `/events` clients against a running web front: every update, and how late.
+    Events(super::bench_events::EventsArgs),
 }
 
 /// Options of `mes bench ingest`.
@@ -45,6 +47,7 @@ pub async fn run(config: &Config, command: BenchCommand) -> anyhow::Result<ExitC
         BenchCommand::Ingest(args) => args,
         BenchCommand::Acquisition(args) => return super::bench_acquisition::run(config, &args).await,
         BenchCommand::Trace(args) => return super::bench_trace::run(config, &args).await,
+        BenchCommand::Events(args) => return super::bench_events::run(&args).await,
     };
     anyhow::ensure!(args.records > 0 && args.batch > 0, "--records and --batch must be positive");
     eprintln!("generating {} station results (seed {}) …", args.records, args.seed);

@@ -5,6 +5,7 @@
 
 mod bench;
 mod bench_acquisition;
+mod bench_events;
 mod bench_trace;
 mod collect;
 mod counters;
