@@ -489,6 +489,9 @@ pub struct LineSummary {
     pub fpy: Option<f64>,
     /// OEE of the line this shift.
     pub oee: Option<f64>,
+    /// Share of this shift's planned time (all steps together) with no recorded state: nobody
+    /// watched (the MES or its collector was not running). OEE counts it as lost, not running.
+    pub unrecorded: Option<f64>,
     /// Stations in fault now, with their reasons.
     pub down: Vec<StationNow>,
     /// Units on hold that went through the line.
@@ -543,7 +546,7 @@ pub async fn line_summaries(
         } else {
             LineStatus::NoData
         };
-        let (mut output, mut plan, mut fpy, mut oee_now) = (0, None, None, None);
+        let (mut output, mut plan, mut fpy, mut oee_now, mut unrecorded) = (0, None, None, None, None);
         if shift.is_some() {
             let visits = store.yield_visits(line.id.as_str(), from, to).await?;
             let data = LineData { stations: steps, has_repair, visits, intervals };
@@ -553,6 +556,8 @@ pub async fn line_summaries(
             fpy = y.rty;
             let o = oee_figures(&data, calendar, &bucket, now);
             oee_now = o.line_oee.oee;
+            let time = &o.line_oee.time;
+            unrecorded = (time.pbt_ms > 0).then(|| time.unrecorded_ms as f64 / time.pbt_ms as f64);
             plan = planned_output(&data.stations.iter().collect::<Vec<_>>(), &o);
         }
         out.push(LineSummary {
@@ -567,6 +572,7 @@ pub async fn line_summaries(
             plan,
             fpy,
             oee: oee_now,
+            unrecorded,
         });
     }
     Ok(out)

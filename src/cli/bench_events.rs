@@ -79,9 +79,7 @@ fn run_clients(url: &str, token: &str, clients: usize, seconds: u64) -> Vec<Seen
     let handles: Vec<_> = (0..clients)
         .map(|_| {
             let (url, token, stop) = (url.to_owned(), token.to_owned(), stop.clone());
-            std::thread::Builder::new()
-                .stack_size(256 * 1024)
-                .spawn(move || listen(&url, &token, until, &stop))
+            std::thread::Builder::new().stack_size(256 * 1024).spawn(move || listen(&url, &token, until, &stop))
         })
         .collect();
     handles.into_iter().map(|h| h.map(|h| h.join().unwrap_or_default()).unwrap_or_default()).collect()
@@ -134,7 +132,9 @@ fn summarise(label: &str, seen: &[Seen]) -> (String, bool) {
 pub async fn run(args: &EventsArgs) -> anyhow::Result<ExitCode> {
     let base = args.url.trim_end_matches('/').to_owned();
     anyhow::ensure!(
-        base.starts_with("http://127.0.0.1") || base.starts_with("http://[::1]") || base.starts_with("http://localhost"),
+        base.starts_with("http://127.0.0.1")
+            || base.starts_with("http://[::1]")
+            || base.starts_with("http://localhost"),
         "--url must be on loopback: benchmarks talk to this machine only"
     );
     anyhow::ensure!(args.clients > 0 && args.seconds > 0, "--clients and --seconds must be positive");

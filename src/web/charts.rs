@@ -197,16 +197,23 @@ pub fn timeline(
             );
         }
     }
-    // Hour ticks in plant time.
+    // Ticks in plant time, on whole quarters or hours.
+    let span_h = (to - from).num_minutes() as f64 / 60.0;
+    let step = chrono::Duration::minutes(match span_h {
+        h if h <= 2.0 => 15,
+        h if h <= 12.0 => 60,
+        _ => 120,
+    });
     let zone_from = from.with_timezone(&zone);
-    let first = zone_from
+    let mut tick = zone_from
         .date_naive()
         .and_hms_opt(zone_from.hour(), 0, 0)
         .and_then(|t| t.and_local_timezone(zone).earliest())
         .map(|t| t.to_utc());
-    let mut tick = first.map(|t| if t < from { t + chrono::Duration::hours(1) } else { t });
+    while let Some(t) = tick.filter(|t| *t < from) {
+        tick = Some(t + step);
+    }
     let base = h - axis;
-    let step = if to - from > chrono::Duration::hours(12) { 2 } else { 1 };
     while let Some(t) = tick.filter(|t| *t <= to) {
         let _ = write!(
             svg,
@@ -216,7 +223,7 @@ pub fn timeline(
             h - 6.0,
             lang.time(t, zone)
         );
-        tick = Some(t + chrono::Duration::hours(step));
+        tick = Some(t + step);
     }
     svg.push_str("</svg>");
     svg

@@ -331,6 +331,8 @@ pub struct Words {
     pub already_held: &'static str,
     /// Holds released.
     pub released_n: &'static str,
+    /// Unrecorded share of the shift.
+    pub unrecorded: &'static str,
 }
 
 static EN: Words = Words {
@@ -439,6 +441,7 @@ static EN: Words = Words {
     placed: "Hold placed.",
     already_held: "Already on hold.",
     released_n: "Holds released:",
+    unrecorded: "of the shift not recorded (counted as lost in OEE)",
 };
 
 static VI: Words = Words {
@@ -547,6 +550,7 @@ static VI: Words = Words {
     placed: "Đã đặt giữ.",
     already_held: "Đã bị giữ từ trước.",
     released_n: "Số lệnh giữ đã giải phóng:",
+    unrecorded: "thời gian ca không được ghi nhận (tính là tổn thất trong OEE)",
 };
 
 #[cfg(test)]

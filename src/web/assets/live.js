@@ -34,6 +34,7 @@
     set(el, "oee", pct(l.oee));
     set(el, "held", dec(l.held_units, 0));
     set(el, "shift", l.shift || words.off_shift);
+    set(el, "unrecorded", l.unrecorded !== null && l.unrecorded >= 0.005 ? "⚠ " + pct(l.unrecorded) + " " + words.unrecorded : "");
     set(el, "down", l.down.length ? l.down.map(function (s) {
       return s.station + ": " + (s.reason || "?") + " (" + words.since + " " + time(s.since) + ")";
     }).join(" · ") : words.none_down);

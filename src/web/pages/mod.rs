@@ -239,6 +239,7 @@ pub(super) struct Tile {
     held: String,
     shift: String,
     down: String,
+    unrecorded: String,
 }
 
 #[derive(Template)]
@@ -246,6 +247,14 @@ pub(super) struct Tile {
 struct OverviewPage {
     c: Chrome,
     tiles: Vec<Tile>,
+}
+
+/// "⚠ 12.5 % of the shift not recorded" when some of it was (at least 0.5 %), else nothing.
+fn unrecorded_note(share: Option<f64>, lang: Lang) -> String {
+    match share {
+        Some(v) if v >= 0.005 => format!("⚠ {} {}", lang.percent(Some(v)), lang.words().unrecorded),
+        _ => String::new(),
+    }
 }
 
 pub(super) fn tile(l: &Value, lang: Lang, words: &Words, zone: chrono_tz::Tz) -> Tile {
@@ -289,6 +298,7 @@ pub(super) fn tile(l: &Value, lang: Lang, words: &Words, zone: chrono_tz::Tz) ->
         held: lang.count(l["held_units"].as_u64().unwrap_or(0)),
         shift: l["shift"].as_str().map_or_else(|| words.off_shift.to_owned(), str::to_owned),
         down: if down.is_empty() { words.none_down.to_owned() } else { down.join(" · ") },
+        unrecorded: unrecorded_note(l["unrecorded"].as_f64(), lang),
     }
 }
 
