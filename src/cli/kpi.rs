@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use chrono::Utc;
 use clap::{Args, Subcommand};
 use mes::config::Config;
-use mes::domain::StationId;
 use mes::domain::kpi::Bucket;
 use mes::domain::oee::OeeProblem;
 use mes::figures::{self, DowntimeFigures, OeeFigures, ParetoFigures, Scope, ScopeText, Slice, YieldFigures};
@@ -208,35 +207,14 @@ fn write_oee(out: &mut String, slice: &Slice<OeeFigures>) -> std::fmt::Result {
         )?;
     }
     for problem in &f.line_oee.problems {
-        writeln!(out, "  note: {}", describe(problem))?;
+        writeln!(out, "  note: {}", problem)?;
     }
     for s in &f.stations {
         for problem in s.figures.problems.iter().filter(|p| matches!(p, OeeProblem::EffectivenessAbove100 { .. })) {
-            writeln!(out, "  master-data error: {}", describe(problem))?;
+            writeln!(out, "  master-data error: {}", problem)?;
         }
     }
     Ok(())
-}
-
-/// A problem beside the OEE figures, in words.
-fn describe(p: &OeeProblem) -> String {
-    match p {
-        OeeProblem::NoIdealCycleTime { station } => {
-            format!("{station} has no ideal cycle time (ideal_cycle_ms in its profile): no effectiveness, no OEE")
-        }
-        OeeProblem::EffectivenessAbove100 { station, effectiveness } => format!(
-            "{} effectiveness {:.1} % is above 100 %: its ideal cycle time is too short",
-            station.as_ref().map_or("the line", StationId::as_str),
-            effectiveness * 100.0
-        ),
-        OeeProblem::ProductionWithoutRunningTime { station } => {
-            format!("{station} produced units but no running time was recorded")
-        }
-        OeeProblem::UnrecordedTime { station, unrecorded_ms } => format!(
-            "{station}: {:.1} min of planned time has no recorded state (no collector watching)",
-            *unrecorded_ms as f64 / 60_000.0
-        ),
-    }
 }
 
 /// The heading of one slice of a human report.

@@ -113,6 +113,31 @@ pub enum OeeProblem {
     },
 }
 
+/// The problem in words, for the terminal and the pages.
+impl std::fmt::Display for OeeProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OeeProblem::NoIdealCycleTime { station } => {
+                write!(f, "{station} has no ideal cycle time (ideal_cycle_ms in its profile): no effectiveness, no OEE")
+            }
+            OeeProblem::EffectivenessAbove100 { station, effectiveness } => write!(
+                f,
+                "{} effectiveness {:.1} % is above 100 %: its ideal cycle time is too short",
+                station.as_ref().map_or("the line", StationId::as_str),
+                effectiveness * 100.0
+            ),
+            OeeProblem::ProductionWithoutRunningTime { station } => {
+                write!(f, "{station} produced units but no running time was recorded")
+            }
+            OeeProblem::UnrecordedTime { station, unrecorded_ms } => write!(
+                f,
+                "{station}: {:.1} min of planned time has no recorded state (no collector watching)",
+                *unrecorded_ms as f64 / 60_000.0
+            ),
+        }
+    }
+}
+
 /// OEE figures with the elements they were computed from.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Oee {

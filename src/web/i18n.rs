@@ -333,6 +333,14 @@ pub struct Words {
     pub released_n: &'static str,
     /// Unrecorded share of the shift.
     pub unrecorded: &'static str,
+    /// Period preset: today.
+    pub today: &'static str,
+    /// Period preset: the last 7 days.
+    pub last_7_days: &'static str,
+    /// Slicing: per day.
+    pub per_day: &'static str,
+    /// Slicing: per hour.
+    pub per_hour: &'static str,
 }
 
 static EN: Words = Words {
@@ -442,6 +450,10 @@ static EN: Words = Words {
     already_held: "Already on hold.",
     released_n: "Holds released:",
     unrecorded: "of the shift not recorded (counted as lost in OEE)",
+    today: "today",
+    last_7_days: "7 days",
+    per_day: "day",
+    per_hour: "hour",
 };
 
 static VI: Words = Words {
@@ -551,6 +563,10 @@ static VI: Words = Words {
     already_held: "Đã bị giữ từ trước.",
     released_n: "Số lệnh giữ đã giải phóng:",
     unrecorded: "thời gian ca không được ghi nhận (tính là tổn thất trong OEE)",
+    today: "hôm nay",
+    last_7_days: "7 ngày",
+    per_day: "ngày",
+    per_hour: "giờ",
 };
 
 #[cfg(test)]

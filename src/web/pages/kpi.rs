@@ -81,9 +81,9 @@ pub(super) async fn kpi_page(req: HttpRequest, state: web::Data<WebState>, q: we
         .map_or(now - chrono::Duration::hours(24), |t| t.to_utc());
     let presets = vec![
         link(shift_start, words.shift),
-        link(midnight, if lang == Lang::Vi { "hôm nay" } else { "today" }),
+        link(midnight, words.today),
         link(now - chrono::Duration::hours(24), "24 h"),
-        link(now - chrono::Duration::days(7), if lang == Lang::Vi { "7 ngày" } else { "7 days" }),
+        link(now - chrono::Duration::days(7), words.last_7_days),
     ];
     let mut page = KpiPage {
         c: Chrome::new(&req, session.as_ref(), zone, words.nav_kpi),
@@ -92,7 +92,7 @@ pub(super) async fn kpi_page(req: HttpRequest, state: web::Data<WebState>, q: we
         from: String::new(),
         to: String::new(),
         by: text.by.clone().unwrap_or_default(),
-        bys: vec![("", words.whole_period), ("shift", words.shift), ("day", "day / ngày"), ("hour", "hour / giờ")],
+        bys: vec![("", words.whole_period), ("shift", words.shift), ("day", words.per_day), ("hour", words.per_hour)],
         presets,
         error: None,
         problems: Vec::new(),
