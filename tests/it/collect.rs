@@ -113,6 +113,21 @@ struct Run {
     validations: Vec<plc_contract::ValidationLine>,
 }
 
+/// Starts the simulated `lines` on free loopback ports; the task and each line's address.
+async fn start_simulation(
+    options: SimulateOptions,
+) -> (tokio::task::JoinHandle<Result<u64, mes_simulators::run::SimulateError>>, Vec<(String, std::net::SocketAddr)>) {
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let sim = tokio::spawn(simulate(
+        options,
+        move |addresses| {
+            let _ = ready_tx.send(addresses.to_vec());
+        },
+        std::future::pending::<()>(),
+    ));
+    (sim, ready_rx.await.unwrap())
+}
+
 /// [`run_lines`] with the given line profiles.
 /// `held_lots` are put on hold before anything runs. `tweak` changes what the collectors believe about the PLCs (a wrong unit id, a mistyped
 /// tag), not the simulated PLCs themselves.
@@ -142,15 +157,7 @@ async fn run_profiles(
         extra_tags: 0,
         ack_latencies: None,
     };
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    let sim = tokio::spawn(simulate(
-        options,
-        move |addresses| {
-            let _ = ready_tx.send(addresses.to_vec());
-        },
-        std::future::pending::<()>(),
-    ));
-    let addresses = ready_rx.await.unwrap();
+    let (sim, addresses) = start_simulation(options).await;
     let mut profiles = lines;
     for p in &mut profiles {
         tweak(p);
@@ -699,15 +706,7 @@ async fn readiness_metrics_and_line_pages_report_each_collector() {
         extra_tags: 0,
         ack_latencies: None,
     };
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    let sim = tokio::spawn(simulate(
-        options,
-        move |addresses| {
-            let _ = ready_tx.send(addresses.to_vec());
-        },
-        std::future::pending::<()>(),
-    ));
-    let addresses = ready_rx.await.unwrap();
+    let (sim, addresses) = start_simulation(options).await;
     let addr = addresses[0].1;
     live.endpoint.move_to(&addr.ip().to_string(), addr.port());
     live.at_speed(speed);

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::super::WebState;
 use super::super::api::{HoldRequest, hold_target};
 use super::super::auth::Session;
-use super::{Chrome, error_page, html, lang_of, page_session, see_other};
+use super::{Chrome, error_page, html, lang_of, page_session, page_start, see_other};
 use crate::domain::hold::HoldTarget;
 use crate::web::error::ApiError;
 
@@ -42,11 +42,11 @@ pub(super) struct Done {
 }
 
 pub(super) async fn holds_page(req: HttpRequest, state: web::Data<WebState>, done: web::Query<Done>) -> HttpResponse {
-    let session = match page_session(&req, false) {
-        Ok(s) => s,
+    let (session, _, lang) = match page_start(&req, &state, false) {
+        Ok(start) => start,
         Err(to_login) => return to_login.answer(),
     };
-    let words = lang_of(&req).words();
+    let words = lang.words();
     let message = match done.done.as_deref() {
         Some("placed") => Some(words.placed.to_owned()),
         Some("held") => Some(words.already_held.to_owned()),

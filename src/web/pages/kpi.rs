@@ -12,7 +12,7 @@ use askama::Template;
 use super::super::WebState;
 use super::super::charts;
 use super::super::i18n::Lang;
-use super::{Chrome, html, lang_of, page_session};
+use super::{Chrome, html, page_start};
 use crate::figures::{self, Scope, ScopeText};
 use crate::web::error::ApiError;
 
@@ -51,12 +51,10 @@ struct KpiPage {
 const INPUT: &str = "%Y-%m-%dT%H:%M";
 
 pub(super) async fn kpi_page(req: HttpRequest, state: web::Data<WebState>, q: web::Query<ScopeText>) -> HttpResponse {
-    let session = match page_session(&req, false) {
-        Ok(s) => s,
+    let (session, zone, lang) = match page_start(&req, &state, false) {
+        Ok(start) => start,
         Err(to_login) => return to_login.answer(),
     };
-    let zone = state.calendar.time_zone;
-    let lang = lang_of(&req);
     let words = lang.words();
     let now = chrono::Utc::now();
     let lines: Vec<(String, String)> = match state.store.lines().await {

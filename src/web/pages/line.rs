@@ -7,7 +7,7 @@ use askama::Template;
 use serde_json::Value;
 
 use super::super::{WebState, charts};
-use super::{Chrome, Tile, error_page, html, lang_of, latest_lines, page_session, tile};
+use super::{Chrome, Tile, error_page, html, latest_lines, page_start, tile};
 use crate::web::error::ApiError;
 
 /// A station of the route as the line page writes it.
@@ -50,11 +50,10 @@ struct LinePage {
 }
 
 pub(super) async fn line_page(req: HttpRequest, state: web::Data<WebState>, path: web::Path<String>) -> HttpResponse {
-    let session = match page_session(&req, true) {
-        Ok(s) => s,
+    let (session, zone, lang) = match page_start(&req, &state, true) {
+        Ok(start) => start,
         Err(to_login) => return to_login.answer(),
     };
-    let zone = state.calendar.time_zone;
     let now = chrono::Utc::now();
     let detail = match crate::domain::LineId::parse(path.into_inner()).map_err(|e| ApiError::bad("line", e)) {
         Ok(line) => {
@@ -66,7 +65,6 @@ pub(super) async fn line_page(req: HttpRequest, state: web::Data<WebState>, path
         Ok(d) => d,
         Err(e) => return error_page(&req, session.as_ref(), zone, &e),
     };
-    let lang = lang_of(&req);
     let words = lang.words();
     let summary = latest_lines(&state).await.into_iter().find(|l| l["line"] == detail.line.as_str());
     let tiles: Vec<Tile> = summary.iter().map(|l| tile(l, lang, words, zone)).collect();

@@ -100,6 +100,16 @@ impl ToLogin {
     }
 }
 
+/// What every page handler starts from: the session (`None`: an anonymous kiosk viewer, where
+/// allowed), the plant's time zone and the page's language.
+pub(super) fn page_start(
+    req: &HttpRequest,
+    state: &WebState,
+    kiosk_may_see: bool,
+) -> Result<(Option<Session>, chrono_tz::Tz, Lang), ToLogin> {
+    Ok((page_session(req, kiosk_may_see)?, state.calendar.time_zone, lang_of(req)))
+}
+
 /// The session of a page request (`None`: an anonymous kiosk viewer, where allowed).
 pub(super) fn page_session(req: &HttpRequest, kiosk_may_see: bool) -> Result<Option<Session>, ToLogin> {
     let session = session_of(req);
@@ -311,13 +321,11 @@ pub(super) async fn latest_lines(state: &WebState) -> Vec<Value> {
 }
 
 async fn overview(req: HttpRequest, state: web::Data<WebState>) -> HttpResponse {
-    let session = match page_session(&req, true) {
-        Ok(s) => s,
+    let (session, zone, lang) = match page_start(&req, &state, true) {
+        Ok(start) => start,
         Err(to_login) => return to_login.answer(),
     };
-    let lang = lang_of(&req);
     let words = lang.words();
-    let zone = state.calendar.time_zone;
     let tiles = latest_lines(&state).await.iter().map(|l| tile(l, lang, words, zone)).collect();
     let page = OverviewPage { c: Chrome::new(&req, session.as_ref(), zone, words.overview), tiles };
     html(actix_web::http::StatusCode::OK, page.render())

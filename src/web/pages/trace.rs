@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::super::WebState;
 use super::super::charts::esc;
 use super::super::i18n::{Lang, Words};
-use super::{Chrome, error_page, html, lang_of, page_session};
+use super::{Chrome, error_page, html, page_start};
 use crate::domain::genealogy::{Containment, TraceNode};
 use crate::domain::ids::{LotId, SerialNumber};
 use crate::domain::record::{Certainty, ConsumedItem, Verdict};
@@ -146,12 +146,10 @@ pub(super) async fn trace_page(
     state: web::Data<WebState>,
     query: web::Query<TraceQuery>,
 ) -> HttpResponse {
-    let session = match page_session(&req, false) {
-        Ok(s) => s,
+    let (session, zone, lang) = match page_start(&req, &state, false) {
+        Ok(start) => start,
         Err(to_login) => return to_login.answer(),
     };
-    let zone = state.calendar.time_zone;
-    let lang = lang_of(&req);
     let words = lang.words();
     let q = query.q.as_deref().map(str::trim).unwrap_or_default().to_owned();
     let mut page = TracePage {
