@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Web benchmarks of issue 6, against the release demo on loopback while its collectors run:
-#   1. wrk on /healthz (baseline: actix with no work), the line summary API, the overview page;
+#   1. wrk on /healthz (baseline: actix with no work), the line summary API, the overview page,
+#      a line page (computed per request);
 #   2. `mes bench events`: 500 concurrent /events clients, each expected to get every update
 #      less than a second after it was published.
 # Needs wrk (apt-get install wrk) and a release build (cargo build --release).
@@ -27,12 +28,12 @@ token=$(curl -sf -X POST -H 'Content-Type: application/json' \
   -d '{"username":"supervisor","password":"supervisor-demo"}' "$base/api/v1/auth/login" |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 echo "machine: $(nproc) logical CPUs; wrk -t2 -c$conns -d${secs}s; the demo's collectors poll three lines meanwhile"
-for target in "/healthz" "/api/v1/summary" "/"; do
+for target in "/healthz" "/api/v1/summary" "/" "/lines/phone-1"; do
   echo
   echo "== GET $target"
   case "$target" in
     /healthz) wrk -t2 -c"$conns" -d"${secs}s" --latency "$base$target" ;;
-    /) wrk -t2 -c"$conns" -d"${secs}s" --latency -H "Cookie: mes_session=$token" "$base$target" ;;
+    /|/lines/*) wrk -t2 -c"$conns" -d"${secs}s" --latency -H "Cookie: mes_session=$token" "$base$target" ;;
     *) wrk -t2 -c"$conns" -d"${secs}s" --latency -H "Authorization: Bearer $token" "$base$target" ;;
   esac | grep -E "Requests/sec|Latency|99%|50%|Non-2xx|Socket errors"
 done
