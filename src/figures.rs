@@ -652,35 +652,37 @@ pub async fn line_detail(
     let name = name.ok_or_else(|| StoreError::UnknownLine { line: line.to_string() })?;
     let from = calendar.locate(now).map_or(now - chrono::Duration::hours(8), |s| s.start);
     let to = now.max(from + chrono::Duration::milliseconds(1));
-    let hourly = Scope { line: line.clone(), station: None, from, to, by: Some(Grain::Hour) };
-    let whole = Scope { by: None, ..hourly.clone() };
+    let whole = Scope { line: line.clone(), station: None, from, to, by: None };
     let (stations, intervals, has_repair) = watched(store, &whole).await?;
-    let outputs = yields(store, calendar, &hourly).await?;
-    let plans = oee(store, calendar, &hourly, now).await?;
-    let step_refs: Vec<&Station> = stations.iter().collect();
-    let hourly = outputs
-        .slices
-        .iter()
-        .zip(&plans.slices)
-        .map(|(y, o)| HourOutput {
-            label: y.bucket.label.clone(),
-            from: y.bucket.start,
-            to: y.bucket.end,
-            output: y.figures.stations.last().map_or(0, |s| s.final_pass),
-            plan: planned_output(&step_refs, &o.figures),
-        })
-        .collect();
-    let mut top_defects =
-        pareto(store, calendar, &whole).await?.slices.pop().map(|s| s.figures.defects).unwrap_or_default();
-    top_defects.truncate(5);
-    let recent = store.yield_visits(line.as_str(), now - chrono::Duration::hours(WIP_WINDOW_HOURS), to).await?;
+    // One read of visits serves every figure: units seen in the last day (WIP) or this shift.
+    let since = from.min(now - chrono::Duration::hours(WIP_WINDOW_HOURS));
+    let visits = store.yield_visits(line.as_str(), since, to).await?;
     let route: Vec<StationId> = stations.iter().map(|s| s.id.clone()).collect();
-    let wip = crate::domain::kpi::line_wip(&recent, &route, |id| {
+    let wip = crate::domain::kpi::line_wip(&visits, &route, |id| {
         stations.iter().find(|s| &s.id == id).is_some_and(|s| disposition(s, has_repair) == FailDisposition::Repair)
     });
-    let stations = stations
+    let mut top_defects = defect_pareto(&visits, from, to);
+    top_defects.truncate(5);
+    let data = LineData { stations, has_repair, visits, intervals };
+    let step_refs: Vec<&Station> = data.stations.iter().collect();
+    let hourly = buckets(calendar, from, to, Grain::Hour)
         .into_iter()
-        .zip(intervals)
+        .map(|bucket| {
+            let y = yield_figures(&data, None, &[], &bucket);
+            let o = oee_figures(&data, calendar, &bucket, now);
+            HourOutput {
+                output: y.stations.last().map_or(0, |s| s.final_pass),
+                plan: planned_output(&step_refs, &o),
+                label: bucket.label,
+                from: bucket.start,
+                to: bucket.end,
+            }
+        })
+        .collect();
+    let stations = data
+        .stations
+        .into_iter()
+        .zip(data.intervals)
         .zip(wip.before)
         .map(|((s, timeline), wip_before)| StationDetail { station: s.id, name: s.name, wip_before, timeline })
         .collect();

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use sea_orm::sqlx::{Connection, PgConnection};
 
 use super::StoreError;
@@ -78,7 +78,7 @@ pub enum BaselineError {
 
 /// Text form sqlx uses for timestamps in SQLite, so both loaders store identical bytes.
 pub(super) fn ts(t: DateTime<Utc>) -> String {
-    truncate_to_micros(t).to_rfc3339_opts(SecondsFormat::AutoSi, false)
+    super::sqlite_read::instant(truncate_to_micros(t))
 }
 
 fn pos(i: usize) -> i64 {

@@ -41,6 +41,14 @@ pub enum StoreError {
         /// Driver error.
         source: DbErr,
     },
+    /// A read on the direct SQLite path failed.
+    #[error("{operation} failed: {source}")]
+    Sqlite {
+        /// What the store was doing.
+        operation: &'static str,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
     /// A result row lacks a column or holds the wrong type in it.
     #[error("reading column {column}: {source}")]
     Column {

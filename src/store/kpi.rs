@@ -10,6 +10,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 
 use super::entities::station;
 use super::sql::{get, raw};
+use super::sqlite_read::{instant, parse_instant};
 use super::{Store, StoreError};
 use crate::domain::equipment::{Station, StationKind};
 use crate::domain::ids::StationId;
@@ -18,6 +19,7 @@ use crate::domain::record::Verdict;
 
 impl Store {
     /// The visits [`crate::domain::kpi::station_yields`] needs for `line` over `[from, to)`.
+    /// On a SQLite file the rows come through the direct read path (see `sqlite_read`).
     pub async fn yield_visits(
         &self,
         line: &str,
@@ -25,32 +27,59 @@ impl Store {
         to: DateTime<Utc>,
     ) -> Result<Vec<Visit>, StoreError> {
         let line_id = self.line_id(line).await?;
-        let sql = "SELECT r.id, u.serial, s.code AS station, r.result, r.ended_at, d.code AS defect, \
-                   p.opportunities_per_unit AS opportunities \
-                   FROM station_results r \
-                   JOIN units u ON u.id = r.unit_id \
-                   JOIN stations s ON s.id = r.station_id \
-                   LEFT JOIN products p ON p.id = u.product_id \
-                   LEFT JOIN station_result_defects d ON d.station_result_id = r.id \
-                   WHERE r.line_id = $1 AND r.unit_id IN ( \
-                     SELECT unit_id FROM station_results WHERE line_id = $1 AND ended_at >= $2 AND ended_at < $3) \
-                   ORDER BY r.id, d.position";
-        let rows = self
-            .db
-            .query_all_raw(raw(self.sea_backend(), sql, vec![line_id.into(), from.into(), to.into()]))
-            .await
-            .map_err(StoreError::db("reading visits for yield"))?;
+        let rows = match &self.sqlite_reader {
+            Some(reader) => {
+                let sql = VISITS_SQL.replace('$', "?");
+                let (from, to) = (instant(from), instant(to));
+                reader
+                    .read("reading visits for yield", move |c| {
+                        let mut statement = c.prepare(&sql)?;
+                        let rows = statement.query_map(rusqlite::params![line_id, from, to], |r| {
+                            Ok(VisitRow {
+                                id: r.get(0)?,
+                                serial: r.get(1)?,
+                                station: r.get(2)?,
+                                result: r.get(3)?,
+                                ended_at: parse_instant(&r.get::<_, String>(4)?)?,
+                                defect: r.get(5)?,
+                                opportunities: r.get(6)?,
+                            })
+                        })?;
+                        rows.collect::<Result<Vec<_>, _>>()
+                    })
+                    .await?
+            }
+            None => {
+                let rows = self
+                    .db
+                    .query_all_raw(raw(self.sea_backend(), VISITS_SQL, vec![line_id.into(), from.into(), to.into()]))
+                    .await
+                    .map_err(StoreError::db("reading visits for yield"))?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(VisitRow {
+                            id: get(row, "id")?,
+                            serial: get(row, "serial")?,
+                            station: get(row, "station")?,
+                            result: get(row, "result")?,
+                            ended_at: get(row, "ended_at")?,
+                            defect: get(row, "defect")?,
+                            opportunities: get(row, "opportunities")?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()?
+            }
+        };
         let mut visits: BTreeMap<i64, Visit> = BTreeMap::new();
-        for row in &rows {
-            let id: i64 = get(row, "id")?;
-            if let Some(defect) = get::<Option<String>>(row, "defect")? {
-                if let Some(v) = visits.get_mut(&id) {
-                    v.defects.push(defect);
-                    continue;
-                }
-                visits.insert(id, visit(row, vec![defect])?);
-            } else {
-                visits.entry(id).or_insert(visit(row, Vec::new())?);
+        for row in rows {
+            let id = row.id;
+            let defect = row.defect.clone();
+            let v = match visits.entry(id) {
+                std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => e.insert(visit(row)?),
+            };
+            if let Some(d) = defect {
+                v.defects.push(d);
             }
         }
         Ok(visits.into_values().collect())
@@ -99,23 +128,44 @@ impl Store {
     }
 }
 
-fn visit(row: &sea_orm::QueryResult, defects: Vec<String>) -> Result<Visit, StoreError> {
-    let result: String = get(row, "result")?;
-    let station: String = get(row, "station")?;
+/// Visits of the units seen on line `$1` in `[$2, $3)`, one row per defect (or one without).
+const VISITS_SQL: &str = "SELECT r.id, u.serial, s.code AS station, r.result, r.ended_at, d.code AS defect, \
+     p.opportunities_per_unit AS opportunities \
+     FROM station_results r \
+     JOIN units u ON u.id = r.unit_id \
+     JOIN stations s ON s.id = r.station_id \
+     LEFT JOIN products p ON p.id = u.product_id \
+     LEFT JOIN station_result_defects d ON d.station_result_id = r.id \
+     WHERE r.line_id = $1 AND r.unit_id IN ( \
+       SELECT unit_id FROM station_results WHERE line_id = $1 AND ended_at >= $2 AND ended_at < $3) \
+     ORDER BY r.id, d.position";
+
+/// One row of [`VISITS_SQL`], whichever path read it.
+struct VisitRow {
+    id: i64,
+    serial: String,
+    station: String,
+    result: String,
+    ended_at: DateTime<Utc>,
+    defect: Option<String>,
+    opportunities: Option<i32>,
+}
+
+fn visit(row: VisitRow) -> Result<Visit, StoreError> {
     Ok(Visit {
-        serial: get(row, "serial")?,
-        station: StationId::parse(station.clone()).map_err(|_| StoreError::Corrupt {
+        station: StationId::parse(row.station.clone()).map_err(|_| StoreError::Corrupt {
             table: "stations",
             column: "code",
-            value: station,
+            value: row.station,
         })?,
-        verdict: Verdict::parse(&result).ok_or(StoreError::Corrupt {
+        verdict: Verdict::parse(&row.result).ok_or(StoreError::Corrupt {
             table: "station_results",
             column: "result",
-            value: result.clone(),
+            value: row.result.clone(),
         })?,
-        ended_at: get(row, "ended_at")?,
-        defects,
-        opportunities_per_unit: get::<Option<i32>>(row, "opportunities")?.and_then(|o| u32::try_from(o).ok()),
+        serial: row.serial,
+        ended_at: row.ended_at,
+        defects: Vec::new(),
+        opportunities_per_unit: row.opportunities.and_then(|o| u32::try_from(o).ok()),
     })
 }

@@ -18,6 +18,7 @@ mod kpi;
 mod provision;
 mod results;
 mod sql;
+mod sqlite_read;
 mod states;
 mod trace;
 mod users;
@@ -82,6 +83,8 @@ pub struct Store {
     /// single write lock (IMMEDIATE transactions handle other processes).
     write_lock: Mutex<()>,
     ids: RwLock<MasterIds>,
+    /// The direct read path for large reads (SQLite files only).
+    sqlite_reader: Option<std::sync::Arc<sqlite_read::SqliteReader>>,
 }
 
 impl Store {
@@ -133,7 +136,18 @@ impl Store {
             }
         };
         tracing::debug!(url = %redact(url), ?backend, "store connected");
-        Ok(Self { db, writer, backend, write_lock: Mutex::new(()), ids: RwLock::new(MasterIds::default()) })
+        let sqlite_reader = match backend {
+            Backend::Sqlite => sqlite_read::sqlite_path(url).map(sqlite_read::SqliteReader::new),
+            Backend::Postgres => None,
+        };
+        Ok(Self {
+            db,
+            writer,
+            backend,
+            write_lock: Mutex::new(()),
+            ids: RwLock::new(MasterIds::default()),
+            sqlite_reader,
+        })
     }
 
     /// Closes every connection now (a dropped store closes them in the background), so another
