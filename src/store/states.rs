@@ -4,6 +4,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use super::entities::state_interval;
 use super::results::parse_id;
+use super::sqlite_read::{instant, parse_instant};
 use super::{Store, StoreError};
 use crate::domain::ids::{LineId, StationId};
 use crate::domain::state::{MachineState, StateInterval};
@@ -24,27 +25,71 @@ impl Store {
     ) -> Result<Vec<StateInterval>, StoreError> {
         use sea_orm::Condition;
         let (station_id, _) = self.station_id(line.as_str(), station.as_str()).await?;
-        let mut query = state_interval::Entity::find().filter(state_interval::Column::StationId.eq(station_id));
-        if let Some((from, to)) = window {
-            query = query.filter(state_interval::Column::StartedAt.lt(to)).filter(
-                Condition::any()
-                    .add(state_interval::Column::EndedAt.is_null())
-                    .add(state_interval::Column::EndedAt.gt(from)),
-            );
-        }
-        let rows = query
-            .order_by_asc(state_interval::Column::StartedAt)
-            .all(&self.db)
-            .await
-            .map_err(StoreError::db("reading state intervals"))?;
+        let rows: Vec<IntervalRow> = match &self.sqlite_reader {
+            Some(reader) => {
+                let window = window.map(|(from, to)| (instant(from), instant(to)));
+                reader
+                    .read("reading state intervals", move |c| {
+                        let columns =
+                            "SELECT started_at, ended_at, plc_code, state, fault_code, reason FROM state_intervals";
+                        let decode = |r: &rusqlite::Row<'_>| {
+                            Ok(IntervalRow {
+                                started_at: parse_instant(&r.get::<_, String>(0)?)?,
+                                ended_at: r.get::<_, Option<String>>(1)?.map(|t| parse_instant(&t)).transpose()?,
+                                plc_code: r.get(2)?,
+                                state: r.get(3)?,
+                                fault_code: r.get(4)?,
+                                reason: r.get(5)?,
+                            })
+                        };
+                        match window {
+                            Some((from, to)) => {
+                                let sql = format!(
+                                    "{columns} WHERE station_id = ?1 AND started_at < ?3 \
+                                     AND (ended_at IS NULL OR ended_at > ?2) ORDER BY started_at"
+                                );
+                                let mut st = c.prepare(&sql)?;
+                                st.query_map(rusqlite::params![station_id, from, to], decode)?.collect()
+                            }
+                            None => {
+                                let mut st =
+                                    c.prepare(&format!("{columns} WHERE station_id = ?1 ORDER BY started_at"))?;
+                                st.query_map(rusqlite::params![station_id], decode)?.collect()
+                            }
+                        }
+                    })
+                    .await?
+            }
+            None => {
+                let mut query = state_interval::Entity::find().filter(state_interval::Column::StationId.eq(station_id));
+                if let Some((from, to)) = window {
+                    query = query.filter(state_interval::Column::StartedAt.lt(to)).filter(
+                        Condition::any()
+                            .add(state_interval::Column::EndedAt.is_null())
+                            .add(state_interval::Column::EndedAt.gt(from)),
+                    );
+                }
+                query
+                    .order_by_asc(state_interval::Column::StartedAt)
+                    .all(&self.db)
+                    .await
+                    .map_err(StoreError::db("reading state intervals"))?
+                    .into_iter()
+                    .map(|row| IntervalRow {
+                        started_at: row.started_at,
+                        ended_at: row.ended_at,
+                        plc_code: i64::from(row.plc_code),
+                        state: row.state,
+                        fault_code: row.fault_code.map(i64::from),
+                        reason: row.reason,
+                    })
+                    .collect()
+            }
+        };
         rows.into_iter()
             .map(|row| {
-                let state = parse_id(
-                    |s: String| MachineState::parse(&s).ok_or(()),
-                    row.state.clone(),
-                    "state_intervals",
-                    "state",
-                )?;
+                let state =
+                    parse_id(|s: String| MachineState::parse(&s).ok_or(()), row.state, "state_intervals", "state")?;
                 Ok(StateInterval {
                     line: line.clone(),
                     station: station.clone(),
@@ -62,6 +107,16 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// One stored interval, whichever path read it.
+struct IntervalRow {
+    started_at: chrono::DateTime<chrono::Utc>,
+    ended_at: Option<chrono::DateTime<chrono::Utc>>,
+    plc_code: i64,
+    state: String,
+    fault_code: Option<i64>,
+    reason: Option<String>,
 }
 
 impl Store {
