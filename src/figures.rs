@@ -288,8 +288,7 @@ pub async fn yields(
     let opportunities = store.line_opportunities(scope.line.as_str()).await?;
     let mut samples = Vec::new();
     for station in &stations {
-        let all = store.counter_samples(&scope.line, &station.id).await?;
-        samples.push(all.into_iter().filter(|c| c.counter == CounterKind::In).collect::<Vec<_>>());
+        samples.push(store.counter_samples_in(&scope.line, &station.id, CounterKind::In, scope.from, scope.to).await?);
     }
     let data = LineData { stations, has_repair, visits, intervals: Vec::new() };
     let out = slices(calendar, scope)

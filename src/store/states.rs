@@ -126,18 +126,65 @@ impl Store {
         line: &LineId,
         station: &StationId,
     ) -> Result<Vec<crate::domain::counter::CounterSample>, StoreError> {
+        self.counter_samples_of(line, station, None).await
+    }
+
+    /// The samples of one counter whose deltas end in `[from, to)`: those sampled in the
+    /// period and the last one before it (the first delta's earlier end), in time order.
+    pub async fn counter_samples_in(
+        &self,
+        line: &LineId,
+        station: &StationId,
+        counter: crate::domain::counter::CounterKind,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<crate::domain::counter::CounterSample>, StoreError> {
+        self.counter_samples_of(line, station, Some((counter, from, to))).await
+    }
+
+    async fn counter_samples_of(
+        &self,
+        line: &LineId,
+        station: &StationId,
+        period: Option<(
+            crate::domain::counter::CounterKind,
+            chrono::DateTime<chrono::Utc>,
+            chrono::DateTime<chrono::Utc>,
+        )>,
+    ) -> Result<Vec<crate::domain::counter::CounterSample>, StoreError> {
         use super::entities::counter_sample;
         use crate::domain::counter::{CounterKind, CounterSample};
         use crate::domain::ids::PlcEpoch;
         let (station_id, _) = self.station_id(line.as_str(), station.as_str()).await?;
-        let rows = counter_sample::Entity::find()
-            .filter(counter_sample::Column::StationId.eq(station_id))
-            .order_by_asc(counter_sample::Column::Counter)
-            .order_by_asc(counter_sample::Column::SampledAt)
-            .order_by_asc(counter_sample::Column::Id)
-            .all(&self.db)
-            .await
-            .map_err(StoreError::db("reading counter samples"))?;
+        let base = || counter_sample::Entity::find().filter(counter_sample::Column::StationId.eq(station_id));
+        let rows = match period {
+            None => base()
+                .order_by_asc(counter_sample::Column::Counter)
+                .order_by_asc(counter_sample::Column::SampledAt)
+                .order_by_asc(counter_sample::Column::Id)
+                .all(&self.db)
+                .await
+                .map_err(StoreError::db("reading counter samples"))?,
+            Some((counter, from, to)) => {
+                let of_counter = || base().filter(counter_sample::Column::Counter.eq(counter.as_str()));
+                let before = of_counter()
+                    .filter(counter_sample::Column::SampledAt.lt(from))
+                    .order_by_desc(counter_sample::Column::SampledAt)
+                    .order_by_desc(counter_sample::Column::Id)
+                    .one(&self.db)
+                    .await
+                    .map_err(StoreError::db("reading counter samples"))?;
+                let during = of_counter()
+                    .filter(counter_sample::Column::SampledAt.gte(from))
+                    .filter(counter_sample::Column::SampledAt.lt(to))
+                    .order_by_asc(counter_sample::Column::SampledAt)
+                    .order_by_asc(counter_sample::Column::Id)
+                    .all(&self.db)
+                    .await
+                    .map_err(StoreError::db("reading counter samples"))?;
+                before.into_iter().chain(during).collect()
+            }
+        };
         let corrupt =
             |column: &'static str, value: String| StoreError::Corrupt { table: "counter_samples", column, value };
         rows.into_iter()

@@ -415,3 +415,39 @@ async fn master_data_registers_idempotently_and_all_or_nothing() {
         db.cleanup(store).await;
     }
 }
+
+/// A period's counter samples are those sampled in it plus the last one before it (so the
+/// first delta is whole), of the counter asked for only; on both backends.
+#[tokio::test]
+async fn counter_samples_in_a_period_start_with_the_last_one_before_it() {
+    use mes::domain::counter::{CounterKind, CounterSample};
+    for db in TestDb::all().await {
+        let store = db.store().await;
+        store.register_plant(&plant_model()).await.unwrap();
+        let at = |minute: i64| start() + Duration::minutes(minute);
+        let sample = |counter, minute, raw| CounterSample {
+            line: LineId::parse(PHONE_LINE).unwrap(),
+            station: StationId::parse("PACK").unwrap(),
+            counter,
+            epoch: PlcEpoch(1),
+            sampled_at: at(minute),
+            raw,
+            width_bits: 16,
+        };
+        let samples: Vec<CounterSample> = (0..6)
+            .flat_map(|m| {
+                [sample(CounterKind::In, m * 10, m as u32 * 3), sample(CounterKind::Good, m * 10 + 1, m as u32)]
+            })
+            .collect();
+        store.commit(&RecordBatch { counter_samples: samples, ..Default::default() }).await.unwrap();
+        let line = LineId::parse(PHONE_LINE).unwrap();
+        let station = StationId::parse("PACK").unwrap();
+        let got = store.counter_samples_in(&line, &station, CounterKind::In, at(15), at(40)).await.unwrap();
+        let minutes: Vec<i64> = got.iter().map(|s| (s.sampled_at - start()).num_minutes()).collect();
+        assert_eq!(minutes, [10, 20, 30], "{}: the one before 15, then 20 and 30 (40 is past the end)", db.label());
+        assert!(got.iter().all(|s| s.counter == CounterKind::In));
+        let none_before = store.counter_samples_in(&line, &station, CounterKind::Good, at(-5), at(12)).await.unwrap();
+        assert_eq!(none_before.iter().map(|s| s.raw).collect::<Vec<_>>(), [0, 1], "{}", db.label());
+        db.cleanup(store).await;
+    }
+}
