@@ -5,7 +5,7 @@
 #   2. `mes bench events`: 500 concurrent /events clients, each expected to get every update
 #      less than a second after it was published.
 # Needs wrk (apt-get install wrk) and a release build (cargo build --release).
-# Usage: scripts/bench-web.sh [seconds per wrk run, default 20] [connections, default 64]
+# Usage: [DATA_DIR=folder] scripts/bench-web.sh [seconds per wrk run, default 20] [connections, default 64]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-20}
@@ -16,7 +16,9 @@ base="http://127.0.0.1:$port"
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 2; }
 [ -x "$bin" ] || { echo "build first: cargo build --release" >&2; exit 2; }
 scratch=$(mktemp -d)
-"$bin" --data-dir "$scratch/data" demo --port "$port" > "$scratch/demo.out" 2> "$scratch/demo.err" &
+# DATA_DIR=folder: run on (and add to) an existing store, e.g. one a long demo filled.
+data=${DATA_DIR:-$scratch/data}
+"$bin" --data-dir "$data" demo --port "$port" > "$scratch/demo.out" 2> "$scratch/demo.err" &
 demo=$!
 trap 'kill -TERM $demo 2>/dev/null; wait $demo 2>/dev/null; rm -rf "$scratch"' EXIT
 for _ in $(seq 1 120); do
@@ -40,5 +42,8 @@ done
 echo
 echo "== collectors during the runs (the demo's own summary lines)"
 tail -n 3 "$scratch/demo.out"
+echo
+echo "== live summary recomputations so far (mes_live_refresh_seconds)"
+curl -s "$base/metrics" | grep -E "^mes_live_refresh_seconds_(sum|count)"
 echo
 "$bin" bench events --url "$base" --clients "${CLIENTS:-500}" --seconds "${EVENT_SECS:-30}"

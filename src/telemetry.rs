@@ -38,6 +38,8 @@ pub const HTTP_REQUESTS: &str = "mes_http_requests_total";
 pub const HTTP_SECONDS: &str = "mes_http_request_seconds";
 /// Clients connected to `/events`.
 pub const EVENT_CLIENTS: &str = "mes_event_clients";
+/// Seconds one recomputation of every line's live summary took (the cost of a store change).
+pub const LIVE_REFRESH_SECONDS: &str = "mes_live_refresh_seconds";
 
 /// Latency buckets, 0.5 ms to 10 s.
 const BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -80,4 +82,9 @@ fn describe() {
     describe_counter!(HTTP_REQUESTS, "HTTP requests answered.");
     describe_histogram!(HTTP_SECONDS, metrics::Unit::Seconds, "Seconds to answer an HTTP request.");
     describe_gauge!(EVENT_CLIENTS, "Clients connected to /events.");
+    describe_histogram!(
+        LIVE_REFRESH_SECONDS,
+        metrics::Unit::Seconds,
+        "Seconds one recomputation of the live line summaries took."
+    );
 }

@@ -104,7 +104,10 @@ impl Live {
 
     /// Computes the summaries now with these held-unit counts and publishes them.
     async fn refresh(&self, store: &Store, calendar: &ShiftCalendar, held: &BTreeMap<String, u64>) {
-        match crate::figures::line_summaries(store, calendar, chrono::Utc::now(), held).await {
+        let started = std::time::Instant::now();
+        let summaries = crate::figures::line_summaries(store, calendar, chrono::Utc::now(), held).await;
+        metrics::histogram!(crate::telemetry::LIVE_REFRESH_SECONDS).record(started.elapsed().as_secs_f64());
+        match summaries {
             Ok(summaries) => match serde_json::to_string(&summaries) {
                 Ok(json) => self.publish(json),
                 Err(e) => tracing::error!(error = %e, "serialising line summaries"),
