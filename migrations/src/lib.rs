@@ -8,7 +8,6 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_initial;
 mod m20261123_000002_validation;
 mod m20261201_000003_ideal_cycle;
-mod m20261202_000004_interval_end;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -20,7 +19,6 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_initial::Migration),
             Box::new(m20261123_000002_validation::Migration),
             Box::new(m20261201_000003_ideal_cycle::Migration),
-            Box::new(m20261202_000004_interval_end::Migration),
         ]
     }
 }

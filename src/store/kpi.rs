@@ -29,7 +29,7 @@ impl Store {
         let line_id = self.line_id(line).await?;
         let rows = match &self.sqlite_reader {
             Some(reader) => {
-                let sql = VISITS_SQL.replace("{JOIN}", "CROSS JOIN").replace('$', "?");
+                let sql = VISITS_SQL.replace('$', "?");
                 let (from, to) = (instant(from), instant(to));
                 reader
                     .read("reading visits for yield", move |c| {
@@ -52,11 +52,7 @@ impl Store {
             None => {
                 let rows = self
                     .db
-                    .query_all_raw(raw(
-                        self.sea_backend(),
-                        &VISITS_SQL.replace("{JOIN}", self.visits_join()),
-                        vec![line_id.into(), from.into(), to.into()],
-                    ))
+                    .query_all_raw(raw(self.sea_backend(), VISITS_SQL, vec![line_id.into(), from.into(), to.into()]))
                     .await
                     .map_err(StoreError::db("reading visits for yield"))?;
                 rows.iter()
@@ -87,15 +83,6 @@ impl Store {
             }
         }
         Ok(visits.into_values().collect())
-    }
-
-    /// The join of [`VISITS_SQL`] for this backend (an in-memory SQLite store reads through
-    /// sea-orm too).
-    fn visits_join(&self) -> &'static str {
-        match self.backend {
-            super::Backend::Sqlite => "CROSS JOIN",
-            super::Backend::Postgres => "JOIN",
-        }
     }
 
     /// A line's stations as registered (repair included), in position order: kinds for the
@@ -142,18 +129,15 @@ impl Store {
 }
 
 /// Visits of the units seen on line `$1` in `[$2, $3)`, one row per defect (or one without).
-/// Driven from the period's units: `{JOIN}` is `CROSS JOIN` on SQLite, which keeps that order
-/// (SQLite would otherwise scan the line's whole history for them), and `JOIN` on PostgreSQL
-/// (which has no `CROSS JOIN … ON` and plans the order itself).
 const VISITS_SQL: &str = "SELECT r.id, u.serial, s.code AS station, r.result, r.ended_at, d.code AS defect, \
      p.opportunities_per_unit AS opportunities \
-     FROM (SELECT DISTINCT unit_id FROM station_results WHERE line_id = $1 AND ended_at >= $2 AND ended_at < $3) x \
-     {JOIN} station_results r ON r.unit_id = x.unit_id \
+     FROM station_results r \
      JOIN units u ON u.id = r.unit_id \
      JOIN stations s ON s.id = r.station_id \
      LEFT JOIN products p ON p.id = u.product_id \
      LEFT JOIN station_result_defects d ON d.station_result_id = r.id \
-     WHERE r.line_id = $1 \
+     WHERE r.line_id = $1 AND r.unit_id IN ( \
+       SELECT unit_id FROM station_results WHERE line_id = $1 AND ended_at >= $2 AND ended_at < $3) \
      ORDER BY r.id, d.position";
 
 /// One row of [`VISITS_SQL`], whichever path read it.

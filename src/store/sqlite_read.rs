@@ -16,8 +16,6 @@ use super::StoreError;
 
 /// How many idle connections are kept.
 const IDLE: usize = 4;
-/// How much of the file a reader maps (address space, not memory: the OS pages it in).
-const MMAP_BYTES: i64 = 1 << 30;
 
 /// Read-only rusqlite connections to one SQLite file.
 #[derive(Debug)]
@@ -50,8 +48,6 @@ impl SqliteReader {
         )?;
         c.busy_timeout(std::time::Duration::from_secs(5))?;
         c.pragma_update(None, "cache_size", super::SQLITE_CACHE_PRAGMA)?;
-        // Pages mapped, not copied: the writer's every commit empties a reader's page cache.
-        c.pragma_update(None, "mmap_size", MMAP_BYTES)?;
         Ok(c)
     }
 

@@ -44,11 +44,9 @@ impl Store {
                         };
                         match window {
                             Some((from, to)) => {
-                                // Two index ranges (station, end): the open ones, and those ending after `from`.
                                 let sql = format!(
-                                    "{columns} WHERE station_id = ?1 AND ended_at IS NULL AND started_at < ?3 \
-                                     UNION ALL {columns} WHERE station_id = ?1 AND ended_at > ?2 AND started_at < ?3 \
-                                     ORDER BY started_at"
+                                    "{columns} WHERE station_id = ?1 AND started_at < ?3 \
+                                     AND (ended_at IS NULL OR ended_at > ?2) ORDER BY started_at"
                                 );
                                 let mut st = c.prepare(&sql)?;
                                 st.query_map(rusqlite::params![station_id, from, to], decode)?.collect()
