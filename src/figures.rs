@@ -27,6 +27,9 @@ pub enum FiguresError {
     /// The store failed or the line is not registered ([`StoreError::UnknownLine`]).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The computation was abandoned or failed on its thread.
+    #[error(transparent)]
+    Work(#[from] crate::work::WorkError),
     /// The station asked for is not one of the line's.
     #[error("line {line} has no station {station}")]
     UnknownStation {
@@ -79,11 +82,26 @@ pub struct ScopeText {
     pub by: Option<String>,
 }
 
+/// What one request or command may ask of the figures, so that no request (a typo'd year, a
+/// script asking for every day since 1970) can exhaust the machine: the work and the answer of
+/// a report grow with its slices and with the rows its period holds, and both are bounded here
+/// and in the store ([`crate::store::MAX_READ_ROWS`]). The API answers a scope beyond them with
+/// a 400 naming the limit; the CLI refuses it the same way.
+pub mod limits {
+    /// The longest period one report covers: a year and a month, so a yearly report fits.
+    pub const MAX_PERIOD_DAYS: i64 = 400;
+    /// The most slices one report has (`by`): 100 days of hours, a year of shifts or days.
+    /// Each slice is a pass over the period's visits and a few kilobytes of answer.
+    pub const MAX_SLICES: usize = 2_500;
+}
+
 impl Scope {
-    /// Validates a scope: a line is required, times are RFC 3339 or plant-local in `zone`, the
-    /// period defaults to the 24 hours before now and must not be empty.
-    pub fn parse(text: &ScopeText, zone: chrono_tz::Tz, now: DateTime<Utc>) -> Result<Self, ScopeError> {
+    /// Validates a scope: a line is required, times are RFC 3339 or plant-local in the
+    /// calendar's zone, the period defaults to the 24 hours before now, must not be empty and
+    /// stays within [`limits`] (its length, and its slices in the calendar's shifts, days or hours).
+    pub fn parse(text: &ScopeText, calendar: &ShiftCalendar, now: DateTime<Utc>) -> Result<Self, ScopeError> {
         use crate::domain::shift::parse_instant;
+        let zone = calendar.time_zone;
         let bad = |field, message: String| ScopeError { field, message };
         let line = text.line.clone().ok_or_else(|| bad("line", "is required".into()))?;
         let line = LineId::parse(line).map_err(|e| bad("line", e.to_string()))?;
@@ -105,9 +123,30 @@ impl Scope {
             Some("hour") => Some(Grain::Hour),
             Some(other) => return Err(bad("by", format!("{other:?} is not one of shift, day, hour"))),
         };
-        // Hours over years would be tens of thousands of slices: refuse what no one reads.
-        if by == Some(Grain::Hour) && to - from > chrono::Duration::days(92) {
-            return Err(bad("by", "hourly figures cover at most 92 days".into()));
+        if to - from > chrono::Duration::days(limits::MAX_PERIOD_DAYS) {
+            return Err(bad(
+                "from",
+                format!(
+                    "the period {from} .. {to} is {} days long; one report covers at most {} days",
+                    (to - from).num_days(),
+                    limits::MAX_PERIOD_DAYS
+                ),
+            ));
+        }
+        if let Some(grain) = by {
+            // Within the period limit this is at most a few thousand buckets: cheap to count.
+            let n = buckets(calendar, from, to, grain).len();
+            if n > limits::MAX_SLICES {
+                return Err(bad(
+                    "by",
+                    format!(
+                        "{} slices over {from} .. {to} would be {n}; one report has at most {} \
+                         (shorten the period or slice coarser)",
+                        grain.as_str(),
+                        limits::MAX_SLICES
+                    ),
+                ));
+            }
         }
         Ok(Self { line, station, from, to, by })
     }
@@ -142,38 +181,68 @@ pub struct Slice<T> {
 impl<T: Serialize> Report<T> {
     /// The JSON document of `mes kpi … --json` and of the API: scope keys, then the figures at
     /// the top level for a whole period, or under `buckets` (each with `label`, `from`, `to`)
-    /// when sliced.
+    /// when sliced. Serialised straight from the report (no intermediate tree: a year of hours
+    /// would hold the answer several times over in memory).
+    pub fn document(&self) -> ReportDocument<'_, T> {
+        ReportDocument(self)
+    }
+
+    /// [`Report::document`] as a JSON value.
     pub fn to_json(&self) -> serde_json::Value {
-        let mut doc = serde_json::json!({ "line": self.line, "from": self.from, "to": self.to });
-        if let Some(station) = &self.station {
-            doc["station"] = serde_json::json!(station);
+        serde_json::to_value(self.document()).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// A report as its JSON document (see [`Report::document`]).
+pub struct ReportDocument<'a, T>(&'a Report<T>);
+
+impl<T: Serialize> Serialize for ReportDocument<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        /// One slice: its figures with the slice's label and bounds beside them.
+        #[derive(Serialize)]
+        struct Entry<'a, T> {
+            #[serde(flatten)]
+            figures: &'a T,
+            label: &'a str,
+            from: DateTime<Utc>,
+            to: DateTime<Utc>,
         }
-        let figures = |s: &Slice<T>| serde_json::to_value(&s.figures).unwrap_or(serde_json::Value::Null);
-        match self.by {
-            Some(by) => {
-                doc["by"] = serde_json::json!(by);
-                let entries: Vec<serde_json::Value> = self
-                    .slices
+        #[derive(Serialize)]
+        struct Doc<'a, T> {
+            line: &'a LineId,
+            from: DateTime<Utc>,
+            to: DateTime<Utc>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            station: Option<&'a StationId>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            by: Option<Grain>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            buckets: Option<Vec<Entry<'a, T>>>,
+            #[serde(flatten, skip_serializing_if = "Option::is_none")]
+            figures: Option<&'a T>,
+        }
+        let r = self.0;
+        let sliced = r.by.is_some();
+        Doc {
+            line: &r.line,
+            from: r.from,
+            to: r.to,
+            station: r.station.as_ref(),
+            by: r.by,
+            buckets: sliced.then(|| {
+                r.slices
                     .iter()
-                    .map(|s| {
-                        let mut d = figures(s);
-                        d["label"] = s.bucket.label.as_str().into();
-                        d["from"] = serde_json::json!(s.bucket.start);
-                        d["to"] = serde_json::json!(s.bucket.end);
-                        d
+                    .map(|s| Entry {
+                        figures: &s.figures,
+                        label: &s.bucket.label,
+                        from: s.bucket.start,
+                        to: s.bucket.end,
                     })
-                    .collect();
-                doc["buckets"] = entries.into();
-            }
-            None => {
-                if let Some(serde_json::Value::Object(map)) = self.slices.first().map(figures) {
-                    for (k, v) in map {
-                        doc[k] = v;
-                    }
-                }
-            }
+                    .collect()
+            }),
+            figures: if sliced { None } else { r.slices.first().map(|s| &s.figures) },
         }
-        doc
+        .serialize(serializer)
     }
 }
 
@@ -283,6 +352,7 @@ pub async fn yields(
     calendar: &ShiftCalendar,
     scope: &Scope,
 ) -> Result<Report<YieldFigures>, FiguresError> {
+    let slices = slices(calendar, scope);
     let (stations, has_repair) = steps(store, scope).await?;
     let visits = store.yield_visits(scope.line.as_str(), scope.from, scope.to).await?;
     let opportunities = store.line_opportunities(scope.line.as_str()).await?;
@@ -291,13 +361,13 @@ pub async fn yields(
         samples.push(store.counter_samples_in(&scope.line, &station.id, CounterKind::In, scope.from, scope.to).await?);
     }
     let data = LineData { stations, has_repair, visits, intervals: Vec::new() };
-    let out = slices(calendar, scope)
-        .into_iter()
-        .map(|bucket| {
+    let out = crate::work::run("yield figures", move |stop| {
+        crate::work::map_until_stopped(stop, slices, |bucket| {
             let figures = yield_figures(&data, opportunities, &samples, &bucket);
             Slice { bucket, figures }
         })
-        .collect();
+    })
+    .await?;
     Ok(report(scope, out))
 }
 
@@ -383,13 +453,14 @@ pub async fn pareto(
     if let Some(station) = &scope.station {
         visits.retain(|v| &v.station == station);
     }
-    let out = slices(calendar, scope)
-        .into_iter()
-        .map(|bucket| {
+    let slices = slices(calendar, scope);
+    let out = crate::work::run("defect pareto", move |stop| {
+        crate::work::map_until_stopped(stop, slices, |bucket| {
             let defects = defect_pareto(&visits, bucket.start, bucket.end);
             Slice { bucket, figures: ParetoFigures { defects } }
         })
-        .collect();
+    })
+    .await?;
     Ok(report(scope, out))
 }
 
@@ -402,9 +473,9 @@ pub async fn downtime(
     now: DateTime<Utc>,
 ) -> Result<Report<DowntimeFigures>, FiguresError> {
     let (stations, intervals, _) = watched(store, scope).await?;
-    let out = slices(calendar, scope)
-        .into_iter()
-        .map(|bucket| {
+    let slices = slices(calendar, scope);
+    let out = crate::work::run("downtime figures", move |stop| {
+        crate::work::map_until_stopped(stop, slices, |bucket| {
             let per_station = stations
                 .iter()
                 .zip(&intervals)
@@ -412,7 +483,8 @@ pub async fn downtime(
                 .collect();
             Slice { bucket, figures: DowntimeFigures { stations: per_station } }
         })
-        .collect();
+    })
+    .await?;
     Ok(report(scope, out))
 }
 
@@ -427,13 +499,14 @@ pub async fn oee(
     let (stations, intervals, has_repair) = watched(store, scope).await?;
     let visits = store.yield_visits(scope.line.as_str(), scope.from, scope.to).await?;
     let data = LineData { stations, has_repair, visits, intervals };
-    let out = slices(calendar, scope)
-        .into_iter()
-        .map(|bucket| {
-            let figures = oee_figures(&data, calendar, &bucket, now);
+    let (slices, calendar) = (slices(calendar, scope), calendar.clone());
+    let out = crate::work::run("OEE figures", move |stop| {
+        crate::work::map_until_stopped(stop, slices, |bucket| {
+            let figures = oee_figures(&data, &calendar, &bucket, now);
             Slice { bucket, figures }
         })
-        .collect();
+    })
+    .await?;
     Ok(report(scope, out))
 }
 

@@ -9,6 +9,7 @@
 //! - [`web`]: the HTTP front (JSON API and its OpenAPI document); the only actix user.
 //! - [`telemetry`]: the Prometheus metric names and the process recorder behind `/metrics`.
 //! - [`config`]: `mes.toml`, parsed with spans so errors name file, line and key.
+//! - [`work`]: costly reads and computations off the async threads, stopped when their caller goes away.
 //! - [`sample_plant`]: a seeded generator of a small but complete plant history, with its truth.
 //!
 //! Dependency rule: `cli → acquisition → store → domain`; `domain` imports nothing of ours but `plc-contract`.
@@ -21,3 +22,4 @@ pub mod sample_plant;
 pub mod store;
 pub mod telemetry;
 pub mod web;
+pub mod work;

@@ -40,6 +40,13 @@ pub const HTTP_SECONDS: &str = "mes_http_request_seconds";
 pub const EVENT_CLIENTS: &str = "mes_event_clients";
 /// Seconds one recomputation of every line's live summary took (the cost of a store change).
 pub const LIVE_REFRESH_SECONDS: &str = "mes_live_refresh_seconds";
+/// HTTP requests whose client went away before the answer was ready (labels `method`, `route`):
+/// their work was stopped.
+pub const HTTP_ABANDONED: &str = "mes_http_requests_abandoned_total";
+/// Costly work stopped because nobody waited for it any more (label `work`).
+pub const WORK_ABANDONED: &str = "mes_work_abandoned_total";
+/// Requests refused because every slot for costly work stayed taken (label `route`).
+pub const HTTP_BUSY: &str = "mes_http_requests_busy_total";
 
 /// Latency buckets, 0.5 ms to 10 s.
 const BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -82,6 +89,9 @@ fn describe() {
     describe_counter!(HTTP_REQUESTS, "HTTP requests answered.");
     describe_histogram!(HTTP_SECONDS, metrics::Unit::Seconds, "Seconds to answer an HTTP request.");
     describe_gauge!(EVENT_CLIENTS, "Clients connected to /events.");
+    describe_counter!(HTTP_ABANDONED, "HTTP requests whose client went away before the answer; their work stopped.");
+    describe_counter!(WORK_ABANDONED, "Costly work stopped because nobody waited for it any more.");
+    describe_counter!(HTTP_BUSY, "Requests refused because every slot for costly work stayed taken.");
     describe_histogram!(
         LIVE_REFRESH_SECONDS,
         metrics::Unit::Seconds,

@@ -62,12 +62,20 @@ pub async fn hold(config: &Config, args: &HoldArgs) -> anyhow::Result<ExitCode> 
     anyhow::ensure!(!args.reason.trim().is_empty(), "--reason must say why");
     let store = super::open_store(config).await?;
     let (target, item) = args.target.resolve()?;
-    let placed = store.place_hold(&target, args.reason.trim(), &args.target.who(), Utc::now()).await?;
+    let done = store.place_hold(&target, args.reason.trim(), &args.target.who(), Utc::now()).await?;
     let mut out = String::new();
-    if !placed {
+    if !done.placed {
         writeln!(out, "{} is already on hold; nothing changed", item.id())?;
     } else {
         writeln!(out, "hold placed on {} ({})", item.id(), args.reason.trim())?;
+    }
+    if !done.seen {
+        writeln!(
+            out,
+            "warning: no line has ever recorded lot {}: it is held for units that consume it later; \
+             check the id if you meant a lot already in use",
+            item.id()
+        )?;
     }
     let held = store.forward_trace(&item).await?.map(|t| t.units).unwrap_or_default();
     writeln!(out, "units held through it now: {}", held.len() + usize::from(matches!(target, HoldTarget::Unit(_))))?;
@@ -95,7 +103,7 @@ pub async fn release(config: &Config, target: &Target) -> anyhow::Result<ExitCod
 
 pub async fn list(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
     let store = super::open_store(config).await?;
-    let holds = store.holds().await?;
+    let holds = store.holds(mes::store::MAX_READ_ROWS).await?;
     if json {
         super::emit(&(serde_json::to_string_pretty(&holds)? + "\n"))?;
         return Ok(ExitCode::SUCCESS);

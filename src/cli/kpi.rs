@@ -60,7 +60,7 @@ pub async fn run(config: &Config, command: KpiCommand) -> anyhow::Result<ExitCod
         to: p.to.clone(),
         by: p.by.clone(),
     };
-    let scope = Scope::parse(&text, config.calendar.time_zone, Utc::now())
+    let scope = Scope::parse(&text, &config.calendar, Utc::now())
         .map_err(|e| anyhow::anyhow!("--{}: {}", e.field, e.message))?;
     let store = super::open_store(config).await?;
     let calendar = &config.calendar;

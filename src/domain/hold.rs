@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::ids::{LotId, SerialNumber};
 
 /// What a hold covers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]
 pub enum HoldTarget {
     /// One unit.
@@ -16,7 +16,7 @@ pub enum HoldTarget {
 }
 
 /// A hold with its history: placed, and perhaps released (never deleted).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Hold {
     /// What it covers.
     pub target: HoldTarget,
@@ -27,7 +27,16 @@ pub struct Hold {
     /// When.
     pub placed_at: DateTime<Utc>,
     /// Who released it and when, if released.
-    pub released: Option<(String, DateTime<Utc>)>,
+    pub released: Option<Release>,
+}
+
+/// Who released a hold, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Release {
+    /// Who.
+    pub by: String,
+    /// When.
+    pub at: DateTime<Utc>,
 }
 
 impl Hold {

@@ -268,6 +268,17 @@ pub enum Grain {
     Hour,
 }
 
+impl Grain {
+    /// `shift`, `day` or `hour`, as `by` is written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Grain::Shift => "shift",
+            Grain::Day => "day",
+            Grain::Hour => "hour",
+        }
+    }
+}
+
 /// One slice of a period.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Bucket {

@@ -103,6 +103,17 @@ pub enum StoreError {
         /// The serial.
         serial: String,
     },
+    /// A read would return more rows than one request may hold ([`super::MAX_READ_ROWS`],
+    /// [`super::MAX_TRACE_EDGES`]): the caller asked for too much at once.
+    #[error(
+        "{what} holds more than {limit} rows, more than one request may read; ask for a shorter period or a narrower scope"
+    )]
+    TooMuchData {
+        /// What was being read.
+        what: &'static str,
+        /// The limit.
+        limit: usize,
+    },
     /// A stored value does not parse back (a row written by something other than this store).
     #[error("corrupt stored value in {table}.{column}: {value:?}")]
     Corrupt {

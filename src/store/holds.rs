@@ -10,18 +10,31 @@ use super::{Store, StoreError};
 use crate::domain::hold::{Hold, HoldTarget};
 use crate::domain::ids::{LotId, SerialNumber};
 
+/// What placing a hold did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoldPlaced {
+    /// `false`: the target already had a hold in force; nothing changed.
+    pub placed: bool,
+    /// Whether the MES has recorded the target (always, for a unit; for a lot, whether a
+    /// collector ever saw it consumed or loaded). A hold on an unseen lot still holds every unit
+    /// that consumes it later, but it may be a typo.
+    pub seen: bool,
+}
+
 impl Store {
-    /// Places a hold. A unit must be known; an unknown lot is registered (kind `held`).
-    /// Returns `false` when the same target already has a hold in force (nothing changes).
+    /// Places a hold. A unit must be known ([`StoreError::UnknownUnit`] otherwise); an unknown
+    /// lot is registered (kind `held`) so it holds every unit that consumes it later, and the
+    /// answer says it was never recorded (a typo is caught by whoever placed it).
     pub async fn place_hold(
         &self,
         target: &HoldTarget,
         reason: &str,
         by: &str,
         at: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<HoldPlaced, StoreError> {
         let backend = self.sea_backend();
         let at = super::writer::truncate_to_micros(at);
+        let mut seen = true;
         let (_writer, txn) = self.begin_write().await?;
         let (kind, unit_id, lot_id) = match target {
             HoldTarget::Unit(serial) => {
@@ -43,12 +56,14 @@ impl Store {
                 let row = txn
                     .query_one_raw(raw(
                         backend,
-                        "SELECT id FROM material_lots WHERE code = $1",
+                        "SELECT id, kind FROM material_lots WHERE code = $1",
                         vec![lot.as_str().into()],
                     ))
                     .await
                     .map_err(StoreError::db("finding the lot to hold"))?
                     .ok_or_else(|| StoreError::UnknownUnit { serial: lot.to_string() })?;
+                // Only a hold registers a lot as `held`: any other kind came from a collector.
+                seen = get::<String>(&row, "kind")? != "held";
                 ("lot", None, Some(get::<i64>(&row, "id")?))
             }
         };
@@ -62,7 +77,7 @@ impl Store {
             .map_err(StoreError::db("reading holds"))?
             .map_or(Ok(0), |r| get::<i64>(&r, "n"))?;
         if active > 0 {
-            return Ok(false);
+            return Ok(HoldPlaced { placed: false, seen });
         }
         let values: Vec<Value> = vec![kind.into(), unit_id.into(), lot_id.into(), reason.into(), by.into(), at.into()];
         txn.execute_raw(raw(
@@ -73,7 +88,7 @@ impl Store {
         .await
         .map_err(StoreError::db("placing the hold"))?;
         txn.commit().await.map_err(StoreError::db("committing the hold"))?;
-        Ok(true)
+        Ok(HoldPlaced { placed: true, seen })
     }
 
     /// Releases the holds in force on `target`; returns how many.
@@ -102,7 +117,7 @@ impl Store {
     pub async fn held_serials(&self) -> Result<std::collections::BTreeSet<String>, StoreError> {
         use crate::domain::record::ConsumedItem;
         let mut out = std::collections::BTreeSet::new();
-        for hold in self.holds().await?.into_iter().filter(Hold::is_active) {
+        for hold in self.active_holds().await? {
             let item = match hold.target {
                 HoldTarget::Unit(serial) => {
                     out.insert(serial.as_str().to_owned());
@@ -117,14 +132,26 @@ impl Store {
         Ok(out)
     }
 
-    /// Every hold, in force or released, newest first.
-    pub async fn holds(&self) -> Result<Vec<Hold>, StoreError> {
-        let sql = "SELECT h.target_kind, u.serial, m.code, h.reason, h.placed_by, h.placed_at, h.released_by, h.released_at \
-                   FROM holds h LEFT JOIN units u ON u.id = h.unit_id LEFT JOIN material_lots m ON m.id = h.lot_id \
-                   ORDER BY h.id DESC";
+    /// The newest `limit` holds, in force or released, newest first.
+    pub async fn holds(&self, limit: usize) -> Result<Vec<Hold>, StoreError> {
+        self.holds_where("", limit).await
+    }
+
+    /// Every hold in force, newest first (a quality engineer places them by hand: they are few).
+    pub async fn active_holds(&self) -> Result<Vec<Hold>, StoreError> {
+        self.holds_where("WHERE h.released_at IS NULL", super::MAX_READ_ROWS).await
+    }
+
+    async fn holds_where(&self, filter: &str, limit: usize) -> Result<Vec<Hold>, StoreError> {
+        let sql = format!(
+            "SELECT h.target_kind, u.serial, m.code, h.reason, h.placed_by, h.placed_at, h.released_by, h.released_at \
+             FROM holds h LEFT JOIN units u ON u.id = h.unit_id LEFT JOIN material_lots m ON m.id = h.lot_id \
+             {filter} ORDER BY h.id DESC LIMIT {}",
+            limit.min(super::MAX_READ_ROWS)
+        );
         let rows = self
             .db
-            .query_all_raw(raw(self.sea_backend(), sql, vec![]))
+            .query_all_raw(raw(self.sea_backend(), &sql, vec![]))
             .await
             .map_err(StoreError::db("reading holds"))?;
         let corrupt = |value: String| StoreError::Corrupt { table: "holds", column: "target", value };
@@ -142,7 +169,7 @@ impl Store {
                 };
                 let released =
                     match (get::<Option<String>>(r, "released_by")?, get::<Option<DateTime<Utc>>>(r, "released_at")?) {
-                        (Some(by), Some(at)) => Some((by, at)),
+                        (Some(by), Some(at)) => Some(crate::domain::hold::Release { by, at }),
                         _ => None,
                     };
                 Ok(Hold {

@@ -29,7 +29,7 @@ impl Store {
         let line_id = self.line_id(line).await?;
         let rows = match &self.sqlite_reader {
             Some(reader) => {
-                let sql = VISITS_SQL.replace('$', "?");
+                let sql = format!("{} LIMIT {}", VISITS_SQL.replace('$', "?"), super::MAX_READ_ROWS + 1);
                 let (from, to) = (instant(from), instant(to));
                 reader
                     .read("reading visits for yield", move |c| {
@@ -52,7 +52,11 @@ impl Store {
             None => {
                 let rows = self
                     .db
-                    .query_all_raw(raw(self.sea_backend(), VISITS_SQL, vec![line_id.into(), from.into(), to.into()]))
+                    .query_all_raw(raw(
+                        self.sea_backend(),
+                        &format!("{VISITS_SQL} LIMIT {}", super::MAX_READ_ROWS + 1),
+                        vec![line_id.into(), from.into(), to.into()],
+                    ))
                     .await
                     .map_err(StoreError::db("reading visits for yield"))?;
                 rows.iter()
@@ -70,6 +74,7 @@ impl Store {
                     .collect::<Result<Vec<_>, StoreError>>()?
             }
         };
+        let rows = super::within_limit(rows, "the period's station results", super::MAX_READ_ROWS)?;
         let mut visits: BTreeMap<i64, Visit> = BTreeMap::new();
         for row in rows {
             let id = row.id;

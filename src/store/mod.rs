@@ -34,12 +34,28 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 use tokio::sync::{Mutex, RwLock};
 
 pub use error::StoreError;
+pub use holds::HoldPlaced;
 pub use provision::{create_database, drop_database, with_database};
 pub use results::{StationResultFilter, StoredResult};
 pub use trace::{BackwardTrace, ForwardTrace, LastSeen, TracedUnit, UnitView, VisitView};
 pub use writer::{CommitReceipt, RecordBatch};
 
 use crate::domain::equipment::StationKind;
+
+/// The most rows one read of visits, state intervals or counter samples may return: about
+/// 150 MB of decoded rows, a year of a busy line's visits. Beyond it the read stops at the
+/// limit (the database does no more work than that) and fails with
+/// [`StoreError::TooMuchData`], so no request or command can exhaust the machine.
+pub const MAX_READ_ROWS: usize = 1_000_000;
+
+/// The most genealogy edges one trace may walk (a reel feeding 100,000 phones is about
+/// 110,000): beyond it the trace fails with [`StoreError::TooMuchData`].
+pub const MAX_TRACE_EDGES: usize = 500_000;
+
+/// Fails with [`StoreError::TooMuchData`] when a read stopped at `limit + 1` rows.
+pub(crate) fn within_limit<T>(rows: Vec<T>, what: &'static str, limit: usize) -> Result<Vec<T>, StoreError> {
+    if rows.len() > limit { Err(StoreError::TooMuchData { what, limit }) } else { Ok(rows) }
+}
 
 /// SQLite page cache per connection, in KiB (negative = KiB in SQLite's pragma): 64 MiB instead
 /// of the 2 MiB default keeps the hot index pages of a busy line in memory.

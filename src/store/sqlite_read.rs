@@ -51,15 +51,18 @@ impl SqliteReader {
         Ok(c)
     }
 
-    /// Runs `read` on a pooled connection off the async threads.
+    /// Runs `read` on a pooled connection off the async threads. Dropping the returned future
+    /// (a client that went away) interrupts the query: SQLite stops at its next step instead
+    /// of reading on for nobody.
     pub(crate) async fn read<T: Send + 'static>(
         self: &Arc<Self>,
         operation: &'static str,
         read: impl FnOnce(&Connection) -> Result<T, rusqlite::Error> + Send + 'static,
     ) -> Result<T, StoreError> {
         let me = self.clone();
+        let c = self.connection().map_err(|source| StoreError::Sqlite { operation, source })?;
+        let interrupt = InterruptOnDrop { handle: Some(c.get_interrupt_handle()), operation };
         let outcome = tokio::task::spawn_blocking(move || {
-            let c = me.connection()?;
             let out = read(&c);
             let mut idle = me.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             if idle.len() < IDLE {
@@ -68,6 +71,7 @@ impl SqliteReader {
             out
         })
         .await;
+        interrupt.disarm();
         match outcome {
             Ok(result) => result.map_err(|source| StoreError::Sqlite { operation, source }),
             Err(join) => Err(StoreError::Sqlite {
@@ -77,6 +81,27 @@ impl SqliteReader {
                     Some(format!("the read task ended: {join}")),
                 ),
             }),
+        }
+    }
+}
+
+/// Interrupts a running read when dropped before [`InterruptOnDrop::disarm`].
+struct InterruptOnDrop {
+    handle: Option<rusqlite::InterruptHandle>,
+    operation: &'static str,
+}
+
+impl InterruptOnDrop {
+    fn disarm(mut self) {
+        self.handle = None;
+    }
+}
+
+impl Drop for InterruptOnDrop {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            handle.interrupt();
+            metrics::counter!(crate::telemetry::WORK_ABANDONED, "work" => self.operation).increment(1);
         }
     }
 }

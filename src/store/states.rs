@@ -1,6 +1,6 @@
 //! Reading machine state intervals back (downtime timelines, availability).
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::entities::state_interval;
 use super::results::parse_id;
@@ -25,6 +25,7 @@ impl Store {
     ) -> Result<Vec<StateInterval>, StoreError> {
         use sea_orm::Condition;
         let (station_id, _) = self.station_id(line.as_str(), station.as_str()).await?;
+        let limit = super::MAX_READ_ROWS + 1;
         let rows: Vec<IntervalRow> = match &self.sqlite_reader {
             Some(reader) => {
                 let window = window.map(|(from, to)| (instant(from), instant(to)));
@@ -46,14 +47,15 @@ impl Store {
                             Some((from, to)) => {
                                 let sql = format!(
                                     "{columns} WHERE station_id = ?1 AND started_at < ?3 \
-                                     AND (ended_at IS NULL OR ended_at > ?2) ORDER BY started_at"
+                                     AND (ended_at IS NULL OR ended_at > ?2) ORDER BY started_at LIMIT {limit}"
                                 );
                                 let mut st = c.prepare(&sql)?;
                                 st.query_map(rusqlite::params![station_id, from, to], decode)?.collect()
                             }
                             None => {
-                                let mut st =
-                                    c.prepare(&format!("{columns} WHERE station_id = ?1 ORDER BY started_at"))?;
+                                let mut st = c.prepare(&format!(
+                                    "{columns} WHERE station_id = ?1 ORDER BY started_at LIMIT {limit}"
+                                ))?;
                                 st.query_map(rusqlite::params![station_id], decode)?.collect()
                             }
                         }
@@ -71,6 +73,7 @@ impl Store {
                 }
                 query
                     .order_by_asc(state_interval::Column::StartedAt)
+                    .limit(limit as u64)
                     .all(&self.db)
                     .await
                     .map_err(StoreError::db("reading state intervals"))?
@@ -86,6 +89,7 @@ impl Store {
                     .collect()
             }
         };
+        let rows = super::within_limit(rows, "the station's state intervals", super::MAX_READ_ROWS)?;
         rows.into_iter()
             .map(|row| {
                 let state =
@@ -162,6 +166,7 @@ impl Store {
                 .order_by_asc(counter_sample::Column::Counter)
                 .order_by_asc(counter_sample::Column::SampledAt)
                 .order_by_asc(counter_sample::Column::Id)
+                .limit((super::MAX_READ_ROWS + 1) as u64)
                 .all(&self.db)
                 .await
                 .map_err(StoreError::db("reading counter samples"))?,
@@ -179,12 +184,14 @@ impl Store {
                     .filter(counter_sample::Column::SampledAt.lt(to))
                     .order_by_asc(counter_sample::Column::SampledAt)
                     .order_by_asc(counter_sample::Column::Id)
+                    .limit((super::MAX_READ_ROWS + 1) as u64)
                     .all(&self.db)
                     .await
                     .map_err(StoreError::db("reading counter samples"))?;
                 before.into_iter().chain(during).collect()
             }
         };
+        let rows = super::within_limit(rows, "the station's counter samples", super::MAX_READ_ROWS)?;
         let corrupt =
             |column: &'static str, value: String| StoreError::Corrupt { table: "counter_samples", column, value };
         rows.into_iter()

@@ -187,11 +187,13 @@ impl Store {
         sql: &str,
         values: Vec<Value>,
     ) -> Result<(Vec<GenealogyEdge>, HashMap<String, i64>), StoreError> {
+        let limited = format!("{sql} LIMIT {}", super::MAX_TRACE_EDGES + 1);
         let rows = self
             .db
-            .query_all_raw(raw(self.sea_backend(), sql, values))
+            .query_all_raw(raw(self.sea_backend(), &limited, values))
             .await
             .map_err(StoreError::db("walking genealogy"))?;
+        let rows = super::within_limit(rows, "the trace's genealogy", super::MAX_TRACE_EDGES)?;
         let mut ids: Vec<i64> = rows.iter().map(|r| get::<i64>(r, "id")).collect::<Result<_, _>>()?;
         ids.sort_unstable();
         ids.dedup();

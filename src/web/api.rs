@@ -121,8 +121,25 @@ async fn openapi(_session: Session) -> HttpResponse {
     HttpResponse::Ok().json(ApiDoc::openapi())
 }
 
-fn ok(body: impl serde::Serialize) -> HttpResponse {
-    HttpResponse::Ok().json(body)
+/// The largest JSON answer the API writes (a year of daily figures of a long route is a few
+/// megabytes): beyond it the answer is a 413 naming the limit, never a body the client or the
+/// server cannot hold.
+pub const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
+
+/// A 200 with `body` as JSON, if it is within [`MAX_ANSWER_BYTES`].
+fn ok(body: impl serde::Serialize) -> Result<HttpResponse, ApiError> {
+    let bytes = serde_json::to_vec(&body).map_err(|e| ApiError::bad("answer", e))?;
+    if bytes.len() > MAX_ANSWER_BYTES {
+        return Err(ApiError::TooLarge {
+            code: "answer_too_large",
+            message: format!(
+                "the answer would be {} bytes, more than the {MAX_ANSWER_BYTES} one answer may have; \
+                 ask for a shorter period or fewer slices",
+                bytes.len()
+            ),
+        });
+    }
+    Ok(HttpResponse::Ok().content_type("application/json").body(bytes))
 }
 
 /// Every line now: status, stations' states, this shift's output against plan, first-pass
@@ -136,7 +153,7 @@ async fn summary(_session: Session, state: web::Data<WebState>) -> HttpResponse 
 /// Every registered line with its stations.
 #[utoipa::path(get, path = "/api/v1/lines", tag = "lines", responses((status = 200, body = [Line])))]
 async fn lines(_session: Session, state: web::Data<WebState>) -> Result<HttpResponse, ApiError> {
-    Ok(ok(state.store.lines().await?))
+    ok(state.store.lines().await?)
 }
 
 /// One line with its stations in route order.
@@ -154,9 +171,7 @@ async fn line(
 ) -> Result<HttpResponse, ApiError> {
     let code = crate::domain::LineId::parse(path.into_inner()).map_err(|e| ApiError::bad("line", e))?;
     let found = state.store.lines().await?.into_iter().find(|l| l.id == code);
-    found
-        .map(ok)
-        .ok_or(ApiError::NotFound { code: "line_not_found", message: format!("line {code} is not registered") })
+    ok(found.ok_or(ApiError::NotFound { code: "line_not_found", message: format!("line {code} is not registered") })?)
 }
 
 /// What the line page shows: stations in route order with WIP and their state timeline this
@@ -175,7 +190,8 @@ async fn line_detail(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let code = crate::domain::LineId::parse(path.into_inner()).map_err(|e| ApiError::bad("line", e))?;
-    Ok(ok(figures::line_detail(&state.store, &state.calendar, &code, chrono::Utc::now()).await?))
+    let _slot = state.costly_slot("/api/v1/lines/{line}/detail").await?;
+    ok(figures::line_detail(&state.store, &state.calendar, &code, chrono::Utc::now()).await?)
 }
 
 fn serial(text: String) -> Result<SerialNumber, ApiError> {
@@ -197,7 +213,7 @@ async fn unit(
 ) -> Result<HttpResponse, ApiError> {
     let serial = serial(path.into_inner())?;
     match state.store.unit_by_serial(&serial).await? {
-        Some(view) => Ok(ok(view)),
+        Some(view) => ok(view),
         None => Err(unknown_serial(&serial)),
     }
 }
@@ -223,8 +239,9 @@ async fn trace_backward(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let serial = serial(path.into_inner())?;
+    let _slot = state.costly_slot("/api/v1/trace/backward/{serial}").await?;
     match state.store.backward_trace(&serial).await? {
-        Some(trace) => Ok(ok(trace)),
+        Some(trace) => ok(trace),
         None => Err(unknown_serial(&serial)),
     }
 }
@@ -258,8 +275,9 @@ async fn trace_forward(
         (None, Some(s)) => ConsumedItem::Serial(serial(s.clone())?),
         _ => return Err(ApiError::bad("lot", "give exactly one of lot and serial")),
     };
+    let _slot = state.costly_slot("/api/v1/trace/forward").await?;
     match state.store.forward_trace(&item).await? {
-        Some(trace) => Ok(ok(trace)),
+        Some(trace) => ok(trace),
         None => Err(ApiError::NotFound {
             code: "item_not_found",
             message: format!("{:?} was never recorded as consumed", item.id()),
@@ -269,7 +287,7 @@ async fn trace_forward(
 
 impl WebState {
     fn scope(&self, text: &ScopeText) -> Result<Scope, ApiError> {
-        Ok(Scope::parse(text, self.calendar.time_zone, chrono::Utc::now())?)
+        Ok(Scope::parse(text, &self.calendar, chrono::Utc::now())?)
     }
 }
 
@@ -292,7 +310,8 @@ async fn kpi_yield(
     q: web::Query<ScopeText>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = state.scope(&q)?;
-    Ok(ok(figures::yields(&state.store, &state.calendar, &scope).await?.to_json()))
+    let _slot = state.costly_slot("/api/v1/kpi/yield").await?;
+    ok(figures::yields(&state.store, &state.calendar, &scope).await?.document())
 }
 
 /// OEE per ISO 22400-2 per station and for the line (`mes kpi oee --json`).
@@ -313,7 +332,8 @@ async fn kpi_oee(
     q: web::Query<ScopeText>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = state.scope(&q)?;
-    Ok(ok(figures::oee(&state.store, &state.calendar, &scope, chrono::Utc::now()).await?.to_json()))
+    let _slot = state.costly_slot("/api/v1/kpi/oee").await?;
+    ok(figures::oee(&state.store, &state.calendar, &scope, chrono::Utc::now()).await?.document())
 }
 
 /// Defects by code, most frequent first (`mes kpi pareto --json`).
@@ -334,7 +354,8 @@ async fn kpi_pareto(
     q: web::Query<ScopeText>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = state.scope(&q)?;
-    Ok(ok(figures::pareto(&state.store, &state.calendar, &scope).await?.to_json()))
+    let _slot = state.costly_slot("/api/v1/kpi/pareto").await?;
+    ok(figures::pareto(&state.store, &state.calendar, &scope).await?.document())
 }
 
 /// Time by machine state, breakdowns, MTBF, MTTR and downtime by reason (`mes kpi downtime --json`).
@@ -355,13 +376,42 @@ async fn kpi_downtime(
     q: web::Query<ScopeText>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = state.scope(&q)?;
-    Ok(ok(figures::downtime(&state.store, &state.calendar, &scope, chrono::Utc::now()).await?.to_json()))
+    let _slot = state.costly_slot("/api/v1/kpi/downtime").await?;
+    ok(figures::downtime(&state.store, &state.calendar, &scope, chrono::Utc::now()).await?.document())
 }
 
-/// Every hold, in force or released (`mes holds --json`).
-#[utoipa::path(get, path = "/api/v1/holds", tag = "holds", responses((status = 200, description = "Holds, newest first", body = Object)))]
-async fn holds(_session: Session, state: web::Data<WebState>) -> Result<HttpResponse, ApiError> {
-    Ok(ok(state.store.holds().await?))
+/// How many holds a list shows unless asked for more.
+pub(super) const HOLDS_PER_PAGE: usize = 1_000;
+/// The most holds one list may ask for.
+const MAX_HOLDS: usize = 10_000;
+
+/// How many holds to list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct HoldsQuery {
+    /// The newest this many (default 1000, at most 10000).
+    #[param(minimum = 1, maximum = 10000)]
+    limit: Option<usize>,
+}
+
+/// The newest holds, in force or released, newest first (`mes holds --json`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/holds",
+    tag = "holds",
+    params(HoldsQuery),
+    responses((status = 200, description = "Holds, newest first", body = [crate::domain::hold::Hold]))
+)]
+async fn holds(
+    _session: Session,
+    state: web::Data<WebState>,
+    q: web::Query<HoldsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = q.limit.unwrap_or(HOLDS_PER_PAGE);
+    if !(1..=MAX_HOLDS).contains(&limit) {
+        return Err(ApiError::bad("limit", format!("{limit} is not in 1..={MAX_HOLDS}")));
+    }
+    ok(state.store.holds(limit).await?)
 }
 
 /// Credentials for a token.
@@ -412,7 +462,7 @@ async fn login(
 ) -> Result<HttpResponse, ApiError> {
     let (user, role, _) = check_login(&req, &state, &body.username, &body.password).await?;
     let (token, expires_at) = state.auth.issue(&user, role);
-    Ok(ok(LoginAnswer { token, role, expires_at }))
+    ok(LoginAnswer { token, role, expires_at })
 }
 
 /// Checks a login (rate limit, password); the user, role and a cookie token on success.
@@ -497,9 +547,38 @@ async fn place_hold(
     let target = hold_target(&session, &req, &body, None)?;
     let reason = body.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
     let reason = reason.ok_or_else(|| ApiError::bad("reason", "is required"))?;
-    let placed = state.store.place_hold(&target, reason, &session.user, chrono::Utc::now()).await?;
-    tracing::info!(user = %session.user, ?target, placed, "hold");
-    Ok(HttpResponse::Created().json(serde_json::json!({ "placed": placed })))
+    let done = state.store.place_hold(&target, reason, &session.user, chrono::Utc::now()).await?;
+    tracing::info!(user = %session.user, ?target, placed = done.placed, seen = done.seen, "hold");
+    let answer = HoldAnswer { placed: done.placed, seen: done.seen, warning: unseen_warning(&target, done) };
+    Ok(if done.placed { HttpResponse::Created() } else { HttpResponse::Ok() }.json(answer))
+}
+
+/// What placing a hold did.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct HoldAnswer {
+    /// `false`: the target already had a hold in force; nothing changed.
+    pub placed: bool,
+    /// Whether the MES has recorded the target; a lot never seen is held all the same (every
+    /// unit consuming it later is held), but it may be a typo.
+    pub seen: bool,
+    /// Said when the target was never seen.
+    pub warning: Option<String>,
+}
+
+/// "lot X has never been recorded…" for a hold on something no collector has seen.
+pub(super) fn unseen_warning(
+    target: &crate::domain::hold::HoldTarget,
+    done: crate::store::HoldPlaced,
+) -> Option<String> {
+    use crate::domain::hold::HoldTarget;
+    match target {
+        HoldTarget::Lot(lot) if !done.seen => Some(format!(
+            "lot {:?} has never been recorded by any line: it is held for units that consume it later; \
+             check the id if you meant a lot already in use",
+            lot.as_str()
+        )),
+        _ => None,
+    }
 }
 
 /// Releases a hold (quality and admin roles).
@@ -523,5 +602,5 @@ async fn release_hold(
     let target = hold_target(&session, &req, &body, None)?;
     let released = state.store.release_hold(&target, &session.user, chrono::Utc::now()).await?;
     tracing::info!(user = %session.user, ?target, released, "release");
-    Ok(ok(serde_json::json!({ "released": released })))
+    ok(serde_json::json!({ "released": released }))
 }

@@ -43,6 +43,27 @@ pub enum ApiError {
         /// Seconds to wait.
         retry_after: u64,
     },
+    /// The request asks for more than one request may cost (rows read, bytes answered): 413,
+    /// naming the limit.
+    #[error("{message}")]
+    TooLarge {
+        /// Stable code, e.g. `too_much_data`.
+        code: &'static str,
+        /// What is too large and the limit.
+        message: String,
+    },
+    /// Every slot for costly work is taken and stayed taken: try again shortly.
+    #[error("the server is busy with other reports; retry in {retry_after} s")]
+    Busy {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
+    /// The server could not finish the work (it panicked, or is shutting down).
+    #[error("{message}")]
+    Unavailable {
+        /// What failed.
+        message: String,
+    },
     /// The store failed: the client did nothing wrong.
     #[error("the store failed: {0}")]
     Store(StoreError),
@@ -69,6 +90,9 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::Forbidden { .. } => "forbidden",
             ApiError::TooManyRequests { .. } => "too_many_requests",
+            ApiError::TooLarge { code, .. } => code,
+            ApiError::Busy { .. } => "busy",
+            ApiError::Unavailable { .. } => "unavailable",
             ApiError::Store(_) => "store_unavailable",
         }
     }
@@ -86,6 +110,18 @@ impl From<StoreError> for ApiError {
             StoreError::UnknownLine { line } => {
                 Self::NotFound { code: "line_not_found", message: format!("line {line:?} is not registered") }
             }
+            // What a client named and the MES never recorded is the client's mistake, not the store's.
+            e @ StoreError::UnknownUnit { .. } => Self::NotFound { code: "unit_not_found", message: e.to_string() },
+            e @ StoreError::UnknownStation { .. } => {
+                Self::NotFound { code: "station_not_found", message: e.to_string() }
+            }
+            e @ StoreError::UnknownProduct { .. } => {
+                Self::NotFound { code: "product_not_found", message: e.to_string() }
+            }
+            e @ StoreError::UnknownWorkOrder { .. } => {
+                Self::NotFound { code: "work_order_not_found", message: e.to_string() }
+            }
+            e @ StoreError::TooMuchData { .. } => Self::TooLarge { code: "too_much_data", message: e.to_string() },
             other => Self::Store(other),
         }
     }
@@ -95,6 +131,7 @@ impl From<FiguresError> for ApiError {
     fn from(e: FiguresError) -> Self {
         match e {
             FiguresError::Store(s) => s.into(),
+            FiguresError::Work(w) => Self::Unavailable { message: w.to_string() },
             FiguresError::UnknownStation { line, station } => {
                 Self::NotFound { code: "station_not_found", message: format!("line {line} has no station {station:?}") }
             }
@@ -110,7 +147,10 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Busy { .. } | ApiError::Unavailable { .. } | ApiError::Store(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -119,7 +159,7 @@ impl ResponseError for ApiError {
             tracing::error!(error = %e, "API request failed in the store");
         }
         let mut response = HttpResponse::build(self.status_code());
-        if let ApiError::TooManyRequests { retry_after } = self {
+        if let ApiError::TooManyRequests { retry_after } | ApiError::Busy { retry_after } = self {
             response.insert_header((actix_web::http::header::RETRY_AFTER, retry_after.to_string()));
         }
         if matches!(self, ApiError::Unauthorized) {

@@ -329,6 +329,8 @@ pub struct Words {
     pub placed: &'static str,
     /// Hold existed.
     pub already_held: &'static str,
+    /// Beside "hold placed" when the lot was never recorded by any line (a typo?).
+    pub unseen_lot: &'static str,
     /// Holds released.
     pub released_n: &'static str,
     /// Unrecorded share of the shift.
@@ -448,6 +450,7 @@ static EN: Words = Words {
     whole_period: "whole period",
     placed: "Hold placed.",
     already_held: "Already on hold.",
+    unseen_lot: "⚠ No line has ever recorded this lot: it is held for units that consume it later. Check the id if you meant a lot already in use.",
     released_n: "Holds released:",
     unrecorded: "of the shift not recorded (counted as lost in OEE)",
     today: "today",
@@ -561,6 +564,7 @@ static VI: Words = Words {
     whole_period: "cả khoảng",
     placed: "Đã đặt giữ.",
     already_held: "Đã bị giữ từ trước.",
+    unseen_lot: "⚠ Chưa dây chuyền nào ghi nhận lô này: lô được giữ cho các sản phẩm dùng nó sau này. Hãy kiểm tra lại mã nếu bạn định giữ một lô đang dùng.",
     released_n: "Số lệnh giữ đã giải phóng:",
     unrecorded: "thời gian ca không được ghi nhận (tính là tổn thất trong OEE)",
     today: "hôm nay",

@@ -42,12 +42,39 @@ pub struct WebState {
     /// The collectors of this process, per line (none when the web runs alone): collector
     /// health on the line pages, readiness.
     pub health: Vec<SharedHealth>,
+    /// Slots for costly work (reports, traces, line pages): as many as the machine has cores,
+    /// so a burst of heavy requests queues instead of multiplying the memory they hold.
+    pub costly: tokio::sync::Semaphore,
 }
+
+/// How long a costly request waits for a slot before it is answered "busy" (503).
+const COSTLY_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
 impl WebState {
     /// State over `store`, not in kiosk mode.
     pub fn new(store: Arc<Store>, calendar: ShiftCalendar, auth: auth::Auth) -> Self {
-        Self { store, calendar, auth, kiosk: false, live: Arc::default(), health: Vec::new() }
+        let slots = std::thread::available_parallelism().map_or(2, std::num::NonZero::get).clamp(1, 8);
+        Self {
+            store,
+            calendar,
+            auth,
+            kiosk: false,
+            live: Arc::default(),
+            health: Vec::new(),
+            costly: tokio::sync::Semaphore::new(slots),
+        }
+    }
+
+    /// A slot for costly work, held until dropped; [`ApiError::Busy`] after waiting
+    /// [`COSTLY_WAIT`] for one (counted per route).
+    pub async fn costly_slot(&self, route: &'static str) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+        match tokio::time::timeout(COSTLY_WAIT, self.costly.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => {
+                metrics::counter!(crate::telemetry::HTTP_BUSY, "route" => route).increment(1);
+                Err(ApiError::Busy { retry_after: 5 })
+            }
+        }
     }
 
     /// The collector health of `line`, if this process collects it.
@@ -93,6 +120,9 @@ impl Web {
                 .default_service(web::to(not_found))
         })
         .workers(workers.max(1))
+        // A client that closes its side is gone: its request's future is dropped, and the work
+        // behind it stops (see `crate::work`), instead of running on for nobody.
+        .h1_allow_half_closed(false)
         .disable_signals()
         // Event streams never finish by themselves: a stop waits this long for requests, then ends them.
         .shutdown_timeout(2)
@@ -170,7 +200,14 @@ async fn count_request(
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
     let started = std::time::Instant::now();
     let method = req.method().as_str().to_owned();
-    let res = next.call(req).await?;
+    // Dropped unanswered when the client goes away (the server does not keep half-closed
+    // connections): the handler's work stops with it, and is counted.
+    let abandoned = Abandoned {
+        method: Some(method.clone()),
+        route: req.match_pattern().unwrap_or_else(|| "unmatched".to_owned()),
+    };
+    let res = next.call(req).await;
+    let res = abandoned.answered(res)?;
     let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
     let status = res.status().as_u16().to_string();
     let seconds = started.elapsed().as_secs_f64();
@@ -179,6 +216,29 @@ async fn count_request(
     metrics::counter!(crate::telemetry::HTTP_REQUESTS, "method" => method, "route" => route, "status" => status)
         .increment(1);
     Ok(res)
+}
+
+/// Counts a request whose future was dropped before it was answered.
+struct Abandoned {
+    method: Option<String>,
+    route: String,
+}
+
+impl Abandoned {
+    fn answered<T>(mut self, res: T) -> T {
+        self.method = None;
+        res
+    }
+}
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        if let Some(method) = self.method.take() {
+            tracing::debug!(%method, route = %self.route, "client went away before the answer; its work stops");
+            metrics::counter!(crate::telemetry::HTTP_ABANDONED, "method" => method, "route" => std::mem::take(&mut self.route))
+                .increment(1);
+        }
+    }
 }
 
 async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {

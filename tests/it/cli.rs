@@ -257,7 +257,7 @@ async fn a_hold_on_a_reel_marks_every_unit_that_contains_it_until_released() {
         serde_json::from_str(&run_ok(&with(&["trace", "--lot", reel, "--json"], &store))).unwrap();
     assert!(trace["units"].as_array().unwrap().iter().all(|u| u["on_hold"] == false), "{trace}");
     let holds: serde_json::Value = serde_json::from_str(&run_ok(&with(&["holds", "--json"], &store))).unwrap();
-    assert_eq!(holds[0]["released"][0], "qe2", "{holds}");
+    assert_eq!(holds[0]["released"]["by"], "qe2", "{holds}");
 }
 
 #[tokio::test]

@@ -168,7 +168,7 @@ async fn run_profiles(
     let store = Arc::new(db.store().await);
     for lot in held_lots {
         let target = mes::domain::hold::HoldTarget::Lot(mes::domain::LotId::parse(*lot).unwrap());
-        assert!(store.place_hold(&target, "test hold", "test", Utc::now()).await.unwrap());
+        assert!(store.place_hold(&target, "test hold", "test", Utc::now()).await.unwrap().placed);
     }
     let password = OpcUaLogin::bundled(dir.path().join("pki")).password;
     let settings = DriverSettings { pki_dir: dir.path().join("pki-mes"), fallback_password: Some(password) };

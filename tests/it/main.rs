@@ -6,6 +6,7 @@ mod api;
 mod browser;
 mod cli;
 mod collect;
+mod hardening;
 mod harness;
 mod simulate;
 mod store;

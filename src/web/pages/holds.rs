@@ -49,6 +49,7 @@ pub(super) async fn holds_page(req: HttpRequest, state: web::Data<WebState>, don
     let words = lang.words();
     let message = match done.done.as_deref() {
         Some("placed") => Some(words.placed.to_owned()),
+        Some("placed-unseen") => Some(format!("{} {}", words.placed, words.unseen_lot)),
         Some("held") => Some(words.already_held.to_owned()),
         Some(n) if n.starts_with("released-") => Some(format!("{} {}", words.released_n, &n["released-".len()..])),
         _ => None,
@@ -67,7 +68,7 @@ async fn render(
     let zone = state.calendar.time_zone;
     let lang = lang_of(req);
     let words = lang.words();
-    let holds = match state.store.holds().await {
+    let holds = match state.store.holds(super::super::api::HOLDS_PER_PAGE).await {
         Ok(h) => h,
         Err(e) => return error_page(req, session, zone, &ApiError::from(e)),
     };
@@ -88,7 +89,7 @@ async fn render(
                 released: h
                     .released
                     .as_ref()
-                    .map(|(by, at)| format!("{} {by} {}", words.released_by, lang.date_time(*at, zone)))
+                    .map(|r| format!("{} {} {}", words.released_by, r.by, lang.date_time(r.at, zone)))
                     .unwrap_or_default(),
             }
         })
@@ -146,9 +147,14 @@ async fn submit(req: &HttpRequest, state: &WebState, session: &Session, form: &H
         "place" => {
             let reason = form.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
             let reason = reason.ok_or_else(|| ApiError::bad("reason", "is required"))?;
-            let placed = state.store.place_hold(&target, reason, &session.user, now).await?;
-            tracing::info!(user = %session.user, ?target, placed, "hold (page)");
-            Ok(if placed { "placed" } else { "held" }.to_owned())
+            let done = state.store.place_hold(&target, reason, &session.user, now).await?;
+            tracing::info!(user = %session.user, ?target, placed = done.placed, seen = done.seen, "hold (page)");
+            Ok(match (done.placed, done.seen) {
+                (false, _) => "held",
+                (true, true) => "placed",
+                (true, false) => "placed-unseen",
+            }
+            .to_owned())
         }
         "release" => {
             let released = state.store.release_hold(&target, &session.user, now).await?;

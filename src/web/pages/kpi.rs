@@ -112,7 +112,7 @@ pub(super) async fn kpi_page(req: HttpRequest, state: web::Data<WebState>, q: we
             *t = None;
         }
     }
-    let scope = match Scope::parse(&text, zone, now) {
+    let scope = match Scope::parse(&text, &state.calendar, now) {
         Ok(s) => s,
         Err(e) => {
             page.error = Some(e.to_string());
@@ -138,6 +138,7 @@ async fn fill(
     lang: Lang,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), ApiError> {
+    let _slot = state.costly_slot("/kpi").await?;
     let yields = figures::yields(&state.store, &state.calendar, scope).await?;
     let oee = figures::oee(&state.store, &state.calendar, scope, now).await?;
     let pct = |v: Option<f64>| lang.percent(v);

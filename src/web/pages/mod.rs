@@ -230,10 +230,21 @@ struct Next {
 
 async fn set_lang(path: web::Path<String>, next: web::Query<Next>) -> HttpResponse {
     let lang = Lang::parse(Some(path.as_str()));
-    // Only a path on this site: never an open redirect.
-    let to = next.next.as_deref().filter(|n| n.starts_with('/') && !n.starts_with("//")).unwrap_or("/");
+    let to = next.next.as_deref().and_then(local_path).unwrap_or("/");
     let cookie = Cookie::build(i18n::COOKIE, lang.tag()).path("/").same_site(SameSite::Lax).finish();
     HttpResponse::SeeOther().cookie(cookie).insert_header((header::LOCATION, to)).finish()
+}
+
+/// `next` if it is a path on this site that every browser reads as one, else `None` (never an
+/// open redirect, never a header that cannot be written).
+///
+/// Browsers treat `\` as `/` and drop tabs and line breaks from URLs, so `/\evil.example/` and
+/// `/<TAB>/evil.example/` both mean `//evil.example/`, another host. Only visible ASCII without
+/// a backslash is accepted (pages link with percent-encoded paths, so nothing they make is
+/// refused), starting with one `/`.
+fn local_path(next: &str) -> Option<&str> {
+    let visible = next.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'\\');
+    (visible && next.starts_with('/') && !next.starts_with("//")).then_some(next)
 }
 
 /// A line tile with every figure already written for the page's language.
@@ -329,4 +340,32 @@ async fn overview(req: HttpRequest, state: web::Data<WebState>) -> HttpResponse 
     let tiles = latest_lines(&state).await.iter().map(|l| tile(l, lang, words, zone)).collect();
     let page = OverviewPage { c: Chrome::new(&req, session.as_ref(), zone, words.overview), tiles };
     html(actix_web::http::StatusCode::OK, page.render())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn only_local_paths_a_browser_cannot_read_as_another_host_are_followed() {
+        for ok in ["/", "/lines/phone-1", "/trace?q=PH1-0001&x=%2F", "/kpi?line=smt-1&by=day"] {
+            assert_eq!(local_path(ok), Some(ok), "{ok}");
+        }
+        for bad in [
+            "//evil.example/",
+            "/\\evil.example/",
+            "\\\\evil.example",
+            "/\t/evil.example/",
+            "/\r\nSet-Cookie: x=1",
+            "/\0",
+            "/\u{7f}",
+            "/ space",
+            "/trâce",
+            "https://evil.example/",
+            "evil.example",
+            "",
+        ] {
+            assert_eq!(local_path(bad), None, "{bad:?}");
+        }
+    }
 }

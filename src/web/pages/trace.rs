@@ -186,12 +186,12 @@ async fn lookup(
     zone: chrono_tz::Tz,
 ) -> Result<bool, ApiError> {
     let words = lang.words();
+    let _slot = state.costly_slot("/trace").await?;
     let held_lots: BTreeSet<String> = state
         .store
-        .holds()
+        .active_holds()
         .await?
         .into_iter()
-        .filter(|h| h.is_active())
         .filter_map(|h| match h.target {
             crate::domain::hold::HoldTarget::Lot(l) => Some(l.to_string()),
             crate::domain::hold::HoldTarget::Unit(_) => None,

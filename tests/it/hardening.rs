@@ -1,0 +1,276 @@
+//! The service as an attacker, an integrator and a careless operator meet it: every request's
+//! work and answer bounded (and stopped when the client goes away), no client-made 500s, no
+//! open redirects, client mistakes answered as such.
+
+use std::io::{Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::api::{As, TestApi};
+use crate::harness::TestDb;
+use crate::store::sample_store;
+
+/// The requests that took the server down (SPEC issue 13, item 1), and worse.
+const UNBOUNDED: &[&str] = &[
+    "/api/v1/kpi/yield?line=phone-1&from=1970-01-01&to=2100-01-01&by=day",
+    "/api/v1/kpi/yield?line=phone-1&from=1970-01-01&to=2100-01-01&by=shift",
+    "/api/v1/kpi/oee?line=phone-1&from=0001-01-01&to=9999-12-31&by=day",
+    "/api/v1/kpi/pareto?line=phone-1&from=0001-01-01&to=9999-12-31",
+    "/api/v1/kpi/downtime?line=phone-1&from=2026-01-01&to=2026-12-01&by=hour",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scope_beyond_the_limits_is_refused_with_a_400_naming_the_limit() {
+    let db = TestDb::sqlite();
+    let (store, _, _) = sample_store(&db, 3, 10, 5).await;
+    let api = TestApi::start(Arc::new(store)).await;
+    for path in UNBOUNDED {
+        let (status, body) = api.get(path).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("at most 400 days") || message.contains("at most 2500"),
+            "{path}: the answer names the limit: {message}"
+        );
+    }
+    // Within the limits it answers: a year by day, a hundred days by hour.
+    for path in [
+        "/api/v1/kpi/yield?line=phone-1&from=2026-01-01&to=2026-12-31&by=day",
+        "/api/v1/kpi/yield?line=phone-1&from=2026-09-01&to=2026-12-01&by=hour",
+    ] {
+        let (status, body) = api.get(path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+}
+
+#[test]
+fn the_cli_refuses_the_same_scopes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let ok = Command::new(env!("CARGO_BIN_EXE_mes"))
+        .args(["demo", "--history", "--phones", "5", "--tablets", "2", "--data-dir", data])
+        .output()
+        .unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_mes"))
+        .args(["kpi", "yield", "--line", "phone-1", "--from", "1970-01-01", "--to", "2100-01-01", "--by", "day"])
+        .args(["--json", "--data-dir", data])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "refused");
+    assert!(stderr.contains("at most 400 days"), "{stderr}");
+}
+
+/// The value of a counter with all of `labels` on `/metrics` (0 when absent).
+fn counter(metrics: &str, name: &str, labels: &[&str]) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(name) && labels.iter().all(|x| l.contains(x)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn get_text(url: &str) -> String {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    agent.get(url).call().unwrap().body_mut().read_to_string().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_whose_client_goes_away_is_abandoned_and_its_work_stopped() {
+    let db = TestDb::sqlite();
+    let (store, _, _) = sample_store(&db, 3, 40, 20).await;
+    let api = TestApi::start(Arc::new(store)).await;
+    let route = "route=\"/api/v1/kpi/yield\"";
+    let metrics = format!("{}/metrics", api.base);
+    let before = {
+        let m = metrics.clone();
+        tokio::task::spawn_blocking(move || counter(&get_text(&m), "mes_http_requests_abandoned_total", &[route]))
+            .await
+            .unwrap()
+    };
+    let addr = api.base.trim_start_matches("http://").to_owned();
+    let token = api.token.clone();
+    // A client sends a costly request and hangs up at once. The server must drop it: the
+    // count of abandoned requests on that route rises. (Retried: on a fast machine the answer
+    // can beat the hang-up.)
+    let abandoned = tokio::task::spawn_blocking(move || {
+        for _ in 0..20 {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            write!(
+                s,
+                "GET /api/v1/kpi/yield?line=phone-1&from=2026-09-01&to=2026-12-01&by=hour HTTP/1.1\r\n\
+                 Host: {addr}\r\nAuthorization: Bearer {token}\r\n\r\n"
+            )
+            .unwrap();
+            s.shutdown(std::net::Shutdown::Write).unwrap();
+            let mut answer = Vec::new();
+            let _ = s.read_to_end(&mut answer);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while std::time::Instant::now() < deadline {
+                let now = counter(&get_text(&metrics), "mes_http_requests_abandoned_total", &[route]);
+                if now > before {
+                    return Some((now, answer.len()));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+        None
+    })
+    .await
+    .unwrap();
+    let (now, answered_bytes) = abandoned.expect("a request whose client hung up is counted as abandoned");
+    assert!(now > before);
+    assert_eq!(answered_bytes, 0, "nothing is written to a client that went away");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_language_switch_redirects_only_to_local_paths_and_never_fails() {
+    let db = TestDb::sqlite();
+    let api = TestApi::start(Arc::new(db.store().await)).await;
+    for (next, to) in [
+        ("/%00", "/"),
+        ("/%0d%0a", "/"),
+        ("/%0d%0aSet-Cookie:%20x=1", "/"),
+        ("/%7f", "/"),
+        ("/\\evil.example/", "/"),
+        ("/%5Cevil.example/", "/"),
+        ("/%09/evil.example/", "/"),
+        ("//evil.example/", "/"),
+        ("https://evil.example/", "/"),
+        ("/%E2%80%AE", "/"),
+        ("/lines/phone-1", "/lines/phone-1"),
+        ("/trace%3Fq%3DPH1-0000001", "/trace?q=PH1-0000001"),
+    ] {
+        let (status, location, _) = api.page(&format!("/lang/vi?next={next}"), None, As::Anonymous).await;
+        assert_eq!((status, location.as_str()), (303, to), "next={next}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_on_an_unknown_unit_is_a_404_and_one_on_an_unseen_lot_says_so() {
+    for db in TestDb::all().await {
+        let (store, plant, _) = sample_store(&db, 3, 10, 5).await;
+        let store = Arc::new(store);
+        let api = TestApi::start(store.clone()).await;
+        let who = As::Bearer(api.token.clone());
+        let (status, body) =
+            api.post("/api/v1/holds", &json!({"serial": "NO-SUCH-UNIT", "reason": "typo"}), who.clone()).await;
+        assert_eq!((status, body["error"].as_str()), (404, Some("unit_not_found")), "{}: {body}", db.label());
+        assert!(body["message"].as_str().unwrap().contains("NO-SUCH-UNIT"), "names the serial: {body}");
+
+        let (status, body) =
+            api.post("/api/v1/holds", &json!({"lot": "LOT-NEVER-SEEN", "reason": "incoming"}), who.clone()).await;
+        assert_eq!(status, 201, "{}: {body}", db.label());
+        assert_eq!((body["placed"].as_bool(), body["seen"].as_bool()), (Some(true), Some(false)), "{body}");
+        assert!(body["warning"].as_str().unwrap().contains("LOT-NEVER-SEEN"), "{body}");
+
+        let reel = plant.truth.reel_boards.keys().next().unwrap().clone();
+        let (status, body) = api.post("/api/v1/holds", &json!({"lot": reel, "reason": "suspect"}), who.clone()).await;
+        assert_eq!(status, 201, "{}: {body}", db.label());
+        assert_eq!((body["seen"].as_bool(), &body["warning"]), (Some(true), &Value::Null), "{body}");
+        let (status, body) = api.post("/api/v1/holds", &json!({"lot": reel, "reason": "again"}), who).await;
+        assert_eq!((status, body["placed"].as_bool()), (200, Some(false)), "already held: {body}");
+
+        // The page says it too.
+        let (cookie, csrf) = api.cookie("quality").await;
+        let form = [("csrf", csrf.as_str()), ("action", "place"), ("kind", "lot"), ("id", "LOT-TYPO"), ("reason", "x")];
+        let (status, location, _) = api.page("/holds", Some(&form), cookie.clone()).await;
+        assert_eq!((status, location.as_str()), (303, "/holds?done=placed-unseen"));
+        let (_, _, page) = api.page(&location, None, cookie).await;
+        assert!(page.contains("No line has ever recorded this lot"), "the page warns");
+        db.cleanup(api.stop(store).await).await;
+    }
+}
+
+/// A `mes` child process, killed on drop.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Peak resident memory of a process, in KiB (`VmHWM` of /proc/PID/status).
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmHWM in /proc/PID/status")
+}
+
+#[test]
+fn resident_memory_stays_bounded_under_the_requests_that_took_the_server_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let mes = || Command::new(env!("CARGO_BIN_EXE_mes"));
+    let loaded = mes().args(["demo", "--history", "--phones", "200", "--tablets", "100", "--data-dir", data]).output();
+    assert!(loaded.unwrap().status.success());
+    let added = mes()
+        .args(["user", "add", "audit", "--role", "auditor", "--password-env", "PW", "--data-dir", data])
+        .env("PW", "audit-password")
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let mut child = mes()
+        .args(["serve", "--web-only", "--listen", "127.0.0.1:0", "--data-dir", data])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    let server = ChildGuard(child);
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .map(|u| u.trim_end_matches([',', '/']).to_owned())
+        .unwrap_or_else(|| panic!("no URL in {line:?}"));
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut login = agent
+        .post(&format!("{base}/api/v1/auth/login"))
+        .header("Content-Type", "application/json")
+        .send(json!({"username": "audit", "password": "audit-password"}).to_string().as_str())
+        .unwrap();
+    let token: Value = serde_json::from_str(&login.body_mut().read_to_string().unwrap()).unwrap();
+    let token = token["token"].as_str().unwrap().to_owned();
+    let baseline = peak_rss_kib(server.0.id());
+
+    // Every refused request of the issue, four clients at once, three rounds; then the largest
+    // requests the limits allow.
+    let allowed = [
+        "/api/v1/kpi/yield?line=phone-1&from=2026-01-01&to=2027-01-01&by=shift",
+        "/api/v1/kpi/oee?line=phone-1&from=2026-09-01&to=2026-12-09&by=hour",
+        "/api/v1/kpi/yield?line=smt-1&from=2026-09-01&to=2026-12-09&by=hour",
+    ];
+    std::thread::scope(|s| {
+        for _client in 0..4 {
+            let (agent, base, token) = (agent.clone(), base.clone(), token.clone());
+            s.spawn(move || {
+                for _round in 0..3 {
+                    for path in UNBOUNDED.iter().chain(allowed.iter()) {
+                        let mut answer = agent
+                            .get(&format!("{base}{path}"))
+                            .header("Authorization", &format!("Bearer {token}"))
+                            .call()
+                            .unwrap();
+                        let status = answer.status().as_u16();
+                        let _ = answer.body_mut().with_config().limit(64 * 1024 * 1024).read_to_vec();
+                        assert!(matches!(status, 200 | 400 | 413 | 503), "{path}: {status}");
+                    }
+                }
+            });
+        }
+    });
+    let peak = peak_rss_kib(server.0.id());
+    eprintln!("resident memory: {} MiB after start, peak {} MiB", baseline / 1024, peak / 1024);
+    assert!(peak < 400 * 1024, "peak resident memory {} MiB (started at {} MiB)", peak / 1024, baseline / 1024);
+}
