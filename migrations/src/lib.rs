@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_initial;
 mod m20261123_000002_validation;
 mod m20261201_000003_ideal_cycle;
+mod m20261203_000004_sessions;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_initial::Migration),
             Box::new(m20261123_000002_validation::Migration),
             Box::new(m20261201_000003_ideal_cycle::Migration),
+            Box::new(m20261203_000004_sessions::Migration),
         ]
     }
 }

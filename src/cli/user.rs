@@ -1,5 +1,8 @@
-//! `mes user add`: creates a login (or resets its password and role). The password comes from
-//! an environment variable or standard input, never from the command line (shell history, ps).
+//! `mes user add|disable|enable|logout|list`: logins for the web front and the API. `add`
+//! creates a login or resets its password and role; the password comes from an environment
+//! variable or standard input, never from the command line (shell history, ps). A new
+//! password, a disabled user and `logout` end every session the user has, in every web
+//! process sharing the store.
 
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -13,8 +16,23 @@ use mes::domain::user::Role;
 /// `mes user …`.
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
-    /// Create a user, or give an existing one a new password and role.
+    /// Create a user, or give an existing one a new password and role (ending its sessions).
     Add(AddArgs),
+    /// Disable a user: no new logins, and every session it has ends now.
+    Disable(NameArgs),
+    /// Enable a disabled user again.
+    Enable(NameArgs),
+    /// End every session of a user (log out everywhere).
+    Logout(NameArgs),
+    /// List users with their roles.
+    List,
+}
+
+/// A user name.
+#[derive(Debug, Args)]
+pub struct NameArgs {
+    /// Login name.
+    username: String,
 }
 
 /// Options of `mes user add`.
@@ -31,7 +49,37 @@ pub struct AddArgs {
 }
 
 pub async fn run(config: &Config, command: &UserCommand) -> anyhow::Result<ExitCode> {
-    let UserCommand::Add(args) = command;
+    let args = match command {
+        UserCommand::Add(args) => args,
+        UserCommand::Disable(who) | UserCommand::Enable(who) => {
+            let disable = matches!(command, UserCommand::Disable(_));
+            let store = super::open_store(config).await?;
+            anyhow::ensure!(
+                store.set_user_disabled(&who.username, disable, Utc::now()).await?,
+                "no user {:?}",
+                who.username
+            );
+            let done = if disable { "disabled; its sessions ended" } else { "enabled" };
+            super::emit(&format!("user {} {done}\n", who.username))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        UserCommand::Logout(who) => {
+            let store = super::open_store(config).await?;
+            let n = store.revoke_user_sessions(&who.username, "logged out by an administrator", Utc::now()).await?;
+            super::emit(&format!("{n} session(s) of {} ended\n", who.username))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        UserCommand::List => {
+            let store = super::open_store(config).await?;
+            let mut out = format!("{:<24} {:<11} state\n", "user", "role");
+            for u in store.users().await? {
+                let state = if u.disabled { "disabled" } else { "enabled" };
+                out.push_str(&format!("{:<24} {:<11} {state}\n", u.username, u.role.as_str()));
+            }
+            super::emit(&out)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
     let role = Role::parse(&args.role).context("--role")?;
     let password = match &args.password_env {
         Some(var) => std::env::var(var).with_context(|| format!("--password-env: {var} is not set"))?,
@@ -41,7 +89,8 @@ pub async fn run(config: &Config, command: &UserCommand) -> anyhow::Result<ExitC
             line.trim_end_matches(['\r', '\n']).to_owned()
         }
     };
-    anyhow::ensure!(password.chars().count() >= 8, "a password needs at least 8 characters");
+    let min = mes::web::api::MIN_PASSWORD_CHARS;
+    anyhow::ensure!(password.chars().count() >= min, "a password needs at least {min} characters");
     anyhow::ensure!(!args.username.trim().is_empty() && args.username.len() <= 64, "a user name needs 1–64 characters");
     let store = super::open_store(config).await?;
     add(&store, &args.username, &password, role).await?;

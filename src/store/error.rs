@@ -114,6 +114,12 @@ pub enum StoreError {
         /// The limit.
         limit: usize,
     },
+    /// A user name that has no account.
+    #[error("no user {username:?}")]
+    UnknownUser {
+        /// The name.
+        username: String,
+    },
     /// A stored value does not parse back (a row written by something other than this store).
     #[error("corrupt stored value in {table}.{column}: {value:?}")]
     Corrupt {

@@ -33,6 +33,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/kpi/pareto", web::get().to(kpi_pareto))
             .route("/kpi/downtime", web::get().to(kpi_downtime))
             .route("/auth/login", web::post().to(login))
+            .route("/auth/logout", web::post().to(logout))
+            .route("/auth/password", web::post().to(change_password))
             .route("/holds", web::get().to(holds))
             .route("/holds", web::post().to(place_hold))
             .route("/holds/release", web::post().to(release_hold)),
@@ -52,6 +54,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     ),
     paths(
         login,
+        logout,
+        change_password,
         summary,
         lines,
         line,
@@ -73,6 +77,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         ErrorBody,
         LoginRequest,
         LoginAnswer,
+        PasswordChange,
         HoldRequest,
         Line,
         LineKind,
@@ -441,8 +446,8 @@ pub struct LoginAnswer {
     pub expires_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// Logs in: a bearer token for the API (SPEC §8). Limited to a few attempts per minute per
-/// client address.
+/// Logs in: a bearer token for the API (SPEC §8), naming a new session. Limited to a few
+/// attempts per minute per client address.
 #[utoipa::path(
     post,
     path = "/api/v1/auth/login",
@@ -451,6 +456,7 @@ pub struct LoginAnswer {
     request_body = LoginRequest,
     responses(
         (status = 200, body = LoginAnswer),
+        (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 429, body = ErrorBody)
     )
@@ -460,35 +466,114 @@ async fn login(
     state: web::Data<WebState>,
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (user, role, _) = check_login(&req, &state, &body.username, &body.password).await?;
-    let (token, expires_at) = state.auth.issue(&user, role);
-    ok(LoginAnswer { token, role, expires_at })
+    let (role, issued) = check_login(&req, &state, &body.username, &body.password).await?;
+    ok(LoginAnswer { token: issued.token, role, expires_at: issued.expires_at })
 }
 
-/// Checks a login (rate limit, password); the user, role and a cookie token on success.
-pub(super) async fn check_login(
-    req: &actix_web::HttpRequest,
+/// Logs out: the token's session ends, in every web process sharing the store.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/logout",
+    tag = "auth",
+    responses((status = 204, description = "The session has ended"), (status = 401, body = ErrorBody))
+)]
+async fn logout(session: Session, state: web::Data<WebState>) -> Result<HttpResponse, ApiError> {
+    state.auth.logout(&state.store, &session).await?;
+    tracing::info!(user = %session.user, "logout");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// A password change.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct PasswordChange {
+    /// The password now.
+    pub current_password: String,
+    /// The new one (at least 8 characters).
+    pub new_password: String,
+}
+
+/// Changes the caller's password: every session of the user ends (here and in every other web
+/// process), and a token for a new one is returned.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/password",
+    tag = "auth",
+    request_body = PasswordChange,
+    responses(
+        (status = 200, body = LoginAnswer),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 429, body = ErrorBody)
+    )
+)]
+async fn change_password(
+    session: Session,
+    req: actix_web::HttpRequest,
+    state: web::Data<WebState>,
+    body: web::Json<PasswordChange>,
+) -> Result<HttpResponse, ApiError> {
+    session.check_csrf(&req, None)?;
+    if body.new_password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(ApiError::bad("new_password", format!("needs at least {MIN_PASSWORD_CHARS} characters")));
+    }
+    let ip = client_ip(&req);
+    state.auth.admit_login(ip).map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
+    if password_user(&state, &session.user, &body.current_password).await?.is_none() {
+        tracing::warn!(user = %session.user, %ip, "password change refused: wrong current password");
+        return Err(ApiError::Unauthorized);
+    }
+    let new = body.new_password.clone();
+    let hash = web::block(move || hash_password(&new))
+        .await
+        .map_err(|e| ApiError::Unavailable { message: e.to_string() })?
+        .map_err(|e| ApiError::Unavailable { message: e })?;
+    state.store.upsert_user(&session.user, &hash, session.role, chrono::Utc::now()).await?;
+    state.auth.forget_user(&session.user);
+    let issued = state.auth.login(&state.store, &session.user, session.role).await?;
+    tracing::info!(user = %session.user, "password changed; every other session ended");
+    ok(LoginAnswer { token: issued.token, role: session.role, expires_at: issued.expires_at })
+}
+
+/// The fewest characters a password may have.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+fn client_ip(req: &actix_web::HttpRequest) -> std::net::IpAddr {
+    req.peer_addr().map_or(std::net::IpAddr::from([127, 0, 0, 1]), |a| a.ip())
+}
+
+/// The enabled user `username` if `password` is theirs. An unknown name costs the same
+/// hashing time as a wrong password.
+async fn password_user(
     state: &WebState,
     username: &str,
     password: &str,
-) -> Result<(String, crate::domain::user::Role, String), ApiError> {
-    let ip = req.peer_addr().map_or(std::net::IpAddr::from([127, 0, 0, 1]), |a| a.ip());
-    state.auth.admit_login(ip).map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
+) -> Result<Option<crate::domain::user::User>, ApiError> {
     let found = state.store.user_credentials(username).await?;
-    // An unknown name costs the same hashing time as a wrong password.
     let (user, hash) = match found {
         Some((user, hash)) if !user.disabled => (Some(user), hash),
         _ => (None, DUMMY_HASH.get_or_init(|| hash_password("not a password").unwrap_or_default()).clone()),
     };
     let password = password.to_owned();
     let matches = web::block(move || verify_password(&password, &hash)).await.unwrap_or(false);
-    match user {
-        Some(user) if matches => {
+    Ok(user.filter(|_| matches))
+}
+
+/// Checks a login (rate limit, password) and starts a session: the role and its token.
+pub(super) async fn check_login(
+    req: &actix_web::HttpRequest,
+    state: &WebState,
+    username: &str,
+    password: &str,
+) -> Result<(crate::domain::user::Role, super::auth::Issued), ApiError> {
+    let ip = client_ip(req);
+    state.auth.admit_login(ip).map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
+    match password_user(state, username, password).await? {
+        Some(user) => {
+            let issued = state.auth.login(&state.store, &user.username, user.role).await?;
             tracing::info!(user = %user.username, role = user.role.as_str(), "login");
-            let (token, _) = state.auth.issue(&user.username, user.role);
-            Ok((user.username, user.role, token))
+            Ok((user.role, issued))
         }
-        _ => {
+        None => {
             tracing::warn!(user = %username, %ip, "login refused");
             Err(ApiError::Unauthorized)
         }

@@ -121,6 +121,7 @@ impl From<StoreError> for ApiError {
             e @ StoreError::UnknownWorkOrder { .. } => {
                 Self::NotFound { code: "work_order_not_found", message: e.to_string() }
             }
+            e @ StoreError::UnknownUser { .. } => Self::NotFound { code: "user_not_found", message: e.to_string() },
             e @ StoreError::TooMuchData { .. } => Self::TooLarge { code: "too_much_data", message: e.to_string() },
             other => Self::Store(other),
         }

@@ -39,7 +39,7 @@ impl Drop for Client {
 
 /// The stream: the latest summary, then every new one (a lagging client skips to the newest).
 pub async fn events(req: HttpRequest, state: web::Data<WebState>) -> Result<HttpResponse, ApiError> {
-    if !state.kiosk && session_of(&req).is_none() {
+    if !state.kiosk && session_of(&req).await.is_none() {
         return Err(ApiError::Unauthorized);
     }
     let mut rx = state.live.subscribe();

@@ -184,7 +184,7 @@ async fn readyz(state: web::Data<WebState>) -> HttpResponse {
 /// Prometheus text: anyone on this machine (a local scraper), otherwise a session or token.
 async fn metrics_text(req: actix_web::HttpRequest) -> Result<HttpResponse, ApiError> {
     let local = req.peer_addr().is_some_and(|a| a.ip().is_loopback());
-    if !local && auth::session_of(&req).is_none() {
+    if !local && auth::session_of(&req).await.is_none() {
         return Err(ApiError::Unauthorized);
     }
     let handle = crate::telemetry::prometheus();

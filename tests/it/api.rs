@@ -316,7 +316,7 @@ async fn the_openapi_document_describes_every_route() {
         let (status, body) = api.get(&concrete).await;
         assert!(body["error"] != "not_found", "{concrete}: {status} {body}");
     }
-    assert_eq!(paths.len(), 14, "{paths:?}");
+    assert_eq!(paths.len(), 16, "{paths:?}");
     assert!(paths.contains(&"/api/v1/auth/login") && paths.contains(&"/api/v1/holds/release"), "{paths:?}");
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object(), "{}", doc["components"]);
     let params: Vec<&str> = doc["paths"]["/api/v1/kpi/oee"]["get"]["parameters"]

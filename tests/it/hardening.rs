@@ -274,3 +274,102 @@ fn resident_memory_stays_bounded_under_the_requests_that_took_the_server_down() 
     eprintln!("resident memory: {} MiB after start, peak {} MiB", baseline / 1024, peak / 1024);
     assert!(peak < 400 * 1024, "peak resident memory {} MiB (started at {} MiB)", peak / 1024, baseline / 1024);
 }
+
+/// The status of a request with `Authorization: {scheme} {token}` (body ignored).
+async fn status_with(url: String, method: &'static str, authorization: String) -> u16 {
+    tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let answer = match method {
+            "POST" => agent.post(&url).header("Authorization", &authorization).send_empty(),
+            _ => agent.get(&url).header("Authorization", &authorization).call(),
+        };
+        answer.unwrap().status().as_u16()
+    })
+    .await
+    .unwrap()
+}
+
+/// Waits (bounded) until `url` answers `want` to `token`; the last status seen otherwise.
+async fn until_status(url: &str, token: &str, want: u16) -> Result<(), u16> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let got = status_with(url.to_owned(), "GET", format!("Bearer {token}")).await;
+        if got == want {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(got);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logging_out_changing_a_password_or_disabling_a_user_ends_sessions_in_every_web_process() {
+    for db in TestDb::all().await {
+        let store = Arc::new(db.store().await);
+        let a = TestApi::start(store.clone()).await;
+        // A second web process on the same store and key.
+        let b = TestApi::start(store.clone()).await;
+        let lines = |api: &TestApi| format!("{}/api/v1/lines", api.base);
+
+        // Logout ends that session only, at once here and soon in the other process.
+        let (t1, t2) = (a.login("auditor", "auditorauditor").await, a.login("auditor", "auditorauditor").await);
+        assert_eq!(until_status(&lines(&b), &t1, 200).await, Ok(()), "{}", db.label());
+        let logout = status_with(format!("{}/api/v1/auth/logout", a.base), "POST", format!("Bearer {t1}")).await;
+        assert_eq!(logout, 204, "{}", db.label());
+        assert_eq!(status_with(lines(&a), "GET", format!("Bearer {t1}")).await, 401, "ended at once where it ended");
+        assert_eq!(until_status(&lines(&b), &t1, 401).await, Ok(()), "{}: ended in the other process", db.label());
+        assert_eq!(status_with(lines(&b), "GET", format!("Bearer {t2}")).await, 200, "the other session stands");
+
+        // The scheme is case-insensitive.
+        for scheme in ["bearer", "BEARER", "Bearer"] {
+            assert_eq!(status_with(lines(&a), "GET", format!("{scheme} {t2}")).await, 200, "{scheme}");
+        }
+        assert_eq!(status_with(lines(&a), "GET", format!("Basic {t2}")).await, 401, "another scheme");
+
+        // A page session ends with the page's logout: the old cookie leads to the login page.
+        let (cookie, csrf) = a.cookie("supervisor").await;
+        assert_eq!(a.page("/", None, cookie.clone()).await.0, 200);
+        let (status, location, _) = a.page("/logout", Some(&[("csrf", csrf.as_str())]), cookie.clone()).await;
+        assert_eq!((status, location.as_str()), (303, "/login"));
+        let (status, location, _) = a.page("/", None, cookie).await;
+        assert_eq!((status, location.as_str()), (303, "/login"), "{}: the old cookie no longer works", db.label());
+
+        // Disabling a user (`mes user disable`) ends every session it has, in every process.
+        store.set_user_disabled("auditor", true, chrono::Utc::now()).await.unwrap();
+        assert_eq!(until_status(&lines(&a), &t2, 401).await, Ok(()), "{}", db.label());
+        assert_eq!(until_status(&lines(&b), &t2, 401).await, Ok(()), "{}", db.label());
+        store.set_user_disabled("auditor", false, chrono::Utc::now()).await.unwrap();
+        assert_eq!(status_with(lines(&a), "GET", format!("Bearer {t2}")).await, 401, "enabling does not revive it");
+
+        // A password change ends every session of the user and hands out a new one.
+        let old = a.login("supervisor", "supervisorsupervisor").await;
+        let (status, body) = a
+            .post(
+                "/api/v1/auth/password",
+                &json!({"current_password": "wrong-password", "new_password": "n3w-password"}),
+                As::Bearer(old.clone()),
+            )
+            .await;
+        assert_eq!(status, 401, "{}: the current password must be given: {body}", db.label());
+        let (status, body) = a
+            .post(
+                "/api/v1/auth/password",
+                &json!({"current_password": "supervisorsupervisor", "new_password": "n3w-password"}),
+                As::Bearer(old.clone()),
+            )
+            .await;
+        assert_eq!(status, 200, "{}: {body}", db.label());
+        let new = body["token"].as_str().unwrap().to_owned();
+        assert_eq!(status_with(lines(&a), "GET", format!("Bearer {old}")).await, 401, "the old session ended");
+        assert_eq!(until_status(&lines(&b), &old, 401).await, Ok(()), "{}", db.label());
+        assert_eq!(status_with(lines(&b), "GET", format!("Bearer {new}")).await, 200, "the new one works");
+        let (status, _) = a
+            .post("/api/v1/auth/login", &json!({"username": "supervisor", "password": "n3w-password"}), As::Anonymous)
+            .await;
+        assert_eq!(status, 200, "{}: the new password logs in", db.label());
+        drop(b);
+        db.cleanup(a.stop(store).await).await;
+    }
+}

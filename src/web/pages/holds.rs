@@ -42,7 +42,7 @@ pub(super) struct Done {
 }
 
 pub(super) async fn holds_page(req: HttpRequest, state: web::Data<WebState>, done: web::Query<Done>) -> HttpResponse {
-    let (session, _, lang) = match page_start(&req, &state, false) {
+    let (session, _, lang) = match page_start(&req, &state, false).await {
         Ok(start) => start,
         Err(to_login) => return to_login.answer(),
     };
@@ -120,7 +120,7 @@ pub(super) async fn holds_submit(
     state: web::Data<WebState>,
     form: web::Form<HoldForm>,
 ) -> HttpResponse {
-    let session = match page_session(&req, false) {
+    let session = match page_session(&req, false).await {
         Ok(Some(s)) => s,
         Ok(None) | Err(_) => return see_other("/login"),
     };

@@ -51,7 +51,7 @@ struct KpiPage {
 const INPUT: &str = "%Y-%m-%dT%H:%M";
 
 pub(super) async fn kpi_page(req: HttpRequest, state: web::Data<WebState>, q: web::Query<ScopeText>) -> HttpResponse {
-    let (session, zone, lang) = match page_start(&req, &state, false) {
+    let (session, zone, lang) = match page_start(&req, &state, false).await {
         Ok(start) => start,
         Err(to_login) => return to_login.answer(),
     };

@@ -50,7 +50,7 @@ struct LinePage {
 }
 
 pub(super) async fn line_page(req: HttpRequest, state: web::Data<WebState>, path: web::Path<String>) -> HttpResponse {
-    let (session, zone, lang) = match page_start(&req, &state, true) {
+    let (session, zone, lang) = match page_start(&req, &state, true).await {
         Ok(start) => start,
         Err(to_login) => return to_login.answer(),
     };

@@ -102,17 +102,17 @@ impl ToLogin {
 
 /// What every page handler starts from: the session (`None`: an anonymous kiosk viewer, where
 /// allowed), the plant's time zone and the page's language.
-pub(super) fn page_start(
+pub(super) async fn page_start(
     req: &HttpRequest,
     state: &WebState,
     kiosk_may_see: bool,
 ) -> Result<(Option<Session>, chrono_tz::Tz, Lang), ToLogin> {
-    Ok((page_session(req, kiosk_may_see)?, state.calendar.time_zone, lang_of(req)))
+    Ok((page_session(req, kiosk_may_see).await?, state.calendar.time_zone, lang_of(req)))
 }
 
 /// The session of a page request (`None`: an anonymous kiosk viewer, where allowed).
-pub(super) fn page_session(req: &HttpRequest, kiosk_may_see: bool) -> Result<Option<Session>, ToLogin> {
-    let session = session_of(req);
+pub(super) async fn page_session(req: &HttpRequest, kiosk_may_see: bool) -> Result<Option<Session>, ToLogin> {
+    let session = session_of(req).await;
     let kiosk = req.app_data::<web::Data<WebState>>().is_some_and(|s| s.kiosk);
     match session {
         Some(s) => Ok(Some(s)),
@@ -194,8 +194,8 @@ async fn login_submit(req: HttpRequest, state: web::Data<WebState>, form: web::F
         html(status, LoginPage { c, error: Some(error) }.render())
     };
     match super::api::check_login(&req, &state, &form.username, &form.password).await {
-        Ok((_, _, token)) => {
-            let cookie = Cookie::build(COOKIE, token)
+        Ok((_, issued)) => {
+            let cookie = Cookie::build(COOKIE, issued.token)
                 .path("/")
                 .http_only(true)
                 .same_site(SameSite::Strict)
@@ -216,8 +216,16 @@ struct CsrfForm {
     csrf: Option<String>,
 }
 
-async fn logout(session: Session, req: HttpRequest, form: web::Form<CsrfForm>) -> Result<HttpResponse, ApiError> {
+async fn logout(
+    session: Session,
+    req: HttpRequest,
+    state: web::Data<WebState>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, ApiError> {
     session.check_csrf(&req, form.csrf.as_deref())?;
+    // The session ends in the store: the old cookie no longer works anywhere.
+    state.auth.logout(&state.store, &session).await?;
+    tracing::info!(user = %session.user, "logout (page)");
     let mut gone = Cookie::build(COOKIE, "").path("/").http_only(true).same_site(SameSite::Strict).finish();
     gone.make_removal();
     Ok(HttpResponse::SeeOther().cookie(gone).insert_header((header::LOCATION, "/login")).finish())
@@ -332,7 +340,7 @@ pub(super) async fn latest_lines(state: &WebState) -> Vec<Value> {
 }
 
 async fn overview(req: HttpRequest, state: web::Data<WebState>) -> HttpResponse {
-    let (session, zone, lang) = match page_start(&req, &state, true) {
+    let (session, zone, lang) = match page_start(&req, &state, true).await {
         Ok(start) => start,
         Err(to_login) => return to_login.answer(),
     };

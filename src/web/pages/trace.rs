@@ -146,7 +146,7 @@ pub(super) async fn trace_page(
     state: web::Data<WebState>,
     query: web::Query<TraceQuery>,
 ) -> HttpResponse {
-    let (session, zone, lang) = match page_start(&req, &state, false) {
+    let (session, zone, lang) = match page_start(&req, &state, false).await {
         Ok(start) => start,
         Err(to_login) => return to_login.answer(),
     };
