@@ -15,7 +15,7 @@ use super::ids::{LineId, RecordSeq, SerialNumber, StationId};
 use super::record::{Certainty, ConsumedItem};
 
 /// One genealogy link: `parent` consumed `child` at a station visit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GenealogyEdge {
     /// The unit that consumed.
     pub parent: SerialNumber,
@@ -38,7 +38,7 @@ pub struct GenealogyEdge {
 }
 
 /// A node of a backward trace tree.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TraceNode {
     /// What the parent's line calls this item ("pcba", "reel"); "unit" at the root.
     pub kind: String,
@@ -49,6 +49,7 @@ pub struct TraceNode {
     /// The link that brought it in; `None` at the root.
     pub via: Option<GenealogyEdge>,
     /// Items it consumed in turn (only serialised items have children).
+    #[schema(no_recursion)]
     pub children: Vec<TraceNode>,
 }
 
@@ -115,7 +116,7 @@ fn expand<'a>(
 }
 
 /// How a unit found by a forward trace relates to the traced item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Containment {
     /// A path of certain links connects them.
@@ -125,7 +126,7 @@ pub enum Containment {
 }
 
 /// One unit found by a forward trace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ForwardHit {
     /// The containing unit.
     pub serial: SerialNumber,

@@ -5,9 +5,11 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// Longest serial, lot or code we accept, in bytes. Real serials are 10–40 characters; 2D codes
-/// with embedded data reach a few hundred. Anything longer is a read error, not a serial.
-pub const MAX_ID_BYTES: usize = 512;
+/// Longest serial, lot or code we accept, in characters (so at most 2 KiB of UTF-8). Real
+/// serials are 10–40 characters; 2D codes with embedded data reach a few hundred. Anything
+/// longer is a read error, not a serial. Counted in characters, not bytes, so that the API's
+/// schema (`maxLength`) states the rule exactly.
+pub const MAX_ID_CHARS: usize = 512;
 
 /// Why a string is not a valid identifier.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -18,12 +20,12 @@ pub enum IdError {
         /// Which identifier ("serial", "line", …).
         kind: &'static str,
     },
-    /// Longer than [`MAX_ID_BYTES`].
-    #[error("{kind} is {len} bytes long; at most {MAX_ID_BYTES} are accepted")]
+    /// Longer than [`MAX_ID_CHARS`].
+    #[error("{kind} is {len} characters long; at most {MAX_ID_CHARS} are accepted")]
     TooLong {
         /// Which identifier.
         kind: &'static str,
-        /// Its length in bytes.
+        /// Its length in characters.
         len: usize,
     },
     /// Leading/trailing white space or a control character (a scanner or register artefact).
@@ -48,8 +50,9 @@ fn check_text(kind: &'static str, value: &str) -> Result<(), IdError> {
     if value.trim().is_empty() {
         return Err(IdError::Empty { kind });
     }
-    if value.len() > MAX_ID_BYTES {
-        return Err(IdError::TooLong { kind, len: value.len() });
+    let len = value.chars().count();
+    if len > MAX_ID_CHARS {
+        return Err(IdError::TooLong { kind, len });
     }
     if value.trim() != value || value.chars().any(char::is_control) {
         return Err(IdError::BadCharacter { kind, value: value.to_owned() });
@@ -151,12 +154,12 @@ string_id!(
 );
 
 /// The sequence number a PLC gives each unit record; unique per station within one PLC epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RecordSeq(pub u64);
 
 /// A PLC's boot epoch: changes when the PLC restarts, so a sequence restarting at 1 does not
 /// collide with the records of the previous boot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PlcEpoch(pub u32);
 
 impl fmt::Display for RecordSeq {
@@ -189,11 +192,12 @@ mod tests {
         for (value, ok) in cases {
             assert_eq!(SerialNumber::parse(*value).is_ok(), *ok, "{value:?}");
         }
-        assert_eq!(SerialNumber::parse("x".repeat(MAX_ID_BYTES)).map(|s| s.as_str().len()), Ok(512));
+        assert_eq!(SerialNumber::parse("x".repeat(MAX_ID_CHARS)).map(|s| s.as_str().len()), Ok(512));
         assert_eq!(
-            SerialNumber::parse("x".repeat(MAX_ID_BYTES + 1)),
+            SerialNumber::parse("x".repeat(MAX_ID_CHARS + 1)),
             Err(IdError::TooLong { kind: "serial", len: 513 })
         );
+        assert!(SerialNumber::parse("ệ".repeat(MAX_ID_CHARS)).is_ok(), "characters, not bytes");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::ids::{DefectCode, LineId, LotId, PlcEpoch, ProductCode, RecordSeq, SerialNumber, StationId, WorkOrderId};
 
 /// Outcome of a station visit (IPC-CFX `UnitsTested`/`UnitsInspected` overall result).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// The unit passed.
@@ -36,7 +36,7 @@ impl Verdict {
 }
 
 /// One defect found at a visit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Defect {
     /// Defect code.
     pub code: DefectCode,
@@ -45,7 +45,7 @@ pub struct Defect {
 }
 
 /// A measured value (torque, current, RF power) with its limits.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Measurement {
     /// Measurement name (`torque_1`).
     pub name: String,
@@ -61,7 +61,7 @@ pub struct Measurement {
 
 /// Whether a genealogy link is known or only possible (an ambiguous reel change or splice: the
 /// unit was placed while either of two reels may have fed it, so both are recorded).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Certainty {
     /// The item certainly went into the unit.
@@ -90,7 +90,7 @@ impl Certainty {
 }
 
 /// A consumed item: a serialised sub-assembly (itself a unit, traced further down) or a lot/reel.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "tracking", content = "id", rename_all = "snake_case")]
 pub enum ConsumedItem {
     /// A unit with its own serial (a PCBA in a phone).
@@ -110,7 +110,7 @@ impl ConsumedItem {
 }
 
 /// One consumption in a unit record: the genealogy input of that visit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Consumption {
     /// What the line calls it ("pcba", "reel", "display_lot").
     pub kind: String,
@@ -124,7 +124,7 @@ pub struct Consumption {
 
 /// One station visit of one unit, as read from a PLC's record handshake. Its natural key is
 /// (line, station, epoch, seq): re-delivering the same record is harmless.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UnitRecord {
     /// Line of the station.
     pub line: LineId,

@@ -135,9 +135,14 @@ impl ShiftCalendar {
 /// in `zone` (`2026-11-23T06:00`, `2026-11-23 06:00`, `2026-11-23` for local midnight). The
 /// error says what was wrong, in words fit for a command line or an API answer.
 pub fn parse_instant(value: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
-    use chrono::NaiveDateTime;
+    use chrono::{Datelike, NaiveDateTime};
+    // Four-digit years only: arithmetic on the period (slices, days before) stays far from
+    // chrono's limits, whatever a client sends.
+    let in_range = |t: DateTime<Utc>| {
+        if (1..=9999).contains(&t.year()) { Ok(t) } else { Err(format!("{value:?} is outside the years 1 to 9999")) }
+    };
     if let Ok(t) = DateTime::parse_from_rfc3339(value) {
-        return Ok(t.with_timezone(&Utc));
+        return in_range(t.with_timezone(&Utc));
     }
     let local = NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M")
         .or_else(|_| NaiveDateTime::parse_from_str(value, "%Y-%m-%d %H:%M"))
@@ -147,6 +152,7 @@ pub fn parse_instant(value: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
         .earliest()
         .map(|t| t.with_timezone(&Utc))
         .ok_or_else(|| format!("{value:?} does not exist in {zone}"))
+        .and_then(in_range)
 }
 
 #[cfg(test)]
@@ -161,6 +167,9 @@ mod tests {
         assert_eq!(parse_instant("2026-11-23T06:00", hcm).unwrap(), utc(23));
         assert_eq!(parse_instant("2026-11-23", hcm).unwrap(), utc(17));
         assert!(parse_instant("yesterday", hcm).unwrap_err().contains("not a time"));
+        assert!(parse_instant("262143-01-01", hcm).is_err(), "no year a period's arithmetic could overflow");
+        assert!(parse_instant("0000-01-01T00:00:00Z", hcm).unwrap_err().contains("outside the years"));
+        assert!(parse_instant("9999-12-31T23:59:59Z", hcm).is_ok());
     }
 
     fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {

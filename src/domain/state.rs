@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::ids::{LineId, StationId};
 
 /// The states a line PLC reports (SPEC §3). A profile maps each PLC's codes onto these.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MachineState {
     /// Powered off or not reporting.
@@ -94,7 +94,7 @@ impl E10State {
 }
 
 /// A period a station spent in one state. `ended_at` is `None` while it lasts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StateInterval {
     /// Line.
     pub line: LineId,

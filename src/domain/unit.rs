@@ -6,7 +6,7 @@ use super::ids::{ProductCode, SerialNumber, WorkOrderId};
 
 /// Where a unit stands in its life. Holds are not a status: they are separate records, so a hold
 /// can be placed and released without losing what the unit was doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UnitStatus {
     /// Seen on a line, not yet packed.
@@ -37,7 +37,7 @@ impl UnitStatus {
 }
 
 /// A unit as the MES knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Unit {
     /// Its serial.
     pub serial: SerialNumber,

@@ -37,8 +37,8 @@ pub use error::StoreError;
 pub use holds::HoldPlaced;
 pub use provision::{create_database, drop_database, with_database};
 pub use results::{StationResultFilter, StoredResult};
-pub use users::StoredSession;
 pub use trace::{BackwardTrace, ForwardTrace, LastSeen, TracedUnit, UnitView, VisitView};
+pub use users::StoredSession;
 pub use writer::{CommitReceipt, RecordBatch};
 
 use crate::domain::equipment::StationKind;

@@ -18,7 +18,7 @@ use crate::domain::record::ConsumedItem;
 use crate::domain::unit::{Unit, UnitStatus};
 
 /// A unit with everything that happened to it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct UnitView {
     /// The unit.
     pub unit: Unit,
@@ -32,7 +32,7 @@ pub struct UnitView {
 pub type VisitView = StoredResult;
 
 /// Result of a backward trace.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct BackwardTrace {
     /// The genealogy tree from the unit down.
     pub tree: TraceNode,
@@ -41,7 +41,7 @@ pub struct BackwardTrace {
 }
 
 /// One unit found by a forward trace, with where it is now.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TracedUnit {
     /// How it contains the traced item.
     pub hit: ForwardHit,
@@ -56,7 +56,7 @@ pub struct TracedUnit {
 }
 
 /// Where a unit was last recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct LastSeen {
     /// Line.
     pub line: LineId,
@@ -67,7 +67,7 @@ pub struct LastSeen {
 }
 
 /// Result of a forward trace.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ForwardTrace {
     /// The traced item.
     pub item: ConsumedItem,

@@ -132,7 +132,12 @@ impl Store {
 
     /// Disables (or enables) `username`; disabling ends every session of the user at once.
     /// Whether the user exists.
-    pub async fn set_user_disabled(&self, username: &str, disabled: bool, at: DateTime<Utc>) -> Result<bool, StoreError> {
+    pub async fn set_user_disabled(
+        &self,
+        username: &str,
+        disabled: bool,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let (_writer, txn) = self.begin_write().await?;
         let done = txn
             .execute_raw(raw(
@@ -153,7 +158,11 @@ impl Store {
     pub async fn users(&self) -> Result<Vec<User>, StoreError> {
         let rows = self
             .db
-            .query_all_raw(raw(self.sea_backend(), "SELECT username, role, disabled FROM users ORDER BY username", vec![]))
+            .query_all_raw(raw(
+                self.sea_backend(),
+                "SELECT username, role, disabled FROM users ORDER BY username",
+                vec![],
+            ))
             .await
             .map_err(StoreError::db("reading users"))?;
         rows.iter()

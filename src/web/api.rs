@@ -17,29 +17,50 @@ use crate::domain::ids::{LotId, SerialNumber};
 use crate::domain::record::ConsumedItem;
 use crate::figures::{self, Scope, ScopeText};
 
-/// The routes under `/api/v1`.
+/// The routes under `/api/v1`. Each path is one resource: a method it does not serve is
+/// answered 405 with an `Allow` header naming those it does.
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    use actix_web::Resource;
+    fn get(path: &str) -> Resource {
+        web::resource(path).default_service(web::to(|| not_allowed("GET")))
+    }
+    fn post(path: &str) -> Resource {
+        web::resource(path).default_service(web::to(|| not_allowed("POST")))
+    }
     cfg.service(
         web::scope("/api/v1")
-            .route("/summary", web::get().to(summary))
-            .route("/lines", web::get().to(lines))
-            .route("/lines/{line}", web::get().to(line))
-            .route("/lines/{line}/detail", web::get().to(line_detail))
-            .route("/units/{serial}", web::get().to(unit))
-            .route("/trace/backward/{serial}", web::get().to(trace_backward))
-            .route("/trace/forward", web::get().to(trace_forward))
-            .route("/kpi/yield", web::get().to(kpi_yield))
-            .route("/kpi/oee", web::get().to(kpi_oee))
-            .route("/kpi/pareto", web::get().to(kpi_pareto))
-            .route("/kpi/downtime", web::get().to(kpi_downtime))
-            .route("/auth/login", web::post().to(login))
-            .route("/auth/logout", web::post().to(logout))
-            .route("/auth/password", web::post().to(change_password))
-            .route("/holds", web::get().to(holds))
-            .route("/holds", web::post().to(place_hold))
-            .route("/holds/release", web::post().to(release_hold)),
+            .service(get("/summary").route(web::get().to(summary)))
+            .service(get("/lines").route(web::get().to(lines)))
+            .service(get("/lines/{line}").route(web::get().to(line)))
+            .service(get("/lines/{line}/detail").route(web::get().to(line_detail)))
+            .service(get("/units/{serial}").route(web::get().to(unit)))
+            .service(get("/trace/backward/{serial}").route(web::get().to(trace_backward)))
+            .service(get("/trace/forward").route(web::get().to(trace_forward)))
+            .service(get("/kpi/yield").route(web::get().to(kpi_yield)))
+            .service(get("/kpi/oee").route(web::get().to(kpi_oee)))
+            .service(get("/kpi/pareto").route(web::get().to(kpi_pareto)))
+            .service(get("/kpi/downtime").route(web::get().to(kpi_downtime)))
+            .service(post("/auth/login").route(web::post().to(login)))
+            .service(post("/auth/logout").route(web::post().to(logout)))
+            .service(post("/auth/password").route(web::post().to(change_password)))
+            .service(
+                web::resource("/holds")
+                    .route(web::get().to(holds))
+                    .route(web::post().to(place_hold))
+                    .default_service(web::to(|| not_allowed("GET, POST"))),
+            )
+            .service(post("/holds/release").route(web::post().to(release_hold))),
     )
-    .route("/api/openapi.json", web::get().to(openapi));
+    .service(get("/api/openapi.json").route(web::get().to(openapi)));
+}
+
+/// 405 for a method a resource does not serve, naming those it does.
+async fn not_allowed(allow: &'static str) -> HttpResponse {
+    let mut answer = actix_web::ResponseError::error_response(&ApiError::MethodNotAllowed { allow });
+    answer
+        .headers_mut()
+        .insert(actix_web::http::header::ALLOW, actix_web::http::header::HeaderValue::from_static(allow));
+    answer
 }
 
 /// The OpenAPI document of `/api/v1`.
@@ -79,6 +100,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         LoginAnswer,
         PasswordChange,
         HoldRequest,
+        HoldAnswer,
+        Released,
         Line,
         LineKind,
         Station,
@@ -123,7 +146,7 @@ impl utoipa::Modify for BearerAuth {
 }
 
 async fn openapi(_session: Session) -> HttpResponse {
-    HttpResponse::Ok().json(ApiDoc::openapi())
+    HttpResponse::Ok().json(super::openapi::document())
 }
 
 /// The largest JSON answer the API writes (a year of daily figures of a long route is a few
@@ -209,7 +232,7 @@ fn serial(text: String) -> Result<SerialNumber, ApiError> {
     path = "/api/v1/units/{serial}",
     tag = "genealogy",
     params(("serial" = String, Path, description = "Unit serial (URL-encoded)")),
-    responses((status = 200, description = "The unit and its visits", body = Object), (status = 404, body = ErrorBody))
+    responses((status = 200, description = "The unit and its visits", body = crate::store::UnitView), (status = 404, body = ErrorBody))
 )]
 async fn unit(
     _session: Session,
@@ -236,7 +259,11 @@ fn unknown_serial(serial: &SerialNumber) -> ApiError {
     path = "/api/v1/trace/backward/{serial}",
     tag = "genealogy",
     params(("serial" = String, Path, description = "Unit serial (URL-encoded)")),
-    responses((status = 200, description = "`tree` and `units` (by serial)", body = Object), (status = 404, body = ErrorBody))
+    responses(
+        (status = 200, description = "`tree` and `units` (by serial)", body = crate::store::BackwardTrace),
+        (status = 404, body = ErrorBody),
+        (status = 413, description = "The unit's genealogy is larger than one trace may walk", body = ErrorBody)
+    )
 )]
 async fn trace_backward(
     _session: Session,
@@ -268,7 +295,12 @@ struct ForwardQuery {
     path = "/api/v1/trace/forward",
     tag = "genealogy",
     params(ForwardQuery),
-    responses((status = 200, description = "`item` and `units`", body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
+    responses(
+        (status = 200, description = "`item` and `units`", body = crate::store::ForwardTrace),
+        (status = 400, description = "Not exactly one of `lot` and `serial`, or one malformed", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 413, description = "The item reaches more genealogy than one trace may walk", body = ErrorBody)
+    )
 )]
 async fn trace_forward(
     _session: Session,
@@ -305,8 +337,9 @@ impl WebState {
     params(ScopeText),
     responses(
         (status = 200, description = "Scope keys, then `YieldFigures` at the top level, or per slice under `buckets` with `by`", body = Object),
-        (status = 400, body = ErrorBody),
-        (status = 404, body = ErrorBody)
+        (status = 400, description = "A parameter is malformed, or the period breaks a rule: `from` before `to`, at most 400 days, at most 2500 slices", body = ErrorBody),
+        (status = 404, description = "No such line or station", body = ErrorBody),
+        (status = 413, description = "The period holds more rows than one request may read", body = ErrorBody)
     )
 )]
 async fn kpi_yield(
@@ -327,8 +360,9 @@ async fn kpi_yield(
     params(ScopeText),
     responses(
         (status = 200, description = "Scope keys, then `OeeFigures` at the top level, or per slice under `buckets` with `by`", body = Object),
-        (status = 400, body = ErrorBody),
-        (status = 404, body = ErrorBody)
+        (status = 400, description = "A parameter is malformed, or the period breaks a rule: `from` before `to`, at most 400 days, at most 2500 slices", body = ErrorBody),
+        (status = 404, description = "No such line or station", body = ErrorBody),
+        (status = 413, description = "The period holds more rows than one request may read", body = ErrorBody)
     )
 )]
 async fn kpi_oee(
@@ -349,8 +383,9 @@ async fn kpi_oee(
     params(ScopeText),
     responses(
         (status = 200, description = "Scope keys, then `ParetoFigures` at the top level, or per slice under `buckets` with `by`", body = Object),
-        (status = 400, body = ErrorBody),
-        (status = 404, body = ErrorBody)
+        (status = 400, description = "A parameter is malformed, or the period breaks a rule: `from` before `to`, at most 400 days, at most 2500 slices", body = ErrorBody),
+        (status = 404, description = "No such line or station", body = ErrorBody),
+        (status = 413, description = "The period holds more rows than one request may read", body = ErrorBody)
     )
 )]
 async fn kpi_pareto(
@@ -371,8 +406,9 @@ async fn kpi_pareto(
     params(ScopeText),
     responses(
         (status = 200, description = "Scope keys, then `DowntimeFigures` at the top level, or per slice under `buckets` with `by`", body = Object),
-        (status = 400, body = ErrorBody),
-        (status = 404, body = ErrorBody)
+        (status = 400, description = "A parameter is malformed, or the period breaks a rule: `from` before `to`, at most 400 days, at most 2500 slices", body = ErrorBody),
+        (status = 404, description = "No such line or station", body = ErrorBody),
+        (status = 413, description = "The period holds more rows than one request may read", body = ErrorBody)
     )
 )]
 async fn kpi_downtime(
@@ -388,7 +424,11 @@ async fn kpi_downtime(
 /// How many holds a list shows unless asked for more.
 pub(super) const HOLDS_PER_PAGE: usize = 1_000;
 /// The most holds one list may ask for.
-const MAX_HOLDS: usize = 10_000;
+pub const MAX_HOLDS: usize = 10_000;
+/// The longest hold reason, in characters.
+pub const MAX_REASON_CHARS: usize = 1_000;
+/// The longest user name or password accepted, in characters.
+pub const MAX_CREDENTIAL_CHARS: usize = 1_024;
 
 /// How many holds to list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -516,6 +556,11 @@ async fn change_password(
     if body.new_password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(ApiError::bad("new_password", format!("needs at least {MIN_PASSWORD_CHARS} characters")));
     }
+    for (field, value) in [("current_password", &body.current_password), ("new_password", &body.new_password)] {
+        if value.chars().count() > MAX_CREDENTIAL_CHARS {
+            return Err(ApiError::bad(field, format!("is longer than {MAX_CREDENTIAL_CHARS} characters")));
+        }
+    }
     let ip = client_ip(&req);
     state.auth.admit_login(ip).map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
     if password_user(&state, &session.user, &body.current_password).await?.is_none() {
@@ -565,6 +610,11 @@ pub(super) async fn check_login(
     username: &str,
     password: &str,
 ) -> Result<(crate::domain::user::Role, super::auth::Issued), ApiError> {
+    for (field, value) in [("username", username), ("password", password)] {
+        if value.chars().count() > MAX_CREDENTIAL_CHARS {
+            return Err(ApiError::bad(field, format!("is longer than {MAX_CREDENTIAL_CHARS} characters")));
+        }
+    }
     let ip = client_ip(req);
     state.auth.admit_login(ip).map_err(|retry_after| ApiError::TooManyRequests { retry_after })?;
     match password_user(state, username, password).await? {
@@ -618,9 +668,11 @@ pub(super) fn hold_target(
     tag = "holds",
     request_body = HoldRequest,
     responses(
-        (status = 201, description = "`{\"placed\": true}`, or false if already on hold", body = Object),
+        (status = 201, description = "The hold is placed", body = HoldAnswer),
+        (status = 200, description = "The target was already on hold; nothing changed", body = HoldAnswer),
         (status = 400, body = ErrorBody),
-        (status = 403, body = ErrorBody)
+        (status = 403, description = "The role may not hold, or a cookie session sent no CSRF token", body = ErrorBody),
+        (status = 404, description = "The unit is unknown to the MES", body = ErrorBody)
     )
 )]
 async fn place_hold(
@@ -630,12 +682,24 @@ async fn place_hold(
     body: web::Json<HoldRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let target = hold_target(&session, &req, &body, None)?;
-    let reason = body.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
-    let reason = reason.ok_or_else(|| ApiError::bad("reason", "is required"))?;
+    let reason = hold_reason(body.reason.as_deref())?;
     let done = state.store.place_hold(&target, reason, &session.user, chrono::Utc::now()).await?;
     tracing::info!(user = %session.user, ?target, placed = done.placed, seen = done.seen, "hold");
     let answer = HoldAnswer { placed: done.placed, seen: done.seen, warning: unseen_warning(&target, done) };
     Ok(if done.placed { HttpResponse::Created() } else { HttpResponse::Ok() }.json(answer))
+}
+
+/// The reason of a hold, trimmed: it must say something (a character that is neither white
+/// space nor a control character) in at most [`MAX_REASON_CHARS`].
+pub(super) fn hold_reason(reason: Option<&str>) -> Result<&str, ApiError> {
+    let reason = reason.map(str::trim).unwrap_or_default();
+    if !reason.chars().any(|c| !c.is_whitespace() && !c.is_control()) {
+        return Err(ApiError::bad("reason", "is required: say why the hold is placed"));
+    }
+    if reason.chars().count() > MAX_REASON_CHARS {
+        return Err(ApiError::bad("reason", format!("is longer than {MAX_REASON_CHARS} characters")));
+    }
+    Ok(reason)
 }
 
 /// What placing a hold did.
@@ -673,9 +737,9 @@ pub(super) fn unseen_warning(
     tag = "holds",
     request_body = HoldRequest,
     responses(
-        (status = 200, description = "`{\"released\": N}` holds released", body = Object),
+        (status = 200, description = "How many holds were released", body = Released),
         (status = 400, body = ErrorBody),
-        (status = 403, body = ErrorBody)
+        (status = 403, description = "The role may not release, or a cookie session sent no CSRF token", body = ErrorBody)
     )
 )]
 async fn release_hold(
@@ -687,5 +751,12 @@ async fn release_hold(
     let target = hold_target(&session, &req, &body, None)?;
     let released = state.store.release_hold(&target, &session.user, chrono::Utc::now()).await?;
     tracing::info!(user = %session.user, ?target, released, "release");
-    ok(serde_json::json!({ "released": released }))
+    ok(Released { released })
+}
+
+/// What a release did.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Released {
+    /// Holds in force on the target that were released (0: none was).
+    pub released: u64,
 }

@@ -37,6 +37,12 @@ pub enum ApiError {
         /// Why.
         message: String,
     },
+    /// The resource does not serve this method.
+    #[error("this resource answers {allow} only")]
+    MethodNotAllowed {
+        /// The methods it serves.
+        allow: &'static str,
+    },
     /// Too many login attempts from this address.
     #[error("too many login attempts; retry in {retry_after} s")]
     TooManyRequests {
@@ -89,6 +95,7 @@ impl ApiError {
             ApiError::BadRequest { code, .. } | ApiError::NotFound { code, .. } => code,
             ApiError::Unauthorized => "unauthorized",
             ApiError::Forbidden { .. } => "forbidden",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::TooManyRequests { .. } => "too_many_requests",
             ApiError::TooLarge { code, .. } => code,
             ApiError::Busy { .. } => "busy",
@@ -147,6 +154,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Busy { .. } | ApiError::Unavailable { .. } | ApiError::Store(_) => {

@@ -14,6 +14,7 @@ pub mod error;
 pub mod events;
 pub mod i18n;
 pub mod live;
+pub mod openapi;
 pub mod pages;
 
 use std::net::TcpListener;

@@ -373,3 +373,37 @@ async fn logging_out_changing_a_password_or_disabling_a_user_ends_sessions_in_ev
         db.cleanup(a.stop(store).await).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_page_or_api_route_answers_a_client_mistake_with_a_server_error() {
+    let db = TestDb::sqlite();
+    let (store, _, _) = sample_store(&db, 3, 5, 2).await;
+    let api = TestApi::start(Arc::new(store)).await;
+    let (cookie, _) = api.cookie("admin").await;
+    let long = "a".repeat(10_000);
+    let odd = ["%00", "%ff", "%0d%0a", "%7f", "..%2f..%2f", "%E2%80%AE", "-1", "9999-99-99", "%25", "%", "%zz", &long];
+    let templates = [
+        "/?x={}",
+        "/lines/{}",
+        "/trace?q={}",
+        "/holds?done={}",
+        "/kpi?line={}&from={}&to={}&by={}",
+        "/kpi?line=phone-1&from={}",
+        "/lang/{}?next={}",
+        "/api/v1/lines/{}",
+        "/api/v1/lines/{}/detail",
+        "/api/v1/units/{}",
+        "/api/v1/trace/backward/{}",
+        "/api/v1/trace/forward?lot={}",
+        "/api/v1/kpi/yield?line={}&station={}&from={}&to={}&by={}",
+        "/api/v1/kpi/oee?line=phone-1&from={}",
+        "/api/v1/holds?limit={}",
+    ];
+    for template in templates {
+        for value in odd {
+            let path = template.replace("{}", value);
+            let (status, _, _) = api.page(&path, None, cookie.clone()).await;
+            assert!(status < 500, "{path}: {status}");
+        }
+    }
+}

@@ -145,8 +145,7 @@ async fn submit(req: &HttpRequest, state: &WebState, session: &Session, form: &H
     let now = chrono::Utc::now();
     match form.action.as_str() {
         "place" => {
-            let reason = form.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
-            let reason = reason.ok_or_else(|| ApiError::bad("reason", "is required"))?;
+            let reason = super::super::api::hold_reason(form.reason.as_deref())?;
             let done = state.store.place_hold(&target, reason, &session.user, now).await?;
             tracing::info!(user = %session.user, ?target, placed = done.placed, seen = done.seen, "hold (page)");
             Ok(match (done.placed, done.seen) {
