@@ -3,9 +3,11 @@
 //! and which handshake, counter, state and material semantics each tag carries (SPEC §3).
 //!
 //! The MES drivers and the bundled simulators read the same files. Parsing is two-step: raw
-//! serde structs with spans and `deny_unknown_fields` (an unknown role or key is an error with
-//! its position), then validation into typed values that collects *every* problem, each named
-//! with file, line, column and field, before anything connects.
+//! serde structs with spans and `deny_unknown_fields`, deserialised so that every wrong type,
+//! out-of-range number, unknown key and missing key is reported, not only the first
+//! ([`crate::source::deserialize_every_problem`]); then validation into typed values that
+//! collects every broken rule. Each problem is named with file, line, column and field, in file
+//! order, before anything connects.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -369,15 +371,7 @@ pub enum ProfileError {
         /// OS error.
         source: std::io::Error,
     },
-    /// Not valid TOML, an unknown key or role, or a wrong type (toml's message has the position).
-    #[error("{}: {message}", path.display())]
-    Syntax {
-        /// The file.
-        path: std::path::PathBuf,
-        /// Parser message.
-        message: String,
-    },
-    /// Valid TOML with invalid content: every problem, located.
+    /// Not valid TOML or UTF-8, wrong types, unknown keys, broken rules: every problem, located.
     #[error("{}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Invalid {
         /// The problems.
@@ -391,7 +385,7 @@ pub enum ProfileError {
 #[serde(deny_unknown_fields)]
 struct RawProfile {
     line: Spanned<String>,
-    name: Option<String>,
+    name: Option<Spanned<String>>,
     kind: Spanned<String>,
     endpoint: RawEndpoint,
     #[serde(default)]
@@ -409,7 +403,7 @@ struct RawProfile {
 #[serde(deny_unknown_fields)]
 struct RawProduct {
     code: Spanned<String>,
-    name: Option<String>,
+    name: Option<Spanned<String>>,
     traceability: Spanned<String>,
     opportunities_per_unit: Spanned<u32>,
 }
@@ -439,7 +433,7 @@ struct RawEncoding {
 #[serde(deny_unknown_fields)]
 struct RawStation {
     code: Spanned<String>,
-    name: Option<String>,
+    name: Option<Spanned<String>>,
     kind: Spanned<String>,
     unit_id: Option<Spanned<u8>>,
     handshake: Spanned<String>,
@@ -482,8 +476,8 @@ struct RawTag {
     #[serde(rename = "type")]
     data_type: Spanned<DataType>,
     length: Option<Spanned<u16>>,
-    scale: Option<f64>,
-    offset: Option<f64>,
+    scale: Option<Spanned<f64>>,
+    offset: Option<Spanned<f64>>,
     scan: Option<Spanned<String>>,
     byte_order: Option<ByteOrder>,
     word_order: Option<WordOrder>,
@@ -493,9 +487,9 @@ struct RawTag {
 #[serde(deny_unknown_fields)]
 struct RawMeasurement {
     name: Spanned<String>,
-    unit: Option<String>,
-    lower: Option<f64>,
-    upper: Option<f64>,
+    unit: Option<Spanned<String>>,
+    lower: Option<Spanned<f64>>,
+    upper: Option<Spanned<f64>>,
     tag: Spanned<RawTag>,
 }
 
@@ -511,7 +505,7 @@ struct RawConsume {
 #[serde(deny_unknown_fields)]
 struct RawFeeder {
     slot: u16,
-    ref_designators: String,
+    ref_designators: Spanned<String>,
     reel: Spanned<RawTag>,
     placed: Option<Spanned<RawTag>>,
     spliced: Option<Spanned<RawTag>>,
@@ -532,6 +526,10 @@ struct RawValidation {
 // ---- validation -------------------------------------------------------------------------------
 
 const DEFAULT_SCAN: &str = "default";
+/// The longest display name, unit, reason or reference-designator list a profile may give.
+pub const MAX_NAME_CHARS: usize = 200;
+/// The longest line, station or product code.
+pub const MAX_CODE_CHARS: usize = 64;
 
 /// The (material, process) levels of an IPC-1782 traceability level written "M3P2" (any case),
 /// each 1–4; `None` for anything else.
@@ -564,7 +562,9 @@ struct Checker<'a> {
 }
 
 fn is_code(value: &str) -> bool {
-    !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    !value.is_empty()
+        && value.len() <= MAX_CODE_CHARS
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 impl Checker<'_> {
@@ -593,6 +593,16 @@ impl Checker<'_> {
             }
             (None, _, _) => 0,
         };
+        for (key, value) in [("scale", &t.scale), ("offset", &t.offset)] {
+            if let Some(v) = value.as_ref().filter(|v| !v.get_ref().is_finite()) {
+                self.sink.at(v.span(), format!("{field}.{key}"), format!("{} is not a finite number", v.get_ref()));
+                return None;
+            }
+        }
+        if let Some(v) = t.scale.as_ref().filter(|v| *v.get_ref() == 0.0) {
+            self.sink.at(v.span(), format!("{field}.scale"), "a scale of 0 would make every value 0");
+            return None;
+        }
         let scan = match &t.scan {
             Some(s) if self.scans.contains_key(s.get_ref()) => s.get_ref().clone(),
             Some(s) => {
@@ -638,8 +648,8 @@ impl Checker<'_> {
             address,
             data_type,
             length,
-            scale: t.scale.unwrap_or(1.0),
-            offset: t.offset.unwrap_or(0.0),
+            scale: t.scale.as_ref().map_or(1.0, |v| *v.get_ref()),
+            offset: t.offset.as_ref().map_or(0.0, |v| *v.get_ref()),
             scan,
             byte_order: t.byte_order.unwrap_or(self.encoding.0),
             word_order: t.word_order.unwrap_or(self.encoding.1),
@@ -687,6 +697,17 @@ impl Checker<'_> {
         }
     }
 
+    /// Refuses text with a control character, or longer than `max` characters.
+    fn text(&mut self, value: &Spanned<String>, field: &str, max: usize) {
+        let text = value.get_ref();
+        let len = text.chars().count();
+        if len > max {
+            self.sink.at(value.span(), field, format!("is {len} characters long; at most {max} are accepted"));
+        } else if text.chars().any(char::is_control) {
+            self.sink.at(value.span(), field, format!("{text:?} contains a control character"));
+        }
+    }
+
     fn expect_types(&mut self, raw: &Spanned<RawTag>, field: &str, allowed: &[DataType]) -> bool {
         let data_type = *raw.get_ref().data_type.get_ref();
         if allowed.contains(&data_type) {
@@ -705,15 +726,38 @@ impl Checker<'_> {
 impl Profile {
     /// Reads and validates a profile file.
     pub fn load(path: &Path) -> Result<Self, ProfileError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| ProfileError::Read { path: path.to_owned(), source })?;
+        let text = crate::source::read_text(path).map_err(|e| match e {
+            crate::source::ReadProblem::Io(source) => ProfileError::Read { path: path.to_owned(), source },
+            crate::source::ReadProblem::Invalid(problem) => ProfileError::Invalid { problems: vec![problem] },
+        })?;
         Self::parse(path, &text)
     }
 
-    /// Validates profile text; `path` names the file in messages.
+    /// Validates profile text; `path` names the file in messages. Every problem is reported at
+    /// once, the wrong types serde meets as well as the rules checked after, in file order.
     pub fn parse(path: &Path, text: &str) -> Result<Self, ProfileError> {
-        let raw: RawProfile =
-            toml::from_str(text).map_err(|e| ProfileError::Syntax { path: path.to_owned(), message: e.to_string() })?;
+        let parsed = crate::source::deserialize_every_problem::<RawProfile>(path, text);
+        let Some(raw) = parsed.value else { return Err(ProfileError::Invalid { problems: parsed.problems }) };
+        let mut problems = parsed.problems;
+        match Self::check(path, text, raw) {
+            Ok(profile) if problems.is_empty() => Ok(profile),
+            Ok(_) => Err(ProfileError::Invalid { problems }),
+            Err(checked) => {
+                // A rule about a part already refused for its type would say the same twice.
+                let removed = &parsed.removed;
+                problems.extend(
+                    checked
+                        .into_iter()
+                        .filter(|p| !removed.iter().any(|r| p.field == *r || p.field.starts_with(&format!("{r}.")))),
+                );
+                problems.sort_by_key(|p| (p.line, p.column));
+                Err(ProfileError::Invalid { problems })
+            }
+        }
+    }
+
+    /// The rules a deserialised profile must follow, every problem at once.
+    fn check(path: &Path, text: &str, raw: RawProfile) -> Result<Self, Vec<SourceProblem>> {
         let protocol = raw.endpoint.protocol.get_ref().as_str();
         let mut scans: BTreeMap<String, Duration> =
             BTreeMap::from([(DEFAULT_SCAN.to_owned(), Duration::from_millis(100))]);
@@ -734,10 +778,23 @@ impl Profile {
         c.scans = scans.clone();
 
         if !is_code(raw.line.get_ref()) {
-            c.sink.at(raw.line.span(), "line", "a line code may only contain ASCII letters, digits, '-', '_' and '.'");
+            c.sink.at(
+                raw.line.span(),
+                "line",
+                "a line code may only contain ASCII letters, digits, '-', '_' and '.' (at most 64)",
+            );
         }
         if !LINE_KINDS.contains(&raw.kind.get_ref().as_str()) {
             c.sink.at(raw.kind.span(), "kind", format!("{:?} is not one of {LINE_KINDS:?}", raw.kind.get_ref()));
+        }
+        if let Some(n) = &raw.name {
+            c.text(n, "name", MAX_NAME_CHARS);
+        }
+        if let Some(n) = raw.product.as_ref().and_then(|p| p.name.as_ref()) {
+            c.text(n, "product.name", MAX_NAME_CHARS);
+        }
+        for (code, reason) in &raw.fault_reasons {
+            c.text(reason, &format!("fault_reasons.{code}"), MAX_NAME_CHARS);
         }
         let endpoint = endpoint(&mut c, &raw.endpoint);
 
@@ -805,7 +862,7 @@ impl Profile {
                 c.sink.at(
                     p.code.span(),
                     "product.code",
-                    "a product code may only contain ASCII letters, digits, '-', '_' and '.'",
+                    "a product code may only contain ASCII letters, digits, '-', '_' and '.' (at most 64)",
                 );
             }
             if traceability_level(p.traceability.get_ref()).is_none() {
@@ -824,7 +881,7 @@ impl Profile {
             }
             (c.sink.problems.len() == before).then(|| ProductProfile {
                 code: p.code.get_ref().clone(),
-                name: p.name.clone().unwrap_or_else(|| p.code.get_ref().clone()),
+                name: p.name.as_ref().map_or_else(|| p.code.get_ref().clone(), |n| n.get_ref().clone()),
                 traceability: p.traceability.get_ref().to_ascii_uppercase(),
                 opportunities_per_unit: *p.opportunities_per_unit.get_ref(),
             })
@@ -834,7 +891,7 @@ impl Profile {
         match endpoint {
             Some(endpoint) if problems.is_empty() => Ok(Profile {
                 line: raw.line.into_inner(),
-                name: raw.name.unwrap_or_default(),
+                name: raw.name.map(Spanned::into_inner).unwrap_or_default(),
                 kind: raw.kind.into_inner(),
                 endpoint,
                 scan_classes: scans,
@@ -843,7 +900,7 @@ impl Profile {
                 stations,
                 product,
             }),
-            _ => Err(ProfileError::Invalid { problems }),
+            _ => Err(problems),
         }
     }
 
@@ -895,8 +952,12 @@ fn endpoint(c: &mut Checker<'_>, e: &RawEndpoint) -> Option<Endpoint> {
                 (Some(host), Some(port)) => {
                     Some(Endpoint::ModbusTcp { host: host.get_ref().clone(), port: *port.get_ref(), timeout })
                 }
-                _ => {
-                    c.sink.at(e.protocol.span(), "endpoint", "modbus_tcp needs `host` and `port`");
+                (host, port) => {
+                    for (absent, key) in [(host.is_none(), "host"), (port.is_none(), "port")] {
+                        if absent {
+                            c.sink.at(e.protocol.span(), format!("endpoint.{key}"), "is required for modbus_tcp");
+                        }
+                    }
                     None
                 }
             }
@@ -960,7 +1021,7 @@ fn station(c: &mut Checker<'_>, s: &RawStation, field: &str) -> Option<StationPr
         c.sink.at(
             s.code.span(),
             format!("{field}.code"),
-            "a station code may only contain ASCII letters, digits, '-', '_' and '.'",
+            "a station code may only contain ASCII letters, digits, '-', '_' and '.' (at most 64)",
         );
     }
     if !STATION_KINDS.contains(&s.kind.get_ref().as_str()) {
@@ -1065,15 +1126,33 @@ fn station(c: &mut Checker<'_>, s: &RawStation, field: &str) -> Option<StationPr
         if measurements.iter().any(|x: &MeasurementTag| &x.name == m.name.get_ref()) {
             c.sink.at(m.name.span(), format!("{mfield}.name"), format!("{:?} is listed twice", m.name.get_ref()));
         }
+        c.text(&m.name, &format!("{mfield}.name"), MAX_NAME_CHARS);
+        if let Some(u) = &m.unit {
+            c.text(u, &format!("{mfield}.unit"), MAX_NAME_CHARS);
+        }
+        for (key, value) in [("lower", &m.lower), ("upper", &m.upper)] {
+            if let Some(v) = value.as_ref().filter(|v| !v.get_ref().is_finite()) {
+                c.sink.at(v.span(), format!("{mfield}.{key}"), format!("{} is not a finite number", v.get_ref()));
+            }
+        }
+        if let (Some(lower), Some(upper)) = (&m.lower, &m.upper)
+            && lower.get_ref() > upper.get_ref()
+        {
+            c.sink.at(
+                lower.span(),
+                format!("{mfield}.lower"),
+                format!("the lower limit {} is above the upper limit {}", lower.get_ref(), upper.get_ref()),
+            );
+        }
         use DataType::*;
         if c.expect_types(&m.tag, &format!("{mfield}.tag"), &[U16, I16, U32, I32, F32, F64])
             && let Some(tag) = c.tag(&m.tag, &format!("{mfield}.tag"), unit)
         {
             measurements.push(MeasurementTag {
                 name: m.name.get_ref().clone(),
-                unit: m.unit.clone(),
-                lower: m.lower,
-                upper: m.upper,
+                unit: m.unit.as_ref().map(|u| u.get_ref().clone()),
+                lower: m.lower.as_ref().map(|v| *v.get_ref()),
+                upper: m.upper.as_ref().map(|v| *v.get_ref()),
                 tag,
             });
         }
@@ -1117,7 +1196,13 @@ fn station(c: &mut Checker<'_>, s: &RawStation, field: &str) -> Option<StationPr
             );
         }
         if let Some(reel) = reel {
-            feeders.push(FeederTag { slot: f.slot, ref_designators: f.ref_designators.clone(), reel, placed, spliced });
+            feeders.push(FeederTag {
+                slot: f.slot,
+                ref_designators: f.ref_designators.get_ref().clone(),
+                reel,
+                placed,
+                spliced,
+            });
         }
     }
     let validation = s.validation.as_ref().and_then(|v| {
@@ -1170,9 +1255,18 @@ fn station(c: &mut Checker<'_>, s: &RawStation, field: &str) -> Option<StationPr
         })
     });
 
+    if let Some(r) = s.ring_size.as_ref().filter(|r| *r.get_ref() == 0) {
+        c.sink.at(r.span(), format!("{field}.ring_size"), "a PLC holds at least one unacknowledged record");
+    }
+    if let Some(n) = &s.name {
+        c.text(n, &format!("{field}.name"), MAX_NAME_CHARS);
+    }
+    for (i, f) in s.feeders.iter().enumerate() {
+        c.text(&f.ref_designators, &format!("{field}.feeders[{i}].ref_designators"), MAX_NAME_CHARS);
+    }
     (c.sink.problems.len() == before).then(|| StationProfile {
         code: s.code.get_ref().clone(),
-        name: s.name.clone().unwrap_or_default(),
+        name: s.name.as_ref().map(|n| n.get_ref().clone()).unwrap_or_default(),
         kind: s.kind.get_ref().clone(),
         unit_id: unit,
         handshake: handshake.unwrap_or(Handshake::Sequence),
@@ -1296,12 +1390,58 @@ result = { address = "hr:32", type = "u16" }
         let text =
             GOOD.replace("[stations.tags]\n", "[stations.tags]\nspeed = { address = \"hr:90\", type = \"u16\" }\n");
         let found = problems(&text);
-        assert_eq!(found.len(), 1);
+        assert_eq!(found.len(), 1, "{found:#?}");
         assert!(
-            found[0].contains("plc-profiles/p.toml") && found[0].contains("line 16") && found[0].contains("speed"),
+            found[0].starts_with("plc-profiles/p.toml:16:1: stations[0].tags.speed: unknown field `speed`"),
             "{}",
             found[0]
         );
+    }
+
+    #[test]
+    fn type_errors_and_broken_rules_are_all_reported_at_once_with_their_fields() {
+        let text = GOOD
+            .replace("unit_id = 1", "unit_id = 300\nring_size = 0")
+            .replace("port = 5020", "port = -1")
+            .replace("[stations.tags]\n", "[stations.tags]\nspeed = { address = \"hr:90\", type = \"u16\" }\n")
+            .replace(
+                r#"result = { address = "hr:32", type = "u16" }"#,
+                r#"result = { address = "hr:32", type = "u16", scale = nan }"#,
+            )
+            + "[[stations.measurements]]\nname = \"torque\"\nlower = 5.0\nupper = 1.0\ntag = { address = \"hr:40\", type = \"f32\" }\n";
+        let text = text.replacen("kind = \"phone\"", &format!("kind = \"phone\"\nname = \"{}\"", "x".repeat(300)), 1);
+        let found = problems(&text);
+        let has = |needle: &str| found.iter().any(|p| p.contains(needle));
+        for needle in [
+            "p.toml:3:8: name: is 300 characters long; at most 200",
+            "endpoint.port: invalid value: integer `-1`",
+            "stations[0].unit_id: invalid value: integer `300`",
+            "stations[0].ring_size: a PLC holds at least one unacknowledged record",
+            "stations[0].tags.speed: unknown field `speed`",
+            "stations[0].tags.result.scale: NaN is not a finite number",
+            "stations[0].measurements[0].lower: the lower limit 5 is above the upper limit 1",
+        ] {
+            assert!(has(needle), "{needle:?} missing from {found:#?}");
+        }
+        // Nothing said twice: what was refused for its type is not also "missing".
+        assert!(!has("needs its unit id") && !has("is required for modbus_tcp"), "{found:#?}");
+        assert_eq!(found.len(), 7, "{found:#?}");
+        let lines: Vec<usize> = found.iter().map(|p| p.split(':').nth(1).unwrap().parse().unwrap()).collect();
+        assert!(lines.windows(2).all(|w| w[0] <= w[1]), "in file order: {found:#?}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_utf8_is_refused_with_the_position_of_the_first_bad_byte() {
+        let dir = std::env::temp_dir().join(format!("plc-profile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("bad.toml");
+        let mut bytes = GOOD.as_bytes().to_vec();
+        let at = GOOD.find("FT").unwrap();
+        bytes[at] = 0xff;
+        std::fs::write(&file, &bytes).unwrap();
+        let e = Profile::load(&file).unwrap_err().to_string();
+        assert!(e.contains("bad.toml:11:9") && e.contains("0xff") && e.contains("not UTF-8"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
@@ -1317,7 +1457,7 @@ result = { address = "hr:32", type = "u16" }
         let no_port = GOOD.replace("port = 5020\n", "");
         assert_eq!(
             problems(&no_port),
-            vec!["plc-profiles/p.toml:4:12: endpoint: modbus_tcp needs `host` and `port`".to_owned()]
+            vec!["plc-profiles/p.toml:4:12: endpoint.port: is required for modbus_tcp".to_owned()]
         );
     }
 
