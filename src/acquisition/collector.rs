@@ -337,9 +337,16 @@ impl<D: Driver> Collector<D> {
             Ok(r) => r,
             Err(e) => {
                 // Nothing is acknowledged: the PLCs keep the records and offer them again.
-                self.health.lock().store_errors += 1;
+                {
+                    let mut h = self.health.lock();
+                    h.store_errors += 1;
+                    h.last_store_error = Some(e.to_string());
+                }
                 metrics::counter!(telemetry::STORE_ERRORS, "line" => self.line.to_string()).increment(1);
                 tracing::error!(line = %self.line, error = %e, records = n, "commit failed; records stay in the PLCs");
+                if e.is_missing_master_data() {
+                    self.restore_master_data().await;
+                }
                 return Ok(Cycle { taken: 0, waiting: true });
             }
         };
@@ -350,8 +357,14 @@ impl<D: Driver> Collector<D> {
         {
             let mut h = self.health.lock();
             h.queue_depth = 0;
+            h.last_store_error = None;
             for t in &taken {
                 let s = &mut h.stations[t.station];
+                // A re-delivery (after a lost acknowledgement) was stored before: not new output.
+                if receipt.duplicate_keys.contains(&t.record.key()) {
+                    s.duplicates += 1;
+                    continue;
+                }
                 s.pass += u64::from(t.record.verdict == crate::domain::record::Verdict::Pass);
                 s.fail += u64::from(t.record.verdict == crate::domain::record::Verdict::Fail);
                 s.records += 1;
@@ -393,6 +406,27 @@ impl<D: Driver> Collector<D> {
             return Err(e);
         }
         Ok(Cycle { taken: n, waiting })
+    }
+
+    /// The store lacks this line's master data (its database was replaced or restored from an
+    /// older backup while the collector ran): forget every id it cached and register the line,
+    /// its stations and product again from the profile, so the records waiting in the PLCs are
+    /// committed on the next cycle instead of failing forever.
+    async fn restore_master_data(&mut self) {
+        tracing::error!(
+            line = %self.line,
+            "the store has lost this line's master data (was the database dropped or replaced?); registering the line again"
+        );
+        self.store.forget_master_ids().await;
+        match self.store.register_plant(&super::plant_of(std::slice::from_ref(&self.profile))).await {
+            Ok(()) => {
+                self.health.lock().master_data_restored += 1;
+                tracing::warn!(line = %self.line, "line, stations and product registered again");
+            }
+            Err(e) => {
+                tracing::error!(line = %self.line, error = %e, "registering the line again failed; retrying next cycle")
+            }
+        }
     }
 
     /// One read of a station's tags, timed and counted for `/metrics`.

@@ -51,6 +51,10 @@ pub struct LineHealth {
     pub queue_depth: usize,
     /// Failed commits since start.
     pub store_errors: u64,
+    /// Why the last commit failed, until one succeeds.
+    pub last_store_error: Option<String>,
+    /// Times the line's master data was found missing in the store and registered again.
+    pub master_data_restored: u64,
     /// Units on hold that passed a pack station (newest last, at most 100): quality must act.
     pub held_packed: Vec<String>,
     /// Stations in profile order.

@@ -133,6 +133,22 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the store lacks master data a write needs: an unknown line, station, product or
+    /// work order, or a foreign key naming a row that is not there (the database was replaced
+    /// under a running writer whose cached ids now point nowhere).
+    pub fn is_missing_master_data(&self) -> bool {
+        match self {
+            StoreError::UnknownLine { .. }
+            | StoreError::UnknownStation { .. }
+            | StoreError::UnknownProduct { .. }
+            | StoreError::UnknownWorkOrder { .. } => true,
+            StoreError::Db { source, .. } => {
+                matches!(source.sql_err(), Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_)))
+            }
+            _ => false,
+        }
+    }
+
     /// Wraps a driver error with the operation that hit it.
     pub(crate) fn db(operation: &'static str) -> impl FnOnce(DbErr) -> StoreError {
         move |source| StoreError::Db { operation, source }

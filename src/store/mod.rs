@@ -188,6 +188,12 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets every cached master-data id, so the next lookups read the database (after it
+    /// was found to have lost rows the cache names).
+    pub async fn forget_master_ids(&self) {
+        *self.ids.write().await = MasterIds::default();
+    }
+
     /// Applies pending migrations; returns how many were applied.
     pub async fn migrate_up(&self) -> Result<usize, StoreError> {
         let pending = mes_migrations::Migrator::get_pending_migrations(&self.db)

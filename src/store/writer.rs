@@ -38,7 +38,7 @@ pub struct RecordBatch {
 }
 
 /// What a commit did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CommitReceipt {
     /// Records stored by this commit.
     pub inserted: usize,
@@ -46,6 +46,9 @@ pub struct CommitReceipt {
     pub duplicates: usize,
     /// Genealogy edges stored.
     pub edges: usize,
+    /// The keys of the batch's records that were already stored (what `duplicates` counts), so
+    /// a caller can tell new records from re-deliveries one by one.
+    pub duplicate_keys: BTreeSet<RecordKey>,
 }
 
 /// A record resolved to ids, ready to insert.
@@ -230,7 +233,14 @@ async fn write_records(
     update_statuses(txn, &new_results, &unit_ids).await?;
     lap("statuses");
 
-    Ok(CommitReceipt { inserted: new_results.len(), duplicates: resolved.len() - new_results.len(), edges })
+    let new_keys: BTreeSet<RecordKey> = new_results.iter().map(|(_, r)| r.record.key()).collect();
+    let duplicate_keys = resolved.iter().map(|r| r.record.key()).filter(|k| !new_keys.contains(k)).collect();
+    Ok(CommitReceipt {
+        inserted: new_results.len(),
+        duplicates: resolved.len() - new_results.len(),
+        edges,
+        duplicate_keys,
+    })
 }
 
 /// What a batch says about one unit.

@@ -784,3 +784,76 @@ async fn readiness_metrics_and_line_pages_report_each_collector() {
     server.await.unwrap().unwrap();
     drop(store);
 }
+
+/// The database is replaced under a running collector (dropped and made again, empty, as an
+/// operator restoring a backup would): the collector finds its line's master data gone,
+/// registers the line again and goes on; every record from then on is stored once, and the
+/// records the PLCs held meanwhile are not lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_whose_store_loses_its_master_data_registers_the_line_again_and_goes_on() {
+    for db in TestDb::all().await {
+        let dir = tempfile::tempdir().unwrap();
+        let truth_file = dir.path().join("truth.jsonl");
+        let speed = 150.0;
+        let options = SimulateOptions {
+            lines: vec![bundled("phone-line.toml")],
+            seed: 21,
+            speed,
+            modbus_port: 0,
+            ground_truth: Some(truth_file.clone()),
+            duration: Some(Duration::from_secs(40 * 60)),
+            start: Utc::now().duration_trunc(chrono::Duration::seconds(1)).unwrap(),
+            faults: Faults::parse("").unwrap(),
+            opcua_port: 0,
+            opcua_login: OpcUaLogin::bundled(dir.path().join("pki")),
+            validate: true,
+            extra_tags: 0,
+            ack_latencies: None,
+        };
+        let (sim, addresses) = start_simulation(options).await;
+        let mut profile = bundled("phone-line.toml");
+        profile.endpoint.move_to(&addresses[0].1.ip().to_string(), addresses[0].1.port());
+        profile.at_speed(speed);
+        let store = Arc::new(db.store().await);
+        let settings = DriverSettings { pki_dir: dir.path().join("pki-mes"), fallback_password: None };
+        let collectors = Collectors::start(store.clone(), vec![profile.clone()], &settings).await.unwrap();
+        let health = collectors.health[0].clone();
+        wait_until("30 records stored", Duration::from_secs(60), async || {
+            store.row_counts().await.unwrap()["station_results"] >= 30
+        })
+        .await;
+
+        // Another process replaces the database: every table dropped and made again, empty.
+        let other = db.store().await;
+        other.migrate_down_all().await.unwrap();
+        other.migrate_up().await.unwrap();
+        drop(other);
+        wait_until("the line registered again", Duration::from_secs(60), async || {
+            health.snapshot().master_data_restored >= 1
+        })
+        .await;
+        sim.await.unwrap().unwrap();
+        collectors.set_mode(Mode::Drain);
+        collectors.join().await;
+
+        let h = health.snapshot();
+        assert!(h.store_errors >= 1 && h.last_store_error.is_none(), "{}: {h:?}", db.label());
+        let truth = read_truth(&truth_file);
+        let got = recorded(&store).await;
+        // Per station: from the first record the new store holds, every produced record is
+        // there, once: nothing the PLCs held while the master data was missing was lost.
+        for s in &profile.stations {
+            let mine: Vec<StationResultLine> = got.iter().filter(|g| g.station == s.code).cloned().collect();
+            let produced_after = truth.iter().filter(|t| t.station == s.code).count();
+            let Some(first) = mine.iter().map(|g| g.seq).min() else {
+                assert!(produced_after < 5, "{}: {} stored nothing after the replacement", db.label(), s.code);
+                continue;
+            };
+            let tail: Vec<StationResultLine> =
+                truth.iter().filter(|t| t.station == s.code && t.seq >= first).cloned().collect();
+            assert_exact(&format!("{} {}", db.label(), s.code), &tail, &mine);
+        }
+        assert!(got.len() > 50, "{}: {} records after the replacement", db.label(), got.len());
+        db.cleanup(Arc::try_unwrap(store).ok().expect("collectors released the store")).await;
+    }
+}
