@@ -203,6 +203,8 @@ pub struct LineEngine {
     rt: Vec<Runtime>,
     now_ms: u64,
     next_unit: u64,
+    /// Reels already used by an earlier run of the plant (see [`LineEngine::continue_after`]).
+    reel_base: u64,
     /// Serialised sub-assemblies waiting to be consumed, by kind (`pcba`).
     pub supply: std::collections::BTreeMap<String, VecDeque<String>>,
     /// Serials of units that left the last station with a pass, oldest first (feed these to the
@@ -292,6 +294,7 @@ impl LineEngine {
             rt: vec![Runtime::default(); profile.stations.len()],
             now_ms: 0,
             next_unit: 0,
+            reel_base: 0,
             supply: Default::default(),
             completed: VecDeque::new(),
             scrapped: VecDeque::new(),
@@ -331,7 +334,16 @@ impl LineEngine {
 
     /// Printed id of a reel.
     fn reel_id(&self, i: usize, slot: usize, reel_no: u64) -> String {
-        format!("REEL-{}-{}-S{}-{reel_no:05}", self.line.to_ascii_uppercase(), self.profiles[i].code, slot + 1)
+        let n = reel_no + self.reel_base;
+        format!("REEL-{}-{}-S{}-{n:05}", self.line.to_ascii_uppercase(), self.profiles[i].code, slot + 1)
+    }
+
+    /// Continues a plant that already ran: unit numbers (so serials, lots and IMEIs) start after
+    /// `units`, reel numbers after `reels`, so nothing of this run poses as something the
+    /// earlier runs made.
+    pub fn continue_after(&mut self, units: u64, reels: u64) {
+        self.next_unit = units;
+        self.reel_base = reels;
     }
 
     /// Takes one placement from every feeder of station `i` for the unit entering it. A reel

@@ -54,6 +54,21 @@ pub struct SimulateOptions {
     /// Load mode: extra changing analog tags per line (Modbus: input registers of unit 250,
     /// one f32 each; OPC UA: `<line>.Load.Tag<k>` variables).
     pub extra_tags: usize,
+    /// Where the plant continues from when an earlier run's records are already stored.
+    pub resume: Resume,
+}
+
+/// Where a simulated plant continues from, so that a second run into the same store makes new
+/// records instead of the first run's again (same seed: same serials, same PLC epoch, all taken
+/// as re-deliveries). The default starts a new plant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resume {
+    /// Every PLC boots in an epoch above this one.
+    pub epoch_after: u32,
+    /// Unit numbers (serials, lots, IMEIs) start after this one.
+    pub units_after: u64,
+    /// Reel numbers start after this one.
+    pub reels_after: u64,
 }
 
 /// Why a simulation could not run.
@@ -138,7 +153,8 @@ pub async fn simulate(
             .local_addr()
             .map_err(|source| SimulateError::Io { what: "reading the bound address".into(), source })?;
         // The epoch a PLC booted in: distinct per seed so re-runs do not pose as the same boot.
-        let epoch = u32::try_from(options.seed % 1_000_000).unwrap_or(0) + 1;
+        let epoch = (u32::try_from(options.seed % 1_000_000).unwrap_or(0) + 1)
+            .max(options.resume.epoch_after.saturating_add(1));
         let mut line_image = LineImage::new(profile, epoch)?;
         line_image.add_load_tags(options.extra_tags);
         if options.ack_latencies.is_some() {
@@ -173,6 +189,7 @@ pub async fn simulate(
             _ => "PH1",
         };
         let mut engine = LineEngine::new(profile, options.seed, options.start, prefix, 4);
+        engine.continue_after(options.resume.units_after, options.resume.reels_after);
         // Boards from the outside supplier (no SMT line simulated) are unknown to any MES:
         // validating them would refuse every one.
         engine.validate = options.validate && options.lines.iter().any(|l| l.kind == "smt");

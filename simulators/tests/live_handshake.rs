@@ -42,6 +42,7 @@ async fn a_minimal_mes_reads_and_acknowledges_records_while_the_line_runs() {
         validate: false,
         extra_tags: 0,
         ack_latencies: None,
+        resume: Default::default(),
     };
     let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -305,6 +305,7 @@ async fn latency(args: &AcquisitionArgs, report: &mut String) -> anyhow::Result<
         validate: true,
         extra_tags: 0,
         ack_latencies: Some(latencies.clone()),
+        resume: Default::default(),
     };
     let (tx, rx) = tokio::sync::oneshot::channel();
     let sim = tokio::spawn(simulate(options, move |a| _ = tx.send(a.to_vec()), std::future::pending::<()>()));

@@ -111,6 +111,14 @@ async fn live(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.speed > 0.0 && args.speed.is_finite(), "--speed must be a positive number");
     // The collectors register the lines, products and routes the profiles declare.
     let store = Arc::new(super::open_store(config).await?);
+    // A store with an earlier run's records: the plant goes on from there (new PLC boots, new
+    // serials, lots and reels), instead of replaying the same seed as re-deliveries.
+    let extent = store.plant_extent().await?;
+    let resume = mes_simulators::run::Resume {
+        epoch_after: extent.max_epoch,
+        units_after: extent.units,
+        reels_after: extent.lots,
+    };
     let login = mes_simulators::opcua::OpcUaLogin::bundled(config.data_dir.join("pki").join("simulator"));
     let profiles = LIVE_LINES.iter().map(|l| super::simulate::bundled(l)).collect::<anyhow::Result<Vec<_>>>()?;
     let options = SimulateOptions {
@@ -127,6 +135,7 @@ async fn live(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
         validate: true,
         extra_tags: 0,
         ack_latencies: None,
+        resume,
     };
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
@@ -174,6 +183,15 @@ async fn live(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let mut out = String::new();
     writeln!(out, "MES demo: live lines (seed {}, {}x speed)", args.seed, args.speed)?;
     writeln!(out, "  store      {}", mes::store::redact(&url))?;
+    if extent.results > 0 {
+        writeln!(
+            out,
+            "  continuing the plant recorded there ({} station results, {} units): new PLC boots, serials from {}",
+            extent.results,
+            extent.units,
+            extent.units + 1
+        )?;
+    }
     for p in &collected {
         let endpoint = match &p.endpoint {
             Endpoint::ModbusTcp { host, port, .. } => format!("modbus tcp {host}:{port}"),
@@ -234,12 +252,14 @@ async fn live(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One line per line: records, pass/fail, stations running, link, errors.
+/// One line per line: records newly committed, pass/fail, stations running, link, errors,
+/// and re-deliveries (records offered again that were already stored) apart.
 fn summary(lines: &[LineHealth], drained: bool) -> String {
     let mut out = String::new();
     let now = chrono::Local::now().format("%H:%M:%S");
     for h in lines {
         let records: u64 = h.stations.iter().map(|s| s.records).sum();
+        let again: u64 = h.stations.iter().map(|s| s.duplicates).sum();
         let pass: u64 = h.stations.iter().map(|s| s.pass).sum();
         let fail: u64 = h.stations.iter().map(|s| s.fail).sum();
         let running = h.stations.iter().filter(|s| s.state == Some(MachineState::Running)).count();
@@ -248,7 +268,7 @@ fn summary(lines: &[LineHealth], drained: bool) -> String {
         let errors: u64 = h.stations.iter().map(|s| s.errors).sum();
         let _ = writeln!(
             out,
-            "{now} {:<8} records {records:>6}  pass {pass:>6}  fail {fail:>4}  running {running}/{}  {}{}{}",
+            "{now} {:<8} records {records:>6}  pass {pass:>6}  fail {fail:>4}  running {running}/{}  {}{}{}{}",
             h.line,
             h.stations.len(),
             if drained {
@@ -260,7 +280,11 @@ fn summary(lines: &[LineHealth], drained: bool) -> String {
             },
             if down.is_empty() { String::new() } else { format!("  FAULT {}", down.join(",")) },
             if errors > 0 { format!("  errors {errors}") } else { String::new() },
+            if again > 0 { format!("  ({again} offered again, already stored)") } else { String::new() },
         );
+        if let Some(e) = &h.last_store_error {
+            let _ = writeln!(out, "{now} {:<8} STORE FAILING ({} failed commits): {e}", h.line, h.store_errors);
+        }
     }
     out
 }

@@ -93,6 +93,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         validate: !args.no_validation,
         extra_tags: args.extra_tags,
         ack_latencies: None,
+        resume: Default::default(),
     };
     let lines_by_name: std::collections::BTreeMap<String, String> = options
         .lines

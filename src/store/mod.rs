@@ -36,7 +36,7 @@ use tokio::sync::{Mutex, RwLock};
 pub use error::StoreError;
 pub use holds::HoldPlaced;
 pub use provision::{create_database, drop_database, with_database};
-pub use results::{StationResultFilter, StoredResult};
+pub use results::{PlantExtent, StationResultFilter, StoredResult};
 pub use trace::{BackwardTrace, ForwardTrace, LastSeen, TracedUnit, UnitView, VisitView};
 pub use users::StoredSession;
 pub use writer::{CommitReceipt, RecordBatch};

@@ -50,7 +50,42 @@ const SELECT_RESULTS: &str = "SELECT r.id, l.code AS line, s.code AS station, r.
      LEFT JOIN products p ON p.id = u.product_id \
      LEFT JOIN work_orders w ON w.id = r.work_order_id";
 
+/// How far a plant's recorded history reaches: what a simulated plant continuing it must
+/// number its new PLC boots, units and reels above.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlantExtent {
+    /// Station results stored.
+    pub results: u64,
+    /// The highest PLC epoch of any stored result.
+    pub max_epoch: u32,
+    /// Units stored.
+    pub units: u64,
+    /// Lots and reels stored.
+    pub lots: u64,
+}
+
 impl Store {
+    /// How far the recorded history reaches (see [`PlantExtent`]).
+    pub async fn plant_extent(&self) -> Result<PlantExtent, StoreError> {
+        use sea_orm::ConnectionTrait;
+        let sql = "SELECT (SELECT COUNT(*) FROM station_results) AS results, \
+                   (SELECT COALESCE(MAX(plc_epoch), 0) FROM station_results) AS max_epoch, \
+                   (SELECT COUNT(*) FROM units) AS units, (SELECT COUNT(*) FROM material_lots) AS lots";
+        let row = self
+            .db
+            .query_one_raw(super::sql::raw(self.sea_backend(), sql, vec![]))
+            .await
+            .map_err(StoreError::db("reading how far the history reaches"))?;
+        let Some(row) = row else { return Ok(PlantExtent::default()) };
+        let n = |k: &'static str| super::sql::get::<i64>(&row, k).map(|v| u64::try_from(v).unwrap_or(0));
+        Ok(PlantExtent {
+            results: n("results")?,
+            max_epoch: u32::try_from(n("max_epoch")?).unwrap_or(u32::MAX),
+            units: n("units")?,
+            lots: n("lots")?,
+        })
+    }
+
     /// Up to `limit` results matching `filter` with id greater than `after_id`, in id order.
     /// Call again with the last id to page on.
     pub async fn station_results(

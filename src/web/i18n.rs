@@ -203,6 +203,10 @@ pub struct Words {
     pub errors: &'static str,
     /// Records.
     pub records: &'static str,
+    /// Records offered again by a PLC that were already stored (re-deliveries).
+    pub offered_again: &'static str,
+    /// The collector's commits fail.
+    pub store_failing: &'static str,
     /// No defects.
     pub no_defects: &'static str,
     /// State word.
@@ -387,6 +391,8 @@ static EN: Words = Words {
     last_read: "last read",
     errors: "errors",
     records: "records",
+    offered_again: "offered again (already stored)",
+    store_failing: "STORE FAILING",
     no_defects: "no defects",
     state_running: "running",
     state_idle: "idle",
@@ -501,6 +507,8 @@ static VI: Words = Words {
     last_read: "lần đọc cuối",
     errors: "lỗi",
     records: "bản ghi",
+    offered_again: "gửi lại (đã lưu)",
+    store_failing: "LỖI LƯU TRỮ",
     no_defects: "không có lỗi",
     state_running: "đang chạy",
     state_idle: "chờ",

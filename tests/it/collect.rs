@@ -156,6 +156,7 @@ async fn run_profiles(
         validate: true,
         extra_tags: 0,
         ack_latencies: None,
+        resume: Default::default(),
     };
     let (sim, addresses) = start_simulation(options).await;
     let mut profiles = lines;
@@ -705,6 +706,7 @@ async fn readiness_metrics_and_line_pages_report_each_collector() {
         validate: false,
         extra_tags: 0,
         ack_latencies: None,
+        resume: Default::default(),
     };
     let (sim, addresses) = start_simulation(options).await;
     let addr = addresses[0].1;
@@ -809,6 +811,7 @@ async fn a_collector_whose_store_loses_its_master_data_registers_the_line_again_
             validate: true,
             extra_tags: 0,
             ack_latencies: None,
+            resume: Default::default(),
         };
         let (sim, addresses) = start_simulation(options).await;
         let mut profile = bundled("phone-line.toml");

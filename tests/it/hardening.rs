@@ -407,3 +407,58 @@ async fn no_page_or_api_route_answers_a_client_mistake_with_a_server_error() {
         }
     }
 }
+
+#[test]
+fn a_second_demo_in_the_same_folder_continues_the_plant_and_counts_only_what_it_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let truth = dir.path().join("truth.jsonl");
+    let run = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_mes"))
+            .args(["demo", "--minutes", "3", "--speed", "60", "--port", "0", "--every", "1"])
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("--ground-truth")
+            .arg(&truth)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let first = run();
+    assert!(!first.contains("continuing the plant"), "{first}");
+    let second = run();
+    assert!(second.contains("continuing the plant recorded there"), "{second}");
+    assert!(!second.contains("offered again"), "a new run offers nothing already stored: {second}");
+    // The last summary of each run counts what that run committed; together they are the export.
+    let counted = |out: &str| -> u64 {
+        out.lines()
+            .filter(|l| l.contains("drained"))
+            .filter_map(|l| l.split_whitespace().skip_while(|w| *w != "records").nth(1)?.parse::<u64>().ok())
+            .sum()
+    };
+    let (a, b) = (counted(&first), counted(&second));
+    assert!(a > 20 && b > 20, "each run stores records of its own: {a}, {b}\n{second}");
+    let export = Command::new(env!("CARGO_BIN_EXE_mes"))
+        .args(["export", "station-results", "--format", "jsonl", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    let exported: Vec<plc_contract::StationResultLine> =
+        String::from_utf8(export.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(exported.len() as u64, a + b, "every record of both runs is stored once");
+    let produced: Vec<plc_contract::StationResultLine> =
+        std::fs::read_to_string(&truth).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let key = |l: &plc_contract::StationResultLine| (l.line.clone(), l.station.clone(), l.seq, l.serial.clone());
+    let mut want: Vec<_> = produced.iter().map(key).collect();
+    let mut got: Vec<_> = exported.iter().map(key).collect();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want, "the export is both runs' ground truth");
+    // The second run's units are new units: no serial of the first run visits a station again.
+    let visits: std::collections::BTreeSet<_> =
+        exported.iter().map(|l| (l.line.clone(), l.station.clone(), l.serial.clone(), l.seq)).collect();
+    assert_eq!(visits.len(), exported.len());
+    let epochs: std::collections::BTreeSet<_> = exported.iter().filter_map(|l| l.plc_epoch).collect();
+    assert_eq!(epochs.len(), 2, "each run booted its PLCs in an epoch of its own: {epochs:?}");
+}

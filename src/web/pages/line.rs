@@ -26,6 +26,7 @@ struct HealthRow {
     code: String,
     last_read: String,
     records: String,
+    again: String,
     errors: String,
     failing: bool,
     last_error: String,
@@ -106,11 +107,14 @@ pub(super) async fn line_page(req: HttpRequest, state: web::Data<WebState>, path
     let (collector, health_rows) = match state.line_health(detail.line.as_str()) {
         None => (words.not_collected_here.to_owned(), Vec::new()),
         Some(h) => {
-            let link = if h.connected {
+            let mut link = if h.connected {
                 words.connected.to_owned()
             } else {
                 format!("{} {}", words.not_connected, h.last_connect_error.unwrap_or_default())
             };
+            if let Some(e) = &h.last_store_error {
+                link = format!("{link} · {}: {e}", words.store_failing);
+            }
             let rows = h
                 .stations
                 .iter()
@@ -118,6 +122,7 @@ pub(super) async fn line_page(req: HttpRequest, state: web::Data<WebState>, path
                     code: s.code.clone(),
                     last_read: s.last_good_read.map_or_else(|| "—".to_owned(), |t| lang.date_time(t, zone)),
                     records: lang.count(s.records),
+                    again: lang.count(s.duplicates),
                     errors: lang.count(s.errors),
                     failing: s.errors > 0,
                     last_error: s.last_error.clone().unwrap_or_default(),
