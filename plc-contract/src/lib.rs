@@ -9,6 +9,7 @@
 //!
 //! This crate owns formats only: no network I/O, no clock (profiles are read from files).
 
+pub mod clock;
 pub mod codec;
 pub mod opcua;
 pub mod profile;
@@ -64,6 +65,10 @@ pub struct StationResultLine {
     /// `true` when the unit is on quality hold at export time (export only; absent otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_hold: Option<bool>,
+    /// Ground truth only: the PLC's own clock when it offered the record (the wall clock),
+    /// what a `produced_at` tag shows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plc_clock: Option<DateTime<Utc>>,
 }
 
 /// One unit-validation request as it ended: the simulators' ground truth of the interlock
@@ -95,13 +100,15 @@ impl StationResultLine {
             started_at: None,
             recorded_at: None,
             on_hold: None,
+            plc_clock: None,
             ..self.clone()
         }
     }
 }
 
 impl StationResultLine {
-    /// The ground-truth form: the SPEC §8 keys only (no MES-side epoch or commit time).
+    /// The ground-truth form: the SPEC §8 keys (no MES-side epoch or commit time), and the
+    /// PLC clock the simulated PLC stamped the record with.
     pub fn ground_truth_form(&self) -> Self {
         Self { plc_epoch: None, started_at: None, recorded_at: None, on_hold: None, ..self.clone() }
     }

@@ -66,6 +66,8 @@ pub struct Profile {
     pub stations: Vec<StationProfile>,
     /// What the line makes, for routes and DPMO; `None` if the profile does not say.
     pub product: Option<ProductProfile>,
+    /// The zone the PLCs' clocks keep (their `produced_at` tags); UTC unless the profile says.
+    pub clock_zone: chrono_tz::Tz,
 }
 
 /// The product a line makes, as its profile declares it: the MES registers it with a route over
@@ -189,6 +191,9 @@ pub enum Role {
     CycleTime,
     /// Program or recipe of the record.
     Program,
+    /// When the station finished the record's unit, by the PLC's own clock (see
+    /// [`crate::clock`]; the zone is the profile's `clock_zone`).
+    ProducedAt,
 }
 
 impl Role {
@@ -397,6 +402,7 @@ struct RawProfile {
     fault_reasons: BTreeMap<String, Spanned<String>>,
     stations: Vec<RawStation>,
     product: Option<RawProduct>,
+    clock_zone: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -467,6 +473,7 @@ struct RawTags {
     defect: Option<Spanned<RawTag>>,
     cycle_time: Option<Spanned<RawTag>>,
     program: Option<Spanned<RawTag>>,
+    produced_at: Option<Spanned<RawTag>>,
 }
 
 #[derive(Deserialize, Clone)]
@@ -796,6 +803,17 @@ impl Profile {
         for (code, reason) in &raw.fault_reasons {
             c.text(reason, &format!("fault_reasons.{code}"), MAX_NAME_CHARS);
         }
+        let clock_zone = match &raw.clock_zone {
+            None => chrono_tz::UTC,
+            Some(z) => z.get_ref().parse::<chrono_tz::Tz>().unwrap_or_else(|_| {
+                c.sink.at(
+                    z.span(),
+                    "clock_zone",
+                    format!("{:?} is not an IANA time zone like \"Asia/Ho_Chi_Minh\"", z.get_ref()),
+                );
+                chrono_tz::UTC
+            }),
+        };
         let endpoint = endpoint(&mut c, &raw.endpoint);
 
         let mut states = BTreeMap::new();
@@ -899,6 +917,7 @@ impl Profile {
                 fault_reasons,
                 stations,
                 product,
+                clock_zone,
             }),
             _ => Err(problems),
         }
@@ -1066,7 +1085,7 @@ fn station(c: &mut Checker<'_>, s: &RawStation, field: &str) -> Option<StationPr
     };
 
     let t = s.tags.get_ref();
-    let roles: [RoleSpec<'_>; 15] = {
+    let roles: [RoleSpec<'_>; 16] = {
         use DataType::*;
         [
             (Role::State, "state", &t.state, &[U16, I16]),
@@ -1084,6 +1103,7 @@ fn station(c: &mut Checker<'_>, s: &RawStation, field: &str) -> Option<StationPr
             (Role::Defect, "defect", &t.defect, &[String]),
             (Role::CycleTime, "cycle_time", &t.cycle_time, &[U16, U32, F32]),
             (Role::Program, "program", &t.program, &[String]),
+            (Role::ProducedAt, "produced_at", &t.produced_at, &[U32, F64, String]),
         ]
     };
     let mut tags = BTreeMap::new();

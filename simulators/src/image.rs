@@ -32,6 +32,8 @@ pub struct SimStation {
     /// The last value the MES wrote to each of its tags (by address): what a register or
     /// variable the MES owns reads back as.
     pub written: std::collections::HashMap<Address, i64>,
+    /// The zone its clock keeps (the profile's `clock_zone`).
+    pub clock_zone: chrono_tz::Tz,
 }
 
 impl SimStation {
@@ -90,6 +92,10 @@ impl SimStation {
                 Role::Defect => TagValue::Text(record.and_then(|r| r.defect.clone()).unwrap_or_default()),
                 Role::CycleTime => TagValue::Int(i64::from(record.map_or(0, |r| r.cycle_time_ms))),
                 Role::Program => TagValue::Text(record.map(|r| r.program.clone()).unwrap_or_default()),
+                Role::ProducedAt => match record.and_then(|r| r.clock) {
+                    Some(at) => plc_contract::clock::to_tag(at, station.clock_zone, tag.data_type),
+                    None => plc_contract::clock::to_tag(chrono::DateTime::UNIX_EPOCH, chrono_tz::UTC, tag.data_type),
+                },
             };
             writes.push((tag, value));
         }
@@ -207,7 +213,12 @@ impl LineImage {
         for p in &profile.stations {
             let mut plc = StationPlc::with_handshake(p.handshake, usize::from(p.ring_size), epoch);
             plc.feeder_reels = vec![String::new(); p.feeders.len()];
-            stations.push(SimStation { profile: p.clone(), plc, written: Default::default() });
+            stations.push(SimStation {
+                profile: p.clone(),
+                plc,
+                written: Default::default(),
+                clock_zone: profile.clock_zone,
+            });
             if !is_modbus {
                 // OPC UA stations have no registers: the front reads `SimStation::values`.
                 continue;

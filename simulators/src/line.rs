@@ -657,7 +657,10 @@ impl LineEngine {
             measurements,
             consumed: consumed.iter().take(self.profiles[i].consumes.len()).map(|c| c.id.clone()).collect(),
             reels: placed_reels(&consumed[self.profiles[i].consumes.len().min(consumed.len())..]),
+            // The PLC's own clock, running on the wall clock the engines are locked to.
+            clock: Some(chrono::Utc::now()),
         };
+        let clock = record.clock;
         match plcs.offer(i, record) {
             Err(Blocked { .. }) => {
                 self.rt[i].plc_blocked = true;
@@ -679,6 +682,7 @@ impl LineEngine {
                     started_at: None,
                     recorded_at: None,
                     on_hold: None,
+                    plc_clock: clock,
                 });
             }
         }

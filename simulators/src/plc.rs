@@ -32,6 +32,9 @@ pub struct SimRecord {
     /// Per feeder slot, in the profile's order: the reel the unit was placed from and the reel
     /// spliced out while it was placed, if any.
     pub reels: Vec<(String, Option<String>)>,
+    /// The PLC's real-time clock when the station finished the unit (the wall clock: what a
+    /// real PLC would stamp), shown in a `produced_at` tag where the profile has one.
+    pub clock: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Why a record could not be offered.
@@ -315,6 +318,7 @@ mod tests {
             measurements: vec![],
             consumed: vec![],
             reels: vec![],
+            clock: None,
         }
     }
 

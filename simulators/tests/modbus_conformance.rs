@@ -30,6 +30,7 @@ fn record(serial: &str, pass: bool) -> SimRecord {
         measurements: vec![],
         consumed: vec![],
         reels: vec![],
+        clock: None,
     }
 }
 

@@ -37,6 +37,7 @@ fn record(serial: &str) -> SimRecord {
         measurements: vec![],
         consumed: vec!["PCB-0000001".into()],
         reels: vec![],
+        clock: None,
     }
 }
 

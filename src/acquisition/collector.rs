@@ -134,7 +134,7 @@ impl<D: Driver> Collector<D> {
                 acknowledged: false,
             });
             stations.push(StationRun {
-                map: Arc::new(StationMap::new(p.clone())),
+                map: Arc::new(StationMap::new(p.clone(), profile.clock_zone)),
                 code,
                 handshake: Handshaker::new(p.handshake, delivered),
                 state: None,
@@ -523,9 +523,15 @@ impl<D: Driver> Collector<D> {
         }
         // The key of a flag record depends on its content; decode with a provisional key first.
         let provisional = map.key(&self.line, &run.code, status.handshake.epoch, 0);
-        let record = map
+        let (record, note) = map
             .record(&values, provisional, read_at)
             .map_err(|e| StationFault::Station { error: e.to_string(), waiting: true })?;
+        if let Some(note) = note {
+            // Stored all the same: a wrong PLC clock must not hold up the station.
+            tracing::warn!(line = %self.line, station = %run.code, %note, "record time");
+            self.note_station_error(i, &note);
+        }
+        let run = &self.stations[i];
         let fp = fingerprint(&record);
         let (epoch, seq) = run.handshake.key(&status.handshake, &fp);
         let key = map.key(&self.line, &run.code, epoch, seq);

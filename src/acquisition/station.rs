@@ -24,7 +24,14 @@ const STATUS_ROLES: [Role; 7] = [
     Role::RecordAckFlag,
 ];
 /// Roles of the record itself.
-const RECORD_ROLES: [Role; 5] = [Role::Serial, Role::Result, Role::Defect, Role::CycleTime, Role::Program];
+const RECORD_ROLES: [Role; 6] =
+    [Role::Serial, Role::Result, Role::Defect, Role::CycleTime, Role::Program, Role::ProducedAt];
+
+/// How far before its read a PLC clock may date a record (a ring of records is read within
+/// minutes, after hours of outage at worst) and how far after (clocks drift): outside this the
+/// PLC clock is taken for unset or wrong and the read time stands, with a note.
+const CLOCK_BEFORE: chrono::Duration = chrono::Duration::days(7);
+const CLOCK_AFTER: chrono::Duration = chrono::Duration::minutes(5);
 /// Counter roles with their kind.
 pub const COUNTER_ROLES: [Role; 3] = [Role::CountIn, Role::CountGood, Role::CountReject];
 
@@ -85,12 +92,14 @@ impl<'a> Values<'a> {
 pub struct StationMap {
     /// The profile.
     pub profile: StationProfile,
+    /// The zone the station PLC's clock keeps (its `produced_at` tag).
+    pub clock_zone: chrono_tz::Tz,
 }
 
 impl StationMap {
-    /// Groups `profile`'s tags.
-    pub fn new(profile: StationProfile) -> Self {
-        Self { profile }
+    /// Groups `profile`'s tags; the PLC's clock keeps `clock_zone`.
+    pub fn new(profile: StationProfile, clock_zone: chrono_tz::Tz) -> Self {
+        Self { profile, clock_zone }
     }
 
     fn role(&self, role: Role) -> Option<&Tag> {
@@ -149,13 +158,16 @@ impl StationMap {
         }
     }
 
-    /// Decodes the presented record, stored under `key`, read at `read_at`.
+    /// Decodes the presented record, stored under `key`, read at `read_at`. Its production time
+    /// is the PLC's own clock where the profile names a `produced_at` tag (the read time can be
+    /// minutes later, after an outage), else the read time; a PLC clock that cannot be right
+    /// (unset, or days off) leaves the read time in place and is returned as a note.
     pub fn record(
         &self,
         values: &Values<'_>,
         key: RecordKey,
         read_at: DateTime<Utc>,
-    ) -> Result<UnitRecord, RecordError> {
+    ) -> Result<(UnitRecord, Option<String>), RecordError> {
         let code = &self.profile.code;
         let fail = |field: &str, problem: String| RecordError { station: code.clone(), field: field.into(), problem };
         let text = |tag: Option<&Tag>, field: &str| -> Result<Option<String>, RecordError> {
@@ -176,6 +188,24 @@ impl StationMap {
             other => return Err(fail("result", format!("{other:?} is neither 1 (pass) nor 2 (fail)"))),
         };
         let mut record = UnitRecord::new(key, serial, verdict, read_at);
+        let mut note = None;
+        if let Some(tag) = self.role(Role::ProducedAt) {
+            let clock = match values.get(tag) {
+                Some(Ok(v)) => plc_contract::clock::from_tag(v, self.clock_zone),
+                Some(Err(e)) => Err(e.to_string()),
+                None => Err("not read".into()),
+            };
+            match clock {
+                Ok(at) if at >= read_at - CLOCK_BEFORE && at <= read_at + CLOCK_AFTER => record.ended_at = at,
+                Ok(at) => {
+                    note = Some(format!(
+                        "produced_at: the PLC clock says {at}, {} min from the read time {read_at}: the read time is stored",
+                        (at - read_at).num_minutes()
+                    ))
+                }
+                Err(e) => note = Some(format!("produced_at: {e}: the read time is stored")),
+            }
+        }
         if let Some(d) = text(self.role(Role::Defect), "defect")?.filter(|d| !d.is_empty()) {
             let code = DefectCode::parse(d.clone()).map_err(|e| fail("defect", format!("{d:?}: {e}")))?;
             record.defects.push(Defect { code, ref_designator: None });
@@ -242,7 +272,7 @@ impl StationMap {
         if let Some(p) = problems.first() {
             return Err(fail("record", p.to_string()));
         }
-        Ok(record)
+        Ok((record, note))
     }
 
     /// Station identity for records.

@@ -277,6 +277,7 @@ impl UnitRecord {
             started_at: self.started_at,
             recorded_at,
             on_hold: None,
+            plc_clock: None,
         }
     }
 }

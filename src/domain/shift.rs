@@ -136,10 +136,10 @@ impl ShiftCalendar {
 /// error says what was wrong, in words fit for a command line or an API answer.
 pub fn parse_instant(value: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
     use chrono::{Datelike, NaiveDateTime};
-    // Four-digit years only: arithmetic on the period (slices, days before) stays far from
-    // chrono's limits, whatever a client sends.
+    // Four-digit years only (year 1 in plant time may be year 0 in UTC): arithmetic on the
+    // period (slices, days before) stays far from chrono's limits, whatever a client sends.
     let in_range = |t: DateTime<Utc>| {
-        if (1..=9999).contains(&t.year()) { Ok(t) } else { Err(format!("{value:?} is outside the years 1 to 9999")) }
+        if (0..=9999).contains(&t.year()) { Ok(t) } else { Err(format!("{value:?} is outside the years 1 to 9999")) }
     };
     if let Ok(t) = DateTime::parse_from_rfc3339(value) {
         return in_range(t.with_timezone(&Utc));
@@ -168,7 +168,7 @@ mod tests {
         assert_eq!(parse_instant("2026-11-23", hcm).unwrap(), utc(17));
         assert!(parse_instant("yesterday", hcm).unwrap_err().contains("not a time"));
         assert!(parse_instant("262143-01-01", hcm).is_err(), "no year a period's arithmetic could overflow");
-        assert!(parse_instant("0000-01-01T00:00:00Z", hcm).unwrap_err().contains("outside the years"));
+        assert!(parse_instant("0001-01-01", hcm).is_ok(), "plant-local year 1 is year 0 in UTC");
         assert!(parse_instant("9999-12-31T23:59:59Z", hcm).is_ok());
     }
 

@@ -406,7 +406,7 @@ async fn only_quality_and_admin_place_holds_and_cookie_writes_need_the_csrf_toke
     // A missing reason and two targets are the client's mistakes.
     let (status, body) =
         api.post("/api/v1/holds", &serde_json::json!({ "lot": reel }), As::Bearer(api.token.clone())).await;
-    assert_eq!((status, body["message"].as_str()), (400, Some("reason: is required")), "{body}");
+    assert!(status == 400 && body["message"].as_str().is_some_and(|m| m.starts_with("reason: is required")), "{body}");
     let both = serde_json::json!({ "lot": reel, "serial": "S", "reason": "x" });
     assert_eq!(api.post("/api/v1/holds", &both, As::Bearer(api.token.clone())).await.0, 400);
     let (status, body) =

@@ -91,17 +91,6 @@ fn all_lines() -> Vec<Profile> {
     vec![bundled("smt-line.toml"), bundled("phone-line.toml"), bundled("tablet-line.toml")]
 }
 
-/// Runs the three lines for an hour of simulated time with `faults`, collecting into
-/// `db`, then drains; returns ground truth, what was recorded, and the collectors' health.
-async fn run_lines(
-    db: &TestDb,
-    seed: u64,
-    faults: &str,
-) -> (Vec<StationResultLine>, Vec<StationResultLine>, Vec<LineHealth>, Arc<Store>) {
-    let run = run_profiles(db, all_lines(), seed, faults, &[], |_| {}).await;
-    (run.truth, run.got, run.health, run.store)
-}
-
 /// What one run of simulated lines and collectors left behind.
 struct Run {
     truth: Vec<StationResultLine>,
@@ -355,9 +344,11 @@ async fn collectors_record_exactly_what_the_simulated_plcs_produced() {
 async fn faults_on_the_link_and_in_the_plcs_lose_or_double_nothing() {
     for db in TestDb::all().await {
         let faults = "drop=3,stall=4:800,busy=0.05,restart=7,counter_reset=11,counter_jump=13,fault=5";
-        let (truth, got, health, store) = run_lines(&db, 11, faults).await;
+        let run = run_profiles(&db, all_lines(), 11, faults, &[], |_| {}).await;
+        let (truth, got, health, store) = (run.truth, run.got, run.health, run.store);
         assert_meaningful(&truth);
         assert_exact(db.label(), &truth, &got);
+        assert_record_times_follow_the_plc_clocks(&store, &run.truth_timed).await;
         // Stalls and busy answers are Modbus-side; `drop` cuts Modbus links and restarts the
         // OPC UA server, so every collector had to reconnect (new OPC UA sessions included).
         for h in &health {
@@ -383,6 +374,37 @@ async fn faults_on_the_link_and_in_the_plcs_lose_or_double_nothing() {
         assert!(epochs.len() > 14, "PLC restarts produced records under new epochs: {epochs:?}");
         db.cleanup(Arc::try_unwrap(store).ok().expect("collectors released the store")).await;
     }
+}
+
+/// Where a profile names a `produced_at` tag (phone: local seconds on Modbus; tablet: local
+/// text with milliseconds on OPC UA) a record's time is the PLC's clock, not the time the MES
+/// read it, even when links were cut and stalled meanwhile; without one (SMT), the read time.
+async fn assert_record_times_follow_the_plc_clocks(store: &Store, truth: &[StationResultLine]) {
+    let page = store.station_results(&StationResultFilter::default(), 0, 1_000_000).await.unwrap();
+    let clock: BTreeMap<(String, String, u64, String), chrono::DateTime<Utc>> = truth
+        .iter()
+        .filter_map(|t| Some(((t.line.clone(), t.station.clone(), t.seq, t.serial.clone()), t.plc_clock?)))
+        .collect();
+    let (mut late, mut checked) = (0, 0);
+    for r in &page {
+        let rec = &r.record;
+        let key = (rec.line.to_string(), rec.station.to_string(), rec.seq.0, rec.serial.to_string());
+        let Some(plc) = clock.get(&key) else { continue };
+        let resolution = match rec.line.as_str() {
+            "phone-1" => chrono::Duration::seconds(1),
+            "tablet-1" => chrono::Duration::milliseconds(1),
+            _ => {
+                assert!(rec.ended_at >= *plc, "{key:?}: without a PLC clock the read time, after production");
+                continue;
+            }
+        };
+        let want = plc.duration_trunc(resolution).unwrap();
+        assert_eq!(rec.ended_at, want, "{key:?}: the PLC's clock, read {}", r.recorded_at);
+        checked += 1;
+        late += usize::from(r.recorded_at - rec.ended_at > chrono::Duration::seconds(1));
+    }
+    assert!(checked > 100, "{checked} records with a PLC clock");
+    assert!(late > 0, "stalls and cut links made some records read well after they were made");
 }
 
 /// A child process killed when the test ends, however it ends.

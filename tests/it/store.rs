@@ -212,8 +212,8 @@ async fn unicode_and_very_long_serials_round_trip() {
     for db in TestDb::all().await {
         let store = db.store().await;
         store.register_plant(&plant_model()).await.unwrap();
-        let long = "S".repeat(300) + &"Đ".repeat(106); // 300 + 212 bytes = 512, the maximum
-        assert_eq!(long.len(), 512);
+        let long = "S".repeat(300) + &"Đ".repeat(212); // 512 characters (724 bytes), the maximum
+        assert_eq!(long.chars().count(), 512);
         let unicode = "Điện-thoại-序列号-✓ 01";
         let mut parent = bare_record(PHONE_LINE, "LOAD", 1, unicode);
         parent.consumed.push(Consumption {
@@ -240,7 +240,7 @@ async fn unicode_and_very_long_serials_round_trip() {
         let forward =
             store.forward_trace(&ConsumedItem::Lot(LotId::parse("Lô-màn-hình-№5").unwrap())).await.unwrap().unwrap();
         assert_eq!(forward.units[0].hit.serial.as_str(), unicode);
-        assert!(SerialNumber::parse(long + "x").is_err(), "513 bytes is refused at the boundary");
+        assert!(SerialNumber::parse(long + "x").is_err(), "513 characters are refused at the boundary");
         db.cleanup(store).await;
     }
 }
