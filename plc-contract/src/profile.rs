@@ -363,6 +363,10 @@ pub struct StationProfile {
     pub feeders: Vec<FeederTag>,
     /// Validation interlock, at route-entry stations.
     pub validation: Option<ValidationTags>,
+    /// The station's own PLC, when it is not reached through the line's endpoint (stations
+    /// that are separate PLCs on their own addresses, the usual wiring): the line's endpoint
+    /// with the station's `[stations.endpoint]` keys over it.
+    pub endpoint: Option<Endpoint>,
 }
 
 /// Why a profile was refused.
@@ -414,7 +418,7 @@ struct RawProduct {
     opportunities_per_unit: Spanned<u32>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 struct RawEndpoint {
     protocol: Spanned<String>,
@@ -426,6 +430,38 @@ struct RawEndpoint {
     username: Option<String>,
     password_env: Option<String>,
     timeout_ms: Option<Spanned<u64>>,
+}
+
+/// A station's own endpoint: any of the line's keys but `protocol`, each inherited from the
+/// line's `[endpoint]` when absent.
+#[derive(Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawStationEndpoint {
+    host: Option<Spanned<String>>,
+    port: Option<Spanned<u16>>,
+    url: Option<Spanned<String>>,
+    security_mode: Option<Spanned<String>>,
+    security_policy: Option<Spanned<String>>,
+    username: Option<String>,
+    password_env: Option<String>,
+    timeout_ms: Option<Spanned<u64>>,
+}
+
+impl RawStationEndpoint {
+    /// The line's endpoint with this station's keys over it.
+    fn over(&self, line: &RawEndpoint) -> RawEndpoint {
+        RawEndpoint {
+            protocol: line.protocol.clone(),
+            host: self.host.clone().or_else(|| line.host.clone()),
+            port: self.port.clone().or_else(|| line.port.clone()),
+            url: self.url.clone().or_else(|| line.url.clone()),
+            security_mode: self.security_mode.clone().or_else(|| line.security_mode.clone()),
+            security_policy: self.security_policy.clone().or_else(|| line.security_policy.clone()),
+            username: self.username.clone().or_else(|| line.username.clone()),
+            password_env: self.password_env.clone().or_else(|| line.password_env.clone()),
+            timeout_ms: self.timeout_ms.clone().or_else(|| line.timeout_ms.clone()),
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -453,6 +489,7 @@ struct RawStation {
     #[serde(default)]
     feeders: Vec<RawFeeder>,
     validation: Option<Spanned<RawValidation>>,
+    endpoint: Option<RawStationEndpoint>,
 }
 
 #[derive(Deserialize)]
@@ -564,8 +601,11 @@ struct Checker<'a> {
     modbus: bool,
     encoding: (ByteOrder, WordOrder),
     scans: BTreeMap<String, Duration>,
-    /// (unit id, space) → occupied register ranges.
-    occupied: BTreeMap<(u8, RegisterSpace), Vec<Occupied>>,
+    /// (endpoint, unit id, space) → occupied register ranges (stations on PLCs of their own
+    /// may use the same unit id and addresses).
+    occupied: BTreeMap<(String, u8, RegisterSpace), Vec<Occupied>>,
+    /// The endpoint of the station being checked ("" for the line's).
+    station_endpoint: String,
 }
 
 fn is_code(value: &str) -> bool {
@@ -642,7 +682,7 @@ impl Checker<'_> {
                 );
                 return None;
             }
-            let key = (unit.unwrap_or(0), *space);
+            let key = (self.station_endpoint.clone(), unit.unwrap_or(0), *space);
             let ranges = self.occupied.entry(key).or_default();
             if let Some(other) = ranges.iter().find(|o| u32::from(*index) <= o.end && o.start <= end) {
                 let message = format!("registers {index}..={end} overlap {}", other.field);
@@ -774,6 +814,7 @@ impl Profile {
             encoding: (raw.encoding.byte_order.unwrap_or_default(), raw.encoding.word_order.unwrap_or_default()),
             scans: BTreeMap::new(),
             occupied: BTreeMap::new(),
+            station_endpoint: String::new(),
         };
         for (name, ms) in &raw.scan_classes {
             if *ms.get_ref() == 0 {
@@ -814,7 +855,7 @@ impl Profile {
                 chrono_tz::UTC
             }),
         };
-        let endpoint = endpoint(&mut c, &raw.endpoint);
+        let endpoint = endpoint(&mut c, &raw.endpoint, "endpoint");
 
         let mut states = BTreeMap::new();
         for (code, name) in raw.states.get_ref() {
@@ -858,7 +899,7 @@ impl Profile {
                     format!("{:?} is also stations[{first}]", s.code.get_ref()),
                 );
             }
-            if let Some(station) = station(&mut c, s, &field) {
+            if let Some(station) = station(&mut c, s, &field, &raw.endpoint) {
                 stations.push(station);
             }
         }
@@ -934,6 +975,21 @@ impl Profile {
         }
     }
 
+    /// Points the line's endpoint, and each station's own, at the addresses a simulator (or
+    /// `--connect`) names: `line` for the line's endpoint, `line/STATION` for a station's.
+    /// Endpoints not named stay as they are.
+    pub fn move_to_served(&mut self, addresses: &[(String, std::net::SocketAddr)]) {
+        let at = |key: &str| addresses.iter().find(|(k, _)| k == key).map(|(_, a)| *a);
+        if let Some(a) = at(&self.line) {
+            self.endpoint.move_to(&a.ip().to_string(), a.port());
+        }
+        for s in &mut self.stations {
+            if let (Some(e), Some(a)) = (&mut s.endpoint, at(&format!("{}/{}", self.line, s.code))) {
+                e.move_to(&a.ip().to_string(), a.port());
+            }
+        }
+    }
+
     /// Number of tags of every kind, for `mes profile check` summaries.
     pub fn tag_count(&self) -> usize {
         self.stations.iter().map(|s| s.all_tags().len()).sum()
@@ -958,13 +1014,13 @@ impl StationProfile {
     }
 }
 
-fn endpoint(c: &mut Checker<'_>, e: &RawEndpoint) -> Option<Endpoint> {
+fn endpoint(c: &mut Checker<'_>, e: &RawEndpoint, prefix: &str) -> Option<Endpoint> {
     let timeout = Duration::from_millis(e.timeout_ms.as_ref().map_or(1_000, |t| *t.get_ref()));
     match e.protocol.get_ref().as_str() {
         "modbus_tcp" => {
             for (present, key) in [(e.url.is_some(), "url"), (e.security_mode.is_some(), "security_mode")] {
                 if present {
-                    c.sink.at(e.protocol.span(), format!("endpoint.{key}"), "is for OPC UA endpoints only");
+                    c.sink.at(e.protocol.span(), format!("{prefix}.{key}"), "is for OPC UA endpoints only");
                 }
             }
             match (&e.host, &e.port) {
@@ -974,7 +1030,7 @@ fn endpoint(c: &mut Checker<'_>, e: &RawEndpoint) -> Option<Endpoint> {
                 (host, port) => {
                     for (absent, key) in [(host.is_none(), "host"), (port.is_none(), "port")] {
                         if absent {
-                            c.sink.at(e.protocol.span(), format!("endpoint.{key}"), "is required for modbus_tcp");
+                            c.sink.at(e.protocol.span(), format!("{prefix}.{key}"), "is required for modbus_tcp");
                         }
                     }
                     None
@@ -985,13 +1041,17 @@ fn endpoint(c: &mut Checker<'_>, e: &RawEndpoint) -> Option<Endpoint> {
             let Some(url) = &e.url else {
                 c.sink.at(
                     e.protocol.span(),
-                    "endpoint.url",
+                    format!("{prefix}.url"),
                     "opcua needs the endpoint URL, e.g. opc.tcp://127.0.0.1:4840/mes",
                 );
                 return None;
             };
             if !url.get_ref().starts_with("opc.tcp://") {
-                c.sink.at(url.span(), "endpoint.url", format!("{:?} does not start with opc.tcp://", url.get_ref()));
+                c.sink.at(
+                    url.span(),
+                    format!("{prefix}.url"),
+                    format!("{:?} does not start with opc.tcp://", url.get_ref()),
+                );
             }
             let security = match e.security_mode.as_ref().map(|m| (m.get_ref().as_str(), m.span())) {
                 None | Some(("none", _)) => OpcUaSecurity::None,
@@ -1000,7 +1060,7 @@ fn endpoint(c: &mut Checker<'_>, e: &RawEndpoint) -> Option<Endpoint> {
                         None | Some(("basic256sha256", _)) => {}
                         Some((other, span)) => c.sink.at(
                             span,
-                            "endpoint.security_policy",
+                            format!("{prefix}.security_policy"),
                             format!("{other:?} is not supported; use \"basic256sha256\""),
                         ),
                     }
@@ -1009,7 +1069,7 @@ fn endpoint(c: &mut Checker<'_>, e: &RawEndpoint) -> Option<Endpoint> {
                 Some((other, span)) => {
                     c.sink.at(
                         span,
-                        "endpoint.security_mode",
+                        format!("{prefix}.security_mode"),
                         format!("{other:?} is not one of \"none\", \"sign_and_encrypt\""),
                     );
                     OpcUaSecurity::None
@@ -1026,7 +1086,7 @@ fn endpoint(c: &mut Checker<'_>, e: &RawEndpoint) -> Option<Endpoint> {
         other => {
             c.sink.at(
                 e.protocol.span(),
-                "endpoint.protocol",
+                format!("{prefix}.protocol"),
                 format!("{other:?} is not one of \"modbus_tcp\", \"opcua\""),
             );
             None
@@ -1034,8 +1094,15 @@ fn endpoint(c: &mut Checker<'_>, e: &RawEndpoint) -> Option<Endpoint> {
     }
 }
 
-fn station(c: &mut Checker<'_>, s: &RawStation, field: &str) -> Option<StationProfile> {
+fn station(c: &mut Checker<'_>, s: &RawStation, field: &str, line_endpoint: &RawEndpoint) -> Option<StationProfile> {
     let before = c.sink.problems.len();
+    let own_endpoint =
+        s.endpoint.as_ref().and_then(|e| endpoint(c, &e.over(line_endpoint), &format!("{field}.endpoint")));
+    c.station_endpoint = match &own_endpoint {
+        Some(Endpoint::ModbusTcp { host, port, .. }) => format!("{host}:{port}"),
+        Some(Endpoint::OpcUa { url, .. }) => url.clone(),
+        None => String::new(),
+    };
     if !is_code(s.code.get_ref()) {
         c.sink.at(
             s.code.span(),
@@ -1297,6 +1364,7 @@ fn station(c: &mut Checker<'_>, s: &RawStation, field: &str) -> Option<StationPr
         consumes,
         feeders,
         validation,
+        endpoint: own_endpoint,
     })
 }
 
@@ -1448,6 +1516,31 @@ result = { address = "hr:32", type = "u16" }
         assert_eq!(found.len(), 7, "{found:#?}");
         let lines: Vec<usize> = found.iter().map(|p| p.split(':').nth(1).unwrap().parse().unwrap()).collect();
         assert!(lines.windows(2).all(|w| w[0] <= w[1]), "in file order: {found:#?}");
+    }
+
+    #[test]
+    fn a_station_may_be_a_plc_of_its_own_inheriting_the_lines_endpoint() {
+        let own = GOOD.replace(
+            "handshake = \"sequence\"\n",
+            "handshake = \"sequence\"\n[stations.endpoint]\nhost = \"10.0.0.7\"\n",
+        );
+        let p = Profile::parse(Path::new("p.toml"), &own).unwrap();
+        assert_eq!(
+            p.stations[0].endpoint,
+            Some(Endpoint::ModbusTcp { host: "10.0.0.7".into(), port: 5020, timeout: Duration::from_secs(1) }),
+            "host of its own, port and timeout from the line"
+        );
+        assert_eq!(Profile::parse(Path::new("p.toml"), GOOD).unwrap().stations[0].endpoint, None);
+        let wrong = GOOD.replace(
+            "handshake = \"sequence\"\n",
+            "handshake = \"sequence\"\n[stations.endpoint]\nurl = \"opc.tcp://x:1\"\nspeed = 3\n",
+        );
+        let found = problems(&wrong);
+        assert!(found.iter().any(|p| p.contains("stations[0].endpoint.speed: unknown field")), "{found:#?}");
+        assert!(
+            found.iter().any(|p| p.contains("stations[0].endpoint.url: is for OPC UA endpoints only")),
+            "{found:#?}"
+        );
     }
 
     #[test]

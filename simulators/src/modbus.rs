@@ -31,12 +31,21 @@ pub struct ModbusFront {
     faults: Arc<Faults>,
     started: Instant,
     requests: Arc<AtomicU64>,
+    /// The unit ids this front answers for (`None`: every unit of the line); others get the
+    /// gateway exception, as a PLC that is not the one asked for would.
+    units: Option<Arc<std::collections::BTreeSet<u8>>>,
 }
 
 impl ModbusFront {
     /// A front serving `image`, misbehaving as `faults` says.
     pub fn new(image: Arc<Mutex<LineImage>>, faults: Arc<Faults>) -> Self {
-        Self { image, faults, started: Instant::now(), requests: Arc::new(AtomicU64::new(0)) }
+        Self { image, faults, started: Instant::now(), requests: Arc::new(AtomicU64::new(0)), units: None }
+    }
+
+    /// Answers only for `units` (stations that are separate PLCs on their own addresses).
+    pub fn only(mut self, units: std::collections::BTreeSet<u8>) -> Self {
+        self.units = Some(Arc::new(units));
+        self
     }
 
     fn handle(&self, req: SlaveRequest<'static>) -> Result<Response, ExceptionCode> {
@@ -45,6 +54,9 @@ impl ModbusFront {
         }
         let mut image = self.image.lock().map_err(|_| ExceptionCode::ServerDeviceFailure)?;
         let unit = req.slave;
+        if self.units.as_ref().is_some_and(|only| !only.contains(&unit)) {
+            return Err(ExceptionCode::GatewayTargetDevice);
+        }
         let memory = image.units.get_mut(&unit).ok_or(ExceptionCode::GatewayTargetDevice)?;
         let range = |len: usize, start: u16, qty: u16, max: u16| {
             if qty == 0 || qty > max {
@@ -122,8 +134,12 @@ impl tokio_modbus::server::Service for ModbusFront {
 /// Serves `image` on `listener` until the task is dropped or the listener fails. The caller
 /// binds (port 0 in tests) and so knows the address.
 pub async fn serve(listener: TcpListener, image: Arc<Mutex<LineImage>>, faults: Arc<Faults>) -> io::Result<()> {
-    let drop_after = faults.drop_after;
-    let front = ModbusFront::new(image, faults);
+    serve_front(listener, ModbusFront::new(image, faults)).await
+}
+
+/// Serves `front` on `listener` (a front that answers for some units only: [`ModbusFront::only`]).
+pub async fn serve_front(listener: TcpListener, front: ModbusFront) -> io::Result<()> {
+    let drop_after = front.faults.drop_after;
     let server = Server::new(listener);
     let on_connected = |stream, socket_addr: SocketAddr| {
         let front = front.clone();

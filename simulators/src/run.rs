@@ -128,7 +128,9 @@ struct SimLine {
 }
 
 /// Binds every line's server and returns the addresses, then runs until `stop` resolves or
-/// the duration has been simulated. `on_ready` receives `(line, address)` pairs once bound.
+/// the duration has been simulated. `on_ready` receives `(line, address)` pairs once bound,
+/// and `(line/STATION, address)` for every station that is a PLC of its own
+/// ([`plc_contract::profile::Profile::move_to_served`] points a profile at them).
 pub async fn simulate(
     options: SimulateOptions,
     on_ready: impl FnOnce(&[(String, SocketAddr)]),
@@ -181,7 +183,36 @@ pub async fn simulate(
                 None => servers.push(handle),
             }
         } else {
-            tokio::spawn(crate::modbus::serve(listener, image.clone(), faults.clone()));
+            // Stations that are PLCs of their own answer on their own port; the line's port
+            // answers for the others.
+            let own: std::collections::BTreeSet<u8> =
+                profile.stations.iter().filter(|s| s.endpoint.is_some()).filter_map(|s| s.unit_id).collect();
+            let all: std::collections::BTreeSet<u8> = profile.stations.iter().filter_map(|s| s.unit_id).collect();
+            let front = crate::modbus::ModbusFront::new(image.clone(), faults.clone());
+            let front = if own.is_empty() { front } else { front.only(all.difference(&own).copied().collect()) };
+            tokio::spawn(crate::modbus::serve_front(listener, front));
+        }
+        // The stations' own PLCs.
+        for station in profile.stations.iter().filter(|s| s.endpoint.is_some()) {
+            let port = if first == 0 { 0 } else { first.saturating_add(*k) };
+            *k += 1;
+            let key = format!("{}/{}", profile.line, station.code);
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+                .await
+                .map_err(|source| SimulateError::Io { what: format!("binding 127.0.0.1:{port} for {key}"), source })?;
+            let station_addr = listener
+                .local_addr()
+                .map_err(|source| SimulateError::Io { what: "reading the bound address".into(), source })?;
+            if is_opcua {
+                let mut own = profile.clone();
+                own.endpoint = station.endpoint.clone().unwrap_or_else(|| profile.endpoint.clone());
+                servers.push(crate::opcua::serve(listener, &own, image.clone(), &options.opcua_login).await?);
+            } else {
+                let front = crate::modbus::ModbusFront::new(image.clone(), faults.clone())
+                    .only(station.unit_id.into_iter().collect());
+                tokio::spawn(crate::modbus::serve_front(listener, front));
+            }
+            addresses.push((key, station_addr));
         }
         let prefix = match profile.kind.as_str() {
             "smt" => "PCB",

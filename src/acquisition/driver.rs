@@ -57,13 +57,24 @@ pub enum DriverError {
     /// The driver is not connected.
     #[error("not connected")]
     NotConnected,
+    /// A station that is a PLC of its own cannot be reached: that station's fault, not the
+    /// line's (the others go on; its connection is tried again later).
+    #[error("{station}: its PLC at {endpoint} is unreachable: {reason}")]
+    StationLink {
+        /// Station code.
+        station: String,
+        /// Its endpoint.
+        endpoint: String,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 impl DriverError {
     /// Whether the connection must be dropped and made again (a timeout or a broken link),
     /// rather than the request simply retried on the next poll (an exception).
     pub fn needs_reconnect(&self) -> bool {
-        !matches!(self, DriverError::Exception { .. } | DriverError::Encode { .. })
+        !matches!(self, DriverError::Exception { .. } | DriverError::Encode { .. } | DriverError::StationLink { .. })
     }
 }
 

@@ -15,6 +15,7 @@ pub mod driver;
 pub mod handshake;
 pub mod health;
 pub mod modbus;
+pub mod multi;
 pub mod opcua;
 pub mod plan;
 pub mod station;
@@ -44,20 +45,62 @@ pub struct DriverSettings {
     pub fallback_password: Option<String>,
 }
 
-/// A driver of either protocol, chosen by the profile.
-pub enum LineDriver {
+/// The driver of one endpoint, of either protocol.
+pub enum EndpointDriver {
     /// Modbus TCP.
     Modbus(modbus::ModbusDriver),
     /// OPC UA.
     OpcUa(Box<opcua::OpcUaDriver>),
 }
 
+/// A line's driver, chosen by its profile: one endpoint's, or one per endpoint when stations
+/// are PLCs on addresses of their own.
+pub enum LineDriver {
+    /// Every station behind the line's endpoint.
+    One(EndpointDriver),
+    /// One connection per endpoint (see [`multi`]).
+    Several(multi::MultiDriver<EndpointDriver>),
+}
+
+/// How an endpoint is named in messages and routes.
+fn endpoint_name(endpoint: &Endpoint) -> String {
+    match endpoint {
+        Endpoint::ModbusTcp { host, port, .. } => format!("modbus tcp {host}:{port}"),
+        Endpoint::OpcUa { url, .. } => url.clone(),
+    }
+}
+
 impl LineDriver {
-    /// The driver a profile's endpoint needs.
+    /// The driver a profile's endpoints need: one connection for the line, or one per
+    /// distinct endpoint when stations have their own (stations sharing an address share it).
     pub fn for_profile(profile: &Profile, settings: &DriverSettings) -> Result<Self, UnsupportedEndpoint> {
-        Ok(match &profile.endpoint {
+        if profile.stations.iter().all(|s| s.endpoint.is_none()) {
+            return Ok(LineDriver::One(EndpointDriver::for_endpoint(profile, &profile.endpoint, settings)?));
+        }
+        let mut drivers: Vec<(String, EndpointDriver)> = Vec::new();
+        let mut stations = Vec::new();
+        for s in &profile.stations {
+            let endpoint = s.endpoint.as_ref().unwrap_or(&profile.endpoint);
+            let name = endpoint_name(endpoint);
+            if !drivers.iter().any(|(n, _)| *n == name) {
+                drivers.push((name.clone(), EndpointDriver::for_endpoint(profile, endpoint, settings)?));
+            }
+            stations.push((s.code.clone(), name));
+        }
+        Ok(LineDriver::Several(multi::MultiDriver::new(drivers, stations)))
+    }
+}
+
+impl EndpointDriver {
+    /// The driver of one endpoint of `profile`'s line.
+    fn for_endpoint(
+        profile: &Profile,
+        endpoint: &Endpoint,
+        settings: &DriverSettings,
+    ) -> Result<Self, UnsupportedEndpoint> {
+        Ok(match endpoint {
             Endpoint::ModbusTcp { host, port, timeout } => {
-                LineDriver::Modbus(modbus::ModbusDriver::new(host, *port, *timeout))
+                EndpointDriver::Modbus(modbus::ModbusDriver::new(host, *port, *timeout))
             }
             Endpoint::OpcUa { url, security, username, password_env, timeout } => {
                 let login = match username {
@@ -72,7 +115,7 @@ impl LineDriver {
                         Some((user.clone(), password))
                     }
                 };
-                LineDriver::OpcUa(Box::new(opcua::OpcUaDriver::new(opcua::OpcUaEndpoint {
+                EndpointDriver::OpcUa(Box::new(opcua::OpcUaDriver::new(opcua::OpcUaEndpoint {
                     url: url.clone(),
                     security: *security,
                     login,
@@ -84,18 +127,18 @@ impl LineDriver {
     }
 }
 
-impl driver::Driver for LineDriver {
+impl driver::Driver for EndpointDriver {
     async fn connect(&mut self) -> Result<(), driver::DriverError> {
         match self {
-            LineDriver::Modbus(d) => d.connect().await,
-            LineDriver::OpcUa(d) => d.connect().await,
+            EndpointDriver::Modbus(d) => d.connect().await,
+            EndpointDriver::OpcUa(d) => d.connect().await,
         }
     }
 
     fn disconnect(&mut self) {
         match self {
-            LineDriver::Modbus(d) => d.disconnect(),
-            LineDriver::OpcUa(d) => d.disconnect(),
+            EndpointDriver::Modbus(d) => d.disconnect(),
+            EndpointDriver::OpcUa(d) => d.disconnect(),
         }
     }
 
@@ -105,22 +148,22 @@ impl driver::Driver for LineDriver {
         tags: &[&plc_contract::profile::Tag],
     ) -> Result<Vec<driver::TagResult>, driver::DriverError> {
         match self {
-            LineDriver::Modbus(d) => d.read(station, tags).await,
-            LineDriver::OpcUa(d) => d.read(station, tags).await,
+            EndpointDriver::Modbus(d) => d.read(station, tags).await,
+            EndpointDriver::OpcUa(d) => d.read(station, tags).await,
         }
     }
 
     fn wakeup(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
         match self {
-            LineDriver::Modbus(d) => d.wakeup(),
-            LineDriver::OpcUa(d) => d.wakeup(),
+            EndpointDriver::Modbus(d) => d.wakeup(),
+            EndpointDriver::OpcUa(d) => d.wakeup(),
         }
     }
 
     fn read_fresh(&mut self) {
         match self {
-            LineDriver::Modbus(d) => d.read_fresh(),
-            LineDriver::OpcUa(d) => d.read_fresh(),
+            EndpointDriver::Modbus(d) => d.read_fresh(),
+            EndpointDriver::OpcUa(d) => d.read_fresh(),
         }
     }
 
@@ -130,8 +173,8 @@ impl driver::Driver for LineDriver {
         tags: &[&plc_contract::profile::Tag],
     ) -> Result<(), driver::DriverError> {
         match self {
-            LineDriver::Modbus(d) => d.watch(station, tags).await,
-            LineDriver::OpcUa(d) => d.watch(station, tags).await,
+            EndpointDriver::Modbus(d) => d.watch(station, tags).await,
+            EndpointDriver::OpcUa(d) => d.watch(station, tags).await,
         }
     }
 
@@ -141,8 +184,71 @@ impl driver::Driver for LineDriver {
         writes: &[(&plc_contract::profile::Tag, plc_contract::codec::TagValue)],
     ) -> Result<(), driver::DriverError> {
         match self {
-            LineDriver::Modbus(d) => d.write(station, writes).await,
-            LineDriver::OpcUa(d) => d.write(station, writes).await,
+            EndpointDriver::Modbus(d) => d.write(station, writes).await,
+            EndpointDriver::OpcUa(d) => d.write(station, writes).await,
+        }
+    }
+}
+
+impl driver::Driver for LineDriver {
+    async fn connect(&mut self) -> Result<(), driver::DriverError> {
+        match self {
+            LineDriver::One(d) => d.connect().await,
+            LineDriver::Several(d) => d.connect().await,
+        }
+    }
+
+    fn disconnect(&mut self) {
+        match self {
+            LineDriver::One(d) => d.disconnect(),
+            LineDriver::Several(d) => d.disconnect(),
+        }
+    }
+
+    async fn read(
+        &mut self,
+        station: &plc_contract::profile::StationProfile,
+        tags: &[&plc_contract::profile::Tag],
+    ) -> Result<Vec<driver::TagResult>, driver::DriverError> {
+        match self {
+            LineDriver::One(d) => d.read(station, tags).await,
+            LineDriver::Several(d) => d.read(station, tags).await,
+        }
+    }
+
+    fn wakeup(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        match self {
+            LineDriver::One(d) => d.wakeup(),
+            LineDriver::Several(d) => d.wakeup(),
+        }
+    }
+
+    fn read_fresh(&mut self) {
+        match self {
+            LineDriver::One(d) => d.read_fresh(),
+            LineDriver::Several(d) => d.read_fresh(),
+        }
+    }
+
+    async fn watch(
+        &mut self,
+        station: &plc_contract::profile::StationProfile,
+        tags: &[&plc_contract::profile::Tag],
+    ) -> Result<(), driver::DriverError> {
+        match self {
+            LineDriver::One(d) => d.watch(station, tags).await,
+            LineDriver::Several(d) => d.watch(station, tags).await,
+        }
+    }
+
+    async fn write(
+        &mut self,
+        station: &plc_contract::profile::StationProfile,
+        writes: &[(&plc_contract::profile::Tag, plc_contract::codec::TagValue)],
+    ) -> Result<(), driver::DriverError> {
+        match self {
+            LineDriver::One(d) => d.write(station, writes).await,
+            LineDriver::Several(d) => d.write(station, writes).await,
         }
     }
 }

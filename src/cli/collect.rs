@@ -20,8 +20,9 @@ pub struct CollectArgs {
     #[arg(long = "profile", value_name = "FILE")]
     profiles: Vec<PathBuf>,
     /// Reach a line at another host and port than its profile says (repeatable), e.g.
-    /// `phone-1=127.0.0.1:15020`; an OPC UA line keeps its endpoint path.
-    #[arg(long = "connect", value_name = "LINE=HOST:PORT")]
+    /// `phone-1=127.0.0.1:15020`, or a station that is a PLC of its own,
+    /// `phone-1/FT=127.0.0.1:15021`; an OPC UA endpoint keeps its path.
+    #[arg(long = "connect", value_name = "LINE[/STATION]=HOST:PORT")]
     connect: Vec<String>,
     /// On SIGINT/SIGTERM, take every record the PLCs still hold before exiting (for a line
     /// whose production has stopped); by default the current poll finishes and unacknowledged
@@ -43,16 +44,30 @@ fn profiles(config: &Config, args: &CollectArgs) -> anyhow::Result<Vec<Profile>>
         out.push(Profile::load(&path)?);
     }
     for spec in &args.connect {
-        let (line, address) =
-            spec.split_once('=').with_context(|| format!("--connect {spec:?}: expected LINE=HOST:PORT"))?;
-        let (host, port) =
-            address.rsplit_once(':').with_context(|| format!("--connect {spec:?}: expected LINE=HOST:PORT"))?;
+        let expected = || format!("--connect {spec:?}: expected LINE=HOST:PORT or LINE/STATION=HOST:PORT");
+        let (key, address) = spec.split_once('=').with_context(expected)?;
+        let (host, port) = address.rsplit_once(':').with_context(expected)?;
         let port: u16 = port.parse().with_context(|| format!("--connect {spec:?}: {port:?} is not a port"))?;
+        let (line, station) = match key.split_once('/') {
+            Some((line, station)) => (line, Some(station)),
+            None => (key, None),
+        };
         let profile = out
             .iter_mut()
             .find(|p| p.line == line)
             .with_context(|| format!("--connect {spec:?}: no profile for line {line:?}"))?;
-        profile.endpoint.move_to(host, port);
+        match station {
+            None => profile.endpoint.move_to(host, port),
+            Some(code) => profile
+                .stations
+                .iter_mut()
+                .find(|s| s.code == code)
+                .and_then(|s| s.endpoint.as_mut())
+                .with_context(|| {
+                    format!("--connect {spec:?}: line {line} has no station {code:?} with an endpoint of its own")
+                })?
+                .move_to(host, port),
+        }
     }
     Ok(out)
 }

@@ -155,8 +155,7 @@ async fn live(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     };
     let mut collected = profiles;
     for p in &mut collected {
-        let Some((_, addr)) = addresses.iter().find(|(l, _)| *l == p.line) else { continue };
-        p.endpoint.move_to(&addr.ip().to_string(), addr.port());
+        p.move_to_served(&addresses);
         p.at_speed(args.speed);
     }
     let settings = DriverSettings {

@@ -151,8 +151,8 @@ async fn run_profiles(
     let mut profiles = lines;
     for p in &mut profiles {
         tweak(p);
-        let (_, addr) = addresses.iter().find(|(l, _)| *l == p.line).unwrap();
-        p.endpoint.move_to(&addr.ip().to_string(), addr.port());
+        assert!(addresses.iter().any(|(l, _)| *l == p.line), "{} is served", p.line);
+        p.move_to_served(&addresses);
         p.at_speed(options_speed);
     }
     let store = Arc::new(db.store().await);
@@ -881,4 +881,79 @@ async fn a_collector_whose_store_loses_its_master_data_registers_the_line_again_
         assert!(got.len() > 50, "{}: {} records after the replacement", db.label(), got.len());
         db.cleanup(Arc::try_unwrap(store).ok().expect("collectors released the store")).await;
     }
+}
+
+/// `lines` with some stations made PLCs of their own: `[stations.endpoint]` added to each
+/// station whose code is listed, keeping the line's protocol and every other key (the
+/// simulators serve such a station on a port of its own; `move_to_served` points the profile
+/// at it).
+fn with_station_endpoints(file: &str, codes: &[&str], endpoint: &str) -> Profile {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("plc-profiles").join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut parts: Vec<String> = text.split("[[stations]]").map(str::to_owned).collect();
+    for part in parts.iter_mut().skip(1) {
+        if codes.iter().any(|c| part.contains(&format!("code = \"{c}\""))) {
+            // Before the station's first sub-table, so the keys belong to the station.
+            let at = part.find("\n[").unwrap();
+            part.insert_str(at, &format!("\n[stations.endpoint]\n{endpoint}"));
+        }
+    }
+    Profile::parse(&path, &parts.join("[[stations]]")).unwrap()
+}
+
+/// Stations wired as separate PLCs on addresses of their own (Modbus and OPC UA), under cut
+/// links: every record exactly once, each station read through its own connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stations_that_are_plcs_of_their_own_are_collected_through_their_own_endpoints() {
+    let db = TestDb::sqlite();
+    let lines = vec![
+        bundled("smt-line.toml"),
+        with_station_endpoints("phone-line.toml", &["FT", "PACK"], "port = 1"),
+        with_station_endpoints("tablet-line.toml", &["LOAD"], "url = \"opc.tcp://127.0.0.1:1/mes/tablet\""),
+    ];
+    assert!(lines[1].stations.iter().filter(|s| s.endpoint.is_some()).count() == 2);
+    let run = run_profiles(&db, lines, 31, "drop=4", &[], |_| {}).await;
+    assert_meaningful(&run.truth);
+    assert_exact(db.label(), &run.truth, &run.got);
+    // The SMT line reconnects as a whole; on the phone line each cut connection was that
+    // station's fault, made again by itself while the others went on.
+    let line = |code: &str| run.health.iter().find(|h| h.line == code).unwrap();
+    assert!(line("smt-1").connects > 1, "links were cut");
+    assert!(line("phone-1").stations.iter().any(|s| s.errors > 0), "{:?}", line("phone-1").stations);
+    db.cleanup(Arc::try_unwrap(run.store).ok().expect("collectors released the store")).await;
+}
+
+/// A station whose own PLC cannot be reached is that station's fault: the line's other
+/// stations are collected exactly, and the station's health says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_station_plc_does_not_stop_its_line() {
+    let db = TestDb::sqlite();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let tweak = move |p: &mut Profile| {
+        for s in &mut p.stations {
+            if s.code == "FT" {
+                s.endpoint = Some(plc_contract::profile::Endpoint::ModbusTcp {
+                    host: "127.0.0.1".into(),
+                    port: closed,
+                    timeout: Duration::from_millis(300),
+                });
+            }
+        }
+    };
+    let Run { truth, got, health, store, .. } =
+        run_profiles(&db, vec![bundled("phone-line.toml")], 33, "", &[], tweak).await;
+    let others = |lines: &[StationResultLine]| -> Vec<StationResultLine> {
+        lines.iter().filter(|l| l.station != "FT").cloned().collect()
+    };
+    assert!(others(&truth).len() > 30, "the other stations produced: {}", others(&truth).len());
+    assert_exact("stations behind the line's endpoint", &others(&truth), &others(&got));
+    assert!(got.iter().all(|l| l.station != "FT"), "nothing recorded from the unreachable PLC");
+    let ft = health[0].stations.iter().find(|s| s.code == "FT").unwrap();
+    assert!(
+        ft.errors > 0 && ft.last_error.as_deref().unwrap_or("").contains("unreachable"),
+        "FT's health names its PLC: {:?}",
+        ft.last_error
+    );
+    assert!(health[0].stations.iter().filter(|s| s.code != "FT").all(|s| s.errors == 0), "{:?}", health[0].stations);
+    db.cleanup(Arc::try_unwrap(store).ok().expect("collectors released the store")).await;
 }
