@@ -127,131 +127,55 @@ impl EndpointDriver {
     }
 }
 
-impl driver::Driver for EndpointDriver {
-    async fn connect(&mut self) -> Result<(), driver::DriverError> {
-        match self {
-            EndpointDriver::Modbus(d) => d.connect().await,
-            EndpointDriver::OpcUa(d) => d.connect().await,
-        }
-    }
+/// Implements [`driver::Driver`] for an enum by handing every call to the variant's driver.
+macro_rules! dispatch_driver {
+    ($ty:ident: $($variant:ident),+) => {
+        impl driver::Driver for $ty {
+            async fn connect(&mut self) -> Result<(), driver::DriverError> {
+                match self { $($ty::$variant(d) => d.connect().await),+ }
+            }
 
-    fn disconnect(&mut self) {
-        match self {
-            EndpointDriver::Modbus(d) => d.disconnect(),
-            EndpointDriver::OpcUa(d) => d.disconnect(),
-        }
-    }
+            fn disconnect(&mut self) {
+                match self { $($ty::$variant(d) => d.disconnect()),+ }
+            }
 
-    async fn read(
-        &mut self,
-        station: &plc_contract::profile::StationProfile,
-        tags: &[&plc_contract::profile::Tag],
-    ) -> Result<Vec<driver::TagResult>, driver::DriverError> {
-        match self {
-            EndpointDriver::Modbus(d) => d.read(station, tags).await,
-            EndpointDriver::OpcUa(d) => d.read(station, tags).await,
-        }
-    }
+            async fn read(
+                &mut self,
+                station: &plc_contract::profile::StationProfile,
+                tags: &[&plc_contract::profile::Tag],
+            ) -> Result<Vec<driver::TagResult>, driver::DriverError> {
+                match self { $($ty::$variant(d) => d.read(station, tags).await),+ }
+            }
 
-    fn wakeup(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
-        match self {
-            EndpointDriver::Modbus(d) => d.wakeup(),
-            EndpointDriver::OpcUa(d) => d.wakeup(),
-        }
-    }
+            fn wakeup(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+                match self { $($ty::$variant(d) => d.wakeup()),+ }
+            }
 
-    fn read_fresh(&mut self) {
-        match self {
-            EndpointDriver::Modbus(d) => d.read_fresh(),
-            EndpointDriver::OpcUa(d) => d.read_fresh(),
-        }
-    }
+            fn read_fresh(&mut self) {
+                match self { $($ty::$variant(d) => d.read_fresh()),+ }
+            }
 
-    async fn watch(
-        &mut self,
-        station: &plc_contract::profile::StationProfile,
-        tags: &[&plc_contract::profile::Tag],
-    ) -> Result<(), driver::DriverError> {
-        match self {
-            EndpointDriver::Modbus(d) => d.watch(station, tags).await,
-            EndpointDriver::OpcUa(d) => d.watch(station, tags).await,
-        }
-    }
+            async fn watch(
+                &mut self,
+                station: &plc_contract::profile::StationProfile,
+                tags: &[&plc_contract::profile::Tag],
+            ) -> Result<(), driver::DriverError> {
+                match self { $($ty::$variant(d) => d.watch(station, tags).await),+ }
+            }
 
-    async fn write(
-        &mut self,
-        station: &plc_contract::profile::StationProfile,
-        writes: &[(&plc_contract::profile::Tag, plc_contract::codec::TagValue)],
-    ) -> Result<(), driver::DriverError> {
-        match self {
-            EndpointDriver::Modbus(d) => d.write(station, writes).await,
-            EndpointDriver::OpcUa(d) => d.write(station, writes).await,
+            async fn write(
+                &mut self,
+                station: &plc_contract::profile::StationProfile,
+                writes: &[(&plc_contract::profile::Tag, plc_contract::codec::TagValue)],
+            ) -> Result<(), driver::DriverError> {
+                match self { $($ty::$variant(d) => d.write(station, writes).await),+ }
+            }
         }
-    }
+    };
 }
 
-impl driver::Driver for LineDriver {
-    async fn connect(&mut self) -> Result<(), driver::DriverError> {
-        match self {
-            LineDriver::One(d) => d.connect().await,
-            LineDriver::Several(d) => d.connect().await,
-        }
-    }
-
-    fn disconnect(&mut self) {
-        match self {
-            LineDriver::One(d) => d.disconnect(),
-            LineDriver::Several(d) => d.disconnect(),
-        }
-    }
-
-    async fn read(
-        &mut self,
-        station: &plc_contract::profile::StationProfile,
-        tags: &[&plc_contract::profile::Tag],
-    ) -> Result<Vec<driver::TagResult>, driver::DriverError> {
-        match self {
-            LineDriver::One(d) => d.read(station, tags).await,
-            LineDriver::Several(d) => d.read(station, tags).await,
-        }
-    }
-
-    fn wakeup(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
-        match self {
-            LineDriver::One(d) => d.wakeup(),
-            LineDriver::Several(d) => d.wakeup(),
-        }
-    }
-
-    fn read_fresh(&mut self) {
-        match self {
-            LineDriver::One(d) => d.read_fresh(),
-            LineDriver::Several(d) => d.read_fresh(),
-        }
-    }
-
-    async fn watch(
-        &mut self,
-        station: &plc_contract::profile::StationProfile,
-        tags: &[&plc_contract::profile::Tag],
-    ) -> Result<(), driver::DriverError> {
-        match self {
-            LineDriver::One(d) => d.watch(station, tags).await,
-            LineDriver::Several(d) => d.watch(station, tags).await,
-        }
-    }
-
-    async fn write(
-        &mut self,
-        station: &plc_contract::profile::StationProfile,
-        writes: &[(&plc_contract::profile::Tag, plc_contract::codec::TagValue)],
-    ) -> Result<(), driver::DriverError> {
-        match self {
-            LineDriver::One(d) => d.write(station, writes).await,
-            LineDriver::Several(d) => d.write(station, writes).await,
-        }
-    }
-}
+dispatch_driver!(EndpointDriver: Modbus, OpcUa);
+dispatch_driver!(LineDriver: One, Several);
 
 /// Why collectors could not start.
 #[derive(Debug, thiserror::Error)]

@@ -37,10 +37,7 @@ impl Store {
             .await
             .map_err(StoreError::db("reading a user"))?;
         let Some(row) = row else { return Ok(None) };
-        let role: String = get(&row, "role")?;
-        let role = Role::parse(&role).ok_or(StoreError::Corrupt { table: "users", column: "role", value: role })?;
-        let user = User { username: get(&row, "username")?, role, disabled: get(&row, "disabled")? };
-        Ok(Some((user, get(&row, "password_hash")?)))
+        Ok(Some((user_of(&row)?, get(&row, "password_hash")?)))
     }
 }
 
@@ -100,10 +97,8 @@ impl Store {
             .await
             .map_err(StoreError::db("reading a session"))?;
         let Some(row) = row else { return Ok(None) };
-        let role: String = get(&row, "role")?;
-        let role = Role::parse(&role).ok_or(StoreError::Corrupt { table: "users", column: "role", value: role })?;
         Ok(Some(StoredSession {
-            user: User { username: get(&row, "username")?, role, disabled: get(&row, "disabled")? },
+            user: user_of(&row)?,
             expires_at: get(&row, "expires_at")?,
             revoked_at: get(&row, "revoked_at")?,
         }))
@@ -165,15 +160,15 @@ impl Store {
             ))
             .await
             .map_err(StoreError::db("reading users"))?;
-        rows.iter()
-            .map(|row| {
-                let role: String = get(row, "role")?;
-                let role =
-                    Role::parse(&role).ok_or(StoreError::Corrupt { table: "users", column: "role", value: role })?;
-                Ok(User { username: get(row, "username")?, role, disabled: get(row, "disabled")? })
-            })
-            .collect()
+        rows.iter().map(user_of).collect()
     }
+}
+
+/// A user from a row with `username`, `role` and `disabled`.
+fn user_of(row: &sea_orm::QueryResult) -> Result<User, StoreError> {
+    let role: String = get(row, "role")?;
+    let role = Role::parse(&role).ok_or(StoreError::Corrupt { table: "users", column: "role", value: role })?;
+    Ok(User { username: get(row, "username")?, role, disabled: get(row, "disabled")? })
 }
 
 async fn revoke_all(

@@ -102,6 +102,27 @@ struct Run {
     validations: Vec<plc_contract::ValidationLine>,
 }
 
+/// Simulation of `lines` for `minutes` of simulated time at `speed` from now, on free loopback
+/// ports, validating, with no faults and no ground truth (callers set what they need).
+fn sim_options(lines: Vec<Profile>, seed: u64, speed: f64, minutes: u64, dir: &Path) -> SimulateOptions {
+    SimulateOptions {
+        lines,
+        seed,
+        speed,
+        modbus_port: 0,
+        ground_truth: None,
+        duration: Some(Duration::from_secs(minutes * 60)),
+        start: Utc::now().duration_trunc(chrono::Duration::seconds(1)).unwrap(),
+        faults: Faults::parse("").unwrap(),
+        opcua_port: 0,
+        opcua_login: OpcUaLogin::bundled(dir.join("pki")),
+        validate: true,
+        extra_tags: 0,
+        ack_latencies: None,
+        resume: Default::default(),
+    }
+}
+
 /// Starts the simulated `lines` on free loopback ports; the task and each line's address.
 async fn start_simulation(
     options: SimulateOptions,
@@ -131,22 +152,9 @@ async fn run_profiles(
     let dir = tempfile::tempdir().unwrap();
     let truth_file = dir.path().join("truth.jsonl");
     let options_speed = 200.0;
-    let options = SimulateOptions {
-        lines: lines.clone(),
-        seed,
-        speed: options_speed,
-        modbus_port: 0,
-        ground_truth: Some(truth_file.clone()),
-        duration: Some(Duration::from_secs(60 * 60)),
-        start: Utc::now().duration_trunc(chrono::Duration::seconds(1)).unwrap(),
-        faults: Faults::parse(faults).unwrap(),
-        opcua_port: 0,
-        opcua_login: OpcUaLogin::bundled(dir.path().join("pki")),
-        validate: true,
-        extra_tags: 0,
-        ack_latencies: None,
-        resume: Default::default(),
-    };
+    let mut options = sim_options(lines.clone(), seed, options_speed, 60, dir.path());
+    options.ground_truth = Some(truth_file.clone());
+    options.faults = Faults::parse(faults).unwrap();
     let (sim, addresses) = start_simulation(options).await;
     let mut profiles = lines;
     for p in &mut profiles {
@@ -714,22 +722,8 @@ async fn readiness_metrics_and_line_pages_report_each_collector() {
     let mut live = bundled("phone-line.toml");
     live.line = "phone-ops".into();
     let speed = 200.0;
-    let options = SimulateOptions {
-        lines: vec![live.clone()],
-        seed: 41,
-        speed,
-        modbus_port: 0,
-        ground_truth: None,
-        duration: Some(Duration::from_secs(20 * 60)),
-        start: Utc::now().duration_trunc(chrono::Duration::seconds(1)).unwrap(),
-        faults: Faults::parse("").unwrap(),
-        opcua_port: 0,
-        opcua_login: OpcUaLogin::bundled(dir.path().join("pki")),
-        validate: false,
-        extra_tags: 0,
-        ack_latencies: None,
-        resume: Default::default(),
-    };
+    let mut options = sim_options(vec![live.clone()], 41, speed, 20, dir.path());
+    options.validate = false;
     let (sim, addresses) = start_simulation(options).await;
     let addr = addresses[0].1;
     live.endpoint.move_to(&addr.ip().to_string(), addr.port());
@@ -819,22 +813,8 @@ async fn a_collector_whose_store_loses_its_master_data_registers_the_line_again_
         let dir = tempfile::tempdir().unwrap();
         let truth_file = dir.path().join("truth.jsonl");
         let speed = 150.0;
-        let options = SimulateOptions {
-            lines: vec![bundled("phone-line.toml")],
-            seed: 21,
-            speed,
-            modbus_port: 0,
-            ground_truth: Some(truth_file.clone()),
-            duration: Some(Duration::from_secs(40 * 60)),
-            start: Utc::now().duration_trunc(chrono::Duration::seconds(1)).unwrap(),
-            faults: Faults::parse("").unwrap(),
-            opcua_port: 0,
-            opcua_login: OpcUaLogin::bundled(dir.path().join("pki")),
-            validate: true,
-            extra_tags: 0,
-            ack_latencies: None,
-            resume: Default::default(),
-        };
+        let mut options = sim_options(vec![bundled("phone-line.toml")], 21, speed, 40, dir.path());
+        options.ground_truth = Some(truth_file.clone());
         let (sim, addresses) = start_simulation(options).await;
         let mut profile = bundled("phone-line.toml");
         profile.endpoint.move_to(&addresses[0].1.ip().to_string(), addresses[0].1.port());
