@@ -46,6 +46,8 @@ pub struct WebState {
     /// Slots for costly work (reports, traces, line pages): as many as the machine has cores,
     /// so a burst of heavy requests queues instead of multiplying the memory they hold.
     pub costly: tokio::sync::Semaphore,
+    /// `/events` clients connected now (at most [`events::MAX_EVENT_CLIENTS`]).
+    pub event_clients: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// How long a costly request waits for a slot before it is answered "busy" (503).
@@ -63,6 +65,7 @@ impl WebState {
             live: Arc::default(),
             health: Vec::new(),
             costly: tokio::sync::Semaphore::new(slots),
+            event_clients: Arc::default(),
         }
     }
 
