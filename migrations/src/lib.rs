@@ -9,6 +9,9 @@ mod m20261123_000001_initial;
 mod m20261123_000002_validation;
 mod m20261201_000003_ideal_cycle;
 mod m20261203_000004_sessions;
+mod m20261203_000005_ledger;
+
+pub use m20261203_000005_ledger::RECORDED;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -21,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_validation::Migration),
             Box::new(m20261201_000003_ideal_cycle::Migration),
             Box::new(m20261203_000004_sessions::Migration),
+            Box::new(m20261203_000005_ledger::Migration),
         ]
     }
 }

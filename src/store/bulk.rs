@@ -15,6 +15,12 @@ use sea_orm::sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 use super::baseline::{BaselineError, BaselineIds, ts};
 
+/// Whether `url` names a database a benchmark created (`…/mes_bench_…`).
+fn is_bench_database(url: &str) -> bool {
+    let path = url.split('?').next().unwrap_or_default();
+    path.rsplit('/').next().is_some_and(|name| name.starts_with("mes_bench_"))
+}
+
 /// The shape of the generated plant.
 #[derive(Debug, Clone, Copy)]
 pub struct Synthetic {
@@ -346,9 +352,19 @@ pub fn load_sqlite(path: &Path, ids: &BaselineIds, spec: &Synthetic) -> Result<L
 }
 
 /// Loads the generated plant into the migrated PostgreSQL database at `url` with `COPY`.
+///
+/// Refused for any database but one a benchmark made (named `mes_bench_…`): the loader turns
+/// triggers off while it copies (`session_replication_role`), which must never be reachable
+/// against a production store, whose triggers refuse changes to recorded rows.
 pub async fn load_postgres(url: &str, ids: &BaselineIds, spec: &Synthetic) -> Result<Loaded, BaselineError> {
     use std::fmt::Write as _;
 
+    if !is_bench_database(url) {
+        return Err(BaselineError::Unknown(format!(
+            "benchmark database (the bulk loader only loads databases named mes_bench_…, not {})",
+            super::redact(url)
+        )));
+    }
     let mut conn = PgConnection::connect(url).await?;
     let tables = ["units", "material_lots", "station_results", "genealogy_edges"];
     let indexes: Vec<(String, String)> = sea_orm::sqlx::query_as(
@@ -511,5 +527,17 @@ impl super::Store {
             .await
             .map_err(super::StoreError::db("benchmark floor query"))?;
         row.map(|r| super::sql::get::<i64>(&r, "n")).transpose().map(Option::unwrap_or_default)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_bulk_loader_turns_triggers_off_only_in_benchmark_databases() {
+        assert!(super::is_bench_database("postgres://u@h:5432/mes_bench_trace_42"));
+        assert!(super::is_bench_database("postgres://u@h/mes_bench_raw_1?sslmode=disable"));
+        for production in ["postgres://u@h:5432/mes", "postgres://u@h/plant?x=mes_bench_", "postgres://u@h/"] {
+            assert!(!super::is_bench_database(production), "{production}");
+        }
     }
 }

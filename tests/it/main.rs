@@ -8,6 +8,7 @@ mod cli;
 mod collect;
 mod hardening;
 mod harness;
+mod ledger;
 mod simulate;
 mod store;
 mod tidy;

@@ -95,6 +95,8 @@ async fn migrations_apply_on_an_empty_database_and_roll_back() {
             "ledger_entries",
             "users",
             "sessions",
+            "ledger_checkpoints",
+            "ledger_record_hashes",
             "validation_answers",
         ] {
             assert!(tables.contains(expected), "{}: missing table {expected}; have {tables:?}", db.label());
@@ -104,7 +106,7 @@ async fn migrations_apply_on_an_empty_database_and_roll_back() {
         let left: Vec<String> =
             store.table_names().await.unwrap().into_iter().filter(|t| t != "seaql_migrations").collect();
         assert!(left.is_empty(), "{}: tables left after down: {left:?}", db.label());
-        assert_eq!(store.migrate_up().await.unwrap(), 4, "{}: every migration re-applies", db.label());
+        assert_eq!(store.migrate_up().await.unwrap(), 5, "{}: every migration re-applies", db.label());
         db.cleanup(store).await;
     }
 }
