@@ -422,7 +422,16 @@ fn yield_figures(
 
 /// The OEE figures of one slice against the calendar's planned time; `now` ends what is open.
 fn oee_figures(data: &LineData, calendar: &ShiftCalendar, bucket: &Bucket, now: DateTime<Utc>) -> OeeFigures {
-    let planned = calendar.planned_windows(bucket.start, bucket.end);
+    oee_figures_planned(data, &calendar.planned_windows(bucket.start, bucket.end), bucket, now)
+}
+
+/// [`oee_figures`] against given planned windows.
+fn oee_figures_planned(
+    data: &LineData,
+    planned: &[(DateTime<Utc>, DateTime<Utc>)],
+    bucket: &Bucket,
+    now: DateTime<Utc>,
+) -> OeeFigures {
     let per_station: Vec<StationOee> = data
         .stations
         .iter()
@@ -435,7 +444,7 @@ fn oee_figures(data: &LineData, calendar: &ShiftCalendar, bucket: &Bucket, now: 
                 intervals: iv,
                 visits: &data.visits,
             };
-            station_oee(inputs, &planned, bucket.start, bucket.end, now)
+            station_oee(inputs, planned, bucket.start, bucket.end, now)
         })
         .collect();
     let line_oee = aggregate_oee(&per_station);
@@ -759,4 +768,160 @@ pub async fn line_detail(
         .map(|((s, timeline), wip_before)| StationDetail { station: s.id, name: s.name, wip_before, timeline })
         .collect();
     Ok(LineDetail { line: line.clone(), name, from, to, stations, at_repair: wip.at_repair, hourly, top_defects })
+}
+
+/// The master data a closed period's figures are computed with, recorded in its ledger entry
+/// so that recomputing them later uses the same: a changed ideal cycle time, product or shift
+/// calendar does not rewrite a closed period.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct PeriodBasis {
+    /// The line's stations in route order (repair included), with kind and ideal cycle time.
+    pub stations: Vec<BasisStation>,
+    /// Defect opportunities per unit of what the line makes.
+    pub opportunities_per_unit: Option<u32>,
+    /// The period's planned busy windows (shifts minus planned breaks).
+    pub planned: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+/// A station as a [`PeriodBasis`] records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct BasisStation {
+    /// Station code.
+    pub code: StationId,
+    /// Kind (`test`, `repair`, …).
+    pub kind: String,
+    /// Ideal cycle time.
+    pub ideal_cycle_ms: Option<u32>,
+}
+
+/// What an investor reads first about a closed period.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutputSummary {
+    /// Units that entered the line's first step (their first visit there) in the period.
+    pub units_started: u64,
+    /// Units that passed the line's last step in the period.
+    pub units_out: u64,
+    /// Units scrapped.
+    pub scrapped: u64,
+    /// Failures sent to repair (ISO 22400 RQ, all steps).
+    pub reworked: u64,
+    /// Rolled throughput yield (first pass through every step).
+    pub first_pass_yield: Option<f64>,
+    /// Final yield of the last step.
+    pub final_yield: Option<f64>,
+}
+
+/// How many of each counter data-quality event a station's counter met in the period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CounterEvents {
+    /// Station.
+    pub station: StationId,
+    /// Event kind.
+    pub kind: crate::domain::counter::CounterEventKind,
+    /// How many.
+    pub count: u64,
+}
+
+/// The figures of a closed period, as its ledger entry states them.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeriodFigures {
+    /// Headline output.
+    pub output: OutputSummary,
+    /// Yield per station, RTY, scrap, DPMO, PLC counters beside records.
+    #[serde(rename = "yield")]
+    pub yields: YieldFigures,
+    /// OEE per station and for the line, with the ISO 22400 elements.
+    pub oee: OeeFigures,
+    /// The "in" counters' data-quality events (wraps, resets, restarts, implausible jumps, gaps).
+    pub counter_events: Vec<CounterEvents>,
+}
+
+/// The basis of `line`'s figures over `[from, to)` from the store's master data and `calendar`.
+pub async fn period_basis(
+    store: &Store,
+    calendar: &ShiftCalendar,
+    line: &LineId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<PeriodBasis, FiguresError> {
+    let stations = store
+        .line_stations(line.as_str())
+        .await?
+        .into_iter()
+        .map(|s| BasisStation { code: s.id, kind: s.kind.as_str().to_owned(), ideal_cycle_ms: s.ideal_cycle_ms })
+        .collect();
+    Ok(PeriodBasis {
+        stations,
+        opportunities_per_unit: store.line_opportunities(line.as_str()).await?,
+        planned: calendar.planned_windows(from, to),
+    })
+}
+
+/// The figures of `line` over `[from, to)` computed from the rows the store held at the
+/// high-water marks `hw` and the master data in `basis`: the same rows and basis always give
+/// the same figures, whatever arrived or changed since.
+pub async fn period_figures(
+    store: &Store,
+    line: &LineId,
+    basis: &PeriodBasis,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    hw: crate::domain::ledger::HighWater,
+) -> Result<PeriodFigures, FiguresError> {
+    use crate::domain::counter::deltas;
+    let all: Vec<Station> = basis
+        .stations
+        .iter()
+        .enumerate()
+        .map(|(k, s)| {
+            Ok(Station {
+                id: s.code.clone(),
+                name: s.code.to_string(),
+                position: u32::try_from(k + 1).unwrap_or(u32::MAX),
+                kind: StationKind::parse(&s.kind).ok_or_else(|| FiguresError::UnknownStation {
+                    line: line.to_string(),
+                    station: format!("{} (kind {:?})", s.code, s.kind),
+                })?,
+                ideal_cycle_ms: s.ideal_cycle_ms,
+            })
+        })
+        .collect::<Result<_, FiguresError>>()?;
+    let has_repair = all.iter().any(|s| s.kind == StationKind::Repair);
+    let stations: Vec<Station> = all.into_iter().filter(|s| s.kind != StationKind::Repair).collect();
+    let visits = store.yield_visits_as_of(line.as_str(), from, to, hw.result_id).await?;
+    let mut intervals = Vec::new();
+    let mut samples = Vec::new();
+    for s in &stations {
+        intervals.push(store.state_intervals_as_of(line, &s.id, Some((from, to)), hw.interval_id).await?);
+        samples.push(store.counter_samples_as_of(line, &s.id, CounterKind::In, (from, to), hw.sample_id).await?);
+    }
+    let data = LineData { stations, has_repair, visits, intervals };
+    let bucket = Bucket { label: "period".into(), start: from, end: to };
+    let yields = yield_figures(&data, basis.opportunities_per_unit, &samples, &bucket);
+    // The period has ended: what was still open at its end ends there.
+    let oee = oee_figures_planned(&data, &basis.planned, &bucket, to);
+    let rules = DeltaRules::default();
+    let mut counter_events = Vec::new();
+    for (s, samples) in data.stations.iter().zip(&samples) {
+        let mut counts: std::collections::BTreeMap<String, (crate::domain::counter::CounterEventKind, u64)> =
+            std::collections::BTreeMap::new();
+        for d in deltas(samples, &rules) {
+            if let Some(kind) = d.event.filter(|_| (from..to).contains(&samples[d.to].sampled_at)) {
+                counts.entry(format!("{kind:?}")).or_insert((kind, 0)).1 += 1;
+            }
+        }
+        counter_events.extend(counts.into_values().map(|(kind, count)| CounterEvents {
+            station: s.id.clone(),
+            kind,
+            count,
+        }));
+    }
+    let output = OutputSummary {
+        units_started: yields.stations.first().map_or(0, |s| s.first_visits),
+        units_out: yields.stations.last().map_or(0, |s| s.final_pass),
+        scrapped: yields.line_yield.scrapped,
+        reworked: oee.stations.iter().map(|s| s.figures.quantities.rq).sum(),
+        first_pass_yield: yields.rty,
+        final_yield: yields.stations.last().and_then(|s| s.final_yield),
+    };
+    Ok(PeriodFigures { output, yields, oee, counter_events })
 }

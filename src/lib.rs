@@ -5,6 +5,7 @@
 //! - [`domain`]: pure types and rules (ids, units, records, genealogy, states, shifts); no I/O.
 //! - [`store`]: the relational store on sea-orm (SQLite or PostgreSQL); the only sea_orm user.
 //! - [`acquisition`]: PLC drivers, the unit-record handshake and per-line collectors.
+//! - [`audit`]: the investor audit ledger: closing periods into signed entries, checkpoints, verification.
 //! - [`figures`]: the KPI documents (yield, Pareto, downtime, OEE) every output shows, read once.
 //! - [`web`]: the HTTP front (JSON API and its OpenAPI document); the only actix user.
 //! - [`telemetry`]: the Prometheus metric names and the process recorder behind `/metrics`.
@@ -15,6 +16,7 @@
 //! Dependency rule: `cli → acquisition → store → domain`; `domain` imports nothing of ours but `plc-contract`.
 
 pub mod acquisition;
+pub mod audit;
 pub mod config;
 pub mod domain;
 pub mod figures;

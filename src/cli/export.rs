@@ -62,6 +62,7 @@ pub async fn run(config: &Config, command: ExportCommand) -> anyhow::Result<Exit
         station: args.station.map(StationId::parse).transpose().context("--station")?,
         from: args.from.as_deref().map(|v| super::parse_time(v, zone)).transpose().context("--from")?,
         to: args.to.as_deref().map(|v| super::parse_time(v, zone)).transpose().context("--to")?,
+        max_id: None,
     };
     let store = super::open_store(config).await?;
     let out: Box<dyn Write> = match &args.out {

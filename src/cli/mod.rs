@@ -3,6 +3,7 @@
 //! Precedence for where the store is: `--database-url` > `--data-dir` > environment
 //! (`MES_DATABASE_URL`, `MES_DATA_DIR`) > `--config FILE` > defaults (`./mes-data`).
 
+mod audit;
 mod bench;
 mod bench_acquisition;
 mod bench_events;
@@ -78,6 +79,9 @@ enum Command {
     /// Logins for the web front and the API.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// The investor audit ledger: signed entries per closed period, verification, the public key.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// List quality holds, in force and released.
     Holds {
         /// Print one JSON document.
@@ -148,6 +152,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Release(target)) => hold::release(&config, &target).await,
         Some(Command::User(cmd)) => user::run(&config, &cmd).await,
         Some(Command::Holds { json }) => hold::list(&config, json).await,
+        Some(Command::Audit(cmd)) => audit::run(&config, &cmd).await,
         Some(Command::Counters(args)) => counters::run(&config, &args).await,
         Some(Command::Serve(args)) => serve::run(&config, &args).await,
     }

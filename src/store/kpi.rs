@@ -26,6 +26,18 @@ impl Store {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<Visit>, StoreError> {
+        self.yield_visits_as_of(line, from, to, i64::MAX).await
+    }
+
+    /// [`Store::yield_visits`] as the store held them when its results ended at id `max_id`
+    /// (a closed period's high-water mark: later arrivals are not counted).
+    pub async fn yield_visits_as_of(
+        &self,
+        line: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        max_id: i64,
+    ) -> Result<Vec<Visit>, StoreError> {
         let line_id = self.line_id(line).await?;
         let rows = match &self.sqlite_reader {
             Some(reader) => {
@@ -34,7 +46,7 @@ impl Store {
                 reader
                     .read("reading visits for yield", move |c| {
                         let mut statement = c.prepare(&sql)?;
-                        let rows = statement.query_map(rusqlite::params![line_id, from, to], |r| {
+                        let rows = statement.query_map(rusqlite::params![line_id, from, to, max_id], |r| {
                             Ok(VisitRow {
                                 id: r.get(0)?,
                                 serial: r.get(1)?,
@@ -55,7 +67,7 @@ impl Store {
                     .query_all_raw(raw(
                         self.sea_backend(),
                         &format!("{VISITS_SQL} LIMIT {}", super::MAX_READ_ROWS + 1),
-                        vec![line_id.into(), from.into(), to.into()],
+                        vec![line_id.into(), from.into(), to.into(), max_id.into()],
                     ))
                     .await
                     .map_err(StoreError::db("reading visits for yield"))?;
@@ -133,7 +145,8 @@ impl Store {
     }
 }
 
-/// Visits of the units seen on line `$1` in `[$2, $3)`, one row per defect (or one without).
+/// Visits of the units seen on line `$1` in `[$2, $3)`, committed up to result id `$4`, one row
+/// per defect (or one without).
 const VISITS_SQL: &str = "SELECT r.id, u.serial, s.code AS station, r.result, r.ended_at, d.code AS defect, \
      p.opportunities_per_unit AS opportunities \
      FROM station_results r \
@@ -141,8 +154,8 @@ const VISITS_SQL: &str = "SELECT r.id, u.serial, s.code AS station, r.result, r.
      JOIN stations s ON s.id = r.station_id \
      LEFT JOIN products p ON p.id = u.product_id \
      LEFT JOIN station_result_defects d ON d.station_result_id = r.id \
-     WHERE r.line_id = $1 AND r.unit_id IN ( \
-       SELECT unit_id FROM station_results WHERE line_id = $1 AND ended_at >= $2 AND ended_at < $3) \
+     WHERE r.line_id = $1 AND r.id <= $4 AND r.unit_id IN ( \
+       SELECT unit_id FROM station_results WHERE line_id = $1 AND ended_at >= $2 AND ended_at < $3 AND id <= $4) \
      ORDER BY r.id, d.position";
 
 /// One row of [`VISITS_SQL`], whichever path read it.

@@ -15,6 +15,7 @@ mod equipment;
 mod error;
 mod holds;
 mod kpi;
+mod ledger;
 mod provision;
 mod results;
 mod sql;
@@ -35,6 +36,7 @@ use tokio::sync::{Mutex, RwLock};
 
 pub use error::StoreError;
 pub use holds::HoldPlaced;
+pub use ledger::{RecordHash, StoredCheckpoint, StoredEntry};
 pub use provision::{create_database, drop_database, with_database};
 pub use results::{PlantExtent, StationResultFilter, StoredResult};
 pub use trace::{BackwardTrace, ForwardTrace, LastSeen, TracedUnit, UnitView, VisitView};
@@ -215,6 +217,12 @@ impl Store {
             Backend::Postgres => DbBackend::Postgres,
         }
     }
+}
+
+/// Now, at the precision the store keeps instants (microseconds), so a value written and read
+/// back compares equal.
+pub fn truncate_now() -> chrono::DateTime<chrono::Utc> {
+    writer::truncate_to_micros(chrono::Utc::now())
 }
 
 /// Which engine a database URL names, or an error naming the URL.

@@ -27,6 +27,8 @@ pub struct StationResultFilter {
     pub from: Option<DateTime<Utc>>,
     /// Ended before.
     pub to: Option<DateTime<Utc>>,
+    /// Committed no later than this result id (a closed period's high-water mark).
+    pub max_id: Option<i64>,
 }
 
 /// A station result as stored: the record plus what the store adds.
@@ -111,6 +113,10 @@ impl Store {
         if let Some(to) = filter.to {
             values.push(to.into());
             sql.push_str(&format!(" AND r.ended_at < ${}", values.len()));
+        }
+        if let Some(max) = filter.max_id {
+            values.push(max.into());
+            sql.push_str(&format!(" AND r.id <= ${}", values.len()));
         }
         values.push(i64::try_from(limit).unwrap_or(i64::MAX).into());
         sql.push_str(&format!(" ORDER BY r.id LIMIT ${}", values.len()));

@@ -23,6 +23,18 @@ impl Store {
         station: &StationId,
         window: Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
     ) -> Result<Vec<StateInterval>, StoreError> {
+        self.state_intervals_as_of(line, station, window, i64::MAX).await
+    }
+
+    /// [`Store::state_intervals_in`] among the intervals recorded up to id `max_id` (a closed
+    /// period's high-water mark).
+    pub async fn state_intervals_as_of(
+        &self,
+        line: &LineId,
+        station: &StationId,
+        window: Option<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
+        max_id: i64,
+    ) -> Result<Vec<StateInterval>, StoreError> {
         use sea_orm::Condition;
         let (station_id, _) = self.station_id(line.as_str(), station.as_str()).await?;
         let limit = super::MAX_READ_ROWS + 1;
@@ -47,23 +59,25 @@ impl Store {
                             Some((from, to)) => {
                                 let sql = format!(
                                     "{columns} WHERE station_id = ?1 AND started_at < ?3 \
-                                     AND (ended_at IS NULL OR ended_at > ?2) ORDER BY started_at LIMIT {limit}"
+                                     AND (ended_at IS NULL OR ended_at > ?2) AND id <= ?4 ORDER BY started_at LIMIT {limit}"
                                 );
                                 let mut st = c.prepare(&sql)?;
-                                st.query_map(rusqlite::params![station_id, from, to], decode)?.collect()
+                                st.query_map(rusqlite::params![station_id, from, to, max_id], decode)?.collect()
                             }
                             None => {
                                 let mut st = c.prepare(&format!(
-                                    "{columns} WHERE station_id = ?1 ORDER BY started_at LIMIT {limit}"
+                                    "{columns} WHERE station_id = ?1 AND id <= ?2 ORDER BY started_at LIMIT {limit}"
                                 ))?;
-                                st.query_map(rusqlite::params![station_id], decode)?.collect()
+                                st.query_map(rusqlite::params![station_id, max_id], decode)?.collect()
                             }
                         }
                     })
                     .await?
             }
             None => {
-                let mut query = state_interval::Entity::find().filter(state_interval::Column::StationId.eq(station_id));
+                let mut query = state_interval::Entity::find()
+                    .filter(state_interval::Column::StationId.eq(station_id))
+                    .filter(state_interval::Column::Id.lte(max_id));
                 if let Some((from, to)) = window {
                     query = query.filter(state_interval::Column::StartedAt.lt(to)).filter(
                         Condition::any()
@@ -130,7 +144,7 @@ impl Store {
         line: &LineId,
         station: &StationId,
     ) -> Result<Vec<crate::domain::counter::CounterSample>, StoreError> {
-        self.counter_samples_of(line, station, None).await
+        self.counter_samples_of(line, station, None, i64::MAX).await
     }
 
     /// The samples of one counter whose deltas end in `[from, to)`: those sampled in the
@@ -143,7 +157,20 @@ impl Store {
         from: chrono::DateTime<chrono::Utc>,
         to: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<crate::domain::counter::CounterSample>, StoreError> {
-        self.counter_samples_of(line, station, Some((counter, from, to))).await
+        self.counter_samples_as_of(line, station, counter, (from, to), i64::MAX).await
+    }
+
+    /// [`Store::counter_samples_in`] among the samples recorded up to id `max_id` (a closed
+    /// period's high-water mark).
+    pub async fn counter_samples_as_of(
+        &self,
+        line: &LineId,
+        station: &StationId,
+        counter: crate::domain::counter::CounterKind,
+        (from, to): (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>),
+        max_id: i64,
+    ) -> Result<Vec<crate::domain::counter::CounterSample>, StoreError> {
+        self.counter_samples_of(line, station, Some((counter, from, to)), max_id).await
     }
 
     async fn counter_samples_of(
@@ -155,12 +182,17 @@ impl Store {
             chrono::DateTime<chrono::Utc>,
             chrono::DateTime<chrono::Utc>,
         )>,
+        max_id: i64,
     ) -> Result<Vec<crate::domain::counter::CounterSample>, StoreError> {
         use super::entities::counter_sample;
         use crate::domain::counter::{CounterKind, CounterSample};
         use crate::domain::ids::PlcEpoch;
         let (station_id, _) = self.station_id(line.as_str(), station.as_str()).await?;
-        let base = || counter_sample::Entity::find().filter(counter_sample::Column::StationId.eq(station_id));
+        let base = || {
+            counter_sample::Entity::find()
+                .filter(counter_sample::Column::StationId.eq(station_id))
+                .filter(counter_sample::Column::Id.lte(max_id))
+        };
         let rows = match period {
             None => base()
                 .order_by_asc(counter_sample::Column::Counter)

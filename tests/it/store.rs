@@ -320,6 +320,7 @@ async fn station_results_filter_by_line_station_and_time() {
             station: Some(StationId::parse("FT").unwrap()),
             from: Some(from),
             to: Some(to),
+            max_id: None,
         };
         let got: BTreeSet<_> = all_results(&store, &filter).await.into_iter().map(|s| s.record.key()).collect();
         let want: BTreeSet<_> = records

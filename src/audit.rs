@@ -1,0 +1,802 @@
+//! The investor audit ledger at work (SPEC §5): closing periods into signed entries,
+//! checkpoints the operator hands to auditors, and verification that recomputes every closed
+//! period from the raw records and checks every hash, signature and checkpoint.
+//!
+//! The rules (canonical bytes, the Merkle log, signed notes) are [`crate::domain::ledger`]'s;
+//! the figures are [`crate::figures::period_figures`]'s, computed from the rows up to a close's
+//! high-water marks with the master data the entry records, so a recomputation months later
+//! gives the same bytes. Records that arrive after their period closed are not tampering: they
+//! lie above the high-water mark, verification lists them as late, and the next close appends a
+//! signed supplement for them.
+//!
+//! Must never: edit or remove an entry (a correction is a new entry), or report a clean
+//! verification that did not check everything it was given.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::domain::LineId;
+use crate::domain::kpi::{Grain, buckets};
+use crate::domain::ledger::{
+    Checkpoint, Entry, EntryKind, HighWater, LedgerError, Log, NoteSigner, NoteVerifier, Period, PeriodKind, SCHEMA,
+    Source, StationDigest, canonical, hex, leaf_hash, sha256,
+};
+use crate::domain::shift::ShiftCalendar;
+use crate::figures::{FiguresError, PeriodBasis};
+use crate::store::{RecordHash, StationResultFilter, Store, StoreError, StoredCheckpoint, StoredEntry, StoredResult};
+
+/// The key name and checkpoint origin of a plant's log unless `mes.toml` names another.
+pub const DEFAULT_ORIGIN: &str = "mes.local/plant";
+
+/// Why the ledger could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The figures could not be computed.
+    #[error(transparent)]
+    Figures(#[from] FiguresError),
+    /// A ledger value is malformed or does not verify.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// The key or checkpoint file could not be read or written.
+    #[error("{path}: {message}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+fn file_error(path: &Path, e: impl std::fmt::Display) -> AuditError {
+    AuditError::File { path: path.to_owned(), message: e.to_string() }
+}
+
+/// The plant's signing key: from `MES_LEDGER_KEY` (a `PRIVATE+KEY+…` string) if set, else the
+/// file at `path`, made on first use (owner-only) with a fresh key named `origin`.
+pub fn plant_key(path: &Path, origin: &str) -> Result<NoteSigner, AuditError> {
+    if let Ok(text) = std::env::var("MES_LEDGER_KEY")
+        && !text.trim().is_empty()
+    {
+        return Ok(NoteSigner::parse(&text)?);
+    }
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(NoteSigner::parse(&text).map_err(|e| file_error(path, e))?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut seed = [0u8; 32];
+            rand::fill(&mut seed);
+            let signer = NoteSigner::new(origin, seed)?;
+            let text = format!(
+                "PRIVATE+KEY+{}+{:08x}+{}\n",
+                signer.name(),
+                signer.key_id(),
+                base64_of(&[&[0x01u8][..], &signer.seed()].concat())
+            );
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| file_error(path, e))?;
+            }
+            write_private(path, text.as_bytes()).map_err(|e| file_error(path, e))?;
+            tracing::warn!(path = %path.display(), key = %signer.verifier().encode(), "made the plant's ledger key");
+            Ok(signer)
+        }
+        Err(e) => Err(file_error(path, e)),
+    }
+}
+
+fn base64_of(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?.write_all(bytes)
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, bytes)
+}
+
+/// The notes of a checkpoint file, in order: signed notes one after the other (a note ends
+/// with its signature lines, each starting with an em dash).
+pub fn read_checkpoint_file(text: &str) -> Vec<String> {
+    let mut notes = Vec::new();
+    let mut current = String::new();
+    let mut in_signatures = false;
+    for line in text.split_inclusive('\n') {
+        let signature = line.starts_with('\u{2014}');
+        if in_signatures && !signature {
+            notes.push(std::mem::take(&mut current));
+            in_signatures = false;
+        }
+        if line == "\n" && current.is_empty() {
+            continue;
+        }
+        current.push_str(line);
+        in_signatures |= signature;
+    }
+    if !current.trim().is_empty() {
+        notes.push(current);
+    }
+    notes
+}
+
+/// How one station result is hashed for its period's digest: its canonical form with its id
+/// and commit time.
+fn record_hash(r: &StoredResult) -> Result<[u8; 32], LedgerError> {
+    Ok(sha256(&canonical(&serde_json::json!({ "id": r.id, "record": r.record, "recorded_at": r.recorded_at }))?))
+}
+
+fn record_key(r: &StoredResult) -> String {
+    format!("{}/{} epoch {} seq {}", r.record.line, r.record.station, r.record.epoch.0, r.record.seq.0)
+}
+
+/// The results of `line` that ended in `[from, to)`, committed up to `max_id`, in id order.
+async fn period_results(
+    store: &Store,
+    line: &LineId,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    max_id: i64,
+) -> Result<Vec<StoredResult>, StoreError> {
+    let filter = StationResultFilter {
+        line: Some(line.clone()),
+        from: Some(from),
+        to: Some(to),
+        max_id: Some(max_id),
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.station_results(&filter, after, 5_000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        out.extend(page);
+    }
+    Ok(out)
+}
+
+/// The source of a period's figures: per-station digests over each result's hash, and the
+/// hashes themselves (for the record-hash table).
+fn source_of(
+    results: &[StoredResult],
+    stations: &[String],
+    hw: HighWater,
+    seq: u64,
+) -> Result<(Source, Vec<RecordHash>), LedgerError> {
+    let mut by_station: BTreeMap<&str, Vec<[u8; 32]>> = BTreeMap::new();
+    let mut hashes = Vec::with_capacity(results.len());
+    for r in results {
+        let h = record_hash(r)?;
+        by_station.entry(r.record.station.as_str()).or_default().push(h);
+        hashes.push(RecordHash {
+            result_id: r.id,
+            entry_seq: seq,
+            station: r.record.station.to_string(),
+            record: record_key(r),
+            hash: hex(&h),
+        });
+    }
+    // Every station of the line, in route order, then any other a record names.
+    let mut order: Vec<String> = stations.to_vec();
+    for s in by_station.keys() {
+        if !order.iter().any(|o| o == s) {
+            order.push((*s).to_owned());
+        }
+    }
+    let mut digests = Vec::new();
+    let mut all = Vec::new();
+    for station in order {
+        let hs = by_station.get(station.as_str()).cloned().unwrap_or_default();
+        let d = sha256(&hs.concat());
+        all.extend_from_slice(&d);
+        digests.push(StationDigest { station, results: hs.len() as u64, digest: hex(&d) });
+    }
+    Ok((
+        Source { results: results.len() as u64, digest: hex(&sha256(&all)), stations: digests, high_water: hw },
+        hashes,
+    ))
+}
+
+/// One entry a close appended.
+#[derive(Debug, Clone, Serialize)]
+pub struct Closed {
+    /// Its sequence number.
+    pub seq: u64,
+    /// Period or supplement.
+    pub kind: EntryKind,
+    /// Line.
+    pub line: String,
+    /// The period's label.
+    pub period: String,
+    /// Results counted.
+    pub results: u64,
+    /// Units out of the last step.
+    pub units_out: u64,
+}
+
+/// What to close.
+#[derive(Debug, Clone)]
+pub struct CloseRequest {
+    /// Only this line (all by default).
+    pub line: Option<LineId>,
+    /// Shifts or days.
+    pub period: PeriodKind,
+    /// Close periods that ended by then.
+    pub until: DateTime<Utc>,
+    /// Who or what closes ("mes serve", a user).
+    pub by: String,
+}
+
+/// The log as stored: its entries and their leaves.
+struct Stored {
+    entries: Vec<StoredEntry>,
+}
+
+impl Stored {
+    async fn load(store: &Store) -> Result<Self, StoreError> {
+        Ok(Self { entries: store.ledger_entries().await? })
+    }
+
+    fn log(&self) -> Log {
+        Log::new(self.entries.iter().map(|e| e.payload.clone().into_bytes()))
+    }
+
+    fn parsed(&self) -> Vec<Option<Entry>> {
+        self.entries.iter().map(|e| Entry::from_bytes(e.payload.as_bytes()).ok()).collect()
+    }
+}
+
+/// Closes every complete period not yet closed, per line, and appends a supplement for every
+/// closed period that has records above its high-water mark. Each entry is appended with its
+/// record hashes and a signed checkpoint of the log it ends, in one transaction; the checkpoint
+/// is also appended to `checkpoint_file`.
+pub async fn close(
+    store: &Store,
+    calendar: &ShiftCalendar,
+    key: &NoteSigner,
+    checkpoint_file: &Path,
+    request: &CloseRequest,
+) -> Result<Vec<Closed>, AuditError> {
+    let mut closed = Vec::new();
+    let hw = store.high_water().await?;
+    let lines = store.lines().await?;
+    for line in lines.iter().filter(|l| request.line.as_ref().is_none_or(|w| *w == l.id)) {
+        let Some(first) = first_result_at(store, &line.id).await? else { continue };
+        let grain = match request.period {
+            PeriodKind::Shift => Grain::Shift,
+            PeriodKind::Day => Grain::Day,
+        };
+        let span_from = first - chrono::Duration::days(2);
+        let span_to = request.until + chrono::Duration::days(2);
+        let periods: Vec<Period> = buckets(calendar, span_from, span_to, grain)
+            .into_iter()
+            .filter(|b| b.end <= request.until && b.end > first)
+            .map(|b| Period { kind: request.period, label: b.label, start: b.start, end: b.end })
+            .collect();
+        let stations: Vec<String> = line.stations.iter().map(|s| s.id.to_string()).collect();
+        for period in periods {
+            let stored = Stored::load(store).await?;
+            let parsed = stored.parsed();
+            let latest = parsed
+                .iter()
+                .flatten()
+                .filter(|e| e.line == line.id.as_str() && e.period == period && e.kind != EntryKind::Correction)
+                .max_by_key(|e| e.seq)
+                .cloned();
+            let (kind, amends, basis) = match &latest {
+                None => (
+                    EntryKind::Period,
+                    None,
+                    crate::figures::period_basis(store, calendar, &line.id, period.start, period.end).await?,
+                ),
+                Some(e) => {
+                    let covered = e.source.as_ref().map_or(0, |s| s.high_water.result_id);
+                    if !has_results_above(store, &line.id, &period, covered, hw.result_id).await? {
+                        continue;
+                    }
+                    let basis: PeriodBasis = serde_json::from_value(e.figures["basis"].clone())
+                        .map_err(|err| LedgerError::Malformed { what: "entry basis", why: err.to_string() })?;
+                    (EntryKind::Supplement, Some(e.seq), basis)
+                }
+            };
+            let results = period_results(store, &line.id, (period.start, period.end), hw.result_id).await?;
+            let figures =
+                crate::figures::period_figures(store, &line.id, &basis, (period.start, period.end), hw).await?;
+            let seq = stored.entries.len() as u64;
+            let (source, hashes) = source_of(&results, &stations, hw, seq)?;
+            let mut figures_json = serde_json::to_value(&figures).map_err(|e| LedgerError::Canonical(e.to_string()))?;
+            figures_json["basis"] = serde_json::to_value(&basis).map_err(|e| LedgerError::Canonical(e.to_string()))?;
+            let entry = Entry {
+                schema: SCHEMA,
+                seq,
+                kind,
+                line: line.id.to_string(),
+                period: period.clone(),
+                figures: figures_json,
+                source: Some(source.clone()),
+                amends,
+                changes: Vec::new(),
+                reason: None,
+                by: request.by.clone(),
+                at: crate::store::truncate_now(),
+                previous: stored.entries.last().map(|e| e.hash.clone()),
+            };
+            append(store, key, checkpoint_file, &stored, &entry, &hashes).await?;
+            tracing::info!(line = %line.id, period = %period.label, seq, kind = ?kind, results = source.results, "period closed");
+            closed.push(Closed {
+                seq,
+                kind,
+                line: line.id.to_string(),
+                period: period.label.clone(),
+                results: source.results,
+                units_out: figures.output.units_out,
+            });
+        }
+    }
+    Ok(closed)
+}
+
+/// Appends `entry` (and the checkpoint over the log it ends) to the store and the file.
+async fn append(
+    store: &Store,
+    key: &NoteSigner,
+    checkpoint_file: &Path,
+    stored: &Stored,
+    entry: &Entry,
+    hashes: &[RecordHash],
+) -> Result<(), AuditError> {
+    let bytes = entry.bytes()?;
+    let payload = String::from_utf8(bytes.clone()).map_err(|e| LedgerError::Canonical(e.to_string()))?;
+    let mut leaves: Vec<Vec<u8>> = stored.entries.iter().map(|e| e.payload.clone().into_bytes()).collect();
+    leaves.push(bytes.clone());
+    let size = leaves.len() as u64;
+    let root = Log::new(leaves).root(size)?;
+    let checkpoint = Checkpoint { origin: key.name().to_owned(), size, root };
+    let note = key.sign_note(&checkpoint.text())?;
+    let row = StoredEntry {
+        seq: entry.seq,
+        line: Some(entry.line.clone()),
+        kind: serde_json::to_value(entry.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+        period_start: entry.period.start,
+        period_end: entry.period.end,
+        payload,
+        hash: hex(&leaf_hash(&bytes)),
+        prev_hash: entry.previous.clone().unwrap_or_default(),
+        signature: key.sign(&bytes),
+        amends: entry.amends,
+        by: entry.by.clone(),
+        reason: entry.reason.clone(),
+        at: entry.at,
+    };
+    let at = entry.at;
+    store.append_ledger(&row, hashes, &StoredCheckpoint { size, root: hex(&root), note: note.clone(), at }).await?;
+    append_to_file(checkpoint_file, &note)
+}
+
+fn append_to_file(path: &Path, note: &str) -> Result<(), AuditError> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| file_error(path, e))?;
+    }
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| file_error(path, e))?;
+    f.write_all(note.as_bytes()).and_then(|()| f.sync_all()).map_err(|e| file_error(path, e))
+}
+
+async fn first_result_at(store: &Store, line: &LineId) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let filter = StationResultFilter { line: Some(line.clone()), ..Default::default() };
+    let first = store.station_results(&filter, 0, 1).await?;
+    // Results commit roughly in time order; a few minutes of disorder cannot skip a period,
+    // since periods are taken from two days before.
+    Ok(first.first().map(|r| r.record.ended_at))
+}
+
+async fn has_results_above(
+    store: &Store,
+    line: &LineId,
+    period: &Period,
+    covered: i64,
+    max_id: i64,
+) -> Result<bool, StoreError> {
+    let filter = StationResultFilter {
+        line: Some(line.clone()),
+        from: Some(period.start),
+        to: Some(period.end),
+        max_id: Some(max_id),
+        ..Default::default()
+    };
+    Ok(!store.station_results(&filter, covered, 1).await?.is_empty())
+}
+
+/// Where a discrepancy is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Discrepancy {
+    /// The entry, if one is concerned.
+    pub entry: Option<u64>,
+    /// Line.
+    pub line: Option<String>,
+    /// The period's label.
+    pub period: Option<String>,
+    /// Station.
+    pub station: Option<String>,
+    /// The record's key.
+    pub record: Option<String>,
+    /// What is wrong.
+    pub what: String,
+}
+
+/// A record that arrived after its period closed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LateArrival {
+    /// The entry of the period.
+    pub entry: u64,
+    /// The record's key.
+    pub record: String,
+    /// Whether a later supplement covers it.
+    pub supplemented: bool,
+}
+
+/// What a verification found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Verification {
+    /// Entries checked.
+    pub entries: u64,
+    /// Station results recomputed.
+    pub records: u64,
+    /// Checkpoints checked (stored and given).
+    pub checkpoints: u64,
+    /// Everything wrong.
+    pub discrepancies: Vec<Discrepancy>,
+    /// Records that arrived after their period closed.
+    pub late: Vec<LateArrival>,
+}
+
+impl Verification {
+    /// Whether nothing is wrong.
+    pub fn clean(&self) -> bool {
+        self.discrepancies.is_empty()
+    }
+
+    fn flag(
+        &mut self,
+        entry: Option<&Entry>,
+        seq: Option<u64>,
+        station: Option<String>,
+        record: Option<String>,
+        what: String,
+    ) {
+        self.discrepancies.push(Discrepancy {
+            entry: seq.or(entry.map(|e| e.seq)),
+            line: entry.map(|e| e.line.clone()),
+            period: entry.map(|e| e.period.label.clone()),
+            station,
+            record,
+            what,
+        });
+    }
+}
+
+/// Verifies the whole ledger in `store` with `verifier`: every entry's bytes, hash chain and
+/// signature, the log's root against every stored checkpoint and every checkpoint in
+/// `checkpoints` (an auditor's file: a cut-off tail or a rewritten history is caught even when
+/// the store looks consistent), and every period and supplement recomputed from the raw rows:
+/// figures, digests and each record's hash. `progress` is told how many entries are done.
+pub async fn verify(
+    store: &Store,
+    verifier: &NoteVerifier,
+    checkpoints: &[String],
+    mut progress: impl FnMut(u64, u64),
+) -> Result<Verification, AuditError> {
+    let mut v = Verification::default();
+    let stored = Stored::load(store).await?;
+    let total = stored.entries.len() as u64;
+    let log = stored.log();
+    let mut previous: Option<&StoredEntry> = None;
+    let mut parsed: Vec<Option<Entry>> = Vec::new();
+    for (k, row) in stored.entries.iter().enumerate() {
+        let seq = k as u64;
+        let entry = match Entry::from_bytes(row.payload.as_bytes()) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                v.flag(None, Some(row.seq), None, None, format!("the entry's content does not read back: {e}"));
+                None
+            }
+        };
+        let e = entry.as_ref();
+        if row.seq != seq {
+            v.flag(
+                e,
+                Some(row.seq),
+                None,
+                None,
+                format!("stored at position {seq}: entries were removed or reordered"),
+            );
+        }
+        if let Some(en) = e
+            && en.seq != seq
+        {
+            v.flag(e, None, None, None, format!("states position {} but is at {seq}", en.seq));
+        }
+        let hash = hex(&leaf_hash(row.payload.as_bytes()));
+        if hash != row.hash {
+            v.flag(e, Some(row.seq), None, None, "the content does not hash to the stored hash: edited".into());
+        }
+        let expected_prev = previous.map(|p| p.hash.clone());
+        if e.is_some_and(|en| en.previous != expected_prev)
+            || row.prev_hash != expected_prev.clone().unwrap_or_default()
+        {
+            v.flag(e, Some(row.seq), None, None, "does not name the entry before it: the chain is broken".into());
+        }
+        if let Err(err) = verifier.verify(row.payload.as_bytes(), &row.signature, &format!("entry {}", row.seq)) {
+            v.flag(e, Some(row.seq), None, None, err.to_string());
+        }
+        previous = Some(row);
+        parsed.push(entry);
+    }
+    // Stored checkpoints, then the auditor's.
+    for c in store.ledger_checkpoints().await? {
+        v.checkpoints += 1;
+        check_checkpoint(&mut v, verifier, &log, &c.note, "stored checkpoint");
+    }
+    for note in checkpoints {
+        v.checkpoints += 1;
+        check_checkpoint(&mut v, verifier, &log, note, "checkpoint given");
+    }
+    // Every period and supplement recomputed from the raw rows.
+    for (k, entry) in parsed.iter().enumerate() {
+        progress(k as u64, total);
+        let Some(entry) = entry else { continue };
+        if entry.kind == EntryKind::Correction {
+            continue;
+        }
+        recompute(store, &mut v, entry, &parsed).await?;
+    }
+    v.entries = total;
+    progress(total, total);
+    Ok(v)
+}
+
+fn check_checkpoint(v: &mut Verification, verifier: &NoteVerifier, log: &Log, note: &str, what: &str) {
+    let text = match verifier.open(note) {
+        Ok(t) => t,
+        Err(e) => {
+            v.flag(None, None, None, None, format!("{what}: {e}"));
+            return;
+        }
+    };
+    let c = match Checkpoint::parse(&text) {
+        Ok(c) => c,
+        Err(e) => {
+            v.flag(None, None, None, None, format!("{what}: {e}"));
+            return;
+        }
+    };
+    if c.size > log.size() {
+        v.flag(
+            None,
+            Some(c.size - 1),
+            None,
+            None,
+            format!(
+                "{what} of {} entries, but the store holds {}: the log's newest entries were cut off",
+                c.size,
+                log.size()
+            ),
+        );
+        return;
+    }
+    match log.root(c.size) {
+        Ok(root) if root == c.root => {}
+        _ => v.flag(
+            None,
+            None,
+            None,
+            None,
+            format!(
+                "{what} of {} entries has another root than the store's first {}: history was rewritten",
+                c.size, c.size
+            ),
+        ),
+    }
+}
+
+/// Recomputes one period or supplement entry from the store's rows.
+async fn recompute(
+    store: &Store,
+    v: &mut Verification,
+    entry: &Entry,
+    all: &[Option<Entry>],
+) -> Result<(), AuditError> {
+    let Some(source) = &entry.source else {
+        v.flag(Some(entry), None, None, None, "states no source".into());
+        return Ok(());
+    };
+    let line = match LineId::parse(entry.line.clone()) {
+        Ok(l) => l,
+        Err(e) => {
+            v.flag(Some(entry), None, None, None, format!("names no line: {e}"));
+            return Ok(());
+        }
+    };
+    let basis: PeriodBasis = match serde_json::from_value(entry.figures["basis"].clone()) {
+        Ok(b) => b,
+        Err(e) => {
+            v.flag(Some(entry), None, None, None, format!("its basis does not read back: {e}"));
+            return Ok(());
+        }
+    };
+    let span = (entry.period.start, entry.period.end);
+    let hw = source.high_water;
+    let results = period_results(store, &line, span, hw.result_id).await?;
+    v.records += results.len() as u64;
+    let stations: Vec<String> = basis.stations.iter().map(|s| s.code.to_string()).collect();
+    let (now, hashes) = source_of(&results, &stations, hw, entry.seq)?;
+    // Each record against the hash the close took of it.
+    let taken: BTreeMap<i64, RecordHash> =
+        store.record_hashes(entry.seq).await?.into_iter().map(|h| (h.result_id, h)).collect();
+    let found: BTreeMap<i64, &RecordHash> = hashes.iter().map(|h| (h.result_id, h)).collect();
+    for (id, h) in &found {
+        match taken.get(id) {
+            None => v.flag(
+                Some(entry),
+                None,
+                Some(h.station.clone()),
+                Some(h.record.clone()),
+                format!("result {id} was not there when the period closed: inserted"),
+            ),
+            Some(t) if t.hash != h.hash => v.flag(
+                Some(entry),
+                None,
+                Some(h.station.clone()),
+                Some(h.record.clone()),
+                format!("result {id} differs from what the period closed with: edited"),
+            ),
+            Some(_) => {}
+        }
+    }
+    for (id, t) in &taken {
+        if !found.contains_key(id) {
+            v.flag(
+                Some(entry),
+                None,
+                Some(t.station.clone()),
+                Some(t.record.clone()),
+                format!("result {id} the period closed with is gone: deleted (or moved out of the period)"),
+            );
+        }
+    }
+    // The digests the entry states (whatever the record-hash table says).
+    if now.digest != source.digest || now.results != source.results {
+        for (a, b) in now.stations.iter().zip(&source.stations) {
+            if a.digest != b.digest || a.results != b.results {
+                v.flag(
+                    Some(entry),
+                    None,
+                    Some(b.station.clone()),
+                    None,
+                    format!(
+                        "the station's {} results do not hash to the {} the entry was closed with",
+                        a.results, b.results
+                    ),
+                );
+            }
+        }
+        if now.stations.len() != source.stations.len() {
+            v.flag(Some(entry), None, None, None, "the stations' results do not match the entry's digest".into());
+        }
+    }
+    let taken_digest = {
+        let mut tables: BTreeMap<&str, Vec<[u8; 32]>> = BTreeMap::new();
+        for h in taken.values() {
+            if let Ok(b) = crate::domain::ledger::unhex(&h.hash)
+                && let Ok(b) = <[u8; 32]>::try_from(b)
+            {
+                tables.entry(h.station.as_str()).or_default().push(b);
+            }
+        }
+        source
+            .stations
+            .iter()
+            .all(|s| hex(&sha256(&tables.get(s.station.as_str()).cloned().unwrap_or_default().concat())) == s.digest)
+    };
+    if !taken_digest {
+        v.flag(
+            Some(entry),
+            None,
+            None,
+            None,
+            "the record hashes kept for the entry do not match its digest: the hash table was edited".into(),
+        );
+    }
+    // The figures, recomputed with the entry's basis from the rows up to its marks.
+    let figures = crate::figures::period_figures(store, &line, &basis, span, hw).await?;
+    let mut recomputed = serde_json::to_value(&figures).map_err(|e| LedgerError::Canonical(e.to_string()))?;
+    recomputed["basis"] = entry.figures["basis"].clone();
+    if canonical(&recomputed)? != canonical(&entry.figures)? {
+        let mut fields = Vec::new();
+        differing("", &entry.figures, &recomputed, &mut fields);
+        v.flag(
+            Some(entry),
+            None,
+            None,
+            None,
+            format!(
+                "figures differ from the raw records: {}",
+                fields.into_iter().take(8).collect::<Vec<_>>().join(", ")
+            ),
+        );
+    }
+    // Records above the marks: late, not tampering.
+    let later = period_results(store, &line, span, i64::MAX).await?;
+    let supplemented = all
+        .iter()
+        .flatten()
+        .filter(|e| {
+            e.kind == EntryKind::Supplement
+                && e.amends.is_some()
+                && e.line == entry.line
+                && e.period == entry.period
+                && e.seq > entry.seq
+        })
+        .filter_map(|e| e.source.as_ref().map(|s| s.high_water.result_id))
+        .max();
+    if entry.kind == EntryKind::Period || supplemented.is_none() {
+        for r in later.iter().filter(|r| r.id > hw.result_id) {
+            v.late.push(LateArrival {
+                entry: entry.seq,
+                record: record_key(r),
+                supplemented: supplemented.is_some_and(|s| r.id <= s),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// JSON pointers where `a` and `b` differ.
+fn differing(at: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                differing(
+                    &format!("{at}/{k}"),
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                    out,
+                );
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                differing(&format!("{at}/{i}"), p, q, out);
+            }
+        }
+        (Value::Number(x), Value::Number(y)) if x.as_f64() == y.as_f64() => {}
+        _ if a != b => out.push(format!("{at} is {b} in the records, {a} in the entry")),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checkpoint_file_reads_back_note_by_note() {
+        let signer = NoteSigner::new("example.com/log", [3; 32]).unwrap();
+        let a = signer.sign_note("example.com/log\n1\nAAAA\n").unwrap();
+        let b = signer.sign_note("example.com/log\n2\nBBBB\n").unwrap();
+        assert_eq!(read_checkpoint_file(&format!("{a}{b}")), vec![a.clone(), b.clone()]);
+        assert_eq!(read_checkpoint_file(&format!("{a}\n{b}\n")), vec![a, b], "blank lines between notes are allowed");
+        assert!(read_checkpoint_file("").is_empty());
+    }
+}
