@@ -154,7 +154,8 @@ async fn period_results(
         ..Default::default()
     };
     let mut out = Vec::new();
-    let mut after = 0;
+    // From the lowest id there can be: a row slipped in under the marks is found too.
+    let mut after = i64::MIN;
     loop {
         let page = store.station_results(&filter, after, 5_000).await?;
         let Some(last) = page.last() else { break };
@@ -735,7 +736,9 @@ async fn recompute(
         );
     }
     // Records above the marks: late, not tampering.
-    let later = period_results(store, &line, span, i64::MAX).await?;
+    let filter =
+        StationResultFilter { line: Some(line.clone()), from: Some(span.0), to: Some(span.1), ..Default::default() };
+    let later = store.station_results(&filter, hw.result_id, 100_000).await?;
     let supplemented = all
         .iter()
         .flatten()

@@ -11,8 +11,6 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
-use crate::m20261123_000001_initial::index;
-
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -140,16 +138,15 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(LedgerRecordHashes::Table)
                     // No foreign key: a deleted result must be found missing, not block the check.
-                    .col(big_integer(LedgerRecordHashes::ResultId).primary_key())
+                    .col(big_integer(LedgerRecordHashes::ResultId))
                     .col(big_integer(LedgerRecordHashes::EntrySeq))
                     .col(string(LedgerRecordHashes::Station))
                     .col(text(LedgerRecordHashes::Record))
                     .col(string(LedgerRecordHashes::Hash))
+                    // A supplement hashes its period's records again.
+                    .primary_key(Index::create().col(LedgerRecordHashes::EntrySeq).col(LedgerRecordHashes::ResultId))
                     .take(),
             )
-            .await?;
-        manager
-            .create_index(index("ix_ledger_record_hashes_entry", LedgerRecordHashes::Table, &["entry_seq"], false))
             .await?;
         let db = manager.get_connection();
         let statements = match manager.get_database_backend() {

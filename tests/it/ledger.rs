@@ -87,3 +87,334 @@ async fn the_database_itself_refuses_to_change_or_remove_recorded_rows() {
         db.cleanup(store).await;
     }
 }
+
+use std::collections::BTreeMap;
+
+use chrono::Duration;
+use mes::audit::{self, CloseRequest, Verification};
+use mes::domain::ledger::{NoteSigner, PeriodKind};
+use mes::domain::shift::{DEFAULT_TIME_ZONE, ShiftCalendar};
+use mes::store::Store;
+use rand::{RngExt, SeedableRng};
+
+use crate::store::start;
+
+/// The key a test plant signs with.
+fn test_key() -> NoteSigner {
+    NoteSigner::new("mes.test/plant", [11; 32]).unwrap()
+}
+
+fn calendar() -> ShiftCalendar {
+    ShiftCalendar::three_shifts(DEFAULT_TIME_ZONE)
+}
+
+/// Closes every shift of the sample history.
+async fn close_all(store: &Store, checkpoints: &std::path::Path) -> Vec<audit::Closed> {
+    close_every(store, checkpoints, PeriodKind::Shift).await
+}
+
+/// Closes every period of the sample history.
+async fn close_every(store: &Store, checkpoints: &std::path::Path, period: PeriodKind) -> Vec<audit::Closed> {
+    let request = CloseRequest { line: None, period, until: start() + Duration::days(3), by: "test".into() };
+    audit::close(store, &calendar(), &test_key(), checkpoints, &request).await.unwrap()
+}
+
+async fn verify(store: &Store, checkpoints: &[String]) -> Verification {
+    audit::verify(store, &test_key().verifier(), checkpoints, |_, _| {}).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_history_verifies_clean_and_a_late_record_is_listed_then_supplemented() {
+    for db in TestDb::all().await {
+        let (store, _, records) = sample_store(&db, 5, 12, 6).await;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("checkpoints");
+        let closed = close_all(&store, &file).await;
+        assert!(closed.len() >= 3, "{}: {closed:?}", db.label());
+        // Every record is counted by exactly one entry.
+        let counted: u64 = closed.iter().map(|c| c.results).sum();
+        assert_eq!(counted, records.len() as u64, "{}", db.label());
+        let notes = audit::read_checkpoint_file(&std::fs::read_to_string(&file).unwrap());
+        assert_eq!(notes.len(), closed.len(), "a checkpoint per close");
+        let report = verify(&store, &notes).await;
+        assert!(report.clean() && report.late.is_empty(), "{}: {:?}", db.label(), report.discrepancies);
+        assert_eq!(report.records, records.len() as u64);
+        // Closing again closes nothing: a period is closed once.
+        assert!(close_all(&store, &file).await.is_empty(), "{}", db.label());
+
+        // A record of a closed period arrives late (a collector draining after an outage).
+        let mut late = records[0].clone();
+        late.seq = mes::domain::ids::RecordSeq(900_000);
+        store.commit(&mes::store::RecordBatch { records: vec![late], ..Default::default() }).await.unwrap();
+        let report = verify(&store, &notes).await;
+        assert!(report.clean(), "{}: a late record is not tampering: {:?}", db.label(), report.discrepancies);
+        assert_eq!(report.late.len(), 1, "{}: {:?}", db.label(), report.late);
+        assert!(!report.late[0].supplemented);
+        let supplement = close_all(&store, &file).await;
+        assert_eq!(supplement.len(), 1, "{}: {supplement:?}", db.label());
+        assert_eq!(supplement[0].kind, mes::domain::ledger::EntryKind::Supplement);
+        let notes = audit::read_checkpoint_file(&std::fs::read_to_string(&file).unwrap());
+        let report = verify(&store, &notes).await;
+        assert!(report.clean(), "{}: {:?}", db.label(), report.discrepancies);
+        assert!(report.late.iter().all(|l| l.supplemented), "{}: {:?}", db.label(), report.late);
+        db.cleanup(store).await;
+    }
+}
+
+/// A copy of a closed store to tamper with (a file copy, or a PostgreSQL database made from
+/// the closed one as a template), triggers dropped as an attacker with file or superuser
+/// access would.
+struct Copy {
+    url: String,
+    sqlite: Option<std::path::PathBuf>,
+    pg: Option<(String, String)>,
+}
+
+impl Copy {
+    fn shell(&self, sql: &str) -> (bool, String) {
+        let out = match &self.sqlite {
+            Some(file) => Command::new("sqlite3").arg(file).arg(sql).output(),
+            None => Command::new("psql").args([self.url.as_str(), "-v", "ON_ERROR_STOP=1", "-qAtc", sql]).output(),
+        }
+        .unwrap();
+        (
+            out.status.success(),
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        )
+    }
+
+    fn run(&self, sql: &str) {
+        let (ok, said) = self.shell(sql);
+        assert!(ok, "{sql}: {said}");
+    }
+
+    fn ids(&self, sql: &str) -> Vec<i64> {
+        let (ok, said) = self.shell(sql);
+        assert!(ok, "{sql}: {said}");
+        said.lines().filter_map(|l| l.trim().parse().ok()).collect()
+    }
+
+    async fn drop(self) {
+        if let Some((admin, name)) = self.pg {
+            mes::store::drop_database(&admin, &name).await.unwrap();
+        }
+        if let Some(file) = self.sqlite {
+            let _ = std::fs::remove_file(&file);
+        }
+    }
+}
+
+async fn copy_of(db: &TestDb, k: usize, dir: &std::path::Path) -> Copy {
+    match db {
+        TestDb::Sqlite { dir: src, .. } => {
+            let file = dir.join(format!("copy-{k}.sqlite"));
+            std::fs::copy(src.path().join("mes.sqlite"), &file).unwrap();
+            // What the last read-only connection could not fold back into the file.
+            let wal = src.path().join("mes.sqlite-wal");
+            if wal.exists() {
+                std::fs::copy(&wal, file.with_extension("sqlite-wal")).unwrap();
+            }
+            let copy = Copy { url: mes::store::sqlite_url(&file), sqlite: Some(file), pg: None };
+            let triggers = copy.shell("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'mes_%'").1;
+            let drops: String =
+                triggers.lines().filter(|l| !l.is_empty()).map(|t| format!("DROP TRIGGER {t};")).collect();
+            copy.run(&drops);
+            copy
+        }
+        TestDb::Postgres { admin_url, name, .. } => {
+            let copy_name = format!("{name}_t{k}");
+            let out = Command::new("psql")
+                .args([admin_url.as_str(), "-qc", &format!("CREATE DATABASE {copy_name} TEMPLATE {name}")])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "template copy: {}", String::from_utf8_lossy(&out.stderr));
+            let url = mes::store::with_database(admin_url, &copy_name);
+            let copy = Copy { url, sqlite: None, pg: Some((admin_url.clone(), copy_name)) };
+            let drops: String = mes_migrations::RECORDED
+                .iter()
+                .chain(&["state_intervals"])
+                .map(|t| format!("DROP TRIGGER IF EXISTS mes_refuse_change ON {t}; DROP TRIGGER IF EXISTS mes_refuse_truncate ON {t};"))
+                .collect();
+            copy.run(&format!("{drops} DROP TRIGGER IF EXISTS mes_close_interval_only ON state_intervals"));
+            copy
+        }
+    }
+}
+
+/// The tamperings of SPEC §5: each is applied to a fresh copy of a closed store, and
+/// verification must report it (and say where, where a place exists).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_tampering_is_detected_and_located() {
+    const ROUNDS: usize = 200;
+    for db in TestDb::all().await {
+        let (store, _, _) = sample_store(&db, 9, 10, 5).await;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("checkpoints");
+        // Days, not shifts: fewer entries to recompute 200 times, the same checks.
+        let closed = close_every(&store, &file, PeriodKind::Day).await;
+        let notes = audit::read_checkpoint_file(&std::fs::read_to_string(&file).unwrap());
+        assert!(verify(&store, &notes).await.clean());
+        store.close().await.unwrap();
+        let entries = closed.len() as i64;
+        let probe = copy_of(&db, usize::MAX, dir.path()).await;
+        let results = probe.ids("SELECT DISTINCT result_id FROM ledger_record_hashes ORDER BY result_id");
+        let defects = probe.ids(
+            "SELECT DISTINCT d.id FROM station_result_defects d JOIN ledger_record_hashes h ON h.result_id = d.station_result_id ORDER BY d.id",
+        );
+        let measurements = probe.ids(
+            "SELECT DISTINCT m.id FROM station_result_measurements m JOIN ledger_record_hashes h ON h.result_id = m.station_result_id ORDER BY m.id",
+        );
+        let edges = probe.ids(
+            "SELECT DISTINCT e.id FROM genealogy_edges e JOIN ledger_record_hashes h ON h.result_id = e.station_result_id ORDER BY e.id",
+        );
+        probe.drop().await;
+        assert!(results.len() > 50 && !defects.is_empty() && !measurements.is_empty() && !edges.is_empty());
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2026);
+        let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+        for k in 0..ROUNDS {
+            let copy = copy_of(&db, k, dir.path()).await;
+            let pick = |rng: &mut rand_chacha::ChaCha8Rng, v: &[i64]| v[rng.random_range(0..v.len())];
+            let kind = [
+                "result",
+                "defect",
+                "measurement",
+                "edge",
+                "delete",
+                "insert",
+                "figure",
+                "rehash",
+                "remove_entry",
+                "reorder",
+                "truncate",
+                "hash_table",
+                "swap_key",
+            ][rng.random_range(0..13)];
+            *kinds.entry(kind).or_default() += 1;
+            let mut auditor_notes = notes.clone();
+            let mut expect_record = false;
+            match kind {
+                "result" => {
+                    let id = pick(&mut rng, &results);
+                    copy.run(&format!("UPDATE station_results SET result = CASE result WHEN 'pass' THEN 'fail' ELSE 'pass' END WHERE id = {id}"));
+                    expect_record = true;
+                }
+                "defect" => {
+                    copy.run(&format!(
+                        "UPDATE station_result_defects SET code = 'FORGED' WHERE id = {}",
+                        pick(&mut rng, &defects)
+                    ));
+                    expect_record = true;
+                }
+                "measurement" => {
+                    copy.run(&format!(
+                        "UPDATE station_result_measurements SET value = value + 0.5 WHERE id = {}",
+                        pick(&mut rng, &measurements)
+                    ));
+                    expect_record = true;
+                }
+                "edge" => {
+                    copy.run(&format!("DELETE FROM genealogy_edges WHERE id = {}", pick(&mut rng, &edges)));
+                    expect_record = true;
+                }
+                "delete" => {
+                    let id = pick(&mut rng, &results);
+                    for child in ["station_result_defects", "station_result_measurements", "genealogy_edges"] {
+                        copy.run(&format!("DELETE FROM {child} WHERE station_result_id = {id}"));
+                    }
+                    copy.run(&format!("DELETE FROM station_results WHERE id = {id}"));
+                    expect_record = true;
+                }
+                "insert" => {
+                    // A forged record slipped in under the high-water mark (a low, unused id).
+                    let id = pick(&mut rng, &results);
+                    copy.run(&format!(
+                        "INSERT INTO station_results (id, line_id, station_id, plc_epoch, seq, unit_id, result, ended_at, recorded_at) \
+                         SELECT -{k} - 1, line_id, station_id, plc_epoch, seq + 500000, unit_id, result, ended_at, recorded_at \
+                         FROM station_results WHERE id = {id}"
+                    ));
+                    expect_record = true;
+                }
+                "figure" => {
+                    let seq = rng.random_range(0..entries);
+                    copy.run(&format!("UPDATE ledger_entries SET payload = REPLACE(payload, '\"units_out\":', '\"units_out\":1') WHERE seq = {seq}"));
+                }
+                "rehash" => {
+                    // Payload edited and its hash made to match: the signature and chain still tell.
+                    let seq = rng.random_range(0..entries);
+                    let (_, payload) = copy.shell(&format!("SELECT payload FROM ledger_entries WHERE seq = {seq}"));
+                    let edited = payload.trim_end_matches('\n').replacen("\"units_out\":", "\"units_out\":9", 1);
+                    let hash = mes::domain::ledger::hex(&mes::domain::ledger::leaf_hash(edited.as_bytes()));
+                    copy.run(&format!(
+                        "UPDATE ledger_entries SET payload = '{}', hash = '{hash}' WHERE seq = {seq}",
+                        edited.replace('\'', "''")
+                    ));
+                }
+                "remove_entry" => {
+                    let seq = rng.random_range(0..entries);
+                    copy.run(&format!("DELETE FROM ledger_entries WHERE seq = {seq}"));
+                }
+                "reorder" => {
+                    let a = rng.random_range(0..entries - 1);
+                    copy.run(&format!(
+                        "UPDATE ledger_entries SET seq = -100 WHERE seq = {a}; UPDATE ledger_entries SET seq = {a} WHERE seq = {b}; \
+                         UPDATE ledger_entries SET seq = {b} WHERE seq = -100",
+                        b = a + 1
+                    ));
+                }
+                "truncate" => {
+                    // The newest entries cut off with their checkpoints: the store looks
+                    // consistent, but the auditor holds the newest checkpoint.
+                    let keep = rng.random_range(1..entries);
+                    copy.run(&format!("DELETE FROM ledger_entries WHERE seq >= {keep}; DELETE FROM ledger_checkpoints WHERE size > {keep}"));
+                    auditor_notes = notes.clone();
+                }
+                "hash_table" => {
+                    copy.run(&format!(
+                        "UPDATE ledger_record_hashes SET hash = '00' WHERE result_id = {}",
+                        pick(&mut rng, &results)
+                    ));
+                }
+                "swap_key" => {
+                    // Everything re-signed with another key, checkpoints too.
+                    let other = NoteSigner::new("mes.test/plant", [12; 32]).unwrap();
+                    let sizes = copy.ids("SELECT size FROM ledger_checkpoints");
+                    for seq in 0..entries {
+                        let (_, payload) = copy.shell(&format!("SELECT payload FROM ledger_entries WHERE seq = {seq}"));
+                        let sig = other.sign(payload.trim_end_matches('\n').as_bytes());
+                        copy.run(&format!("UPDATE ledger_entries SET signature = '{sig}' WHERE seq = {seq}"));
+                    }
+                    for size in sizes {
+                        let (_, root) = copy.shell(&format!("SELECT root FROM ledger_checkpoints WHERE size = {size}"));
+                        let root: [u8; 32] = mes::domain::ledger::unhex(root.trim()).unwrap().try_into().unwrap();
+                        let c = mes::domain::ledger::Checkpoint {
+                            origin: "mes.test/plant".into(),
+                            size: size as u64,
+                            root,
+                        };
+                        let note = other.sign_note(&c.text()).unwrap();
+                        copy.run(&format!("UPDATE ledger_checkpoints SET note = '{note}' WHERE size = {size}"));
+                    }
+                    auditor_notes = Vec::new();
+                }
+                _ => unreachable!(),
+            }
+            let tampered = Store::connect(&copy.url).await.unwrap();
+            let report = verify(&tampered, &auditor_notes).await;
+            tampered.close().await.unwrap();
+            assert!(!report.clean(), "{} round {k}: {kind} was not detected", db.label());
+            if expect_record {
+                assert!(
+                    report.discrepancies.iter().any(|d| d.entry.is_some() && d.station.is_some()),
+                    "{} round {k}: {kind} not located: {:?}",
+                    db.label(),
+                    report.discrepancies
+                );
+            }
+            copy.drop().await;
+        }
+        assert!(kinds.len() == 13, "every kind of tampering was tried: {kinds:?}");
+        if let TestDb::Postgres { admin_url, name, .. } = &db {
+            mes::store::drop_database(admin_url, name).await.unwrap();
+        }
+    }
+}
