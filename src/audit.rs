@@ -170,6 +170,7 @@ async fn period_results(
 fn source_of(
     results: &[StoredResult],
     stations: &[String],
+    rows: &crate::figures::PeriodRows,
     hw: HighWater,
     seq: u64,
 ) -> Result<(Source, Vec<RecordHash>), LedgerError> {
@@ -202,7 +203,13 @@ fn source_of(
         digests.push(StationDigest { station, results: hs.len() as u64, digest: hex(&d) });
     }
     Ok((
-        Source { results: results.len() as u64, digest: hex(&sha256(&all)), stations: digests, high_water: hw },
+        Source {
+            results: results.len() as u64,
+            digest: hex(&sha256(&all)),
+            stations: digests,
+            inputs: hex(&sha256(&canonical(rows)?)),
+            high_water: hw,
+        },
         hashes,
     ))
 }
@@ -245,10 +252,6 @@ struct Stored {
 impl Stored {
     async fn load(store: &Store) -> Result<Self, StoreError> {
         Ok(Self { entries: store.ledger_entries().await? })
-    }
-
-    fn log(&self) -> Log {
-        Log::new(self.entries.iter().map(|e| e.payload.clone().into_bytes()))
     }
 
     fn parsed(&self) -> Vec<Option<Entry>> {
@@ -309,11 +312,12 @@ pub async fn close(
                     (EntryKind::Supplement, Some(e.seq), basis)
                 }
             };
-            let results = period_results(store, &line.id, (period.start, period.end), hw.result_id).await?;
-            let figures =
-                crate::figures::period_figures(store, &line.id, &basis, (period.start, period.end), hw).await?;
+            let span = (period.start, period.end);
+            let results = period_results(store, &line.id, span, hw.result_id).await?;
+            let rows = crate::figures::period_rows(store, &line.id, &basis, span, hw).await?;
             let seq = stored.entries.len() as u64;
-            let (source, hashes) = source_of(&results, &stations, hw, seq)?;
+            let (source, hashes) = source_of(&results, &stations, &rows, hw, seq)?;
+            let figures = crate::figures::period_figures(&line.id, &basis, span, rows)?;
             let mut figures_json = serde_json::to_value(&figures).map_err(|e| LedgerError::Canonical(e.to_string()))?;
             figures_json["basis"] = serde_json::to_value(&basis).map_err(|e| LedgerError::Canonical(e.to_string()))?;
             let entry = Entry {
@@ -485,24 +489,54 @@ impl Verification {
     }
 }
 
-/// Verifies the whole ledger in `store` with `verifier`: every entry's bytes, hash chain and
-/// signature, the log's root against every stored checkpoint and every checkpoint in
-/// `checkpoints` (an auditor's file: a cut-off tail or a rewritten history is caught even when
-/// the store looks consistent), and every period and supplement recomputed from the raw rows:
-/// figures, digests and each record's hash. `progress` is told how many entries are done.
-pub async fn verify(
-    store: &Store,
-    verifier: &NoteVerifier,
-    checkpoints: &[String],
-    mut progress: impl FnMut(u64, u64),
-) -> Result<Verification, AuditError> {
-    let mut v = Verification::default();
-    let stored = Stored::load(store).await?;
-    let total = stored.entries.len() as u64;
-    let log = stored.log();
-    let mut previous: Option<&StoredEntry> = None;
-    let mut parsed: Vec<Option<Entry>> = Vec::new();
-    for (k, row) in stored.entries.iter().enumerate() {
+/// One entry as verification reads it, from the store or from a bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct EntryRow {
+    /// Its position as stored.
+    pub seq: u64,
+    /// Its canonical bytes.
+    pub payload: String,
+    /// Its Ed25519 signature, base64.
+    pub signature: String,
+    /// The leaf hash stored beside it (a bundle stores none: recomputed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+    /// The previous entry's hash stored beside it (likewise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev_hash: Option<String>,
+}
+
+impl From<&StoredEntry> for EntryRow {
+    fn from(e: &StoredEntry) -> Self {
+        Self {
+            seq: e.seq,
+            payload: e.payload.clone(),
+            signature: e.signature.clone(),
+            hash: Some(e.hash.clone()),
+            prev_hash: Some(e.prev_hash.clone()),
+        }
+    }
+}
+
+/// What a period's figures are recomputed from: its raw results, its rows, and the hash the
+/// close took of each result.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct PeriodInputs {
+    /// The entry they are for.
+    pub seq: u64,
+    /// The period's station results up to the close's mark, in id order.
+    pub results: Vec<StoredResult>,
+    /// The rows its figures are computed from.
+    pub rows: crate::figures::PeriodRows,
+    /// The hashes the close took (result id, station, record key, hash).
+    pub taken: Vec<(i64, String, String, String)>,
+}
+
+/// Checks every entry's bytes, hash, chain and signature; the log, and the entries read back.
+fn check_entries(v: &mut Verification, verifier: &NoteVerifier, rows: &[EntryRow]) -> (Log, Vec<Option<Entry>>) {
+    let mut previous: Option<String> = None;
+    let mut parsed = Vec::with_capacity(rows.len());
+    for (k, row) in rows.iter().enumerate() {
         let seq = k as u64;
         let entry = match Entry::from_bytes(row.payload.as_bytes()) {
             Ok(e) => Some(e),
@@ -527,22 +561,38 @@ pub async fn verify(
             v.flag(e, None, None, None, format!("states position {} but is at {seq}", en.seq));
         }
         let hash = hex(&leaf_hash(row.payload.as_bytes()));
-        if hash != row.hash {
+        if row.hash.as_ref().is_some_and(|h| *h != hash) {
             v.flag(e, Some(row.seq), None, None, "the content does not hash to the stored hash: edited".into());
         }
-        let expected_prev = previous.map(|p| p.hash.clone());
-        if e.is_some_and(|en| en.previous != expected_prev)
-            || row.prev_hash != expected_prev.clone().unwrap_or_default()
-        {
+        let chain_broken = e.is_some_and(|en| en.previous != previous)
+            || row.prev_hash.as_ref().is_some_and(|p| *p != previous.clone().unwrap_or_default());
+        if chain_broken {
             v.flag(e, Some(row.seq), None, None, "does not name the entry before it: the chain is broken".into());
         }
         if let Err(err) = verifier.verify(row.payload.as_bytes(), &row.signature, &format!("entry {}", row.seq)) {
             v.flag(e, Some(row.seq), None, None, err.to_string());
         }
-        previous = Some(row);
+        previous = Some(hash);
         parsed.push(entry);
     }
-    // Stored checkpoints, then the auditor's.
+    (Log::new(rows.iter().map(|r| r.payload.clone().into_bytes())), parsed)
+}
+
+/// Verifies the whole ledger in `store` with `verifier`: every entry's bytes, hash chain and
+/// signature, the log's root against every stored checkpoint and every checkpoint in
+/// `checkpoints` (an auditor's file: a cut-off tail or a rewritten history is caught even when
+/// the store looks consistent), and every period and supplement recomputed from the raw rows:
+/// figures, digests and each record's hash. `progress` is told how many entries are done.
+pub async fn verify(
+    store: &Store,
+    verifier: &NoteVerifier,
+    checkpoints: &[String],
+    mut progress: impl FnMut(u64, u64),
+) -> Result<Verification, AuditError> {
+    let mut v = Verification::default();
+    let rows: Vec<EntryRow> = store.ledger_entries().await?.iter().map(EntryRow::from).collect();
+    let total = rows.len() as u64;
+    let (log, parsed) = check_entries(&mut v, verifier, &rows);
     for c in store.ledger_checkpoints().await? {
         v.checkpoints += 1;
         check_checkpoint(&mut v, verifier, &log, &c.note, "stored checkpoint");
@@ -551,15 +601,15 @@ pub async fn verify(
         v.checkpoints += 1;
         check_checkpoint(&mut v, verifier, &log, note, "checkpoint given");
     }
-    // Every period and supplement recomputed from the raw rows.
     for (k, entry) in parsed.iter().enumerate() {
         progress(k as u64, total);
-        let Some(entry) = entry else { continue };
-        if entry.kind == EntryKind::Correction {
-            continue;
+        let Some(entry) = entry.as_ref().filter(|e| e.kind != EntryKind::Correction) else { continue };
+        if let Some(inputs) = load_period(store, &mut v, entry).await? {
+            check_period(&mut v, entry, &inputs)?;
+            late_arrivals(store, &mut v, entry, &parsed).await?;
         }
-        recompute(store, &mut v, entry, &parsed).await?;
     }
+    check_corrections(&mut v, &parsed);
     v.entries = total;
     progress(total, total);
     Ok(v)
@@ -586,11 +636,7 @@ fn check_checkpoint(v: &mut Verification, verifier: &NoteVerifier, log: &Log, no
             Some(c.size - 1),
             None,
             None,
-            format!(
-                "{what} of {} entries, but the store holds {}: the log's newest entries were cut off",
-                c.size,
-                log.size()
-            ),
+            format!("{what} of {} entries, but the log holds {}: its newest entries were cut off", c.size, log.size()),
         );
         return;
     }
@@ -602,62 +648,83 @@ fn check_checkpoint(v: &mut Verification, verifier: &NoteVerifier, log: &Log, no
             None,
             None,
             format!(
-                "{what} of {} entries has another root than the store's first {}: history was rewritten",
+                "{what} of {} entries has another root than the log's first {}: history was rewritten",
                 c.size, c.size
             ),
         ),
     }
 }
 
-/// Recomputes one period or supplement entry from the store's rows.
-async fn recompute(
-    store: &Store,
-    v: &mut Verification,
-    entry: &Entry,
-    all: &[Option<Entry>],
-) -> Result<(), AuditError> {
+/// The line and basis an entry was computed for; flagged and `None` when they do not read.
+fn entry_basis(v: &mut Verification, entry: &Entry) -> Option<(LineId, PeriodBasis, HighWater)> {
     let Some(source) = &entry.source else {
         v.flag(Some(entry), None, None, None, "states no source".into());
-        return Ok(());
+        return None;
     };
     let line = match LineId::parse(entry.line.clone()) {
         Ok(l) => l,
         Err(e) => {
             v.flag(Some(entry), None, None, None, format!("names no line: {e}"));
-            return Ok(());
+            return None;
         }
     };
-    let basis: PeriodBasis = match serde_json::from_value(entry.figures["basis"].clone()) {
-        Ok(b) => b,
+    match serde_json::from_value(entry.figures["basis"].clone()) {
+        Ok(b) => Some((line, b, source.high_water)),
         Err(e) => {
             v.flag(Some(entry), None, None, None, format!("its basis does not read back: {e}"));
-            return Ok(());
+            None
         }
-    };
+    }
+}
+
+/// Reads what entry's period is recomputed from.
+async fn load_period(store: &Store, v: &mut Verification, entry: &Entry) -> Result<Option<PeriodInputs>, AuditError> {
+    let Some((line, basis, hw)) = entry_basis(v, entry) else { return Ok(None) };
     let span = (entry.period.start, entry.period.end);
-    let hw = source.high_water;
     let results = period_results(store, &line, span, hw.result_id).await?;
-    v.records += results.len() as u64;
+    let rows = crate::figures::period_rows(store, &line, &basis, span, hw).await?;
+    let taken =
+        store.record_hashes(entry.seq).await?.into_iter().map(|h| (h.result_id, h.station, h.record, h.hash)).collect();
+    Ok(Some(PeriodInputs { seq: entry.seq, results, rows, taken }))
+}
+
+/// Recomputes one period or supplement entry from `inputs`: each record against the hash the
+/// close took of it, the digests the entry states, the rows, and the figures.
+fn check_period(v: &mut Verification, entry: &Entry, inputs: &PeriodInputs) -> Result<(), AuditError> {
+    let Some((line, basis, hw)) = entry_basis(v, entry) else { return Ok(()) };
+    let Some(source) = &entry.source else { return Ok(()) };
+    let span = (entry.period.start, entry.period.end);
+    v.records += inputs.results.len() as u64;
     let stations: Vec<String> = basis.stations.iter().map(|s| s.code.to_string()).collect();
-    let (now, hashes) = source_of(&results, &stations, hw, entry.seq)?;
-    // Each record against the hash the close took of it.
-    let taken: BTreeMap<i64, RecordHash> =
-        store.record_hashes(entry.seq).await?.into_iter().map(|h| (h.result_id, h)).collect();
+    let (now, hashes) = source_of(&inputs.results, &stations, &inputs.rows, hw, entry.seq)?;
+    if now.inputs != source.inputs {
+        v.flag(
+            Some(entry),
+            None,
+            None,
+            None,
+            "the rows its figures are computed from (visits, state intervals, counter samples, the products' \
+             defect opportunities) differ from those the period closed with"
+                .into(),
+        );
+    }
+    let taken: BTreeMap<i64, &(i64, String, String, String)> = inputs.taken.iter().map(|t| (t.0, t)).collect();
     let found: BTreeMap<i64, &RecordHash> = hashes.iter().map(|h| (h.result_id, h)).collect();
     for (id, h) in &found {
+        let place = (Some(h.station.clone()), Some(h.record.clone()));
         match taken.get(id) {
             None => v.flag(
                 Some(entry),
                 None,
-                Some(h.station.clone()),
-                Some(h.record.clone()),
+                place.0,
+                place.1,
                 format!("result {id} was not there when the period closed: inserted"),
             ),
-            Some(t) if t.hash != h.hash => v.flag(
+            Some(t) if t.3 != h.hash => v.flag(
                 Some(entry),
                 None,
-                Some(h.station.clone()),
-                Some(h.record.clone()),
+                place.0,
+                place.1,
                 format!("result {id} differs from what the period closed with: edited"),
             ),
             Some(_) => {}
@@ -668,13 +735,12 @@ async fn recompute(
             v.flag(
                 Some(entry),
                 None,
-                Some(t.station.clone()),
-                Some(t.record.clone()),
+                Some(t.1.clone()),
+                Some(t.2.clone()),
                 format!("result {id} the period closed with is gone: deleted (or moved out of the period)"),
             );
         }
     }
-    // The digests the entry states (whatever the record-hash table says).
     if now.digest != source.digest || now.results != source.results {
         for (a, b) in now.stations.iter().zip(&source.stations) {
             if a.digest != b.digest || a.results != b.results {
@@ -694,21 +760,16 @@ async fn recompute(
             v.flag(Some(entry), None, None, None, "the stations' results do not match the entry's digest".into());
         }
     }
-    let taken_digest = {
-        let mut tables: BTreeMap<&str, Vec<[u8; 32]>> = BTreeMap::new();
-        for h in taken.values() {
-            if let Ok(b) = crate::domain::ledger::unhex(&h.hash)
-                && let Ok(b) = <[u8; 32]>::try_from(b)
-            {
-                tables.entry(h.station.as_str()).or_default().push(b);
-            }
-        }
-        source
-            .stations
-            .iter()
-            .all(|s| hex(&sha256(&tables.get(s.station.as_str()).cloned().unwrap_or_default().concat())) == s.digest)
-    };
-    if !taken_digest {
+    let mut tables: BTreeMap<&str, Vec<[u8; 32]>> = BTreeMap::new();
+    for t in taken.values() {
+        let h: Option<[u8; 32]> = crate::domain::ledger::unhex(&t.3).ok().and_then(|b| b.try_into().ok());
+        tables.entry(t.1.as_str()).or_default().push(h.unwrap_or([0; 32]));
+    }
+    let table_agrees = source
+        .stations
+        .iter()
+        .all(|s| hex(&sha256(&tables.get(s.station.as_str()).cloned().unwrap_or_default().concat())) == s.digest);
+    if !table_agrees {
         v.flag(
             Some(entry),
             None,
@@ -717,8 +778,7 @@ async fn recompute(
             "the record hashes kept for the entry do not match its digest: the hash table was edited".into(),
         );
     }
-    // The figures, recomputed with the entry's basis from the rows up to its marks.
-    let figures = crate::figures::period_figures(store, &line, &basis, span, hw).await?;
+    let figures = crate::figures::period_figures(&line, &basis, span, inputs.rows.clone())?;
     let mut recomputed = serde_json::to_value(&figures).map_err(|e| LedgerError::Canonical(e.to_string()))?;
     recomputed["basis"] = entry.figures["basis"].clone();
     if canonical(&recomputed)? != canonical(&entry.figures)? {
@@ -735,32 +795,297 @@ async fn recompute(
             ),
         );
     }
-    // Records above the marks: late, not tampering.
-    let filter =
-        StationResultFilter { line: Some(line.clone()), from: Some(span.0), to: Some(span.1), ..Default::default() };
-    let later = store.station_results(&filter, hw.result_id, 100_000).await?;
-    let supplemented = all
+    Ok(())
+}
+
+/// Lists the records of entry's period above its marks: late, not tampering.
+async fn late_arrivals(
+    store: &Store,
+    v: &mut Verification,
+    entry: &Entry,
+    all: &[Option<Entry>],
+) -> Result<(), AuditError> {
+    let (Ok(line), Some(source)) = (LineId::parse(entry.line.clone()), &entry.source) else { return Ok(()) };
+    let newer_supplement = all.iter().flatten().any(|e| {
+        e.kind == EntryKind::Supplement && e.line == entry.line && e.period == entry.period && e.seq > entry.seq
+    });
+    if newer_supplement {
+        // The newest entry of the period reports what is still late.
+        return Ok(());
+    }
+    let filter = StationResultFilter {
+        line: Some(line),
+        from: Some(entry.period.start),
+        to: Some(entry.period.end),
+        ..Default::default()
+    };
+    let supplemented = entry.kind == EntryKind::Supplement;
+    let covered_by_first = all
         .iter()
         .flatten()
-        .filter(|e| {
-            e.kind == EntryKind::Supplement
-                && e.amends.is_some()
-                && e.line == entry.line
-                && e.period == entry.period
-                && e.seq > entry.seq
-        })
+        .filter(|e| e.kind == EntryKind::Period && e.line == entry.line && e.period == entry.period)
         .filter_map(|e| e.source.as_ref().map(|s| s.high_water.result_id))
-        .max();
-    if entry.kind == EntryKind::Period || supplemented.is_none() {
-        for r in later.iter().filter(|r| r.id > hw.result_id) {
-            v.late.push(LateArrival {
-                entry: entry.seq,
-                record: record_key(r),
-                supplemented: supplemented.is_some_and(|s| r.id <= s),
-            });
-        }
+        .min()
+        .unwrap_or(source.high_water.result_id);
+    for r in store.station_results(&filter, covered_by_first, 100_000).await? {
+        v.late.push(LateArrival {
+            entry: entry.seq,
+            record: record_key(&r),
+            supplemented: supplemented && r.id <= source.high_water.result_id,
+        });
     }
     Ok(())
+}
+
+/// A correction must name a period or supplement entry, change what that entry stated, and
+/// state the corrected figures.
+fn check_corrections(v: &mut Verification, all: &[Option<Entry>]) {
+    for c in all.iter().flatten().filter(|e| e.kind == EntryKind::Correction) {
+        let Some(target) = c.amends.and_then(|s| all.get(s as usize)).and_then(Option::as_ref) else {
+            v.flag(Some(c), None, None, None, "corrects an entry the log does not hold".into());
+            continue;
+        };
+        if target.seq >= c.seq || target.line != c.line || target.period != c.period {
+            v.flag(Some(c), None, None, None, format!("does not correct entry {} of its line and period", target.seq));
+            continue;
+        }
+        let mut expected = target.figures.clone();
+        for change in &c.changes {
+            if target.figures.pointer(&change.field) != Some(&change.from) {
+                v.flag(
+                    Some(c),
+                    None,
+                    None,
+                    None,
+                    format!("{} was not {} in entry {}", change.field, change.from, target.seq),
+                );
+            }
+            if let Some(slot) = expected.pointer_mut(&change.field) {
+                *slot = change.to.clone();
+            }
+        }
+        if expected != c.figures || c.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+            v.flag(
+                Some(c),
+                None,
+                None,
+                None,
+                "its figures are not the corrected entry's with its changes, or it gives no reason".into(),
+            );
+        }
+    }
+}
+
+/// The format of an offline bundle.
+pub const BUNDLE_FORMAT: &str = "mes-audit-bundle/1";
+
+/// Everything an auditor needs to verify closed periods with no database: the whole log (its
+/// entries' bytes and signatures, so every root can be recomputed), the signed checkpoints,
+/// an inclusion proof of each bundled entry in the newest checkpoint's tree, consistency proofs
+/// between consecutive checkpoints, the raw records and rows of the chosen periods, and the
+/// public key. The file is canonical JSON signed as a whole: a byte changed anywhere is caught.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Bundle {
+    /// [`BUNDLE_FORMAT`].
+    pub format: String,
+    /// The plant's verifier key (compare its fingerprint with the one the plant published).
+    pub key: String,
+    /// Every entry of the log, in order.
+    pub entries: Vec<EntryRow>,
+    /// Every signed checkpoint, oldest first.
+    pub checkpoints: Vec<String>,
+    /// (entry, tree size, audit path as hex) for each bundled period, in the newest tree.
+    pub inclusion: Vec<(u64, u64, Vec<String>)>,
+    /// (old size, new size, proof as hex) between consecutive checkpoints.
+    pub consistency: Vec<(u64, u64, Vec<String>)>,
+    /// The raw records and rows of the chosen periods.
+    pub periods: Vec<PeriodInputs>,
+}
+
+/// A bundle with the plant's signature over its canonical bytes: the exported file.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct SignedBundle {
+    /// The bundle.
+    pub bundle: Bundle,
+    /// Ed25519 signature of the bundle's canonical bytes, base64.
+    pub signature: String,
+}
+
+/// Which closed periods to bundle.
+#[derive(Debug, Clone, Default)]
+pub struct BundleScope {
+    /// Only this line.
+    pub line: Option<LineId>,
+    /// Periods that end after this.
+    pub from: Option<DateTime<Utc>>,
+    /// Periods that start before this.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// The bundle of `scope`'s closed periods, signed, as canonical bytes.
+pub async fn export(store: &Store, key: &NoteSigner, scope: &BundleScope) -> Result<Vec<u8>, AuditError> {
+    let stored = store.ledger_entries().await?;
+    let entries: Vec<EntryRow> = stored.iter().map(EntryRow::from).collect();
+    let checkpoints: Vec<StoredCheckpoint> = store.ledger_checkpoints().await?;
+    let log = Log::new(entries.iter().map(|e| e.payload.clone().into_bytes()));
+    let size = log.size();
+    let hexes = |p: Vec<[u8; 32]>| p.iter().map(|h| hex(h)).collect::<Vec<_>>();
+    let mut periods = Vec::new();
+    let mut inclusion = Vec::new();
+    let mut scratch = Verification::default();
+    for e in stored.iter().filter_map(|row| Entry::from_bytes(row.payload.as_bytes()).ok()) {
+        let wanted = e.kind != EntryKind::Correction
+            && scope.line.as_ref().is_none_or(|l| l.as_str() == e.line)
+            && scope.from.is_none_or(|f| e.period.end > f)
+            && scope.to.is_none_or(|t| e.period.start < t);
+        if !wanted {
+            continue;
+        }
+        if let Some(inputs) = load_period(store, &mut scratch, &e).await? {
+            periods.push(inputs);
+        }
+        inclusion.push((e.seq, size, hexes(log.inclusion(e.seq, size)?)));
+    }
+    let consistency = checkpoints
+        .windows(2)
+        .map(|w| Ok((w[0].size, w[1].size, hexes(log.consistency(w[0].size, w[1].size)?))))
+        .collect::<Result<Vec<_>, LedgerError>>()?;
+    let bundle = Bundle {
+        format: BUNDLE_FORMAT.into(),
+        key: key.verifier().encode(),
+        entries,
+        checkpoints: checkpoints.into_iter().map(|c| c.note).collect(),
+        inclusion,
+        consistency,
+        periods,
+    };
+    let signature = key.sign(&canonical(&bundle)?);
+    Ok(canonical(&SignedBundle { bundle, signature })?)
+}
+
+/// Verifies a bundle file with no database: the file's canonical form and signature, every
+/// entry, checkpoint, inclusion and consistency proof, and every bundled period recomputed
+/// from its records. `key` is the key the auditor trusts; without one, the bundle's own key
+/// is used (and the report says so: compare its fingerprint).
+pub fn verify_bundle(bytes: &[u8], key: Option<&NoteVerifier>) -> Result<(Verification, NoteVerifier), AuditError> {
+    let mut v = Verification::default();
+    let file: SignedBundle =
+        serde_json::from_slice(bytes).map_err(|e| LedgerError::Malformed { what: "bundle", why: e.to_string() })?;
+    if canonical(&file)? != bytes {
+        v.flag(None, None, None, None, "the bundle is not in the canonical form it was written in: altered".into());
+    }
+    let bundle = &file.bundle;
+    if bundle.format != BUNDLE_FORMAT {
+        v.flag(None, None, None, None, format!("not a {BUNDLE_FORMAT} bundle: {}", bundle.format));
+    }
+    let own = NoteVerifier::parse(&bundle.key)?;
+    let verifier = key.cloned().unwrap_or(own.clone());
+    if own != verifier {
+        v.flag(None, None, None, None, format!("the bundle names key {}, not the key given", own.encode()));
+    }
+    if let Err(e) = verifier.verify(&canonical(bundle)?, &file.signature, "the bundle") {
+        v.flag(None, None, None, None, e.to_string());
+    }
+    let (log, parsed) = check_entries(&mut v, &verifier, &bundle.entries);
+    for note in &bundle.checkpoints {
+        v.checkpoints += 1;
+        check_checkpoint(&mut v, &verifier, &log, note, "checkpoint");
+    }
+    let unhex32 = |h: &String| crate::domain::ledger::unhex(h).ok().and_then(|b| <[u8; 32]>::try_from(b).ok());
+    let proof = |p: &[String]| p.iter().map(unhex32).collect::<Option<Vec<[u8; 32]>>>();
+    for (seq, size, path) in &bundle.inclusion {
+        let ok = (|| {
+            let root = log.root(*size).ok()?;
+            let leaf = bundle.entries.get(*seq as usize)?;
+            crate::domain::ledger::verify_inclusion(leaf.payload.as_bytes(), *seq, *size, &proof(path)?, &root).ok()
+        })();
+        if ok.is_none() {
+            v.flag(
+                None,
+                Some(*seq),
+                None,
+                None,
+                format!("its inclusion proof in the tree of {size} entries does not verify"),
+            );
+        }
+    }
+    for (old, new, path) in &bundle.consistency {
+        let ok = (|| {
+            let (a, b) = (log.root(*old).ok()?, log.root(*new).ok()?);
+            crate::domain::ledger::verify_consistency(*old, &a, *new, &b, &proof(path)?).ok()
+        })();
+        if ok.is_none() {
+            v.flag(
+                None,
+                None,
+                None,
+                None,
+                format!("the consistency proof from {old} to {new} entries does not verify"),
+            );
+        }
+    }
+    for inputs in &bundle.periods {
+        match parsed.get(inputs.seq as usize).and_then(Option::as_ref) {
+            Some(entry) => check_period(&mut v, entry, inputs)?,
+            None => {
+                v.flag(None, Some(inputs.seq), None, None, "bundled records for an entry the log does not hold".into())
+            }
+        }
+    }
+    check_corrections(&mut v, &parsed);
+    v.entries = parsed.len() as u64;
+    Ok((v, verifier))
+}
+
+/// Appends a correction of entry `seq`: each `(field, value)` (a JSON pointer into its figures,
+/// and the corrected value) recorded with the value it had, who made it and why. The corrected
+/// entry stays as it was.
+pub async fn correct(
+    store: &Store,
+    key: &NoteSigner,
+    checkpoint_file: &Path,
+    seq: u64,
+    set: &[(String, serde_json::Value)],
+    reason: &str,
+    by: &str,
+) -> Result<u64, AuditError> {
+    let bad = |why: String| AuditError::Ledger(LedgerError::Malformed { what: "correction", why });
+    if reason.trim().is_empty() || by.trim().is_empty() {
+        return Err(bad("a correction needs a reason and who makes it".into()));
+    }
+    let stored = Stored::load(store).await?;
+    let target = stored
+        .entries
+        .get(seq as usize)
+        .and_then(|e| Entry::from_bytes(e.payload.as_bytes()).ok())
+        .ok_or_else(|| bad(format!("the log has no entry {seq}")))?;
+    if target.kind == EntryKind::Correction {
+        return Err(bad(format!("entry {seq} is a correction: correct the entry it corrects")));
+    }
+    let mut figures = target.figures.clone();
+    let mut changes = Vec::new();
+    for (field, to) in set {
+        let slot = figures.pointer_mut(field).ok_or_else(|| bad(format!("entry {seq} has no figure {field}")))?;
+        changes.push(crate::domain::ledger::Change { field: field.clone(), from: slot.clone(), to: to.clone() });
+        *slot = to.clone();
+    }
+    let entry = Entry {
+        schema: SCHEMA,
+        seq: stored.entries.len() as u64,
+        kind: EntryKind::Correction,
+        line: target.line.clone(),
+        period: target.period.clone(),
+        figures,
+        source: None,
+        amends: Some(seq),
+        changes,
+        reason: Some(reason.trim().to_owned()),
+        by: by.trim().to_owned(),
+        at: crate::store::truncate_now(),
+        previous: stored.entries.last().map(|e| e.hash.clone()),
+    };
+    append(store, key, checkpoint_file, &stored, &entry, &[]).await?;
+    Ok(entry.seq)
 }
 
 /// JSON pointers where `a` and `b` differ.

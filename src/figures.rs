@@ -857,17 +857,22 @@ pub async fn period_basis(
     })
 }
 
-/// The figures of `line` over `[from, to)` computed from the rows the store held at the
-/// high-water marks `hw` and the master data in `basis`: the same rows and basis always give
-/// the same figures, whatever arrived or changed since.
-pub async fn period_figures(
-    store: &Store,
-    line: &LineId,
-    basis: &PeriodBasis,
-    (from, to): (DateTime<Utc>, DateTime<Utc>),
-    hw: crate::domain::ledger::HighWater,
-) -> Result<PeriodFigures, FiguresError> {
-    use crate::domain::counter::deltas;
+/// The rows a closed period's figures are computed from: the visits of the units seen in it,
+/// each production step's state intervals and "in" counter samples, as the store held them at
+/// a close's high-water marks. Serialisable, so an offline bundle carries them and its
+/// verification needs no database.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct PeriodRows {
+    /// Visits (see [`Store::yield_visits`]).
+    pub visits: Vec<Visit>,
+    /// State intervals per production step, in the basis's order.
+    pub intervals: Vec<Vec<crate::domain::state::StateInterval>>,
+    /// "In" counter samples per production step (the one before the period first).
+    pub samples: Vec<Vec<crate::domain::counter::CounterSample>>,
+}
+
+/// The production steps of a basis, in order, and whether the line has a repair station.
+fn basis_steps(line: &LineId, basis: &PeriodBasis) -> Result<(Vec<Station>, bool), FiguresError> {
     let all: Vec<Station> = basis
         .stations
         .iter()
@@ -886,13 +891,44 @@ pub async fn period_figures(
         })
         .collect::<Result<_, FiguresError>>()?;
     let has_repair = all.iter().any(|s| s.kind == StationKind::Repair);
-    let stations: Vec<Station> = all.into_iter().filter(|s| s.kind != StationKind::Repair).collect();
+    Ok((all.into_iter().filter(|s| s.kind != StationKind::Repair).collect(), has_repair))
+}
+
+/// The rows of `line`'s period `[from, to)` as the store held them at the marks `hw`.
+pub async fn period_rows(
+    store: &Store,
+    line: &LineId,
+    basis: &PeriodBasis,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    hw: crate::domain::ledger::HighWater,
+) -> Result<PeriodRows, FiguresError> {
+    let (stations, _) = basis_steps(line, basis)?;
     let visits = store.yield_visits_as_of(line.as_str(), from, to, hw.result_id).await?;
     let mut intervals = Vec::new();
     let mut samples = Vec::new();
     for s in &stations {
         intervals.push(store.state_intervals_as_of(line, &s.id, Some((from, to)), hw.interval_id).await?);
         samples.push(store.counter_samples_as_of(line, &s.id, CounterKind::In, (from, to), hw.sample_id).await?);
+    }
+    Ok(PeriodRows { visits, intervals, samples })
+}
+
+/// The figures of `line` over `[from, to)` from `rows` and the master data in `basis`: the
+/// same rows and basis always give the same figures, whatever arrived or changed since.
+pub fn period_figures(
+    line: &LineId,
+    basis: &PeriodBasis,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    rows: PeriodRows,
+) -> Result<PeriodFigures, FiguresError> {
+    use crate::domain::counter::deltas;
+    let (stations, has_repair) = basis_steps(line, basis)?;
+    let PeriodRows { visits, intervals, samples } = rows;
+    if intervals.len() != stations.len() || samples.len() != stations.len() {
+        return Err(FiguresError::UnknownStation {
+            line: line.to_string(),
+            station: format!("rows for {} steps, the basis has {}", intervals.len(), stations.len()),
+        });
     }
     let data = LineData { stations, has_repair, visits, intervals };
     let bucket = Bucket { label: "period".into(), start: from, end: to };

@@ -24,8 +24,48 @@ pub enum AuditCommand {
     /// append a supplement for closed periods that received records since.
     Close(CloseArgs),
     /// Recompute every closed period from the raw records and check every hash, signature and
-    /// checkpoint; exit status 1 on any discrepancy.
+    /// checkpoint; exit status 1 on any discrepancy. With `--bundle`, no database is needed.
     Verify(VerifyArgs),
+    /// Write one signed file with the entries, the raw records of the chosen periods, the
+    /// checkpoints, inclusion and consistency proofs and the public key.
+    Export(ExportArgs),
+    /// Append a signed correction of an entry's figures, naming who and why (the entry stays).
+    Correct(CorrectArgs),
+}
+
+/// Options of `mes audit export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Only this line's periods.
+    #[arg(long)]
+    line: Option<String>,
+    /// Periods ending after this (RFC 3339 or plant-local).
+    #[arg(long)]
+    from: Option<String>,
+    /// Periods starting before this.
+    #[arg(long)]
+    to: Option<String>,
+    /// The bundle file to write.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+}
+
+/// Options of `mes audit correct`.
+#[derive(Debug, Args)]
+pub struct CorrectArgs {
+    /// The entry corrected.
+    #[arg(long)]
+    entry: u64,
+    /// `FIELD=VALUE`: a JSON pointer into the entry's figures (`/output/units_out`) and the
+    /// corrected value (JSON, or text); repeatable.
+    #[arg(long, value_name = "FIELD=VALUE", required = true)]
+    set: Vec<String>,
+    /// Why.
+    #[arg(long)]
+    reason: String,
+    /// Who corrects.
+    #[arg(long)]
+    by: String,
 }
 
 /// Options of `mes audit close`.
@@ -59,6 +99,9 @@ pub struct VerifyArgs {
     /// plant's own.
     #[arg(long, value_name = "KEY")]
     key: Option<String>,
+    /// Verify this exported bundle instead of the store, with no database.
+    #[arg(long, value_name = "FILE")]
+    bundle: Option<PathBuf>,
     /// Print one JSON document.
     #[arg(long)]
     json: bool,
@@ -81,8 +124,107 @@ pub async fn run(config: &Config, command: &AuditCommand) -> anyhow::Result<Exit
             Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Close(args) => close(config, args).await,
-        AuditCommand::Verify(args) => verify(config, args).await,
+        AuditCommand::Verify(args) => match &args.bundle {
+            Some(file) => verify_bundle(file, args),
+            None => verify(config, args).await,
+        },
+        AuditCommand::Export(args) => export(config, args).await,
+        AuditCommand::Correct(args) => correct(config, args).await,
     }
+}
+
+async fn export(config: &Config, args: &ExportArgs) -> anyhow::Result<ExitCode> {
+    let zone = config.calendar.time_zone;
+    let scope = audit::BundleScope {
+        line: args.line.clone().map(LineId::parse).transpose().context("--line")?,
+        from: args.from.as_deref().map(|t| super::parse_time(t, zone)).transpose().context("--from")?,
+        to: args.to.as_deref().map(|t| super::parse_time(t, zone)).transpose().context("--to")?,
+    };
+    let store = super::open_store(config).await?;
+    let key = audit::plant_key(&key_path(config), DEFAULT_ORIGIN)?;
+    let bytes = audit::export(&store, &key, &scope).await?;
+    std::fs::write(&args.out, &bytes).with_context(|| format!("writing {}", args.out.display()))?;
+    super::emit(&format!(
+        "{} ({} bytes): verify with\n  mes audit verify --bundle {} --key {}\n",
+        args.out.display(),
+        bytes.len(),
+        args.out.display(),
+        key.verifier().encode()
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn correct(config: &Config, args: &CorrectArgs) -> anyhow::Result<ExitCode> {
+    let mut set = Vec::new();
+    for s in &args.set {
+        let (field, value) = s.split_once('=').with_context(|| format!("--set {s:?}: expected FIELD=VALUE"))?;
+        let value = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
+        set.push((field.to_owned(), value));
+    }
+    let store = super::open_store(config).await?;
+    let key = audit::plant_key(&key_path(config), DEFAULT_ORIGIN)?;
+    let seq = audit::correct(&store, &key, &checkpoint_path(config), args.entry, &set, &args.reason, &args.by).await?;
+    super::emit(&format!("entry {seq} corrects entry {} ({} by {})\n", args.entry, args.reason, args.by))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify_bundle(file: &std::path::Path, args: &VerifyArgs) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let key = args.key.as_deref().map(NoteVerifier::parse).transpose().context("--key")?;
+    let (report, verifier) = audit::verify_bundle(&bytes, key.as_ref())?;
+    let mut out = String::new();
+    if key.is_none() {
+        writeln!(
+            out,
+            "note: verified with the key inside the bundle ({}); compare its fingerprint {} with the plant's",
+            verifier.encode(),
+            verifier.fingerprint()
+        )?;
+    }
+    emit_report(&mut out, &report, &verifier, args.json)?;
+    Ok(if report.clean() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Writes a verification's findings: each discrepancy with where it is, each late arrival, the
+/// verdict (or one JSON document).
+fn emit_report(
+    out: &mut String,
+    report: &audit::Verification,
+    verifier: &NoteVerifier,
+    json: bool,
+) -> anyhow::Result<()> {
+    if json {
+        let doc = serde_json::json!({ "clean": report.clean(), "report": report });
+        return super::emit(&(serde_json::to_string_pretty(&doc)? + "\n"));
+    }
+    for d in &report.discrepancies {
+        let place = [
+            d.entry.map(|e| format!("entry {e}")),
+            d.line.clone(),
+            d.period.clone(),
+            d.station.clone(),
+            d.record.clone(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" · ");
+        writeln!(out, "DISCREPANCY  {place}: {}", d.what)?;
+    }
+    for l in &report.late {
+        let note = if l.supplemented { "covered by a supplement" } else { "to be supplemented at the next close" };
+        writeln!(out, "late arrival  entry {} · {}: arrived after its period closed ({note})", l.entry, l.record)?;
+    }
+    writeln!(
+        out,
+        "{}: {} entries, {} station results recomputed, {} checkpoints checked with key {}",
+        if report.clean() { "verified" } else { "NOT VERIFIED" },
+        report.entries,
+        report.records,
+        report.checkpoints,
+        verifier.encode()
+    )?;
+    super::emit(out)
 }
 
 async fn close(config: &Config, args: &CloseArgs) -> anyhow::Result<ExitCode> {
@@ -152,43 +294,7 @@ async fn verify(config: &Config, args: &VerifyArgs) -> anyhow::Result<ExitCode> 
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    if args.json {
-        super::emit(
-            &(serde_json::to_string_pretty(&serde_json::json!({
-                "clean": report.clean(),
-                "report": report,
-            }))? + "\n"),
-        )?;
-    } else {
-        let mut out = String::new();
-        for d in &report.discrepancies {
-            let place = [
-                d.entry.map(|e| format!("entry {e}")),
-                d.line.clone(),
-                d.period.clone(),
-                d.station.clone(),
-                d.record.clone(),
-            ]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" · ");
-            writeln!(out, "DISCREPANCY  {place}: {}", d.what)?;
-        }
-        for l in &report.late {
-            let note = if l.supplemented { "covered by a supplement" } else { "to be supplemented at the next close" };
-            writeln!(out, "late arrival  entry {} · {}: arrived after its period closed ({note})", l.entry, l.record)?;
-        }
-        writeln!(
-            out,
-            "{}: {} entries, {} station results recomputed, {} checkpoints checked with key {}",
-            if report.clean() { "verified" } else { "NOT VERIFIED" },
-            report.entries,
-            report.records,
-            report.checkpoints,
-            verifier.encode()
-        )?;
-        super::emit(&out)?;
-    }
+    let mut out = String::new();
+    emit_report(&mut out, &report, &verifier, args.json)?;
     Ok(if report.clean() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

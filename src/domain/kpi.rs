@@ -27,7 +27,7 @@ use super::ids::StationId;
 use super::record::Verdict;
 
 /// One station visit, as the yield figures need it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Visit {
     /// Unit serial.
     pub serial: String,

@@ -501,6 +501,9 @@ pub struct Source {
     pub digest: String,
     /// Per station.
     pub stations: Vec<StationDigest>,
+    /// SHA-256 of the canonical rows the figures were computed from (visits, state intervals,
+    /// counter samples), hex: any change to them shows, whether or not it moves a figure.
+    pub inputs: String,
     /// The store's high-water marks at close.
     pub high_water: HighWater,
 }

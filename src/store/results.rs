@@ -32,7 +32,7 @@ pub struct StationResultFilter {
 }
 
 /// A station result as stored: the record plus what the store adds.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct StoredResult {
     /// Row id (commit order).
     pub id: i64,
