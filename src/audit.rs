@@ -462,6 +462,27 @@ pub struct Verification {
     pub discrepancies: Vec<Discrepancy>,
     /// Records that arrived after their period closed.
     pub late: Vec<LateArrival>,
+    /// Corrections in the log: figures amended by hand, with who and why.
+    pub corrections: Vec<CorrectionNote>,
+}
+
+/// A correction as a verification lists it, so an auditor sees every amended figure.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CorrectionNote {
+    /// The correction's entry.
+    pub entry: u64,
+    /// The entry it corrects.
+    pub amends: u64,
+    /// Line and period label.
+    pub line: String,
+    /// The period's label.
+    pub period: String,
+    /// What changed.
+    pub changes: Vec<crate::domain::ledger::Change>,
+    /// Why.
+    pub reason: String,
+    /// Who.
+    pub by: String,
 }
 
 impl Verification {
@@ -849,6 +870,15 @@ fn check_corrections(v: &mut Verification, all: &[Option<Entry>]) {
             v.flag(Some(c), None, None, None, format!("does not correct entry {} of its line and period", target.seq));
             continue;
         }
+        v.corrections.push(CorrectionNote {
+            entry: c.seq,
+            amends: target.seq,
+            line: c.line.clone(),
+            period: c.period.label.clone(),
+            changes: c.changes.clone(),
+            reason: c.reason.clone().unwrap_or_default(),
+            by: c.by.clone(),
+        });
         let mut expected = target.figures.clone();
         for change in &c.changes {
             if target.figures.pointer(&change.field) != Some(&change.from) {

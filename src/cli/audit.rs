@@ -215,6 +215,20 @@ fn emit_report(
         let note = if l.supplemented { "covered by a supplement" } else { "to be supplemented at the next close" };
         writeln!(out, "late arrival  entry {} · {}: arrived after its period closed ({note})", l.entry, l.record)?;
     }
+    for c in &report.corrections {
+        let changes = c.changes.iter().map(|ch| format!("{} {} → {}", ch.field, ch.from, ch.to)).collect::<Vec<_>>();
+        writeln!(
+            out,
+            "correction   entry {} amends entry {} · {} · {}: {} (by {}: {})",
+            c.entry,
+            c.amends,
+            c.line,
+            c.period,
+            changes.join(", "),
+            c.by,
+            c.reason
+        )?;
+    }
     writeln!(
         out,
         "{}: {} entries, {} station results recomputed, {} checkpoints checked with key {}",

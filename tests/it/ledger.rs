@@ -92,6 +92,7 @@ use std::collections::BTreeMap;
 
 use chrono::Duration;
 use mes::audit::{self, CloseRequest, Verification};
+use mes::domain::ids::LineId;
 use mes::domain::ledger::{NoteSigner, PeriodKind};
 use mes::domain::shift::{DEFAULT_TIME_ZONE, ShiftCalendar};
 use mes::store::Store;
@@ -416,5 +417,109 @@ async fn every_tampering_is_detected_and_located() {
         if let TestDb::Postgres { admin_url, name, .. } = &db {
             mes::store::drop_database(admin_url, name).await.unwrap();
         }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_verifies_with_no_database_and_any_changed_byte_is_caught() {
+    for db in TestDb::all().await {
+        let (store, _, records) = sample_store(&db, 4, 8, 4).await;
+        let dir = tempfile::tempdir().unwrap();
+        let closed = close_all(&store, &dir.path().join("checkpoints")).await;
+        let line = closed[0].line.clone();
+        let whole = audit::export(&store, &test_key(), &audit::BundleScope::default()).await.unwrap();
+        let one_line = audit::BundleScope { line: Some(LineId::parse(line.clone()).unwrap()), ..Default::default() };
+        let part = audit::export(&store, &test_key(), &one_line).await.unwrap();
+        // The database goes away: the bundle is all the auditor has.
+        let label = db.label();
+        db.cleanup(store).await;
+
+        let trusted = test_key().verifier();
+        let (report, _) = audit::verify_bundle(&whole, Some(&trusted)).unwrap();
+        assert!(report.clean(), "{}: {:?}", label, report.discrepancies);
+        assert_eq!(report.records, records.len() as u64, "{}: every record recomputed", label);
+        assert_eq!(report.entries, closed.len() as u64);
+        let (report, _) = audit::verify_bundle(&part, Some(&trusted)).unwrap();
+        assert!(report.clean(), "{}: {:?}", label, report.discrepancies);
+        assert!(report.records > 0 && report.records < records.len() as u64, "{}: one line's records", label);
+
+        // Another plant's key is not the key the auditor trusts.
+        let other = NoteSigner::new("mes.test/plant", [12; 32]).unwrap().verifier();
+        let (report, _) = audit::verify_bundle(&whole, Some(&other)).unwrap();
+        assert!(!report.clean());
+
+        // A byte changed anywhere: the file no longer reads, or it no longer verifies.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for _ in 0..25 {
+            let mut bytes = whole.clone();
+            let at = rng.random_range(0..bytes.len());
+            bytes[at] = match bytes[at] {
+                b'0'..=b'8' => bytes[at] + 1,
+                b'9' => b'0',
+                b'a'..=b'y' => bytes[at] + 1,
+                other => other ^ 0x01,
+            };
+            let caught = audit::verify_bundle(&bytes, Some(&trusted)).map(|(r, _)| !r.clean()).unwrap_or(true);
+            assert!(caught, "{}: byte {at} changed, not caught", label);
+        }
+
+        // Whoever edits a record and re-signs the file with the plant's key still cannot make
+        // the record agree with the hash its period closed with.
+        let mut doc: serde_json::Value = serde_json::from_slice(&whole).unwrap();
+        let result = &mut doc["bundle"]["periods"][0]["results"][0]["record"]["verdict"];
+        assert!(result.is_string(), "{label}: {result}");
+        *result = serde_json::json!(if result == "pass" { "fail" } else { "pass" });
+        let bundle: audit::Bundle = serde_json::from_value(doc["bundle"].clone()).unwrap();
+        let signature = test_key().sign(&mes::domain::ledger::canonical(&bundle).unwrap());
+        let forged = mes::domain::ledger::canonical(&audit::SignedBundle { bundle, signature }).unwrap();
+        let (report, _) = audit::verify_bundle(&forged, Some(&trusted)).unwrap();
+        assert!(
+            report.discrepancies.iter().any(|d| d.record.is_some() && d.what.contains("edited")),
+            "{}: {:?}",
+            label,
+            report.discrepancies
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_correction_is_appended_signed_and_listed_and_the_entry_it_corrects_stays() {
+    for db in TestDb::all().await {
+        let (store, _, _) = sample_store(&db, 3, 6, 3).await;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("checkpoints");
+        let closed = close_all(&store, &file).await;
+        let target = closed[0].seq;
+        let before = store.ledger_entries().await.unwrap();
+        let was = closed[0].units_out;
+        let set = vec![("/output/units_out".to_owned(), serde_json::json!(was + 1))];
+        let seq = audit::correct(&store, &test_key(), &file, target, &set, "recount on the line: one unit", "qe.lan")
+            .await
+            .unwrap();
+        assert_eq!(seq, closed.len() as u64, "appended at the end of the log");
+        let after = store.ledger_entries().await.unwrap();
+        assert_eq!(&after[..before.len()], &before[..], "the log before the correction is unchanged");
+        let notes = audit::read_checkpoint_file(&std::fs::read_to_string(&file).unwrap());
+        let report = verify(&store, &notes).await;
+        assert!(report.clean(), "{}: {:?}", db.label(), report.discrepancies);
+        assert_eq!(report.corrections.len(), 1);
+        let c = &report.corrections[0];
+        assert_eq!((c.entry, c.amends, c.by.as_str()), (seq, target, "qe.lan"));
+        assert_eq!(c.changes[0].from, serde_json::json!(was));
+        assert_eq!(c.changes[0].to, serde_json::json!(was + 1));
+
+        // A correction needs a reason, a field the entry has, and an entry that is no correction.
+        let bad = [
+            audit::correct(&store, &test_key(), &file, target, &set, " ", "qe").await,
+            audit::correct(&store, &test_key(), &file, target, &[("/nope".into(), serde_json::json!(1))], "r", "qe")
+                .await,
+            audit::correct(&store, &test_key(), &file, seq, &set, "r", "qe").await,
+            audit::correct(&store, &test_key(), &file, 10_000, &set, "r", "qe").await,
+        ];
+        for (i, r) in bad.iter().enumerate() {
+            assert!(r.is_err(), "{}: case {i} accepted", db.label());
+        }
+        assert_eq!(store.ledger_entries().await.unwrap().len(), after.len(), "nothing appended by refused corrections");
+        db.cleanup(store).await;
     }
 }
