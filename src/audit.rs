@@ -21,8 +21,8 @@ use serde::Serialize;
 use crate::domain::LineId;
 use crate::domain::kpi::{Grain, buckets};
 use crate::domain::ledger::{
-    Checkpoint, Entry, EntryKind, HighWater, LedgerError, Log, NoteSigner, NoteVerifier, Period, PeriodKind, SCHEMA,
-    Source, StationDigest, canonical, hex, leaf_hash, sha256,
+    Checkpoint, Entry, EntryKind, HighWater, LedgerError, Log, NoteSigner, NoteVerifier, OpenInterval, Period,
+    PeriodKind, SCHEMA, Source, StationDigest, canonical, hex, leaf_hash, sha256,
 };
 use crate::domain::shift::ShiftCalendar;
 use crate::figures::{FiguresError, PeriodBasis};
@@ -209,6 +209,13 @@ fn source_of(
             stations: digests,
             inputs: hex(&sha256(&canonical(rows)?)),
             high_water: hw,
+            open_intervals: rows
+                .intervals
+                .iter()
+                .flatten()
+                .filter(|i| i.ended_at.is_none())
+                .map(|i| OpenInterval { station: i.station.to_string(), started_at: i.started_at })
+                .collect(),
         },
         hashes,
     ))
@@ -247,11 +254,14 @@ pub struct CloseRequest {
 /// The log as stored: its entries and their leaves.
 struct Stored {
     entries: Vec<StoredEntry>,
+    log: Log,
 }
 
 impl Stored {
     async fn load(store: &Store) -> Result<Self, StoreError> {
-        Ok(Self { entries: store.ledger_entries().await? })
+        let entries = store.ledger_entries().await?;
+        let log = Log::new(entries.iter().map(|e| e.payload.clone().into_bytes()));
+        Ok(Self { entries, log })
     }
 
     fn parsed(&self) -> Vec<Option<Entry>> {
@@ -273,6 +283,8 @@ pub async fn close(
     let mut closed = Vec::new();
     let hw = store.high_water().await?;
     let lines = store.lines().await?;
+    let mut stored = Stored::load(store).await?;
+    let mut parsed = stored.parsed();
     for line in lines.iter().filter(|l| request.line.as_ref().is_none_or(|w| *w == l.id)) {
         let Some(first) = first_result_at(store, &line.id).await? else { continue };
         let grain = match request.period {
@@ -288,8 +300,6 @@ pub async fn close(
             .collect();
         let stations: Vec<String> = line.stations.iter().map(|s| s.id.to_string()).collect();
         for period in periods {
-            let stored = Stored::load(store).await?;
-            let parsed = stored.parsed();
             let latest = parsed
                 .iter()
                 .flatten()
@@ -335,7 +345,8 @@ pub async fn close(
                 at: crate::store::truncate_now(),
                 previous: stored.entries.last().map(|e| e.hash.clone()),
             };
-            append(store, key, checkpoint_file, &stored, &entry, &hashes).await?;
+            append(store, key, checkpoint_file, &mut stored, &entry, &hashes).await?;
+            parsed.push(Some(entry));
             tracing::info!(line = %line.id, period = %period.label, seq, kind = ?kind, results = source.results, "period closed");
             closed.push(Closed {
                 seq,
@@ -350,21 +361,72 @@ pub async fn close(
     Ok(closed)
 }
 
+/// How a running MES closes periods as they end.
+#[derive(Debug, Clone)]
+pub struct AutoClose {
+    /// How long after its end a period is closed.
+    pub grace: chrono::Duration,
+    /// Shifts or days.
+    pub period: PeriodKind,
+    /// How often to look (wall time).
+    pub every: std::time::Duration,
+}
+
+/// Closes every period that has been over for `settings.grace` (by `now`, the plant's clock:
+/// a simulated plant's runs faster), then again every `settings.every`, until `stop` turns
+/// true. A failed round (the database away, another process closing at the same time) is
+/// logged and counted, and the next round tries again: nothing is skipped, since each round
+/// closes everything still open.
+pub async fn auto_close(
+    store: std::sync::Arc<Store>,
+    calendar: ShiftCalendar,
+    key: NoteSigner,
+    checkpoint_file: PathBuf,
+    settings: AutoClose,
+    now: impl Fn() -> DateTime<Utc>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let request = CloseRequest {
+            line: None,
+            period: settings.period,
+            until: now() - settings.grace,
+            by: "mes (auto-close)".into(),
+        };
+        match close(&store, &calendar, &key, &checkpoint_file, &request).await {
+            Ok(closed) => {
+                for c in &closed {
+                    let kind = if c.kind == EntryKind::Supplement { "supplement" } else { "period" };
+                    metrics::counter!(crate::telemetry::LEDGER_ENTRIES, "kind" => kind).increment(1);
+                }
+            }
+            Err(e) => {
+                metrics::counter!(crate::telemetry::LEDGER_CLOSE_ERRORS).increment(1);
+                tracing::warn!(error = %e, "closing periods into the audit ledger failed; retrying");
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(settings.every) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
 /// Appends `entry` (and the checkpoint over the log it ends) to the store and the file.
 async fn append(
     store: &Store,
     key: &NoteSigner,
     checkpoint_file: &Path,
-    stored: &Stored,
+    stored: &mut Stored,
     entry: &Entry,
     hashes: &[RecordHash],
 ) -> Result<(), AuditError> {
     let bytes = entry.bytes()?;
     let payload = String::from_utf8(bytes.clone()).map_err(|e| LedgerError::Canonical(e.to_string()))?;
-    let mut leaves: Vec<Vec<u8>> = stored.entries.iter().map(|e| e.payload.clone().into_bytes()).collect();
-    leaves.push(bytes.clone());
-    let size = leaves.len() as u64;
-    let root = Log::new(leaves).root(size)?;
+    // On an error the caller drops `stored`: the log it holds is not reused.
+    stored.log.push(&bytes);
+    let size = stored.log.size();
+    let root = stored.log.root(size)?;
     let checkpoint = Checkpoint { origin: key.name().to_owned(), size, root };
     let note = key.sign_note(&checkpoint.text())?;
     let row = StoredEntry {
@@ -384,6 +446,7 @@ async fn append(
     };
     let at = entry.at;
     store.append_ledger(&row, hashes, &StoredCheckpoint { size, root: hex(&root), note: note.clone(), at }).await?;
+    stored.entries.push(row);
     append_to_file(checkpoint_file, &note)
 }
 
@@ -703,7 +766,14 @@ async fn load_period(store: &Store, v: &mut Verification, entry: &Entry) -> Resu
     let Some((line, basis, hw)) = entry_basis(v, entry) else { return Ok(None) };
     let span = (entry.period.start, entry.period.end);
     let results = period_results(store, &line, span, hw.result_id).await?;
-    let rows = crate::figures::period_rows(store, &line, &basis, span, hw).await?;
+    let mut rows = crate::figures::period_rows(store, &line, &basis, span, hw).await?;
+    // What was open at close is read as it was then, whenever it closed since.
+    let open = entry.source.as_ref().map(|s| s.open_intervals.as_slice()).unwrap_or_default();
+    for i in rows.intervals.iter_mut().flatten() {
+        if open.iter().any(|o| o.station == i.station.as_str() && o.started_at == i.started_at) {
+            i.ended_at = None;
+        }
+    }
     let taken =
         store.record_hashes(entry.seq).await?.into_iter().map(|h| (h.result_id, h.station, h.record, h.hash)).collect();
     Ok(Some(PeriodInputs { seq: entry.seq, results, rows, taken }))
@@ -1083,7 +1153,7 @@ pub async fn correct(
     if reason.trim().is_empty() || by.trim().is_empty() {
         return Err(bad("a correction needs a reason and who makes it".into()));
     }
-    let stored = Stored::load(store).await?;
+    let mut stored = Stored::load(store).await?;
     let target = stored
         .entries
         .get(seq as usize)
@@ -1114,7 +1184,7 @@ pub async fn correct(
         at: crate::store::truncate_now(),
         previous: stored.entries.last().map(|e| e.hash.clone()),
     };
-    append(store, key, checkpoint_file, &stored, &entry, &[]).await?;
+    append(store, key, checkpoint_file, &mut stored, &entry, &[]).await?;
     Ok(entry.seq)
 }
 

@@ -39,7 +39,34 @@ pub struct Config {
     pub calendar: ShiftCalendar,
     /// Lines this process collects, each with its profile file.
     pub lines: Vec<LineConfig>,
+    /// When `mes serve` closes periods into the audit ledger.
+    pub audit: AuditConfig,
 }
+
+/// `[audit]`: closing periods into the investor ledger as they end.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditConfig {
+    /// Whether `mes serve` and `mes demo` close periods themselves (else only `mes audit close`).
+    pub auto_close: bool,
+    /// How long after a period ends it is closed: time for collectors to drain what the PLCs
+    /// still buffer, so late records are rare (they are supplemented, never lost).
+    pub grace: chrono::Duration,
+    /// Shifts or plant-local days.
+    pub period: crate::domain::ledger::PeriodKind,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            auto_close: true,
+            grace: chrono::Duration::minutes(DEFAULT_GRACE_MINUTES),
+            period: crate::domain::ledger::PeriodKind::Shift,
+        }
+    }
+}
+
+/// Default `[audit] grace_minutes`.
+pub const DEFAULT_GRACE_MINUTES: i64 = 15;
 
 /// A line to collect and the profile describing its PLCs.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,6 +119,16 @@ struct RawConfig {
     plant: RawPlant,
     #[serde(default)]
     lines: Vec<RawLine>,
+    #[serde(default)]
+    audit: RawAudit,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    auto_close: Option<bool>,
+    grace_minutes: Option<Spanned<i64>>,
+    period: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -140,6 +177,7 @@ impl Default for Config {
             web_listen: DEFAULT_LISTEN.parse().unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
             calendar: ShiftCalendar::three_shifts(DEFAULT_TIME_ZONE),
             lines: Vec::new(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -261,6 +299,24 @@ impl Config {
                 Err(e) => problem(l.code.span(), format!("lines[{i}].code"), e.to_string()),
             }
         }
+        if let Some(auto) = raw.audit.auto_close {
+            config.audit.auto_close = auto;
+        }
+        if let Some(grace) = raw.audit.grace_minutes {
+            match *grace.get_ref() {
+                m @ 0..=1440 => config.audit.grace = chrono::Duration::minutes(m),
+                m => problem(grace.span(), "audit.grace_minutes".into(), format!("{m} is not 0 to 1440 minutes")),
+            }
+        }
+        if let Some(period) = raw.audit.period {
+            match period.get_ref().as_str() {
+                "shift" => config.audit.period = crate::domain::ledger::PeriodKind::Shift,
+                "day" => config.audit.period = crate::domain::ledger::PeriodKind::Day,
+                other => {
+                    problem(period.span(), "audit.period".into(), format!("{other:?} is not \"shift\" or \"day\""))
+                }
+            }
+        }
         let problems = sink.problems;
         if problems.is_empty() { Ok(config) } else { Err(ConfigError::Invalid { problems }) }
     }
@@ -331,6 +387,22 @@ mod tests {
         let config = parse("").unwrap();
         assert_eq!(config.effective_database_url(), "sqlite:///etc/mes/mes-data/mes.sqlite?mode=rwc");
         assert_eq!(config.web_listen.port(), 8080);
+        assert_eq!(config.audit, AuditConfig::default());
+    }
+
+    #[test]
+    fn the_audit_section_is_read_and_checked() {
+        let config = parse("[audit]\nauto_close = false\ngrace_minutes = 30\nperiod = \"day\"\n").unwrap();
+        assert!(!config.audit.auto_close);
+        assert_eq!(config.audit.grace, chrono::Duration::minutes(30));
+        assert_eq!(config.audit.period, crate::domain::ledger::PeriodKind::Day);
+        let ConfigError::Invalid { problems } = parse("[audit]\ngrace_minutes = -1\nperiod = \"week\"\n").unwrap_err()
+        else {
+            panic!("expected Invalid")
+        };
+        let rendered: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert!(rendered[0].contains(":2:") && rendered[0].contains("audit.grace_minutes"), "{rendered:?}");
+        assert!(rendered[1].contains(":3:") && rendered[1].contains("audit.period"), "{rendered:?}");
     }
 
     #[test]

@@ -47,6 +47,10 @@ pub const HTTP_ABANDONED: &str = "mes_http_requests_abandoned_total";
 pub const WORK_ABANDONED: &str = "mes_work_abandoned_total";
 /// Requests refused because every slot for costly work stayed taken (label `route`).
 pub const HTTP_BUSY: &str = "mes_http_requests_busy_total";
+/// Audit ledger entries appended by closing (label `kind`: period, supplement).
+pub const LEDGER_ENTRIES: &str = "mes_ledger_entries_total";
+/// Automatic closes that failed (retried at the next round).
+pub const LEDGER_CLOSE_ERRORS: &str = "mes_ledger_close_errors_total";
 
 /// Latency buckets, 0.5 ms to 10 s.
 const BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -92,6 +96,8 @@ fn describe() {
     describe_counter!(HTTP_ABANDONED, "HTTP requests whose client went away before the answer; their work stopped.");
     describe_counter!(WORK_ABANDONED, "Costly work stopped because nobody waited for it any more.");
     describe_counter!(HTTP_BUSY, "Requests refused because every slot for costly work stayed taken.");
+    describe_counter!(LEDGER_ENTRIES, "Audit ledger entries appended by closing periods.");
+    describe_counter!(LEDGER_CLOSE_ERRORS, "Automatic closes of the audit ledger that failed; retried.");
     describe_histogram!(
         LIVE_REFRESH_SECONDS,
         metrics::Unit::Seconds,

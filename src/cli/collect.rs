@@ -84,7 +84,11 @@ pub async fn start(config: &Config, args: &CollectArgs, store: Arc<Store>) -> an
 }
 
 pub async fn run(config: &Config, args: &CollectArgs) -> anyhow::Result<ExitCode> {
-    let store = Arc::new(super::open_store(config).await?);
+    run_on(config, args, Arc::new(super::open_store(config).await?)).await
+}
+
+/// Collects into `store` until SIGINT or SIGTERM.
+pub async fn run_on(config: &Config, args: &CollectArgs, store: Arc<mes::store::Store>) -> anyhow::Result<ExitCode> {
     let collectors = start(config, args, store).await?;
     super::shutdown_signal().await;
     collectors.set_mode(if args.drain { Mode::Drain } else { Mode::Stop });

@@ -177,6 +177,9 @@ async fn live(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     )?;
     let web_handle = web.handle();
     let web_task = tokio::spawn(web.run_until_stopped());
+    // The MES stamps what it stores with its own read time (a simulated PLC's clock runs
+    // `speed` times faster and is set aside), so shifts close on the wall clock, as in a plant.
+    let closer = super::audit::start_auto_close(config, store.clone(), Utc::now, super::audit::CLOSE_EVERY)?;
 
     let url = config.effective_database_url();
     let mut out = String::new();
@@ -205,6 +208,14 @@ async fn live(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
         .map(|r| format!("{} / {}", r.as_str(), demo_password(r)))
         .collect();
     writeln!(out, "  logins     {}", logins.join(", "))?;
+    if config.audit.auto_close {
+        writeln!(
+            out,
+            "  ledger     each {} closes into the signed audit ledger {} minutes after it ends (mes audit verify)",
+            if config.audit.period == mes::domain::ledger::PeriodKind::Day { "day" } else { "shift" },
+            config.audit.grace.num_minutes()
+        )?;
+    }
     writeln!(out, "Ctrl-C stops production, takes every record still in the PLCs, then exits.")?;
     writeln!(out)?;
     super::emit(&out)?;
@@ -227,6 +238,9 @@ async fn live(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let health = collectors.health.clone();
     collectors.set_mode(Mode::Drain);
     collectors.join().await;
+    if let Some(c) = closer {
+        c.stop().await;
+    }
     web_handle.stop(true).await;
     web_task.await??;
     let final_health: Vec<LineHealth> = health.iter().map(|h| h.snapshot()).collect();
@@ -352,6 +366,7 @@ async fn history(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     writeln!(out, "  mes trace {phone}{dir}                  # everything in a phone, down to the reels")?;
     writeln!(out, "  mes trace --lot {reel}{dir}   # every board and phone a reel went into")?;
     writeln!(out, "  mes export station-results --format jsonl{dir}")?;
+    writeln!(out, "  mes audit close{dir} && mes audit verify{dir}   # sign the closed shifts, then check them")?;
     super::emit(&out)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -53,10 +53,21 @@ pub fn start_web(
 }
 
 pub async fn run(config: &Config, args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    if args.collect_only {
-        return collect::run(config, &args.collect).await;
-    }
     let store = Arc::new(super::open_store(config).await?);
+    if args.collect_only {
+        let closer =
+            super::audit::start_auto_close(config, store.clone(), chrono::Utc::now, super::audit::CLOSE_EVERY)?;
+        let code = collect::run_on(config, &args.collect, store).await;
+        if let Some(c) = closer {
+            c.stop().await;
+        }
+        return code;
+    }
+    // The web-only process leaves closing to the collecting one.
+    let closer = match args.web_only {
+        true => None,
+        false => super::audit::start_auto_close(config, store.clone(), chrono::Utc::now, super::audit::CLOSE_EVERY)?,
+    };
     let collectors = match args.web_only {
         true => None,
         false => Some(collect::start(config, &args.collect, store.clone()).await?),
@@ -74,6 +85,9 @@ pub async fn run(config: &Config, args: &ServeArgs) -> anyhow::Result<ExitCode> 
     if let Some(collectors) = collectors {
         collectors.set_mode(if args.collect.drain { Mode::Drain } else { Mode::Stop });
         collectors.join().await;
+    }
+    if let Some(c) = closer {
+        c.stop().await;
     }
     handle.stop(true).await;
     server.await??;

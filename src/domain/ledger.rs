@@ -12,7 +12,6 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, Utc};
-use ct_merkle::mem_backed_tree::MemoryBackedTree;
 use ct_merkle::{ConsistencyProof, InclusionProof, RootHash};
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
@@ -87,40 +86,128 @@ pub fn unhex(text: &str) -> Result<Vec<u8>, LedgerError> {
 }
 
 /// The log: every entry's canonical bytes, in order, as the leaves of an RFC 6962 tree.
+///
+/// Keeps the hash of every aligned perfect subtree (level `h`, index `i` covers leaves
+/// `[i·2ʰ, (i+1)·2ʰ)`), which no later leaf changes; so the root, audit paths and consistency
+/// proofs of the tree at *any* earlier size are a few hashes each, not a rebuild. A plant with a
+/// checkpoint per entry verifies every checkpoint in O(n log n), not O(n²). ct-merkle's
+/// `MemoryBackedTree` proves only at its current size; it stays the verifier
+/// ([`verify_inclusion`], [`verify_consistency`]) and the reference the tests compare with.
+#[derive(Debug, Clone, Default)]
 pub struct Log {
-    tree: MemoryBackedTree<Sha256, Vec<u8>>,
+    levels: Vec<Vec<[u8; 32]>>,
+}
+
+fn node_hash(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update([1u8]);
+    h.update(left);
+    h.update(right);
+    h.finalize().into()
+}
+
+/// The largest power of two below `n` (`n` ≥ 2).
+fn split(n: u64) -> u64 {
+    1 << (63 - (n - 1).leading_zeros())
 }
 
 impl Log {
     /// The log of these leaves, in order.
     pub fn new(leaves: impl IntoIterator<Item = Vec<u8>>) -> Self {
-        let mut tree = MemoryBackedTree::new();
+        let mut log = Self::default();
         for leaf in leaves {
-            tree.push(leaf);
+            log.push(&leaf);
         }
-        Self { tree }
+        log
+    }
+
+    /// Appends one entry's bytes.
+    pub fn push(&mut self, leaf: &[u8]) {
+        self.push_hash(leaf_hash(leaf));
+    }
+
+    fn push_hash(&mut self, hash: [u8; 32]) {
+        if self.levels.is_empty() {
+            self.levels.push(Vec::new());
+        }
+        self.levels[0].push(hash);
+        let mut h = 0;
+        while self.levels[h].len().is_multiple_of(2) {
+            let n = self.levels[h].len();
+            let node = node_hash(&self.levels[h][n - 2], &self.levels[h][n - 1]);
+            if self.levels.len() == h + 1 {
+                self.levels.push(Vec::new());
+            }
+            self.levels[h + 1].push(node);
+            h += 1;
+        }
     }
 
     /// Leaves in the log.
     pub fn size(&self) -> u64 {
-        self.tree.len()
+        self.levels.first().map_or(0, |l| l.len() as u64)
     }
 
-    /// The log as it was at `size` leaves (its first `size` entries).
-    fn prefix(&self, size: u64) -> Result<Log, LedgerError> {
+    fn check_size(&self, size: u64) -> Result<(), LedgerError> {
         if size > self.size() {
             return Err(LedgerError::Proof(format!("the log has {} entries, not {size}", self.size())));
         }
-        Ok(Log::new(self.tree.items().iter().take(size as usize).cloned()))
+        Ok(())
+    }
+
+    /// MTH(D[lo:hi]) of RFC 6962 §2.1, from the stored perfect subtrees.
+    fn mth(&self, lo: u64, hi: u64) -> [u8; 32] {
+        let n = hi - lo;
+        if n == 0 {
+            return sha256(&[]);
+        }
+        if n.is_power_of_two() && lo.is_multiple_of(n) {
+            let h = n.trailing_zeros() as usize;
+            return self.levels[h][(lo >> h) as usize];
+        }
+        let k = split(n);
+        node_hash(&self.mth(lo, lo + k), &self.mth(lo + k, hi))
     }
 
     /// The root hash at `size` leaves (SHA-256 of nothing for an empty tree).
     pub fn root(&self, size: u64) -> Result<[u8; 32], LedgerError> {
-        if size == 0 {
-            return Ok(sha256(&[]));
+        self.check_size(size)?;
+        Ok(self.mth(0, size))
+    }
+
+    /// PATH(m, D[lo:hi]) of RFC 6962 §2.1.1.
+    fn path(&self, m: u64, lo: u64, hi: u64, out: &mut Vec<[u8; 32]>) {
+        let n = hi - lo;
+        if n <= 1 {
+            return;
         }
-        let root = if size == self.size() { self.tree.root() } else { self.prefix(size)?.tree.root() };
-        Ok((*root.as_bytes()).into())
+        let k = split(n);
+        if m < k {
+            self.path(m, lo, lo + k, out);
+            out.push(self.mth(lo + k, hi));
+        } else {
+            self.path(m - k, lo + k, hi, out);
+            out.push(self.mth(lo, lo + k));
+        }
+    }
+
+    /// SUBPROOF(m, D[lo:hi], b) of RFC 6962 §2.1.2.
+    fn subproof(&self, m: u64, lo: u64, hi: u64, whole: bool, out: &mut Vec<[u8; 32]>) {
+        let n = hi - lo;
+        if m == n {
+            if !whole {
+                out.push(self.mth(lo, hi));
+            }
+            return;
+        }
+        let k = split(n);
+        if m <= k {
+            self.subproof(m, lo, lo + k, whole, out);
+            out.push(self.mth(lo + k, hi));
+        } else {
+            self.subproof(m - k, lo + k, hi, false, out);
+            out.push(self.mth(lo, lo + k));
+        }
     }
 
     /// The inclusion proof (the audit path, RFC 9162 §2.1.3) of leaf `index` in the tree of
@@ -129,8 +216,10 @@ impl Log {
         if index >= size {
             return Err(LedgerError::Proof(format!("leaf {index} is not in a tree of {size}")));
         }
-        let tree = self.prefix(size)?;
-        Ok(split_hashes(tree.tree.prove_inclusion(index as usize).as_bytes()))
+        self.check_size(size)?;
+        let mut out = Vec::new();
+        self.path(index, 0, size, &mut out);
+        Ok(out)
     }
 
     /// The consistency proof (RFC 9162 §2.1.4) that the tree of `old` leaves is a prefix of the
@@ -139,20 +228,17 @@ impl Log {
         if old == 0 || old > new {
             return Err(LedgerError::Proof(format!("no consistency proof from {old} to {new} entries")));
         }
-        if old == new {
-            return Ok(Vec::new());
+        self.check_size(new)?;
+        let mut out = Vec::new();
+        if old < new {
+            self.subproof(old, 0, new, true, &mut out);
         }
-        let tree = self.prefix(new)?;
-        Ok(split_hashes(tree.tree.prove_consistency((new - old) as usize).as_bytes()))
+        Ok(out)
     }
 }
 
 fn digests(proof: &[[u8; 32]]) -> Vec<sha2::digest::Output<Sha256>> {
     proof.iter().map(|h| (*h).into()).collect()
-}
-
-fn split_hashes(bytes: &[u8]) -> Vec<[u8; 32]> {
-    bytes.chunks_exact(32).filter_map(|c| <[u8; 32]>::try_from(c).ok()).collect()
 }
 
 /// Checks that `leaf` (an entry's bytes) is leaf `index` of the tree of `size` leaves whose root
@@ -506,6 +592,20 @@ pub struct Source {
     pub inputs: String,
     /// The store's high-water marks at close.
     pub high_water: HighWater,
+    /// The state intervals still open at close (a machine in one state across the period's
+    /// end): the figures counted them to the period's end, and a recomputation after they
+    /// closed must too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub open_intervals: Vec<OpenInterval>,
+}
+
+/// A state interval that was still open when its period closed, by station and start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenInterval {
+    /// Station code.
+    pub station: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
 }
 
 /// One field a correction changes: its path in the figures document, the value it had and the
@@ -648,6 +748,28 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn every_historical_root_and_proof_is_what_ct_merkle_gives_at_that_size() {
+        use ct_merkle::mem_backed_tree::MemoryBackedTree;
+        let leaves: Vec<Vec<u8>> = (0..70u32).map(|i| format!("entry {i}").into_bytes()).collect();
+        let log = Log::new(leaves.clone());
+        let mut reference = MemoryBackedTree::<Sha256, Vec<u8>>::new();
+        let as_hashes = |b: &[u8]| b.chunks_exact(32).map(|c| <[u8; 32]>::try_from(c).unwrap()).collect::<Vec<_>>();
+        for size in 1..=leaves.len() as u64 {
+            reference.push(leaves[size as usize - 1].clone());
+            assert_eq!(log.root(size).unwrap(), <[u8; 32]>::from(*reference.root().as_bytes()), "root at {size}");
+            for index in 0..size {
+                let theirs = as_hashes(reference.prove_inclusion(index as usize).as_bytes());
+                assert_eq!(log.inclusion(index, size).unwrap(), theirs, "path of {index} at {size}");
+            }
+            for old in 1..size {
+                let theirs = as_hashes(reference.prove_consistency((size - old) as usize).as_bytes());
+                assert_eq!(log.consistency(old, size).unwrap(), theirs, "consistency {old} → {size}");
+            }
+        }
+        assert!(log.root(71).is_err() && log.inclusion(0, 71).is_err() && log.consistency(1, 71).is_err());
     }
 
     #[test]

@@ -523,3 +523,102 @@ async fn a_correction_is_appended_signed_and_listed_and_the_entry_it_corrects_st
         db.cleanup(store).await;
     }
 }
+
+/// A plant calendar of 1,440 one-minute shifts, so a demo closes a dozen in seconds.
+fn minute_shifts_config(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut text = String::from(
+        "data_dir = \"data\"\n[audit]\nauto_close = true\ngrace_minutes = 0\nperiod = \"shift\"\n[plant]\ntime_zone = \"Asia/Ho_Chi_Minh\"\n",
+    );
+    for m in 0..1440 {
+        let next = (m + 1) % 1440;
+        text.push_str(&format!(
+            "[[plant.shifts]]\nname = \"M{m:04}\"\nstart = \"{:02}:{:02}\"\nend = \"{:02}:{:02}\"\n",
+            m / 60,
+            m % 60,
+            next / 60,
+            next % 60
+        ));
+    }
+    let path = dir.join("mes.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_running_demo_closes_each_shift_with_exactly_the_records_the_simulators_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = minute_shifts_config(dir.path());
+    let truth = dir.path().join("truth.jsonl");
+    let mes = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_mes"));
+        c.arg("--config").arg(&config);
+        c
+    };
+    // The MES stamps records with its read time (the simulated PLCs' clocks run 60 times
+    // faster and are set aside), so the minutes are wall minutes: 100 s of production ends at
+    // least one, and the closer (every 30 s) closes it while the demo runs.
+    let started = chrono::Utc::now();
+    let out = mes()
+        .args(["demo", "--minutes", "100", "--speed", "60", "--port", "0", "--every", "5", "--seed", "11"])
+        .arg("--ground-truth")
+        .arg(&truth)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(stdout.contains("closes into the signed audit ledger 0 minutes after it ends"), "{stdout}");
+
+    // Records the drain brought after their minute closed are supplemented by the next close.
+    let close = mes().args(["audit", "close"]).output().unwrap();
+    assert!(close.status.success(), "{}", String::from_utf8_lossy(&close.stderr));
+    let verify = mes().args(["audit", "verify", "--json"]).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&verify.stdout).unwrap();
+    assert!(verify.status.success() && report["clean"] == true, "{report:#}");
+    assert!(report["report"]["late"].as_array().unwrap().iter().all(|l| l["supplemented"] == true), "{report:#}");
+
+    // What the MES stored is what the simulated PLCs made, each record once.
+    let export = mes().args(["export", "station-results", "--format", "jsonl"]).output().unwrap();
+    let exported: Vec<plc_contract::StationResultLine> =
+        String::from_utf8(export.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let produced: Vec<plc_contract::StationResultLine> =
+        std::fs::read_to_string(&truth).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let key = |l: &plc_contract::StationResultLine| (l.line.clone(), l.station.clone(), l.seq, l.serial.clone());
+    let mut want: Vec<_> = produced.iter().map(key).collect();
+    let mut got: Vec<_> = exported.iter().map(key).collect();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want, "the store holds the simulators' ground truth");
+
+    // Each closed minute's entries (its period entry and supplements) count, per line and
+    // station, exactly the records stamped in that minute.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let url = mes::store::sqlite_url(&dir.path().join("data").join("mes.sqlite"));
+    let entries: Vec<mes::domain::ledger::Entry> = rt.block_on(async {
+        let store = Store::open(&url).await.unwrap();
+        let rows = store.ledger_entries().await.unwrap();
+        rows.iter().map(|e| mes::domain::ledger::Entry::from_bytes(e.payload.as_bytes()).unwrap()).collect()
+    });
+    assert!(entries.iter().any(|e| e.by == "mes (auto-close)"), "the running demo closed a minute itself");
+    let mut counted: BTreeMap<(String, String, String), u64> = BTreeMap::new();
+    let mut periods = std::collections::BTreeSet::new();
+    for e in &entries {
+        periods.insert((e.line.clone(), e.period.start, e.period.end, e.period.label.clone()));
+        for s in &e.source.as_ref().unwrap().stations {
+            *counted.entry((e.line.clone(), e.period.label.clone(), s.station.clone())).or_default() += s.results;
+        }
+    }
+    counted.retain(|_, n| *n > 0);
+    let lines: std::collections::BTreeSet<_> = produced.iter().map(|l| l.line.clone()).collect();
+    let minutes: std::collections::BTreeSet<_> = periods.iter().map(|p| p.1).collect();
+    assert!(!minutes.is_empty(), "a minute closed: {minutes:?}");
+    assert_eq!(periods.len(), lines.len() * minutes.len(), "every line closes every minute: {periods:?}");
+    assert!(minutes.iter().all(|m| *m >= started - chrono::Duration::minutes(1)));
+    let mut made: BTreeMap<(String, String, String), u64> = BTreeMap::new();
+    for l in &exported {
+        if let Some(p) = periods.iter().find(|p| p.0 == l.line && p.1 <= l.produced_at && l.produced_at < p.2) {
+            *made.entry((l.line.clone(), p.3.clone(), l.station.clone())).or_default() += 1;
+        }
+    }
+    assert!(!made.is_empty());
+    assert_eq!(counted, made, "the ledger counts exactly the records of each closed minute");
+}
