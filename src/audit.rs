@@ -57,35 +57,43 @@ fn file_error(path: &Path, e: impl std::fmt::Display) -> AuditError {
     AuditError::File { path: path.to_owned(), message: e.to_string() }
 }
 
-/// The plant's signing key: from `MES_LEDGER_KEY` (a `PRIVATE+KEY+…` string) if set, else the
-/// file at `path`, made on first use (owner-only) with a fresh key named `origin`.
-pub fn plant_key(path: &Path, origin: &str) -> Result<NoteSigner, AuditError> {
+/// The plant's signing key if this host has it: `MES_LEDGER_KEY` (a `PRIVATE+KEY+…` string)
+/// if set, else the file at `path` if it exists. A web front on another host than the closer
+/// has none, and says so, rather than making a key nobody verifies with.
+pub fn existing_plant_key(path: &Path) -> Result<Option<NoteSigner>, AuditError> {
     if let Ok(text) = std::env::var("MES_LEDGER_KEY")
         && !text.trim().is_empty()
     {
-        return Ok(NoteSigner::parse(&text)?);
+        return Ok(Some(NoteSigner::parse(&text)?));
     }
     match std::fs::read_to_string(path) {
-        Ok(text) => Ok(NoteSigner::parse(&text).map_err(|e| file_error(path, e))?),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut seed = [0u8; 32];
-            rand::fill(&mut seed);
-            let signer = NoteSigner::new(origin, seed)?;
-            let text = format!(
-                "PRIVATE+KEY+{}+{:08x}+{}\n",
-                signer.name(),
-                signer.key_id(),
-                base64_of(&[&[0x01u8][..], &signer.seed()].concat())
-            );
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| file_error(path, e))?;
-            }
-            write_private(path, text.as_bytes()).map_err(|e| file_error(path, e))?;
-            tracing::warn!(path = %path.display(), key = %signer.verifier().encode(), "made the plant's ledger key");
-            Ok(signer)
-        }
+        Ok(text) => Ok(Some(NoteSigner::parse(&text).map_err(|e| file_error(path, e))?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(file_error(path, e)),
     }
+}
+
+/// The plant's signing key: [`existing_plant_key`], else a fresh key named `origin`, written to
+/// `path` (owner-only) on first use.
+pub fn plant_key(path: &Path, origin: &str) -> Result<NoteSigner, AuditError> {
+    if let Some(key) = existing_plant_key(path)? {
+        return Ok(key);
+    }
+    let mut seed = [0u8; 32];
+    rand::fill(&mut seed);
+    let signer = NoteSigner::new(origin, seed)?;
+    let text = format!(
+        "PRIVATE+KEY+{}+{:08x}+{}\n",
+        signer.name(),
+        signer.key_id(),
+        base64_of(&[&[0x01u8][..], &signer.seed()].concat())
+    );
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| file_error(path, e))?;
+    }
+    write_private(path, text.as_bytes()).map_err(|e| file_error(path, e))?;
+    tracing::warn!(path = %path.display(), key = %signer.verifier().encode(), "made the plant's ledger key");
+    Ok(signer)
 }
 
 fn base64_of(bytes: &[u8]) -> String {
@@ -665,12 +673,14 @@ fn check_entries(v: &mut Verification, verifier: &NoteVerifier, rows: &[EntryRow
 /// Verifies the whole ledger in `store` with `verifier`: every entry's bytes, hash chain and
 /// signature, the log's root against every stored checkpoint and every checkpoint in
 /// `checkpoints` (an auditor's file: a cut-off tail or a rewritten history is caught even when
-/// the store looks consistent), and every period and supplement recomputed from the raw rows:
-/// figures, digests and each record's hash. `progress` is told how many entries are done.
+/// the store looks consistent), and every period and supplement in `scope` recomputed from the
+/// raw rows: figures, digests and each record's hash. `progress` is told how many entries are
+/// done.
 pub async fn verify(
     store: &Store,
     verifier: &NoteVerifier,
     checkpoints: &[String],
+    scope: &PeriodScope,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<Verification, AuditError> {
     let mut v = Verification::default();
@@ -687,7 +697,9 @@ pub async fn verify(
     }
     for (k, entry) in parsed.iter().enumerate() {
         progress(k as u64, total);
-        let Some(entry) = entry.as_ref().filter(|e| e.kind != EntryKind::Correction) else { continue };
+        let Some(entry) = entry.as_ref().filter(|e| e.kind != EntryKind::Correction && scope.covers(e)) else {
+            continue;
+        };
         if let Some(inputs) = load_period(store, &mut v, entry).await? {
             check_period(&mut v, entry, &inputs)?;
             late_arrivals(store, &mut v, entry, &parsed).await?;
@@ -1011,9 +1023,11 @@ pub struct SignedBundle {
     pub signature: String,
 }
 
-/// Which closed periods to bundle.
+/// Which closed periods a bundle carries or a verification recomputes (the whole log's bytes,
+/// chain, signatures and checkpoints are always checked: they are cheap and a cut or rewrite
+/// anywhere concerns every period).
 #[derive(Debug, Clone, Default)]
-pub struct BundleScope {
+pub struct PeriodScope {
     /// Only this line.
     pub line: Option<LineId>,
     /// Periods that end after this.
@@ -1022,8 +1036,17 @@ pub struct BundleScope {
     pub to: Option<DateTime<Utc>>,
 }
 
+impl PeriodScope {
+    /// Whether `entry`'s period is in scope.
+    pub fn covers(&self, entry: &Entry) -> bool {
+        self.line.as_ref().is_none_or(|l| l.as_str() == entry.line)
+            && self.from.is_none_or(|f| entry.period.end > f)
+            && self.to.is_none_or(|t| entry.period.start < t)
+    }
+}
+
 /// The bundle of `scope`'s closed periods, signed, as canonical bytes.
-pub async fn export(store: &Store, key: &NoteSigner, scope: &BundleScope) -> Result<Vec<u8>, AuditError> {
+pub async fn export(store: &Store, key: &NoteSigner, scope: &PeriodScope) -> Result<Vec<u8>, AuditError> {
     let stored = store.ledger_entries().await?;
     let entries: Vec<EntryRow> = stored.iter().map(EntryRow::from).collect();
     let checkpoints: Vec<StoredCheckpoint> = store.ledger_checkpoints().await?;
@@ -1034,11 +1057,7 @@ pub async fn export(store: &Store, key: &NoteSigner, scope: &BundleScope) -> Res
     let mut inclusion = Vec::new();
     let mut scratch = Verification::default();
     for e in stored.iter().filter_map(|row| Entry::from_bytes(row.payload.as_bytes()).ok()) {
-        let wanted = e.kind != EntryKind::Correction
-            && scope.line.as_ref().is_none_or(|l| l.as_str() == e.line)
-            && scope.from.is_none_or(|f| e.period.end > f)
-            && scope.to.is_none_or(|t| e.period.start < t);
-        if !wanted {
+        if e.kind == EntryKind::Correction || !scope.covers(&e) {
             continue;
         }
         if let Some(inputs) = load_period(store, &mut scratch, &e).await? {
@@ -1212,6 +1231,263 @@ fn differing(at: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut V
         _ if a != b => out.push(format!("{at} is {b} in the records, {a} in the entry")),
         _ => {}
     }
+}
+
+/// The figures an investor reads first, taken from an entry's figures document (absent where
+/// the document has no such figure: a figure over nothing is "no data", never 0).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Headline {
+    /// Units that entered the line's first step.
+    pub units_started: Option<u64>,
+    /// Units that passed the line's last step.
+    pub units_out: Option<u64>,
+    /// Units scrapped.
+    pub scrapped: Option<u64>,
+    /// Failures sent to repair.
+    pub reworked: Option<u64>,
+    /// Rolled first-pass yield.
+    pub first_pass_yield: Option<f64>,
+    /// Final yield of the last step.
+    pub final_yield: Option<f64>,
+    /// The line's OEE (ISO 22400-2).
+    pub oee: Option<f64>,
+}
+
+impl Headline {
+    /// The headline of a figures document (the shape of [`crate::figures::PeriodFigures`]).
+    pub fn of(figures: &serde_json::Value) -> Self {
+        let count = |p: &str| figures.pointer(p).and_then(serde_json::Value::as_u64);
+        let ratio = |p: &str| figures.pointer(p).and_then(serde_json::Value::as_f64);
+        Self {
+            units_started: count("/output/units_started"),
+            units_out: count("/output/units_out"),
+            scrapped: count("/output/scrapped"),
+            reworked: count("/output/reworked"),
+            first_pass_yield: ratio("/output/first_pass_yield"),
+            final_yield: ratio("/output/final_yield"),
+            oee: ratio("/oee/line_oee/oee"),
+        }
+    }
+}
+
+/// One ledger entry as the API and the audit page list it: where it sits in the log, what it
+/// states in brief (as recorded, and as corrected since), and its bytes and signature, so a
+/// client can check it without the MES.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct EntryView {
+    /// Position in the log (its leaf index).
+    pub seq: u64,
+    /// `period`, `supplement` or `correction`.
+    pub kind: String,
+    /// Line code.
+    pub line: String,
+    /// The period's label (`2026-12-03 A`, `2026-12-03`).
+    pub period: String,
+    /// Period start.
+    pub start: DateTime<Utc>,
+    /// Period end (exclusive).
+    pub end: DateTime<Utc>,
+    /// Station results the entry counts (none for a correction).
+    pub results: Option<u64>,
+    /// The largest station result id the entry counts (its high-water mark).
+    pub high_water: Option<i64>,
+    /// The headline figures as the entry states them (for a correction: as corrected).
+    pub figures: Headline,
+    /// The headline after the newest correction of this entry, if it was corrected.
+    pub corrected: Option<Headline>,
+    /// The corrections of this entry, oldest first.
+    pub corrected_by: Vec<u64>,
+    /// The entry a supplement or correction amends.
+    pub amends: Option<u64>,
+    /// A correction's changes (field, old and new value).
+    #[schema(value_type = Vec<Object>)]
+    pub changes: Vec<crate::domain::ledger::Change>,
+    /// Who or what wrote it.
+    pub by: String,
+    /// Why (corrections).
+    pub reason: Option<String>,
+    /// When it was appended.
+    pub at: DateTime<Utc>,
+    /// Its RFC 6962 leaf hash, hex.
+    pub hash: String,
+    /// The previous entry's leaf hash, hex (empty for the first).
+    pub prev_hash: String,
+    /// Ed25519 signature of `payload`, base64.
+    pub signature: String,
+    /// The entry's canonical bytes (RFC 8785 JSON): what is hashed and signed.
+    pub payload: String,
+}
+
+impl EntryView {
+    /// The view of `row`, with the corrections `all` holds of it.
+    fn of(row: &StoredEntry, corrections: &BTreeMap<u64, Vec<(u64, Headline)>>) -> Self {
+        let entry = Entry::from_bytes(row.payload.as_bytes()).ok();
+        let mine = corrections.get(&row.seq);
+        Self {
+            seq: row.seq,
+            kind: row.kind.clone(),
+            line: row.line.clone().unwrap_or_default(),
+            period: entry.as_ref().map(|e| e.period.label.clone()).unwrap_or_default(),
+            start: row.period_start,
+            end: row.period_end,
+            results: entry.as_ref().and_then(|e| e.source.as_ref()).map(|s| s.results),
+            high_water: entry.as_ref().and_then(|e| e.source.as_ref()).map(|s| s.high_water.result_id),
+            figures: entry.as_ref().map(|e| Headline::of(&e.figures)).unwrap_or_default(),
+            corrected: mine.and_then(|c| c.last()).map(|(_, h)| h.clone()),
+            corrected_by: mine.map(|c| c.iter().map(|(seq, _)| *seq).collect()).unwrap_or_default(),
+            amends: row.amends,
+            changes: entry.as_ref().map(|e| e.changes.clone()).unwrap_or_default(),
+            by: row.by.clone(),
+            reason: row.reason.clone(),
+            at: row.at,
+            hash: row.hash.clone(),
+            prev_hash: row.prev_hash.clone(),
+            signature: row.signature.clone(),
+            payload: row.payload.clone(),
+        }
+    }
+}
+
+/// Per corrected entry, its corrections in log order with the headline each states.
+fn corrections_of(rows: &[StoredEntry]) -> BTreeMap<u64, Vec<(u64, Headline)>> {
+    let mut out: BTreeMap<u64, Vec<(u64, Headline)>> = BTreeMap::new();
+    for row in rows {
+        if let Ok(e) = Entry::from_bytes(row.payload.as_bytes())
+            && e.kind == EntryKind::Correction
+            && let Some(target) = e.amends
+        {
+            out.entry(target).or_default().push((e.seq, Headline::of(&e.figures)));
+        }
+    }
+    out
+}
+
+/// Which entries to list.
+#[derive(Debug, Clone, Default)]
+pub struct EntryFilter {
+    /// The periods.
+    pub scope: PeriodScope,
+    /// Entries after this seq (paging).
+    pub after: Option<u64>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// The entries `filter` selects, oldest first, each with its corrections.
+pub async fn entries(store: &Store, filter: &EntryFilter) -> Result<Vec<EntryView>, AuditError> {
+    let rows = store.ledger_entries().await?;
+    let corrections = corrections_of(&rows);
+    Ok(rows
+        .iter()
+        .filter(|e| filter.after.is_none_or(|a| e.seq > a))
+        .filter(|e| filter.scope.line.as_ref().is_none_or(|l| e.line.as_deref() == Some(l.as_str())))
+        .filter(|e| filter.scope.from.is_none_or(|f| e.period_end > f))
+        .filter(|e| filter.scope.to.is_none_or(|t| e.period_start < t))
+        .take(filter.limit)
+        .map(|e| EntryView::of(e, &corrections))
+        .collect())
+}
+
+/// The newest signed tree head: what an auditor keeps to detect a later rewrite or cut.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct CheckpointView {
+    /// Entries in the tree.
+    pub size: u64,
+    /// Root hash, hex.
+    pub root: String,
+    /// The C2SP signed note (checkpoint text, blank line, signature line).
+    pub note: String,
+    /// When it was signed.
+    pub at: DateTime<Utc>,
+    /// The verifier key (`name+id+key`), when this process holds the plant's key.
+    pub key: Option<String>,
+    /// The key's SHA-256 fingerprint, likewise.
+    pub fingerprint: Option<String>,
+}
+
+/// The newest checkpoint, if the log has any.
+pub async fn latest_checkpoint(store: &Store, key: Option<&NoteVerifier>) -> Result<Option<CheckpointView>, AuditError> {
+    Ok(store.ledger_checkpoints().await?.into_iter().next_back().map(|c| CheckpointView {
+        size: c.size,
+        root: c.root,
+        note: c.note,
+        at: c.at,
+        key: key.map(NoteVerifier::encode),
+        fingerprint: key.map(NoteVerifier::fingerprint),
+    }))
+}
+
+/// An entry with its inclusion proof in the newest checkpoint's tree.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct EntryProof {
+    /// The entry.
+    pub entry: EntryView,
+    /// The checkpoint the proof is for.
+    pub checkpoint: CheckpointView,
+    /// The audit path (RFC 9162 §2.1.3.1), hex hashes from the leaf up.
+    pub inclusion: Vec<String>,
+}
+
+/// The log over the stored leaf hashes (proofs are only as good as those hashes: whoever
+/// checks one against a signed checkpoint finds out).
+fn log_of(rows: &[StoredEntry]) -> Log {
+    Log::from_leaf_hashes(rows.iter().map(|e| {
+        crate::domain::ledger::unhex(&e.hash).ok().and_then(|b| <[u8; 32]>::try_from(b).ok()).unwrap_or([0; 32])
+    }))
+}
+
+/// Entry `seq` with its inclusion proof in the newest checkpoint's tree; `None` when the log
+/// has no such entry or no checkpoint covers it yet.
+pub async fn entry_proof(
+    store: &Store,
+    seq: u64,
+    key: Option<&NoteVerifier>,
+) -> Result<Option<EntryProof>, AuditError> {
+    let rows = store.ledger_entries().await?;
+    let Some(row) = usize::try_from(seq).ok().and_then(|k| rows.get(k)) else { return Ok(None) };
+    let Some(checkpoint) = latest_checkpoint(store, key).await? else { return Ok(None) };
+    if seq >= checkpoint.size || checkpoint.size > rows.len() as u64 {
+        return Ok(None);
+    }
+    let inclusion = log_of(&rows).inclusion(seq, checkpoint.size)?.iter().map(|h| hex(h)).collect();
+    Ok(Some(EntryProof { entry: EntryView::of(row, &corrections_of(&rows)), checkpoint, inclusion }))
+}
+
+/// The consistency proof (RFC 9162 §2.1.4) between two tree sizes.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ConsistencyView {
+    /// The older size.
+    pub first: u64,
+    /// The newer size.
+    pub second: u64,
+    /// Root at `first`, hex.
+    pub first_root: String,
+    /// Root at `second`, hex.
+    pub second_root: String,
+    /// The proof, hex hashes in order.
+    pub proof: Vec<String>,
+}
+
+/// The consistency proof from size `first` to `second`; `None` unless
+/// `1 <= first <= second <= ` the log's size.
+pub async fn consistency(store: &Store, first: u64, second: u64) -> Result<Option<ConsistencyView>, AuditError> {
+    let log = log_of(&store.ledger_entries().await?);
+    if first == 0 || first > second || second > log.size() {
+        return Ok(None);
+    }
+    let proof = log.consistency(first, second)?.iter().map(|h| hex(h)).collect();
+    Ok(Some(ConsistencyView {
+        first,
+        second,
+        first_root: hex(&log.root(first)?),
+        second_root: hex(&log.root(second)?),
+        proof,
+    }))
+}
+
+/// The log's size (entries).
+pub async fn log_size(store: &Store) -> Result<u64, AuditError> {
+    Ok(store.ledger_entries().await?.len() as u64)
 }
 
 #[cfg(test)]

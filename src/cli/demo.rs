@@ -174,6 +174,7 @@ async fn live(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
         std::net::SocketAddr::from(([127, 0, 0, 1], args.port)),
         args.kiosk,
         collectors.health.clone(),
+        true,
     )?;
     let web_handle = web.handle();
     let web_task = tokio::spawn(web.run_until_stopped());

@@ -36,18 +36,31 @@ pub struct ServeArgs {
     collect: collect::CollectArgs,
 }
 
-/// The web front on `addr` over `store`, running; with the address it really got.
+/// The web front on `addr` over `store`, running; with the address it really got. It holds the
+/// plant's ledger key for the audit pages where this host has one (`make_key`: made on first
+/// use, as the closer of the same process would; a web-only host never makes one).
 pub fn start_web(
     config: &Config,
     store: Arc<Store>,
     addr: SocketAddr,
     kiosk: bool,
     health: Vec<SharedHealth>,
+    make_key: bool,
 ) -> anyhow::Result<(Web, SocketAddr)> {
     let listener = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
     let bound = listener.local_addr()?;
     let auth = Auth::from_key_file(&config.data_dir.join("web-secret.key")).context("the web secret key")?;
-    let state = WebState { kiosk, health, ..WebState::new(store, config.calendar.clone(), auth) };
+    let key_path = super::audit::key_path(config);
+    let ledger = match make_key {
+        true => Some(mes::audit::plant_key(&key_path, mes::audit::DEFAULT_ORIGIN)?),
+        false => mes::audit::existing_plant_key(&key_path)?,
+    };
+    let state = WebState {
+        kiosk,
+        health,
+        ledger: ledger.map(Arc::new),
+        ..WebState::new(store, config.calendar.clone(), auth)
+    };
     let web = Web::build(listener, state, 2)?;
     Ok((web, bound))
 }
@@ -73,7 +86,8 @@ pub async fn run(config: &Config, args: &ServeArgs) -> anyhow::Result<ExitCode> 
         false => Some(collect::start(config, &args.collect, store.clone()).await?),
     };
     let health = collectors.as_ref().map(|c| c.health.clone()).unwrap_or_default();
-    let (web, bound) = start_web(config, store, args.listen.unwrap_or(config.web_listen), args.kiosk, health)?;
+    let (web, bound) =
+        start_web(config, store, args.listen.unwrap_or(config.web_listen), args.kiosk, health, !args.web_only)?;
     let handle = web.handle();
     let server = tokio::spawn(web.run_until_stopped());
     tracing::info!(%bound, "web front listening");

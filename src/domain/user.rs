@@ -37,6 +37,12 @@ impl Role {
     pub fn may_hold(self) -> bool {
         matches!(self, Role::Quality | Role::Admin)
     }
+
+    /// Whether the role may read the audit ledger (entries, proofs, verification, bundles):
+    /// auditors, and admins who answer for the plant's key.
+    pub fn may_audit(self) -> bool {
+        matches!(self, Role::Auditor | Role::Admin)
+    }
 }
 
 /// A user account (without its password hash, which never leaves the store and web layers).

@@ -28,7 +28,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::resource(path).default_service(web::to(|| not_allowed("POST")))
     }
     cfg.service(
-        web::scope("/api/v1")
+        super::audit::routes(web::scope("/api/v1"))
             .service(get("/summary").route(web::get().to(summary)))
             .service(get("/lines").route(web::get().to(lines)))
             .service(get("/lines/{line}").route(web::get().to(line)))
@@ -55,7 +55,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// 405 for a method a resource does not serve, naming those it does.
-async fn not_allowed(allow: &'static str) -> HttpResponse {
+pub(super) async fn not_allowed(allow: &'static str) -> HttpResponse {
     let mut answer = actix_web::ResponseError::error_response(&ApiError::MethodNotAllowed { allow });
     answer
         .headers_mut()
@@ -90,7 +90,13 @@ async fn not_allowed(allow: &'static str) -> HttpResponse {
         kpi_downtime,
         holds,
         place_hold,
-        release_hold
+        release_hold,
+        super::audit::list_entries,
+        super::audit::entry,
+        super::audit::checkpoint,
+        super::audit::consistency,
+        super::audit::verification,
+        super::audit::bundle
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -127,6 +133,12 @@ async fn not_allowed(allow: &'static str) -> HttpResponse {
         crate::domain::oee::TimeElements,
         crate::domain::oee::Quantities,
         crate::domain::oee::OeeProblem,
+        crate::audit::EntryView,
+        crate::audit::Headline,
+        crate::audit::CheckpointView,
+        crate::audit::EntryProof,
+        crate::audit::ConsistencyView,
+        super::audit::VerificationAnswer,
     ))
 )]
 pub struct ApiDoc;
@@ -155,7 +167,7 @@ async fn openapi(_session: Session) -> HttpResponse {
 pub const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
 
 /// A 200 with `body` as JSON, if it is within [`MAX_ANSWER_BYTES`].
-fn ok(body: impl serde::Serialize) -> Result<HttpResponse, ApiError> {
+pub(super) fn ok(body: impl serde::Serialize) -> Result<HttpResponse, ApiError> {
     let bytes = serde_json::to_vec(&body).map_err(|e| ApiError::bad("answer", e))?;
     if bytes.len() > MAX_ANSWER_BYTES {
         return Err(ApiError::TooLarge {

@@ -286,6 +286,15 @@ impl Session {
         }
     }
 
+    /// Refuses roles that may not read the audit ledger.
+    pub fn require_audit_rights(&self) -> Result<(), ApiError> {
+        if self.role.may_audit() {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden { message: format!("role {} may not read the audit ledger", self.role.as_str()) })
+        }
+    }
+
     /// A cookie-borne write must carry this session's CSRF token (header `X-CSRF-Token` or
     /// form field `csrf`); bearer-token calls are not exposed to CSRF.
     pub fn check_csrf(&self, req: &HttpRequest, form_token: Option<&str>) -> Result<(), ApiError> {

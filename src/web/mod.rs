@@ -8,6 +8,7 @@
 //! mistake with a 500.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod charts;
 pub mod error;
@@ -48,6 +49,9 @@ pub struct WebState {
     pub costly: tokio::sync::Semaphore,
     /// `/events` clients connected now (at most [`events::MAX_EVENT_CLIENTS`]).
     pub event_clients: Arc<std::sync::atomic::AtomicUsize>,
+    /// The plant's ledger key, where this host holds it: verification on the audit page and
+    /// signed bundles for download (`None`: the audit pages say so and offer neither).
+    pub ledger: Option<Arc<crate::domain::ledger::NoteSigner>>,
 }
 
 /// How long a costly request waits for a slot before it is answered "busy" (503).
@@ -66,6 +70,7 @@ impl WebState {
             health: Vec::new(),
             costly: tokio::sync::Semaphore::new(slots),
             event_clients: Arc::default(),
+            ledger: None,
         }
     }
 

@@ -61,14 +61,17 @@ pub fn said(max: usize) -> Value {
 }
 
 /// The schema of a parameter by its name, wherever it appears, and whether it is required.
-fn parameter(name: &str) -> Option<(Value, bool)> {
+fn parameter(name: &str, path: &str) -> Option<(Value, bool)> {
     Some(match name {
-        "line" => (code_id(), true),
+        // Every report is of one line; the audit ledger lists every line's periods unless told.
+        "line" => (code_id(), !path.starts_with("/api/v1/audit/")),
         "station" => (code_id(), false),
         "serial" | "lot" => (text_id(), false),
         "from" | "to" => (instant(), false),
         "by" => (json!({ "type": "string", "enum": ["shift", "day", "hour"] }), false),
         "limit" => (json!({ "type": "integer", "minimum": 1, "maximum": super::api::MAX_HOLDS }), false),
+        "after" | "seq" => (json!({ "type": "integer", "minimum": 0, "maximum": i64::MAX }), false),
+        "first" | "second" => (json!({ "type": "integer", "minimum": 1, "maximum": i64::MAX }), true),
         _ => return None,
     })
 }
@@ -147,10 +150,10 @@ pub fn document() -> &'static Value {
 /// Makes the derived document exact (see the module's doc).
 fn exact(mut doc: Value) -> Value {
     if let Some(paths) = doc["paths"].as_object_mut() {
-        for item in paths.values_mut() {
+        for (path, item) in paths.iter_mut() {
             let Some(item) = item.as_object_mut() else { continue };
             for operation in item.values_mut() {
-                exact_operation(operation);
+                exact_operation(operation, path);
             }
         }
     }
@@ -196,14 +199,14 @@ fn exact(mut doc: Value) -> Value {
     doc
 }
 
-fn exact_operation(operation: &mut Value) {
+fn exact_operation(operation: &mut Value, path: &str) {
     let secured = operation["security"].as_array().is_none_or(|s| s.iter().any(|r| r != &json!({})));
     let mut takes_input = operation.get("requestBody").is_some();
     if let Some(parameters) = operation.get_mut("parameters").and_then(Value::as_array_mut) {
         takes_input |= !parameters.is_empty();
         for p in parameters {
             let name = p["name"].as_str().unwrap_or_default().to_owned();
-            if let Some((schema, required)) = parameter(&name) {
+            if let Some((schema, required)) = parameter(&name, path) {
                 p["schema"] = schema;
                 if required || p["in"] == "path" {
                     p["required"] = json!(true);

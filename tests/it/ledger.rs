@@ -121,7 +121,7 @@ async fn close_every(store: &Store, checkpoints: &std::path::Path, period: Perio
 }
 
 async fn verify(store: &Store, checkpoints: &[String]) -> Verification {
-    audit::verify(store, &test_key().verifier(), checkpoints, |_, _| {}).await.unwrap()
+    audit::verify(store, &test_key().verifier(), checkpoints, &audit::PeriodScope::default(), |_, _| {}).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -427,8 +427,8 @@ async fn a_bundle_verifies_with_no_database_and_any_changed_byte_is_caught() {
         let dir = tempfile::tempdir().unwrap();
         let closed = close_all(&store, &dir.path().join("checkpoints")).await;
         let line = closed[0].line.clone();
-        let whole = audit::export(&store, &test_key(), &audit::BundleScope::default()).await.unwrap();
-        let one_line = audit::BundleScope { line: Some(LineId::parse(line.clone()).unwrap()), ..Default::default() };
+        let whole = audit::export(&store, &test_key(), &audit::PeriodScope::default()).await.unwrap();
+        let one_line = audit::PeriodScope { line: Some(LineId::parse(line.clone()).unwrap()), ..Default::default() };
         let part = audit::export(&store, &test_key(), &one_line).await.unwrap();
         // The database goes away: the bundle is all the auditor has.
         let label = db.label();
