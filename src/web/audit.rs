@@ -50,11 +50,11 @@ impl From<AuditError> for ApiError {
 #[into_params(parameter_in = Query)]
 pub struct PeriodQuery {
     /// Line code.
-    line: Option<String>,
+    pub line: Option<String>,
     /// Periods ending after this: RFC 3339 or plant-local `YYYY-MM-DD[THH:MM]`.
-    from: Option<String>,
+    pub from: Option<String>,
     /// Periods starting before this.
-    to: Option<String>,
+    pub to: Option<String>,
 }
 
 impl PeriodQuery {

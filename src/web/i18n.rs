@@ -347,6 +347,91 @@ pub struct Words {
     pub per_day: &'static str,
     /// Slicing: per hour.
     pub per_hour: &'static str,
+    /// The audit page's words.
+    pub audit: AuditWords,
+}
+
+/// The audit ledger page's words.
+#[derive(Debug, Serialize)]
+pub struct AuditWords {
+    /// Navigation and heading.
+    pub heading: &'static str,
+    /// Verification section heading.
+    pub verification: &'static str,
+    /// Clean verdict.
+    pub verified: &'static str,
+    /// Failed verdict.
+    pub not_verified: &'static str,
+    /// "entries".
+    pub entries: &'static str,
+    /// "station results recomputed".
+    pub records_recomputed: &'static str,
+    /// "checkpoints checked".
+    pub checkpoints_checked: &'static str,
+    /// No key on this host.
+    pub no_key: &'static str,
+    /// Where a discrepancy is.
+    pub where_: &'static str,
+    /// What is wrong.
+    pub what: &'static str,
+    /// Checkpoint heading.
+    pub checkpoint: &'static str,
+    /// Nothing closed yet.
+    pub nothing_closed: &'static str,
+    /// Tree size.
+    pub tree_size: &'static str,
+    /// Root hash.
+    pub root: &'static str,
+    /// Public key.
+    pub key: &'static str,
+    /// Key fingerprint.
+    pub fingerprint: &'static str,
+    /// Closed periods heading.
+    pub periods: &'static str,
+    /// Entry number.
+    pub entry: &'static str,
+    /// Entry kind: a closed period.
+    pub kind_period: &'static str,
+    /// Entry kind: a supplement for late records.
+    pub kind_supplement: &'static str,
+    /// Entry kind: a correction.
+    pub kind_correction: &'static str,
+    /// Station results counted.
+    pub results: &'static str,
+    /// Units started.
+    pub started: &'static str,
+    /// Units out.
+    pub out: &'static str,
+    /// Scrapped.
+    pub scrapped: &'static str,
+    /// Reworked.
+    pub reworked: &'static str,
+    /// Row label: as recorded.
+    pub raw: &'static str,
+    /// Row label: as corrected.
+    pub corrected: &'static str,
+    /// Row label: the difference.
+    pub difference: &'static str,
+    /// Closed by / at.
+    pub closed: &'static str,
+    /// Corrections heading.
+    pub corrections: &'static str,
+    /// Which entry a correction amends.
+    pub amends: &'static str,
+    /// A correction's changes.
+    pub changes: &'static str,
+    /// Late arrivals heading.
+    pub late: &'static str,
+    /// A late record covered by a supplement.
+    pub supplemented: &'static str,
+    /// A late record waiting for the next close.
+    pub to_supplement: &'static str,
+    /// Bundle download.
+    pub download: &'static str,
+    /// How to verify a bundle offline.
+    pub verify_offline: &'static str,
+    /// Filter: every line.
+    pub all_lines: &'static str,
 }
 
 static EN: Words = Words {
@@ -463,6 +548,47 @@ static EN: Words = Words {
     last_7_days: "7 days",
     per_day: "day",
     per_hour: "hour",
+    audit: AuditWords {
+        heading: "Audit ledger",
+        verification: "Verification",
+        verified: "✔ VERIFIED",
+        not_verified: "✖ NOT VERIFIED",
+        entries: "entries",
+        records_recomputed: "station results recomputed from the raw records",
+        checkpoints_checked: "checkpoints checked",
+        no_key: "This web host does not hold the plant's ledger key: verify with mes audit verify on the closing host.",
+        where_: "Where",
+        what: "What is wrong",
+        checkpoint: "Latest signed checkpoint",
+        nothing_closed: "No period has been closed yet.",
+        tree_size: "Entries in the log",
+        root: "Root hash",
+        key: "Public key",
+        fingerprint: "Key fingerprint (SHA-256)",
+        periods: "Closed periods",
+        entry: "Entry",
+        kind_period: "period",
+        kind_supplement: "supplement",
+        kind_correction: "correction",
+        results: "Records",
+        started: "Started",
+        out: "Out",
+        scrapped: "Scrapped",
+        reworked: "Reworked",
+        raw: "as recorded",
+        corrected: "as corrected",
+        difference: "difference",
+        closed: "Closed by",
+        corrections: "Corrections",
+        amends: "Amends entry",
+        changes: "Changes",
+        late: "Records that arrived after their period closed",
+        supplemented: "covered by a supplement",
+        to_supplement: "to be supplemented at the next close",
+        download: "Download the signed bundle of these periods",
+        verify_offline: "Verify it anywhere, with no database:",
+        all_lines: "every line",
+    },
 };
 
 static VI: Words = Words {
@@ -579,6 +705,47 @@ static VI: Words = Words {
     last_7_days: "7 ngày",
     per_day: "ngày",
     per_hour: "giờ",
+    audit: AuditWords {
+        heading: "Sổ kiểm toán",
+        verification: "Kiểm chứng",
+        verified: "✔ ĐÃ KIỂM CHỨNG",
+        not_verified: "✖ KHÔNG KHỚP",
+        entries: "mục",
+        records_recomputed: "kết quả trạm được tính lại từ dữ liệu gốc",
+        checkpoints_checked: "điểm kiểm tra đã đối chiếu",
+        no_key: "Máy chủ web này không giữ khóa sổ của nhà máy: hãy kiểm chứng bằng mes audit verify trên máy chốt sổ.",
+        where_: "Vị trí",
+        what: "Sai lệch",
+        checkpoint: "Điểm kiểm tra đã ký mới nhất",
+        nothing_closed: "Chưa chốt kỳ nào.",
+        tree_size: "Số mục trong sổ",
+        root: "Mã băm gốc",
+        key: "Khóa công khai",
+        fingerprint: "Dấu vân tay khóa (SHA-256)",
+        periods: "Các kỳ đã chốt",
+        entry: "Mục",
+        kind_period: "kỳ",
+        kind_supplement: "bổ sung",
+        kind_correction: "hiệu chỉnh",
+        results: "Bản ghi",
+        started: "Vào",
+        out: "Ra",
+        scrapped: "Phế phẩm",
+        reworked: "Sửa lại",
+        raw: "như đã ghi",
+        corrected: "sau hiệu chỉnh",
+        difference: "chênh lệch",
+        closed: "Chốt bởi",
+        corrections: "Hiệu chỉnh",
+        amends: "Sửa mục",
+        changes: "Thay đổi",
+        late: "Bản ghi đến sau khi kỳ đã chốt",
+        supplemented: "đã có mục bổ sung",
+        to_supplement: "sẽ bổ sung ở lần chốt tới",
+        download: "Tải gói đã ký của các kỳ này",
+        verify_offline: "Kiểm chứng ở bất cứ đâu, không cần cơ sở dữ liệu:",
+        all_lines: "mọi dây chuyền",
+    },
 };
 
 #[cfg(test)]

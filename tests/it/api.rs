@@ -38,6 +38,11 @@ pub(crate) enum As {
 
 impl TestApi {
     pub(crate) async fn start(store: Arc<Store>) -> Self {
+        Self::start_with_ledger(store, None).await
+    }
+
+    /// The same, holding the plant's ledger key `ledger` (the audit pages verify and bundle).
+    pub(crate) async fn start_with_ledger(store: Arc<Store>, ledger: Option<mes::domain::ledger::NoteSigner>) -> Self {
         for role in [Role::Supervisor, Role::Quality, Role::Auditor, Role::Admin] {
             let name = role.as_str();
             let hash = hash_password(&format!("{name}{name}")).unwrap();
@@ -46,7 +51,8 @@ impl TestApi {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let calendar = ShiftCalendar::three_shifts(DEFAULT_TIME_ZONE);
         let auth = Auth::with_key([42; 32]);
-        let web = Web::build(listener, WebState::new(store, calendar, auth), 1).unwrap();
+        let state = WebState { ledger: ledger.map(Arc::new), ..WebState::new(store, calendar, auth) };
+        let web = Web::build(listener, state, 1).unwrap();
         let base = format!("http://127.0.0.1:{}", web.port());
         let handle = web.handle();
         let task = Some(tokio::spawn(web.run_until_stopped()));
@@ -142,6 +148,20 @@ impl TestApi {
             let location =
                 response.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
             (status, location, response.body_mut().read_to_string().unwrap_or_default())
+        })
+        .await
+        .unwrap()
+    }
+
+    /// A GET's status and raw body bytes (for answers whose exact bytes matter).
+    pub(crate) async fn bytes(&self, path: &str, token: &str) -> (u16, Vec<u8>) {
+        let url = format!("{}{path}", self.base);
+        let auth = format!("Bearer {token}");
+        tokio::task::spawn_blocking(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+            let mut response = agent.get(&url).header("Authorization", &auth).call().unwrap();
+            let status = response.status().as_u16();
+            (status, response.body_mut().with_config().limit(1 << 30).read_to_vec().unwrap())
         })
         .await
         .unwrap()

@@ -622,3 +622,154 @@ fn a_running_demo_closes_each_shift_with_exactly_the_records_the_simulators_made
     assert!(!made.is_empty());
     assert_eq!(counted, made, "the ledger counts exactly the records of each closed minute");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auditors_read_the_ledger_over_http_and_every_proof_it_serves_checks_out() {
+    use crate::api::{As, TestApi};
+    use mes::domain::ledger::{Checkpoint, unhex, verify_consistency, verify_inclusion};
+    let hashes = |v: &serde_json::Value| -> Vec<[u8; 32]> {
+        v.as_array().unwrap().iter().map(|h| unhex(h.as_str().unwrap()).unwrap().try_into().unwrap()).collect()
+    };
+    let h32 = |v: &serde_json::Value| -> [u8; 32] { unhex(v.as_str().unwrap()).unwrap().try_into().unwrap() };
+    for db in TestDb::all().await {
+        let (store, _, records) = sample_store(&db, 5, 12, 6).await;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("checkpoints");
+        let closed = close_all(&store, &file).await;
+        let target = closed[0].seq;
+        let set = vec![("/output/units_out".to_owned(), serde_json::json!(closed[0].units_out + 2))];
+        let correction = audit::correct(&store, &test_key(), &file, target, &set, "two units recounted", "qe.lan")
+            .await
+            .unwrap();
+        let store = std::sync::Arc::new(store);
+        let api = TestApi::start_with_ledger(store.clone(), Some(test_key())).await;
+        let auditor = As::Bearer(api.login("auditor", "auditorauditor").await);
+        let get = |path: &str| {
+            let path = path.to_owned();
+            let auditor = auditor.clone();
+            let api = &api;
+            async move { api.request("GET", &path, None, auditor).await }
+        };
+
+        // Only auditors and admins read the ledger.
+        for user in ["quality", "supervisor"] {
+            let token = api.login(user, &format!("{user}{user}")).await;
+            let (status, body) = api.request("GET", "/api/v1/audit/entries", None, As::Bearer(token)).await;
+            assert_eq!(status, 403, "{}: {user}: {body}", db.label());
+        }
+        let (status, _) = api.request("GET", "/api/v1/audit/checkpoint", None, As::Anonymous).await;
+        assert_eq!(status, 401);
+
+        // Every entry, with what it states and what corrected it.
+        let (status, entries) = get("/api/v1/audit/entries").await;
+        assert_eq!(status, 200, "{}: {entries}", db.label());
+        let entries = entries.as_array().unwrap();
+        assert_eq!(entries.len(), closed.len() + 1, "{}", db.label());
+        let counted: u64 = entries.iter().filter_map(|e| e["results"].as_u64()).sum();
+        assert_eq!(counted, records.len() as u64, "{}: every record counted once", db.label());
+        let first = &entries[target as usize];
+        assert_eq!(first["figures"]["units_out"], closed[0].units_out, "{}", db.label());
+        assert_eq!(first["corrected"]["units_out"], closed[0].units_out + 2, "{}", db.label());
+        assert_eq!(first["corrected_by"], serde_json::json!([correction]));
+        assert_eq!(entries[correction as usize]["reason"], "two units recounted");
+        let (_, one_line) = get(&format!("/api/v1/audit/entries?line={}&limit=2", closed[0].line)).await;
+        let one_line = one_line.as_array().unwrap();
+        assert!(one_line.len() <= 2 && one_line.iter().all(|e| e["line"] == closed[0].line.as_str()));
+        let (_, page2) = get(&format!("/api/v1/audit/entries?after={}", entries.len() - 2)).await;
+        assert_eq!(page2.as_array().unwrap().len(), 1);
+
+        // The checkpoint is a signed note the plant's key opens; each entry's inclusion proof
+        // climbs from its payload to that root.
+        let (status, cp) = get("/api/v1/audit/checkpoint").await;
+        assert_eq!(status, 200, "{cp}");
+        let text = test_key().verifier().open(cp["note"].as_str().unwrap()).unwrap();
+        let head = Checkpoint::parse(&text).unwrap();
+        assert_eq!(head.size, entries.len() as u64);
+        assert_eq!(cp["root"], mes::domain::ledger::hex(&head.root));
+        assert_eq!(cp["key"], test_key().verifier().encode());
+        for e in entries {
+            let seq = e["seq"].as_u64().unwrap();
+            let (status, proof) = get(&format!("/api/v1/audit/entries/{seq}")).await;
+            assert_eq!(status, 200, "{proof}");
+            let payload = proof["entry"]["payload"].as_str().unwrap().as_bytes();
+            verify_inclusion(payload, seq, head.size, &hashes(&proof["inclusion"]), &head.root)
+                .unwrap_or_else(|err| panic!("{}: entry {seq}: {err}", db.label()));
+        }
+        let (status, _) = get(&format!("/api/v1/audit/entries/{}", head.size)).await;
+        assert_eq!(status, 404);
+
+        // Every older tree is a prefix of the newest.
+        for first in 1..=head.size {
+            let (status, c) = get(&format!("/api/v1/audit/consistency?first={first}&second={}", head.size)).await;
+            assert_eq!(status, 200, "{c}");
+            assert_eq!(h32(&c["second_root"]), head.root);
+            verify_consistency(first, &h32(&c["first_root"]), head.size, &head.root, &hashes(&c["proof"]))
+                .unwrap_or_else(|err| panic!("{}: {first}..{}: {err}", db.label(), head.size));
+        }
+        for bad in ["first=0&second=1", "first=2&second=1", &format!("first=1&second={}", head.size + 1), "first=x"] {
+            let (status, body) = get(&format!("/api/v1/audit/consistency?{bad}")).await;
+            assert_eq!(status, 400, "{bad}: {body}");
+        }
+
+        // Verification runs now, recomputing every record.
+        let (status, v) = get("/api/v1/audit/verification").await;
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["clean"], true, "{}: {v}", db.label());
+        assert_eq!(v["report"]["records"], records.len() as u64);
+        let (_, scoped) = get(&format!("/api/v1/audit/verification?line={}", closed[0].line)).await;
+        assert!(scoped["report"]["records"].as_u64().unwrap() < records.len() as u64, "{scoped}");
+
+        // The bundle is the signed file the CLI writes: it verifies with no database.
+        let admin = api.login("admin", "adminadmin").await;
+        let (status, bytes) = api.bytes("/api/v1/audit/bundle", &admin).await;
+        assert_eq!(status, 200);
+        let (report, _) = audit::verify_bundle(&bytes, Some(&test_key().verifier())).unwrap();
+        assert!(report.clean(), "{}: {:?}", db.label(), report.discrepancies);
+        assert_eq!(report.records, records.len() as u64);
+
+        // The page: the verdict, the checkpoint, each period as recorded, corrected and the difference.
+        let (auditor_cookie, _) = api.cookie("auditor").await;
+        let (status, _, html) = api.page("/audit", None, auditor_cookie).await;
+        assert_eq!(status, 200, "{html}");
+        assert!(html.contains("data-clean=\"true\"") && html.contains("VERIFIED"), "{html}");
+        assert!(html.contains(&head.size.to_string()) && html.contains(&cp["root"].as_str().unwrap()[..16]));
+        assert!(html.contains("as corrected") && html.contains("difference") && html.contains("+2"), "{html}");
+        assert!(html.contains("two units recounted") && html.contains("/api/v1/audit/bundle"));
+        let (status, _, html) = api.page("/audit?from=2000-01-01&to=1999-01-01", None, api.cookie("admin").await.0).await;
+        assert_eq!(status, 400, "{html}");
+        let (status, _, _) = api.page("/audit", None, api.cookie("supervisor").await.0).await;
+        assert_eq!(status, 403);
+        let store = api.stop(store).await;
+        db.cleanup(store).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_page_shows_an_edited_record_where_it_is() {
+    use crate::api::TestApi;
+    let db = TestDb::sqlite();
+    let (store, _, _) = sample_store(&db, 3, 6, 3).await;
+    let dir = tempfile::tempdir().unwrap();
+    close_all(&store, &dir.path().join("checkpoints")).await;
+    // An attacker with the file drops the trigger and edits a result.
+    for sql in [
+        "DROP TRIGGER mes_refuse_update_station_results",
+        "UPDATE station_results SET result = CASE result WHEN 'pass' THEN 'fail' ELSE 'pass' END WHERE id = (SELECT MIN(id) FROM station_results)",
+    ] {
+        let (ok, said) = shell(&db, sql);
+        assert!(ok, "{sql}: {said}");
+    }
+    let store = std::sync::Arc::new(store);
+    let api = TestApi::start_with_ledger(store.clone(), Some(test_key())).await;
+    let (status, _, html) = api.page("/audit", None, api.cookie("auditor").await.0).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("data-clean=\"false\"") && html.contains("NOT VERIFIED"), "{html}");
+    assert!(html.contains("id=\"discrepancies\"") && html.contains("epoch"), "the record is named: {html}");
+    // Without the key on this host the page says so instead of a verdict.
+    let bare = TestApi::start(store.clone()).await;
+    let (_, _, html) = bare.page("/audit", None, bare.cookie("auditor").await.0).await;
+    assert!(html.contains("id=\"no-key\"") && !html.contains("id=\"verdict\""), "{html}");
+    drop(bare);
+    let store = api.stop(store).await;
+    db.cleanup(store).await;
+}

@@ -16,6 +16,7 @@ use askama::Template;
 use serde::Deserialize;
 use serde_json::Value;
 
+mod audit;
 mod holds;
 mod kpi;
 mod line;
@@ -34,6 +35,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/holds", web::get().to(holds::holds_page))
         .route("/holds", web::post().to(holds::holds_submit))
         .route("/kpi", web::get().to(kpi::kpi_page))
+        .route("/audit", web::get().to(audit::audit_page))
         .route("/assets/live.js", web::get().to(live_js))
         .route("/login", web::get().to(login_page))
         .route("/login", web::post().to(login_submit))
@@ -62,6 +64,7 @@ pub(super) struct Chrome {
     user: String,
     csrf: String,
     kiosk_only: bool,
+    may_audit: bool,
     here: String,
     heading: String,
     title: String,
@@ -84,6 +87,7 @@ impl Chrome {
             user: session.map_or_else(|| "kiosk".to_owned(), |s| format!("{} ({})", s.user, s.role.as_str())),
             csrf: session.map(|s| s.csrf.clone()).unwrap_or_default(),
             kiosk_only: session.is_none(),
+            may_audit: session.is_some_and(|s| s.role.may_audit()),
             here,
             title: format!("MES — {heading}"),
             heading: heading.to_owned(),
