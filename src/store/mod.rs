@@ -37,7 +37,7 @@ use tokio::sync::{Mutex, RwLock};
 pub use error::StoreError;
 pub use holds::HoldPlaced;
 pub use ledger::{RecordHash, StoredCheckpoint, StoredEntry};
-pub use provision::{create_database, drop_database, with_database};
+pub use provision::{SERVICE_MUTATES, create_database, drop_database, grant_service_role, with_database};
 pub use results::{PlantExtent, StationResultFilter, StoredResult};
 pub use trace::{BackwardTrace, ForwardTrace, LastSeen, TracedUnit, UnitView, VisitView};
 pub use users::StoredSession;
@@ -196,14 +196,38 @@ impl Store {
         *self.ids.write().await = MasterIds::default();
     }
 
-    /// Applies pending migrations; returns how many were applied.
+    /// Applies pending migrations; returns how many were applied. When none is pending it
+    /// writes nothing (the migrator would create its table "if not exists", which a
+    /// least-privileged service role may not even try), so the service starts under its own
+    /// role on a store its owner migrated.
     pub async fn migrate_up(&self) -> Result<usize, StoreError> {
+        if self.all_migrations_applied().await {
+            return Ok(0);
+        }
         let pending = mes_migrations::Migrator::get_pending_migrations(&self.db)
             .await
             .map_err(|source| StoreError::Migrate { source })?
             .len();
         mes_migrations::Migrator::up(&self.db, None).await.map_err(|source| StoreError::Migrate { source })?;
         Ok(pending)
+    }
+
+    /// Whether every migration this build knows is recorded as applied (read only; any doubt
+    /// is "no", and the migrator decides).
+    async fn all_migrations_applied(&self) -> bool {
+        use sea_orm::ConnectionTrait as _;
+        use mes_migrations::MigratorTrait as _;
+        let known: std::collections::BTreeSet<String> =
+            mes_migrations::Migrator::migrations().iter().map(|m| m.name().to_owned()).collect();
+        let statement = sea_orm::Statement::from_string(self.sea_backend(), "SELECT version FROM seaql_migrations");
+        match self.db.query_all_raw(statement).await {
+            Ok(rows) => {
+                let applied: std::collections::BTreeSet<String> =
+                    rows.iter().filter_map(|r| r.try_get::<String>("", "version").ok()).collect();
+                known.is_subset(&applied)
+            }
+            Err(_) => false,
+        }
     }
 
     /// Names of the tables that exist, sorted (for tests and `mes migrate` output).

@@ -56,6 +56,85 @@ pub async fn drop_database(admin_url: &str, name: &str) -> Result<(), StoreError
     Ok(())
 }
 
+/// Tables the service changes rows of after inserting them, and how: unit status, hold
+/// release, closing a state interval (the database lets it close once, nothing more), master
+/// data re-registered from a profile, users and their sessions. Every other table is SELECT
+/// and INSERT only: recorded production rows and the ledger are append-only for the service
+/// whatever the triggers say.
+pub const SERVICE_MUTATES: [(&str, &str); 6] = [
+    ("units", "UPDATE"),
+    ("holds", "UPDATE"),
+    ("state_intervals", "UPDATE"),
+    ("stations", "UPDATE"),
+    ("users", "UPDATE"),
+    ("sessions", "UPDATE, DELETE"),
+];
+
+/// Makes `role` the least-privileged login the service runs as on the database of
+/// `owner_url` (the owner that migrates connects with it): it may log in, read every table,
+/// insert rows, and change only what [`SERVICE_MUTATES`] names. It is no superuser, cannot
+/// create databases, roles or tables, replicate or bypass row security, and, owning no table,
+/// cannot alter a table or disable a trigger. Run again after every migration (new tables);
+/// `password` sets or changes its password (none: peer, certificate or trust authentication).
+pub async fn grant_service_role(owner_url: &str, role: &str, password: Option<&str>) -> Result<(), StoreError> {
+    check_name(role)?;
+    let mut conn = admin(owner_url).await?;
+    let run = |sql: String| sea_orm::sqlx::query(AssertSqlSafe(sql));
+    let failed = |e: sea_orm::sqlx::Error| StoreError::Db {
+        operation: "granting the service role",
+        source: sea_orm::DbErr::Custom(e.to_string()),
+    };
+    let exists: bool = sea_orm::sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
+        .bind(role)
+        .fetch_one(&mut conn)
+        .await
+        .map_err(failed)?;
+    if !exists {
+        run(format!("CREATE ROLE {role} LOGIN")).execute(&mut conn).await.map_err(failed)?;
+    }
+    run(format!("ALTER ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT"))
+        .execute(&mut conn)
+        .await
+        .map_err(failed)?;
+    if let Some(pw) = password {
+        // A literal, quoted the SQL way: ALTER ROLE takes no bind parameters.
+        let quoted = pw.replace('\'', "''");
+        run(format!("ALTER ROLE {role} PASSWORD '{quoted}'")).execute(&mut conn).await.map_err(failed)?;
+    }
+    let database: String =
+        sea_orm::sqlx::query_scalar("SELECT current_database()").fetch_one(&mut conn).await.map_err(failed)?;
+    check_name(&database)?;
+    let tables: Vec<String> = sea_orm::sqlx::query_scalar(
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .map_err(failed)?;
+    let mut statements = vec![
+        format!("GRANT CONNECT ON DATABASE {database} TO {role}"),
+        format!("REVOKE CREATE ON SCHEMA public FROM {role}"),
+        format!("GRANT USAGE ON SCHEMA public TO {role}"),
+        format!("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}"),
+        format!("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}"),
+    ];
+    for table in &tables {
+        check_name(table)?;
+        let rights = match table.as_str() {
+            // The migrations table is the owner's: the service only reads what was applied.
+            "seaql_migrations" => "SELECT".to_owned(),
+            t => match SERVICE_MUTATES.iter().find(|(name, _)| *name == t) {
+                Some((_, more)) => format!("SELECT, INSERT, {more}"),
+                None => "SELECT, INSERT".to_owned(),
+            },
+        };
+        statements.push(format!("GRANT {rights} ON {table} TO {role}"));
+    }
+    for sql in statements {
+        run(sql).execute(&mut conn).await.map_err(failed)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -120,6 +120,9 @@ pub(super) async fn list_entries(
     if !(1..=super::api::MAX_HOLDS).contains(&limit) {
         return Err(ApiError::bad("limit", format!("{limit} is not in 1..={}", super::api::MAX_HOLDS)));
     }
+    if let Some(after) = q.after.filter(|a| i64::try_from(*a).is_err()) {
+        return Err(ApiError::bad("after", format!("{after} is beyond any position the log can hold")));
+    }
     ok(audit::entries(&state.store, &EntryFilter { scope, after: q.after, limit }).await?)
 }
 
@@ -215,6 +218,15 @@ pub(super) async fn consistency(
     }
 }
 
+/// A 404: what needs the plant's key is not served by a host without it (a web front apart
+/// from the closing host), and the message says where to go instead.
+fn no_key(instead: &str) -> ApiError {
+    ApiError::NotFound {
+        code: "no_ledger_key",
+        message: format!("this web host does not hold the plant's ledger key; {instead} on the closing host"),
+    }
+}
+
 /// What a verification found, as the audit page shows it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct VerificationAnswer {
@@ -234,9 +246,7 @@ pub struct VerificationAnswer {
 /// and every closed period in scope recomputed from the raw records.
 pub async fn run_verification(state: &WebState, scope: &PeriodScope) -> Result<VerificationAnswer, ApiError> {
     let Some(key) = verifier(state) else {
-        return Err(ApiError::Unavailable {
-            message: "this web host does not hold the plant's ledger key; verify with mes audit verify".into(),
-        });
+        return Err(no_key("verify with mes audit verify"));
     };
     let report = audit::verify(&state.store, &key, &[], scope, |_, _| {}).await?;
     Ok(VerificationAnswer { clean: report.clean(), key: key.encode(), at: chrono::Utc::now(), report })
@@ -252,6 +262,7 @@ pub async fn run_verification(state: &WebState, scope: &PeriodScope) -> Result<V
     responses(
         (status = 200, body = VerificationAnswer),
         (status = 403, description = "Only auditors and admins read the ledger", body = ErrorBody),
+        (status = 404, description = "This web host does not hold the plant's ledger key", body = ErrorBody),
         (status = 413, description = "A period holds more rows than one request may read", body = ErrorBody)
     )
 )]
@@ -276,6 +287,7 @@ pub(super) async fn verification(
     responses(
         (status = 200, description = "The bundle (canonical JSON, signed)", content_type = "application/json", body = Object),
         (status = 403, description = "Only auditors and admins read the ledger", body = ErrorBody),
+        (status = 404, description = "This web host does not hold the plant's ledger key", body = ErrorBody),
         (status = 413, description = "The bundle would be larger than the API hands out", body = ErrorBody)
     )
 )]
@@ -287,9 +299,7 @@ pub(super) async fn bundle(
     session.require_audit_rights()?;
     let scope = q.scope(state.calendar.time_zone)?;
     let Some(key) = state.ledger.clone() else {
-        return Err(ApiError::Unavailable {
-            message: "this web host does not hold the plant's ledger key; export with mes audit export".into(),
-        });
+        return Err(no_key("export with mes audit export"));
     };
     let _slot = state.costly_slot("/api/v1/audit/bundle").await?;
     let bytes = audit::export(&state.store, &key, &scope).await?;

@@ -329,14 +329,20 @@ async fn the_openapi_document_describes_every_route() {
         "/api/v1/kpi/pareto",
         "/api/v1/kpi/downtime",
         "/api/v1/holds",
+        "/api/v1/audit/entries",
+        "/api/v1/audit/entries/{seq}",
+        "/api/v1/audit/checkpoint",
+        "/api/v1/audit/consistency",
+        "/api/v1/audit/verification",
+        "/api/v1/audit/bundle",
     ] {
         assert!(paths.contains(&expected), "{expected} missing from {paths:?}");
         // And the route is really served (a 404 here would mean the document lies).
-        let concrete = expected.replace("{line}", PHONE_LINE).replace("{serial}", "X");
+        let concrete = expected.replace("{line}", PHONE_LINE).replace("{serial}", "X").replace("{seq}", "0");
         let (status, body) = api.get(&concrete).await;
         assert!(body["error"] != "not_found", "{concrete}: {status} {body}");
     }
-    assert_eq!(paths.len(), 16, "{paths:?}");
+    assert_eq!(paths.len(), 22, "{paths:?}");
     assert!(paths.contains(&"/api/v1/auth/login") && paths.contains(&"/api/v1/holds/release"), "{paths:?}");
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object(), "{}", doc["components"]);
     let params: Vec<&str> = doc["paths"]["/api/v1/kpi/oee"]["get"]["parameters"]

@@ -773,3 +773,94 @@ async fn the_audit_page_shows_an_edited_record_where_it_is() {
     let store = api.stop(store).await;
     db.cleanup(store).await;
 }
+
+/// `url` logging in as `user` instead (`postgres://owner@host/db` → `postgres://user@host/db`).
+fn as_user(url: &str, user: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let host = rest.split_once('@').map_or(rest, |(_, h)| h);
+    format!("{scheme}://{user}@{host}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_runs_as_a_role_that_cannot_alter_tables_disable_triggers_or_replicate() {
+    use crate::api::{As, TestApi};
+    let Some(db) = TestDb::all().await.into_iter().find(|d| d.dir().is_none()) else {
+        eprintln!("\n*** the least-privilege role test needs PostgreSQL: SKIPPED (MES_TEST_DATABASE_URL) ***\n");
+        return;
+    };
+    let owner = db.store().await;
+    let role = format!("mes_svc_{}_{}", std::process::id(), chrono::Utc::now().timestamp_micros() % 1_000_000);
+    let out = Command::new(env!("CARGO_BIN_EXE_mes"))
+        .args(["migrate", "--database-url", db.url(), "--service-role", &role])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && said.contains(&format!("service role {role}")), "{said}");
+    let service_url = as_user(db.url(), &role);
+
+    // The service does all its work under the role: starts on the migrated store, records,
+    // closes and verifies periods, logs users in, places and releases holds.
+    let store = mes::store::Store::connect(&service_url).await.unwrap();
+    let (_, records) = crate::store::fill_sample(&store, 4, 8, 4).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("checkpoints");
+    let closed = close_all(&store, &file).await;
+    assert_eq!(closed.iter().map(|c| c.results).sum::<u64>(), records.len() as u64);
+    assert!(verify(&store, &[]).await.clean());
+    let store = std::sync::Arc::new(store);
+    let api = TestApi::start(store.clone()).await;
+    let lot = serde_json::json!({ "lot": "LOT-UNDER-ROLE", "reason": "role test" });
+    let (status, body) = api.post("/api/v1/holds", &lot, As::Bearer(api.token.clone())).await;
+    assert!(status < 300, "{body}");
+    let (status, body) = api.post("/api/v1/holds/release", &lot, As::Bearer(api.token.clone())).await;
+    assert!(status < 300, "{body}");
+    let store = api.stop(store).await;
+
+    // What an attacker holding the service's credentials tries, through psql.
+    let psql = |sql: &str| {
+        let out = Command::new("psql").args([service_url.as_str(), "-v", "ON_ERROR_STOP=1", "-qc", sql]).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    for sql in [
+        "ALTER TABLE station_results DISABLE TRIGGER ALL",
+        "DROP TRIGGER mes_refuse_change ON station_results",
+        "ALTER TABLE ledger_entries ADD COLUMN x int",
+        "UPDATE station_results SET result = 'pass'",
+        "DELETE FROM ledger_entries",
+        "UPDATE ledger_checkpoints SET note = ''",
+        "TRUNCATE counter_samples",
+        "SET session_replication_role = replica",
+        "CREATE TABLE shadow (id int)",
+        "INSERT INTO seaql_migrations (version, applied_at) VALUES ('x', 0)",
+        "CREATE ROLE helper SUPERUSER",
+        "ALTER ROLE CURRENT_USER SUPERUSER",
+    ] {
+        let (ok, said) = psql(sql);
+        assert!(!ok, "{sql} was allowed to the service role");
+        assert!(
+            said.contains("permission denied")
+                || said.contains("must be owner")
+                || said.contains("must be superuser")
+                || said.contains("recorded data"),
+            "{sql}: {said}"
+        );
+    }
+    let attributes = Command::new("psql")
+        .args([
+            service_url.as_str(),
+            "-Atc",
+            &format!(
+                "SELECT rolsuper OR rolcreaterole OR rolcreatedb OR rolreplication OR rolbypassrls OR rolinherit \
+                 FROM pg_roles WHERE rolname = '{role}'"
+            ),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&attributes.stdout).trim(), "f", "{role} holds a power it must not");
+    drop(owner);
+    db.cleanup(store).await;
+    // Roles belong to the cluster, not the (now dropped) test database.
+    let admin_url = std::env::var("MES_TEST_DATABASE_URL").unwrap();
+    let out = Command::new("psql").args([admin_url.as_str(), "-qc", &format!("DROP ROLE {role}")]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -39,6 +39,13 @@ pub async fn sample_store(
     tablets: usize,
 ) -> (Store, SamplePlant, Vec<UnitRecord>) {
     let store = db.store().await;
+    let (plant, records) = fill_sample(&store, seed, phones, tablets).await;
+    (store, plant, records)
+}
+
+/// Registers the sample plant in `store` and commits a generated history into it, as a
+/// collector would: the generator (to go on) and the records.
+pub async fn fill_sample(store: &Store, seed: u64, phones: usize, tablets: usize) -> (SamplePlant, Vec<UnitRecord>) {
     store.register_plant(&plant_model()).await.unwrap();
     let mut plant = SamplePlant::new(seed, start());
     let chunk = plant.next_chunk(phones, tablets);
@@ -54,7 +61,7 @@ pub async fn sample_store(
         })
         .await
         .unwrap();
-    (store, plant, chunk.records)
+    (plant, chunk.records)
 }
 
 async fn all_results(store: &Store, filter: &StationResultFilter) -> Vec<mes::store::StoredResult> {
