@@ -23,6 +23,8 @@ pub enum BenchCommand {
     Trace(super::bench_trace::TraceArgs),
     /// Many `/events` clients against a running web front: every update, and how late.
     Events(super::bench_events::EventsArgs),
+    /// The audit ledger: close and verify 30 days of three lines vs a bare scan; bundle size.
+    Audit(super::bench_audit::AuditBenchArgs),
 }
 
 /// Options of `mes bench ingest`.
@@ -48,6 +50,7 @@ pub async fn run(config: &Config, command: BenchCommand) -> anyhow::Result<ExitC
         BenchCommand::Acquisition(args) => return super::bench_acquisition::run(config, &args).await,
         BenchCommand::Trace(args) => return super::bench_trace::run(config, &args).await,
         BenchCommand::Events(args) => return super::bench_events::run(&args).await,
+        BenchCommand::Audit(args) => return super::bench_audit::run(config, &args).await,
     };
     anyhow::ensure!(args.records > 0 && args.batch > 0, "--records and --batch must be positive");
     eprintln!("generating {} station results (seed {}) …", args.records, args.seed);

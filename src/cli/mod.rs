@@ -6,6 +6,7 @@
 mod audit;
 mod bench;
 mod bench_acquisition;
+mod bench_audit;
 mod bench_events;
 mod bench_trace;
 mod collect;

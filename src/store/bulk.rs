@@ -514,6 +514,45 @@ impl super::Store {
         self.bare_count(sql, vec![line_id.into(), from.into(), to.into()]).await
     }
 
+    /// Every station result that ended in `[from, to)`, read with the columns a record is made
+    /// of and each decoded, pages of 5,000 in id order, nothing else: the floor of any check that
+    /// recomputes figures from the raw records (`mes bench audit`). Returns the rows read.
+    pub async fn bare_result_scan(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<u64, super::StoreError> {
+        use sea_orm::ConnectionTrait;
+        use super::sql::get;
+        let sql = format!(
+            "{} WHERE r.id > $1 AND r.ended_at >= $2 AND r.ended_at < $3 ORDER BY r.id LIMIT 5000",
+            super::results::SELECT_RESULTS
+        );
+        let (mut after, mut read) = (i64::MIN, 0u64);
+        loop {
+            let statement = super::sql::raw(self.sea_backend(), &sql, vec![after.into(), from.into(), to.into()]);
+            let rows = self.db.query_all_raw(statement).await.map_err(super::StoreError::db("benchmark scan"))?;
+            let Some(last) = rows.last() else { break };
+            after = get::<i64>(last, "id")?;
+            for row in &rows {
+                let _ = (
+                    get::<i64>(row, "id")?,
+                    get::<String>(row, "line")?,
+                    get::<String>(row, "station")?,
+                    get::<i64>(row, "plc_epoch")?,
+                    get::<i64>(row, "seq")?,
+                    get::<String>(row, "serial")?,
+                    get::<Option<String>>(row, "product")?,
+                    get::<Option<String>>(row, "work_order")?,
+                    get::<String>(row, "result")?,
+                    get::<Option<DateTime<Utc>>>(row, "started_at")?,
+                    get::<DateTime<Utc>>(row, "ended_at")?,
+                    get::<Option<i32>>(row, "cycle_time_ms")?,
+                    get::<Option<String>>(row, "program")?,
+                    get::<DateTime<Utc>>(row, "recorded_at")?,
+                );
+                read += 1;
+            }
+        }
+        Ok(read)
+    }
+
     /// Bytes the PostgreSQL database takes on disk.
     pub async fn database_bytes(&self) -> Result<i64, super::StoreError> {
         self.bare_count("SELECT pg_database_size(current_database()) AS n", Vec::new()).await

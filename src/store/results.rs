@@ -42,7 +42,7 @@ pub struct StoredResult {
     pub recorded_at: DateTime<Utc>,
 }
 
-const SELECT_RESULTS: &str = "SELECT r.id, l.code AS line, s.code AS station, r.plc_epoch, r.seq, u.serial, \
+pub(super) const SELECT_RESULTS: &str = "SELECT r.id, l.code AS line, s.code AS station, r.plc_epoch, r.seq, u.serial, \
      p.code AS product, w.code AS work_order, r.result, r.started_at, r.ended_at, r.cycle_time_ms, r.program, \
      r.recorded_at \
      FROM station_results r \

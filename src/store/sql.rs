@@ -7,7 +7,7 @@ use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement, TryGetable, Va
 use super::{Backend, StoreError};
 
 /// Most bind parameters we put in one statement: under SQLite's 32,766 and PostgreSQL's 65,535.
-pub(crate) const MAX_BINDS: usize = 30_000;
+pub(crate) const MAX_BINDS: usize = 1_000;
 
 /// Rows per multi-row INSERT for a table of `columns` columns.
 pub(crate) fn rows_per_insert(columns: usize) -> usize {
@@ -68,6 +68,6 @@ mod tests {
         assert_eq!(pg.sql, "SELECT $1, $2");
         assert_eq!(lite.sql, "SELECT ?1, ?2");
         assert_eq!(placeholders(3, 3), "$3, $4, $5");
-        assert_eq!(rows_per_insert(13), 2307);
+        assert_eq!(rows_per_insert(13), 76);
     }
 }
