@@ -147,6 +147,10 @@ impl Store {
 
 /// Visits of the units seen on line `$1` in `[$2, $3)`, committed up to result id `$4`, one row
 /// per defect (or one without).
+// `+r.line_id` keeps SQLite off the line's own index: through it the planner walked every
+// result the line ever recorded and tested each against the period's units, so a period's
+// visits cost the line's whole history (a ledger close or verify, quadratic over months).
+// Through the period's units (`ix_station_results_unit`) it costs the period.
 const VISITS_SQL: &str = "SELECT r.id, u.serial, s.code AS station, r.result, r.ended_at, d.code AS defect, \
      p.opportunities_per_unit AS opportunities \
      FROM station_results r \
@@ -154,7 +158,7 @@ const VISITS_SQL: &str = "SELECT r.id, u.serial, s.code AS station, r.result, r.
      JOIN stations s ON s.id = r.station_id \
      LEFT JOIN products p ON p.id = u.product_id \
      LEFT JOIN station_result_defects d ON d.station_result_id = r.id \
-     WHERE r.line_id = $1 AND r.id <= $4 AND r.unit_id IN ( \
+     WHERE +r.line_id = $1 AND r.id <= $4 AND r.unit_id IN ( \
        SELECT unit_id FROM station_results WHERE line_id = $1 AND ended_at >= $2 AND ended_at < $3 AND id <= $4) \
      ORDER BY r.id, d.position";
 
