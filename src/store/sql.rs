@@ -6,7 +6,10 @@ use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement, TryGetable, Va
 
 use super::{Backend, StoreError};
 
-/// Most bind parameters we put in one statement: under SQLite's 32,766 and PostgreSQL's 65,535.
+/// Most bind parameters we put in one statement (both backends allow far more: SQLite 32,766,
+/// PostgreSQL 65,535). sqlx-sqlite looks each parameter's name up on every bind, a cost quadratic
+/// in the statement's width: 30,000 made the PostgreSQL writer 3 × slower and SQLite no faster
+/// (BENCHMARKS.md, statement width).
 pub(crate) const MAX_BINDS: usize = 1_000;
 
 /// Rows per multi-row INSERT for a table of `columns` columns.
