@@ -8,7 +8,7 @@ use super::{Backend, StoreError};
 
 /// Most bind parameters we put in one statement (both backends allow far more: SQLite 32,766,
 /// PostgreSQL 65,535). Width costs: sqlx-sqlite looks each parameter's name up on every bind
-/// (quadratic in the width), PostgreSQL parses and plans the whole VALUES list per batch. At
+/// (quadratic in the width); PostgreSQL (not profiled) presumably parses and plans the list. At
 /// 30,000 the PostgreSQL writer ran at a third of its rate at 1,000, and SQLite no faster
 /// (BENCHMARKS.md, statement width).
 pub(crate) const MAX_BINDS: usize = 1_000;
