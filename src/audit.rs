@@ -1406,7 +1406,10 @@ pub struct CheckpointView {
 }
 
 /// The newest checkpoint, if the log has any.
-pub async fn latest_checkpoint(store: &Store, key: Option<&NoteVerifier>) -> Result<Option<CheckpointView>, AuditError> {
+pub async fn latest_checkpoint(
+    store: &Store,
+    key: Option<&NoteVerifier>,
+) -> Result<Option<CheckpointView>, AuditError> {
     Ok(store.ledger_checkpoints().await?.into_iter().next_back().map(|c| CheckpointView {
         size: c.size,
         root: c.root,

@@ -7,6 +7,7 @@
 //! - [`acquisition`]: PLC drivers, the unit-record handshake and per-line collectors.
 //! - [`audit`]: the investor audit ledger: closing periods into signed entries, checkpoints, verification.
 //! - [`figures`]: the KPI documents (yield, Pareto, downtime, OEE) every output shows, read once.
+//! - [`present`]: words, number formats and charts (plotters), shared by the pages and the reports.
 //! - [`web`]: the HTTP front (JSON API and its OpenAPI document); the only actix user.
 //! - [`telemetry`]: the Prometheus metric names and the process recorder behind `/metrics`.
 //! - [`config`]: `mes.toml`, parsed with spans so errors name file, line and key.
@@ -20,6 +21,7 @@ pub mod audit;
 pub mod config;
 pub mod domain;
 pub mod figures;
+pub mod present;
 pub mod sample_plant;
 pub mod store;
 pub mod telemetry;

@@ -36,7 +36,9 @@ pub async fn run(config: &Config, args: &MigrateArgs) -> anyhow::Result<ExitCode
             "--service-role: roles are PostgreSQL's; a SQLite store is protected by its file's permissions"
         );
         let password = match &args.service_password_env {
-            Some(var) => Some(std::env::var(var).with_context(|| format!("--service-password-env: ${var} is not set"))?),
+            Some(var) => {
+                Some(std::env::var(var).with_context(|| format!("--service-password-env: ${var} is not set"))?)
+            }
             None => None,
         };
         mes::store::grant_service_role(&url, role, password.as_deref()).await?;

@@ -518,8 +518,8 @@ impl super::Store {
     /// of and each decoded, pages of 5,000 in id order, nothing else: the floor of any check that
     /// recomputes figures from the raw records (`mes bench audit`). Returns the rows read.
     pub async fn bare_result_scan(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<u64, super::StoreError> {
-        use sea_orm::ConnectionTrait;
         use super::sql::get;
+        use sea_orm::ConnectionTrait;
         let sql = format!(
             "{} WHERE r.id > $1 AND r.ended_at >= $2 AND r.ended_at < $3 ORDER BY r.id LIMIT 5000",
             super::results::SELECT_RESULTS

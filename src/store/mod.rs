@@ -215,8 +215,8 @@ impl Store {
     /// Whether every migration this build knows is recorded as applied (read only; any doubt
     /// is "no", and the migrator decides).
     async fn all_migrations_applied(&self) -> bool {
-        use sea_orm::ConnectionTrait as _;
         use mes_migrations::MigratorTrait as _;
+        use sea_orm::ConnectionTrait as _;
         let known: std::collections::BTreeSet<String> =
             mes_migrations::Migrator::migrations().iter().map(|m| m.name().to_owned()).collect();
         let statement = sea_orm::Statement::from_string(self.sea_backend(), "SELECT version FROM seaql_migrations");

@@ -14,7 +14,9 @@ use super::WebState;
 use super::api::ok;
 use super::auth::Session;
 use super::error::{ApiError, ErrorBody};
-use crate::audit::{self, AuditError, CheckpointView, ConsistencyView, EntryFilter, EntryProof, EntryView, PeriodScope};
+use crate::audit::{
+    self, AuditError, CheckpointView, ConsistencyView, EntryFilter, EntryProof, EntryView, PeriodScope,
+};
 use crate::domain::LineId;
 
 /// The audit routes, inside the `/api/v1` scope.
@@ -114,8 +116,8 @@ pub(super) async fn list_entries(
     q: web::Query<EntriesQuery>,
 ) -> Result<HttpResponse, ApiError> {
     session.require_audit_rights()?;
-    let scope = PeriodQuery { line: q.line.clone(), from: q.from.clone(), to: q.to.clone() }
-        .scope(state.calendar.time_zone)?;
+    let scope =
+        PeriodQuery { line: q.line.clone(), from: q.from.clone(), to: q.to.clone() }.scope(state.calendar.time_zone)?;
     let limit = q.limit.unwrap_or(super::api::HOLDS_PER_PAGE);
     if !(1..=super::api::MAX_HOLDS).contains(&limit) {
         return Err(ApiError::bad("limit", format!("{limit} is not in 1..={}", super::api::MAX_HOLDS)));
@@ -143,7 +145,11 @@ fn verifier(state: &WebState) -> Option<crate::domain::ledger::NoteVerifier> {
         (status = 404, description = "No such entry, or no checkpoint covers it yet", body = ErrorBody)
     )
 )]
-pub(super) async fn entry(session: Session, state: web::Data<WebState>, path: web::Path<u64>) -> Result<HttpResponse, ApiError> {
+pub(super) async fn entry(
+    session: Session,
+    state: web::Data<WebState>,
+    path: web::Path<u64>,
+) -> Result<HttpResponse, ApiError> {
     session.require_audit_rights()?;
     let seq = path.into_inner();
     match audit::entry_proof(&state.store, seq, verifier(&state).as_ref()).await? {

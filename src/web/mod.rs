@@ -8,12 +8,11 @@
 //! mistake with a 500.
 
 pub mod api;
+pub use crate::present::{charts, i18n};
 pub mod audit;
 pub mod auth;
-pub mod charts;
 pub mod error;
 pub mod events;
-pub mod i18n;
 pub mod live;
 pub mod openapi;
 pub mod pages;

@@ -255,7 +255,7 @@ async fn a_supervisor_logs_in_watches_output_rise_live_and_switches_to_vietnames
             "no defects this shift: said in words, not drawn"
         );
         assert_eq!(
-            b.eval("document.querySelector('#charts svg[aria-label=\"machine states\"] rect[data-state=fault]') !== null"),
+            b.eval("document.querySelector('#charts svg[aria-label=\"machine states\"] rect[fill=\"#D55E00\"]') !== null"),
             true,
             "the fault is on the timeline"
         );

@@ -647,9 +647,8 @@ async fn auditors_read_the_ledger_over_http_and_every_proof_it_serves_checks_out
         let closed = close_all(&store, &file).await;
         let target = closed[0].seq;
         let set = vec![("/output/units_out".to_owned(), serde_json::json!(closed[0].units_out + 2))];
-        let correction = audit::correct(&store, &test_key(), &file, target, &set, "two units recounted", "qe.lan")
-            .await
-            .unwrap();
+        let correction =
+            audit::correct(&store, &test_key(), &file, target, &set, "two units recounted", "qe.lan").await.unwrap();
         let store = std::sync::Arc::new(store);
         let api = TestApi::start_with_ledger(store.clone(), Some(test_key())).await;
         let auditor = As::Bearer(api.login("auditor", "auditorauditor").await);
@@ -744,7 +743,8 @@ async fn auditors_read_the_ledger_over_http_and_every_proof_it_serves_checks_out
         assert!(html.contains(&head.size.to_string()) && html.contains(&cp["root"].as_str().unwrap()[..16]));
         assert!(html.contains("as corrected") && html.contains("difference") && html.contains("+2"), "{html}");
         assert!(html.contains("two units recounted") && html.contains("/api/v1/audit/bundle"));
-        let (status, _, html) = api.page("/audit?from=2000-01-01&to=1999-01-01", None, api.cookie("admin").await.0).await;
+        let (status, _, html) =
+            api.page("/audit?from=2000-01-01&to=1999-01-01", None, api.cookie("admin").await.0).await;
         assert_eq!(status, 400, "{html}");
         let (status, _, _) = api.page("/audit", None, api.cookie("supervisor").await.0).await;
         assert_eq!(status, 403);
@@ -827,7 +827,8 @@ async fn the_service_runs_as_a_role_that_cannot_alter_tables_disable_triggers_or
 
     // What an attacker holding the service's credentials tries, through psql.
     let psql = |sql: &str| {
-        let out = Command::new("psql").args([service_url.as_str(), "-v", "ON_ERROR_STOP=1", "-qc", sql]).output().unwrap();
+        let out =
+            Command::new("psql").args([service_url.as_str(), "-v", "ON_ERROR_STOP=1", "-qc", sql]).output().unwrap();
         (out.status.success(), String::from_utf8_lossy(&out.stderr).to_string())
     };
     for sql in [

@@ -117,7 +117,11 @@ fn difference(raw: &Headline, corrected: &Headline, lang: Lang) -> [String; 7] {
 
 const INPUT: &str = "%Y-%m-%dT%H:%M";
 
-pub(super) async fn audit_page(req: HttpRequest, state: web::Data<WebState>, q: web::Query<PeriodQuery>) -> HttpResponse {
+pub(super) async fn audit_page(
+    req: HttpRequest,
+    state: web::Data<WebState>,
+    q: web::Query<PeriodQuery>,
+) -> HttpResponse {
     let (session, zone, lang) = match page_start(&req, &state, false).await {
         Ok(start) => start,
         Err(to_login) => return to_login.answer(),

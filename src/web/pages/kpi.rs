@@ -179,7 +179,8 @@ async fn fill(
     let pareto = figures::pareto(&state.store, &state.calendar, scope).await?;
     let defects = pareto.slices.first().map(|s| s.figures.defects.clone()).unwrap_or_default();
     page.has_defects = !defects.is_empty();
-    page.pareto_svg = charts::pareto(&defects[..defects.len().min(10)], lang);
+    page.pareto_svg =
+        charts::inline_svg(&charts::Bars::pareto(&defects[..defects.len().min(10)], lang), charts::Theme::Screen);
     let downtime = figures::downtime(&state.store, &state.calendar, scope, now).await?;
     let mut reasons: BTreeMap<String, (u64, f64)> = BTreeMap::new();
     for s in downtime.slices.iter().flat_map(|s| &s.figures.stations) {

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::super::{WebState, charts};
 use super::{Chrome, Tile, error_page, html, latest_lines, page_start, tile};
+use crate::present::charts::Theme;
 use crate::web::error::ApiError;
 
 /// A station of the route as the line page writes it.
@@ -137,10 +138,13 @@ pub(super) async fn line_page(req: HttpRequest, state: web::Data<WebState>, path
         tiles,
         stations,
         at_repair: lang.count(detail.at_repair),
-        hourly_svg: charts::hourly_output(&detail.hourly, lang, words.plan),
+        hourly_svg: charts::inline_svg(&charts::HourlyOutput { hours: &detail.hourly, lang }, Theme::Screen),
         has_defects: !detail.top_defects.is_empty(),
-        pareto_svg: charts::pareto(&detail.top_defects, lang),
-        timeline_svg: charts::timeline(&rows, detail.from, detail.to, lang, zone),
+        pareto_svg: charts::inline_svg(&charts::Bars::pareto(&detail.top_defects, lang), Theme::Screen),
+        timeline_svg: charts::inline_svg(
+            &charts::Timeline { rows: &rows, from: detail.from, to: detail.to, lang, zone },
+            Theme::Screen,
+        ),
         legend: charts::legend(lang),
         period: format!("{} – {}", lang.date_time(detail.from, zone), lang.time(detail.to, zone)),
         collector,
