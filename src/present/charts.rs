@@ -271,7 +271,7 @@ impl Chart for HourlyOutput<'_> {
                 Text::new(
                     self.lang.count(o.output),
                     (middle, (top_y - 4).max(44)),
-                    bold_style(20, p.text, HPos::Center, VPos::Bottom),
+                    bold_style(26, p.text, HPos::Center, VPos::Bottom),
                 ),
             )?;
             if let Some(plan) = o.plan {
