@@ -13,8 +13,8 @@ use serde::Serialize;
 use crate::domain::counter::{CounterKind, DeltaRules, counted_between};
 use crate::domain::equipment::{Station, StationKind};
 use crate::domain::kpi::{
-    Bucket, Grain, LineYield, ParetoBar, StationDowntime, StationYield, Visit, buckets, defect_pareto, line_yield,
-    rolled_throughput_yield, station_downtime, station_yields,
+    Bucket, Grain, LineYield, ParetoBar, StationDowntime, StationRetest, StationYield, Visit, buckets, defect_pareto,
+    line_yield, retest_yields, rolled_throughput_yield, station_downtime, station_yields,
 };
 use crate::domain::oee::{Oee, StationInputs, StationOee, aggregate_oee, station_oee};
 use crate::domain::shift::ShiftCalendar;
@@ -257,6 +257,10 @@ pub struct YieldFigures {
     pub line_yield: LineYield,
     /// What each station's "in" counter counted beside its records.
     pub counters: Vec<CountedBeside>,
+    /// Retest yield per station. Not part of a ledger entry (entry schema 1 predates it), so
+    /// empty there and left out of the JSON when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub retest: Vec<StationRetest>,
 }
 
 /// A station's records beside its PLC counter.
@@ -415,6 +419,7 @@ fn yield_figures(
     YieldFigures {
         rty: rolled_throughput_yield(&per_station),
         line_yield: line_yield(&data.visits, scraps, opportunities, bucket.start, bucket.end),
+        retest: retest_yields(&data.visits, &route, bucket.start, bucket.end),
         stations: per_station,
         counters,
     }
@@ -729,10 +734,22 @@ pub async fn line_detail(
     line: &LineId,
     now: DateTime<Utc>,
 ) -> Result<LineDetail, FiguresError> {
-    let name = store.lines().await?.into_iter().find(|l| &l.id == line).map(|l| l.name);
-    let name = name.ok_or_else(|| StoreError::UnknownLine { line: line.to_string() })?;
     let from = calendar.locate(now).map_or(now - chrono::Duration::hours(8), |s| s.start);
     let to = now.max(from + chrono::Duration::milliseconds(1));
+    line_detail_over(store, calendar, line, (from, to), now).await
+}
+
+/// The line page's figures for `line` over `[from, to)` (a shift report's hours, timeline and
+/// top defects); `now` ends what is still open and sets the WIP window.
+pub async fn line_detail_over(
+    store: &Store,
+    calendar: &ShiftCalendar,
+    line: &LineId,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    now: DateTime<Utc>,
+) -> Result<LineDetail, FiguresError> {
+    let name = store.lines().await?.into_iter().find(|l| &l.id == line).map(|l| l.name);
+    let name = name.ok_or_else(|| StoreError::UnknownLine { line: line.to_string() })?;
     let whole = Scope { line: line.clone(), station: None, from, to, by: None };
     let (stations, intervals, has_repair) = watched(store, &whole).await?;
     // One read of visits serves every figure: units seen in the last day (WIP) or this shift.
@@ -913,6 +930,46 @@ pub async fn period_rows(
     Ok(PeriodRows { visits, intervals, samples })
 }
 
+/// How many of each data-quality event the "in" counters of `stations` (their `samples`, in
+/// the same order) met in `[from, to)`.
+fn count_counter_events(
+    stations: &[StationId],
+    samples: &[Vec<crate::domain::counter::CounterSample>],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<CounterEvents> {
+    use crate::domain::counter::deltas;
+    let rules = DeltaRules::default();
+    let mut events = Vec::new();
+    for (station, samples) in stations.iter().zip(samples) {
+        let mut counts: std::collections::BTreeMap<String, (crate::domain::counter::CounterEventKind, u64)> =
+            std::collections::BTreeMap::new();
+        for d in deltas(samples, &rules) {
+            if let Some(kind) = d.event.filter(|_| (from..to).contains(&samples[d.to].sampled_at)) {
+                counts.entry(format!("{kind:?}")).or_insert((kind, 0)).1 += 1;
+            }
+        }
+        events.extend(counts.into_values().map(|(kind, count)| CounterEvents {
+            station: station.clone(),
+            kind,
+            count,
+        }));
+    }
+    events
+}
+
+/// The "in" counters' data-quality events over the scope's period, per production step.
+pub async fn counter_events(store: &Store, scope: &Scope) -> Result<Vec<CounterEvents>, FiguresError> {
+    let (stations, _) = steps(store, scope).await?;
+    let mut ids = Vec::new();
+    let mut samples = Vec::new();
+    for station in &stations {
+        samples.push(store.counter_samples_in(&scope.line, &station.id, CounterKind::In, scope.from, scope.to).await?);
+        ids.push(station.id.clone());
+    }
+    Ok(count_counter_events(&ids, &samples, scope.from, scope.to))
+}
+
 /// The figures of `line` over `[from, to)` from `rows` and the master data in `basis`: the
 /// same rows and basis always give the same figures, whatever arrived or changed since.
 pub fn period_figures(
@@ -921,7 +978,6 @@ pub fn period_figures(
     (from, to): (DateTime<Utc>, DateTime<Utc>),
     rows: PeriodRows,
 ) -> Result<PeriodFigures, FiguresError> {
-    use crate::domain::counter::deltas;
     let (stations, has_repair) = basis_steps(line, basis)?;
     let PeriodRows { visits, intervals, samples } = rows;
     if intervals.len() != stations.len() || samples.len() != stations.len() {
@@ -932,25 +988,12 @@ pub fn period_figures(
     }
     let data = LineData { stations, has_repair, visits, intervals };
     let bucket = Bucket { label: "period".into(), start: from, end: to };
-    let yields = yield_figures(&data, basis.opportunities_per_unit, &samples, &bucket);
+    let mut yields = yield_figures(&data, basis.opportunities_per_unit, &samples, &bucket);
+    yields.retest.clear();
     // The period has ended: what was still open at its end ends there.
     let oee = oee_figures_planned(&data, &basis.planned, &bucket, to);
-    let rules = DeltaRules::default();
-    let mut counter_events = Vec::new();
-    for (s, samples) in data.stations.iter().zip(&samples) {
-        let mut counts: std::collections::BTreeMap<String, (crate::domain::counter::CounterEventKind, u64)> =
-            std::collections::BTreeMap::new();
-        for d in deltas(samples, &rules) {
-            if let Some(kind) = d.event.filter(|_| (from..to).contains(&samples[d.to].sampled_at)) {
-                counts.entry(format!("{kind:?}")).or_insert((kind, 0)).1 += 1;
-            }
-        }
-        counter_events.extend(counts.into_values().map(|(kind, count)| CounterEvents {
-            station: s.id.clone(),
-            kind,
-            count,
-        }));
-    }
+    let ids: Vec<StationId> = data.stations.iter().map(|s| s.id.clone()).collect();
+    let counter_events = count_counter_events(&ids, &samples, from, to);
     let output = OutputSummary {
         units_started: yields.stations.first().map_or(0, |s| s.first_visits),
         units_out: yields.stations.last().map_or(0, |s| s.final_pass),

@@ -114,6 +114,63 @@ pub fn station_yields(
         .collect()
 }
 
+/// How a station's retests recover its first failures over a period.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct StationRetest {
+    /// Station.
+    pub station: StationId,
+    /// Units whose first visit to the station is in the period and failed.
+    pub first_fail: u64,
+    /// Of those, whose last visit in the period was a later one that passed.
+    pub retest_pass: u64,
+    /// `retest_pass / first_fail`: a high figure beside a low FPY points at the test, not
+    /// the product.
+    pub retest_yield: Option<f64>,
+}
+
+/// Retest yield of each station of `route` over `[from, to)`, from the same `visits` as
+/// [`station_yields`] (every visit of each unit seen in the period, earlier ones too).
+pub fn retest_yields(
+    visits: &[Visit],
+    route: &[StationId],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<StationRetest> {
+    let in_period = |v: &Visit| v.ended_at >= from && v.ended_at < to;
+    let mut ordered: Vec<&Visit> = visits.iter().collect();
+    ordered.sort_by(|a, b| a.ended_at.cmp(&b.ended_at).then_with(|| a.serial.cmp(&b.serial)));
+    route
+        .iter()
+        .map(|station| {
+            // Per unit: its first visit and its last visit in the period, by position.
+            let mut seen: HashMap<&str, (usize, Option<usize>)> = HashMap::new();
+            for (k, v) in ordered.iter().enumerate().filter(|(_, v)| &v.station == station) {
+                let entry = seen.entry(v.serial.as_str()).or_insert((k, None));
+                if in_period(v) {
+                    entry.1 = Some(k);
+                }
+            }
+            let (mut first_fail, mut retest_pass) = (0u64, 0u64);
+            for (first, last) in seen.values() {
+                let f = ordered[*first];
+                if !in_period(f) || f.verdict == Verdict::Pass {
+                    continue;
+                }
+                first_fail += 1;
+                if last.is_some_and(|l| l != *first && ordered[l].verdict == Verdict::Pass) {
+                    retest_pass += 1;
+                }
+            }
+            StationRetest {
+                station: station.clone(),
+                first_fail,
+                retest_pass,
+                retest_yield: ratio(retest_pass, first_fail),
+            }
+        })
+        .collect()
+}
+
 /// Rolled throughput yield: the product of the route's FPYs; `None` if any step has no data.
 pub fn rolled_throughput_yield(stations: &[StationYield]) -> Option<f64> {
     if stations.is_empty() {
