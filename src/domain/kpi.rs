@@ -478,6 +478,31 @@ mod tests {
         StationId::parse(code).unwrap()
     }
 
+    /// At FT over minutes [10, 100): A fails then passes (recovered); B fails twice; C fails
+    /// and is retested only after the period; D failed before the period (not a first failure
+    /// of it) and passes in it; E passes first time.
+    #[test]
+    fn retest_yield_counts_first_failures_a_later_visit_recovered() {
+        let visits = vec![
+            v("A", "FT", false, 10, &[]),
+            v("A", "FT", true, 20, &[]),
+            v("B", "FT", false, 11, &[]),
+            v("B", "FT", false, 21, &[]),
+            v("C", "FT", false, 12, &[]),
+            v("C", "FT", true, 120, &[]),
+            v("D", "FT", false, 5, &[]),
+            v("D", "FT", true, 15, &[]),
+            v("E", "FT", true, 13, &[]),
+        ];
+        let r = retest_yields(&visits, &[st("FT")], at(10), at(100));
+        assert_eq!(
+            r,
+            vec![StationRetest { station: st("FT"), first_fail: 3, retest_pass: 1, retest_yield: Some(1.0 / 3.0) }]
+        );
+        let none = retest_yields(&visits, &[st("FT")], at(200), at(300));
+        assert_eq!((none[0].first_fail, none[0].retest_yield), (0, None));
+    }
+
     /// Route SMT → FT → PACK, REPAIR beside FT (FT failures go to repair):
     /// A passed SMT (waits for FT); B passed FT (waits for PACK); C failed FT (at repair);
     /// D failed FT then passed REPAIR (waits to retest at FT); E passed PACK (done);
