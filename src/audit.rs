@@ -57,6 +57,11 @@ fn file_error(path: &Path, e: impl std::fmt::Display) -> AuditError {
     AuditError::File { path: path.to_owned(), message: e.to_string() }
 }
 
+/// Where the plant's signing key lives under a data folder (`<data-dir>/audit/ledger.key`).
+pub fn key_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("audit").join("ledger.key")
+}
+
 /// The plant's signing key if this host has it: `MES_LEDGER_KEY` (a `PRIVATE+KEY+…` string)
 /// if set, else the file at `path` if it exists. A web front on another host than the closer
 /// has none, and says so, rather than making a key nobody verifies with.

@@ -41,6 +41,18 @@ pub struct Config {
     pub lines: Vec<LineConfig>,
     /// When `mes serve` closes periods into the audit ledger.
     pub audit: AuditConfig,
+    /// Report templates and the automatic shift reports.
+    pub reports: ReportsConfig,
+}
+
+/// `[reports]`: where report templates are read from and whether ended shifts are reported.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportsConfig {
+    /// Folder of templates overriding the built-in copies (relative to the config file);
+    /// `None`: `./reports` when it exists, else the built-in copies.
+    pub templates: Option<PathBuf>,
+    /// Whether `mes serve`/`mes demo` write each ended shift's report into `<data-dir>/reports`.
+    pub auto: bool,
 }
 
 /// `[audit]`: closing periods into the investor ledger as they end.
@@ -121,6 +133,15 @@ struct RawConfig {
     lines: Vec<RawLine>,
     #[serde(default)]
     audit: RawAudit,
+    #[serde(default)]
+    reports: RawReports,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReports {
+    templates: Option<Spanned<String>>,
+    auto: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -178,6 +199,7 @@ impl Default for Config {
             calendar: ShiftCalendar::three_shifts(DEFAULT_TIME_ZONE),
             lines: Vec::new(),
             audit: AuditConfig::default(),
+            reports: ReportsConfig { templates: None, auto: true },
         }
     }
 }
@@ -206,6 +228,12 @@ impl Config {
                 Ok(_) => config.database_url = Some(url.get_ref().clone()),
                 Err(e) => problem(url.span(), "database_url".into(), e.to_string()),
             }
+        }
+        if let Some(dir) = raw.reports.templates {
+            config.reports.templates = Some(base.join(dir.get_ref()));
+        }
+        if let Some(auto) = raw.reports.auto {
+            config.reports.auto = auto;
         }
         if let Some(dir) = raw.data_dir {
             config.data_dir = base.join(dir.get_ref());

@@ -8,6 +8,7 @@
 //! - [`audit`]: the investor audit ledger: closing periods into signed entries, checkpoints, verification.
 //! - [`figures`]: the KPI documents (yield, Pareto, downtime, OEE) every output shows, read once.
 //! - [`present`]: words, number formats and charts (plotters), shared by the pages and the reports.
+//! - [`reports`]: the printable shift, yield, trace and audit reports (templates in `reports/`).
 //! - [`web`]: the HTTP front (JSON API and its OpenAPI document); the only actix user.
 //! - [`telemetry`]: the Prometheus metric names and the process recorder behind `/metrics`.
 //! - [`config`]: `mes.toml`, parsed with spans so errors name file, line and key.
@@ -22,6 +23,7 @@ pub mod config;
 pub mod domain;
 pub mod figures;
 pub mod present;
+pub mod reports;
 pub mod sample_plant;
 pub mod store;
 pub mod telemetry;

@@ -119,7 +119,7 @@ pub struct VerifyArgs {
 
 /// Where the plant's ledger key lives.
 pub fn key_path(config: &Config) -> PathBuf {
-    config.data_dir.join("audit").join("ledger.key")
+    mes::audit::key_path(&config.data_dir)
 }
 
 fn checkpoint_path(config: &Config) -> PathBuf {

@@ -17,6 +17,7 @@ mod hold;
 mod kpi;
 mod migrate;
 mod profile;
+mod report;
 mod serve;
 mod simulate;
 mod trace;
@@ -70,6 +71,8 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Collect unit records, states and counters from the lines' PLCs into the store.
     Collect(collect::CollectArgs),
+    /// Printable reports: shift, yield, trace certificate, output audit (HTML, CSV, PNG charts).
+    Report(report::ReportArgs),
     /// Yield and defect figures (formulas in docs/kpi.md).
     #[command(subcommand)]
     Kpi(kpi::KpiCommand),
@@ -149,6 +152,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Simulate(args)) => simulate::run(args).await,
         Some(Command::Collect(args)) => collect::run(&config, &args).await,
         Some(Command::Kpi(cmd)) => kpi::run(&config, cmd).await,
+        Some(Command::Report(args)) => report::run(&config, &args).await,
         Some(Command::Hold(args)) => hold::hold(&config, &args).await,
         Some(Command::Release(target)) => hold::release(&config, &target).await,
         Some(Command::User(cmd)) => user::run(&config, &cmd).await,
