@@ -11,8 +11,10 @@ use crate::present::i18n::Lang;
 /// One cell.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {
-    /// Words.
+    /// Words, the same in every language (names, codes, free text).
     Text(String),
+    /// A key of [`words`]: its word in HTML, the key itself in CSV.
+    Word(&'static str),
     /// A count.
     Count(u64),
     /// A signed count (a difference).
@@ -33,6 +35,7 @@ impl Cell {
     fn html(&self, lang: Lang, zone: chrono_tz::Tz) -> String {
         match self {
             Cell::Text(t) => t.clone(),
+            Cell::Word(k) => words::word(lang, k).to_owned(),
             Cell::Count(n) => lang.count(*n),
             Cell::Signed(n) => {
                 let sign = if *n < 0 {
@@ -55,6 +58,7 @@ impl Cell {
     fn csv(&self) -> String {
         match self {
             Cell::Text(t) => t.clone(),
+            Cell::Word(k) => (*k).to_owned(),
             Cell::Count(n) => n.to_string(),
             Cell::Signed(n) => n.to_string(),
             // `{}` of an f64 is its shortest exact form, the number serde_json writes.
@@ -66,7 +70,7 @@ impl Cell {
     }
 
     fn numeric(&self) -> bool {
-        !matches!(self, Cell::Text(_) | Cell::Time(_))
+        !matches!(self, Cell::Text(_) | Cell::Word(_) | Cell::Time(_))
     }
 }
 
