@@ -98,7 +98,7 @@ mod tests {
         std::fs::write(dir.path().join("hello.html"), "Xin chào {{ who }} & <b>").unwrap();
         assert_eq!(folder.render("hello.html", &context).unwrap(), "Xin chào Thảo & <b>");
 
-        std::fs::write(dir.path().join("broken.html"), "line one\n{% if who %}\nno end\n").unwrap();
+        std::fs::write(dir.path().join("broken.html"), "line one\nline two\n<p>{{ who | }}</p>\n").unwrap();
         let e = folder.render("broken.html", &context).unwrap_err();
         assert_eq!(e.file, dir.path().join("broken.html").display().to_string());
         assert_eq!(e.line, Some(3), "{e}");
