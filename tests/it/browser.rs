@@ -26,14 +26,14 @@ use tungstenite::stream::MaybeTlsStream;
 use crate::harness::TestDb;
 use crate::store::sample_store;
 
-fn chromium() -> Option<PathBuf> {
+pub(crate) fn chromium() -> Option<PathBuf> {
     ["chromium", "chromium-browser", "google-chrome"].iter().find_map(|name| {
         std::env::var_os("PATH")?.to_str()?.split(':').map(|d| PathBuf::from(d).join(name)).find(|p| p.exists())
     })
 }
 
 /// A headless Chromium with one page, spoken to over its DevTools websocket.
-struct Browser {
+pub(crate) struct Browser {
     child: Child,
     ws: tungstenite::WebSocket<MaybeTlsStream<TcpStream>>,
     next: u64,
@@ -41,7 +41,7 @@ struct Browser {
 }
 
 impl Browser {
-    fn launch(binary: &PathBuf) -> Self {
+    pub(crate) fn launch(binary: &PathBuf) -> Self {
         let profile = tempfile::tempdir().unwrap();
         let mut child = Command::new(binary)
             .args([
@@ -77,7 +77,7 @@ impl Browser {
     }
 
     /// One DevTools call; events in between are skipped.
-    fn call(&mut self, method: &str, params: Value) -> Value {
+    pub(crate) fn call(&mut self, method: &str, params: Value) -> Value {
         self.next += 1;
         let id = self.next;
         self.ws
@@ -94,13 +94,13 @@ impl Browser {
         }
     }
 
-    fn eval(&mut self, expression: &str) -> Value {
+    pub(crate) fn eval(&mut self, expression: &str) -> Value {
         let r = self.call("Runtime.evaluate", json!({ "expression": expression, "returnByValue": true }));
         r["result"]["value"].clone()
     }
 
     /// Waits until `expression` is true, printing the last value of `show` on failure.
-    fn wait_for(&mut self, expression: &str, show: &str) {
+    pub(crate) fn wait_for(&mut self, expression: &str, show: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if self.eval(expression) == Value::Bool(true) {
@@ -112,7 +112,7 @@ impl Browser {
     }
 
     /// Saves what the screen shows (`full`: the whole page, scrolled parts too).
-    fn screenshot_of(&mut self, name: &str, full: bool) {
+    pub(crate) fn screenshot_of(&mut self, name: &str, full: bool) {
         let shot = self.call("Page.captureScreenshot", json!({ "format": "png", "captureBeyondViewport": full }));
         let bytes = base64::engine::general_purpose::STANDARD.decode(shot["data"].as_str().unwrap()).unwrap();
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join("screenshots");
@@ -120,7 +120,7 @@ impl Browser {
         std::fs::write(dir.join(name), bytes).unwrap();
     }
 
-    fn screenshot(&mut self, name: &str) {
+    pub(crate) fn screenshot(&mut self, name: &str) {
         self.screenshot_of(name, false);
     }
 }

@@ -9,6 +9,7 @@ mod collect;
 mod hardening;
 mod harness;
 mod ledger;
+mod reports;
 mod simulate;
 mod store;
 mod tidy;
