@@ -53,6 +53,8 @@ pub struct ReportsConfig {
     pub templates: Option<PathBuf>,
     /// Whether `mes serve`/`mes demo` write each ended shift's report into `<data-dir>/reports`.
     pub auto: bool,
+    /// Language of the automatic reports.
+    pub lang: crate::present::i18n::Lang,
 }
 
 /// `[audit]`: closing periods into the investor ledger as they end.
@@ -142,6 +144,7 @@ struct RawConfig {
 struct RawReports {
     templates: Option<Spanned<String>>,
     auto: Option<bool>,
+    lang: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -199,7 +202,7 @@ impl Default for Config {
             calendar: ShiftCalendar::three_shifts(DEFAULT_TIME_ZONE),
             lines: Vec::new(),
             audit: AuditConfig::default(),
-            reports: ReportsConfig { templates: None, auto: true },
+            reports: ReportsConfig { templates: None, auto: true, lang: crate::present::i18n::Lang::En },
         }
     }
 }
@@ -234,6 +237,13 @@ impl Config {
         }
         if let Some(auto) = raw.reports.auto {
             config.reports.auto = auto;
+        }
+        if let Some(lang) = raw.reports.lang {
+            match lang.get_ref().as_str() {
+                "en" => config.reports.lang = crate::present::i18n::Lang::En,
+                "vi" => config.reports.lang = crate::present::i18n::Lang::Vi,
+                other => problem(lang.span(), "reports.lang".into(), format!("{other:?} is not \"en\" or \"vi\"")),
+            }
         }
         if let Some(dir) = raw.data_dir {
             config.data_dir = base.join(dir.get_ref());

@@ -181,6 +181,7 @@ async fn live(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     // The MES stamps what it stores with its own read time (a simulated PLC's clock runs
     // `speed` times faster and is set aside), so shifts close on the wall clock, as in a plant.
     let closer = super::audit::start_auto_close(config, store.clone(), Utc::now, super::audit::CLOSE_EVERY)?;
+    let reporter = super::report::start_auto_reports(config, store.clone());
 
     let url = config.effective_database_url();
     let mut out = String::new();
@@ -217,6 +218,13 @@ async fn live(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
             config.audit.grace.num_minutes()
         )?;
     }
+    if config.reports.auto {
+        writeln!(
+            out,
+            "  reports    each ended shift's report into {} (mes report shift|yield|trace|audit; /reports)",
+            config.data_dir.join("reports").display()
+        )?;
+    }
     writeln!(out, "Ctrl-C stops production, takes every record still in the PLCs, then exits.")?;
     writeln!(out)?;
     super::emit(&out)?;
@@ -241,6 +249,9 @@ async fn live(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     collectors.join().await;
     if let Some(c) = closer {
         c.stop().await;
+    }
+    if let Some(r) = reporter {
+        r.stop().await;
     }
     web_handle.stop(true).await;
     web_task.await??;

@@ -86,3 +86,34 @@ pub async fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<ExitCode>
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// How often the automatic reporter looks for ended shifts and closed periods.
+pub const REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Starts writing each ended shift's report and each closed period's audit report into
+/// `<data-dir>/reports` (`[reports] auto`, on by default).
+pub fn start_auto_reports(config: &Config, store: std::sync::Arc<mes::store::Store>) -> Option<AutoReporter> {
+    if !config.reports.auto {
+        return None;
+    }
+    let templates = Templates::from_dir(template_dir(None, config).as_deref());
+    let reporter = reports::auto::AutoReports::new(config.clone(), templates);
+    tracing::info!(dir = %reporter.dir().display(), "writing each ended shift's report");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(reports::auto::run(store, reporter, Utc::now, REPORT_EVERY, stopped));
+    Some(AutoReporter { stop, task })
+}
+
+/// A running automatic reporter.
+pub struct AutoReporter {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl AutoReporter {
+    /// Stops it after the round under way.
+    pub async fn stop(self) {
+        self.stop.send_replace(true);
+        let _ = self.task.await;
+    }
+}

@@ -66,9 +66,13 @@ pub async fn run(config: &Config, args: &ServeArgs) -> anyhow::Result<ExitCode> 
     if args.collect_only {
         let closer =
             super::audit::start_auto_close(config, store.clone(), chrono::Utc::now, super::audit::CLOSE_EVERY)?;
+        let reporter = super::report::start_auto_reports(config, store.clone());
         let code = collect::run_on(config, &args.collect, store).await;
         if let Some(c) = closer {
             c.stop().await;
+        }
+        if let Some(r) = reporter {
+            r.stop().await;
         }
         return code;
     }
@@ -76,6 +80,10 @@ pub async fn run(config: &Config, args: &ServeArgs) -> anyhow::Result<ExitCode> 
     let closer = match args.web_only {
         true => None,
         false => super::audit::start_auto_close(config, store.clone(), chrono::Utc::now, super::audit::CLOSE_EVERY)?,
+    };
+    let reporter = match args.web_only {
+        true => None,
+        false => super::report::start_auto_reports(config, store.clone()),
     };
     let collectors = match args.web_only {
         true => None,
@@ -95,6 +103,9 @@ pub async fn run(config: &Config, args: &ServeArgs) -> anyhow::Result<ExitCode> 
     if let Some(collectors) = collectors {
         collectors.set_mode(if args.collect.drain { Mode::Drain } else { Mode::Stop });
         collectors.join().await;
+    }
+    if let Some(r) = reporter {
+        r.stop().await;
     }
     if let Some(c) = closer {
         c.stop().await;

@@ -8,6 +8,7 @@
 //! cells hold the values as `mes kpi --json` writes them; only HTML is in words).
 
 pub mod audit;
+pub mod auto;
 pub mod shift;
 pub mod table;
 pub mod templates;

@@ -245,6 +245,7 @@ pub async fn assemble(
         },
         "oee_problems": o.line_oee.problems.iter().map(|p| serde_json::to_value(p).unwrap_or_default()).collect::<Vec<_>>(),
         "ledger": ledger,
+        "recorded": y.stations.iter().map(|s| s.visits).sum::<u64>(),
     });
     Ok(Report {
         kind: Kind::Shift,

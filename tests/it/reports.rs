@@ -430,3 +430,54 @@ async fn a_shift_report_prints_on_a4_in_chromium_with_headers_and_vietnamese_int
         "the line on every page"
     );
 }
+
+#[tokio::test]
+async fn the_server_writes_each_ended_shifts_report_and_each_closed_periods_audit_report_once() {
+    use mes::reports::auto::AutoReports;
+    let db = TestDb::sqlite();
+    let store_flags = store_args(&db);
+    let data = db.dir().unwrap().join("data");
+    ok(&args(&["demo", "--history", "--seed", "6", "--phones", "30", "--tablets", "10"], &store_flags));
+    ok(&args(&["audit", "close"], &store_flags));
+    let store = mes::store::Store::open(&mes::store::sqlite_url(&data.join("mes.sqlite"))).await.unwrap();
+    let config = mes::config::Config { data_dir: data.clone(), ..Default::default() };
+    let mut reporter = AutoReports::new(config.clone(), mes::reports::Templates::default());
+    let now = Utc::now();
+    let written = reporter.round(&store, now).await.unwrap();
+    let html: Vec<String> = written
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "html"))
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    // Which shifts had production, per line, from the store itself.
+    let calendar = &config.calendar;
+    let mut want = Vec::new();
+    for line in ["phone-1", "smt-1", "tablet-1"] {
+        let exported = ok(&args(&["export", "station-results", "--line", line, "--format", "jsonl"], &store_flags));
+        let mut shifts = std::collections::BTreeSet::new();
+        for l in exported.lines() {
+            let v: Value = serde_json::from_str(l).unwrap();
+            let at: chrono::DateTime<Utc> = v["produced_at"].as_str().unwrap().parse().unwrap();
+            let s = calendar.locate(at).unwrap();
+            if s.end <= now - config.audit.grace {
+                shifts.insert(format!("shift-{line}-{}-{}.html", s.date, s.name));
+            }
+        }
+        want.extend(shifts);
+    }
+    let closed: Vec<String> = html.iter().filter(|h| h.starts_with("audit-")).cloned().collect();
+    let mut got: Vec<String> = html.iter().filter(|h| h.starts_with("shift-")).cloned().collect();
+    got.sort();
+    want.sort();
+    assert!(!want.is_empty(), "the history has ended shifts");
+    assert_eq!(got, want, "one report per ended shift with production");
+    let entries: Value = serde_json::from_str(&ok(&args(&["audit", "verify", "--json"], &store_flags))).unwrap();
+    assert!(!closed.is_empty(), "an audit report per closed period: {entries}");
+    for h in &html {
+        assert!(data.join("reports").join(h).is_file());
+    }
+    // Once each: the next round finds nothing new, and neither does a restarted reporter.
+    assert!(reporter.round(&store, now).await.unwrap().is_empty());
+    let mut restarted = AutoReports::new(config, mes::reports::Templates::default());
+    assert!(restarted.round(&store, now).await.unwrap().is_empty());
+}
