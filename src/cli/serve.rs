@@ -55,8 +55,16 @@ pub fn start_web(
         true => Some(mes::audit::plant_key(&key_path, mes::audit::DEFAULT_ORIGIN)?),
         false => mes::audit::existing_plant_key(&key_path)?,
     };
-    let state =
-        WebState { kiosk, health, ledger: ledger.map(Arc::new), ..WebState::new(store, config.calendar.clone(), auth) };
+    let state = WebState {
+        kiosk,
+        health,
+        ledger: ledger.map(Arc::new),
+        reports: mes::web::reports::ReportSetup {
+            data_dir: config.data_dir.clone(),
+            templates: mes::reports::Templates::from_dir(super::report::template_dir(None, config).as_deref()),
+        },
+        ..WebState::new(store, config.calendar.clone(), auth)
+    };
     let web = Web::build(listener, state, 2)?;
     Ok((web, bound))
 }

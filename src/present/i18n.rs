@@ -177,6 +177,10 @@ pub struct Words {
     pub nav_holds: &'static str,
     /// Navigation: KPI.
     pub nav_kpi: &'static str,
+    /// Navigation: printable reports.
+    pub nav_reports: &'static str,
+    /// Link from a unit to its certificate of conformance.
+    pub certificate: &'static str,
     /// Route heading.
     pub route: &'static str,
     /// WIP before a station.
@@ -463,6 +467,8 @@ static EN: Words = Words {
     nav_trace: "Trace",
     nav_holds: "Holds",
     nav_kpi: "KPI",
+    nav_reports: "Reports",
+    certificate: "Certificate of conformance",
     route: "Route",
     wip: "waiting",
     at_repair: "At repair",
@@ -620,6 +626,8 @@ static VI: Words = Words {
     nav_trace: "Truy xuất",
     nav_holds: "Giữ hàng",
     nav_kpi: "Chỉ số KPI",
+    nav_reports: "Báo cáo",
+    certificate: "Giấy chứng nhận hợp chuẩn",
     route: "Quy trình",
     wip: "đang chờ",
     at_repair: "Đang sửa chữa",

@@ -24,6 +24,9 @@ pub struct Period {
     pub to: DateTime<Utc>,
 }
 
+/// The longest period a shift report with `from`/`to` covers.
+pub const MAX_SHIFT_REPORT_DAYS: i64 = 31;
+
 /// The period a shift report covers: `--shift "YYYY-MM-DD NAME"`, else `--from`/`--to`, else
 /// the last shift that has ended.
 pub fn shift_period(request: &Request, calendar: &ShiftCalendar, now: DateTime<Utc>) -> Result<Period, ReportError> {
@@ -46,7 +49,19 @@ pub fn shift_period(request: &Request, calendar: &ShiftCalendar, now: DateTime<U
             let b = last.ok_or_else(|| ReportError::NotFound("no shift has ended in the last two days".into()))?;
             Ok(Period { label: b.label, from: b.start, to: b.end })
         }
-        (from, to) => range(from.as_deref(), to.as_deref(), calendar, now, chrono::Duration::hours(8)),
+        (from, to) => {
+            let period = range(from.as_deref(), to.as_deref(), calendar, now, chrono::Duration::hours(8))?;
+            // Hour by hour over its whole span: a shift report of a year is a mistake, and costly.
+            if period.to - period.from > chrono::Duration::days(MAX_SHIFT_REPORT_DAYS) {
+                return Err(ReportError::Request {
+                    field: "from",
+                    message: format!(
+                        "a shift report covers at most {MAX_SHIFT_REPORT_DAYS} days (use the yield report)"
+                    ),
+                });
+            }
+            Ok(period)
+        }
     }
 }
 
@@ -68,7 +83,11 @@ pub fn range(
         None => to - span,
     };
     if from >= to {
-        return Err(ReportError::Request { field: "from", message: "must be before --to".into() });
+        return Err(ReportError::Request { field: "from", message: "must be before to".into() });
+    }
+    let most = crate::figures::limits::MAX_PERIOD_DAYS;
+    if to - from > chrono::Duration::days(most) {
+        return Err(ReportError::Request { field: "from", message: format!("the period is longer than {most} days") });
     }
     let local = |t: DateTime<Utc>| t.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string();
     Ok(Period { label: format!("{} – {}", local(from), local(to)), from, to })

@@ -28,7 +28,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::resource(path).default_service(web::to(|| not_allowed("POST")))
     }
     cfg.service(
-        super::audit::routes(web::scope("/api/v1"))
+        super::reports::routes(super::audit::routes(web::scope("/api/v1")))
             .service(get("/summary").route(web::get().to(summary)))
             .service(get("/lines").route(web::get().to(lines)))
             .service(get("/lines/{line}").route(web::get().to(line)))
@@ -96,7 +96,10 @@ pub(super) async fn not_allowed(allow: &'static str) -> HttpResponse {
         super::audit::checkpoint,
         super::audit::consistency,
         super::audit::verification,
-        super::audit::bundle
+        super::audit::bundle,
+        super::reports::list,
+        super::reports::file,
+        super::reports::make
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -139,6 +142,8 @@ pub(super) async fn not_allowed(allow: &'static str) -> HttpResponse {
         crate::audit::EntryProof,
         crate::audit::ConsistencyView,
         super::audit::VerificationAnswer,
+        super::reports::ReportFile,
+        crate::domain::kpi::StationRetest,
     ))
 )]
 pub struct ApiDoc;

@@ -16,6 +16,7 @@ pub mod events;
 pub mod live;
 pub mod openapi;
 pub mod pages;
+pub mod reports;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -51,6 +52,8 @@ pub struct WebState {
     /// The plant's ledger key, where this host holds it: verification on the audit page and
     /// signed bundles for download (`None`: the audit pages say so and offer neither).
     pub ledger: Option<Arc<crate::domain::ledger::NoteSigner>>,
+    /// Where reports are written and the templates they are laid out with.
+    pub reports: reports::ReportSetup,
 }
 
 /// How long a costly request waits for a slot before it is answered "busy" (503).
@@ -70,6 +73,7 @@ impl WebState {
             costly: tokio::sync::Semaphore::new(slots),
             event_clients: Arc::default(),
             ledger: None,
+            reports: reports::ReportSetup::default(),
         }
     }
 

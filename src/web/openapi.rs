@@ -64,11 +64,17 @@ pub fn said(max: usize) -> Value {
 fn parameter(name: &str, path: &str) -> Option<(Value, bool)> {
     Some(match name {
         // Every report is of one line; the audit ledger lists every line's periods unless told.
-        "line" => (code_id(), !path.starts_with("/api/v1/audit/")),
+        "line" => (code_id(), !path.starts_with("/api/v1/audit/") && !path.starts_with("/api/v1/reports")),
         "station" => (code_id(), false),
         "serial" | "lot" => (text_id(), false),
         "from" | "to" => (instant(), false),
+        // A report's trend is per shift or day; the KPI slices go down to hours.
+        "by" if path.starts_with("/api/v1/reports") => (json!({ "type": "string", "enum": ["shift", "day"] }), false),
         "by" => (json!({ "type": "string", "enum": ["shift", "day", "hour"] }), false),
+        "lang" => (json!({ "type": "string", "enum": ["en", "vi"] }), false),
+        "format" => (json!({ "type": "string", "enum": ["html", "csv", "png"] }), false),
+        "kind" => (json!({ "type": "string", "enum": ["shift", "yield", "trace", "audit"] }), true),
+        "table" | "chart" | "name" | "shift" => (json!({ "type": "string", "minLength": 1, "maxLength": 200 }), false),
         "limit" => (json!({ "type": "integer", "minimum": 1, "maximum": super::api::MAX_HOLDS }), false),
         "after" | "seq" => (json!({ "type": "integer", "minimum": 0, "maximum": i64::MAX }), false),
         "first" | "second" => (json!({ "type": "integer", "minimum": 1, "maximum": i64::MAX }), true),
@@ -170,6 +176,15 @@ fn exact(mut doc: Value) -> Value {
     ] {
         doc["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"] =
             json!({ "$ref": format!("#/components/schemas/{schema}") });
+    }
+    // Reports answer HTML, CSV or PNG (the `format` asked for); written files likewise.
+    let files = json!({
+        "text/html": { "schema": { "type": "string" } },
+        "text/csv": { "schema": { "type": "string" } },
+        "image/png": { "schema": { "type": "string", "format": "binary" } },
+    });
+    for path in ["/api/v1/reports/{kind}", "/api/v1/reports/files/{name}"] {
+        doc["paths"][path]["get"]["responses"]["200"]["content"] = files.clone();
     }
     doc["paths"]["/api/v1/holds/release"]["post"]["requestBody"]["content"]["application/json"]["schema"] =
         json!({ "$ref": "#/components/schemas/ReleaseRequest" });

@@ -43,6 +43,15 @@ impl TestApi {
 
     /// The same, holding the plant's ledger key `ledger` (the audit pages verify and bundle).
     pub(crate) async fn start_with_ledger(store: Arc<Store>, ledger: Option<mes::domain::ledger::NoteSigner>) -> Self {
+        Self::start_with_reports(store, ledger, None).await
+    }
+
+    /// The same, with reports read from and written under `data_dir`.
+    pub(crate) async fn start_with_reports(
+        store: Arc<Store>,
+        ledger: Option<mes::domain::ledger::NoteSigner>,
+        data_dir: Option<std::path::PathBuf>,
+    ) -> Self {
         for role in [Role::Supervisor, Role::Quality, Role::Auditor, Role::Admin] {
             let name = role.as_str();
             let hash = hash_password(&format!("{name}{name}")).unwrap();
@@ -51,7 +60,11 @@ impl TestApi {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let calendar = ShiftCalendar::three_shifts(DEFAULT_TIME_ZONE);
         let auth = Auth::with_key([42; 32]);
-        let state = WebState { ledger: ledger.map(Arc::new), ..WebState::new(store, calendar, auth) };
+        let reports = match data_dir {
+            Some(data_dir) => mes::web::reports::ReportSetup { data_dir, ..Default::default() },
+            None => mes::web::reports::ReportSetup::default(),
+        };
+        let state = WebState { ledger: ledger.map(Arc::new), reports, ..WebState::new(store, calendar, auth) };
         let web = Web::build(listener, state, 1).unwrap();
         let base = format!("http://127.0.0.1:{}", web.port());
         let handle = web.handle();

@@ -481,3 +481,108 @@ async fn the_server_writes_each_ended_shifts_report_and_each_closed_periods_audi
     let mut restarted = AutoReports::new(config, mes::reports::Templates::default());
     assert!(restarted.round(&store, now).await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_are_served_by_the_api_and_the_reports_page_with_the_same_figures() {
+    use crate::api::{As, TestApi};
+    let db = TestDb::sqlite();
+    let flags = store_args(&db);
+    let data = db.dir().unwrap().join("data");
+    ok(&args(&["demo", "--history", "--seed", "8", "--phones", "40", "--tablets", "0"], &flags));
+    ok(&args(&["audit", "close"], &flags));
+    let store =
+        std::sync::Arc::new(mes::store::Store::open(&mes::store::sqlite_url(&data.join("mes.sqlite"))).await.unwrap());
+    let config = mes::config::Config { data_dir: data.clone(), ..Default::default() };
+    let written = mes::reports::auto::AutoReports::new(config, mes::reports::Templates::default())
+        .round(&store, Utc::now())
+        .await
+        .unwrap();
+    assert!(!written.is_empty());
+    let api = TestApi::start_with_reports(store.clone(), None, Some(data.clone())).await;
+    let quality = api.login("quality", "qualityquality").await;
+    let auditor = api.login("auditor", "auditorauditor").await;
+
+    // The written reports: audit reports only for those who may read the ledger.
+    let (status, listed) = api.request("GET", "/api/v1/reports", None, As::Bearer(quality.clone())).await;
+    assert_eq!(status, 200, "{listed}");
+    let names = |v: &Value| -> Vec<String> {
+        v.as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap().to_owned()).collect()
+    };
+    let seen = names(&listed);
+    assert!(seen.iter().any(|n| n.starts_with("shift-") && n.ends_with(".html")), "{seen:?}");
+    assert!(!seen.iter().any(|n| n.starts_with("audit-")), "{seen:?}");
+    let (_, all) = api.request("GET", "/api/v1/reports", None, As::Bearer(auditor.clone())).await;
+    let audit_file = names(&all).into_iter().find(|n| n.starts_with("audit-")).expect("an audit report");
+    let shift_file = seen.iter().find(|n| n.ends_with(".html")).unwrap();
+    let (status, body) = api.bytes(&format!("/api/v1/reports/files/{shift_file}"), &quality).await;
+    assert_eq!(status, 200);
+    assert!(String::from_utf8(body).unwrap().contains("@page"));
+    for (path, token) in [
+        (format!("/api/v1/reports/files/{audit_file}"), &quality),
+        ("/api/v1/reports/files/..%2Fmes.sqlite".to_owned(), &auditor),
+        ("/api/v1/reports/files/mes.sqlite".to_owned(), &auditor),
+    ] {
+        assert_eq!(api.bytes(&path, token).await.0, 404, "{path}");
+    }
+
+    // On demand: a table as CSV is the API's own figure.
+    let from = urlencode(&(Utc::now() - chrono::Duration::days(1)).to_rfc3339());
+    let to = urlencode(&(Utc::now() - chrono::Duration::minutes(10)).to_rfc3339());
+    let scope = format!("line=phone-1&from={from}&to={to}");
+    let (status, csv) = api.bytes(&format!("/api/v1/reports/shift?{scope}&format=csv&table=stations"), &quality).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&csv));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s.csv"), &csv).unwrap();
+    let rows = read_csv(&dir.path().join("s.csv"));
+    let (_, kpi) = api.request("GET", &format!("/api/v1/kpi/yield?{scope}"), None, As::Bearer(quality.clone())).await;
+    for (row, s) in rows.iter().zip(kpi["stations"].as_array().unwrap()) {
+        for key in ["first_visits", "fpy", "final_yield", "defects"] {
+            same(&row[key], &s[key], &format!("API {} {key}", row["station"]));
+        }
+    }
+    let (status, png) = api.bytes(&format!("/api/v1/reports/shift?{scope}&format=png&chart=timeline"), &quality).await;
+    assert_eq!(status, 200);
+    image::load_from_memory(&png).unwrap();
+    let (status, html) = api.bytes(&format!("/api/v1/reports/yield?{scope}&lang=vi"), &quality).await;
+    assert_eq!(status, 200);
+    assert!(String::from_utf8(html).unwrap().contains("Báo cáo hiệu suất chất lượng"));
+    for (path, want) in [
+        ("/api/v1/reports/audit".to_owned(), 403),
+        ("/api/v1/reports/shift?from=2026-01-01".to_owned(), 400),
+        (format!("/api/v1/reports/shift?{scope}&format=csv"), 400),
+        (format!("/api/v1/reports/shift?{scope}&format=csv&table=nope"), 404),
+        ("/api/v1/reports/trace?serial=NOPE".to_owned(), 404),
+        ("/api/v1/reports/weekly".to_owned(), 404),
+        ("/api/v1/reports/yield?line=phone-1&from=2020-01-01&to=2026-01-01".to_owned(), 400),
+    ] {
+        let (status, body) = api.bytes(&path, &quality).await;
+        assert_eq!(status, want, "{path}: {}", String::from_utf8_lossy(&body));
+    }
+    assert_eq!(api.bytes("/api/v1/reports/audit", &auditor).await.0, 200);
+
+    // The page: pick, make, then links to the HTML, each CSV and PNG; the trace page links the
+    // certificate.
+    let (cookie, _) = api.cookie("supervisor").await;
+    let (status, _, page) =
+        api.page(&format!("/reports?kind=shift&line=phone-1&from={from}&to={to}&lang=en"), None, cookie.clone()).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("id=\"open-report\"") && page.contains("table=stations") && page.contains(&seen[0]),
+        "{page}"
+    );
+    assert!(!page.contains("value=\"audit\""), "a supervisor is not offered the audit report");
+    let (_, _, page) = api.page("/reports?kind=shift&line=phone-1&shift=2026-12-04+Z", None, cookie.clone()).await;
+    assert!(page.contains("id=\"report-error\"") && page.contains("no shift"), "{page}");
+    let (_, _, trace) = api.page("/trace?q=PH1-0000001", None, cookie).await;
+    assert!(trace.contains("/api/v1/reports/trace?serial=PH1-0000001"), "{trace}");
+    api.stop(store).await;
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -20,6 +20,7 @@ mod audit;
 mod holds;
 mod kpi;
 mod line;
+mod reports;
 mod trace;
 
 use super::WebState;
@@ -36,6 +37,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/holds", web::post().to(holds::holds_submit))
         .route("/kpi", web::get().to(kpi::kpi_page))
         .route("/audit", web::get().to(audit::audit_page))
+        .route("/reports", web::get().to(reports::reports_page))
         .route("/assets/live.js", web::get().to(live_js))
         .route("/login", web::get().to(login_page))
         .route("/login", web::post().to(login_submit))
