@@ -25,6 +25,8 @@ pub enum BenchCommand {
     Events(super::bench_events::EventsArgs),
     /// The audit ledger: close and verify 30 days of three lines vs a bare scan; bundle size.
     Audit(super::bench_audit::AuditBenchArgs),
+    /// Shift reports of a full 12 h shift per format; plotters charts vs the old hand-written SVG.
+    Reports(super::bench_reports::ReportsBenchArgs),
 }
 
 /// Options of `mes bench ingest`.
@@ -51,6 +53,7 @@ pub async fn run(config: &Config, command: BenchCommand) -> anyhow::Result<ExitC
         BenchCommand::Trace(args) => return super::bench_trace::run(config, &args).await,
         BenchCommand::Events(args) => return super::bench_events::run(&args).await,
         BenchCommand::Audit(args) => return super::bench_audit::run(config, &args).await,
+        BenchCommand::Reports(args) => return super::bench_reports::run(config, &args).await,
     };
     anyhow::ensure!(args.records > 0 && args.batch > 0, "--records and --batch must be positive");
     eprintln!("generating {} station results (seed {}) …", args.records, args.seed);

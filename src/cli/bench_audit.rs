@@ -94,7 +94,7 @@ async fn measure(
     let mut out = format!("{backend}\n");
 
     let started = Instant::now();
-    let recorded = record(&store, args, start).await?;
+    let recorded = record(&store, args.seed, args.days, start).await?;
     out.push_str(&format!(
         "  recorded  {recorded} station results through the batch writer in {:.1} s\n",
         started.elapsed().as_secs_f64()
@@ -162,12 +162,12 @@ async fn measure(
     Ok(out)
 }
 
-/// Records `args.days` of the sample plant through [`Store::commit`] in collector-sized
-/// batches, slice by slice; returns the station results written.
-async fn record(store: &Store, args: &AuditBenchArgs, start: DateTime<Utc>) -> anyhow::Result<u64> {
-    let mut plant = SamplePlant::new(args.seed, start);
+/// Records `days` of the sample plant (seed `seed`) through [`Store::commit`] in
+/// collector-sized batches, slice by slice; returns the station results written.
+pub(super) async fn record(store: &Store, seed: u64, days: u32, start: DateTime<Utc>) -> anyhow::Result<u64> {
+    let mut plant = SamplePlant::new(seed, start);
     let mut written = 0u64;
-    for _ in 0..args.days as usize * SLICES_PER_DAY {
+    for _ in 0..days as usize * SLICES_PER_DAY {
         let chunk = plant.next_chunk(PHONES_PER_DAY / SLICES_PER_DAY, TABLETS_PER_DAY / SLICES_PER_DAY);
         for records in chunk.records.chunks(2_000) {
             store.commit(&RecordBatch { records: records.to_vec(), ..Default::default() }).await?;

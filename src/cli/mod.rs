@@ -8,6 +8,7 @@ mod bench;
 mod bench_acquisition;
 mod bench_audit;
 mod bench_events;
+mod bench_reports;
 mod bench_trace;
 mod collect;
 mod counters;

@@ -348,6 +348,7 @@ async fn the_openapi_document_describes_every_route() {
         "/api/v1/audit/consistency",
         "/api/v1/audit/verification",
         "/api/v1/audit/bundle",
+        "/api/v1/reports",
     ] {
         assert!(paths.contains(&expected), "{expected} missing from {paths:?}");
         // And the route is really served (a 404 here would mean the document lies).
@@ -355,7 +356,8 @@ async fn the_openapi_document_describes_every_route() {
         let (status, body) = api.get(&concrete).await;
         assert!(body["error"] != "not_found", "{concrete}: {status} {body}");
     }
-    assert_eq!(paths.len(), 22, "{paths:?}");
+    assert_eq!(paths.len(), 25, "{paths:?}");
+    assert!(paths.contains(&"/api/v1/reports/{kind}") && paths.contains(&"/api/v1/reports/files/{name}"), "{paths:?}");
     assert!(paths.contains(&"/api/v1/auth/login") && paths.contains(&"/api/v1/holds/release"), "{paths:?}");
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object(), "{}", doc["components"]);
     let params: Vec<&str> = doc["paths"]["/api/v1/kpi/oee"]["get"]["parameters"]
