@@ -784,10 +784,13 @@ async fn load_period(store: &Store, v: &mut Verification, entry: &Entry) -> Resu
     let span = (entry.period.start, entry.period.end);
     let results = period_results(store, &line, span, hw.result_id).await?;
     let mut rows = crate::figures::period_rows(store, &line, &basis, span, hw).await?;
-    // What was open at close is read as it was then, whenever it closed since.
+    // What was open at close is read as it was then, whenever it closed since. A station has
+    // one open interval at a time: the last of those starting at that instant (a state that
+    // changed twice within one read leaves a zero-length interval before it, closed already).
     let open = entry.source.as_ref().map(|s| s.open_intervals.as_slice()).unwrap_or_default();
-    for i in rows.intervals.iter_mut().flatten() {
-        if open.iter().any(|o| o.station == i.station.as_str() && o.started_at == i.started_at) {
+    for o in open {
+        let last = rows.intervals.iter_mut().flatten().filter(|i| o.station == i.station.as_str() && o.started_at == i.started_at).last();
+        if let Some(i) = last {
             i.ended_at = None;
         }
     }

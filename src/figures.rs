@@ -920,7 +920,13 @@ pub async fn period_rows(
     hw: crate::domain::ledger::HighWater,
 ) -> Result<PeriodRows, FiguresError> {
     let (stations, _) = basis_steps(line, basis)?;
-    let visits = store.yield_visits_as_of(line.as_str(), from, to, hw.result_id).await?;
+    let mut visits = store.yield_visits_as_of(line.as_str(), from, to, hw.result_id).await?;
+    // A unit's product, and with it its defect opportunities, may be learnt after the close (a
+    // later record names it and the unit row is filled in), so a closed period counts DPMO
+    // against the line's opportunities its basis recorded: the same rows at any later time.
+    for v in &mut visits {
+        v.opportunities_per_unit = None;
+    }
     let mut intervals = Vec::new();
     let mut samples = Vec::new();
     for s in &stations {

@@ -38,7 +38,7 @@ pub struct ReportArgs {
     /// Language of words and numbers.
     #[arg(long, default_value = "en", value_parser = ["en", "vi"])]
     lang: String,
-    /// Comma-separated formats: html, csv, png (pdf is not built in this binary).
+    /// Comma-separated formats: html, csv, png, pdf (pdf: a build with `--features pdf`).
     #[arg(long, default_value = "html,csv")]
     format: String,
     /// Folder to write into; default `<data-dir>/reports`.
@@ -63,7 +63,7 @@ pub fn template_dir(flag: Option<&PathBuf>, config: &Config) -> Option<PathBuf> 
 
 pub async fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let formats = Format::parse_list(&args.format)?;
-    if formats.contains(&Format::Pdf) {
+    if formats.contains(&Format::Pdf) && !cfg!(feature = "pdf") {
         anyhow::bail!(reports::ReportError::PdfUnavailable);
     }
     let request = Request {

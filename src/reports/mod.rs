@@ -2,13 +2,15 @@
 //! the output audit report. Each is assembled from the same figures the pages and `mes kpi`
 //! show ([`crate::figures`], [`crate::audit`]), laid out by a template users edit in
 //! `reports/` ([`templates`]), and written as print-ready HTML, one CSV per table and, on
-//! request, the charts as PNG.
+//! request, the charts as PNG and (with the `pdf` feature) a PDF/A-2b rendered in process.
 //!
 //! Must never: compute a figure (it assembles documents), or format a figure in a CSV (CSV
 //! cells hold the values as `mes kpi --json` writes them; only HTML is in words).
 
 pub mod audit;
 pub mod auto;
+#[cfg(feature = "pdf")]
+pub mod pdf;
 pub mod shift;
 pub mod table;
 pub mod templates;
@@ -71,7 +73,7 @@ pub enum Format {
     Csv,
     /// Each chart as a PNG image.
     Png,
-    /// PDF (not built: see [`ReportError::PdfUnavailable`]).
+    /// PDF/A-2b rendered in process (the `pdf` cargo feature; else [`ReportError::PdfUnavailable`]).
     Pdf,
 }
 
@@ -124,9 +126,9 @@ pub enum ReportError {
     /// A chart could not be drawn.
     #[error(transparent)]
     Chart(#[from] ChartError),
-    /// A PDF was asked for; this build renders no PDF in process.
+    /// A PDF was asked for from a build without the `pdf` feature.
     #[error(
-        "pdf: this build renders no PDF in process; open the HTML in a browser and print it (A4, print CSS with page numbers and headers)"
+        "pdf: this binary was built without the `pdf` feature (cargo build --release --features pdf); or open the HTML in a browser and print it (A4, print CSS with page numbers and headers)"
     )]
     PdfUnavailable,
     /// A file could not be written.
@@ -223,6 +225,25 @@ pub async fn assemble(
 impl Report {
     /// The report as HTML through its template.
     pub fn html(&self, templates: &Templates, request: &Request, zone: chrono_tz::Tz) -> Result<String, ReportError> {
+        Ok(templates.render(&format!("{}.html", self.kind.as_str()), &self.context(request, zone))?)
+    }
+
+    /// The report as PDF/A-2b, rendered in process from `report.typ` (the `pdf` feature).
+    #[cfg(feature = "pdf")]
+    pub fn pdf(&self, templates: &Templates, request: &Request, zone: chrono_tz::Tz) -> Result<Vec<u8>, ReportError> {
+        let source = templates.render("report.typ", &self.context(request, zone))?;
+        let charts: Vec<(String, String)> = self.figures.iter().map(|f| (f.name.clone(), f.svg.clone())).collect();
+        Ok(pdf::render("report.typ", source, &charts)?)
+    }
+
+    /// Without the `pdf` feature there is no PDF renderer: says so.
+    #[cfg(not(feature = "pdf"))]
+    pub fn pdf(&self, _templates: &Templates, _request: &Request, _zone: chrono_tz::Tz) -> Result<Vec<u8>, ReportError> {
+        Err(ReportError::PdfUnavailable)
+    }
+
+    /// The variables every template receives (see `reports/README.md`).
+    fn context(&self, request: &Request, zone: chrono_tz::Tz) -> serde_json::Value {
         let lang = request.lang;
         let figures: serde_json::Map<String, serde_json::Value> =
             self.figures.iter().map(|f| (f.name.clone(), serde_json::Value::String(f.svg.clone()))).collect();
@@ -232,7 +253,7 @@ impl Report {
             .map(|t| (t.name.to_owned(), serde_json::to_value(t.view(lang, zone)).unwrap_or_default()))
             .collect();
         let generated = lang.date_time(self.generated_at, zone);
-        let context = serde_json::json!({
+        serde_json::json!({
             "lang": lang.tag(),
             "w": words::map(lang),
             "kind": self.kind.as_str(),
@@ -249,8 +270,7 @@ impl Report {
             "tables": tables,
             "csv": self.tables.iter().map(|t| (t.name.to_owned(), self.csv_name(t))).collect::<serde_json::Map<_, _>>(),
             "report": self.data,
-        });
-        Ok(templates.render(&format!("{}.html", self.kind.as_str()), &context)?)
+        })
     }
 
     /// The CSV file name of `table`.
@@ -267,9 +287,6 @@ impl Report {
         request: &Request,
         zone: chrono_tz::Tz,
     ) -> Result<Vec<PathBuf>, ReportError> {
-        if formats.contains(&Format::Pdf) {
-            return Err(ReportError::PdfUnavailable);
-        }
         let write = |path: PathBuf, bytes: &[u8]| -> Result<PathBuf, ReportError> {
             std::fs::write(&path, bytes).map_err(|source| ReportError::Write { path: path.clone(), source })?;
             Ok(path)
@@ -294,7 +311,10 @@ impl Report {
                         }
                     }
                 }
-                Format::Pdf => {}
+                Format::Pdf => {
+                    let pdf = self.pdf(templates, request, zone)?;
+                    written.push(write(dir.join(format!("{}.pdf", self.stem)), &pdf)?);
+                }
             }
         }
         Ok(written)

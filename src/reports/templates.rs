@@ -16,6 +16,7 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("yield.html", include_str!("../../reports/yield.html")),
     ("trace.html", include_str!("../../reports/trace.html")),
     ("audit.html", include_str!("../../reports/audit.html")),
+    ("report.typ", include_str!("../../reports/report.typ")),
 ];
 
 /// A template that does not parse or fails to render.
@@ -78,9 +79,29 @@ impl Templates {
             let detail = e.detail().map(|d| format!(": {d}")).unwrap_or_default();
             TemplateError { file: self.origin(&at), line: e.line(), message: format!("{}{detail}", e.kind()) }
         };
+        env.add_filter("typst", |v: minijinja::Value| typst_literal(&v.to_string()));
         let template = env.get_template(name).map_err(failed)?;
         template.render(minijinja::value::Serde(context)).map_err(failed)
     }
+}
+
+/// `text` as a typst string literal: what a template writes for any value (`{{ x|typst }}`), so
+/// no value is read as markup.
+pub fn typst_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 #[cfg(test)]

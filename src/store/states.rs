@@ -59,14 +59,14 @@ impl Store {
                             Some((from, to)) => {
                                 let sql = format!(
                                     "{columns} WHERE station_id = ?1 AND started_at < ?3 \
-                                     AND (ended_at IS NULL OR ended_at > ?2) AND id <= ?4 ORDER BY started_at LIMIT {limit}"
+                                     AND (ended_at IS NULL OR ended_at > ?2) AND id <= ?4 ORDER BY started_at, id LIMIT {limit}"
                                 );
                                 let mut st = c.prepare(&sql)?;
                                 st.query_map(rusqlite::params![station_id, from, to, max_id], decode)?.collect()
                             }
                             None => {
                                 let mut st = c.prepare(&format!(
-                                    "{columns} WHERE station_id = ?1 AND id <= ?2 ORDER BY started_at LIMIT {limit}"
+                                    "{columns} WHERE station_id = ?1 AND id <= ?2 ORDER BY started_at, id LIMIT {limit}"
                                 ))?;
                                 st.query_map(rusqlite::params![station_id, max_id], decode)?.collect()
                             }
@@ -87,6 +87,7 @@ impl Store {
                 }
                 query
                     .order_by_asc(state_interval::Column::StartedAt)
+                    .order_by_asc(state_interval::Column::Id)
                     .limit(limit as u64)
                     .all(&self.db)
                     .await

@@ -324,6 +324,7 @@ async fn an_edited_template_takes_effect_without_a_rebuild_and_a_broken_one_name
         "{% block body %}<p id=\"plant-note\">Nhà máy Thanh Hóa — {{ report.line.code }}</p>",
     );
     std::fs::write(templates.path().join("shift.html"), edited).unwrap();
+    let from = (Utc::now() - chrono::Duration::days(1)).to_rfc3339();
     let common = |t: &Path| -> Vec<String> {
         args(
             &[
@@ -332,7 +333,7 @@ async fn an_edited_template_takes_effect_without_a_rebuild_and_a_broken_one_name
                 "--line",
                 "phone-1",
                 "--from",
-                "2020-01-01",
+                &from,
                 "--format",
                 "html",
                 "--out",
