@@ -144,8 +144,11 @@ pub fn read_checkpoint_file(text: &str) -> Vec<String> {
 
 /// How one station result is hashed for its period's digest: its canonical form with its id
 /// and commit time.
+/// The hash of a stored result as recorded. A unit's product is left out: it belongs to the unit
+/// row, which a later record may fill in after the period closed (no station result stores it).
 fn record_hash(r: &StoredResult) -> Result<[u8; 32], LedgerError> {
-    Ok(sha256(&canonical(&serde_json::json!({ "id": r.id, "record": r.record, "recorded_at": r.recorded_at }))?))
+    let record = crate::domain::record::UnitRecord { product: None, ..r.record.clone() };
+    Ok(sha256(&canonical(&serde_json::json!({ "id": r.id, "record": record, "recorded_at": r.recorded_at }))?))
 }
 
 fn record_key(r: &StoredResult) -> String {
@@ -789,7 +792,12 @@ async fn load_period(store: &Store, v: &mut Verification, entry: &Entry) -> Resu
     // changed twice within one read leaves a zero-length interval before it, closed already).
     let open = entry.source.as_ref().map(|s| s.open_intervals.as_slice()).unwrap_or_default();
     for o in open {
-        let last = rows.intervals.iter_mut().flatten().filter(|i| o.station == i.station.as_str() && o.started_at == i.started_at).last();
+        let last = rows
+            .intervals
+            .iter_mut()
+            .flatten()
+            .filter(|i| o.station == i.station.as_str() && o.started_at == i.started_at)
+            .last();
         if let Some(i) = last {
             i.ended_at = None;
         }

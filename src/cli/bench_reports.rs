@@ -328,7 +328,8 @@ mod baseline {
         let (w, row, left, axis) = (1100.0, 40.0, 130.0, 30.0);
         let h = row * rows.len().max(1) as f64 + axis;
         let span = (to - from).num_milliseconds().max(1) as f64;
-        let x = |t: DateTime<Utc>| left + (w - left - 10.0) * ((t - from).num_milliseconds() as f64 / span).clamp(0.0, 1.0);
+        let x =
+            |t: DateTime<Utc>| left + (w - left - 10.0) * ((t - from).num_milliseconds() as f64 / span).clamp(0.0, 1.0);
         let mut svg = format!(
             "<svg class=\"chart\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"machine states\" {FONT}>\
              <defs><pattern id=\"hatch\" width=\"12\" height=\"12\" patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(45)\">\
@@ -442,5 +443,4 @@ mod baseline {
         }
         runs
     }
-
 }

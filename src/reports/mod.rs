@@ -238,7 +238,12 @@ impl Report {
 
     /// Without the `pdf` feature there is no PDF renderer: says so.
     #[cfg(not(feature = "pdf"))]
-    pub fn pdf(&self, _templates: &Templates, _request: &Request, _zone: chrono_tz::Tz) -> Result<Vec<u8>, ReportError> {
+    pub fn pdf(
+        &self,
+        _templates: &Templates,
+        _request: &Request,
+        _zone: chrono_tz::Tz,
+    ) -> Result<Vec<u8>, ReportError> {
         Err(ReportError::PdfUnavailable)
     }
 

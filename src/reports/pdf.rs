@@ -29,7 +29,8 @@ struct ReportWorld {
 
 fn file_id(path: &str) -> FileId {
     // Paths here are fixed strings of ours ("/report.typ", "/charts/NAME.svg").
-    let vpath = VirtualPath::new(path).unwrap_or_else(|_| VirtualPath::new("/invalid").unwrap_or_else(|_| unreachable!()));
+    let vpath =
+        VirtualPath::new(path).unwrap_or_else(|_| VirtualPath::new("/invalid").unwrap_or_else(|_| unreachable!()));
     FileId::new(RootedPath::new(VirtualRoot::Project, vpath))
 }
 

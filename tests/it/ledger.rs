@@ -874,3 +874,37 @@ async fn the_service_runs_as_a_role_that_cannot_alter_tables_disable_triggers_or
     let out = Command::new("psql").args([admin_url.as_str(), "-qc", &format!("DROP ROLE {role}")]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// A unit whose product no station named until after its period closed (the unit row is filled
+/// in by the later record): the closed period still verifies, its rows read as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_product_learnt_after_the_close_does_not_change_a_closed_period() {
+    for db in TestDb::all().await {
+        let store = db.store().await;
+        store.register_plant(&mes::sample_plant::plant_model()).await.unwrap();
+        let mut plant = mes::sample_plant::SamplePlant::new(4, start());
+        let mut records = plant.next_chunk(10, 0).records;
+        let phone = records.iter().find(|r| r.line.as_str() == "phone-1").unwrap().serial.clone();
+        let product = records.iter().find(|r| r.serial == phone).unwrap().product.clone();
+        for r in records.iter_mut().filter(|r| r.serial == phone) {
+            r.product = None;
+        }
+        store.commit(&mes::store::RecordBatch { records: records.clone(), ..Default::default() }).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("checkpoints");
+        let closed = close_all(&store, &file).await;
+        assert!(!closed.is_empty());
+        let notes = audit::read_checkpoint_file(&std::fs::read_to_string(&file).unwrap());
+        assert!(verify(&store, &notes).await.clean(), "{}", db.label());
+
+        // Days later a rework station names the phone's product.
+        let mut later = records.iter().rev().find(|r| r.serial == phone).unwrap().clone();
+        later.seq = mes::domain::ids::RecordSeq(950_000);
+        later.product = product.clone();
+        later.ended_at = start() + Duration::days(2);
+        store.commit(&mes::store::RecordBatch { records: vec![later], ..Default::default() }).await.unwrap();
+        let report = verify(&store, &notes).await;
+        assert!(report.clean(), "{}: {:?}", db.label(), report.discrepancies);
+        db.cleanup(store).await;
+    }
+}
