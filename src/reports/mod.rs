@@ -233,7 +233,7 @@ impl Report {
     pub fn pdf(&self, templates: &Templates, request: &Request, zone: chrono_tz::Tz) -> Result<Vec<u8>, ReportError> {
         let source = templates.render("report.typ", &self.context(request, zone))?;
         let charts: Vec<(String, String)> = self.figures.iter().map(|f| (f.name.clone(), f.svg.clone())).collect();
-        Ok(pdf::render("report.typ", source, &charts)?)
+        Ok(pdf::render("report.typ", source, &charts, self.generated_at)?)
     }
 
     /// Without the `pdf` feature there is no PDF renderer: says so.

@@ -7,11 +7,11 @@
 
 use typst::diag::{FileError, FileResult, SourceDiagnostic};
 use typst::foundations::{Bytes, Datetime, Duration};
-use typst::layout::PagedDocument;
 use typst::syntax::{FileId, RootedPath, Source, VirtualPath, VirtualRoot};
 use typst::text::{Font, FontBook};
 use typst::utils::LazyHash;
 use typst::{Library, LibraryExt, World, WorldExt};
+use typst_layout::PagedDocument;
 
 use super::templates::TemplateError;
 
@@ -56,7 +56,7 @@ impl World for ReportWorld {
             .iter()
             .find(|(chart, _)| *chart == id)
             .map(|(_, bytes)| bytes.clone())
-            .ok_or_else(|| FileError::NotFound(id.vpath().as_rooted_path().to_path_buf()))
+            .ok_or_else(|| FileError::NotFound(std::path::PathBuf::from(id.vpath().get_with_slash())))
     }
 
     fn font(&self, index: usize) -> Option<Font> {
@@ -70,7 +70,13 @@ impl World for ReportWorld {
 
 /// Compiles `source` (typst markup made from `template`) with `charts` (name, SVG) reachable
 /// as `charts/NAME.svg`, into PDF/A-2b bytes. Errors name the template and the line.
-pub fn render(template: &str, source: String, charts: &[(String, String)]) -> Result<Vec<u8>, TemplateError> {
+pub fn render(
+    template: &str,
+    source: String,
+    charts: &[(String, String)],
+    made: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<u8>, TemplateError> {
+    use chrono::{Datelike, Timelike};
     let failed = |line: Option<usize>, message: String| TemplateError { file: template.to_owned(), line, message };
     let fonts: Vec<Font> = [REGULAR, BOLD].iter().filter_map(|data| Font::new(Bytes::new(*data), 0)).collect();
     let world = ReportWorld {
@@ -94,7 +100,21 @@ pub fn render(template: &str, source: String, charts: &[(String, String)]) -> Re
     };
     let document = typst::compile::<PagedDocument>(&world).output.map_err(|e| explain(&e))?;
     let standards = typst_pdf::PdfStandards::new(&[typst_pdf::PdfStandard::A_2b])
-        .map_err(|e| failed(None, format!("PDF/A-2b: {e}")))?;
-    let options = typst_pdf::PdfOptions { standards, ..Default::default() };
+        .map_err(|e| failed(None, format!("PDF/A-2b: {}", e.message())))?;
+    // PDF/A needs the document's date: when the report was made, in UTC.
+    let when = Datetime::from_ymd_hms(
+        made.year(),
+        u8::try_from(made.month()).unwrap_or(1),
+        u8::try_from(made.day()).unwrap_or(1),
+        u8::try_from(made.hour()).unwrap_or(0),
+        u8::try_from(made.minute()).unwrap_or(0),
+        u8::try_from(made.second()).unwrap_or(0),
+    );
+    let options = typst_pdf::PdfOptions {
+        standards,
+        timestamp: when.map(typst_pdf::Timestamp::new_utc),
+        creator: typst::foundations::Smart::Custom(Some("mes".into())),
+        ..Default::default()
+    };
     typst_pdf::pdf(&document, &options).map_err(|e| explain(&e))
 }

@@ -587,3 +587,60 @@ fn urlencode(text: &str) -> String {
         })
         .collect()
 }
+
+/// With the `pdf` feature: every report as PDF/A-2b rendered in process (typst), fonts
+/// embedded, the Vietnamese words intact in the PDF's text, A4 pages numbered.
+#[cfg(feature = "pdf")]
+#[tokio::test]
+async fn every_report_renders_in_process_as_pdf_a_with_vietnamese_intact() {
+    let db = TestDb::sqlite();
+    let store = store_args(&db);
+    ok(&args(&["demo", "--history", "--seed", "4", "--phones", "40", "--tablets", "0"], &store));
+    ok(&args(&["audit", "close"], &store));
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().display().to_string();
+    let from = (Utc::now() - chrono::Duration::hours(12)).to_rfc3339();
+    for (kind, extra, word) in [
+        ("shift", vec!["--line", "phone-1", "--from", from.as_str()], "Báo cáo ca"),
+        ("yield", vec!["--line", "phone-1", "--from", from.as_str()], "Báo cáo hiệu suất chất lượng"),
+        ("trace", vec!["--serial", "PH1-0000001"], "Giấy chứng nhận hợp chuẩn"),
+        ("audit", vec![], "Báo cáo kiểm toán sản lượng"),
+    ] {
+        let mut words = vec!["report", kind, "--format", "pdf", "--lang", "vi", "--out", &dir];
+        words.extend(extra);
+        let printed = ok(&args(&words, &store));
+        let pdf = file(&printed, ".pdf");
+        let bytes = std::fs::read(&pdf).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(text.contains("pdfaid:part") && text.contains("pdfaid:conformance"), "{kind}: PDF/A metadata");
+        let info = Command::new("pdfinfo").arg(&pdf).output().expect("pdfinfo (poppler-utils) is installed");
+        let info = String::from_utf8_lossy(&info.stdout).to_string();
+        assert!(info.contains("(A4)"), "{kind}: {info}");
+        let fonts = Command::new("pdffonts").arg(&pdf).output().unwrap();
+        let fonts = String::from_utf8_lossy(&fonts.stdout).to_string();
+        // pdffonts: name, type, encoding, then emb sub uni object generation.
+        let embedded = fonts.lines().skip(2).all(|l| {
+            let t: Vec<&str> = l.split_whitespace().collect();
+            t.len() >= 5 && t[t.len() - 5] == "yes"
+        });
+        assert!(fonts.contains("DejaVuSans") && embedded, "{kind}: fonts embedded: {fonts}");
+        let pages: u32 = info.lines().find_map(|l| l.strip_prefix("Pages:")).unwrap().trim().parse().unwrap();
+        let plain = Command::new("pdftotext").arg(&pdf).arg("-").output().unwrap();
+        let plain = String::from_utf8_lossy(&plain.stdout).to_string();
+        assert!(plain.contains(word), "{kind}: Vietnamese intact: {plain}");
+        assert!(plain.contains(&format!("Trang {pages} / {pages}")), "{kind}: numbered pages: {plain}");
+    }
+}
+
+/// Without the `pdf` feature, asking for a PDF says how to get one.
+#[cfg(not(feature = "pdf"))]
+#[test]
+fn without_the_pdf_feature_a_pdf_request_says_how_to_get_one() {
+    let out = mes(&["report".into(), "trace".into(), "--serial".into(), "X".into(), "--format".into(), "pdf".into()]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--features pdf"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
