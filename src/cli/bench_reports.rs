@@ -1,5 +1,6 @@
 //! `mes bench reports`: the shift report of a full 12-hour shift of each line on a filled store,
-//! timed per format (HTML, CSV, PNG charts), and the line page's three charts drawn by plotters
+//! timed per format (HTML, CSV, PNG charts, and PDF in a build with the `pdf` feature), and the
+//! line page's three charts drawn by plotters
 //! against the hand-written SVG they replaced, in the same run.
 
 use std::time::{Duration as StdDuration, Instant};
@@ -110,7 +111,7 @@ async fn measure(
     let config = Config { calendar: calendar.clone(), data_dir: dir.to_owned(), ..Default::default() };
     let templates = Templates::default();
     let now = start + Duration::days(3);
-    out.push_str("  line        results   assemble      HTML       CSV  PNG charts  written HTML+CSV\n");
+    out.push_str("  line        results   assemble      HTML       CSV  PNG charts        PDF  written HTML+CSV\n");
     for line in ["smt-1", "phone-1", "tablet-1"] {
         let request = Request {
             kind: Kind::Shift,
@@ -138,15 +139,27 @@ async fn measure(
         .await?;
         let (png, _) =
             median(args.runs, || async { Ok(reports::assemble(&store, &config, &request, true, now).await?) }).await?;
+        // PDF (in process, typst) only in a build with the `pdf` feature.
+        let pdf = if cfg!(feature = "pdf") {
+            let (t, _) = median(args.runs, || async {
+                let r = reports::assemble(&store, &config, &request, false, now).await?;
+                Ok(r.pdf(&templates, &request, zone)?)
+            })
+            .await?;
+            ms(t)
+        } else {
+            "(no pdf feature)".to_owned()
+        };
         let written = report.write(&dir.join("out"), &[Format::Html, Format::Csv], &templates, &request, zone)?;
         let bytes: u64 = written.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum();
         let results = report.data.pointer("/recorded").and_then(serde_json::Value::as_u64).unwrap_or(0);
         out.push_str(&format!(
-            "  {line:<10} {results:>8} {:>10} {:>9} {:>9} {:>11}  {} files, {} KiB\n",
+            "  {line:<10} {results:>8} {:>10} {:>9} {:>9} {:>11} {:>10}  {} files, {} KiB\n",
             ms(assemble),
             ms(html),
             ms(csv),
             ms(png),
+            pdf,
             written.len(),
             bytes / 1024
         ));

@@ -135,6 +135,7 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("signed", "Signed", "Đã ký"),
     ("day", "Day", "Ngày"),
     ("language", "Language", "Ngôn ngữ"),
+    ("making", "Making the report…", "Đang lập báo cáo…"),
     ("make", "Make the report", "Lập báo cáo"),
     ("open", "Open, print or save as PDF", "Mở, in hoặc lưu PDF"),
     ("written_reports", "Reports written by the server", "Báo cáo do máy chủ lập"),

@@ -279,6 +279,29 @@ async fn a_supervisor_logs_in_watches_output_rise_live_and_switches_to_vietnames
         assert!(b.eval("document.querySelectorAll('#visits tr').length").as_u64().unwrap() > 1, "visits listed");
         b.screenshot_of("trace.png", true);
 
+        // Its certificate, from the trace page's link: the report opens as a printable page.
+        let certificate = b.eval("document.querySelector('#certificate').getAttribute('href')");
+        assert!(certificate.as_str().unwrap().starts_with("/api/v1/reports/trace?serial="), "{certificate}");
+        b.eval("location.href = document.querySelector('#certificate').href; true");
+        b.wait_for("document.querySelector('[data-f=serial]') !== null", "document.body.innerText");
+        assert_eq!(b.eval("document.querySelector('[data-f=serial]').textContent"), json!(phone));
+        b.screenshot_of("certificate.png", true);
+
+        // The reports page: pick a shift report, make it; the page says it is working meanwhile.
+        b.call("Page.navigate", json!({ "url": format!("{base2}/reports") }));
+        b.wait_for("document.querySelector('#report-form') !== null", "document.body.innerText");
+        b.eval(
+            "const f = document.querySelector('#report-form'); f.kind.value = 'shift'; f.line.value = 'phone-1'; \
+             f.querySelector('[type=submit]').click(); true",
+        );
+        b.wait_for(
+            "document.querySelector('#open-report') !== null || document.querySelector('#report-error') !== null",
+            "document.body.innerText",
+        );
+        assert_eq!(b.eval("document.querySelector('#report-error') === null"), true, "{}", b.eval("document.body.innerText"));
+        assert!(b.eval("document.querySelectorAll('a.csv').length").as_u64().unwrap() >= 8, "a CSV per table");
+        b.screenshot_of("reports.png", true);
+
         // Back to the overview; the server restarts; the page reconnects by itself.
         b.call("Page.navigate", json!({ "url": format!("{base2}/") }));
         b.wait_for("document.body.dataset.connected === 'yes'", "document.body.dataset.connected");

@@ -69,6 +69,18 @@
     body.dataset.updated = String(Date.now());
     refreshCharts();
   }
+  // The reports page: a report takes seconds to make; say so, counting, until the page answers.
+  var reportForm = document.getElementById("report-form");
+  if (reportForm) {
+    reportForm.addEventListener("submit", function () {
+      var busy = document.getElementById("report-busy"), started = Date.now();
+      if (!busy) return;
+      busy.hidden = false;
+      setInterval(function () {
+        busy.textContent = busy.dataset.text + " " + Math.round((Date.now() - started) / 1000) + " s";
+      }, 500);
+    });
+  }
   if (!document.querySelector("[data-line]")) return;
   var stale = document.getElementById("stale");
   var source = new EventSource("/events");

@@ -54,6 +54,7 @@ struct Texts {
     written: String,
     none: String,
     hint: String,
+    busy: String,
 }
 
 /// Query text as a URL query string, empty values left out.
@@ -115,6 +116,7 @@ pub(super) async fn reports_page(
             written: w("written_reports"),
             none: w("none"),
             hint: w("reports_hint"),
+            busy: w("making"),
         },
         kinds,
         kind: kind.kind.clone().unwrap_or_else(|| "shift".into()),
