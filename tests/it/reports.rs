@@ -175,6 +175,27 @@ async fn every_figure_of_the_shift_and_yield_reports_is_the_one_kpi_gives() {
             same(&row["stops"], &r[1], "stops");
             same(&row["seconds"], &r[2], "seconds");
         }
+        // Output per hour: the last step's final passes of each hour, as `--by hour` gives them.
+        let hours = kpi("yield", Some("hour"));
+        let hourly = read_csv(&file(&printed, ".hourly.csv"));
+        let by_hour: BTreeMap<String, u64> = hours["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                (
+                    b["from"].as_str().unwrap().to_owned(),
+                    b["stations"].as_array().unwrap().last().unwrap()["final_pass"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert!(hourly.iter().any(|h| h["output"] != "0"), "{label}: output in some hour");
+        for h in &hourly {
+            let from: chrono::DateTime<Utc> = h["from"].parse().unwrap();
+            let key = by_hour.keys().find(|k| k.parse::<chrono::DateTime<Utc>>().unwrap() == from);
+            let want = key.map_or(0, |k| by_hour[k]);
+            assert_eq!(h["output"].parse::<u64>().unwrap(), want, "{label}: hour {}", h["hour"]);
+        }
         let counters = read_csv(&file(&printed, ".counters.csv"));
         for (row, c) in counters.iter().zip(yields["counters"].as_array().unwrap()) {
             for key in ["records", "counted_in", "difference"] {
