@@ -38,9 +38,7 @@ pub async fn assemble(
     if entries.is_empty() {
         return Err(ReportError::NotFound("no closed period in the audit ledger for that line and time".into()));
     }
-    let key = crate::audit::existing_plant_key(&crate::audit::key_path(&config.data_dir))
-        .map_err(ReportError::Audit)?
-        .map(|k| k.verifier());
+    let key = super::plant_verifier(config)?;
     let checkpoint = crate::audit::latest_checkpoint(store, key.as_ref()).await?;
 
     let mut listed = Table::new(

@@ -326,6 +326,12 @@ impl Report {
     }
 }
 
+/// The plant key's public half, where this host holds the key (checkpoints print its
+/// fingerprint); `None` on a host without it.
+fn plant_verifier(config: &Config) -> Result<Option<crate::domain::ledger::NoteVerifier>, ReportError> {
+    Ok(crate::audit::existing_plant_key(&crate::audit::key_path(&config.data_dir))?.map(|k| k.verifier()))
+}
+
 /// Text safe inside a CSS string of the print header (`@page` margin boxes).
 fn print_safe(text: &str) -> String {
     text.chars().filter(|c| !matches!(c, '"' | '\\' | '<' | '>' | '\n')).collect()

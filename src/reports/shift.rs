@@ -24,6 +24,19 @@ pub struct Period {
     pub to: DateTime<Utc>,
 }
 
+impl Period {
+    /// The period as templates read it (`report.period`): label, bounds in plant time and in UTC.
+    pub fn document(&self, lang: crate::present::i18n::Lang, zone: chrono_tz::Tz) -> serde_json::Value {
+        serde_json::json!({
+            "label": self.label,
+            "from": lang.date_time(self.from, zone),
+            "to": lang.date_time(self.to, zone),
+            "from_utc": self.from.format("%Y-%m-%d %H:%M UTC").to_string(),
+            "to_utc": self.to.format("%Y-%m-%d %H:%M UTC").to_string(),
+        })
+    }
+}
+
 /// The longest period a shift report with `from`/`to` covers.
 pub const MAX_SHIFT_REPORT_DAYS: i64 = 31;
 
@@ -126,10 +139,7 @@ pub async fn ledger_status(
     if entries.is_empty() {
         return Ok(serde_json::Value::Null);
     }
-    let key = crate::audit::existing_plant_key(&crate::audit::key_path(&config.data_dir))
-        .ok()
-        .flatten()
-        .map(|k| k.verifier());
+    let key = super::plant_verifier(config).ok().flatten();
     let checkpoint = crate::audit::latest_checkpoint(store, key.as_ref()).await?;
     Ok(serde_json::json!({
         "entries": entries.iter().map(|e| serde_json::json!({
@@ -245,15 +255,9 @@ pub async fn assemble(
     let output = y.stations.last().map_or(0, |s| s.final_pass);
     let plan: Option<u64> = detail.hourly.iter().map(|h| h.plan).sum();
     let ledger = ledger_status(store, config, &line, &period).await?;
-    let local = |t: DateTime<Utc>| lang.date_time(t, zone);
     let data = serde_json::json!({
         "line": { "code": line.as_str(), "name": name },
-        "period": {
-            "label": period.label,
-            "from": local(period.from), "to": local(period.to),
-            "from_utc": period.from.format("%Y-%m-%d %H:%M UTC").to_string(),
-            "to_utc": period.to.format("%Y-%m-%d %H:%M UTC").to_string(),
-        },
+        "period": period.document(lang, zone),
         "headline": {
             "output": lang.count(output),
             "plan": plan.map_or_else(|| "—".to_owned(), |p| lang.count(p)),

@@ -210,10 +210,7 @@ async fn ledger_proof(
     };
     let entries = crate::audit::entries(store, &filter).await?;
     let Some(entry) = entries.iter().find(|e| e.kind == "period") else { return Ok(serde_json::Value::Null) };
-    let key = crate::audit::existing_plant_key(&crate::audit::key_path(&config.data_dir))
-        .ok()
-        .flatten()
-        .map(|k| k.verifier());
+    let key = super::plant_verifier(config).ok().flatten();
     let proof = crate::audit::entry_proof(store, entry.seq, key.as_ref()).await?;
     Ok(serde_json::json!({
         "seq": entry.seq,

@@ -69,15 +69,9 @@ pub async fn assemble(
         figures_out.push(Figure::draw("defects", &Bars::pareto(&defects[..defects.len().min(15)], lang), png)?);
     }
     let tables = vec![yield_table(&y), line_yield_table(&y), trend_table, defect_table(&defects)];
-    let local = |t: DateTime<Utc>| lang.date_time(t, calendar.time_zone);
     let data = serde_json::json!({
         "line": { "code": line.as_str(), "name": name },
-        "period": {
-            "label": period.label,
-            "from": local(period.from), "to": local(period.to),
-            "from_utc": period.from.format("%Y-%m-%d %H:%M UTC").to_string(),
-            "to_utc": period.to.format("%Y-%m-%d %H:%M UTC").to_string(),
-        },
+        "period": period.document(lang, calendar.time_zone),
         "by": match grain { Grain::Shift => "shift", Grain::Day => "day", Grain::Hour => "hour" },
         "headline": {
             "rty": lang.percent(y.rty),
