@@ -14,6 +14,16 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 /// Seconds one station poll's read took (labels `line`, `station`).
 pub const POLL_SECONDS: &str = "mes_poll_seconds";
+/// Seconds one poll of a scan class took, from its tick's start to its acknowledgements, commit
+/// included (labels `line`, `scan_class`).
+pub const SCAN_SECONDS: &str = "mes_scan_seconds";
+/// Ticks of a scan class served by a poll (labels `line`, `scan_class`).
+pub const SCAN_POLLS: &str = "mes_scan_polls_total";
+/// Polls still running when their scan class's next tick came (labels `line`, `scan_class`).
+pub const SCAN_OVERRUNS: &str = "mes_scan_overruns_total";
+/// Ticks of a scan class that passed without a poll: skipped during overruns or while the link
+/// was down, never made up for by a burst (labels `line`, `scan_class`).
+pub const SCAN_SKIPPED: &str = "mes_scan_skipped_ticks_total";
 /// Station reads that decoded (labels `line`, `station`).
 pub const READS: &str = "mes_reads_total";
 /// Failed reads, writes and undecodable records (labels `line`, `station`).
@@ -81,6 +91,14 @@ pub fn prometheus() -> &'static PrometheusHandle {
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
     describe_histogram!(POLL_SECONDS, metrics::Unit::Seconds, "Seconds one station poll's read took.");
+    describe_histogram!(
+        SCAN_SECONDS,
+        metrics::Unit::Seconds,
+        "Seconds one poll of a scan class took, commit included."
+    );
+    describe_counter!(SCAN_POLLS, "Ticks of a scan class served by a poll.");
+    describe_counter!(SCAN_OVERRUNS, "Polls still running when their scan class's next tick came.");
+    describe_counter!(SCAN_SKIPPED, "Ticks of a scan class skipped (overruns, link down), never made up by a burst.");
     describe_counter!(READS, "Station reads that decoded.");
     describe_counter!(READ_ERRORS, "Failed station reads, writes and undecodable records.");
     describe_counter!(LINK_ERRORS, "Lost or refused connections to a line's PLCs.");

@@ -5,6 +5,7 @@
 //! | --- | --- |
 //! | `drop=S` | every Modbus connection is cut after S wall seconds; an OPC UA server restarts every S seconds (the client must reconnect) |
 //! | `stall=S:MS` | every S wall seconds, answers are held back for MS milliseconds |
+//! | `delay=MS` | every Modbus answer is held back MS milliseconds (a slow PLC or network) |
 //! | `busy=P` | a fraction P (0–1) of Modbus requests is answered with exception 0x06 (server busy) |
 //! | `restart=M` | every M simulated minutes one PLC restarts (round robin): new epoch, counters from 0 |
 //! | `counter_reset=M` | every M simulated minutes one station's counters are reset to 0 (same epoch) |
@@ -29,6 +30,8 @@ pub struct Faults {
     pub drop_after: Option<Duration>,
     /// Stall answers for `.1` every `.0`.
     pub stall: Option<(Duration, Duration)>,
+    /// Hold every answer back this long.
+    pub delay: Option<Duration>,
     /// Fraction of requests answered "server busy".
     pub busy: f64,
     /// Simulated minutes between PLC restarts.
@@ -76,6 +79,7 @@ impl Faults {
                     let (every, ms) = value.split_once(':').ok_or_else(|| err("expected SECONDS:MILLISECONDS"))?;
                     f.stall = Some((Duration::from_secs(positive(every)?), Duration::from_millis(positive(ms)?)));
                 }
+                "delay" => f.delay = Some(Duration::from_millis(positive(value)?)),
                 "busy" => f.busy = fraction(value)?,
                 "restart" => f.restart_every = Some(positive(value)?),
                 "counter_reset" => f.counter_reset_every = Some(positive(value)?),
@@ -84,7 +88,7 @@ impl Faults {
                 "route" => f.route = fraction(value)?,
                 _ => {
                     return Err(err(
-                        "unknown fault; use drop, stall, busy, restart, counter_reset, counter_jump, fault or route",
+                        "unknown fault; use drop, stall, delay, busy, restart, counter_reset, counter_jump, fault or route",
                     ));
                 }
             }
@@ -92,13 +96,19 @@ impl Faults {
         Ok(f)
     }
 
-    /// Whether answers are held back at `elapsed` since the server started.
+    /// How long an answer asked for at `elapsed` since the server started is held back: the
+    /// rest of a stall window it falls in, plus the fixed delay.
     pub fn stalled(&self, elapsed: Duration) -> Option<Duration> {
-        let (every, length) = self.stall?;
-        let phase = Duration::from_nanos((elapsed.as_nanos() % every.as_nanos().max(1)) as u64);
-        // The stall window opens at the end of each period and lasts `length`.
-        let start = every.saturating_sub(length);
-        (phase >= start).then(|| every - phase)
+        let stall = self.stall.and_then(|(every, length)| {
+            let phase = Duration::from_nanos((elapsed.as_nanos() % every.as_nanos().max(1)) as u64);
+            // The stall window opens at the end of each period and lasts `length`.
+            let start = every.saturating_sub(length);
+            (phase >= start).then(|| every - phase)
+        });
+        match (stall, self.delay) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or_default() + b.unwrap_or_default()),
+        }
     }
 
     /// Whether request number `n` is answered "server busy" (a fixed hash, no clock).
@@ -220,6 +230,11 @@ mod tests {
         assert_eq!(f.stalled(Duration::from_secs(5)), None);
         assert_eq!(f.stalled(Duration::from_secs(9)), Some(Duration::from_secs(1)));
         assert_eq!(f.stalled(Duration::from_secs(15)), None);
+        // A fixed delay holds every answer back, and adds to a stall.
+        let f = Faults { delay: Some(Duration::from_millis(5)), ..f };
+        assert_eq!(f.stalled(Duration::from_secs(5)), Some(Duration::from_millis(5)));
+        assert_eq!(f.stalled(Duration::from_secs(9)), Some(Duration::from_millis(1005)));
+        assert_eq!(Faults::parse("delay=5").unwrap().delay, Some(Duration::from_millis(5)));
     }
 
     #[test]

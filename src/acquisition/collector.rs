@@ -1,6 +1,7 @@
-//! One line's collector: polls every station through a [`Driver`], turns state words into
-//! machine-state intervals and counters into raw samples, and runs the unit-record handshake —
-//! read, commit through the store's batch writer, and only then acknowledge. One station's
+//! One line's collector: polls every station through a [`Driver`] on the fixed schedule of its
+//! scan classes ([`super::schedule`]), turns state words into machine-state intervals and
+//! counters into raw samples, and runs the unit-record handshake — read, commit through the
+//! store's batch writer, and only then acknowledge. One station's
 //! garbage or exceptions are that station's errors; a broken link reconnects with capped
 //! exponential backoff and jitter, then drains what the PLCs held meanwhile.
 
@@ -16,7 +17,8 @@ use tokio::sync::watch;
 
 use super::driver::{Driver, DriverError};
 use super::handshake::{Delivered, Handshaker};
-use super::health::SharedHealth;
+use super::health::{ScanHealth, SharedHealth};
+use super::schedule::{Due, ScanSchedule};
 use super::station::{StationMap, Status, Values, fingerprint};
 use crate::domain::counter::{CounterKind, CounterSample};
 use crate::domain::record::UnitRecord;
@@ -52,11 +54,9 @@ pub enum CollectorError {
     Store(#[from] StoreError),
 }
 
-/// Timing of a collector.
+/// Timing of a collector's reconnects and drain (its polls follow the scan classes).
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
-    /// Poll period when nothing is waiting (the fastest scan class).
-    pub poll: Duration,
     /// First reconnect delay.
     pub backoff_min: Duration,
     /// Longest reconnect delay.
@@ -66,11 +66,9 @@ pub struct Timing {
 }
 
 impl Timing {
-    /// Timing from a profile's scan classes.
-    pub fn for_profile(profile: &Profile) -> Self {
-        let poll = profile.scan_classes.values().min().copied().unwrap_or(Duration::from_millis(100));
+    /// The timing collectors use unless told otherwise.
+    pub fn standard() -> Self {
         Self {
-            poll: poll.max(Duration::from_millis(5)),
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(5),
             drain_limit: Duration::from_secs(30),
@@ -87,8 +85,6 @@ struct StationRun {
     state: Option<(u16, u16, DateTime<Utc>)>,
     /// Last stored sample per counter: (epoch, raw).
     counters: HashMap<Role, (u32, u32)>,
-    /// When each scan class was last read.
-    scanned: HashMap<String, Instant>,
 }
 
 /// A record read this cycle, waiting for the commit.
@@ -106,6 +102,7 @@ pub struct Collector<D: Driver> {
     store: Arc<Store>,
     health: SharedHealth,
     stations: Vec<StationRun>,
+    schedule: ScanSchedule,
     timing: Timing,
     connected: bool,
     draining: bool,
@@ -139,12 +136,21 @@ impl<D: Driver> Collector<D> {
                 handshake: Handshaker::new(p.handshake, delivered),
                 state: None,
                 counters: HashMap::new(),
-                scanned: HashMap::new(),
             });
         }
         let health = SharedHealth::new(&profile.line, profile.stations.iter().map(|s| s.code.clone()));
+        let schedule = ScanSchedule::new(&polled_classes(&profile, &stations), Instant::now());
+        health.lock().scans = schedule
+            .counts()
+            .into_iter()
+            .map(|c| ScanHealth {
+                class: c.class,
+                period_ms: u64::try_from(c.period.as_millis()).unwrap_or(u64::MAX),
+                ..Default::default()
+            })
+            .collect();
         let seed = profile.line.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
-        let timing = Timing::for_profile(&profile);
+        let timing = Timing::standard();
         Ok(Self {
             line,
             profile,
@@ -152,6 +158,7 @@ impl<D: Driver> Collector<D> {
             store,
             health,
             stations,
+            schedule,
             timing,
             connected: false,
             draining: false,
@@ -201,6 +208,9 @@ impl<D: Driver> Collector<D> {
                         }
                         self.connected = true;
                         self.failures = 0;
+                        // The grid starts at the connection: ticks while the link was down are
+                        // not overruns of the polls.
+                        self.schedule.restart(Instant::now());
                         let mut h = self.health.lock();
                         h.connected = true;
                         h.connects += 1;
@@ -216,18 +226,24 @@ impl<D: Driver> Collector<D> {
                     }
                 }
             }
-            let outcome = self.cycle().await;
+            let due = self.schedule.begin(Instant::now());
+            let outcome = self.cycle(&due).await;
+            self.note_scans(&due);
             match outcome {
                 Ok(cycle) => {
                     if drain_started.is_some() && !cycle.waiting {
                         tracing::info!(line = %self.line, "drained: no record left in any PLC");
                         break;
                     }
+                    // After taking records the PLCs may hold more: poll again at once (outside
+                    // the schedule: no class is due then, only the handshake is read). Else
+                    // wait for the next tick; a notification from the PLC ends the wait early.
                     if cycle.taken == 0 {
-                        // A notification from the PLC ends the wait early.
                         let wake = self.driver.wakeup();
+                        let tick = tokio::time::sleep_until(self.schedule.next_deadline().into());
                         tokio::select! {
-                            () = Self::pause(self.timing.poll, &mut mode) => {}
+                            () = tick => {}
+                            _ = mode.changed() => {}
                             () = async { match &wake { Some(w) => w.notified().await, None => std::future::pending().await } } => {}
                         }
                     }
@@ -249,6 +265,33 @@ impl<D: Driver> Collector<D> {
         if let Err(e) = self.store.close_open_intervals(&self.line, Utc::now(), "not watched: collection stopped").await
         {
             tracing::warn!(line = %self.line, error = %e, "could not close the open state intervals");
+        }
+    }
+
+    /// Counts the poll `due` just ended in the schedule, `/metrics` and the line's health.
+    fn note_scans(&mut self, due: &Due) {
+        let served = self.schedule.finish(due, Instant::now());
+        if served.is_empty() {
+            return;
+        }
+        let counts = self.schedule.counts();
+        let mut h = self.health.lock();
+        for s in served {
+            let labels = [("line", self.line.to_string()), ("scan_class", s.class.clone())];
+            metrics::histogram!(telemetry::SCAN_SECONDS, &labels).record(s.duration.as_secs_f64());
+            metrics::counter!(telemetry::SCAN_POLLS, &labels).increment(1);
+            if s.overran {
+                metrics::counter!(telemetry::SCAN_OVERRUNS, &labels).increment(1);
+                tracing::debug!(line = %self.line, scan_class = %s.class, took_ms = s.duration.as_millis() as u64, "scan overrun");
+            }
+            let Some(c) = counts.iter().find(|c| c.class == s.class) else { continue };
+            let Some(scan) = h.scans.iter_mut().find(|x| x.class == s.class) else { continue };
+            let newly_skipped = c.skipped - scan.skipped;
+            if newly_skipped > 0 {
+                metrics::counter!(telemetry::SCAN_SKIPPED, &labels).increment(newly_skipped);
+            }
+            (scan.polls, scan.overruns, scan.skipped) = (c.polls, c.overruns, c.skipped);
+            scan.note_poll(s.duration);
         }
     }
 
@@ -300,12 +343,12 @@ impl<D: Driver> Collector<D> {
 
     /// One poll of every station: statuses, due periodic tags, and waiting records; then one
     /// commit for everything read, then the acknowledgements.
-    async fn cycle(&mut self) -> Result<Cycle, DriverError> {
+    async fn cycle(&mut self, due: &Due) -> Result<Cycle, DriverError> {
         let mut batch = RecordBatch::default();
         let mut taken: Vec<Taken> = Vec::new();
         let mut waiting = false;
         for i in 0..self.stations.len() {
-            match self.poll_station(i, &mut batch).await {
+            match self.poll_station(i, due, &mut batch).await {
                 Ok(Some(t)) => {
                     waiting = true;
                     taken.push(t);
@@ -446,23 +489,21 @@ impl<D: Driver> Collector<D> {
 
     /// Polls station `i`: state interval and counter samples go into `batch`; a waiting record
     /// is read and returned.
-    async fn poll_station(&mut self, i: usize, batch: &mut RecordBatch) -> Result<Option<Taken>, StationFault> {
-        let now = Instant::now();
+    async fn poll_station(
+        &mut self,
+        i: usize,
+        due: &Due,
+        batch: &mut RecordBatch,
+    ) -> Result<Option<Taken>, StationFault> {
         let map = self.stations[i].map.clone();
         let mut tags = map.status_tags();
-        let scanned = &self.stations[i].scanned;
-        let due: Vec<String> = self
-            .profile
-            .scan_classes
-            .iter()
-            // While draining, production has stopped: every class is read each poll, so the
-            // last counter values are sampled before the collector ends.
-            .filter(|(name, period)| {
-                self.draining || scanned.get(*name).is_none_or(|t| now.duration_since(*t) >= **period)
-            })
-            .map(|(name, _)| name.clone())
+        // While draining, production has stopped: every class is read each poll, so the last
+        // counter values are sampled before the collector ends.
+        let counters: Vec<_> = map
+            .counter_tags()
+            .into_iter()
+            .filter(|(_, t, _)| self.draining || self.schedule.serves(due, &t.scan))
             .collect();
-        let counters: Vec<_> = map.counter_tags().into_iter().filter(|(_, t, _)| due.contains(&t.scan)).collect();
         tags.extend(counters.iter().map(|(_, t, _)| *t));
         let values = self.timed_read(&map.profile, &tags).await?;
         let read_at = Utc::now();
@@ -477,9 +518,6 @@ impl<D: Driver> Collector<D> {
             s.fault_code = status.fault;
         }
         let run = &mut self.stations[i];
-        for name in due {
-            run.scanned.insert(name, now);
-        }
         record_state(&self.line, run, &self.profile, &status, read_at, batch);
         for (role, tag, width) in counters {
             let raw = match values.get(tag) {
@@ -628,6 +666,28 @@ async fn report_held_packed(
             Err(e) => tracing::warn!(line = %line, error = %e, "could not check holds at pack"),
         }
     }
+}
+
+/// The scan classes a line's polls follow: those of the tags read on every poll (status and
+/// handshake) and of the counters, with their periods. Record tags are read when a record
+/// waits, whatever their class.
+fn polled_classes(profile: &Profile, stations: &[StationRun]) -> std::collections::BTreeMap<String, Duration> {
+    let mut classes = std::collections::BTreeMap::new();
+    for run in stations {
+        let counters = run.map.counter_tags();
+        for tag in run.map.status_tags().into_iter().chain(counters.iter().map(|(_, t, _)| *t)) {
+            if let Some(period) = profile.scan_classes.get(&tag.scan) {
+                classes.insert(tag.scan.clone(), *period);
+            }
+        }
+    }
+    if classes.is_empty() {
+        // A profile without status tags still polls at its fastest class.
+        if let Some((name, period)) = profile.scan_classes.iter().min_by_key(|(_, p)| **p) {
+            classes.insert(name.clone(), *period);
+        }
+    }
+    classes
 }
 
 /// Result of one cycle.

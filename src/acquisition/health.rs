@@ -36,6 +36,47 @@ pub struct StationHealth {
     pub fault_code: u16,
 }
 
+/// Polls kept per scan class for the duration quantiles on the line page.
+pub const RECENT_POLLS: usize = 1000;
+
+/// One scan class of a line as its collector keeps it: counts since start (see
+/// [`super::schedule`]) and the durations of its latest polls.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ScanHealth {
+    /// Scan class name.
+    pub class: String,
+    /// Its configured period, in milliseconds.
+    pub period_ms: u64,
+    /// Ticks served by a poll.
+    pub polls: u64,
+    /// Polls still running when the next tick came.
+    pub overruns: u64,
+    /// Ticks skipped (during overruns or while the link was down).
+    pub skipped: u64,
+    /// Durations of the latest [`RECENT_POLLS`] polls, in microseconds, oldest first.
+    #[serde(skip)]
+    pub recent_us: std::collections::VecDeque<u32>,
+}
+
+impl ScanHealth {
+    /// Notes one poll of `duration`.
+    pub fn note_poll(&mut self, duration: std::time::Duration) {
+        if self.recent_us.len() == RECENT_POLLS {
+            self.recent_us.pop_front();
+        }
+        self.recent_us.push_back(u32::try_from(duration.as_micros()).unwrap_or(u32::MAX));
+    }
+
+    /// The `p` quantile (0..=1) of the latest polls' durations, nearest rank; `None` before the
+    /// first poll.
+    pub fn quantile(&self, p: f64) -> Option<std::time::Duration> {
+        let mut sorted: Vec<u32> = self.recent_us.iter().copied().collect();
+        sorted.sort_unstable();
+        let k = ((sorted.len() as f64 * p.clamp(0.0, 1.0)).ceil() as usize).clamp(1, sorted.len().max(1)) - 1;
+        sorted.get(k).map(|us| std::time::Duration::from_micros(u64::from(*us)))
+    }
+}
+
 /// One line's collector.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct LineHealth {
@@ -59,6 +100,8 @@ pub struct LineHealth {
     pub held_packed: Vec<String>,
     /// Stations in profile order.
     pub stations: Vec<StationHealth>,
+    /// Scan classes in name order.
+    pub scans: Vec<ScanHealth>,
 }
 
 /// A line's health, shared between its collector and readers.

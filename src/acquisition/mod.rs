@@ -18,6 +18,7 @@ pub mod modbus;
 pub mod multi;
 pub mod opcua;
 pub mod plan;
+pub mod schedule;
 pub mod station;
 
 use plc_contract::profile::{Endpoint, Profile};

@@ -699,7 +699,7 @@ mod tests {
             assert_eq!(fills(&doc, state_colour(MachineState::Fault)), 1, "{svg}");
             assert_eq!(fills(&doc, state_colour(MachineState::Running)), 2);
             let stripes = doc.descendants().filter(|n| n.has_tag_name("polyline") || n.has_tag_name("path")).count();
-            assert!(stripes >= 12 + 1, "hour ticks and the fault's hatch: {stripes}");
+            assert!(stripes > 12, "hour ticks and the fault's hatch: {stripes}");
         }
     }
 

@@ -211,6 +211,18 @@ pub struct Words {
     pub offered_again: &'static str,
     /// The collector's commits fail.
     pub store_failing: &'static str,
+    /// Scan class column.
+    pub scan_class: &'static str,
+    /// Scan period column.
+    pub scan_period: &'static str,
+    /// Polls made column.
+    pub scan_polls: &'static str,
+    /// Polls longer than their period.
+    pub scan_overruns: &'static str,
+    /// Ticks that passed without a poll.
+    pub scan_skipped: &'static str,
+    /// Poll duration quantiles column, of the latest polls.
+    pub scan_duration: &'static str,
     /// No defects.
     pub no_defects: &'static str,
     /// State word.
@@ -484,6 +496,12 @@ static EN: Words = Words {
     records: "records",
     offered_again: "offered again (already stored)",
     store_failing: "STORE FAILING",
+    scan_class: "scan class",
+    scan_period: "period",
+    scan_polls: "polls",
+    scan_overruns: "overruns (poll longer than its period)",
+    scan_skipped: "ticks skipped",
+    scan_duration: "poll time p50 / p99 (latest 1,000)",
     no_defects: "no defects",
     state_running: "running",
     state_idle: "idle",
@@ -643,6 +661,12 @@ static VI: Words = Words {
     records: "bản ghi",
     offered_again: "gửi lại (đã lưu)",
     store_failing: "LỖI LƯU TRỮ",
+    scan_class: "lớp quét",
+    scan_period: "chu kỳ",
+    scan_polls: "lần quét",
+    scan_overruns: "quá hạn (lần quét dài hơn chu kỳ)",
+    scan_skipped: "nhịp bị bỏ qua",
+    scan_duration: "thời gian quét p50 / p99 (1.000 lần gần nhất)",
     no_defects: "không có lỗi",
     state_running: "đang chạy",
     state_idle: "chờ",

@@ -779,10 +779,16 @@ async fn readiness_metrics_and_line_pages_report_each_collector() {
     assert_eq!(sample(&metrics, "mes_collector_connected", &["line=\"phone-ops\""]), Some(1.0));
     assert_eq!(sample(&metrics, "mes_collector_connected", &["line=\"phone-dead\""]), Some(0.0));
     assert!(sample(&metrics, "mes_queue_depth", &["line=\"phone-ops\""]).is_some(), "queue depth reported");
+    for class in ["fast", "default"] {
+        let labels = ["line=\"phone-ops\"", &format!("scan_class=\"{class}\"")];
+        assert!(sample(&metrics, "mes_scan_polls_total", &labels).is_some_and(|v| v > 0.0), "polls of {class}");
+        assert!(sample(&metrics, "mes_scan_seconds_count", &labels).is_some_and(|v| v > 0.0), "poll times of {class}");
+    }
 
     let (status, page) = fetch_text(&base, "/lines/phone-ops").await;
     assert_eq!(status, 200);
     assert!(page.contains("Collector: connected") && page.contains("id=\"health\""), "{page}");
+    assert!(page.contains("id=\"scans\"") && page.contains("<td>fast</td><td class=\"n\">100 ms</td>"), "{page}");
     let (_, page) = fetch_text(&base, "/lines/phone-dead").await;
     assert!(page.contains("Collector: NOT CONNECTED"), "the dead line says so: {page}");
 
@@ -936,4 +942,78 @@ async fn an_unreachable_station_plc_does_not_stop_its_line() {
     );
     assert!(health[0].stations.iter().filter(|s| s.code != "FT").all(|s| s.errors == 0), "{:?}", health[0].stations);
     db.cleanup(Arc::try_unwrap(store).ok().expect("collectors released the store")).await;
+}
+
+/// One scan class's counts from a collector's health: (polls, skipped ticks, overruns).
+fn scan_counts(health: &mes::acquisition::health::SharedHealth, class: &str) -> (u64, u64, u64) {
+    let h = health.snapshot();
+    let s = h.scans.iter().find(|s| s.class == class).unwrap();
+    (s.polls, s.skipped, s.overruns)
+}
+
+/// Waits (1 ms steps) until a poll of `class` ends that did not overrun, and returns the counts
+/// and the instant it was seen: at that moment every tick that has come is counted.
+async fn just_after_a_poll(
+    health: &mes::acquisition::health::SharedHealth,
+    class: &str,
+) -> ((u64, u64, u64), std::time::Instant) {
+    let before = scan_counts(health, class);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = scan_counts(health, class);
+        if now.0 > before.0 && now.2 == before.2 {
+            return (now, std::time::Instant::now());
+        }
+        assert!(std::time::Instant::now() < deadline, "no poll of {class} within 30 s: {now:?}");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// A 20 ms scan class against a PLC that answers every request 5 ms late and stalls 150 ms
+/// every 2 s: in a measured window of about 5 s, every tick of the schedule is served by one
+/// poll or counted as skipped, within one tick (a count, not a timing assertion: the ticks are
+/// the window's length over the period); the stalls are counted as overruns, and the ticks they
+/// swallowed are skipped, not made up for by a burst of polls. Polling "a period after the last
+/// poll ended" makes about 200 polls of the 250 ticks here and fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_class_keeps_its_fixed_rate_and_counts_a_stall_as_an_overrun() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let mut line = bundled("phone-line.toml");
+    line.line = "phone-scan".into();
+    let mut options = sim_options(vec![line.clone()], 47, 1.0, 10, dir.path());
+    options.validate = false;
+    options.faults = Faults::parse("delay=5,stall=2:150").unwrap();
+    let (sim, addresses) = start_simulation(options).await;
+    // The collector watches the first station, every tag of it in one 20 ms class: one read of
+    // 15 registers per tick.
+    line.move_to_served(&addresses);
+    line.stations.truncate(1);
+    line.stations[0].validation = None;
+    for tag in line.stations[0].tags.values_mut() {
+        tag.scan = "fast".into();
+    }
+    line.scan_classes = BTreeMap::from([("fast".to_owned(), Duration::from_millis(20))]);
+    let store = Arc::new(db.store().await);
+    let settings = DriverSettings { pki_dir: dir.path().join("pki-mes"), fallback_password: None };
+    let collectors = Collectors::start(store.clone(), vec![line], &settings).await.unwrap();
+    let health = collectors.health[0].clone();
+    wait_until("the first polls", Duration::from_secs(30), async || scan_counts(&health, "fast").0 >= 10).await;
+
+    let (a, at_a) = just_after_a_poll(&health, "fast").await;
+    tokio::time::sleep(Duration::from_millis(5_000)).await; // the measured window
+    let (b, at_b) = just_after_a_poll(&health, "fast").await;
+    let ticks = ((at_b - at_a).as_secs_f64() / 0.020).round() as i64;
+    let (polls, skipped, overruns) = (b.0 - a.0, b.1 - a.1, b.2 - a.2);
+    let report = format!("{ticks} ticks in the window: {polls} polls, {skipped} skipped, {overruns} overruns");
+    eprintln!("20 ms class, 5 ms answers, 150 ms stalls: {report}");
+    assert!(((polls + skipped) as i64 - ticks).abs() <= 1, "every tick served or skipped: {report}");
+    // Two stall windows of 150 ms fall in 5 s: each is one overrun swallowing about 7 ticks.
+    assert!(overruns >= 2, "the stalls are overruns: {report}");
+    assert!(skipped >= 10, "the ticks under the stalls are skipped: {report}");
+    assert!(polls as i64 <= ticks - 10 + 1, "no burst makes up for the stalls: {report}");
+
+    collectors.set_mode(Mode::Stop);
+    collectors.join().await;
+    sim.abort();
 }

@@ -446,11 +446,7 @@ async fn a_shift_report_prints_on_a4_in_chromium_with_headers_and_vietnamese_int
     let footers = text.matches(&format!("Trang {pages} / {pages}")).count();
     assert_eq!(footers, 1, "page numbers on every page, the last once: {text}");
     assert!(text.matches("Trang 1 / ").count() == 1);
-    assert_eq!(
-        text.matches("Phone final assembly 1 (phone-1)").count() as u32 >= pages,
-        true,
-        "the line on every page"
-    );
+    assert!(text.matches("Phone final assembly 1 (phone-1)").count() as u32 >= pages, "the line on every page");
 }
 
 #[tokio::test]

@@ -33,6 +33,17 @@ struct HealthRow {
     last_error: String,
 }
 
+/// A scan class of the line's collector as the line page writes it.
+struct ScanRow {
+    class: String,
+    period: String,
+    polls: String,
+    overruns: String,
+    overran: bool,
+    skipped: String,
+    duration: String,
+}
+
 #[derive(Template)]
 #[template(path = "line.html")]
 struct LinePage {
@@ -49,6 +60,7 @@ struct LinePage {
     period: String,
     collector: String,
     health_rows: Vec<HealthRow>,
+    scan_rows: Vec<ScanRow>,
 }
 
 pub(super) async fn line_page(req: HttpRequest, state: web::Data<WebState>, path: web::Path<String>) -> HttpResponse {
@@ -105,8 +117,8 @@ pub(super) async fn line_page(req: HttpRequest, state: web::Data<WebState>, path
         .collect();
     let rows: Vec<(String, &[crate::domain::state::StateInterval])> =
         detail.stations.iter().map(|s| (s.station.to_string(), s.timeline.as_slice())).collect();
-    let (collector, health_rows) = match state.line_health(detail.line.as_str()) {
-        None => (words.not_collected_here.to_owned(), Vec::new()),
+    let (collector, health_rows, scan_rows) = match state.line_health(detail.line.as_str()) {
+        None => (words.not_collected_here.to_owned(), Vec::new(), Vec::new()),
         Some(h) => {
             let mut link = if h.connected {
                 words.connected.to_owned()
@@ -129,7 +141,23 @@ pub(super) async fn line_page(req: HttpRequest, state: web::Data<WebState>, path
                     last_error: s.last_error.clone().unwrap_or_default(),
                 })
                 .collect();
-            (link, rows)
+            let ms = |d: Option<std::time::Duration>| {
+                d.map_or_else(|| "—".to_owned(), |d| format!("{} ms", lang.decimal(d.as_secs_f64() * 1000.0, 1)))
+            };
+            let scans = h
+                .scans
+                .iter()
+                .map(|s| ScanRow {
+                    class: s.class.clone(),
+                    period: format!("{} ms", lang.count(s.period_ms)),
+                    polls: lang.count(s.polls),
+                    overruns: lang.count(s.overruns),
+                    overran: s.overruns > 0,
+                    skipped: lang.count(s.skipped),
+                    duration: format!("{} / {}", ms(s.quantile(0.5)), ms(s.quantile(0.99))),
+                })
+                .collect();
+            (link, rows, scans)
         }
     };
     let page = LinePage {
@@ -149,6 +177,7 @@ pub(super) async fn line_page(req: HttpRequest, state: web::Data<WebState>, path
         period: format!("{} – {}", lang.date_time(detail.from, zone), lang.time(detail.to, zone)),
         collector,
         health_rows,
+        scan_rows,
     };
     html(actix_web::http::StatusCode::OK, page.render())
 }
