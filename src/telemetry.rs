@@ -24,6 +24,8 @@ pub const SCAN_OVERRUNS: &str = "mes_scan_overruns_total";
 /// Ticks of a scan class that passed without a poll: skipped during overruns or while the link
 /// was down, never made up for by a burst (labels `line`, `scan_class`).
 pub const SCAN_SKIPPED: &str = "mes_scan_skipped_ticks_total";
+/// OPC UA data-change notifications received (label `endpoint`).
+pub const OPCUA_NOTIFICATIONS: &str = "mes_opcua_notifications_total";
 /// Station reads that decoded (labels `line`, `station`).
 pub const READS: &str = "mes_reads_total";
 /// Failed reads, writes and undecodable records (labels `line`, `station`).
@@ -99,6 +101,7 @@ fn describe() {
     describe_counter!(SCAN_POLLS, "Ticks of a scan class served by a poll.");
     describe_counter!(SCAN_OVERRUNS, "Polls still running when their scan class's next tick came.");
     describe_counter!(SCAN_SKIPPED, "Ticks of a scan class skipped (overruns, link down), never made up by a burst.");
+    describe_counter!(OPCUA_NOTIFICATIONS, "OPC UA data-change notifications received.");
     describe_counter!(READS, "Station reads that decoded.");
     describe_counter!(READ_ERRORS, "Failed station reads, writes and undecodable records.");
     describe_counter!(LINK_ERRORS, "Lost or refused connections to a line's PLCs.");

@@ -85,6 +85,19 @@ struct StationRun {
     state: Option<(u16, u16, DateTime<Utc>)>,
     /// Last stored sample per counter: (epoch, raw).
     counters: HashMap<Role, (u32, u32)>,
+    /// This station's read metrics, registered once (a lookup by labels per read costs more
+    /// than the read's own bookkeeping).
+    read_seconds: metrics::Histogram,
+    reads: metrics::Counter,
+}
+
+/// A scan class's metrics, registered once.
+struct ScanMetrics {
+    class: String,
+    seconds: metrics::Histogram,
+    polls: metrics::Counter,
+    overruns: metrics::Counter,
+    skipped: metrics::Counter,
 }
 
 /// A record read this cycle, waiting for the commit.
@@ -103,6 +116,8 @@ pub struct Collector<D: Driver> {
     health: SharedHealth,
     stations: Vec<StationRun>,
     schedule: ScanSchedule,
+    scan_metrics: Vec<ScanMetrics>,
+    queue: metrics::Gauge,
     timing: Timing,
     connected: bool,
     draining: bool,
@@ -124,6 +139,7 @@ impl<D: Driver> Collector<D> {
         let mut stations = Vec::new();
         for p in &profile.stations {
             let code = StationId::parse(p.code.clone()).map_err(id_error)?;
+            let labels = [("line", profile.line.clone()), ("station", p.code.clone())];
             let delivered = last.get(&p.code).map(|r| Delivered {
                 epoch: r.record.epoch.0,
                 seq: u32::try_from(r.record.seq.0).unwrap_or(u32::MAX),
@@ -136,6 +152,8 @@ impl<D: Driver> Collector<D> {
                 handshake: Handshaker::new(p.handshake, delivered),
                 state: None,
                 counters: HashMap::new(),
+                read_seconds: metrics::histogram!(telemetry::POLL_SECONDS, &labels),
+                reads: metrics::counter!(telemetry::READS, &labels),
             });
         }
         let health = SharedHealth::new(&profile.line, profile.stations.iter().map(|s| s.code.clone()));
@@ -149,6 +167,21 @@ impl<D: Driver> Collector<D> {
                 ..Default::default()
             })
             .collect();
+        let scan_metrics = schedule
+            .counts()
+            .into_iter()
+            .map(|c| {
+                let labels = [("line", profile.line.clone()), ("scan_class", c.class.clone())];
+                ScanMetrics {
+                    seconds: metrics::histogram!(telemetry::SCAN_SECONDS, &labels),
+                    polls: metrics::counter!(telemetry::SCAN_POLLS, &labels),
+                    overruns: metrics::counter!(telemetry::SCAN_OVERRUNS, &labels),
+                    skipped: metrics::counter!(telemetry::SCAN_SKIPPED, &labels),
+                    class: c.class,
+                }
+            })
+            .collect();
+        let queue = metrics::gauge!(telemetry::QUEUE_DEPTH, "line" => profile.line.clone());
         let seed = profile.line.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
         let timing = Timing::standard();
         Ok(Self {
@@ -159,6 +192,8 @@ impl<D: Driver> Collector<D> {
             health,
             stations,
             schedule,
+            scan_metrics,
+            queue,
             timing,
             connected: false,
             draining: false,
@@ -277,18 +312,18 @@ impl<D: Driver> Collector<D> {
         let counts = self.schedule.counts();
         let mut h = self.health.lock();
         for s in served {
-            let labels = [("line", self.line.to_string()), ("scan_class", s.class.clone())];
-            metrics::histogram!(telemetry::SCAN_SECONDS, &labels).record(s.duration.as_secs_f64());
-            metrics::counter!(telemetry::SCAN_POLLS, &labels).increment(1);
+            let Some(m) = self.scan_metrics.iter().find(|m| m.class == s.class) else { continue };
+            m.seconds.record(s.duration.as_secs_f64());
+            m.polls.increment(1);
             if s.overran {
-                metrics::counter!(telemetry::SCAN_OVERRUNS, &labels).increment(1);
+                m.overruns.increment(1);
                 tracing::debug!(line = %self.line, scan_class = %s.class, took_ms = s.duration.as_millis() as u64, "scan overrun");
             }
             let Some(c) = counts.iter().find(|c| c.class == s.class) else { continue };
             let Some(scan) = h.scans.iter_mut().find(|x| x.class == s.class) else { continue };
             let newly_skipped = c.skipped - scan.skipped;
             if newly_skipped > 0 {
-                metrics::counter!(telemetry::SCAN_SKIPPED, &labels).increment(newly_skipped);
+                m.skipped.increment(newly_skipped);
             }
             (scan.polls, scan.overruns, scan.skipped) = (c.polls, c.overruns, c.skipped);
             scan.note_poll(s.duration);
@@ -366,8 +401,7 @@ impl<D: Driver> Collector<D> {
         }
         self.health.lock().queue_depth = taken.len();
         let n = taken.len();
-        let queue = metrics::gauge!(telemetry::QUEUE_DEPTH, "line" => self.line.to_string());
-        queue.set(n as f64);
+        self.queue.set(n as f64);
         batch.records = taken.iter().map(|t| t.record.clone()).collect();
         if batch.records.is_empty() && batch.state_intervals.is_empty() && batch.counter_samples.is_empty() {
             return Ok(Cycle { taken: 0, waiting });
@@ -396,7 +430,7 @@ impl<D: Driver> Collector<D> {
         tracing::debug!(line = %self.line, inserted = receipt.inserted, duplicates = receipt.duplicates, "committed");
         metrics::counter!(telemetry::RECORDS, "line" => self.line.to_string()).increment(receipt.inserted as u64);
         metrics::counter!(telemetry::DUPLICATES, "line" => self.line.to_string()).increment(receipt.duplicates as u64);
-        queue.set(0.0);
+        self.queue.set(0.0);
         {
             let mut h = self.health.lock();
             h.queue_depth = 0;
@@ -472,18 +506,18 @@ impl<D: Driver> Collector<D> {
         }
     }
 
-    /// One read of a station's tags, timed and counted for `/metrics`.
+    /// One read of station `i`'s tags, timed and counted for `/metrics`.
     async fn timed_read(
         &mut self,
+        i: usize,
         station: &plc_contract::profile::StationProfile,
         tags: &[&plc_contract::profile::Tag],
     ) -> Result<Vec<super::driver::TagResult>, StationFault> {
         let started = Instant::now();
         let read = self.driver.read(station, tags).await;
-        let labels = [("line", self.line.to_string()), ("station", station.code.clone())];
-        metrics::histogram!(telemetry::POLL_SECONDS, &labels).record(started.elapsed().as_secs_f64());
+        self.stations[i].read_seconds.record(started.elapsed().as_secs_f64());
         let values = read.map_err(StationFault::from_driver)?;
-        metrics::counter!(telemetry::READS, &labels).increment(1);
+        self.stations[i].reads.increment(1);
         Ok(values)
     }
 
@@ -505,7 +539,7 @@ impl<D: Driver> Collector<D> {
             .filter(|(_, t, _)| self.draining || self.schedule.serves(due, &t.scan))
             .collect();
         tags.extend(counters.iter().map(|(_, t, _)| *t));
-        let values = self.timed_read(&map.profile, &tags).await?;
+        let values = self.timed_read(i, &map.profile, &tags).await?;
         let read_at = Utc::now();
         let values = Values::new(tags, values);
         let status = map.status(&values);
@@ -551,7 +585,7 @@ impl<D: Driver> Collector<D> {
         }
         // A record waits: read it with the handshake tags, so key and content are one read.
         let tags = map.record_tags();
-        let values = self.timed_read(&map.profile, &tags).await?;
+        let values = self.timed_read(i, &map.profile, &tags).await?;
         let read_at = Utc::now();
         let values = Values::new(tags, values);
         let run = &self.stations[i];

@@ -33,7 +33,13 @@ impl ModbusDriver {
     }
 
     /// Runs one request under the timeout; a timeout or link error drops the connection.
-    async fn call<T, F>(&mut self, station: &StationProfile, what: &str, request: F) -> Result<T, DriverError>
+    /// `what` names the request in an error; it is only written when one happens.
+    async fn call<T, F>(
+        &mut self,
+        station: &StationProfile,
+        what: impl Fn() -> String,
+        request: F,
+    ) -> Result<T, DriverError>
     where
         F: AsyncFnOnce(&mut Context) -> tokio_modbus::Result<T>,
     {
@@ -48,11 +54,11 @@ impl ModbusDriver {
             }
             Ok(Err(e)) => {
                 self.ctx = None;
-                Err(DriverError::Io { station: station.code.clone(), reason: format!("{what}: {e}") })
+                Err(DriverError::Io { station: station.code.clone(), reason: format!("{}: {e}", what()) })
             }
             Ok(Ok(Err(exception))) => Err(DriverError::Exception {
                 station: station.code.clone(),
-                what: what.to_owned(),
+                what: what(),
                 exception: exception_name(exception),
             }),
             Ok(Ok(Ok(value))) => Ok(value),
@@ -92,24 +98,23 @@ impl Driver for ModbusDriver {
         let mut words = Vec::with_capacity(blocks.len());
         for b in &blocks {
             let (start, count) = (b.start, b.count);
-            let what = format!("read of {} {start}..{}", space_name(b.space), u32::from(start) + u32::from(count));
+            let what = || format!("read of {} {start}..{}", space_name(b.space), u32::from(start) + u32::from(count));
             let data = match b.space {
                 RegisterSpace::HoldingRegister => {
-                    self.call(station, &what, async |c: &mut Context| c.read_holding_registers(start, count).await)
+                    self.call(station, what, async |c: &mut Context| c.read_holding_registers(start, count).await)
                         .await?
                 }
                 RegisterSpace::InputRegister => {
-                    self.call(station, &what, async |c: &mut Context| c.read_input_registers(start, count).await)
-                        .await?
+                    self.call(station, what, async |c: &mut Context| c.read_input_registers(start, count).await).await?
                 }
                 RegisterSpace::Coil => self
-                    .call(station, &what, async |c: &mut Context| c.read_coils(start, count).await)
+                    .call(station, what, async |c: &mut Context| c.read_coils(start, count).await)
                     .await?
                     .into_iter()
                     .map(u16::from)
                     .collect(),
                 RegisterSpace::DiscreteInput => self
-                    .call(station, &what, async |c: &mut Context| c.read_discrete_inputs(start, count).await)
+                    .call(station, what, async |c: &mut Context| c.read_discrete_inputs(start, count).await)
                     .await?
                     .into_iter()
                     .map(u16::from)
@@ -126,20 +131,20 @@ impl Driver for ModbusDriver {
             let regs = encode(value, tag.data_type, tag.length, tag.byte_order, tag.word_order).map_err(|source| {
                 DriverError::Encode { station: station.code.clone(), value: value.clone(), source }
             })?;
-            let what = format!("write of {} {index}", space_name(space));
+            let what = || format!("write of {} {index}", space_name(space));
             match space {
                 RegisterSpace::HoldingRegister => {
-                    self.call(station, &what, async |c: &mut Context| c.write_multiple_registers(index, &regs).await)
+                    self.call(station, what, async |c: &mut Context| c.write_multiple_registers(index, &regs).await)
                         .await?
                 }
                 RegisterSpace::Coil => {
                     let bit = regs.first().is_some_and(|r| *r != 0);
-                    self.call(station, &what, async |c: &mut Context| c.write_single_coil(index, bit).await).await?
+                    self.call(station, what, async |c: &mut Context| c.write_single_coil(index, bit).await).await?
                 }
                 RegisterSpace::InputRegister | RegisterSpace::DiscreteInput => {
                     return Err(DriverError::Exception {
                         station: station.code.clone(),
-                        what,
+                        what: what(),
                         exception: "read-only space".into(),
                     });
                 }

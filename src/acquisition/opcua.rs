@@ -233,7 +233,10 @@ impl Driver for OpcUaDriver {
             None => {
                 let notified = self.notified.clone();
                 let wake = self.wake.clone();
+                let notifications =
+                    metrics::counter!(crate::telemetry::OPCUA_NOTIFICATIONS, "endpoint" => self.endpoint.url.clone());
                 let callback = DataChangeCallback::new(move |value: DataValue, item: &MonitoredItem| {
+                    notifications.increment(1);
                     let mut map = notified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                     remember(&mut map, &item.item_to_monitor().node_id, value);
                     wake.notify_one();

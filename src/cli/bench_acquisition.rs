@@ -30,9 +30,20 @@ pub struct AcquisitionArgs {
     /// Load-mode tags to poll (f32 each).
     #[arg(long, default_value_t = 10_000)]
     tags: usize,
-    /// Scan period of the paced polling run, in milliseconds.
-    #[arg(long, default_value_t = 100)]
-    scan_ms: u64,
+    /// Scan period of the paced polling run, in milliseconds (100 unless given); with
+    /// `--connect`, the period of every scan class of the profile (the profile's own unless given).
+    #[arg(long)]
+    scan_ms: Option<u64>,
+    /// Benchmark a PLC or server the MES did not start, at HOST:PORT, described by `--profile`:
+    /// the collector against a raw tokio-modbus loop at the same fixed rate.
+    #[arg(long, requires = "profile", value_name = "HOST:PORT")]
+    connect: Option<String>,
+    /// The PLC profile of the server given by `--connect` (its endpoint is moved there).
+    #[arg(long, requires = "connect")]
+    profile: Option<std::path::PathBuf>,
+    /// Interleaved repeats of the collector and the raw loop with `--connect`.
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
     /// Seconds of each measured phase.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
@@ -41,8 +52,21 @@ pub struct AcquisitionArgs {
     speed: f64,
 }
 
-/// CPU seconds this process has used (user + system), from /proc.
-fn cpu_seconds() -> f64 {
+/// CPU seconds this process's live threads have run, to the nanosecond (the sum of each
+/// thread's `/proc/self/task/*/schedstat`); the 10 ms ticks of `/proc/self/stat` where that is
+/// unavailable. Threads that ended are not counted: measure while the work's threads live.
+pub(super) fn cpu_seconds() -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return cpu_ticks_seconds() };
+    let mut nanos = 0u64;
+    for task in tasks.flatten() {
+        let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) else { continue };
+        nanos += text.split_whitespace().next().and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+    }
+    if nanos == 0 { cpu_ticks_seconds() } else { nanos as f64 / 1e9 }
+}
+
+/// CPU seconds this process has used (user + system), from /proc, in 10 ms ticks.
+fn cpu_ticks_seconds() -> f64 {
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
     // Fields after the command name (which may hold spaces) start after the last ')'.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
@@ -61,6 +85,7 @@ fn rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// The `p` quantile of sorted durations, nearest rank.
 pub(super) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -70,11 +95,15 @@ pub(super) fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 pub async fn run(_config: &Config, args: &AcquisitionArgs) -> anyhow::Result<std::process::ExitCode> {
+    if let (Some(connect), Some(profile)) = (&args.connect, &args.profile) {
+        print!("{}", super::bench_connect::run(connect, profile, args.scan_ms, args.seconds, args.repeats).await?);
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
     anyhow::ensure!(args.tags > 0 && args.tags <= 32_000, "--tags must be 1..=32000");
     let mut report = format!(
         "acquisition benchmark: {} tags, {} ms scan, {} s per phase\nmachine: {} logical CPUs, {} build\n\n",
         args.tags,
-        args.scan_ms,
+        args.scan_ms.unwrap_or(100),
         args.seconds,
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         if cfg!(debug_assertions) { "DEBUG (numbers are not representative)" } else { "release" },
@@ -134,7 +163,7 @@ async fn polling(args: &AcquisitionArgs, report: &mut String) -> anyhow::Result<
     driver.connect().await?;
 
     // Paced: one full read of every tag per scan period.
-    let scan = Duration::from_millis(args.scan_ms.max(1));
+    let scan = Duration::from_millis(args.scan_ms.unwrap_or(100).max(1));
     let (began, cpu0) = (Instant::now(), cpu_seconds());
     let mut scans = 0u64;
     let mut next = Instant::now();

@@ -7,6 +7,7 @@ mod audit;
 mod bench;
 mod bench_acquisition;
 mod bench_audit;
+mod bench_connect;
 mod bench_events;
 mod bench_reports;
 mod bench_trace;
