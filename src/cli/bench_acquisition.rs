@@ -52,29 +52,13 @@ pub struct AcquisitionArgs {
     speed: f64,
 }
 
-/// CPU seconds this process's live threads have run, to the nanosecond (the sum of each
-/// thread's `/proc/self/task/*/schedstat`); the 10 ms ticks of `/proc/self/stat` where that is
-/// unavailable. Threads that ended are not counted: measure while the work's threads live.
+/// CPU seconds this process has used, every thread (ended ones too), to the nanosecond: the
+/// process CPU-time clock.
 pub(super) fn cpu_seconds() -> f64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return cpu_ticks_seconds() };
-    let mut nanos = 0u64;
-    for task in tasks.flatten() {
-        let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) else { continue };
-        nanos += text.split_whitespace().next().and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
-    }
-    if nanos == 0 { cpu_ticks_seconds() } else { nanos as f64 / 1e9 }
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
 }
 
-/// CPU seconds this process has used (user + system), from /proc, in 10 ms ticks.
-fn cpu_ticks_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |k: usize| fields.get(k).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the state field here.
-    (ticks(11) + ticks(12)) / 100.0
-}
 
 /// Resident set size of this process in MiB.
 fn rss_mib() -> f64 {
