@@ -59,7 +59,6 @@ pub(super) fn cpu_seconds() -> f64 {
     t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
 }
 
-
 /// Resident set size of this process in MiB.
 fn rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")

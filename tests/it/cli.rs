@@ -406,3 +406,51 @@ async fn oee_is_measured_against_planned_time_from_the_shift_calendar_with_its_b
     let human = run_ok(&with(&args[..args.len() - 1], &store));
     assert!(human.contains("PBT") && human.contains("line") && human.contains("no ideal cycle time"), "{human}");
 }
+
+/// `mes bench acquisition --connect` polls a server it did not start (here a `mes simulate`
+/// process, found by its printed address) with the collector and the raw loop, and reports the
+/// rate each achieved against the configured one.
+#[test]
+fn bench_acquisition_connects_to_a_server_it_did_not_start() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut sim = Command::new(env!("CARGO_BIN_EXE_mes"))
+        .args(["simulate", "--line", "phone", "--modbus-port", "0", "--no-validation", "--speed", "1"])
+        .arg("--pki-dir")
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let first = std::io::BufReader::new(sim.stdout.take().unwrap()).lines().next().unwrap().unwrap();
+    let address = first.split_whitespace().last().unwrap().to_owned();
+    let profile = Path::new(env!("CARGO_MANIFEST_DIR")).join("plc-profiles/phone-line.toml");
+    let out = mes(&[
+        "bench",
+        "acquisition",
+        "--connect",
+        &address,
+        "--profile",
+        profile.to_str().unwrap(),
+        "--scan-ms",
+        "50",
+        "--seconds",
+        "2",
+        "--repeats",
+        "1",
+    ]);
+    let _ = sim.kill();
+    let _ = sim.wait();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains(&format!("against {address} (Modbus TCP)")) && text.contains("every 50 ms"), "{text}");
+    for who in ["collector", "raw loop"] {
+        let row =
+            text.lines().find(|l| l.trim_start().starts_with(&format!("1  {who}"))).unwrap_or_else(|| panic!("{text}"));
+        // reads/s, configured, achieved: the polls made of the ticks that came.
+        let achieved: f64 =
+            row.split_whitespace().nth(if who == "collector" { 4 } else { 5 }).unwrap().parse().unwrap();
+        assert!(achieved > 0.5 && achieved <= 1.05, "{who} polled at its rate: {row}");
+    }
+    assert!(text.contains("median: collector achieved/configured"), "{text}");
+}
