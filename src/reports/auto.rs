@@ -58,9 +58,12 @@ impl AutoReports {
         let dir = self.dir();
         let mut written = Vec::new();
         for line in store.lines().await? {
-            for shift in
-                buckets(calendar, since, until, Grain::Shift).into_iter().filter(|b| b.end <= until && b.end > since)
-            {
+            // Buckets are clipped to [since, until): the shift running at `until` comes back cut
+            // short there and must not pass for ended. Only shifts whose real end has passed.
+            let ended = |b: &crate::domain::kpi::Bucket| {
+                b.end > since && calendar.locate(b.start).is_some_and(|s| s.end == b.end && s.end <= until)
+            };
+            for shift in buckets(calendar, since, until, Grain::Shift).into_iter().filter(ended) {
                 let stem = format!("shift-{}-{}", super::slug(line.id.as_str()), super::slug(&shift.label));
                 if self.done.contains(&stem) || dir.join(format!("{stem}.html")).exists() {
                     continue;
