@@ -986,7 +986,7 @@ async fn a_scan_class_keeps_its_fixed_rate_and_counts_a_stall_as_an_overrun() {
     options.faults = Faults::parse("delay=5,stall=2:150").unwrap();
     let (sim, addresses) = start_simulation(options).await;
     // The collector watches the first station, every tag of it in one 20 ms class: one read of
-    // 15 registers per tick.
+    // 16 registers (state, fault, counters, epoch, sequence and acknowledged sequence) per tick.
     line.move_to_served(&addresses);
     line.stations.truncate(1);
     line.stations[0].validation = None;
