@@ -69,6 +69,9 @@ const BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// How often histogram samples are folded into their buckets when nobody scrapes.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The process's Prometheus recorder, installed on first use.
 pub fn prometheus() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
@@ -86,6 +89,17 @@ pub fn prometheus() -> &'static PrometheusHandle {
             tracing::warn!(error = %e, "another metrics recorder is installed; /metrics stays empty");
         }
         describe();
+        // Histogram samples wait in per-metric buckets until upkeep folds them in; with nobody
+        // scraping `/metrics` they would pile up (a collector records thousands a second).
+        let upkeep = handle.clone();
+        if let Err(e) = std::thread::Builder::new().name("metrics-upkeep".into()).spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                upkeep.run_upkeep();
+            }
+        }) {
+            tracing::warn!(error = %e, "metrics upkeep thread not started; histogram samples wait for a scrape");
+        }
         handle
     })
 }

@@ -91,9 +91,8 @@ struct StationRun {
     reads: metrics::Counter,
 }
 
-/// A scan class's metrics, registered once.
+/// A scan class's metrics, registered once (in the schedule's class order).
 struct ScanMetrics {
-    class: String,
     seconds: metrics::Histogram,
     polls: metrics::Counter,
     overruns: metrics::Counter,
@@ -171,13 +170,12 @@ impl<D: Driver> Collector<D> {
             .counts()
             .into_iter()
             .map(|c| {
-                let labels = [("line", profile.line.clone()), ("scan_class", c.class.clone())];
+                let labels = [("line", profile.line.clone()), ("scan_class", c.class)];
                 ScanMetrics {
                     seconds: metrics::histogram!(telemetry::SCAN_SECONDS, &labels),
                     polls: metrics::counter!(telemetry::SCAN_POLLS, &labels),
                     overruns: metrics::counter!(telemetry::SCAN_OVERRUNS, &labels),
                     skipped: metrics::counter!(telemetry::SCAN_SKIPPED, &labels),
-                    class: c.class,
                 }
             })
             .collect();
@@ -303,29 +301,28 @@ impl<D: Driver> Collector<D> {
         }
     }
 
-    /// Counts the poll `due` just ended in the schedule, `/metrics` and the line's health.
+    /// Counts the poll `due` just ended in the schedule, `/metrics` and the line's health
+    /// (whose scan rows, like `scan_metrics`, are in the schedule's class order).
     fn note_scans(&mut self, due: &Due) {
         let served = self.schedule.finish(due, Instant::now());
         if served.is_empty() {
             return;
         }
-        let counts = self.schedule.counts();
         let mut h = self.health.lock();
         for s in served {
-            let Some(m) = self.scan_metrics.iter().find(|m| m.class == s.class) else { continue };
+            let (Some(m), Some(scan)) = (self.scan_metrics.get(s.class), h.scans.get_mut(s.class)) else { continue };
             m.seconds.record(s.duration.as_secs_f64());
             m.polls.increment(1);
+            if s.skipped > 0 {
+                m.skipped.increment(s.skipped);
+            }
             if s.overran {
                 m.overruns.increment(1);
-                tracing::debug!(line = %self.line, scan_class = %s.class, took_ms = s.duration.as_millis() as u64, "scan overrun");
+                tracing::debug!(line = %self.line, scan_class = %scan.class, took_ms = s.duration.as_millis() as u64, "scan overrun");
             }
-            let Some(c) = counts.iter().find(|c| c.class == s.class) else { continue };
-            let Some(scan) = h.scans.iter_mut().find(|x| x.class == s.class) else { continue };
-            let newly_skipped = c.skipped - scan.skipped;
-            if newly_skipped > 0 {
-                m.skipped.increment(newly_skipped);
-            }
-            (scan.polls, scan.overruns, scan.skipped) = (c.polls, c.overruns, c.skipped);
+            scan.polls += 1;
+            scan.overruns += u64::from(s.overran);
+            scan.skipped += s.skipped;
             scan.note_poll(s.duration);
         }
     }

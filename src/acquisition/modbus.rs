@@ -11,21 +11,21 @@ use tokio_modbus::prelude::{SlaveContext, tcp};
 use tokio_modbus::{ExceptionCode, Slave};
 
 use super::driver::{Driver, DriverError, TagResult};
-use super::plan::{DEFAULT_MAX_GAP, decode_blocks, plan_reads};
+use super::plan::{DEFAULT_MAX_GAP, PlanCache, decode_blocks};
 
 /// A Modbus TCP connection to one line's PLCs (one unit id per station).
 pub struct ModbusDriver {
     host: String,
     port: u16,
     timeout: Duration,
-    max_gap: u16,
+    plans: PlanCache,
     ctx: Option<Context>,
 }
 
 impl ModbusDriver {
     /// A driver for `host:port` with a per-request `timeout`; connects on [`Driver::connect`].
     pub fn new(host: &str, port: u16, timeout: Duration) -> Self {
-        Self { host: host.to_owned(), port, timeout, max_gap: DEFAULT_MAX_GAP, ctx: None }
+        Self { host: host.to_owned(), port, timeout, plans: PlanCache::new(DEFAULT_MAX_GAP), ctx: None }
     }
 
     fn endpoint(&self) -> String {
@@ -94,9 +94,9 @@ impl Driver for ModbusDriver {
     }
 
     async fn read(&mut self, station: &StationProfile, tags: &[&Tag]) -> Result<Vec<TagResult>, DriverError> {
-        let blocks = plan_reads(tags, self.max_gap);
+        let blocks = self.plans.plan(&station.code, tags);
         let mut words = Vec::with_capacity(blocks.len());
-        for b in &blocks {
+        for b in blocks.iter() {
             let (start, count) = (b.start, b.count);
             let what = || format!("read of {} {start}..{}", space_name(b.space), u32::from(start) + u32::from(count));
             let data = match b.space {

@@ -33,10 +33,7 @@ pub fn plan_reads(tags: &[&Tag], max_gap: u16) -> Vec<ReadBlock> {
     let mut items: Vec<(RegisterSpace, u16, u16, usize)> = tags
         .iter()
         .enumerate()
-        .filter_map(|(k, t)| match t.address {
-            Address::Modbus { space, index } => Some((space, index, t.data_type.registers(t.length), k)),
-            Address::OpcUa(_) => None,
-        })
+        .filter_map(|(k, t)| span(t).map(|(space, index, len)| (space, index, len, k)))
         .collect();
     items.sort_by_key(|(space, index, _, k)| (*space, *index, *k));
     let mut blocks: Vec<ReadBlock> = Vec::new();
@@ -57,6 +54,56 @@ pub fn plan_reads(tags: &[&Tag], max_gap: u16) -> Vec<ReadBlock> {
         blocks.push(ReadBlock { space, start: index, count: len, members: vec![(k, 0)] });
     }
     blocks
+}
+
+/// Where a tag sits, as far as planning is concerned: its space, first address and size.
+type Span = (RegisterSpace, u16, u16);
+
+fn span(tag: &Tag) -> Option<Span> {
+    match tag.address {
+        Address::Modbus { space, index } => Some((space, index, tag.data_type.registers(tag.length))),
+        Address::OpcUa(_) => None,
+    }
+}
+
+/// Plans already made, per station: a collector reads the same few tag lists (status, status
+/// with counters, the record) on every poll, so each is planned once, and found again by
+/// comparing the tags' spans, which costs less than sorting and coalescing them anew.
+#[derive(Debug)]
+pub struct PlanCache {
+    max_gap: u16,
+    stations: std::collections::HashMap<String, Vec<CachedPlan>>,
+}
+
+/// A planned tag list: the tags' spans and the blocks that read them.
+type CachedPlan = (Vec<Option<Span>>, std::sync::Arc<[ReadBlock]>);
+
+/// Tag lists kept per station; a station's polls use three or four.
+const PLANS_PER_STATION: usize = 8;
+
+impl PlanCache {
+    /// An empty cache planning with at most `max_gap` unused addresses bridged.
+    pub fn new(max_gap: u16) -> Self {
+        Self { max_gap, stations: std::collections::HashMap::new() }
+    }
+
+    /// The plan of `tags` for `station`, made on first use.
+    pub fn plan(&mut self, station: &str, tags: &[&Tag]) -> std::sync::Arc<[ReadBlock]> {
+        let same =
+            |spans: &[Option<Span>]| spans.len() == tags.len() && spans.iter().zip(tags).all(|(s, t)| *s == span(t));
+        if let Some(plans) = self.stations.get(station)
+            && let Some((_, blocks)) = plans.iter().find(|(spans, _)| same(spans))
+        {
+            return blocks.clone();
+        }
+        let blocks: std::sync::Arc<[ReadBlock]> = plan_reads(tags, self.max_gap).into();
+        let plans = self.stations.entry(station.to_owned()).or_default();
+        if plans.len() == PLANS_PER_STATION {
+            plans.remove(0);
+        }
+        plans.push((tags.iter().map(|t| span(t)).collect(), blocks.clone()));
+        blocks
+    }
 }
 
 /// Decodes every planned tag from the words each block returned (bits as 0/1 words), in the
@@ -124,6 +171,26 @@ mod tests {
         let refs: Vec<&Tag> = bits.iter().collect();
         let counts: Vec<u16> = plan_reads(&refs, 0).iter().map(|b| b.count).collect();
         assert_eq!(counts, vec![2000, 500]);
+    }
+
+    #[test]
+    fn a_cached_plan_is_the_plan_of_the_same_spans_and_a_changed_list_is_planned_anew() {
+        let a = tag(HR, 0, DataType::U16, 0);
+        let b = tag(HR, 12, DataType::U32, 0);
+        let far = tag(HR, 300, DataType::U32, 0);
+        let mut cache = PlanCache::new(16);
+        let first = cache.plan("S1", &[&a, &b]);
+        assert_eq!(&*first, plan_reads(&[&a, &b], 16).as_slice());
+        let b2 = b.clone(); // another tag at the same place plans the same
+        assert!(std::sync::Arc::ptr_eq(&first, &cache.plan("S1", &[&a, &b2])));
+        assert_eq!(&*cache.plan("S1", &[&a, &b, &far]), plan_reads(&[&a, &b, &far], 16).as_slice());
+        assert_eq!(
+            &*cache.plan("S1", &[&b, &a]),
+            plan_reads(&[&b, &a], 16).as_slice(),
+            "order matters: members index the list"
+        );
+        let moved = tag(HR, 40, DataType::U32, 0);
+        assert_eq!(&*cache.plan("S2", &[&a, &moved]), plan_reads(&[&a, &moved], 16).as_slice());
     }
 
     #[test]

@@ -35,20 +35,24 @@ pub struct ScanSchedule {
 /// [`ScanSchedule::finish`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Due {
-    /// Indexes of the classes whose tick had come when the poll began.
-    classes: Vec<usize>,
+    /// Indexes of the classes whose tick had come when the poll began, each with the ticks it
+    /// skipped to get there.
+    classes: Vec<(usize, u64)>,
     began: Option<Instant>,
 }
 
 /// What a finished poll meant for one class it served.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Served {
-    /// Scan class name.
-    pub class: String,
+    /// The class: its index in [`ScanSchedule::counts`] order (name order), so a caller keeps
+    /// per-class handles in a vector and finds them without comparing names on every poll.
+    pub class: usize,
     /// How long the poll took.
     pub duration: Duration,
     /// Whether the class's next tick came while the poll ran.
     pub overran: bool,
+    /// Ticks of the class that passed without a poll before this one (counted as skipped).
+    pub skipped: u64,
 }
 
 /// A scan class's counts, for health and `/metrics`.
@@ -119,9 +123,10 @@ impl ScanSchedule {
             let Some(latest) = self.latest(&self.classes[k], now) else { continue };
             let c = &mut self.classes[k];
             if latest >= c.next {
-                c.skipped += latest - c.next;
+                let skipped = latest - c.next;
+                c.skipped += skipped;
                 c.next = latest + 1;
-                due.push(k);
+                due.push((k, skipped));
             }
         }
         Due { classes: due, began: Some(now) }
@@ -129,7 +134,7 @@ impl ScanSchedule {
 
     /// Whether class `name` is served by `due`.
     pub fn serves(&self, due: &Due, name: &str) -> bool {
-        due.classes.iter().any(|&k| self.classes[k].name == name)
+        due.classes.iter().any(|&(k, _)| self.classes[k].name == name)
     }
 
     /// Ends the poll `due` at `ended`: each class it served counts a poll, and an overrun if its
@@ -137,13 +142,13 @@ impl ScanSchedule {
     pub fn finish(&mut self, due: &Due, ended: Instant) -> Vec<Served> {
         let began = due.began.unwrap_or(ended);
         let mut served = Vec::new();
-        for &k in &due.classes {
+        for &(k, skipped) in &due.classes {
             let next_tick = self.tick_at(&self.classes[k], self.classes[k].next);
             let c = &mut self.classes[k];
             c.polls += 1;
             let overran = ended >= next_tick;
             c.overruns += u64::from(overran);
-            served.push(Served { class: c.name.clone(), duration: ended.saturating_duration_since(began), overran });
+            served.push(Served { class: k, duration: ended.saturating_duration_since(began), overran, skipped });
         }
         served
     }
@@ -207,13 +212,22 @@ mod tests {
     fn a_stalled_poll_is_one_overrun_and_its_missed_ticks_are_skipped_not_burst() {
         let t0 = Instant::now();
         // Poll 10 stalls 105 ms: it began at 200 ms, ended at 305 ms; ticks 220..300 came meanwhile.
-        let s = run(schedule(&[("fast", 20)], t0), t0, ms(1000), |k| if k == 10 { ms(105) } else { ms(5) });
-        let c = &s.counts()[0];
+        let mut s = run(schedule(&[("fast", 20)], t0), t0, ms(1000), |k| if k == 10 { ms(105) } else { ms(5) });
+        let c = s.counts()[0].clone();
         assert_eq!(c.overruns, 1);
         // Ticks 11..=14 (220, 240, 260, 280 ms) skipped; the poll at 305 ms serves tick 15 (300 ms).
         assert_eq!(c.skipped, 4);
         assert_eq!(c.polls + c.skipped, 50, "every tick served once or counted as skipped");
         assert_eq!(c.polls, 46, "no burst makes up for the stall");
+        // The skipped ticks travel with the poll that ends them, for the caller's counters.
+        let t = t0 + ms(1000);
+        s.restart(t);
+        let first = s.begin(t);
+        s.finish(&first, t + ms(1));
+        // Ticks at 20 and 40 ms pass unserved; the poll at 65 ms serves the one at 60 ms.
+        let late = s.begin(t + ms(65));
+        let served = s.finish(&late, t + ms(66));
+        assert_eq!(served, vec![Served { class: 0, duration: ms(1), overran: false, skipped: 2 }]);
     }
 
     #[test]

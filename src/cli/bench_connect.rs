@@ -19,7 +19,7 @@ use plc_contract::profile::{Endpoint, Profile, RegisterSpace};
 use tokio_modbus::client::Reader;
 use tokio_modbus::prelude::{SlaveContext, tcp};
 
-use super::bench_acquisition::{cpu_seconds, percentile};
+use super::bench_acquisition::{context_switches, cpu_seconds, percentile};
 
 /// What one measured window gave.
 struct Window {
@@ -32,6 +32,8 @@ struct Window {
     /// Read requests made by the polls.
     reads: u64,
     cpu: f64,
+    /// Context switches of the process's threads.
+    switches: u64,
     durations: Vec<Duration>,
     /// Commits of state intervals and counter samples (collector only).
     commits: Option<u64>,
@@ -47,10 +49,11 @@ impl Window {
         let configured = self.ticks * per_tick as f64 / self.seconds;
         let achieved = self.reads as f64 / self.seconds;
         let mut row = format!(
-            "  {repeat:>6}  {:<9} {achieved:>9.1} {configured:>10.1} {:>8.3} {:>9.1} µs {:>8.2} {:>8.2} {:>8} {:>8}",
+            "  {repeat:>6}  {:<9} {achieved:>9.1} {configured:>10.1} {:>8.3} {:>9.1} µs {:>9.2} {:>8.2} {:>8.2} {:>8} {:>8}",
             self.who,
             self.polls as f64 / self.ticks.max(1.0),
             self.cpu / (self.reads.max(1) as f64) * 1e6,
+            self.switches as f64 / (self.reads.max(1) as f64),
             ms(percentile(&sorted, 0.5)),
             ms(percentile(&sorted, 0.99)),
             self.overruns,
@@ -116,7 +119,7 @@ pub async fn run(
     let mut report = format!(
         "acquisition benchmark against {connect} ({}), profile {}: {} stations, {per_tick} read requests ({registers} registers) per tick, \
          every {} ms = {:.0} reads/s configured; {seconds} s windows, {repeats} interleaved repeats, {} build\n\
-         \x20 repeat  who          reads/s configured achieved  CPU/read   p50 ms   p99 ms overruns  commits\n",
+         \x20 repeat  who          reads/s configured achieved  CPU/read switches/read   p50 ms   p99 ms overruns  commits\n",
         if modbus { "Modbus TCP" } else { "OPC UA" },
         profile.line,
         maps.len(),
@@ -205,9 +208,10 @@ async fn collector_window(profile: &Profile, window: Duration, per_tick: u64) ->
     };
     let notified = || endpoint.as_ref().map(|e| metric(mes::telemetry::OPCUA_NOTIFICATIONS, e));
     let (a, commits0, notified0) = (counts().0, metric("mes_commit_seconds_count", &line), notified());
-    let (began, cpu0) = (Instant::now(), cpu_seconds());
+    let (began, cpu0, switches0) = (Instant::now(), cpu_seconds(), context_switches());
     tokio::time::sleep(window).await;
     let (b, cpu, seconds) = (counts().0, cpu_seconds() - cpu0, began.elapsed().as_secs_f64());
+    let switches = context_switches().saturating_sub(switches0);
     let commits = metric("mes_commit_seconds_count", &line) - commits0;
     let notifications = notified().zip(notified0).map(|(n, n0)| (n - n0) as u64);
     collectors.set_mode(Mode::Stop);
@@ -224,6 +228,7 @@ async fn collector_window(profile: &Profile, window: Duration, per_tick: u64) ->
         overruns: b.overruns - a.overruns,
         reads: polls * per_tick,
         cpu,
+        switches,
         durations,
         commits: Some(commits as u64),
         notifications,
@@ -243,7 +248,7 @@ async fn raw_window(
     let mut ctx = tcp::connect(address).await?;
     let mut ticks = tokio::time::interval(period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let (began, cpu0) = (Instant::now(), cpu_seconds());
+    let (began, cpu0, switches0) = (Instant::now(), cpu_seconds(), context_switches());
     let (mut polls, mut overruns, mut reads, mut durations) = (0u64, 0u64, 0u64, Vec::new());
     loop {
         let tick = ticks.tick().await;
@@ -276,6 +281,7 @@ async fn raw_window(
         overruns,
         reads,
         cpu: cpu_seconds() - cpu0,
+        switches: context_switches().saturating_sub(switches0),
         durations,
         commits: None,
         notifications: None,
