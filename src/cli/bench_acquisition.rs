@@ -59,6 +59,11 @@ pub(super) fn cpu_seconds() -> f64 {
     t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
 }
 
+/// The number after `key:` in a `/proc/…/status` text (kB for sizes).
+fn status_value(status: &str, key: &str) -> Option<u64> {
+    status.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(':')?.split_whitespace().next()?.parse().ok())
+}
+
 /// Context switches of this process's living threads so far (voluntary and not): a poll that
 /// wakes more threads than it needs shows here before it shows in CPU time.
 pub(super) fn context_switches() -> u64 {
@@ -66,11 +71,11 @@ pub(super) fn context_switches() -> u64 {
     tasks
         .flatten()
         .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
-        .flat_map(|s| {
-            s.lines()
-                .filter(|l| l.contains("ctxt_switches:"))
-                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-                .collect::<Vec<_>>()
+        .map(|s| {
+            ["voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"]
+                .into_iter()
+                .filter_map(|key| status_value(&s, key))
+                .sum::<u64>()
         })
         .sum()
 }
@@ -79,9 +84,8 @@ pub(super) fn context_switches() -> u64 {
 fn rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(str::to_owned))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
-        .map_or(0.0, |kb| kb / 1024.0)
+        .and_then(|s| status_value(&s, "VmRSS"))
+        .map_or(0.0, |kb| kb as f64 / 1024.0)
 }
 
 /// The `p` quantile of sorted durations, nearest rank.
