@@ -111,11 +111,12 @@ fn word(w: u16, bytes: ByteOrder) -> u16 {
 
 /// Joins words (in register order) into a big-endian integer of `n` words.
 fn join(regs: &[u16], bytes: ByteOrder, words: WordOrder) -> u64 {
-    let mut ws: Vec<u16> = regs.iter().map(|w| word(*w, bytes)).collect();
-    if words == WordOrder::Little {
-        ws.reverse();
+    // Without an intermediate vector: a poll decodes several of these per station per tick.
+    let fold = |acc: u64, w: &u16| (acc << 16) | u64::from(word(*w, bytes));
+    match words {
+        WordOrder::Big => regs.iter().fold(0, fold),
+        WordOrder::Little => regs.iter().rev().fold(0, fold),
     }
-    ws.iter().fold(0u64, |acc, w| (acc << 16) | u64::from(*w))
 }
 
 /// Splits a big-endian integer of `n` words into registers in register order.

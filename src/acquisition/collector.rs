@@ -5,7 +5,6 @@
 //! garbage or exceptions are that station's errors; a broken link reconnects with capped
 //! exponential backoff and jitter, then drains what the PLCs held meanwhile.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,7 +18,7 @@ use super::driver::{Driver, DriverError};
 use super::handshake::{Delivered, Handshaker};
 use super::health::{ScanHealth, SharedHealth};
 use super::schedule::{Due, ScanSchedule};
-use super::station::{StationMap, Status, Values, fingerprint};
+use super::station::{StationMap, Status, Values, fingerprint, polled_classes};
 use crate::domain::counter::{CounterKind, CounterSample};
 use crate::domain::record::UnitRecord;
 use crate::domain::state::{MachineState, StateInterval};
@@ -78,17 +77,37 @@ impl Timing {
 
 /// Per-station runtime state.
 struct StationRun {
-    map: Arc<StationMap>,
     code: StationId,
     handshake: Handshaker,
     /// Open state interval: (PLC code, fault code, since).
     state: Option<(u16, u16, DateTime<Utc>)>,
-    /// Last stored sample per counter: (epoch, raw).
-    counters: HashMap<Role, (u32, u32)>,
+    /// Each counter tag's scan class and last stored sample, in `StationMap::counter_tags`
+    /// order (found by position: no lookup by role or class name per poll).
+    counters: Vec<CounterRun>,
+    /// What the latest poll saw, for the line's health (written once per cycle for all
+    /// stations): read time, state and fault code.
+    seen: Option<(DateTime<Utc>, Option<MachineState>, u16)>,
     /// This station's read metrics, registered once (a lookup by labels per read costs more
-    /// than the read's own bookkeeping).
-    read_seconds: metrics::Histogram,
+    /// than the read's own bookkeeping). Read time is a sum, not a histogram: a histogram sample
+    /// per read costs a good part of the read itself; the line's poll times per scan class are
+    /// the histogram.
+    read_micros: metrics::Counter,
     reads: metrics::Counter,
+    /// Reads and their microseconds not yet added to the metrics (see [`METRICS_EVERY`]).
+    unflushed: (u64, u64),
+}
+
+/// How often a collector adds its stations' read counts to `/metrics`: counting in place and
+/// adding once a second costs less than two shared atomic counters per read, and a scrape
+/// (every few seconds at the fastest) cannot tell.
+const METRICS_EVERY: Duration = Duration::from_secs(1);
+
+/// One counter of a station as its collector follows it.
+struct CounterRun {
+    /// The index of the counter's scan class in the schedule.
+    class: Option<usize>,
+    /// The last sample stored: (epoch, raw).
+    last: Option<(u32, u32)>,
 }
 
 /// A scan class's metrics, registered once (in the schedule's class order).
@@ -110,6 +129,16 @@ struct Taken {
 pub struct Collector<D: Driver> {
     line: LineId,
     profile: Profile,
+    /// Each station's tags grouped for polling, in profile order (one shared slice: a poll
+    /// holds it across its awaits with one reference count, kept hot, instead of one per
+    /// station).
+    maps: Arc<[StationMap]>,
+    /// The profile's state codes with the machine state each names (`None`: a name that is not
+    /// one), parsed once: every poll turns the state word into a machine state for the health.
+    states: Vec<(u16, Option<MachineState>)>,
+    /// What the line makes, as its profile declares it: each record names it unless the PLC
+    /// said otherwise, so a unit's product is known from its first record.
+    product: Option<crate::domain::ProductCode>,
     driver: D,
     store: Arc<Store>,
     health: SharedHealth,
@@ -117,6 +146,8 @@ pub struct Collector<D: Driver> {
     schedule: ScanSchedule,
     scan_metrics: Vec<ScanMetrics>,
     queue: metrics::Gauge,
+    /// When the stations' read counts were last added to the metrics (`None`: not yet).
+    metrics_flushed: Option<Instant>,
     timing: Timing,
     connected: bool,
     draining: bool,
@@ -146,17 +177,28 @@ impl<D: Driver> Collector<D> {
                 acknowledged: false,
             });
             stations.push(StationRun {
-                map: Arc::new(StationMap::new(p.clone(), profile.clock_zone)),
                 code,
                 handshake: Handshaker::new(p.handshake, delivered),
                 state: None,
-                counters: HashMap::new(),
-                read_seconds: metrics::histogram!(telemetry::POLL_SECONDS, &labels),
+                counters: Vec::new(),
+                seen: None,
+                read_micros: metrics::counter!(telemetry::READ_MICROSECONDS, &labels),
                 reads: metrics::counter!(telemetry::READS, &labels),
+                unflushed: (0, 0),
             });
         }
         let health = SharedHealth::new(&profile.line, profile.stations.iter().map(|s| s.code.clone()));
-        let schedule = ScanSchedule::new(&polled_classes(&profile, &stations), Instant::now());
+        let maps: Arc<[StationMap]> =
+            profile.stations.iter().map(|p| StationMap::new(p.clone(), profile.clock_zone)).collect();
+        let classes = polled_classes(&profile.scan_classes, maps.iter());
+        let schedule = ScanSchedule::new(&classes, Instant::now());
+        for (run, map) in stations.iter_mut().zip(maps.iter()) {
+            run.counters = map
+                .counter_tags()
+                .iter()
+                .map(|(_, t, _)| CounterRun { class: schedule.class_index(&t.scan), last: None })
+                .collect();
+        }
         health.lock().scans = schedule
             .counts()
             .into_iter()
@@ -182,9 +224,14 @@ impl<D: Driver> Collector<D> {
         let queue = metrics::gauge!(telemetry::QUEUE_DEPTH, "line" => profile.line.clone());
         let seed = profile.line.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
         let timing = Timing::standard();
+        let states = profile.states.iter().map(|(code, name)| (*code, MachineState::parse(name))).collect();
+        let product = profile.product.as_ref().and_then(|p| crate::domain::ProductCode::parse(p.code.clone()).ok());
         Ok(Self {
             line,
             profile,
+            maps,
+            states,
+            product,
             driver,
             store,
             health,
@@ -192,6 +239,7 @@ impl<D: Driver> Collector<D> {
             schedule,
             scan_metrics,
             queue,
+            metrics_flushed: None,
             timing,
             connected: false,
             draining: false,
@@ -292,6 +340,7 @@ impl<D: Driver> Collector<D> {
             }
         }
         self.driver.disconnect();
+        self.flush_read_metrics(true);
         self.health.lock().connected = false;
         metrics::gauge!(telemetry::CONNECTED, "line" => self.line.to_string()).set(0.0);
         // What the stations do from now on is not watched: their current states end here.
@@ -301,9 +350,26 @@ impl<D: Driver> Collector<D> {
         }
     }
 
+    /// Adds the stations' reads counted since the last time to `/metrics`, if
+    /// [`METRICS_EVERY`] has passed or the collector ends (`end`).
+    fn flush_read_metrics(&mut self, end: bool) {
+        if !end && self.metrics_flushed.is_some_and(|at| at.elapsed() < METRICS_EVERY) {
+            return;
+        }
+        self.metrics_flushed = Some(Instant::now());
+        for run in &mut self.stations {
+            let (reads, micros) = std::mem::take(&mut run.unflushed);
+            if reads > 0 {
+                run.reads.increment(reads);
+                run.read_micros.increment(micros);
+            }
+        }
+    }
+
     /// Counts the poll `due` just ended in the schedule, `/metrics` and the line's health
     /// (whose scan rows, like `scan_metrics`, are in the schedule's class order).
     fn note_scans(&mut self, due: &Due) {
+        self.flush_read_metrics(false);
         let served = self.schedule.finish(due, Instant::now());
         if served.is_empty() {
             return;
@@ -330,9 +396,9 @@ impl<D: Driver> Collector<D> {
     /// Tells the driver which tags the polls read (OPC UA subscribes to them).
     async fn watch_all(&mut self) -> Result<(), DriverError> {
         for i in 0..self.stations.len() {
-            let map = self.stations[i].map.clone();
-            let mut tags = map.status_tags();
-            tags.extend(map.counter_tags().into_iter().map(|(_, t, _)| t));
+            let maps = self.maps.clone();
+            let map = &maps[i];
+            let tags: Vec<_> = map.periodic_tags().collect();
             self.driver.watch(&map.profile, &tags).await?;
         }
         Ok(())
@@ -393,10 +459,21 @@ impl<D: Driver> Collector<D> {
                     tracing::warn!(line = %self.line, station = %self.stations[i].code, error = %error, "station read failed");
                 }
             }
-            let mut h = self.health.lock();
-            h.stations[i].record_waiting = taken.last().is_some_and(|t| t.station == i);
         }
-        self.health.lock().queue_depth = taken.len();
+        {
+            // One lock for every station's news (a lock per station per poll showed in the
+            // collector's profile).
+            let mut h = self.health.lock();
+            for (i, (run, s)) in self.stations.iter_mut().zip(h.stations.iter_mut()).enumerate() {
+                if let Some((read_at, state, fault)) = run.seen.take() {
+                    s.last_good_read = Some(read_at);
+                    s.state = state;
+                    s.fault_code = fault;
+                }
+                s.record_waiting = taken.iter().any(|t| t.station == i);
+            }
+            h.queue_depth = taken.len();
+        }
         let n = taken.len();
         self.queue.set(n as f64);
         batch.records = taken.iter().map(|t| t.record.clone()).collect();
@@ -447,20 +524,18 @@ impl<D: Driver> Collector<D> {
         let packed: Vec<(StationId, crate::domain::SerialNumber)> = taken
             .iter()
             .filter(|t| {
-                self.stations[t.station].map.profile.kind == "pack"
-                    && t.record.verdict == crate::domain::record::Verdict::Pass
+                self.maps[t.station].profile.kind == "pack" && t.record.verdict == crate::domain::record::Verdict::Pass
             })
             .map(|t| (self.stations[t.station].code.clone(), t.record.serial.clone()))
             .collect();
         let mut link_lost = None;
         for t in taken {
             let run = &mut self.stations[t.station];
+            let profile = &self.maps[t.station].profile;
             let writes = run.handshake.committed(t.record.epoch.0, t.record.seq.0 as u32, t.fingerprint);
-            let tags: Vec<_> = writes
-                .into_iter()
-                .filter_map(|(role, value)| run.map.profile.tags.get(&role).map(|t| (t, value)))
-                .collect();
-            match self.driver.write(&run.map.profile, &tags).await {
+            let tags: Vec<_> =
+                writes.into_iter().filter_map(|(role, value)| profile.tags.get(&role).map(|t| (t, value))).collect();
+            match self.driver.write(profile, &tags).await {
                 Ok(()) => run.handshake.acknowledged(),
                 Err(e) if e.needs_reconnect() => {
                     link_lost = Some(e);
@@ -512,9 +587,10 @@ impl<D: Driver> Collector<D> {
     ) -> Result<Vec<super::driver::TagResult>, StationFault> {
         let started = Instant::now();
         let read = self.driver.read(station, tags).await;
-        self.stations[i].read_seconds.record(started.elapsed().as_secs_f64());
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         let values = read.map_err(StationFault::from_driver)?;
-        self.stations[i].reads.increment(1);
+        let unflushed = &mut self.stations[i].unflushed;
+        *unflushed = (unflushed.0 + 1, unflushed.1.saturating_add(micros));
         Ok(values)
     }
 
@@ -526,39 +602,44 @@ impl<D: Driver> Collector<D> {
         due: &Due,
         batch: &mut RecordBatch,
     ) -> Result<Option<Taken>, StationFault> {
-        let map = self.stations[i].map.clone();
-        let mut tags = map.status_tags();
+        let maps = self.maps.clone();
+        let map = &maps[i];
         // While draining, production has stopped: every class is read each poll, so the last
         // counter values are sampled before the collector ends.
-        let counters: Vec<_> = map
-            .counter_tags()
-            .into_iter()
-            .filter(|(_, t, _)| self.draining || self.schedule.serves(due, &t.scan))
-            .collect();
-        tags.extend(counters.iter().map(|(_, t, _)| *t));
+        let (draining, counters) = (self.draining, &self.stations[i].counters);
+        let due_mask = counters.iter().enumerate().fold(0u32, |mask, (k, counter)| {
+            let due_now = draining || counter.class.is_some_and(|c| due.serves(c));
+            if due_now && k < 32 { mask | 1 << k } else { mask }
+        });
+        let counters = || {
+            let all = map.counter_tags().iter().enumerate();
+            all.filter(move |(k, _)| *k < 32 && due_mask & 1 << k != 0)
+        };
+        let mut tags: Vec<&plc_contract::profile::Tag> =
+            Vec::with_capacity(map.status_tags().len() + map.counter_tags().len());
+        tags.extend(map.status_tags());
+        tags.extend(counters().map(|(_, (_, t, _))| t));
         let values = self.timed_read(i, &map.profile, &tags).await?;
         let read_at = Utc::now();
         let values = Values::new(tags, values);
         let status = map.status(&values);
         tracing::trace!(line = %self.line, station = %map.profile.code, ?status, "polled");
-        {
-            let mut h = self.health.lock();
-            let s = &mut h.stations[i];
-            s.last_good_read = Some(read_at);
-            s.state = status.state.and_then(|c| self.profile.states.get(&c)).and_then(|n| MachineState::parse(n));
-            s.fault_code = status.fault;
-        }
         let run = &mut self.stations[i];
+        let states = &self.states;
+        let state = status.state.and_then(|c| states.iter().find(|(code, _)| *code == c)).and_then(|(_, s)| *s);
+        run.seen = Some((read_at, state, status.fault));
         record_state(&self.line, run, &self.profile, &status, read_at, batch);
-        for (role, tag, width) in counters {
+        for (k, (role, tag, width)) in counters() {
+            let (role, width) = (*role, *width);
             let raw = match values.get(tag) {
                 Some(Ok(plc_contract::codec::TagValue::Int(v))) => u32::try_from(*v).ok(),
                 _ => None,
             };
             let (Some(raw), Some(kind)) = (raw, counter_kind(role)) else { continue };
             let epoch = status.handshake.epoch;
-            if run.counters.get(&role) != Some(&(epoch, raw)) {
-                run.counters.insert(role, (epoch, raw));
+            let Some(counter) = run.counters.get_mut(k) else { continue };
+            if counter.last != Some((epoch, raw)) {
+                counter.last = Some((epoch, raw));
                 batch.counter_samples.push(CounterSample {
                     line: self.line.clone(),
                     station: run.code.clone(),
@@ -604,7 +685,8 @@ impl<D: Driver> Collector<D> {
         let fp = fingerprint(&record);
         let (epoch, seq) = run.handshake.key(&status.handshake, &fp);
         let key = map.key(&self.line, &run.code, epoch, seq);
-        let record = UnitRecord { epoch: key.epoch, seq: key.seq, ..record };
+        let product = record.product.clone().or_else(|| self.product.clone());
+        let record = UnitRecord { epoch: key.epoch, seq: key.seq, product, ..record };
         Ok(Some(Taken { station: i, record, fingerprint: fp }))
     }
 }
@@ -614,7 +696,8 @@ impl<D: Driver> Collector<D> {
     /// store (`domain::validation`), records the answer, then writes verdict and reason before
     /// the answer number (the PLC acts when the number matches its request).
     async fn answer_validation(&mut self, i: usize, epoch: u32, request: u32) -> Result<(), StationFault> {
-        let map = self.stations[i].map.clone();
+        let maps = self.maps.clone();
+        let map = &maps[i];
         let Some(v) = &map.profile.validation else { return Ok(()) };
         let values =
             self.driver.read(&map.profile, &[&v.serial, &v.request_seq]).await.map_err(StationFault::from_driver)?;
@@ -697,28 +780,6 @@ async fn report_held_packed(
             Err(e) => tracing::warn!(line = %line, error = %e, "could not check holds at pack"),
         }
     }
-}
-
-/// The scan classes a line's polls follow: those of the tags read on every poll (status and
-/// handshake) and of the counters, with their periods. Record tags are read when a record
-/// waits, whatever their class.
-fn polled_classes(profile: &Profile, stations: &[StationRun]) -> std::collections::BTreeMap<String, Duration> {
-    let mut classes = std::collections::BTreeMap::new();
-    for run in stations {
-        let counters = run.map.counter_tags();
-        for tag in run.map.status_tags().into_iter().chain(counters.iter().map(|(_, t, _)| *t)) {
-            if let Some(period) = profile.scan_classes.get(&tag.scan) {
-                classes.insert(tag.scan.clone(), *period);
-            }
-        }
-    }
-    if classes.is_empty() {
-        // A profile without status tags still polls at its fastest class.
-        if let Some((name, period)) = profile.scan_classes.iter().min_by_key(|(_, p)| **p) {
-            classes.insert(name.clone(), *period);
-        }
-    }
-    classes
 }
 
 /// Result of one cycle.

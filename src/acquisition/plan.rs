@@ -69,11 +69,24 @@ fn span(tag: &Tag) -> Option<Span> {
 /// Plans already made, per station: a collector reads the same few tag lists (status, status
 /// with counters, the record) on every poll, so each is planned once, and found again by
 /// comparing the tags' spans, which costs less than sorting and coalescing them anew.
+///
+/// A plan depends on nothing but its tags' spans, so the station key only narrows the search:
+/// the driver keys by the station profile's address (no string to compare, no cold heap line
+/// per read). A key that comes back for another station (a profile dropped and another made
+/// at its address) at worst misses the cache; the spans still decide which plan serves.
 #[derive(Debug)]
 pub struct PlanCache {
     max_gap: u16,
-    stations: std::collections::HashMap<String, Vec<CachedPlan>>,
+    /// Per station key, in first-read order.
+    stations: Vec<(StationKey, Vec<CachedPlan>)>,
+    /// Where the next station is expected: a collector polls its stations in turn, so it is
+    /// the one after the last found (one comparison of keys instead of a search per read).
+    next: usize,
 }
+
+/// Which station's plans to search (see [`PlanCache`]): any value that stays the same for a
+/// station while the cache lives.
+pub type StationKey = usize;
 
 /// A planned tag list: the tags' spans and the blocks that read them.
 type CachedPlan = (Vec<Option<Span>>, std::sync::Arc<[ReadBlock]>);
@@ -84,20 +97,29 @@ const PLANS_PER_STATION: usize = 8;
 impl PlanCache {
     /// An empty cache planning with at most `max_gap` unused addresses bridged.
     pub fn new(max_gap: u16) -> Self {
-        Self { max_gap, stations: std::collections::HashMap::new() }
+        Self { max_gap, stations: Vec::new(), next: 0 }
     }
 
     /// The plan of `tags` for `station`, made on first use.
-    pub fn plan(&mut self, station: &str, tags: &[&Tag]) -> std::sync::Arc<[ReadBlock]> {
+    pub fn plan(&mut self, station: StationKey, tags: &[&Tag]) -> std::sync::Arc<[ReadBlock]> {
+        let k = match self.stations.get(self.next) {
+            Some((key, _)) if *key == station => self.next,
+            _ => match self.stations.iter().position(|(key, _)| *key == station) {
+                Some(k) => k,
+                None => {
+                    self.stations.push((station, Vec::new()));
+                    self.stations.len() - 1
+                }
+            },
+        };
+        self.next = (k + 1) % self.stations.len();
+        let plans = &mut self.stations[k].1;
         let same =
             |spans: &[Option<Span>]| spans.len() == tags.len() && spans.iter().zip(tags).all(|(s, t)| *s == span(t));
-        if let Some(plans) = self.stations.get(station)
-            && let Some((_, blocks)) = plans.iter().find(|(spans, _)| same(spans))
-        {
+        if let Some((_, blocks)) = plans.iter().find(|(spans, _)| same(spans)) {
             return blocks.clone();
         }
         let blocks: std::sync::Arc<[ReadBlock]> = plan_reads(tags, self.max_gap).into();
-        let plans = self.stations.entry(station.to_owned()).or_default();
         if plans.len() == PLANS_PER_STATION {
             plans.remove(0);
         }
@@ -106,20 +128,19 @@ impl PlanCache {
     }
 }
 
-/// Decodes every planned tag from the words each block returned (bits as 0/1 words), in the
-/// order of `tags`. A tag whose block is missing or short decodes to an error of its own, so one
-/// garbled value never hides the others.
-pub fn decode_blocks(tags: &[&Tag], blocks: &[ReadBlock], words: &[Vec<u16>]) -> Vec<Result<TagValue, CodecError>> {
-    let mut out: Vec<Result<TagValue, CodecError>> =
-        tags.iter().map(|t| Err(CodecError::TooShort { data_type: t.data_type, needed: 1, got: 0 })).collect();
-    for (block, data) in blocks.iter().zip(words) {
-        for &(k, offset) in &block.members {
-            let tag = tags[k];
-            let from = usize::from(offset).min(data.len());
-            out[k] = decode(&data[from..], tag.data_type, tag.length, tag.byte_order, tag.word_order);
-        }
+/// One result per tag, each "not read" until its block is decoded into it.
+pub fn undecoded(tags: &[&Tag]) -> Vec<Result<TagValue, CodecError>> {
+    tags.iter().map(|t| Err(CodecError::TooShort { data_type: t.data_type, needed: 1, got: 0 })).collect()
+}
+
+/// Decodes the tags `block` serves from the words it returned into their places in `out`
+/// (the driver decodes each answer as it comes, without keeping the words of every block).
+pub fn decode_block(tags: &[&Tag], block: &ReadBlock, data: &[u16], out: &mut [Result<TagValue, CodecError>]) {
+    for &(k, offset) in &block.members {
+        let (Some(tag), Some(slot)) = (tags.get(k), out.get_mut(k)) else { continue };
+        let from = usize::from(offset).min(data.len());
+        *slot = decode(&data[from..], tag.data_type, tag.length, tag.byte_order, tag.word_order);
     }
-    out
 }
 
 #[cfg(test)]
@@ -127,6 +148,16 @@ mod tests {
     use plc_contract::codec::{ByteOrder, DataType, WordOrder};
 
     use super::*;
+
+    /// Decodes every planned tag from the words each block returned, as the driver does block
+    /// by block.
+    fn decode_blocks(tags: &[&Tag], blocks: &[ReadBlock], words: &[Vec<u16>]) -> Vec<Result<TagValue, CodecError>> {
+        let mut out = undecoded(tags);
+        for (block, data) in blocks.iter().zip(words) {
+            decode_block(tags, block, data, &mut out);
+        }
+        out
+    }
 
     fn tag(space: RegisterSpace, index: u16, data_type: DataType, length: u16) -> Tag {
         Tag {
@@ -179,18 +210,23 @@ mod tests {
         let b = tag(HR, 12, DataType::U32, 0);
         let far = tag(HR, 300, DataType::U32, 0);
         let mut cache = PlanCache::new(16);
-        let first = cache.plan("S1", &[&a, &b]);
+        let first = cache.plan(1, &[&a, &b]);
         assert_eq!(&*first, plan_reads(&[&a, &b], 16).as_slice());
         let b2 = b.clone(); // another tag at the same place plans the same
-        assert!(std::sync::Arc::ptr_eq(&first, &cache.plan("S1", &[&a, &b2])));
-        assert_eq!(&*cache.plan("S1", &[&a, &b, &far]), plan_reads(&[&a, &b, &far], 16).as_slice());
+        assert!(std::sync::Arc::ptr_eq(&first, &cache.plan(1, &[&a, &b2])));
+        assert_eq!(&*cache.plan(1, &[&a, &b, &far]), plan_reads(&[&a, &b, &far], 16).as_slice());
         assert_eq!(
-            &*cache.plan("S1", &[&b, &a]),
+            &*cache.plan(1, &[&b, &a]),
             plan_reads(&[&b, &a], 16).as_slice(),
             "order matters: members index the list"
         );
         let moved = tag(HR, 40, DataType::U32, 0);
-        assert_eq!(&*cache.plan("S2", &[&a, &moved]), plan_reads(&[&a, &moved], 16).as_slice());
+        assert_eq!(&*cache.plan(2, &[&a, &moved]), plan_reads(&[&a, &moved], 16).as_slice());
+        // Each station keeps its plans, found again whichever station was read before.
+        assert!(std::sync::Arc::ptr_eq(&first, &cache.plan(1, &[&a, &b])));
+        let s2 = cache.plan(2, &[&a, &moved]);
+        assert!(std::sync::Arc::ptr_eq(&s2, &cache.plan(2, &[&a, &moved])));
+        assert_eq!(&*cache.plan(3, &[&a, &b]), &*first, "a new station after the others plans its own");
     }
 
     #[test]

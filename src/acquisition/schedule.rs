@@ -41,6 +41,13 @@ pub struct Due {
     began: Option<Instant>,
 }
 
+impl Due {
+    /// Whether the class with index `k` ([`ScanSchedule::class_index`]) is served.
+    pub fn serves(&self, k: usize) -> bool {
+        self.classes.iter().any(|&(c, _)| c == k)
+    }
+}
+
 /// What a finished poll meant for one class it served.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Served {
@@ -132,9 +139,10 @@ impl ScanSchedule {
         Due { classes: due, began: Some(now) }
     }
 
-    /// Whether class `name` is served by `due`.
-    pub fn serves(&self, due: &Due, name: &str) -> bool {
-        due.classes.iter().any(|&(k, _)| self.classes[k].name == name)
+    /// The index of class `name` ([`Self::counts`] order): a caller that asks [`Due::serves`]
+    /// on every poll looks its classes up once.
+    pub fn class_index(&self, name: &str) -> Option<usize> {
+        self.classes.iter().position(|c| c.name == name)
     }
 
     /// Ends the poll `due` at `ended`: each class it served counts a poll, and an overrun if its
@@ -241,7 +249,10 @@ mod tests {
                 break;
             }
             let due = s.begin(now);
-            let names: Vec<&str> = ["fast", "slow", "odd"].into_iter().filter(|n| s.serves(&due, n)).collect();
+            let names: Vec<&str> = ["fast", "slow", "odd"]
+                .into_iter()
+                .filter(|n| s.class_index(n).is_some_and(|k| due.serves(k)))
+                .collect();
             polls_at.push(((now - t0).as_millis(), names.join("+")));
             s.finish(&due, now + ms(1));
         }
@@ -274,7 +285,7 @@ mod tests {
         s.finish(&due, t0 + ms(2));
         // A record was taken: the collector polls again at once, outside the schedule.
         let extra = s.begin(t0 + ms(3));
-        assert!(!s.serves(&extra, "fast"));
+        assert!(!s.class_index("fast").is_some_and(|k| extra.serves(k)));
         assert!(s.finish(&extra, t0 + ms(4)).is_empty());
         assert_eq!(s.next_deadline(), t0 + ms(20));
         // The link was down for a second: the grid starts again at the reconnect.

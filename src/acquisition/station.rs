@@ -87,47 +87,81 @@ impl<'a> Values<'a> {
     }
 }
 
-/// A station's profile with its tags grouped for polling.
+/// A station's profile with its tags grouped for polling. The tags read on every poll are
+/// copied out of the profile once, in a fixed order, so a poll lists and decodes them without a
+/// lookup per role (it happens for every station on every tick).
 #[derive(Debug, Clone)]
 pub struct StationMap {
     /// The profile.
     pub profile: StationProfile,
     /// The zone the station PLC's clock keeps (its `produced_at` tag).
     pub clock_zone: chrono_tz::Tz,
+    /// Status tags: those of [`STATUS_ROLES`] the profile has, then the validation request and
+    /// answer.
+    status: Vec<Tag>,
+    /// Where each of [`STATUS_ROLES`] sits in `status`.
+    status_at: [Option<usize>; STATUS_ROLES.len()],
+    /// Where the validation request and answer sit in `status`.
+    validation_at: Option<(usize, usize)>,
+    /// Counter tags with their role and register width in bits.
+    counters: Vec<(Role, Tag, u8)>,
 }
 
 impl StationMap {
     /// Groups `profile`'s tags; the PLC's clock keeps `clock_zone`.
     pub fn new(profile: StationProfile, clock_zone: chrono_tz::Tz) -> Self {
-        Self { profile, clock_zone }
+        let mut status = Vec::new();
+        let mut status_at = [None; STATUS_ROLES.len()];
+        for (at, role) in status_at.iter_mut().zip(STATUS_ROLES) {
+            if let Some(t) = profile.tags.get(&role) {
+                *at = Some(status.len());
+                status.push(t.clone());
+            }
+        }
+        let validation_at = profile.validation.as_ref().map(|v| {
+            status.extend([v.request_seq.clone(), v.answer_seq.clone()]);
+            (status.len() - 2, status.len() - 1)
+        });
+        let counters = COUNTER_ROLES
+            .iter()
+            .filter_map(|r| {
+                let t = profile.tags.get(r)?;
+                Some((*r, t.clone(), if t.data_type.registers(0) >= 2 { 32 } else { 16 }))
+            })
+            .collect();
+        Self { profile, clock_zone, status, status_at, validation_at, counters }
     }
 
     fn role(&self, role: Role) -> Option<&Tag> {
         self.profile.tags.get(&role)
     }
 
-    /// Tags read on every poll: handshake, state, and the validation request and answer.
-    pub fn status_tags(&self) -> Vec<&Tag> {
-        let mut tags: Vec<&Tag> = STATUS_ROLES.iter().filter_map(|r| self.role(*r)).collect();
-        if let Some(v) = &self.profile.validation {
-            tags.extend([&v.request_seq, &v.answer_seq]);
-        }
-        tags
+    /// The status tag of `role` (one of [`STATUS_ROLES`]), as listed by [`Self::status_tags`].
+    fn status_tag(&self, role: Role) -> Option<&Tag> {
+        let k = STATUS_ROLES.iter().position(|r| *r == role)?;
+        self.status.get(self.status_at[k]?)
     }
 
-    /// Counter tags with their register width in bits.
-    pub fn counter_tags(&self) -> Vec<(Role, &Tag, u8)> {
-        COUNTER_ROLES
-            .iter()
-            .filter_map(|r| self.role(*r).map(|t| (*r, t, if t.data_type.registers(0) >= 2 { 32 } else { 16 })))
-            .collect()
+    /// Tags read on every poll: handshake, state, and the validation request and answer.
+    pub fn status_tags(&self) -> impl ExactSizeIterator<Item = &Tag> {
+        self.status.iter()
+    }
+
+    /// Counter tags with their role and register width in bits.
+    pub fn counter_tags(&self) -> &[(Role, Tag, u8)] {
+        &self.counters
+    }
+
+    /// Tags a poll may read whatever its due classes: status and counters.
+    pub fn periodic_tags(&self) -> impl Iterator<Item = &Tag> {
+        self.status_tags().chain(self.counters.iter().map(|(_, t, _)| t))
     }
 
     /// Tags of the record presented by the handshake (with the status tags, so the record and
     /// the key it is stored under come from the same read).
     pub fn record_tags(&self) -> Vec<&Tag> {
         let p = &self.profile;
-        let mut tags = self.status_tags();
+        let mut tags: Vec<&Tag> = self.status_tags().collect();
         tags.extend(RECORD_ROLES.iter().filter_map(|r| self.role(*r)));
         tags.extend(p.measurements.iter().map(|m| &m.tag));
         tags.extend(p.consumes.iter().map(|c| &c.tag));
@@ -139,20 +173,22 @@ impl StationMap {
 
     /// Decodes the status tags.
     pub fn status(&self, values: &Values<'_>) -> Status {
-        let u32_of = |role| values.int(self.role(role)).and_then(|v| u32::try_from(v).ok());
+        let int = |role| values.int(self.status_tag(role));
+        let u32_of = |role| int(role).and_then(|v| u32::try_from(v).ok());
+        let at = |k: usize| self.status.get(k);
         Status {
             handshake: HandshakeView {
                 epoch: u32_of(Role::Epoch).unwrap_or(0),
                 seq: u32_of(Role::RecordSeq),
                 ack: u32_of(Role::RecordAck),
-                ready: values.int(self.role(Role::RecordReady)).map(|v| v != 0),
-                ack_flag: values.int(self.role(Role::RecordAckFlag)).map(|v| v != 0),
+                ready: int(Role::RecordReady).map(|v| v != 0),
+                ack_flag: int(Role::RecordAckFlag).map(|v| v != 0),
             },
-            state: values.int(self.role(Role::State)).and_then(|v| u16::try_from(v).ok()),
-            fault: values.int(self.role(Role::FaultCode)).and_then(|v| u16::try_from(v).ok()).unwrap_or(0),
-            validation: self.profile.validation.as_ref().and_then(|v| {
-                let request = u32::try_from(values.int(Some(&v.request_seq))?).ok()?;
-                let answered = u32::try_from(values.int(Some(&v.answer_seq))?).ok()?;
+            state: int(Role::State).and_then(|v| u16::try_from(v).ok()),
+            fault: int(Role::FaultCode).and_then(|v| u16::try_from(v).ok()).unwrap_or(0),
+            validation: self.validation_at.and_then(|(request, answer)| {
+                let request = u32::try_from(values.int(at(request))?).ok()?;
+                let answered = u32::try_from(values.int(at(answer))?).ok()?;
                 Some((request, answered))
             }),
         }
@@ -284,6 +320,29 @@ impl StationMap {
             seq: RecordSeq(u64::from(seq)),
         }
     }
+}
+
+/// The scan classes a line's polls follow: those of the tags read on every poll (status and
+/// handshake) and of the counters, with their periods. Record tags are read when a record
+/// waits, whatever their class. The collector schedules its polls by these, and the
+/// acquisition benchmark's raw loop reads at the fastest of them.
+pub fn polled_classes<'a>(
+    scan_classes: &std::collections::BTreeMap<String, std::time::Duration>,
+    maps: impl IntoIterator<Item = &'a StationMap>,
+) -> std::collections::BTreeMap<String, std::time::Duration> {
+    let mut classes = std::collections::BTreeMap::new();
+    for tag in maps.into_iter().flat_map(StationMap::periodic_tags) {
+        if let Some(period) = scan_classes.get(&tag.scan) {
+            classes.insert(tag.scan.clone(), *period);
+        }
+    }
+    if classes.is_empty() {
+        // A profile without status tags still polls at its fastest class.
+        if let Some((name, period)) = scan_classes.iter().min_by_key(|(_, p)| **p) {
+            classes.insert(name.clone(), *period);
+        }
+    }
+    classes
 }
 
 /// A fingerprint of a record's content (not its key or read time): flag handshakes recognise a

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use mes::acquisition::collector::Mode;
 use mes::acquisition::plan::{DEFAULT_MAX_GAP, ReadBlock, plan_reads};
-use mes::acquisition::station::StationMap;
+use mes::acquisition::station::{StationMap, polled_classes};
 use mes::acquisition::{Collectors, DriverSettings};
 use plc_contract::profile::{Endpoint, Profile, RegisterSpace};
 use tokio_modbus::client::Reader;
@@ -97,22 +97,22 @@ pub async fn run(
             *period = Duration::from_millis(ms);
         }
     }
-    // The periodic reads of every station: status and counter tags, as the collector plans them.
+    // The periodic reads of every station: status and counter tags, as the collector plans them,
+    // at the fastest class the collector's polls follow.
     let maps: Vec<StationMap> =
         profile.stations.iter().map(|s| StationMap::new(s.clone(), profile.clock_zone)).collect();
-    let mut plan: Vec<(u8, Vec<ReadBlock>)> = Vec::new();
-    let mut period = Duration::MAX;
-    for map in &maps {
-        let mut tags = map.status_tags();
-        tags.extend(map.counter_tags().into_iter().map(|(_, t, _)| t));
-        for t in &tags {
-            if let Some(p) = profile.scan_classes.get(&t.scan) {
-                period = period.min(*p);
-            }
-        }
-        plan.push((map.profile.unit_id.unwrap_or(0), plan_reads(&tags, DEFAULT_MAX_GAP)));
-    }
-    anyhow::ensure!(period != Duration::MAX, "the profile has no periodic tags to poll");
+    let plan: Vec<(u8, Vec<ReadBlock>)> = maps
+        .iter()
+        .map(|map| {
+            let tags: Vec<_> = map.periodic_tags().collect();
+            (map.profile.unit_id.unwrap_or(0), plan_reads(&tags, DEFAULT_MAX_GAP))
+        })
+        .collect();
+    let period = polled_classes(&profile.scan_classes, &maps).into_values().min().unwrap_or(Duration::MAX);
+    anyhow::ensure!(
+        period != Duration::MAX && plan.iter().any(|(_, b)| !b.is_empty()),
+        "the profile has no periodic tags to poll"
+    );
     let per_tick: usize = plan.iter().map(|(_, b)| b.len()).sum();
     let registers: u32 = plan.iter().flat_map(|(_, b)| b.iter().map(|b| u32::from(b.count))).sum();
     let modbus = matches!(profile.endpoint, Endpoint::ModbusTcp { .. });
