@@ -536,6 +536,8 @@ pub struct StationNow {
     pub since: Option<DateTime<Utc>>,
     /// Downtime reason of a fault.
     pub reason: Option<String>,
+    /// The same reason on Vietnamese pages (the live script picks it by the page's language).
+    pub reason_vi: Option<String>,
 }
 
 /// Whether a line is producing, at a glance.
@@ -560,6 +562,8 @@ pub struct LineSummary {
     pub line: LineId,
     /// Display name.
     pub name: String,
+    /// Display name on Vietnamese pages, if the profile gives one.
+    pub name_vi: Option<String>,
     /// At a glance.
     pub status: LineStatus,
     /// Stations in route order, now.
@@ -598,6 +602,7 @@ pub async fn line_summaries(
 ) -> Result<Vec<LineSummary>, FiguresError> {
     use crate::domain::state::MachineState;
     let shift = calendar.locate(now);
+    let reasons = store.reason_names().await?;
     let mut out = Vec::new();
     for line in store.lines().await? {
         let has_repair = line.stations.iter().any(|s| s.kind == StationKind::Repair);
@@ -614,11 +619,13 @@ pub async fn line_summaries(
             .zip(&intervals)
             .map(|(s, iv)| {
                 let current = iv.iter().rev().find(|i| i.ended_at.is_none());
+                let reason = current.and_then(|i| i.reason.clone().or(i.fault_code.map(|c| format!("fault {c}"))));
                 StationNow {
                     station: s.id.clone(),
                     state: current.map(|i| i.state),
                     since: current.map(|i| i.started_at),
-                    reason: current.and_then(|i| i.reason.clone().or(i.fault_code.map(|c| format!("fault {c}")))),
+                    reason_vi: reason.as_deref().map(|r| crate::present::i18n::Lang::Vi.reason(&reasons, r)),
+                    reason,
                 }
             })
             .collect();
@@ -651,6 +658,7 @@ pub async fn line_summaries(
             held_units: held.get(line.id.as_str()).copied().unwrap_or(0),
             line: line.id,
             name: line.name,
+            name_vi: line.name_vi,
             status,
             stations,
             shift: shift.as_ref().map(|s| format!("{} {}", s.date, s.name)),
@@ -694,6 +702,8 @@ pub struct StationDetail {
     pub station: StationId,
     /// Display name.
     pub name: String,
+    /// Display name on Vietnamese pages, if the profile gives one.
+    pub name_vi: Option<String>,
     /// Units waiting for it (see [`crate::domain::kpi::line_wip`]).
     pub wip_before: u64,
     /// Its state intervals in the period, oldest first.
@@ -710,6 +720,8 @@ pub struct LineDetail {
     pub line: LineId,
     /// Display name.
     pub name: String,
+    /// Display name on Vietnamese pages, if the profile gives one.
+    pub name_vi: Option<String>,
     /// Period start.
     pub from: DateTime<Utc>,
     /// Period end (now).
@@ -748,8 +760,9 @@ pub async fn line_detail_over(
     (from, to): (DateTime<Utc>, DateTime<Utc>),
     now: DateTime<Utc>,
 ) -> Result<LineDetail, FiguresError> {
-    let name = store.lines().await?.into_iter().find(|l| &l.id == line).map(|l| l.name);
-    let name = name.ok_or_else(|| StoreError::UnknownLine { line: line.to_string() })?;
+    let known = store.lines().await?.into_iter().find(|l| &l.id == line);
+    let known = known.ok_or_else(|| StoreError::UnknownLine { line: line.to_string() })?;
+    let (name, name_vi) = (known.name, known.name_vi);
     let whole = Scope { line: line.clone(), station: None, from, to, by: None };
     let (stations, intervals, has_repair) = watched(store, &whole).await?;
     // One read of visits serves every figure: units seen in the last day (WIP) or this shift.
@@ -782,9 +795,25 @@ pub async fn line_detail_over(
         .into_iter()
         .zip(data.intervals)
         .zip(wip.before)
-        .map(|((s, timeline), wip_before)| StationDetail { station: s.id, name: s.name, wip_before, timeline })
+        .map(|((s, timeline), wip_before)| StationDetail {
+            station: s.id,
+            name: s.name,
+            name_vi: s.name_vi,
+            wip_before,
+            timeline,
+        })
         .collect();
-    Ok(LineDetail { line: line.clone(), name, from, to, stations, at_repair: wip.at_repair, hourly, top_defects })
+    Ok(LineDetail {
+        line: line.clone(),
+        name,
+        name_vi,
+        from,
+        to,
+        stations,
+        at_repair: wip.at_repair,
+        hourly,
+        top_defects,
+    })
 }
 
 /// The master data a closed period's figures are computed with, recorded in its ledger entry
@@ -898,6 +927,7 @@ fn basis_steps(line: &LineId, basis: &PeriodBasis) -> Result<(Vec<Station>, bool
             Ok(Station {
                 id: s.code.clone(),
                 name: s.code.to_string(),
+                name_vi: None,
                 position: u32::try_from(k + 1).unwrap_or(u32::MAX),
                 kind: StationKind::parse(&s.kind).ok_or_else(|| FiguresError::UnknownStation {
                     line: line.to_string(),

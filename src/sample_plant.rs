@@ -18,7 +18,7 @@ use crate::domain::equipment::{Area, Line, LineKind, Site, Station, StationKind}
 use crate::domain::ids::{
     DefectCode, LineId, LotId, PlcEpoch, ProductCode, RecordSeq, SerialNumber, StationId, WorkOrderId,
 };
-use crate::domain::plant::PlantModel;
+use crate::domain::plant::{DefectName, PlantModel, ReasonName};
 use crate::domain::product::{Product, Route, RouteStep, TraceabilityLevel, WorkOrder};
 use crate::domain::record::{Certainty, ConsumedItem, Consumption, Defect, Measurement, UnitRecord, Verdict};
 use crate::domain::shift::DEFAULT_TIME_ZONE;
@@ -95,35 +95,36 @@ pub const PHONE_LINE: &str = "phone-1";
 /// Code of the sample plant's tablet line.
 pub const TABLET_LINE: &str = "tablet-1";
 
-type StationSpec = (&'static str, &'static str, StationKind);
+/// Code, display name, Vietnamese name, kind.
+type StationSpec = (&'static str, &'static str, &'static str, StationKind);
 
 const SMT_STATIONS: [StationSpec; 6] = [
-    ("PRINT", "Solder paste printer", StationKind::Assembly),
-    ("SPI", "Solder paste inspection", StationKind::Inspection),
-    ("PNP", "Pick and place", StationKind::Assembly),
-    ("REFLOW", "Reflow oven", StationKind::Process),
-    ("AOI", "Automated optical inspection", StationKind::Inspection),
-    ("ICT", "In-circuit / functional test", StationKind::Test),
+    ("PRINT", "Solder paste printer", "Máy in kem hàn", StationKind::Assembly),
+    ("SPI", "Solder paste inspection", "Kiểm tra kem hàn", StationKind::Inspection),
+    ("PNP", "Pick and place", "Máy gắp đặt linh kiện", StationKind::Assembly),
+    ("REFLOW", "Reflow oven", "Lò hàn reflow", StationKind::Process),
+    ("AOI", "Automated optical inspection", "Kiểm tra quang học tự động", StationKind::Inspection),
+    ("ICT", "In-circuit / functional test", "Kiểm tra mạch / chức năng", StationKind::Test),
 ];
 const PHONE_STATIONS: [StationSpec; 8] = [
-    ("LOAD", "PCBA load", StationKind::Assembly),
-    ("DISPLAY", "Display assembly", StationKind::Assembly),
-    ("BATTERY", "Battery assembly", StationKind::Assembly),
-    ("SCREW", "Housing and screws", StationKind::Assembly),
-    ("FT", "Functional test", StationKind::Test),
-    ("RF", "RF calibration", StationKind::Test),
-    ("REPAIR", "Repair", StationKind::Repair),
-    ("PACK", "Final QC and pack", StationKind::Pack),
+    ("LOAD", "PCBA load", "Nạp bo mạch PCBA", StationKind::Assembly),
+    ("DISPLAY", "Display assembly", "Lắp màn hình", StationKind::Assembly),
+    ("BATTERY", "Battery assembly", "Lắp pin", StationKind::Assembly),
+    ("SCREW", "Housing and screws", "Lắp vỏ và bắt vít", StationKind::Assembly),
+    ("FT", "Functional test", "Kiểm tra chức năng", StationKind::Test),
+    ("RF", "RF calibration", "Hiệu chuẩn RF", StationKind::Test),
+    ("REPAIR", "Repair", "Sửa chữa", StationKind::Repair),
+    ("PACK", "Final QC and pack", "Kiểm tra cuối và đóng gói", StationKind::Pack),
 ];
 const TABLET_STATIONS: [StationSpec; 8] = [
-    ("LOAD", "PCBA load", StationKind::Assembly),
-    ("DISPLAY", "Display lamination", StationKind::Assembly),
-    ("BATTERY", "Battery assembly", StationKind::Assembly),
-    ("ASSY", "Housing assembly", StationKind::Assembly),
-    ("FT", "Functional test", StationKind::Test),
-    ("CAL", "Sensor calibration", StationKind::Test),
-    ("REPAIR", "Repair", StationKind::Repair),
-    ("PACK", "Final QC and pack", StationKind::Pack),
+    ("LOAD", "PCBA load", "Nạp bo mạch PCBA", StationKind::Assembly),
+    ("DISPLAY", "Display lamination", "Dán màn hình", StationKind::Assembly),
+    ("BATTERY", "Battery assembly", "Lắp pin", StationKind::Assembly),
+    ("ASSY", "Housing assembly", "Lắp vỏ", StationKind::Assembly),
+    ("FT", "Functional test", "Kiểm tra chức năng", StationKind::Test),
+    ("CAL", "Sensor calibration", "Hiệu chuẩn cảm biến", StationKind::Test),
+    ("REPAIR", "Repair", "Sửa chữa", StationKind::Repair),
+    ("PACK", "Final QC and pack", "Kiểm tra cuối và đóng gói", StationKind::Pack),
 ];
 
 /// Parses an id the generator built itself; every such id is valid by construction.
@@ -142,26 +143,29 @@ fn secs(n: u64) -> i64 {
 
 /// The sample plant's master data.
 pub fn plant_model() -> PlantModel {
-    let line = |code: &str, name: &str, kind: LineKind, stations: &[StationSpec]| Line {
+    let line = |code: &str, (name, name_vi): (&str, &str), kind: LineKind, stations: &[StationSpec]| Line {
         id: id(LineId::parse, code),
         area: "A1".into(),
         name: name.into(),
+        name_vi: Some(name_vi.into()),
         kind,
         stations: stations
             .iter()
             .enumerate()
-            .map(|(i, (code, name, kind))| Station {
+            .map(|(i, (code, name, name_vi, kind))| Station {
                 id: id(StationId::parse, code),
                 name: (*name).into(),
+                name_vi: Some((*name_vi).into()),
                 position: count(i + 1),
                 kind: *kind,
                 ideal_cycle_ms: None,
             })
             .collect(),
     };
-    let product = |code: &str, name: &str, material: u8, process: u8, opportunities| Product {
+    let product = |code: &str, (name, name_vi): (&str, &str), material: u8, process: u8, opportunities| Product {
         code: id(ProductCode::parse, code),
         name: name.into(),
+        name_vi: Some(name_vi.into()),
         traceability: TraceabilityLevel { material, process },
         opportunities_per_unit: opportunities,
     };
@@ -171,9 +175,9 @@ pub fn plant_model() -> PlantModel {
         version: 1,
         steps: stations
             .iter()
-            .filter(|(_, _, kind)| *kind != StationKind::Repair)
+            .filter(|(_, _, _, kind)| *kind != StationKind::Repair)
             .enumerate()
-            .map(|(i, (code, name, _))| RouteStep {
+            .map(|(i, (code, name, _, _))| RouteStep {
                 position: count(i + 1),
                 station: id(StationId::parse, code),
                 operation: (*name).into(),
@@ -194,15 +198,20 @@ pub fn plant_model() -> PlantModel {
         },
         areas: vec![Area { site: "THA".into(), code: "A1".into(), name: "Assembly hall 1".into() }],
         lines: vec![
-            line(SMT_LINE, "SMT line 1", LineKind::Smt, &SMT_STATIONS),
-            line(PHONE_LINE, "Phone final assembly 1", LineKind::Phone, &PHONE_STATIONS),
-            line(TABLET_LINE, "Tablet final assembly 1", LineKind::Tablet, &TABLET_STATIONS),
+            line(SMT_LINE, ("SMT line 1", "Dây chuyền SMT 1"), LineKind::Smt, &SMT_STATIONS),
+            line(PHONE_LINE, ("Phone final assembly 1", "Lắp ráp điện thoại 1"), LineKind::Phone, &PHONE_STATIONS),
+            line(
+                TABLET_LINE,
+                ("Tablet final assembly 1", "Lắp ráp máy tính bảng 1"),
+                LineKind::Tablet,
+                &TABLET_STATIONS,
+            ),
         ],
         products: vec![
-            product("PCBA-PH", "Phone main board", 3, 3, 480),
-            product("PCBA-TB", "Tablet main board", 3, 3, 620),
-            product("PHONE-X1", "Phone X1", 2, 2, 40),
-            product("TABLET-T1", "Tablet T1", 2, 2, 46),
+            product("PCBA-PH", ("Phone main board", "Bo mạch chính điện thoại"), 3, 3, 480),
+            product("PCBA-TB", ("Tablet main board", "Bo mạch chính máy tính bảng"), 3, 3, 620),
+            product("PHONE-X1", ("Phone X1", "Điện thoại X1"), 2, 2, 40),
+            product("TABLET-T1", ("Tablet T1", "Máy tính bảng T1"), 2, 2, 46),
         ],
         routes: vec![
             route("PCBA-PH", SMT_LINE, &SMT_STATIONS),
@@ -216,8 +225,60 @@ pub fn plant_model() -> PlantModel {
             order("WO-PH-0001", "PHONE-X1", PHONE_LINE, 1_000_000),
             order("WO-TB-0001", "TABLET-T1", TABLET_LINE, 1_000_000),
         ],
+        defects: DEFECT_NAMES
+            .iter()
+            .map(|(code, name, name_vi)| DefectName {
+                code: (*code).into(),
+                name: (*name).into(),
+                name_vi: Some((*name_vi).into()),
+            })
+            .collect(),
+        fault_reasons: FAULT_REASONS
+            .iter()
+            .map(|(_, reason, name_vi)| ReasonName { reason: (*reason).into(), name_vi: (*name_vi).into() })
+            .collect(),
     }
 }
+
+/// The fault codes the generator's stations stop with (100–119), with their reasons in English
+/// and Vietnamese (the bundled profiles' reasons).
+const FAULT_REASONS: [(u16, &str, &str); 20] = [
+    (100, "conveyor jam", "kẹt băng tải"),
+    (101, "vacuum pressure low", "áp suất chân không thấp"),
+    (102, "vision system error", "lỗi hệ thống thị giác"),
+    (103, "nozzle blocked", "tắc đầu hút"),
+    (104, "feeder error", "lỗi bộ cấp linh kiện"),
+    (105, "safety door opened", "cửa an toàn mở"),
+    (106, "servo overload", "quá tải servo"),
+    (107, "air pressure low", "áp suất khí nén thấp"),
+    (108, "fixture misaligned", "đồ gá lệch"),
+    (109, "barcode unreadable", "không đọc được mã vạch"),
+    (110, "torque tool fault", "lỗi dụng cụ siết lực"),
+    (111, "test fixture contact", "lỗi tiếp xúc đồ gá kiểm tra"),
+    (112, "temperature out of range", "nhiệt độ ngoài giới hạn"),
+    (113, "emergency stop", "dừng khẩn cấp"),
+    (114, "PLC communication loss", "mất kết nối PLC"),
+    (115, "tool change overdue", "quá hạn thay dụng cụ"),
+    (116, "material shortage alarm", "báo thiếu vật tư"),
+    (117, "calibration drift", "trôi hiệu chuẩn"),
+    (118, "sensor fault", "lỗi cảm biến"),
+    (119, "power dip", "sụt điện áp"),
+];
+
+/// The defect codes the generator reports, with their names in English and Vietnamese (the
+/// same names the bundled profiles give the simulators' codes).
+const DEFECT_NAMES: [(&str, &str, &str); 10] = [
+    ("SOLDER_BRIDGE", "Solder bridge", "Cầu hàn"),
+    ("TOMBSTONE", "Tombstone", "Linh kiện dựng đứng"),
+    ("MISSING_COMPONENT", "Missing component", "Thiếu linh kiện"),
+    ("INSUFFICIENT_SOLDER", "Insufficient solder", "Thiếu thiếc hàn"),
+    ("ICT_OPEN", "Open circuit", "Hở mạch"),
+    ("ICT_SHORT", "Short circuit", "Ngắn mạch"),
+    ("FT_AUDIO", "Audio test failed", "Lỗi âm thanh"),
+    ("FT_CAMERA", "Camera test failed", "Lỗi camera"),
+    ("FT_TOUCH", "Touch test failed", "Lỗi cảm ứng"),
+    ("RF_POWER_LOW", "RF output power low", "Công suất RF thấp"),
+];
 
 impl SamplePlant {
     /// A generator whose history starts at `start`.
@@ -318,7 +379,7 @@ impl SamplePlant {
         let (product, wo) = if for_phone { ("PCBA-PH", "WO-SMT-PH-0001") } else { ("PCBA-TB", "WO-SMT-TB-0001") };
         let cycle = 20;
         let t0 = self.start + Duration::seconds(secs(n) * cycle);
-        for (i, (station, _, _)) in SMT_STATIONS.iter().enumerate() {
+        for (i, (station, _, _, _)) in SMT_STATIONS.iter().enumerate() {
             let at = t0 + Duration::seconds(cycle * (i64::from(count(i)) + 1));
             let mut rec = self.record(SMT_LINE, station, &serial, product, wo, at, cycle);
             match *station {
@@ -403,7 +464,7 @@ impl SamplePlant {
         let (display, battery) = (self.next_lot(true), self.next_lot(false));
         self.truth.product_lots.insert(serial.clone(), [display.clone(), battery.clone()].into());
 
-        for (station, _, kind) in stations.iter().filter(|(_, _, k)| *k != StationKind::Repair) {
+        for (station, _, _, kind) in stations.iter().filter(|(_, _, _, k)| *k != StationKind::Repair) {
             at += Duration::seconds(cycle);
             let mut rec = self.record(line, station, &serial, product, wo, at, cycle);
             match *station {
@@ -541,7 +602,10 @@ fn interval(
         plc_code,
         state,
         fault_code,
-        reason: fault_code.map(|c| format!("fault {c}")),
+        reason: fault_code.map(|c| match FAULT_REASONS.iter().find(|r| r.0 == c) {
+            Some((_, reason, _)) => (*reason).to_owned(),
+            None => format!("fault {c}"),
+        }),
     }
 }
 

@@ -10,6 +10,8 @@ mod m20261123_000002_validation;
 mod m20261201_000003_ideal_cycle;
 mod m20261203_000004_sessions;
 mod m20261203_000005_ledger;
+mod m20261206_000006_release_reason;
+mod m20261206_000007_names;
 
 pub use m20261203_000005_ledger::RECORDED;
 
@@ -25,6 +27,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000003_ideal_cycle::Migration),
             Box::new(m20261203_000004_sessions::Migration),
             Box::new(m20261203_000005_ledger::Migration),
+            Box::new(m20261206_000006_release_reason::Migration),
+            Box::new(m20261206_000007_names::Migration),
         ]
     }
 }

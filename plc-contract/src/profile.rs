@@ -52,6 +52,8 @@ pub struct Profile {
     pub line: String,
     /// Display name.
     pub name: String,
+    /// Display name on Vietnamese pages, if the profile gives one.
+    pub name_vi: Option<String>,
     /// Line kind (`smt`, `phone`, `tablet`).
     pub kind: String,
     /// Where and how to reach the PLCs.
@@ -62,10 +64,15 @@ pub struct Profile {
     pub states: BTreeMap<u16, String>,
     /// Fault code → downtime reason, as the line's maintenance staff name them.
     pub fault_reasons: BTreeMap<u16, String>,
+    /// Fault code → the reason on Vietnamese pages, where the profile gives one.
+    pub fault_reasons_vi: BTreeMap<u16, String>,
     /// Stations in route order.
     pub stations: Vec<StationProfile>,
     /// What the line makes, for routes and DPMO; `None` if the profile does not say.
     pub product: Option<ProductProfile>,
+    /// Defect code → its readable names, so pages show "Missing component" beside
+    /// `MISSING_COMPONENT`; codes the profile does not name are shown as codes.
+    pub defects: BTreeMap<String, DefectName>,
     /// The zone the PLCs' clocks keep (their `produced_at` tags); UTC unless the profile says.
     pub clock_zone: chrono_tz::Tz,
 }
@@ -78,10 +85,21 @@ pub struct ProductProfile {
     pub code: String,
     /// Display name.
     pub name: String,
+    /// Display name on Vietnamese pages, if the profile gives one.
+    pub name_vi: Option<String>,
     /// IPC-1782 traceability level, "M1P1" to "M4P4".
     pub traceability: String,
     /// Defect opportunities per unit (IPC-7912A), for DPMO.
     pub opportunities_per_unit: u32,
+}
+
+/// The readable names of a defect code, as the line's quality staff name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DefectName {
+    /// Readable name.
+    pub name: String,
+    /// Readable name on Vietnamese pages, if the profile gives one.
+    pub name_vi: Option<String>,
 }
 
 /// How the PLCs of a line are reached.
@@ -342,6 +360,8 @@ pub struct StationProfile {
     pub code: String,
     /// Display name.
     pub name: String,
+    /// Display name on Vietnamese pages, if the profile gives one.
+    pub name_vi: Option<String>,
     /// Station kind (one of [`STATION_KINDS`]).
     pub kind: String,
     /// Modbus unit id (Modbus only).
@@ -395,6 +415,7 @@ pub enum ProfileError {
 struct RawProfile {
     line: Spanned<String>,
     name: Option<Spanned<String>>,
+    name_vi: Option<Spanned<String>>,
     kind: Spanned<String>,
     endpoint: RawEndpoint,
     #[serde(default)]
@@ -404,9 +425,20 @@ struct RawProfile {
     states: Spanned<BTreeMap<String, Spanned<String>>>,
     #[serde(default)]
     fault_reasons: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    fault_reasons_vi: BTreeMap<String, Spanned<String>>,
     stations: Vec<RawStation>,
     product: Option<RawProduct>,
+    #[serde(default)]
+    defects: BTreeMap<String, RawDefect>,
     clock_zone: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDefect {
+    name: Spanned<String>,
+    name_vi: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -414,6 +446,7 @@ struct RawProfile {
 struct RawProduct {
     code: Spanned<String>,
     name: Option<Spanned<String>>,
+    name_vi: Option<Spanned<String>>,
     traceability: Spanned<String>,
     opportunities_per_unit: Spanned<u32>,
 }
@@ -476,6 +509,7 @@ struct RawEncoding {
 struct RawStation {
     code: Spanned<String>,
     name: Option<Spanned<String>>,
+    name_vi: Option<Spanned<String>>,
     kind: Spanned<String>,
     unit_id: Option<Spanned<u8>>,
     handshake: Spanned<String>,
@@ -835,14 +869,41 @@ impl Profile {
         if !LINE_KINDS.contains(&raw.kind.get_ref().as_str()) {
             c.sink.at(raw.kind.span(), "kind", format!("{:?} is not one of {LINE_KINDS:?}", raw.kind.get_ref()));
         }
-        if let Some(n) = &raw.name {
-            c.text(n, "name", MAX_NAME_CHARS);
-        }
-        if let Some(n) = raw.product.as_ref().and_then(|p| p.name.as_ref()) {
-            c.text(n, "product.name", MAX_NAME_CHARS);
+        for (n, field) in [
+            (&raw.name, "name"),
+            (&raw.name_vi, "name_vi"),
+            (&raw.product.as_ref().and_then(|p| p.name.clone()), "product.name"),
+            (&raw.product.as_ref().and_then(|p| p.name_vi.clone()), "product.name_vi"),
+        ] {
+            if let Some(n) = n {
+                c.text(n, field, MAX_NAME_CHARS);
+            }
         }
         for (code, reason) in &raw.fault_reasons {
             c.text(reason, &format!("fault_reasons.{code}"), MAX_NAME_CHARS);
+        }
+        for (code, reason) in &raw.fault_reasons_vi {
+            c.text(reason, &format!("fault_reasons_vi.{code}"), MAX_NAME_CHARS);
+            if !raw.fault_reasons.contains_key(code) {
+                c.sink.at(
+                    reason.span(),
+                    format!("fault_reasons_vi.{code}"),
+                    format!("fault code {code} has no reason in [fault_reasons] to translate"),
+                );
+            }
+        }
+        for (code, d) in &raw.defects {
+            if !is_code(code) {
+                c.sink.at(
+                    d.name.span(),
+                    format!("defects.{code}"),
+                    "a defect code may only contain ASCII letters, digits, '-', '_' and '.' (at most 64)",
+                );
+            }
+            c.text(&d.name, &format!("defects.{code}.name"), MAX_NAME_CHARS);
+            if let Some(n) = &d.name_vi {
+                c.text(n, &format!("defects.{code}.name_vi"), MAX_NAME_CHARS);
+            }
         }
         let clock_zone = match &raw.clock_zone {
             None => chrono_tz::UTC,
@@ -941,6 +1002,7 @@ impl Profile {
             (c.sink.problems.len() == before).then(|| ProductProfile {
                 code: p.code.get_ref().clone(),
                 name: p.name.as_ref().map_or_else(|| p.code.get_ref().clone(), |n| n.get_ref().clone()),
+                name_vi: p.name_vi.as_ref().map(|n| n.get_ref().clone()),
                 traceability: p.traceability.get_ref().to_ascii_uppercase(),
                 opportunities_per_unit: *p.opportunities_per_unit.get_ref(),
             })
@@ -951,13 +1013,28 @@ impl Profile {
             Some(endpoint) if problems.is_empty() => Ok(Profile {
                 line: raw.line.into_inner(),
                 name: raw.name.map(Spanned::into_inner).unwrap_or_default(),
+                name_vi: raw.name_vi.map(Spanned::into_inner),
                 kind: raw.kind.into_inner(),
                 endpoint,
                 scan_classes: scans,
                 states,
+                fault_reasons_vi: raw
+                    .fault_reasons_vi
+                    .iter()
+                    .filter_map(|(code, reason)| Some((code.parse().ok()?, reason.get_ref().clone())))
+                    .collect(),
                 fault_reasons,
                 stations,
                 product,
+                defects: raw
+                    .defects
+                    .into_iter()
+                    .map(|(code, d)| {
+                        let name =
+                            DefectName { name: d.name.into_inner(), name_vi: d.name_vi.map(Spanned::into_inner) };
+                        (code, name)
+                    })
+                    .collect(),
                 clock_zone,
             }),
             _ => Err(problems),
@@ -1345,8 +1422,10 @@ fn station(c: &mut Checker<'_>, s: &RawStation, field: &str, line_endpoint: &Raw
     if let Some(r) = s.ring_size.as_ref().filter(|r| *r.get_ref() == 0) {
         c.sink.at(r.span(), format!("{field}.ring_size"), "a PLC holds at least one unacknowledged record");
     }
-    if let Some(n) = &s.name {
-        c.text(n, &format!("{field}.name"), MAX_NAME_CHARS);
+    for (n, key) in [(&s.name, "name"), (&s.name_vi, "name_vi")] {
+        if let Some(n) = n {
+            c.text(n, &format!("{field}.{key}"), MAX_NAME_CHARS);
+        }
     }
     for (i, f) in s.feeders.iter().enumerate() {
         c.text(&f.ref_designators, &format!("{field}.feeders[{i}].ref_designators"), MAX_NAME_CHARS);
@@ -1354,6 +1433,7 @@ fn station(c: &mut Checker<'_>, s: &RawStation, field: &str, line_endpoint: &Raw
     (c.sink.problems.len() == before).then(|| StationProfile {
         code: s.code.get_ref().clone(),
         name: s.name.as_ref().map(|n| n.get_ref().clone()).unwrap_or_default(),
+        name_vi: s.name_vi.as_ref().map(|n| n.get_ref().clone()),
         kind: s.kind.get_ref().clone(),
         unit_id: unit,
         handshake: handshake.unwrap_or(Handshake::Sequence),
@@ -1444,6 +1524,68 @@ result = { address = "hr:32", type = "u16" }
         assert_eq!(p.stations[0].tags[&Role::Serial].length, 16);
         assert_eq!(p.stations[0].tags[&Role::Serial].scan, "default");
         assert_eq!(p.states[&2], "running");
+    }
+
+    #[test]
+    fn vietnamese_names_are_optional_and_checked_like_names() {
+        let p = Profile::parse(Path::new("p.toml"), GOOD).unwrap();
+        assert_eq!((p.name_vi, p.stations[0].name_vi.clone()), (None, None));
+        let named = GOOD
+            .replace("kind = \"phone\"\n", "kind = \"phone\"\nname_vi = \"Lắp ráp điện thoại 9\"\n")
+            .replace("kind = \"test\"\n", "kind = \"test\"\nname_vi = \"Kiểm tra chức năng\"\n");
+        let p = Profile::parse(Path::new("p.toml"), &named).unwrap();
+        assert_eq!(p.name_vi.as_deref(), Some("Lắp ráp điện thoại 9"));
+        assert_eq!(p.stations[0].name_vi.as_deref(), Some("Kiểm tra chức năng"));
+        let broken = GOOD.replace("kind = \"test\"\n", "kind = \"test\"\nname_vi = \"Ki\\u0007m\"\n");
+        assert_eq!(
+            problems(&broken),
+            vec![
+                "plc-profiles/p.toml:13:11: stations[0].name_vi: \"Ki\\u{7}m\" contains a control character".to_owned()
+            ]
+        );
+    }
+
+    /// A fault reason's Vietnamese text needs the reason it translates.
+    #[test]
+    fn vietnamese_fault_reasons_translate_declared_ones() {
+        let with = |extra: &str| format!("{GOOD}[fault_reasons]\n100 = \"conveyor jam\"\n[fault_reasons_vi]\n{extra}");
+        let p = Profile::parse(Path::new("p.toml"), &with("100 = \"kẹt băng tải\"\n")).unwrap();
+        assert_eq!(p.fault_reasons_vi.get(&100).map(String::as_str), Some("kẹt băng tải"));
+        assert_eq!(
+            problems(&with("101 = \"áp suất chân không thấp\"\n")),
+            vec![
+                "plc-profiles/p.toml:24:7: fault_reasons_vi.101: fault code 101 has no reason in [fault_reasons] to translate"
+                    .to_owned()
+            ]
+        );
+    }
+
+    /// Defect codes may be named in both languages; a bad code or an unknown key is refused
+    /// with its place, like any other field.
+    #[test]
+    fn defect_names_are_read_and_checked() {
+        let p = Profile::parse(Path::new("p.toml"), GOOD).unwrap();
+        assert!(p.defects.is_empty());
+        let named = format!(
+            "{GOOD}[defects]\nFT_AUDIO = {{ name = \"Audio test failed\", name_vi = \"Lỗi âm thanh\" }}\nE-17 = {{ name = \"Scratch\" }}\n"
+        );
+        let p = Profile::parse(Path::new("p.toml"), &named).unwrap();
+        assert_eq!(
+            p.defects.get("FT_AUDIO"),
+            Some(&DefectName { name: "Audio test failed".into(), name_vi: Some("Lỗi âm thanh".into()) })
+        );
+        assert_eq!(p.defects.get("E-17"), Some(&DefectName { name: "Scratch".into(), name_vi: None }));
+        let bad_code = format!("{GOOD}[defects]\n\"FT AUDIO\" = {{ name = \"Audio\" }}\n");
+        assert_eq!(
+            problems(&bad_code),
+            vec![
+                "plc-profiles/p.toml:22:23: defects.FT AUDIO: a defect code may only contain ASCII letters, digits, '-', '_' and '.' (at most 64)"
+                    .to_owned()
+            ]
+        );
+        let unknown = format!("{GOOD}[defects]\nFT_AUDIO = {{ name = \"Audio\", colour = \"red\" }}\n");
+        assert_eq!(problems(&unknown).len(), 1, "{:?}", problems(&unknown));
+        assert!(problems(&unknown)[0].contains("colour"), "{:?}", problems(&unknown));
     }
 
     #[test]

@@ -181,6 +181,8 @@ async fn charts_against_baseline(store: &Store, calendar: &ShiftCalendar, runs: 
         detail.stations.iter().map(|s| (s.station.to_string(), s.timeline.as_slice())).collect();
     let intervals: usize = rows.iter().map(|r| r.1.len()).sum();
     let lang = Lang::En;
+    // The plotters Pareto labels bars with the catalogue's names; the frozen baseline drew codes.
+    let names = store.defect_names().await?;
     let k = 20 * runs.max(1);
     let time = |f: &mut dyn FnMut() -> usize| {
         let t = Instant::now();
@@ -192,7 +194,7 @@ async fn charts_against_baseline(store: &Store, calendar: &ShiftCalendar, runs: 
     };
     let (new, new_bytes) = time(&mut || {
         charts::svg(&HourlyOutput { hours: &detail.hourly, lang }, Theme::Screen).map_or(0, |s| s.len())
-            + charts::svg(&Bars::pareto(&detail.top_defects, lang), Theme::Screen).map_or(0, |s| s.len())
+            + charts::svg(&Bars::pareto(&detail.top_defects, &names, lang), Theme::Screen).map_or(0, |s| s.len())
             + charts::svg(&Timeline { rows: &rows, from, to, lang, zone }, Theme::Screen).map_or(0, |s| s.len())
     });
     let (old, old_bytes) = time(&mut || {
@@ -202,7 +204,7 @@ async fn charts_against_baseline(store: &Store, calendar: &ShiftCalendar, runs: 
     });
     let (png, png_bytes) = time(&mut || {
         charts::png(&HourlyOutput { hours: &detail.hourly, lang }, Theme::Print).map_or(0, |s| s.len())
-            + charts::png(&Bars::pareto(&detail.top_defects, lang), Theme::Print).map_or(0, |s| s.len())
+            + charts::png(&Bars::pareto(&detail.top_defects, &names, lang), Theme::Print).map_or(0, |s| s.len())
             + charts::png(&Timeline { rows: &rows, from, to, lang, zone }, Theme::Print).map_or(0, |s| s.len())
     });
     Ok(format!(

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
+use anyhow::Context as _;
 use chrono::{Duration, DurationRound, Utc};
 use clap::Args;
 use mes::acquisition::collector::Mode;
@@ -68,6 +69,11 @@ pub struct DemoArgs {
     /// With --history: tablets to generate.
     #[arg(long, default_value_t = 60)]
     tablets: usize,
+    /// With --history: when the history starts (RFC 3339 or plant time, e.g.
+    /// `2026-12-01T06:00`); by default 8 hours ago, so it ends about now. An earlier start
+    /// gives a history whose shifts have all ended (reports, audit close).
+    #[arg(long, value_name = "TIME")]
+    start: Option<String>,
 }
 
 impl Default for DemoArgs {
@@ -85,6 +91,7 @@ impl Default for DemoArgs {
             history: false,
             phones: 120,
             tablets: 60,
+            start: None,
         }
     }
 }
@@ -204,7 +211,7 @@ async fn live(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
         writeln!(out, "  {:<10} simulated PLCs on {endpoint}, collected", p.line)?;
     }
     writeln!(out, "  dashboard  http://{web_addr}/ (line overview, live)")?;
-    writeln!(out, "  api        http://{web_addr}/api/v1 (OpenAPI: http://{web_addr}/api/openapi.json)")?;
+    writeln!(out, "  api        http://{web_addr}/api/v1 (reference after login: http://{web_addr}/api)")?;
     let logins: Vec<String> = [Role::Supervisor, Role::Quality, Role::Auditor, Role::Admin]
         .into_iter()
         .map(|r| format!("{} / {}", r.as_str(), demo_password(r)))
@@ -318,9 +325,12 @@ fn summary(lines: &[LineHealth], drained: bool) -> String {
 async fn history(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let store = super::open_store(config).await?;
     store.register_plant(&plant_model()).await?;
-    // The history ends about now; re-running the demo regenerates the same records (same
-    // seed, same PLC sequence numbers), which the store recognises and skips.
-    let start = Utc::now().duration_trunc(Duration::minutes(1)).unwrap_or_else(|_| Utc::now()) - Duration::hours(8);
+    // By default the history ends about now; re-running the demo regenerates the same records
+    // (same seed, same PLC sequence numbers), which the store recognises and skips.
+    let start = match &args.start {
+        Some(t) => super::parse_time(t, config.calendar.time_zone).context("--start")?,
+        None => Utc::now().duration_trunc(Duration::minutes(1)).unwrap_or_else(|_| Utc::now()) - Duration::hours(8),
+    };
     let mut plant = SamplePlant::new(args.seed, start);
     let chunk = plant.next_chunk(args.phones, args.tablets);
 

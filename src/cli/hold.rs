@@ -38,6 +38,16 @@ pub struct HoldArgs {
     reason: String,
 }
 
+/// Options of `mes release`.
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Why the hold is lifted (kept with the release, shown with the hold).
+    #[arg(long)]
+    reason: String,
+}
+
 impl Target {
     fn resolve(&self) -> anyhow::Result<(HoldTarget, ConsumedItem)> {
         Ok(match (&self.lot, &self.serial) {
@@ -89,10 +99,11 @@ pub async fn hold(config: &Config, args: &HoldArgs) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn release(config: &Config, target: &Target) -> anyhow::Result<ExitCode> {
+pub async fn release(config: &Config, args: &ReleaseArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(!args.reason.trim().is_empty(), "--reason must say why the hold is lifted");
     let store = super::open_store(config).await?;
-    let (hold_target, item) = target.resolve()?;
-    let n = store.release_hold(&hold_target, &target.who(), Utc::now()).await?;
+    let (hold_target, item) = args.target.resolve()?;
+    let n = store.release_hold(&hold_target, &args.target.who(), args.reason.trim(), Utc::now()).await?;
     if n == 0 {
         eprintln!("{} has no hold in force", item.id());
         return Ok(ExitCode::from(2));
@@ -108,8 +119,12 @@ pub async fn list(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
         super::emit(&(serde_json::to_string_pretty(&holds)? + "\n"))?;
         return Ok(ExitCode::SUCCESS);
     }
+    // Plant time, as every other command prints it, with the zone named once.
+    let zone = config.calendar.time_zone;
+    let at = |t: chrono::DateTime<Utc>| t.with_timezone(&zone).format("%Y-%m-%d %H:%M:%S").to_string();
     let mut out = String::new();
-    writeln!(out, "{:<8} {:<28} {:<22} {:<12} reason", "state", "target", "placed", "by")?;
+    writeln!(out, "times in plant time ({zone})")?;
+    writeln!(out, "{:<8} {:<28} {:<19} {:<12} reason", "state", "target", "placed", "by")?;
     for h in &holds {
         let (kind, id) = match &h.target {
             HoldTarget::Unit(s) => ("unit", s.to_string()),
@@ -118,12 +133,16 @@ pub async fn list(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
         let state = if h.is_active() { "HELD" } else { "released" };
         writeln!(
             out,
-            "{state:<8} {:<28} {:<22} {:<12} {}",
+            "{state:<8} {:<28} {:<19} {:<12} {}",
             format!("{kind} {id}"),
-            h.placed_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            at(h.placed_at),
             h.placed_by,
             h.reason
         )?;
+        if let Some(r) = &h.released {
+            let why = r.reason.as_deref().map(|w| format!(": {w}")).unwrap_or_default();
+            writeln!(out, "{:<8} released {} by {}{why}", "", at(r.at), r.by)?;
+        }
     }
     super::emit(&out)?;
     Ok(ExitCode::SUCCESS)

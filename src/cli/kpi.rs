@@ -60,38 +60,41 @@ pub async fn run(config: &Config, command: KpiCommand) -> anyhow::Result<ExitCod
         to: p.to.clone(),
         by: p.by.clone(),
     };
-    let scope = Scope::parse(&text, &config.calendar, Utc::now())
-        .map_err(|e| anyhow::anyhow!("--{}: {}", e.field, e.message))?;
+    // One instant for the period and the report: a period ending now ends its running slice.
+    let now = Utc::now();
+    let scope =
+        Scope::parse(&text, &config.calendar, now).map_err(|e| anyhow::anyhow!("--{}: {}", e.field, e.message))?;
     let store = super::open_store(config).await?;
     let calendar = &config.calendar;
-    let now = Utc::now();
+    let clock = Clock { zone: calendar.time_zone, now };
     let mut out = String::new();
+    writeln!(out, "times in plant time ({})", clock.zone)?;
     let doc = match command {
         KpiCommand::Yield(_) => {
             let report = figures::yields(&store, calendar, &scope).await?;
             for slice in &report.slices {
-                write_yield(&mut out, slice)?;
+                write_yield(&mut out, slice, &clock)?;
             }
             report.to_json()
         }
         KpiCommand::Downtime(_) => {
             let report = figures::downtime(&store, calendar, &scope, now).await?;
             for slice in &report.slices {
-                write_downtime(&mut out, slice)?;
+                write_downtime(&mut out, slice, &clock)?;
             }
             report.to_json()
         }
         KpiCommand::Pareto(_) => {
             let report = figures::pareto(&store, calendar, &scope).await?;
             for slice in &report.slices {
-                write_pareto(&mut out, slice)?;
+                write_pareto(&mut out, slice, &clock)?;
             }
             report.to_json()
         }
         KpiCommand::Oee(_) => {
             let report = figures::oee(&store, calendar, &scope, now).await?;
             for slice in &report.slices {
-                write_oee(&mut out, slice)?;
+                write_oee(&mut out, slice, &clock)?;
             }
             report.to_json()
         }
@@ -104,9 +107,9 @@ pub async fn run(config: &Config, command: KpiCommand) -> anyhow::Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-fn write_yield(out: &mut String, slice: &Slice<YieldFigures>) -> std::fmt::Result {
+fn write_yield(out: &mut String, slice: &Slice<YieldFigures>, at: &Clock) -> std::fmt::Result {
     let f = &slice.figures;
-    write_heading(out, &slice.bucket)?;
+    write_heading(out, &slice.bucket, at)?;
     writeln!(
         out,
         "  {:<10} {:>8} {:>10} {:>7} {:>11} {:>7} {:>8} {:>8} {:>6}",
@@ -134,9 +137,9 @@ fn write_yield(out: &mut String, slice: &Slice<YieldFigures>) -> std::fmt::Resul
     writeln!(out, "  DPMO: {dpmo} ({} defects)", l.defects)
 }
 
-fn write_downtime(out: &mut String, slice: &Slice<DowntimeFigures>) -> std::fmt::Result {
+fn write_downtime(out: &mut String, slice: &Slice<DowntimeFigures>, at: &Clock) -> std::fmt::Result {
     let minutes = |s: Option<f64>| s.map_or_else(|| "no data".to_owned(), |s| format!("{:.1} min", s / 60.0));
-    write_heading(out, &slice.bucket)?;
+    write_heading(out, &slice.bucket, at)?;
     writeln!(
         out,
         "  {:<10} {:>9} {:>9} {:>9} {:>11} {:>11}  top reason",
@@ -159,8 +162,8 @@ fn write_downtime(out: &mut String, slice: &Slice<DowntimeFigures>) -> std::fmt:
     Ok(())
 }
 
-fn write_pareto(out: &mut String, slice: &Slice<ParetoFigures>) -> std::fmt::Result {
-    write_heading(out, &slice.bucket)?;
+fn write_pareto(out: &mut String, slice: &Slice<ParetoFigures>, at: &Clock) -> std::fmt::Result {
+    write_heading(out, &slice.bucket, at)?;
     writeln!(out, "  {:<24} {:>7} {:>8} {:>11}", "defect", "count", "share", "cumulative")?;
     for bar in &slice.figures.defects {
         writeln!(
@@ -178,9 +181,9 @@ fn write_pareto(out: &mut String, slice: &Slice<ParetoFigures>) -> std::fmt::Res
     Ok(())
 }
 
-fn write_oee(out: &mut String, slice: &Slice<OeeFigures>) -> std::fmt::Result {
+fn write_oee(out: &mut String, slice: &Slice<OeeFigures>, at: &Clock) -> std::fmt::Result {
     let minutes = |ms: i64| format!("{:.1} m", ms as f64 / 60_000.0);
-    write_heading(out, &slice.bucket)?;
+    write_heading(out, &slice.bucket, at)?;
     writeln!(
         out,
         "  {:<10} {:>9} {:>9} {:>10} {:>10} {:>10} {:>10} {:>6} {:>6} {:>4} {:>4}",
@@ -217,7 +220,17 @@ fn write_oee(out: &mut String, slice: &Slice<OeeFigures>) -> std::fmt::Result {
     Ok(())
 }
 
-/// The heading of one slice of a human report.
-fn write_heading(out: &mut String, b: &Bucket) -> std::fmt::Result {
-    writeln!(out, "{} ({} – {} UTC)", b.label, b.start.format("%Y-%m-%d %H:%M"), b.end.format("%Y-%m-%d %H:%M"))
+/// The plant's zone and the time of the report: slices are headed in plant time, as the
+/// shifts they name are, and one still running is marked partial.
+struct Clock {
+    zone: chrono_tz::Tz,
+    now: chrono::DateTime<Utc>,
+}
+
+/// The heading of one slice of a human report: its name, its range in plant time, and
+/// "running, partial" while it has not ended.
+fn write_heading(out: &mut String, b: &Bucket, at: &Clock) -> std::fmt::Result {
+    let local = |t: chrono::DateTime<Utc>| t.with_timezone(&at.zone).format("%Y-%m-%d %H:%M");
+    let partial = if b.running_at(at.now) { ", running: partial" } else { "" };
+    writeln!(out, "{} ({} – {}{partial})", b.label, local(b.start), local(b.end))
 }

@@ -57,7 +57,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Create the store under the data folder and load a generated sample plant (the default).
+    /// Run three simulated lines (SMT, phone, tablet) with their collectors and the dashboard,
+    /// printing a summary (the default with no subcommand); `--history` loads a generated
+    /// history instead. Details go to mes-demo.log in the data folder, or here with -v.
     Demo(demo::DemoArgs),
     /// Apply pending database migrations.
     Migrate(migrate::MigrateArgs),
@@ -81,7 +83,7 @@ enum Command {
     /// Put a lot, reel or unit on quality hold.
     Hold(hold::HoldArgs),
     /// Release a quality hold.
-    Release(hold::Target),
+    Release(hold::ReleaseArgs),
     /// Logins for the web front and the API.
     #[command(subcommand)]
     User(user::UserCommand),
@@ -105,6 +107,17 @@ enum Command {
 
 impl Cli {
     /// Log filter for the verbosity asked for.
+    /// Where the demo's details go when the terminal is kept for its summary: the demo (what
+    /// `mes` with no subcommand runs) at the default verbosity, without `RUST_LOG`, logs to
+    /// `mes-demo.log` in the data folder; `None` for every other command or with `-v`.
+    pub fn demo_log_file(&self) -> Option<PathBuf> {
+        let demo = matches!(self.command, None | Some(Command::Demo(_)));
+        if !demo || self.verbose > 0 || std::env::var_os("RUST_LOG").is_some() {
+            return None;
+        }
+        self.config().ok().map(|c| c.data_dir.join("mes-demo.log"))
+    }
+
     pub fn log_level(&self) -> &'static str {
         match self.verbose {
             0 => "warn,mes=info",
@@ -156,7 +169,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Kpi(cmd)) => kpi::run(&config, cmd).await,
         Some(Command::Report(args)) => report::run(&config, &args).await,
         Some(Command::Hold(args)) => hold::hold(&config, &args).await,
-        Some(Command::Release(target)) => hold::release(&config, &target).await,
+        Some(Command::Release(args)) => hold::release(&config, &args).await,
         Some(Command::User(cmd)) => user::run(&config, &cmd).await,
         Some(Command::Holds { json }) => hold::list(&config, json).await,
         Some(Command::Audit(cmd)) => audit::run(&config, &cmd).await,

@@ -104,7 +104,7 @@ pub async fn run(config: &Config, args: &ServeArgs) -> anyhow::Result<ExitCode> 
     let server = tokio::spawn(web.run_until_stopped());
     tracing::info!(%bound, "web front listening");
     super::emit(&format!(
-        "dashboard on http://{bound}/, API on http://{bound}/api/v1 (OpenAPI: /api/openapi.json){}; Ctrl-C to stop\n",
+        "dashboard on http://{bound}/, API on http://{bound}/api/v1 (reference after login: /api, document: /api/openapi.json){}; Ctrl-C to stop\n",
         if args.kiosk { ", kiosk mode (overview readable without login)" } else { "" }
     ))?;
     super::shutdown_signal().await;

@@ -68,6 +68,9 @@ pub struct Line {
     pub area: String,
     /// Display name.
     pub name: String,
+    /// Display name on Vietnamese pages (the profile's `name_vi`), if one is given.
+    #[serde(default)]
+    pub name_vi: Option<String>,
     /// What it makes.
     pub kind: LineKind,
     /// Stations in route order.
@@ -121,6 +124,9 @@ pub struct Station {
     pub id: StationId,
     /// Display name.
     pub name: String,
+    /// Display name on Vietnamese pages (the profile's `name_vi`), if one is given.
+    #[serde(default)]
+    pub name_vi: Option<String>,
     /// Position in the line's route order, from 1.
     pub position: u32,
     /// What it does.

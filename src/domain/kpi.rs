@@ -347,6 +347,14 @@ pub struct Bucket {
     pub end: DateTime<Utc>,
 }
 
+impl Bucket {
+    /// Whether the slice is still running at `now`: its figures cover part of it. A period
+    /// that ends now ends its last slice at `now`, which counts as running.
+    pub fn running_at(&self, now: DateTime<Utc>) -> bool {
+        self.start <= now && now <= self.end
+    }
+}
+
 /// The slices of `[from, to)` at `grain` in `calendar`'s time zone, in order, clipped to the
 /// period; time between shifts belongs to no shift slice.
 pub fn buckets(

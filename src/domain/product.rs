@@ -34,6 +34,9 @@ pub struct Product {
     pub code: ProductCode,
     /// Display name.
     pub name: String,
+    /// Display name on Vietnamese pages (the profile's `name_vi`), if one is given.
+    #[serde(default)]
+    pub name_vi: Option<String>,
     /// IPC-1782 level the customer requires for it.
     pub traceability: TraceabilityLevel,
     /// Defect opportunities per unit, for DPMO (IPC-7912A).

@@ -132,7 +132,8 @@ impl ShiftCalendar {
 }
 
 /// An instant given by a person: RFC 3339 (`2026-11-23T06:00:00+07:00`), or plant-local time
-/// in `zone` (`2026-11-23T06:00`, `2026-11-23 06:00`, `2026-11-23` for local midnight). The
+/// in `zone` (`2026-11-23T06:00`, `2026-11-23 06:00`, either with seconds and a fraction,
+/// `2026-11-23` for local midnight). The
 /// error says what was wrong, in words fit for a command line or an API answer.
 pub fn parse_instant(value: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
     use chrono::{Datelike, NaiveDateTime};
@@ -144,10 +145,15 @@ pub fn parse_instant(value: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(value) {
         return in_range(t.with_timezone(&Utc));
     }
-    let local = NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M")
-        .or_else(|_| NaiveDateTime::parse_from_str(value, "%Y-%m-%d %H:%M"))
-        .or_else(|_| NaiveDate::parse_from_str(value, "%Y-%m-%d").map(|d| d.and_time(NaiveTime::MIN)))
-        .map_err(|_| format!("{value:?} is not a time: use RFC 3339, YYYY-MM-DDTHH:MM or YYYY-MM-DD (plant time)"))?;
+    let local = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+        .iter()
+        .find_map(|format| NaiveDateTime::parse_from_str(value, format).ok())
+        .or_else(|| NaiveDate::parse_from_str(value, "%Y-%m-%d").ok().map(|d| d.and_time(NaiveTime::MIN)))
+        .ok_or_else(|| {
+            format!(
+                "{value:?} is not a time: use RFC 3339, YYYY-MM-DDTHH:MM[:SS] or YYYY-MM-DD (plant time, the T may be a space)"
+            )
+        })?;
     zone.from_local_datetime(&local)
         .earliest()
         .map(|t| t.with_timezone(&Utc))
@@ -166,6 +172,15 @@ mod tests {
         assert_eq!(parse_instant("2026-11-23T06:00:00+07:00", hcm).unwrap(), utc(23));
         assert_eq!(parse_instant("2026-11-23T06:00", hcm).unwrap(), utc(23));
         assert_eq!(parse_instant("2026-11-23", hcm).unwrap(), utc(17));
+        // Plant time with seconds, as a person copies it from a page (issue 16).
+        let seconds = utc(23) + chrono::Duration::seconds(7);
+        assert_eq!(parse_instant("2026-11-23T06:00:07", hcm).unwrap(), seconds);
+        assert_eq!(parse_instant("2026-11-23 06:00:07", hcm).unwrap(), seconds);
+        assert_eq!(
+            parse_instant("2026-11-23T06:00:07.250", hcm).unwrap(),
+            seconds + chrono::Duration::milliseconds(250)
+        );
+        assert!(parse_instant("2026-11-23T06:00:61", hcm).is_err());
         assert!(parse_instant("yesterday", hcm).unwrap_err().contains("not a time"));
         assert!(parse_instant("262143-01-01", hcm).is_err(), "no year a period's arithmetic could overflow");
         assert!(parse_instant("0001-01-01", hcm).is_ok(), "plant-local year 1 is year 0 in UTC");

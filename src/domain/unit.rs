@@ -6,7 +6,7 @@ use super::ids::{ProductCode, SerialNumber, WorkOrderId};
 
 /// Where a unit stands in its life. Holds are not a status: they are separate records, so a hold
 /// can be placed and released without losing what the unit was doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UnitStatus {
     /// Seen on a line, not yet packed.

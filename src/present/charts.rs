@@ -18,6 +18,7 @@ use plotters::style::{FontStyle, register_font};
 
 use super::i18n::Lang;
 use crate::domain::kpi::ParetoBar;
+use crate::domain::plant::DefectNames;
 use crate::domain::state::{MachineState, StateInterval};
 use crate::figures::HourOutput;
 
@@ -307,15 +308,16 @@ pub struct Bars {
 }
 
 impl Bars {
-    /// The defect Pareto: count and share of each code.
-    pub fn pareto(defects: &[ParetoBar], lang: Lang) -> Self {
+    /// The defect Pareto: count and share of each code, labelled with the catalogue's name in
+    /// `lang` beside the code ("Missing component (MISSING_COMPONENT)").
+    pub fn pareto(defects: &[ParetoBar], names: &DefectNames, lang: Lang) -> Self {
         Bars {
             label: "top defects".to_owned(),
             rows: defects
                 .iter()
                 .map(|d| {
                     (
-                        d.code.clone(),
+                        lang.defect(names, &d.code),
                         d.count as f64,
                         format!("{} ({})", lang.count(d.count), lang.percent(Some(d.share))),
                     )
@@ -326,9 +328,21 @@ impl Bars {
     }
 }
 
+/// Width of the widest glyph of the bars' 24 px labels, generously (upper-case codes such as
+/// `MISSING_COMPONENT` are the widest text they show).
+const BAR_GLYPH_PX: u32 = 16;
+
+impl Bars {
+    /// Where the bars start: after the longest name, so no name runs under a bar (at least 250).
+    fn label_width(&self) -> u32 {
+        let longest = self.rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
+        (BAR_GLYPH_PX * u32::try_from(longest).unwrap_or(u32::MAX / BAR_GLYPH_PX) + 16).max(250)
+    }
+}
+
 impl Chart for Bars {
     fn size(&self) -> (u32, u32) {
-        (760, 44 * self.rows.len().max(1) as u32 + 8)
+        (self.label_width() + 510, 44 * self.rows.len().max(1) as u32 + 8)
     }
 
     fn label(&self) -> &str {
@@ -336,7 +350,8 @@ impl Chart for Bars {
     }
 
     fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>, p: &Palette) -> Result<(), String> {
-        let (row, label_w, bar_max) = (44, 250, 300.0);
+        let (row, bar_max) = (44, 300.0);
+        let label_w = i32::try_from(self.label_width()).unwrap_or(i32::MAX);
         let max = self.rows.iter().map(|r| r.1).fold(0.0, f64::max).max(f64::MIN_POSITIVE);
         for (i, (name, value, written)) in self.rows.iter().enumerate() {
             let y = 4 + row * i as i32;
@@ -721,6 +736,29 @@ mod tests {
         let png = png(&chart, Theme::Print).unwrap();
         let image = image::load_from_memory_with_format(&png, image::ImageFormat::Png).unwrap();
         assert_eq!((image.width(), image.height()), chart.size());
+    }
+
+    #[test]
+    fn a_long_defect_code_ends_before_its_bar() {
+        let bars = Bars {
+            label: "top defects".to_owned(),
+            rows: vec![
+                ("MISSING_COMPONENT".to_owned(), 5.0, "5 (62.5 %)".to_owned()),
+                ("TOMBSTONE".to_owned(), 3.0, "3 (37.5 %)".to_owned()),
+            ],
+            colour: ALARM,
+        };
+        let svg = svg(&bars, Theme::Print).unwrap();
+        let doc = parse(&svg);
+        let starts: Vec<f64> = doc
+            .descendants()
+            .filter(|n| n.has_tag_name("rect") && n.attribute("fill").is_some_and(|f| f.eq_ignore_ascii_case(ALARM)))
+            .filter_map(|n| n.attribute("x")?.parse().ok())
+            .collect();
+        assert_eq!(starts.len(), 2, "{svg}");
+        // 17 upper-case letters at 24 px need about 17 × 15 px: the bars start after them.
+        assert!(starts.iter().all(|x| *x >= 17.0 * 15.0), "{starts:?}");
+        assert!(bars.size().0 > 760, "the chart widens with its names");
     }
 
     #[test]

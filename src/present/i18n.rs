@@ -34,6 +34,38 @@ impl Lang {
         }
     }
 
+    /// A master-data name in this language: the Vietnamese name on Vietnamese pages when the
+    /// profile gives one, the display name otherwise.
+    pub fn name<'a>(self, name: &'a str, name_vi: Option<&'a str>) -> &'a str {
+        match (self, name_vi) {
+            (Lang::Vi, Some(vi)) if !vi.is_empty() => vi,
+            _ => name,
+        }
+    }
+
+    /// A defect as a quality engineer reads it: "Missing component (MISSING_COMPONENT)", the
+    /// catalogue's name in this language with the code; the code alone when the catalogue does
+    /// not know it.
+    pub fn defect(self, names: &crate::domain::plant::DefectNames, code: &str) -> String {
+        match names.get(code) {
+            Some(d) => format!("{} ({code})", self.name(&d.name, d.name_vi.as_deref())),
+            None => code.to_owned(),
+        }
+    }
+
+    /// A downtime reason in this language: the profiles' Vietnamese text on Vietnamese pages,
+    /// "lỗi 103" for a fault code without a reason, the reason as recorded otherwise.
+    pub fn reason(self, names: &crate::domain::plant::ReasonNames, reason: &str) -> String {
+        match self {
+            Lang::En => reason.to_owned(),
+            Lang::Vi => match (names.get(reason), reason.strip_prefix("fault ")) {
+                (Some(vi), _) => vi.clone(),
+                (None, Some(code)) if code.parse::<u16>().is_ok() => format!("lỗi {code}"),
+                _ => reason.to_owned(),
+            },
+        }
+    }
+
     /// A share as a percentage with one decimal ("93.5 %", "93,5 %"), or "—" for no data.
     pub fn percent(self, value: Option<f64>) -> String {
         match value {
@@ -97,6 +129,43 @@ impl Lang {
         at.with_timezone(&zone).format(format).to_string()
     }
 
+    /// An event's instant in plant-local time, to the second (visits, holds, reads: events a
+    /// minute apart must not look simultaneous): `2026-12-01 14:05:09` in English,
+    /// `01/12/2026 14:05:09` in Vietnamese.
+    pub fn moment(self, at: chrono::DateTime<chrono::Utc>, zone: chrono_tz::Tz) -> String {
+        let format = match self {
+            Lang::En => "%Y-%m-%d %H:%M:%S",
+            Lang::Vi => "%d/%m/%Y %H:%M:%S",
+        };
+        at.with_timezone(&zone).format(format).to_string()
+    }
+
+    /// A problem with an OEE figure in words: in English as the CLI prints it, in Vietnamese
+    /// with the same facts and the language's number format.
+    pub fn oee_problem(self, problem: &crate::domain::oee::OeeProblem) -> String {
+        use crate::domain::oee::OeeProblem as P;
+        match self {
+            Lang::En => problem.to_string(),
+            Lang::Vi => match problem {
+                P::NoIdealCycleTime { station } => format!(
+                    "{station} chưa có thời gian chu kỳ lý tưởng (ideal_cycle_ms trong hồ sơ): không tính được hiệu suất và OEE"
+                ),
+                P::EffectivenessAbove100 { station, effectiveness } => format!(
+                    "{} có hiệu suất {} %, vượt 100 %: thời gian chu kỳ lý tưởng quá ngắn",
+                    station.as_ref().map_or("Dây chuyền", |s| s.as_str()),
+                    self.decimal(effectiveness * 100.0, 1)
+                ),
+                P::ProductionWithoutRunningTime { station } => {
+                    format!("{station} có sản phẩm nhưng không ghi nhận thời gian chạy")
+                }
+                P::UnrecordedTime { station, unrecorded_ms } => format!(
+                    "{station}: {} phút thời gian kế hoạch không có trạng thái ghi nhận (không có bộ thu thập theo dõi)",
+                    self.decimal(*unrecorded_ms as f64 / 60_000.0, 1)
+                ),
+            },
+        }
+    }
+
     /// A unit's life status in words.
     pub fn unit_status(self, status: crate::domain::unit::UnitStatus) -> &'static str {
         use crate::domain::unit::UnitStatus as U;
@@ -106,6 +175,37 @@ impl Lang {
             U::Consumed => w.unit_consumed,
             U::Packed => w.unit_packed,
             U::Scrapped => w.unit_scrapped,
+        }
+    }
+
+    /// What a trace item is ("unit", "pcba", "reel", "display_lot"…) in this language; a kind
+    /// a profile made up and this table does not know is shown as it is.
+    pub fn item_kind(self, kind: &str) -> &str {
+        let vi = match kind {
+            "unit" => "sản phẩm",
+            "pcba" => "bo mạch PCBA",
+            "reel" => "cuộn linh kiện",
+            "display_lot" => "lô màn hình",
+            "battery_lot" => "lô pin",
+            "housing_lot" => "lô vỏ",
+            "lot" => "lô",
+            _ => return kind,
+        };
+        match self {
+            Lang::En => kind,
+            Lang::Vi => vi,
+        }
+    }
+
+    /// A user role's name in this language.
+    pub fn role(self, role: crate::domain::user::Role) -> &'static str {
+        use crate::domain::user::Role;
+        match (self, role) {
+            (Lang::En, r) => r.as_str(),
+            (Lang::Vi, Role::Supervisor) => "giám sát chuyền",
+            (Lang::Vi, Role::Quality) => "chất lượng",
+            (Lang::Vi, Role::Auditor) => "kiểm toán",
+            (Lang::Vi, Role::Admin) => "quản trị",
         }
     }
 
@@ -137,6 +237,8 @@ pub struct Words {
     pub output: &'static str,
     /// Plan.
     pub plan: &'static str,
+    /// After the tile's plan figure: what it counts (the plan up to now, not the shift's).
+    pub plan_so_far: &'static str,
     /// First-pass yield.
     pub fpy: &'static str,
     /// OEE.
@@ -179,6 +281,22 @@ pub struct Words {
     pub nav_kpi: &'static str,
     /// Navigation: printable reports.
     pub nav_reports: &'static str,
+    /// Navigation and heading: the API reference page.
+    pub api_doc: &'static str,
+    /// The API reference's first words, before the JSON document's link.
+    pub api_doc_intro: &'static str,
+    /// "version", before the API's version.
+    pub api_doc_version: &'static str,
+    /// Heading of an operation's parameters.
+    pub api_doc_parameters: &'static str,
+    /// A required parameter.
+    pub api_doc_required: &'static str,
+    /// An operation's request body.
+    pub api_doc_body: &'static str,
+    /// Heading of an operation's answers.
+    pub api_doc_answers: &'static str,
+    /// On the login page: where the API and its reference are.
+    pub login_api_hint: &'static str,
     /// Link from a unit to its certificate of conformance.
     pub certificate: &'static str,
     /// Route heading.
@@ -257,8 +375,12 @@ pub struct Words {
     pub visits: &'static str,
     /// On hold badge.
     pub on_hold: &'static str,
+    /// Who is shown as signed in on a kiosk screen (no session).
+    pub kiosk: &'static str,
     /// Nothing found.
     pub not_found: &'static str,
+    /// An address that is no page (the 404 page), before the address.
+    pub no_page: &'static str,
     /// Status word.
     pub status: &'static str,
     /// Last seen.
@@ -273,6 +395,28 @@ pub struct Words {
     pub placed_by: &'static str,
     /// Released by.
     pub released_by: &'static str,
+    /// Placeholder of the release's reason field.
+    pub release_reason: &'static str,
+    /// The place form's button: see what the hold would catch before placing it.
+    pub hold_preview: &'static str,
+    /// Before the count of units a hold would catch.
+    pub hold_catches: &'static str,
+    /// After that count.
+    pub units_word: &'static str,
+    /// A hold that catches no recorded unit yet.
+    pub hold_catches_nothing: &'static str,
+    /// The button that places the hold after its preview.
+    pub confirm_hold: &'static str,
+    /// Leaves the preview without placing.
+    pub cancel: &'static str,
+    /// Link to the previous page of a list.
+    pub previous: &'static str,
+    /// Link to the next page of a list.
+    pub next: &'static str,
+    /// Heading of a slice's time range (KPI by shift, day or hour).
+    pub slice_time: &'static str,
+    /// A slice still running: its figures cover part of it.
+    pub running_partial: &'static str,
     /// Hold in force.
     pub active: &'static str,
     /// Role may not change holds.
@@ -459,6 +603,7 @@ static EN: Words = Words {
     no_data: "NO DATA",
     output: "Output",
     plan: "plan",
+    plan_so_far: "planned so far this shift",
     fpy: "First-pass yield",
     oee: "OEE",
     held: "On hold",
@@ -480,6 +625,14 @@ static EN: Words = Words {
     nav_holds: "Holds",
     nav_kpi: "KPI",
     nav_reports: "Reports",
+    api_doc: "API reference",
+    api_doc_intro: "Every operation of the JSON API under /api/v1, as the machine-readable document says it:",
+    api_doc_version: "version",
+    api_doc_parameters: "Parameters",
+    api_doc_required: "required",
+    api_doc_body: "Request body",
+    api_doc_answers: "Answers",
+    login_api_hint: "The JSON API is under /api/v1; its reference is at /api once you are logged in.",
     certificate: "Certificate of conformance",
     route: "Route",
     wip: "waiting",
@@ -519,7 +672,9 @@ static EN: Words = Words {
     possibly_contains: "possibly contains",
     visits: "Station visits",
     on_hold: "ON HOLD",
+    kiosk: "kiosk",
     not_found: "nothing recorded under",
+    no_page: "There is no page at",
     status: "status",
     last_seen: "last seen",
     place_hold: "Place hold",
@@ -527,6 +682,17 @@ static EN: Words = Words {
     reason: "Reason",
     placed_by: "placed by",
     released_by: "released by",
+    release_reason: "why release?",
+    hold_preview: "Check what it holds…",
+    hold_catches: "This hold will catch",
+    units_word: "units",
+    hold_catches_nothing: "No recorded unit contains it yet: the hold applies to units that use it later.",
+    confirm_hold: "Place the hold",
+    cancel: "Cancel",
+    slice_time: "Time (plant)",
+    previous: "previous",
+    next: "next",
+    running_partial: "running, partial",
     active: "in force",
     read_only: "Your role can view holds but not place or release them.",
     period: "Period",
@@ -624,6 +790,7 @@ static VI: Words = Words {
     no_data: "KHÔNG CÓ DỮ LIỆU",
     output: "Sản lượng",
     plan: "kế hoạch",
+    plan_so_far: "kế hoạch đến giờ trong ca",
     fpy: "Tỷ lệ đạt lần đầu",
     oee: "OEE",
     held: "Đang giữ",
@@ -645,6 +812,14 @@ static VI: Words = Words {
     nav_holds: "Giữ hàng",
     nav_kpi: "Chỉ số KPI",
     nav_reports: "Báo cáo",
+    api_doc: "Tài liệu API",
+    api_doc_intro: "Mọi thao tác của API JSON dưới /api/v1, theo tài liệu máy đọc được:",
+    api_doc_version: "phiên bản",
+    api_doc_parameters: "Tham số",
+    api_doc_required: "bắt buộc",
+    api_doc_body: "Nội dung yêu cầu",
+    api_doc_answers: "Phản hồi",
+    login_api_hint: "API JSON nằm dưới /api/v1; tài liệu của nó ở /api sau khi đăng nhập.",
     certificate: "Giấy chứng nhận hợp chuẩn",
     route: "Quy trình",
     wip: "đang chờ",
@@ -684,7 +859,9 @@ static VI: Words = Words {
     possibly_contains: "có thể chứa",
     visits: "Lượt qua trạm",
     on_hold: "ĐANG GIỮ",
+    kiosk: "màn hình chuyền",
     not_found: "không có dữ liệu cho",
+    no_page: "Không có trang nào tại địa chỉ",
     status: "trạng thái",
     last_seen: "thấy lần cuối",
     place_hold: "Đặt giữ",
@@ -692,6 +869,17 @@ static VI: Words = Words {
     reason: "Lý do",
     placed_by: "đặt bởi",
     released_by: "giải phóng bởi",
+    release_reason: "lý do giải phóng?",
+    hold_preview: "Xem phạm vi giữ…",
+    hold_catches: "Lệnh giữ này sẽ giữ",
+    units_word: "sản phẩm",
+    hold_catches_nothing: "Chưa có sản phẩm nào được ghi nhận chứa nó: lệnh giữ áp dụng cho các sản phẩm dùng nó sau này.",
+    confirm_hold: "Đặt giữ",
+    cancel: "Huỷ",
+    slice_time: "Thời gian (nhà máy)",
+    previous: "trước",
+    next: "sau",
+    running_partial: "đang chạy, chưa trọn",
     active: "đang hiệu lực",
     read_only: "Vai trò của bạn chỉ được xem, không được đặt hay giải phóng.",
     period: "Khoảng thời gian",
@@ -798,5 +986,19 @@ mod tests {
         let zone = chrono_tz::Asia::Ho_Chi_Minh;
         assert_eq!(Lang::En.date_time(at, zone), "2026-12-01 14:05");
         assert_eq!(Lang::Vi.date_time(at, zone), "01/12/2026 14:05");
+        assert_eq!(Lang::En.moment(at + chrono::Duration::seconds(9), zone), "2026-12-01 14:05:09");
+        assert_eq!(Lang::Vi.moment(at + chrono::Duration::seconds(9), zone), "01/12/2026 14:05:09");
+    }
+
+    #[test]
+    fn oee_problems_are_words_in_the_language() {
+        use crate::domain::oee::OeeProblem;
+        let station = crate::domain::StationId::parse("FT".to_owned()).unwrap();
+        let unrecorded = OeeProblem::UnrecordedTime { station: station.clone(), unrecorded_ms: 90_000 };
+        assert_eq!(Lang::En.oee_problem(&unrecorded), unrecorded.to_string(), "English is the CLI's text");
+        assert!(Lang::Vi.oee_problem(&unrecorded).starts_with("FT: 1,5 phút"), "{}", Lang::Vi.oee_problem(&unrecorded));
+        let above = OeeProblem::EffectivenessAbove100 { station: None, effectiveness: 1.25 };
+        assert!(Lang::Vi.oee_problem(&above).contains("125,0 %"));
+        assert!(!Lang::Vi.oee_problem(&OeeProblem::NoIdealCycleTime { station }).contains("ideal cycle"));
     }
 }

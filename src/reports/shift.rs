@@ -8,9 +8,11 @@ use super::{Cell, Figure, Kind, Report, ReportError, Request, Table};
 use crate::config::Config;
 use crate::domain::LineId;
 use crate::domain::kpi::Grain;
+use crate::domain::plant::DefectNames;
 use crate::domain::shift::{ShiftCalendar, parse_instant};
 use crate::figures::{self, Scope};
 use crate::present::charts::{Bars, HourlyOutput, Timeline};
+use crate::present::i18n::Lang;
 use crate::store::Store;
 
 /// A period with its label: a named shift, or any `[from, to)`.
@@ -106,7 +108,7 @@ pub fn range(
     Ok(Period { label: format!("{} – {}", local(from), local(to)), from, to })
 }
 
-/// The line a report is about, checked to exist.
+/// The line a report is about, checked to exist, with its name in the report's language.
 pub async fn line_of(store: &Store, request: &Request) -> Result<(LineId, String), ReportError> {
     let code = request.line.as_deref().ok_or(ReportError::Request { field: "line", message: "is required".into() })?;
     let lines = store.lines().await?;
@@ -115,7 +117,8 @@ pub async fn line_of(store: &Store, request: &Request) -> Result<(LineId, String
         field: "line",
         message: format!("no line {code:?} (lines: {})", known.join(", ")),
     })?;
-    Ok((line.id, line.name))
+    let name = request.lang.name(&line.name, line.name_vi.as_deref()).to_owned();
+    Ok((line.id, name))
 }
 
 /// The status of `line`'s period `[from, to)` in the audit ledger: its entries and the newest
@@ -170,6 +173,7 @@ pub async fn assemble(
     let yields = figures::yields(store, calendar, &scope).await?;
     let oee = figures::oee(store, calendar, &scope, now).await?;
     let pareto = figures::pareto(store, calendar, &scope).await?;
+    let names = store.defect_names().await?;
     let downtime = figures::downtime(store, calendar, &scope, now).await?;
     let events = figures::counter_events(store, &scope).await?;
     let detail = figures::line_detail_over(store, calendar, &line, (period.from, period.to), now).await?;
@@ -195,21 +199,24 @@ pub async fn assemble(
     tables.push(oee_table(&o, lang.words().line));
     let mut reasons = Table::new("downtime", &["station", "reason", "stops", "seconds"]);
     let mut by_reason: BTreeMap<String, (u64, f64)> = BTreeMap::new();
+    let reason_names = store.reason_names().await?;
     for s in &d.stations {
         for (reason, stops, seconds) in &s.by_reason {
+            // In the report's language: the recorded reason is English text.
+            let reason = lang.reason(&reason_names, reason);
             reasons.push(vec![
                 Cell::Text(s.station.to_string()),
                 Cell::Text(reason.clone()),
                 Cell::Count(*stops),
                 Cell::Seconds(*seconds),
             ]);
-            let e = by_reason.entry(reason.clone()).or_default();
+            let e = by_reason.entry(reason).or_default();
             e.0 += stops;
             e.1 += seconds;
         }
     }
     tables.push(reasons);
-    tables.push(defect_table(&p.defects));
+    tables.push(defect_table(&p.defects, &names, lang));
     tables.push(holds_table(store, &period).await?);
     let mut counters = Table::new("counters", &["station", "records", "counted_in", "difference"]);
     for c in &y.counters {
@@ -237,7 +244,11 @@ pub async fn assemble(
         png,
     )?);
     if !p.defects.is_empty() {
-        figures_out.push(Figure::draw("defects", &Bars::pareto(&p.defects[..p.defects.len().min(10)], lang), png)?);
+        figures_out.push(Figure::draw(
+            "defects",
+            &Bars::pareto(&p.defects[..p.defects.len().min(10)], &names, lang),
+            png,
+        )?);
     }
     if !by_reason.is_empty() {
         let mut rows: Vec<(String, f64, String)> = by_reason
@@ -388,11 +399,13 @@ pub fn oee_table(o: &figures::OeeFigures, line_word: &str) -> Table {
 }
 
 /// The defect Pareto.
-pub fn defect_table(defects: &[crate::domain::kpi::ParetoBar]) -> Table {
-    let mut t = Table::new("defects", &["code", "count", "share", "cumulative"]);
+pub fn defect_table(defects: &[crate::domain::kpi::ParetoBar], names: &DefectNames, lang: Lang) -> Table {
+    let mut t = Table::new("defects", &["code", "defect_name", "count", "share", "cumulative"]);
     for d in defects {
+        let name = names.get(&d.code).map_or("", |n| lang.name(&n.name, n.name_vi.as_deref()));
         t.push(vec![
             Cell::Text(d.code.clone()),
+            Cell::Text(name.to_owned()),
             Cell::Count(d.count),
             Cell::Ratio(Some(d.share)),
             Cell::Ratio(Some(d.cumulative)),
@@ -404,7 +417,10 @@ pub fn defect_table(defects: &[crate::domain::kpi::ParetoBar]) -> Table {
 /// Holds placed or released in the period (plant-wide: a lot or reel is not one line's).
 async fn holds_table(store: &Store, period: &Period) -> Result<Table, ReportError> {
     let within = |t: DateTime<Utc>| period.from <= t && t < period.to;
-    let mut t = Table::new("holds", &["target", "reason", "placed_by", "placed_at", "released_by", "released_at"]);
+    let mut t = Table::new(
+        "holds",
+        &["target", "reason", "placed_by", "placed_at", "released_by", "released_at", "release_reason"],
+    );
     for h in store.holds(100_000).await? {
         if within(h.placed_at) || h.released.as_ref().is_some_and(|r| within(r.at)) {
             t.push(vec![
@@ -417,6 +433,7 @@ async fn holds_table(store: &Store, period: &Period) -> Result<Table, ReportErro
                 Cell::Time(Some(h.placed_at)),
                 Cell::Text(h.released.as_ref().map(|r| r.by.clone()).unwrap_or_default()),
                 Cell::Time(h.released.as_ref().map(|r| r.at)),
+                Cell::Text(h.released.as_ref().and_then(|r| r.reason.clone()).unwrap_or_default()),
             ]);
         }
     }

@@ -102,7 +102,10 @@ pub async fn assemble(
     });
 
     // Holds on the unit or on anything in it, in force or released.
-    let mut holds = Table::new("holds", &["target", "reason", "placed_by", "placed_at", "released_by", "released_at"]);
+    let mut holds = Table::new(
+        "holds",
+        &["target", "reason", "placed_by", "placed_at", "released_by", "released_at", "release_reason"],
+    );
     let mut held_now = Vec::new();
     for h in store.holds(100_000).await? {
         let (word, id) = match &h.target {
@@ -123,6 +126,7 @@ pub async fn assemble(
             Cell::Time(Some(h.placed_at)),
             Cell::Text(h.released.as_ref().map(|r| r.by.clone()).unwrap_or_default()),
             Cell::Time(h.released.as_ref().map(|r| r.at)),
+            Cell::Text(h.released.as_ref().and_then(|r| r.reason.clone()).unwrap_or_default()),
         ]);
     }
 

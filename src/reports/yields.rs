@@ -44,6 +44,7 @@ pub async fn assemble(
     let y = y.ok_or_else(|| ReportError::NotFound("the yield figures have no slice for the period".into()))?;
     let trend = figures::yields(store, calendar, &sliced).await?;
     let pareto = figures::pareto(store, calendar, &whole).await?;
+    let names = store.defect_names().await?;
     let defects = pareto.slices.into_iter().next().map(|s| s.figures.defects).unwrap_or_default();
 
     let mut trend_table = Table::new("trend", &["label", "from", "to", "rty", "units", "scrap_rate", "dpmo"]);
@@ -66,9 +67,9 @@ pub async fn assemble(
     let mut figures_out =
         vec![Figure::draw("trend", &Trend { label: "rolled throughput yield".into(), points, lang }, png)?];
     if !defects.is_empty() {
-        figures_out.push(Figure::draw("defects", &Bars::pareto(&defects[..defects.len().min(15)], lang), png)?);
+        figures_out.push(Figure::draw("defects", &Bars::pareto(&defects[..defects.len().min(15)], &names, lang), png)?);
     }
-    let tables = vec![yield_table(&y), line_yield_table(&y), trend_table, defect_table(&defects)];
+    let tables = vec![yield_table(&y), line_yield_table(&y), trend_table, defect_table(&defects, &names, lang)];
     let data = serde_json::json!({
         "line": { "code": line.as_str(), "name": name },
         "period": period.document(lang, calendar.time_zone),

@@ -25,13 +25,17 @@ macro_rules! entity {
 
 entity!(site, "sites", { code: String, name: String, time_zone: String });
 entity!(area, "areas", { site_id: i64, code: String, name: String });
-entity!(line, "lines", { area_id: i64, code: String, name: String, kind: String });
+entity!(line, "lines", { area_id: i64, code: String, name: String, kind: String, name_vi: Option<String> });
 entity!(station, "stations", {
     line_id: i64, code: String, name: String, position: i32, kind: String, ideal_cycle_ms: Option<i32>,
+    name_vi: Option<String>,
 });
 entity!(product, "products", {
     code: String, name: String, traceability_level: String, opportunities_per_unit: i32,
+    name_vi: Option<String>,
 });
+entity!(defect_code, "defect_codes", { code: String, name: String, name_vi: Option<String> });
+entity!(fault_reason, "fault_reasons", { reason: String, name_vi: String });
 entity!(route, "routes", { product_id: i64, line_id: i64, version: i32 });
 entity!(route_step, "route_steps", { route_id: i64, position: i32, station_id: i64, operation: String });
 entity!(work_order, "work_orders", { code: String, product_id: i64, line_id: i64, planned_quantity: i32 });

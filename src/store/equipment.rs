@@ -1,14 +1,14 @@
 //! Master data: registering a plant (site, areas, lines, stations, products, routes, work
-//! orders) idempotently by code, and resolving codes to ids for the writer.
+//! orders, defect catalogue) idempotently by code, and resolving codes to ids for the writer.
 
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
-use super::entities::{area, line, product, route, route_step, site, station, work_order};
+use super::entities::{area, defect_code, fault_reason, line, product, route, route_step, site, station, work_order};
 use super::sql::do_nothing_on;
 use super::writer::{exprs, insert_rows};
 use super::{MasterKind, Store, StoreError};
 use crate::domain::equipment::StationKind;
-use crate::domain::plant::PlantModel;
+use crate::domain::plant::{DefectName, DefectNames, PlantModel, ReasonNames};
 
 impl Store {
     /// Registers the plant's master data in one transaction. Idempotent: rows are keyed by
@@ -50,6 +50,16 @@ impl Store {
             )
             .await?;
             let line_id = id_of(&txn, line::Entity::find().filter(line::Column::Code.eq(l.id.as_str()))).await?;
+            // A Vietnamese name is added to lines registered before it was declared: the
+            // declared one wins, like the ideal cycle below.
+            if let Some(vi) = &l.name_vi {
+                line::Entity::update_many()
+                    .col_expr(line::Column::NameVi, sea_orm::sea_query::Expr::value(vi.clone()))
+                    .filter(line::Column::Id.eq(line_id))
+                    .exec(&txn)
+                    .await
+                    .map_err(StoreError::db("registering master data"))?;
+            }
             for s in &l.stations {
                 insert_ignore(
                     &txn,
@@ -73,6 +83,15 @@ impl Store {
                     &[station::Column::LineId, station::Column::Code],
                 )
                 .await?;
+                if let Some(vi) = &s.name_vi {
+                    station::Entity::update_many()
+                        .col_expr(station::Column::NameVi, sea_orm::sea_query::Expr::value(vi.clone()))
+                        .filter(station::Column::LineId.eq(line_id))
+                        .filter(station::Column::Code.eq(s.id.as_str()))
+                        .exec(&txn)
+                        .await
+                        .map_err(StoreError::db("registering master data"))?;
+                }
                 // An ideal cycle time is master data that gets corrected: the declared one wins.
                 if let Some(ideal) = s.ideal_cycle_ms {
                     station::Entity::update_many()
@@ -105,6 +124,14 @@ impl Store {
                 &[product::Column::Code],
             )
             .await?;
+            if let Some(vi) = &p.name_vi {
+                product::Entity::update_many()
+                    .col_expr(product::Column::NameVi, sea_orm::sea_query::Expr::value(vi.clone()))
+                    .filter(product::Column::Code.eq(p.code.as_str()))
+                    .exec(&txn)
+                    .await
+                    .map_err(StoreError::db("registering master data"))?;
+            }
         }
 
         for r in &plant.routes {
@@ -163,8 +190,60 @@ impl Store {
             )
             .await?;
         }
+        for d in &plant.defects {
+            insert_ignore(
+                &txn,
+                defect_code::Entity,
+                &[defect_code::Column::Code, defect_code::Column::Name, defect_code::Column::NameVi],
+                [d.code.clone().into(), d.name.clone().into(), d.name_vi.clone().into()],
+                &[defect_code::Column::Code],
+            )
+            .await?;
+            // Names get corrected: the declared ones win over the registered ones.
+            defect_code::Entity::update_many()
+                .col_expr(defect_code::Column::Name, sea_orm::sea_query::Expr::value(d.name.clone()))
+                .col_expr(defect_code::Column::NameVi, sea_orm::sea_query::Expr::value(d.name_vi.clone()))
+                .filter(defect_code::Column::Code.eq(d.code.as_str()))
+                .exec(&txn)
+                .await
+                .map_err(StoreError::db("registering master data"))?;
+        }
+        for r in &plant.fault_reasons {
+            insert_ignore(
+                &txn,
+                fault_reason::Entity,
+                &[fault_reason::Column::Reason, fault_reason::Column::NameVi],
+                [r.reason.clone().into(), r.name_vi.clone().into()],
+                &[fault_reason::Column::Reason],
+            )
+            .await?;
+            fault_reason::Entity::update_many()
+                .col_expr(fault_reason::Column::NameVi, sea_orm::sea_query::Expr::value(r.name_vi.clone()))
+                .filter(fault_reason::Column::Reason.eq(r.reason.as_str()))
+                .exec(&txn)
+                .await
+                .map_err(StoreError::db("registering master data"))?;
+        }
         txn.commit().await.map_err(StoreError::db("committing master data"))?;
         Ok(())
+    }
+
+    /// Downtime reasons' Vietnamese text by the recorded reason.
+    pub async fn reason_names(&self) -> Result<ReasonNames, StoreError> {
+        let rows =
+            fault_reason::Entity::find().all(&self.db).await.map_err(StoreError::db("reading the downtime reasons"))?;
+        Ok(rows.into_iter().map(|r| (r.reason, r.name_vi)).collect())
+    }
+
+    /// The defect catalogue by code, for pages and reports that show a defect's name beside
+    /// its code.
+    pub async fn defect_names(&self) -> Result<DefectNames, StoreError> {
+        let rows =
+            defect_code::Entity::find().all(&self.db).await.map_err(StoreError::db("reading the defect catalogue"))?;
+        Ok(rows
+            .into_iter()
+            .map(|d| (d.code.clone(), DefectName { code: d.code, name: d.name, name_vi: d.name_vi }))
+            .collect())
     }
 
     /// Id of a line by code.
@@ -263,6 +342,7 @@ impl Store {
                 kind: LineKind::parse(&l.kind).ok_or_else(|| corrupt("kind", l.kind.clone()))?,
                 stations: self.line_stations(&l.code).await?,
                 name: l.name,
+                name_vi: l.name_vi,
             });
         }
         Ok(lines)

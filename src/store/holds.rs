@@ -7,7 +7,7 @@ use sea_orm::{ConnectionTrait, Value};
 
 use super::sql::{get, raw};
 use super::{Store, StoreError};
-use crate::domain::hold::{Hold, HoldTarget};
+use crate::domain::hold::{Hold, HoldReach, HoldTarget};
 use crate::domain::ids::{LotId, SerialNumber};
 
 /// What placing a hold did.
@@ -91,20 +91,27 @@ impl Store {
         Ok(HoldPlaced { placed: true, seen })
     }
 
-    /// Releases the holds in force on `target`; returns how many.
-    pub async fn release_hold(&self, target: &HoldTarget, by: &str, at: DateTime<Utc>) -> Result<u64, StoreError> {
+    /// Releases the holds in force on `target`, by `by` for `reason`; returns how many.
+    pub async fn release_hold(
+        &self,
+        target: &HoldTarget,
+        by: &str,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
         let (sql, code) = match target {
             HoldTarget::Unit(s) => ("unit_id IN (SELECT id FROM units WHERE serial = $3)", s.as_str()),
             HoldTarget::Lot(l) => ("lot_id IN (SELECT id FROM material_lots WHERE code = $3)", l.as_str()),
         };
-        let statement =
-            format!("UPDATE holds SET released_by = $1, released_at = $2 WHERE released_at IS NULL AND {sql}");
+        let statement = format!(
+            "UPDATE holds SET released_by = $1, released_at = $2, release_reason = $4 WHERE released_at IS NULL AND {sql}"
+        );
         let (_writer, txn) = self.begin_write().await?;
         let done = txn
             .execute_raw(raw(
                 self.sea_backend(),
                 &statement,
-                vec![by.into(), super::writer::truncate_to_micros(at).into(), code.into()],
+                vec![by.into(), super::writer::truncate_to_micros(at).into(), code.into(), reason.into()],
             ))
             .await
             .map_err(StoreError::db("releasing the hold"))?;
@@ -132,6 +139,59 @@ impl Store {
         Ok(out)
     }
 
+    /// The units a hold on `target` would catch, by line and status (see [`HoldReach`]): the
+    /// unit itself for a unit hold, and every unit containing the target, at any depth.
+    pub async fn hold_reach(&self, target: &HoldTarget) -> Result<HoldReach, StoreError> {
+        use crate::domain::record::ConsumedItem;
+        let mut reach = HoldReach::default();
+        let item = match target {
+            HoldTarget::Unit(serial) => {
+                if let Some(trace) = self.backward_trace(serial).await?
+                    && let Some(view) = trace.units.get(serial.as_str())
+                {
+                    let line = view.visits.last().map(|v| v.record.line.as_str());
+                    reach.add(line, view.unit.status);
+                }
+                ConsumedItem::Serial(serial.clone())
+            }
+            HoldTarget::Lot(lot) => ConsumedItem::Lot(lot.clone()),
+        };
+        if let Some(trace) = self.forward_trace(&item).await? {
+            for u in &trace.units {
+                reach.add(u.last_seen.as_ref().map(|s| s.line.as_str()), u.status);
+            }
+        }
+        Ok(reach)
+    }
+
+    /// Serials of every unit an active hold covers that is already packed, whatever the hold's
+    /// kind (a unit, or a lot or reel inside it, held before or after the unit was packed):
+    /// the list a quality engineer recalls before shipping. At most `limit`, in serial order.
+    pub async fn held_packed_units(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+        use crate::domain::record::ConsumedItem;
+        use crate::domain::unit::UnitStatus;
+        let mut out = std::collections::BTreeSet::new();
+        for hold in self.active_holds().await? {
+            let item = match hold.target {
+                HoldTarget::Unit(serial) => {
+                    let trace = self.backward_trace(&serial).await?;
+                    if trace.and_then(|t| t.units.get(serial.as_str()).map(|v| v.unit.status))
+                        == Some(UnitStatus::Packed)
+                    {
+                        out.insert(serial.as_str().to_owned());
+                    }
+                    ConsumedItem::Serial(serial)
+                }
+                HoldTarget::Lot(lot) => ConsumedItem::Lot(lot),
+            };
+            if let Some(trace) = self.forward_trace(&item).await? {
+                let packed = trace.units.into_iter().filter(|u| u.status == UnitStatus::Packed);
+                out.extend(packed.map(|u| u.hit.serial.as_str().to_owned()));
+            }
+        }
+        Ok(out.into_iter().take(limit).collect())
+    }
+
     /// The newest `limit` holds, in force or released, newest first.
     pub async fn holds(&self, limit: usize) -> Result<Vec<Hold>, StoreError> {
         self.holds_where("", limit).await
@@ -144,7 +204,8 @@ impl Store {
 
     async fn holds_where(&self, filter: &str, limit: usize) -> Result<Vec<Hold>, StoreError> {
         let sql = format!(
-            "SELECT h.target_kind, u.serial, m.code, h.reason, h.placed_by, h.placed_at, h.released_by, h.released_at \
+            "SELECT h.target_kind, u.serial, m.code, h.reason, h.placed_by, h.placed_at, h.released_by, h.released_at, \
+             h.release_reason \
              FROM holds h LEFT JOIN units u ON u.id = h.unit_id LEFT JOIN material_lots m ON m.id = h.lot_id \
              {filter} ORDER BY h.id DESC LIMIT {}",
             limit.min(super::MAX_READ_ROWS)
@@ -169,7 +230,9 @@ impl Store {
                 };
                 let released =
                     match (get::<Option<String>>(r, "released_by")?, get::<Option<DateTime<Utc>>>(r, "released_at")?) {
-                        (Some(by), Some(at)) => Some(crate::domain::hold::Release { by, at }),
+                        (Some(by), Some(at)) => {
+                            Some(crate::domain::hold::Release { by, at, reason: get(r, "release_reason")? })
+                        }
                         _ => None,
                     };
                 Ok(Hold {

@@ -120,6 +120,7 @@ impl Store {
                     kind: StationKind::parse(&s.kind).ok_or_else(|| corrupt("kind", s.kind.clone()))?,
                     id: StationId::parse(s.code.clone()).map_err(|_| corrupt("code", s.code.clone()))?,
                     name: s.name,
+                    name_vi: s.name_vi,
                     position: u32::try_from(s.position).unwrap_or(0),
                     ideal_cycle_ms: s.ideal_cycle_ms.and_then(|c| u32::try_from(c).ok()),
                 })

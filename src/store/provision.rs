@@ -61,11 +61,15 @@ pub async fn drop_database(admin_url: &str, name: &str) -> Result<(), StoreError
 /// data re-registered from a profile, users and their sessions. Every other table is SELECT
 /// and INSERT only: recorded production rows and the ledger are append-only for the service
 /// whatever the triggers say.
-pub const SERVICE_MUTATES: [(&str, &str); 6] = [
+pub const SERVICE_MUTATES: [(&str, &str); 10] = [
     ("units", "UPDATE"),
     ("holds", "UPDATE"),
     ("state_intervals", "UPDATE"),
+    ("lines", "UPDATE"),
     ("stations", "UPDATE"),
+    ("products", "UPDATE"),
+    ("defect_codes", "UPDATE"),
+    ("fault_reasons", "UPDATE"),
     ("users", "UPDATE"),
     ("sessions", "UPDATE, DELETE"),
 ];

@@ -706,12 +706,12 @@ async fn place_hold(
     Ok(if done.placed { HttpResponse::Created() } else { HttpResponse::Ok() }.json(answer))
 }
 
-/// The reason of a hold, trimmed: it must say something (a character that is neither white
+/// The reason of a hold or of its release, trimmed: it must say something (a character that is neither white
 /// space nor a control character) in at most [`MAX_REASON_CHARS`].
 pub(super) fn hold_reason(reason: Option<&str>) -> Result<&str, ApiError> {
     let reason = reason.map(str::trim).unwrap_or_default();
     if !reason.chars().any(|c| !c.is_whitespace() && !c.is_control()) {
-        return Err(ApiError::bad("reason", "is required: say why the hold is placed"));
+        return Err(ApiError::bad("reason", "is required: say why the hold is placed or released"));
     }
     if reason.chars().count() > MAX_REASON_CHARS {
         return Err(ApiError::bad("reason", format!("is longer than {MAX_REASON_CHARS} characters")));
@@ -766,8 +766,9 @@ async fn release_hold(
     body: web::Json<HoldRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let target = hold_target(&session, &req, &body, None)?;
-    let released = state.store.release_hold(&target, &session.user, chrono::Utc::now()).await?;
-    tracing::info!(user = %session.user, ?target, released, "release");
+    let reason = hold_reason(body.reason.as_deref())?;
+    let released = state.store.release_hold(&target, &session.user, reason, chrono::Utc::now()).await?;
+    tracing::info!(user = %session.user, ?target, released, reason, "release");
     ok(Released { released })
 }
 

@@ -253,7 +253,13 @@ impl Drop for Abandoned {
     }
 }
 
-async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
+/// An unknown address: a browser asking for a page gets a 404 page in its language; the API's
+/// paths and every other client get the API's JSON error.
+async fn not_found(req: actix_web::HttpRequest, state: web::Data<WebState>) -> HttpResponse {
+    let accept = req.headers().get(actix_web::http::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !req.path().starts_with("/api/") && accept.contains("text/html") {
+        return pages::missing_page(&req, &state).await;
+    }
     actix_web::ResponseError::error_response(&ApiError::NotFound {
         code: "not_found",
         message: format!("no such resource: {}", req.path()),

@@ -128,20 +128,20 @@ fn kpi_document(figures: &str) -> Value {
     })
 }
 
-/// A hold request: exactly one of `lot` and `serial` (a `null` counts as absent, as the server
-/// reads it); `reason` required to place, ignored on release.
-fn hold_request(place: bool) -> Value {
+/// A hold or release request: exactly one of `lot` and `serial` (a `null` counts as absent, as
+/// the server reads it), and why (required to place and to release).
+fn hold_request() -> Value {
     let or_null = |schema: Value| json!({ "oneOf": [schema, { "type": "null" }] });
     let only = |given: &str, absent: &str| json!({ "required": [given], "properties": { given: text_id(), absent: { "type": "null" } } });
     json!({
         "type": "object",
         "description": "Exactly one of `lot` (a lot or reel: every unit containing it, now and later) and \
                         `serial` (one unit).",
-        "required": if place { vec!["reason"] } else { vec![] },
+        "required": ["reason"],
         "properties": {
             "lot": or_null(text_id()),
             "serial": or_null(text_id()),
-            "reason": if place { said(super::api::MAX_REASON_CHARS) } else { json!({ "type": ["string", "null"] }) },
+            "reason": said(super::api::MAX_REASON_CHARS),
         },
         "oneOf": [only("lot", "serial"), only("serial", "lot")],
     })
@@ -189,8 +189,8 @@ fn exact(mut doc: Value) -> Value {
     doc["paths"]["/api/v1/holds/release"]["post"]["requestBody"]["content"]["application/json"]["schema"] =
         json!({ "$ref": "#/components/schemas/ReleaseRequest" });
     let schemas = &mut doc["components"]["schemas"];
-    schemas["HoldRequest"] = hold_request(true);
-    schemas["ReleaseRequest"] = hold_request(false);
+    schemas["HoldRequest"] = hold_request();
+    schemas["ReleaseRequest"] = hold_request();
     schemas["LoginRequest"] = json!({
         "type": "object",
         "required": ["username", "password"],

@@ -450,9 +450,15 @@ async fn only_quality_and_admin_place_holds_and_cookie_writes_need_the_csrf_toke
     assert!(status == 400 && body["message"].as_str().is_some_and(|m| m.starts_with("reason: is required")), "{body}");
     let both = serde_json::json!({ "lot": reel, "serial": "S", "reason": "x" });
     assert_eq!(api.post("/api/v1/holds", &both, As::Bearer(api.token.clone())).await.0, 400);
+    // A release must say why, like the hold.
     let (status, body) =
         api.post("/api/v1/holds/release", &serde_json::json!({ "lot": reel }), As::Bearer(api.token.clone())).await;
+    assert!(status == 400 && body["message"].as_str().is_some_and(|m| m.starts_with("reason: is required")), "{body}");
+    let release = serde_json::json!({ "lot": reel, "reason": "re-tested: within limits" });
+    let (status, body) = api.post("/api/v1/holds/release", &release, As::Bearer(api.token.clone())).await;
     assert_eq!((status, body["released"].as_u64()), (200, Some(1)), "{body}");
+    let (_, holds) = api.get("/api/v1/holds").await;
+    assert_eq!(holds[0]["released"]["reason"], "re-tested: within limits", "{holds}");
     let store = api.stop(store).await;
     db.cleanup(store).await;
 }
@@ -645,10 +651,12 @@ async fn pages_need_a_session_and_answer_mistakes_with_the_apis_status() {
     let (store, plant, _) = sample_store(&db, 4, 6, 0).await;
     let store = Arc::new(store);
     let api = TestApi::start(store.clone()).await;
-    for path in ["/", "/lines/phone-1", "/trace?q=X", "/holds", "/kpi?line=phone-1"] {
+    for path in ["/", "/lines/phone-1", "/trace?q=X", "/holds", "/kpi?line=phone-1", "/api"] {
         let (status, location, _) = api.page(path, None, As::Anonymous).await;
         assert_eq!((status, location.as_str()), (303, "/login"), "{path}");
     }
+    let (status, _, login) = api.page("/login", None, As::Anonymous).await;
+    assert!(status == 200 && login.contains("its reference is at /api"), "the login page says where the API is");
     let (status, _, script) = api.page("/assets/live.js", None, As::Anonymous).await;
     assert!(status == 200 && script.contains("EventSource"), "the live script is served from the binary");
     let (who, _) = api.cookie("supervisor").await;
@@ -664,6 +672,18 @@ async fn pages_need_a_session_and_answer_mistakes_with_the_apis_status() {
     let (status, _, trace) = api.page(&format!("/trace?q={}", urlencode(phone)), None, who.clone()).await;
     assert_eq!(status, 200);
     assert!(trace.contains(&format!("data-item=\"{board}\"")), "the board is in the phone's tree");
+    // Visits are events: shown to the second (plant time), so visits a minute apart differ.
+    let with_seconds = |page: &str| {
+        page.as_bytes().windows(19).any(|w| {
+            w.iter().enumerate().all(|(k, b)| match k {
+                4 | 7 => *b == b'-',
+                10 => *b == b' ',
+                13 | 16 => *b == b':',
+                _ => b.is_ascii_digit(),
+            })
+        })
+    };
+    assert!(with_seconds(&trace), "visit times to the second: {trace}");
     let reel = plant.truth.board_reels[board].keys().next().expect("a reel");
     assert!(trace.contains(&format!("data-item=\"{reel}\"")), "the reel is in the tree");
     let (status, _, up) = api.page(&format!("/trace?q={}", urlencode(reel)), None, who.clone()).await;
@@ -672,12 +692,31 @@ async fn pages_need_a_session_and_answer_mistakes_with_the_apis_status() {
         up.contains("id=\"lot\"") && up.contains(&format!(">{phone}</a>")),
         "the reel's forward trace lists the phone"
     );
+    // Counted by product and status above the list (a reel reaches thousands of units).
+    assert!(up.contains("id=\"reach\""), "{up}");
     let (status, _, kpi) = api.page("/kpi?line=phone-1&from=2026-11-22&to=2026-11-26", None, who.clone()).await;
     assert_eq!(status, 200, "{kpi}");
     assert!(kpi.contains("id=\"yield\"") && kpi.contains("id=\"oee\""), "{kpi}");
+    // The API reference, readable in a browser behind the login, from the served document.
+    let (status, _, reference) = api.page("/api", None, who.clone()).await;
+    assert_eq!(status, 200, "{reference}");
+    assert!(reference.contains("data-op=\"POST /api/v1/holds/release\"") && reference.contains("ReleaseRequest"));
+    assert!(reference.contains("href=\"/api/openapi.json\""), "{reference}");
+    // With no period asked for, the page opens on the shift running now (its preset's start).
+    let (status, _, current) = api.page("/kpi?line=phone-1", None, who.clone()).await;
+    assert_eq!(status, 200, "{current}");
+    let shift_from = current.split("href=\"/kpi?line=phone-1&#38;from=").nth(1).and_then(|s| s.split("&#38;").next());
+    let shift_from = shift_from.unwrap_or_else(|| panic!("the shift preset: {current}"));
+    assert!(current.contains(&format!("name=\"from\" value=\"{shift_from}\"")), "{shift_from}: {current}");
+    // Problems in words, as the CLI says them, not the API's JSON.
+    assert!(kpi.contains("has no ideal cycle time") && !kpi.contains("problem&#34;"), "{kpi}");
     let (status, _, sliced) =
         api.page("/kpi?line=phone-1&from=2026-11-22&to=2026-11-26&by=day", None, who.clone()).await;
     assert!(status == 200 && sliced.contains("id=\"slices\""), "{sliced}");
+    // Each slice with its range in plant time; a past period has no running slice.
+    assert!(sliced.contains("2026-11-22 00:00 – 00:00") && !sliced.contains("class=\"partial\""), "{sliced}");
+    let (status, _, now) = api.page("/kpi?line=phone-1&by=shift", None, who.clone()).await;
+    assert!(status == 200 && now.contains("class=\"partial\"") && now.contains("· running, partial</td>"), "{now}");
     for (path, expected, says) in [
         ("/lines/nope", 404, "nope"),
         ("/trace?q=NEVER-SEEN", 404, "NEVER-SEEN"),
@@ -689,6 +728,31 @@ async fn pages_need_a_session_and_answer_mistakes_with_the_apis_status() {
         assert_eq!(status, expected, "{path}: {body}");
         assert!(body.contains(says), "{path} says what is wrong: {body}");
     }
+    // An unknown address: a page for a browser, in its language; JSON for the API and others.
+    let As::Cookie(token, _) = &who else { unreachable!() };
+    let ask = |path: &str, accept: &'static str, lang: &'static str| {
+        let (url, cookie) = (format!("{}{path}", api.base), format!("mes_session={token}; mes_lang={lang}"));
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+                let mut r = agent.get(&url).header("Accept", accept).header("Cookie", &cookie).call().unwrap();
+                let kind = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                (r.status().as_u16(), kind, r.body_mut().read_to_string().unwrap())
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let browser = "text/html,application/xhtml+xml,*/*;q=0.8";
+    let (status, kind, body) = ask("/no-such-page", browser, "en").await;
+    assert!(status == 404 && kind.starts_with("text/html"), "{status} {kind}");
+    assert!(body.contains("There is no page at /no-such-page") && body.contains("<nav"), "{body}");
+    let (status, _, body) = ask("/no-such-page", browser, "vi").await;
+    assert!(status == 404 && body.contains("Không có trang nào tại địa chỉ /no-such-page"), "{body}");
+    let (status, kind, _) = ask("/api/v1/no-such", browser, "en").await;
+    assert!(status == 404 && kind.starts_with("application/json"), "the API answers JSON: {kind}");
+    let (status, kind, _) = ask("/no-such-page", "application/json", "en").await;
+    assert!(status == 404 && kind.starts_with("application/json"), "{kind}");
     let (status, detail) = api.get("/api/v1/lines/phone-1/detail").await;
     assert_eq!(status, 200, "{detail}");
     assert_eq!(detail["stations"].as_array().map(Vec::len), Some(7), "{detail}");
@@ -729,6 +793,22 @@ async fn the_holds_page_lets_quality_place_and_release_with_the_csrf_token_and_n
     let (status, _, body) = post(quality.clone(), place("not-the-token")).await;
     assert!(status == 403 && body.contains("CSRF"), "{status} {body}");
     assert!(store.holds(100).await.unwrap().is_empty(), "nothing held by refused forms");
+    // The form first shows what the hold would catch, by line and status, and places nothing.
+    let preview = [place(&csrf), vec![("action", "preview".into())]].concat();
+    let preview: Vec<(&'static str, String)> =
+        preview.into_iter().filter(|(k, v)| *k != "action" || v == "preview").collect();
+    let (status, _, body) = post(quality.clone(), preview).await;
+    assert_eq!(status, 200, "{body}");
+    let lot = mes::domain::record::ConsumedItem::Lot(mes::domain::LotId::parse(reel.clone()).unwrap());
+    let reached = store.forward_trace(&lot).await.unwrap().unwrap().units;
+    assert!(!reached.is_empty());
+    let heading = format!("This hold will catch {} units: Lot / reel {reel} (paste recall)", reached.len());
+    assert!(body.contains(&heading), "{body}");
+    for line in reached.iter().filter_map(|u| u.last_seen.as_ref()).map(|s| s.line.to_string()) {
+        assert!(body.contains(&format!("data-reach-line=\"{line}\"")), "{line} named: {body}");
+    }
+    assert!(body.contains("name=\"action\" value=\"place\"") && body.contains("Place the hold"), "{body}");
+    assert!(store.holds(100).await.unwrap().is_empty(), "a preview places nothing");
     let (status, location, _) = post(quality.clone(), place(&csrf)).await;
     assert_eq!((status, location.as_str()), (303, "/holds?done=placed"));
     let (status, _, page) = api.page("/holds?done=placed", None, quality.clone()).await;
@@ -736,6 +816,20 @@ async fn the_holds_page_lets_quality_place_and_release_with_the_csrf_token_and_n
         status == 200 && page.contains("Hold placed.") && page.contains(&format!("data-hold=\"{reel}\"")),
         "{page}"
     );
+    // Units packed before the hold was placed are listed for a recall, every one of them.
+    let lot = mes::domain::record::ConsumedItem::Lot(mes::domain::LotId::parse(reel.clone()).unwrap());
+    let traced = store.forward_trace(&lot).await.unwrap().unwrap().units;
+    let packed: Vec<&str> = traced
+        .iter()
+        .filter(|u| u.status == mes::domain::unit::UnitStatus::Packed)
+        .map(|u| u.hit.serial.as_str())
+        .collect();
+    assert!(!packed.is_empty(), "the sample packs units made with the reel");
+    let listed = page.split("id=\"packed\"").nth(1).unwrap_or_else(|| panic!("no packed list: {page}"));
+    for serial in &packed {
+        assert!(listed.contains(&format!(">{serial}</a>")), "{serial} packed under the hold is listed: {listed}");
+    }
+    assert!(page.contains(&format!("recall before shipping ({})</h2>", packed.len())), "counted: {page}");
     let bad = vec![
         ("csrf", csrf.clone()),
         ("action", "place".into()),
@@ -747,11 +841,15 @@ async fn the_holds_page_lets_quality_place_and_release_with_the_csrf_token_and_n
     assert!(status == 400 && body.contains("kind"), "{status} {body}");
     let release =
         vec![("csrf", csrf.clone()), ("action", "release".into()), ("kind", "lot".into()), ("id", reel.clone())];
+    let (status, _, body) = post(quality.clone(), release.clone()).await;
+    assert!(status == 400 && body.contains("reason"), "a release without a reason is refused: {status} {body}");
+    let release = [release, vec![("reason", "supplier 8D closed".into())]].concat();
     let (status, location, _) = post(quality, release).await;
     assert_eq!((status, location.as_str()), (303, "/holds?done=released-1"));
     let holds = store.holds(100).await.unwrap();
     assert_eq!(holds.len(), 1);
-    assert_eq!(holds[0].released.as_ref().map(|r| r.by.as_str()), Some("quality"));
+    let released = holds[0].released.as_ref().map(|r| (r.by.as_str(), r.reason.as_deref()));
+    assert_eq!(released, Some(("quality", Some("supplier 8D closed"))));
     let store = api.stop(store).await;
     db.cleanup(store).await;
 }

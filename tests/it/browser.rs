@@ -193,6 +193,8 @@ async fn a_supervisor_logs_in_watches_output_rise_live_and_switches_to_vietnames
         );
         let names = b.eval("Array.from(document.querySelectorAll('.tile')).map(t => t.dataset.line).join(',')");
         assert_eq!(names, "phone-1,smt-1,tablet-1");
+        let shown = b.eval("Array.from(document.querySelectorAll('.tile h2 a')).map(a => a.textContent).join()");
+        assert_eq!(shown, "Phone final assembly 1,SMT line 1,Tablet final assembly 1");
         let output = "document.querySelector('[data-line=\"phone-1\"] [data-f=output]').textContent";
         assert_eq!(b.eval(output), "0", "nothing packed this shift yet");
         // Mark the page: a reload would lose the mark.
@@ -227,6 +229,22 @@ async fn a_supervisor_logs_in_watches_output_rise_live_and_switches_to_vietnames
         assert!(down.as_str().unwrap_or_default().starts_with("FT: test fixture contact (since "), "{down}");
         let status = b.eval("document.querySelector('[data-line=\"phone-1\"] [data-f=status]').textContent");
         assert_eq!(status, "■ DOWN", "state is written out with its shape, not colour alone");
+        // At 3 m: why a line is down is as large as its figures; a line with nothing down shows
+        // no "down" colour.
+        let mut size = |line: &str, what: &str| {
+            b.eval(&format!(
+                "parseFloat(getComputedStyle(document.querySelector('[data-line=\"{line}\"] {what}')).fontSize)"
+            ))
+            .as_f64()
+            .unwrap()
+        };
+        let (reason, figure) = (size("phone-1", "[data-f=down]"), size("phone-1", "[data-f=fpy]"));
+        assert!(reason >= figure, "the reason ({reason} px) is at least as large as a figure ({figure} px)");
+        let calm = b.eval(
+            "Array.from(document.querySelectorAll('.tile')).filter(t => t.dataset.line !== 'phone-1')\
+             .map(t => getComputedStyle(t.querySelector('[data-f=down]')).color).join()",
+        );
+        assert!(!calm.as_str().unwrap().contains("rgb(255, 138, 76)"), "nothing down, no down colour: {calm}");
         assert_eq!(b.eval("window.__no_reload"), 42, "the count rose without a reload");
         b.screenshot("overview-en.png");
         // Vietnamese: words and number format follow.
@@ -237,7 +255,21 @@ async fn a_supervisor_logs_in_watches_output_rise_live_and_switches_to_vietnames
         );
         let text = b.eval("document.body.innerText").as_str().unwrap_or_default().to_owned();
         assert!(text.contains("Sản lượng") && text.contains("Dây chuyền"), "{text}");
+        // Master data in Vietnamese too: the lines' and stations' names from the plant model.
+        let tile_names = "Array.from(document.querySelectorAll('.tile h2 a')).map(a => a.textContent).join()";
+        assert_eq!(b.eval(tile_names), "Lắp ráp điện thoại 1,Dây chuyền SMT 1,Lắp ráp máy tính bảng 1");
         b.screenshot("overview-vi.png");
+        b.eval("location.href = '/lines/phone-1'; true");
+        b.wait_for("location.pathname === '/lines/phone-1' && document.querySelectorAll('.route li').length > 0", "location.href");
+        let route = b.eval("document.querySelector('.route').innerText").as_str().unwrap_or_default().to_owned();
+        for name in ["Nạp bo mạch PCBA", "Lắp màn hình", "Kiểm tra chức năng", "Kiểm tra cuối và đóng gói"] {
+            assert!(route.contains(name), "{name} on the Vietnamese route: {route}");
+        }
+        assert!(!route.contains("Functional test"), "no English station name on the Vietnamese page: {route}");
+        assert!(route.contains("lỗi tiếp xúc đồ gá kiểm tra"), "the fault's reason in Vietnamese: {route}");
+        assert!(!route.contains("test fixture contact"), "no English reason on the Vietnamese page: {route}");
+        b.eval("location.href = '/'; true");
+        b.wait_for("location.pathname === '/' && document.querySelectorAll('.tile').length === 3", "location.href");
         b.eval("document.querySelector('a[href^=\"/lang/en\"]').click(); true");
         b.wait_for("document.documentElement.lang === 'en' && document.querySelectorAll('.tile').length === 3", "document.documentElement.lang");
 
@@ -260,6 +292,11 @@ async fn a_supervisor_logs_in_watches_output_rise_live_and_switches_to_vietnames
             "the fault is on the timeline"
         );
         b.screenshot_of("line.png", true);
+        // On a 1080p wall screen the whole line page (tile, route, charts, timeline) fits
+        // without scrolling.
+        let tall = b.eval("document.documentElement.scrollHeight").as_f64().unwrap();
+        let wide = b.eval("window.innerWidth").as_f64().unwrap();
+        assert!(wide < 1600.0 || tall <= 1080.0, "the line page is {tall} px tall at {wide} px wide");
 
         // Trace search: the phone's PCBA and the board's reels.
         b.eval("document.querySelector('a[href=\"/trace\"]').click(); true");

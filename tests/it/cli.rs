@@ -155,8 +155,11 @@ fn migrate_creates_the_store_from_a_config_file_and_lists_its_tables() {
     let dir = db.dir().unwrap();
     std::fs::write(dir.join("mes.toml"), "data_dir = \"plant-data\"\n").unwrap();
     let out = ok(&["--config", dir.join("mes.toml").to_str().unwrap(), "migrate"]);
-    assert!(out.contains("5 migrations applied now"), "{out}");
-    assert!(out.contains("station_results") && out.contains("genealogy_edges"), "{out}");
+    assert!(out.contains("7 migrations applied now"), "{out}");
+    assert!(
+        out.contains("station_results") && out.contains("genealogy_edges") && out.contains("defect_codes"),
+        "{out}"
+    );
     assert!(Path::new(&dir.join("plant-data/mes.sqlite")).exists(), "data_dir is relative to the config file");
     let again = ok(&["--config", dir.join("mes.toml").to_str().unwrap(), "migrate"]);
     assert!(again.contains("0 migrations applied now"), "{again}");
@@ -250,7 +253,7 @@ async fn a_hold_on_a_reel_marks_every_unit_that_contains_it_until_released() {
         csv.lines().filter(|l| l.ends_with(",true")).count(),
         lines.iter().filter(|l| l.on_hold.is_some()).count()
     );
-    run_ok(&with(&["release", "--lot", reel, "--by", "qe2"], &store));
+    run_ok(&with(&["release", "--lot", reel, "--by", "qe2", "--reason", "supplier cleared the lot"], &store));
     let export = run_ok(&with(&["export", "station-results", "--format", "jsonl"], &store));
     assert!(!export.contains("on_hold"), "released: nothing is marked");
     let trace: serde_json::Value =
@@ -258,6 +261,20 @@ async fn a_hold_on_a_reel_marks_every_unit_that_contains_it_until_released() {
     assert!(trace["units"].as_array().unwrap().iter().all(|u| u["on_hold"] == false), "{trace}");
     let holds: serde_json::Value = serde_json::from_str(&run_ok(&with(&["holds", "--json"], &store))).unwrap();
     assert_eq!(holds[0]["released"]["by"], "qe2", "{holds}");
+    assert_eq!(holds[0]["released"]["reason"], "supplier cleared the lot", "the release's reason is kept: {holds}");
+    // The table is in plant time, the zone named, the release and its reason under the hold.
+    let table = run_ok(&with(&["holds"], &store));
+    assert!(table.starts_with("times in plant time (Asia/Ho_Chi_Minh)") && !table.contains("UTC"), "{table}");
+    let placed: chrono::DateTime<Utc> = holds[0]["placed_at"].as_str().unwrap().parse().unwrap();
+    let local = placed.with_timezone(&mes::domain::shift::DEFAULT_TIME_ZONE).format("%Y-%m-%d %H:%M:%S").to_string();
+    assert!(table.contains(&local), "placed at {local} plant time: {table}");
+    assert!(table.contains("by qe2: supplier cleared the lot"), "{table}");
+    // A release must say why.
+    let refused = Command::new(env!("CARGO_BIN_EXE_mes"))
+        .args(with(&["release", "--lot", reel, "--reason", "  "], &store))
+        .output()
+        .unwrap();
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("--reason"));
 }
 
 #[tokio::test]
@@ -296,6 +313,18 @@ async fn yield_by_shift_splits_the_period_and_first_visits_add_up() {
     }
     let rty = whole["rty"].as_f64().unwrap();
     assert!(whole["stations"].as_array().unwrap().iter().all(|s| s["fpy"].as_f64().unwrap() >= rty));
+    // The human report heads each shift with its range in plant time, the running one partial.
+    let human =
+        run_ok(&with(&["kpi", "yield", "--line", "phone-1", "--from", from, "--to", to, "--by", "shift"], &store));
+    assert!(human.starts_with("times in plant time (Asia/Ho_Chi_Minh)\n") && !human.contains("UTC"), "{human}");
+    let headings: Vec<&str> = human.lines().filter(|l| l.contains(" – ")).collect();
+    assert_eq!(headings.len(), buckets.len(), "{human}");
+    let (first, last) = (headings.len() > 2).then(|| (1, headings.len() - 2)).unwrap();
+    for h in &headings[first..=last] {
+        let starts_a_shift = ["06:00 –", "14:00 –", "22:00 –"].iter().any(|s| h.contains(s));
+        assert!(starts_a_shift, "a whole shift starts at 06:00, 14:00 or 22:00 plant time: {h}");
+    }
+    assert_eq!(headings.iter().filter(|h| h.contains("running: partial")).count(), 1, "{human}");
     let pareto = run_ok(&with(&["kpi", "pareto", "--line", "phone-1", "--from", from, "--to", to], &store));
     assert!(pareto.contains("FT_") || pareto.contains("no defects"), "{pareto}");
 }
@@ -330,9 +359,11 @@ async fn downtime_lists_every_station_with_time_by_state() {
     assert!(table.contains("MTBF") && table.contains("LOAD"), "{table}");
 }
 
-/// Minutes of `[from, to)` inside the local daily windows `start..start+len` (minutes after
+/// Milliseconds of `[from, to)` inside the local daily windows `start..start+len` (minutes after
 /// local midnight) in Asia/Ho_Chi_Minh, worked out here independently of the calendar code.
-fn minutes_inside_daily(from: chrono::DateTime<Utc>, to: chrono::DateTime<Utc>, windows: &[(u32, i64)]) -> i64 {
+/// Counted in milliseconds, not minutes: when `to` falls inside a break (with seconds), the break
+/// is split between the window's two ends and whole minutes would lose one.
+fn millis_inside_daily(from: chrono::DateTime<Utc>, to: chrono::DateTime<Utc>, windows: &[(u32, i64)]) -> i64 {
     use chrono::TimeZone;
     let zone = mes::domain::shift::DEFAULT_TIME_ZONE;
     let mut total = 0;
@@ -341,7 +372,7 @@ fn minutes_inside_daily(from: chrono::DateTime<Utc>, to: chrono::DateTime<Utc>, 
         for (start, len) in windows {
             let begin = zone.from_local_datetime(&day.and_hms_opt(start / 60, start % 60, 0).unwrap()).unwrap();
             let (s, e) = (begin.with_timezone(&Utc), begin.with_timezone(&Utc) + chrono::Duration::minutes(*len));
-            total += (e.min(to) - s.max(from)).num_minutes().max(0);
+            total += (e.min(to) - s.max(from)).num_milliseconds().max(0);
         }
         day += chrono::Duration::days(1);
     }
@@ -398,10 +429,10 @@ async fn oee_is_measured_against_planned_time_from_the_shift_calendar_with_its_b
     let with_config: Vec<String> =
         ["--config", config.to_str().unwrap()].iter().map(|s| (*s).to_owned()).chain(with(&args, &store)).collect();
     let breaks: serde_json::Value = serde_json::from_str(&run_ok(&with_config)).unwrap();
-    let lost = minutes_inside_daily(from, to, &[(600, 30), (1080, 30), (120, 30)]);
-    assert_eq!(lost, 90, "a 24-hour window holds each daily break once");
+    let lost = millis_inside_daily(from, to, &[(600, 30), (1080, 30), (120, 30)]);
+    assert_eq!(lost, 90 * 60_000, "a 24-hour window holds each daily break once");
     for s in breaks["stations"].as_array().unwrap() {
-        assert_eq!(s["time"]["pbt_ms"].as_i64(), Some((24 * 60 - lost) * 60_000), "{s}");
+        assert_eq!(s["time"]["pbt_ms"].as_i64(), Some(24 * 3_600_000 - lost), "{s}");
     }
     let human = run_ok(&with(&args[..args.len() - 1], &store));
     assert!(human.contains("PBT") && human.contains("line") && human.contains("no ideal cycle time"), "{human}");

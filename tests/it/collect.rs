@@ -288,6 +288,13 @@ async fn collectors_record_exactly_what_the_simulated_plcs_produced() {
                 );
                 assert!(s.figures.time.apt_ms > 0, "{line} {}: running time recorded", s.station);
             }
+            // Every unit the line recorded is of the product its profile declares.
+            let declared = all_lines().into_iter().find(|p| p.line == line).and_then(|p| p.product).unwrap().code;
+            let serial = truth_visits.first().map(|v| v.serial.clone()).unwrap();
+            let serial = mes::domain::SerialNumber::parse(serial).unwrap();
+            let trace = store.backward_trace(&serial).await.unwrap().unwrap();
+            let product = trace.units[serial.as_str()].unit.product.as_ref().map(ToString::to_string);
+            assert_eq!(product.as_deref(), Some(declared.as_str()), "{line}: {serial}'s product");
             let l = &oee.line_oee;
             let (a, e, q) = (l.availability.unwrap(), l.effectiveness.unwrap(), l.quality.unwrap());
             assert!(a > 0.0 && a <= 1.0 && q > 0.0 && q <= 1.0 && e > 0.0, "{line}: {l:?}");
@@ -772,8 +779,8 @@ async fn readiness_metrics_and_line_pages_report_each_collector() {
         let labels = ["line=\"phone-ops\"", &format!("station=\"{station}\"")];
         assert!(sample(&metrics, "mes_reads_total", &labels).is_some_and(|v| v > 0.0), "reads of {station}: {metrics}");
         assert!(
-            sample(&metrics, "mes_poll_seconds_count", &labels).is_some_and(|v| v > 0.0),
-            "poll latency of {station}"
+            sample(&metrics, "mes_read_microseconds_total", &labels).is_some_and(|v| v > 0.0),
+            "read time of {station}"
         );
     }
     assert_eq!(sample(&metrics, "mes_collector_connected", &["line=\"phone-ops\""]), Some(1.0));

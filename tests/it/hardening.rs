@@ -422,10 +422,16 @@ fn a_second_demo_in_the_same_folder_continues_the_plant_and_counts_only_what_it_
             .arg(&truth)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{stderr}");
+        // The terminal keeps the summary: details (connects, validations) go to the data folder.
+        assert!(!stderr.contains(" INFO "), "no INFO lines on the terminal: {stderr}");
+        assert!(stderr.contains("mes-demo.log"), "the terminal names the log: {stderr}");
         String::from_utf8(out.stdout).unwrap()
     };
     let first = run();
+    let log = std::fs::read_to_string(data.join("mes-demo.log")).expect("the demo's log in the data folder");
+    assert!(log.contains(" INFO ") && log.contains("connected"), "{log}");
     assert!(!first.contains("continuing the plant"), "{first}");
     let second = run();
     assert!(second.contains("continuing the plant recorded there"), "{second}");

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use chrono::Utc;
+use mes::sample_plant::plant_model;
 use serde_json::{Value, json};
 
 use crate::browser::{Browser, chromium};
@@ -169,9 +170,14 @@ async fn every_figure_of_the_shift_and_yield_reports_is_the_one_kpi_gives() {
             })
             .collect();
         assert_eq!(reasons.len(), json_reasons.len(), "{label}");
+        // The report is in Vietnamese: each recorded reason in the plant's Vietnamese text.
+        let vi: BTreeMap<String, String> =
+            plant_model().fault_reasons.into_iter().map(|r| (r.reason, r.name_vi)).collect();
         for (row, (station, r)) in reasons.iter().zip(&json_reasons) {
             assert_eq!(&row["station"], station);
-            same(&row["reason"], &r[0], "reason");
+            let recorded = r[0].as_str().unwrap();
+            let translated = vi.get(recorded).unwrap_or_else(|| panic!("{recorded:?} has a Vietnamese text"));
+            assert_eq!(&row["reason"], translated, "reason");
             same(&row["stops"], &r[1], "stops");
             same(&row["seconds"], &r[2], "seconds");
         }
@@ -467,7 +473,7 @@ async fn a_shift_report_prints_on_a4_in_chromium_with_headers_and_vietnamese_int
     let footers = text.matches(&format!("Trang {pages} / {pages}")).count();
     assert_eq!(footers, 1, "page numbers on every page, the last once: {text}");
     assert!(text.matches("Trang 1 / ").count() == 1);
-    assert!(text.matches("Phone final assembly 1 (phone-1)").count() as u32 >= pages, "the line on every page");
+    assert!(text.matches("Lắp ráp điện thoại 1 (phone-1)").count() as u32 >= pages, "the line on every page");
 }
 
 #[tokio::test]
@@ -476,7 +482,12 @@ async fn the_server_writes_each_ended_shifts_report_and_each_closed_periods_audi
     let db = TestDb::sqlite();
     let store_flags = store_args(&db);
     let data = db.dir().unwrap().join("data");
-    ok(&args(&["demo", "--history", "--seed", "6", "--phones", "30", "--tablets", "10"], &store_flags));
+    // Started 30 hours ago, every shift of the history has ended, whatever the time of day.
+    let start = (Utc::now() - chrono::Duration::hours(30)).to_rfc3339();
+    ok(&args(
+        &["demo", "--history", "--seed", "6", "--phones", "30", "--tablets", "10", "--start", &start],
+        &store_flags,
+    ));
     ok(&args(&["audit", "close"], &store_flags));
     let store = mes::store::Store::open(&mes::store::sqlite_url(&data.join("mes.sqlite"))).await.unwrap();
     let config = mes::config::Config { data_dir: data.clone(), ..Default::default() };
@@ -527,7 +538,8 @@ async fn reports_are_served_by_the_api_and_the_reports_page_with_the_same_figure
     let db = TestDb::sqlite();
     let flags = store_args(&db);
     let data = db.dir().unwrap().join("data");
-    ok(&args(&["demo", "--history", "--seed", "8", "--phones", "40", "--tablets", "0"], &flags));
+    let start = (Utc::now() - chrono::Duration::hours(30)).to_rfc3339();
+    ok(&args(&["demo", "--history", "--seed", "8", "--phones", "40", "--tablets", "0", "--start", &start], &flags));
     ok(&args(&["audit", "close"], &flags));
     let store =
         std::sync::Arc::new(mes::store::Store::open(&mes::store::sqlite_url(&data.join("mes.sqlite"))).await.unwrap());
@@ -565,7 +577,7 @@ async fn reports_are_served_by_the_api_and_the_reports_page_with_the_same_figure
     }
 
     // On demand: a table as CSV is the API's own figure.
-    let from = urlencode(&(Utc::now() - chrono::Duration::days(1)).to_rfc3339());
+    let from = urlencode(&(Utc::now() - chrono::Duration::days(2)).to_rfc3339());
     let to = urlencode(&(Utc::now() - chrono::Duration::minutes(10)).to_rfc3339());
     let scope = format!("line=phone-1&from={from}&to={to}");
     let (status, csv) = api.bytes(&format!("/api/v1/reports/shift?{scope}&format=csv&table=stations"), &quality).await;
@@ -584,7 +596,17 @@ async fn reports_are_served_by_the_api_and_the_reports_page_with_the_same_figure
     image::load_from_memory(&png).unwrap();
     let (status, html) = api.bytes(&format!("/api/v1/reports/yield?{scope}&lang=vi"), &quality).await;
     assert_eq!(status, 200);
-    assert!(String::from_utf8(html).unwrap().contains("Báo cáo hiệu suất chất lượng"));
+    let html = String::from_utf8(html).unwrap();
+    assert!(html.contains("Báo cáo hiệu suất chất lượng"));
+    // Defects by their catalogue names in the report's language, with the code.
+    let named = [
+        "Lỗi âm thanh (FT_AUDIO)",
+        "Lỗi camera (FT_CAMERA)",
+        "Lỗi cảm ứng (FT_TOUCH)",
+        "Công suất RF thấp (RF_POWER_LOW)",
+    ];
+    assert!(named.iter().any(|n| html.contains(n)), "Vietnamese defect names on the Pareto: {html}");
+    assert!(html.contains("Tên lỗi") && !html.contains("Audio test failed"), "the defect table names them too: {html}");
     for (path, want) in [
         ("/api/v1/reports/audit".to_owned(), 403),
         ("/api/v1/reports/shift?from=2026-01-01".to_owned(), 400),
@@ -633,11 +655,13 @@ fn urlencode(text: &str) -> String {
 async fn every_report_renders_in_process_as_pdf_a_with_vietnamese_intact() {
     let db = TestDb::sqlite();
     let store = store_args(&db);
-    ok(&args(&["demo", "--history", "--seed", "4", "--phones", "40", "--tablets", "0"], &store));
+    // Started 30 hours ago, the history's shifts have all ended and the audit report has entries.
+    let start = (Utc::now() - chrono::Duration::hours(30)).to_rfc3339();
+    ok(&args(&["demo", "--history", "--seed", "4", "--phones", "40", "--tablets", "0", "--start", &start], &store));
     ok(&args(&["audit", "close"], &store));
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().display().to_string();
-    let from = (Utc::now() - chrono::Duration::hours(12)).to_rfc3339();
+    let from = start.clone();
     for (kind, extra, word) in [
         ("shift", vec!["--line", "phone-1", "--from", from.as_str()], "Báo cáo ca"),
         ("yield", vec!["--line", "phone-1", "--from", from.as_str()], "Báo cáo hiệu suất chất lượng"),

@@ -113,7 +113,7 @@ async fn migrations_apply_on_an_empty_database_and_roll_back() {
         let left: Vec<String> =
             store.table_names().await.unwrap().into_iter().filter(|t| t != "seaql_migrations").collect();
         assert!(left.is_empty(), "{}: tables left after down: {left:?}", db.label());
-        assert_eq!(store.migrate_up().await.unwrap(), 5, "{}: every migration re-applies", db.label());
+        assert_eq!(store.migrate_up().await.unwrap(), 7, "{}: every migration re-applies", db.label());
         db.cleanup(store).await;
     }
 }
@@ -423,6 +423,39 @@ async fn master_data_registers_idempotently_and_all_or_nothing() {
         assert_eq!(once["stations"], 22, "{}", db.label());
         store.register_plant(&plant_model()).await.unwrap();
         assert_eq!(store.row_counts().await.unwrap(), once, "{}: a second registration changes nothing", db.label());
+        // Vietnamese names are kept, and a corrected one replaces the registered one.
+        let phone = |lines: Vec<mes::domain::equipment::Line>| lines.into_iter().find(|l| l.id.as_str() == PHONE_LINE);
+        let registered = phone(store.lines().await.unwrap()).unwrap();
+        assert_eq!(registered.name_vi.as_deref(), Some("Lắp ráp điện thoại 1"), "{}", db.label());
+        assert_eq!(registered.stations[1].name_vi.as_deref(), Some("Lắp màn hình"), "{}", db.label());
+        let mut corrected = plant_model();
+        corrected.lines.iter_mut().find(|l| l.id.as_str() == PHONE_LINE).unwrap().name_vi = Some("Điện thoại 1".into());
+        corrected.lines.iter_mut().find(|l| l.id.as_str() == PHONE_LINE).unwrap().stations[1].name_vi =
+            Some("Gắn màn hình".into());
+        store.register_plant(&corrected).await.unwrap();
+        let registered = phone(store.lines().await.unwrap()).unwrap();
+        assert_eq!(registered.name_vi.as_deref(), Some("Điện thoại 1"), "{}", db.label());
+        assert_eq!(registered.stations[1].name_vi.as_deref(), Some("Gắn màn hình"), "{}", db.label());
+        // The defect catalogue: every code with its names, and a corrected name replaces the
+        // registered one (an English-only entry loses its old Vietnamese name).
+        let names = store.defect_names().await.unwrap();
+        assert_eq!(names.len(), 10, "{}: {names:?}", db.label());
+        let missing = &names["MISSING_COMPONENT"];
+        assert_eq!((missing.name.as_str(), missing.name_vi.as_deref()), ("Missing component", Some("Thiếu linh kiện")));
+        let mut renamed = corrected.clone();
+        let audio = renamed.defects.iter_mut().find(|d| d.code == "FT_AUDIO").unwrap();
+        (audio.name, audio.name_vi) = ("Speaker test failed".into(), None);
+        store.register_plant(&renamed).await.unwrap();
+        let names = store.defect_names().await.unwrap();
+        assert_eq!(
+            (names["FT_AUDIO"].name.as_str(), names["FT_AUDIO"].name_vi.as_deref()),
+            ("Speaker test failed", None)
+        );
+        assert_eq!(names.len(), 10, "{}", db.label());
+        // Downtime reasons' Vietnamese text, keyed by the recorded reason.
+        let reasons = store.reason_names().await.unwrap();
+        assert_eq!(reasons.len(), 20, "{}: {reasons:?}", db.label());
+        assert_eq!(reasons.get("conveyor jam").map(String::as_str), Some("kẹt băng tải"), "{}", db.label());
         db.cleanup(store).await;
     }
 }

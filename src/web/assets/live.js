@@ -9,6 +9,10 @@
   var lang = body.dataset.lang || "en", zone = body.dataset.zone || "UTC";
   var wordsEl = document.getElementById("words");
   var words = wordsEl ? JSON.parse(wordsEl.textContent) : {};
+  // A station's downtime reason in the page's language (the server sends both).
+  function reasonOf(s) {
+    return (lang === "vi" && s.reason_vi) || s.reason;
+  }
   var shapes = { running: "▲ ", down: "■ ", idle: "● ", no_data: "? " };
   function dec(v, d) {
     var s = v.toFixed(d), parts = s.split("."), int = parts[0], neg = int[0] === "-";
@@ -35,8 +39,10 @@
     set(el, "held", dec(l.held_units, 0));
     set(el, "shift", l.shift || words.off_shift);
     set(el, "unrecorded", l.unrecorded !== null && l.unrecorded >= 0.005 ? "⚠ " + pct(l.unrecorded) + " " + words.unrecorded : "");
+    var downList = el.querySelector('[data-f="down"]');
+    if (downList) downList.dataset.anyDown = l.down.length ? "true" : "false";
     set(el, "down", l.down.length ? l.down.map(function (s) {
-      return s.station + ": " + (s.reason || "?") + " (" + words.since + " " + time(s.since) + ")";
+      return s.station + ": " + (reasonOf(s) || "?") + " (" + words.since + " " + time(s.since) + ")";
     }).join(" · ") : words.none_down);
   }
   function renderStations(l) {
@@ -47,7 +53,7 @@
       el.dataset.state = state;
       set(el, "state", s.state ? words["state_" + s.state] : words.no_data);
       set(el, "since", s.since ? words.since + " " + time(s.since) : "");
-      set(el, "reason", s.reason || "");
+      set(el, "reason", reasonOf(s) || "");
     });
   }
   // Charts are drawn on the server: refetch this page's charts now and then, not per event.

@@ -134,7 +134,7 @@ pub(super) async fn audit_page(
     let aw = &words.audit;
     let lines = match state.store.lines().await {
         Ok(ls) => std::iter::once((String::new(), aw.all_lines.to_owned()))
-            .chain(ls.into_iter().map(|l| (l.id.to_string(), l.name)))
+            .chain(ls.into_iter().map(|l| (l.id.to_string(), lang.name(&l.name, l.name_vi.as_deref()).to_owned())))
             .collect(),
         Err(e) => return fail(e.into()),
     };

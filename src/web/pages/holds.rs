@@ -1,8 +1,9 @@
 //! Holds: every hold, in force or released, with who placed and released it; a form to place
-//! one on a lot, reel or unit and a button to release each, for the quality and admin roles
-//! (others see the list only). Writes carry the session's CSRF token and answer with a redirect
-//! (a reload does not repeat them); units on hold that already passed a pack station are listed
-//! first, for a recall.
+//! one on a lot, reel or unit (first showing what it would catch, by line and status, to be
+//! confirmed) and a button to release each (with the reason, kept), for the quality and admin
+//! roles (others see the list only). Writes carry the session's CSRF token and answer with a
+//! redirect (a reload does not repeat them); every held unit already packed is listed first,
+//! for a recall.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -15,6 +16,9 @@ use super::{Chrome, error_page, html, lang_of, page_session, page_start, see_oth
 use crate::domain::hold::HoldTarget;
 use crate::web::error::ApiError;
 
+/// Held units already packed listed on the page at most (each a link to its trace).
+const MAX_PACKED_LISTED: usize = 2_000;
+
 struct HoldRow {
     kind: &'static str,
     kind_key: &'static str,
@@ -25,11 +29,23 @@ struct HoldRow {
     released: String,
 }
 
+/// A hold asked for, shown with what it would catch before it is placed.
+struct Confirm {
+    kind_key: String,
+    kind: &'static str,
+    id: String,
+    reason: String,
+    total: u64,
+    /// `(line, units by status in words)`.
+    lines: Vec<(String, String)>,
+}
+
 #[derive(Template)]
 #[template(path = "holds.html")]
 struct HoldsPage {
     c: Chrome,
     may_hold: bool,
+    confirm: Option<Confirm>,
     message: Option<String>,
     failed: bool,
     holds: Vec<HoldRow>,
@@ -54,7 +70,7 @@ pub(super) async fn holds_page(req: HttpRequest, state: web::Data<WebState>, don
         Some(n) if n.starts_with("released-") => Some(format!("{} {}", words.released_n, &n["released-".len()..])),
         _ => None,
     };
-    render(&req, &state, session.as_ref(), message, false, actix_web::http::StatusCode::OK).await
+    render(&req, &state, session.as_ref(), message, false, actix_web::http::StatusCode::OK, None).await
 }
 
 async fn render(
@@ -64,6 +80,7 @@ async fn render(
     message: Option<String>,
     failed: bool,
     status: actix_web::http::StatusCode,
+    confirm: Option<Confirm>,
 ) -> HttpResponse {
     let zone = state.calendar.time_zone;
     let lang = lang_of(req);
@@ -85,19 +102,36 @@ async fn render(
                 id,
                 active: h.is_active(),
                 reason: h.reason.clone(),
-                placed: format!("{} {}", h.placed_by, lang.date_time(h.placed_at, zone)),
+                placed: format!("{} {}", h.placed_by, lang.moment(h.placed_at, zone)),
                 released: h
                     .released
                     .as_ref()
-                    .map(|r| format!("{} {} {}", words.released_by, r.by, lang.date_time(r.at, zone)))
+                    .map(|r| {
+                        let when = format!("{} {} {}", words.released_by, r.by, lang.moment(r.at, zone));
+                        match &r.reason {
+                            Some(why) => format!("{when}: {why}"),
+                            None => when,
+                        }
+                    })
                     .unwrap_or_default(),
             }
         })
         .collect();
-    let packed = state.health.iter().flat_map(|h| h.snapshot().held_packed).collect();
+    // Every held unit already packed, from the store (a hold placed after packing, on a lot or
+    // a unit, is caught too), with what this process's collectors saw packed while held.
+    let mut packed: std::collections::BTreeSet<String> = match state.store.held_packed_units(MAX_PACKED_LISTED).await {
+        Ok(p) => p.into_iter().collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "held packed units not listed");
+            std::collections::BTreeSet::new()
+        }
+    };
+    packed.extend(state.health.iter().flat_map(|h| h.snapshot().held_packed));
+    let packed = packed.into_iter().collect();
     let page = HoldsPage {
         c: Chrome::new(req, session, zone, words.nav_holds),
         may_hold: session.is_some_and(|s| s.role.may_hold()),
+        confirm,
         message,
         failed,
         holds: rows,
@@ -124,24 +158,69 @@ pub(super) async fn holds_submit(
         Ok(Some(s)) => s,
         Ok(None) | Err(_) => return see_other("/login"),
     };
+    let fail = |e: ApiError| {
+        let status = actix_web::ResponseError::status_code(&e);
+        (Some(e.to_string()), status)
+    };
+    if form.action == "preview" {
+        return match preview(&req, &state, &session, &form).await {
+            Ok(confirm) => {
+                let ok = actix_web::http::StatusCode::OK;
+                render(&req, &state, Some(&session), None, false, ok, Some(confirm)).await
+            }
+            Err(e) => {
+                let (message, status) = fail(e);
+                render(&req, &state, Some(&session), message, true, status, None).await
+            }
+        };
+    }
     match submit(&req, &state, &session, &form).await {
         Ok(done) => see_other(&format!("/holds?done={done}")),
         Err(e) => {
-            let status = actix_web::ResponseError::status_code(&e);
-            render(&req, &state, Some(&session), Some(e.to_string()), true, status).await
+            let (message, status) = fail(e);
+            render(&req, &state, Some(&session), message, true, status, None).await
         }
     }
 }
 
+/// The form's request as the API reads it (the same checks of target and reason).
+fn request_of(form: &HoldForm) -> Result<HoldRequest, ApiError> {
+    let id = form.id.trim().to_owned();
+    match form.kind.as_str() {
+        "lot" => Ok(HoldRequest { lot: Some(id), serial: None, reason: form.reason.clone() }),
+        "serial" => Ok(HoldRequest { lot: None, serial: Some(id), reason: form.reason.clone() }),
+        other => Err(ApiError::bad("kind", format!("{other:?} is not lot or serial"))),
+    }
+}
+
+/// What the hold asked for would catch, to confirm before placing it (nothing is written).
+async fn preview(req: &HttpRequest, state: &WebState, session: &Session, form: &HoldForm) -> Result<Confirm, ApiError> {
+    let target = hold_target(session, req, &request_of(form)?, form.csrf.as_deref())?;
+    let reason = super::super::api::hold_reason(form.reason.as_deref())?.to_owned();
+    let reach = state.store.hold_reach(&target).await?;
+    let lang = lang_of(req);
+    let words = lang.words();
+    let (kind, id) = match &target {
+        HoldTarget::Lot(l) => (words.lot, l.to_string()),
+        HoldTarget::Unit(s) => (words.unit, s.to_string()),
+    };
+    let lines = reach
+        .lines
+        .iter()
+        .map(|(line, by_status)| {
+            let counts: Vec<String> = by_status
+                .iter()
+                .map(|(status, n)| format!("{} {}", lang.count(*n), lang.unit_status(*status)))
+                .collect();
+            (line.clone(), counts.join(", "))
+        })
+        .collect();
+    Ok(Confirm { kind_key: form.kind.clone(), kind, id, reason, total: reach.total, lines })
+}
+
 /// Places or releases; what to say on the page afterwards.
 async fn submit(req: &HttpRequest, state: &WebState, session: &Session, form: &HoldForm) -> Result<String, ApiError> {
-    let id = form.id.trim().to_owned();
-    let request = match form.kind.as_str() {
-        "lot" => HoldRequest { lot: Some(id), serial: None, reason: form.reason.clone() },
-        "serial" => HoldRequest { lot: None, serial: Some(id), reason: form.reason.clone() },
-        other => return Err(ApiError::bad("kind", format!("{other:?} is not lot or serial"))),
-    };
-    let target = hold_target(session, req, &request, form.csrf.as_deref())?;
+    let target = hold_target(session, req, &request_of(form)?, form.csrf.as_deref())?;
     let now = chrono::Utc::now();
     match form.action.as_str() {
         "place" => {
@@ -156,8 +235,9 @@ async fn submit(req: &HttpRequest, state: &WebState, session: &Session, form: &H
             .to_owned())
         }
         "release" => {
-            let released = state.store.release_hold(&target, &session.user, now).await?;
-            tracing::info!(user = %session.user, ?target, released, "release (page)");
+            let reason = super::super::api::hold_reason(form.reason.as_deref())?;
+            let released = state.store.release_hold(&target, &session.user, reason, now).await?;
+            tracing::info!(user = %session.user, ?target, released, reason, "release (page)");
             Ok(format!("released-{released}"))
         }
         other => Err(ApiError::bad("action", format!("{other:?} is not place or release"))),

@@ -18,6 +18,10 @@ use crate::web::error::ApiError;
 
 struct SliceRow {
     label: String,
+    /// Its range in plant time.
+    range: String,
+    /// Still running: its figures are for part of it.
+    partial: bool,
     output: String,
     rty: String,
     scrap: String,
@@ -58,7 +62,9 @@ pub(super) async fn kpi_page(req: HttpRequest, state: web::Data<WebState>, q: we
     let words = lang.words();
     let now = chrono::Utc::now();
     let lines: Vec<(String, String)> = match state.store.lines().await {
-        Ok(ls) => ls.into_iter().map(|l| (l.id.to_string(), l.name)).collect(),
+        Ok(ls) => {
+            ls.into_iter().map(|l| (l.id.to_string(), lang.name(&l.name, l.name_vi.as_deref()).to_owned())).collect()
+        }
         Err(e) => return super::error_page(&req, session.as_ref(), zone, &ApiError::from(e)),
     };
     let mut text = q.into_inner();
@@ -112,6 +118,11 @@ pub(super) async fn kpi_page(req: HttpRequest, state: web::Data<WebState>, q: we
             *t = None;
         }
     }
+    // The page opens on the shift running now (a supervisor's question), not on the API's
+    // rolling 24 hours, which mixes three shifts and the idle time between runs.
+    if text.from.is_none() && text.to.is_none() {
+        text.from = Some(shift_start.to_rfc3339());
+    }
     let scope = match Scope::parse(&text, &state.calendar, now) {
         Ok(s) => s,
         Err(e) => {
@@ -149,6 +160,12 @@ async fn fill(
             .zip(&oee.slices)
             .map(|(y, o)| SliceRow {
                 label: y.bucket.label.clone(),
+                range: format!(
+                    "{} – {}",
+                    lang.date_time(y.bucket.start, state.calendar.time_zone),
+                    lang.time(y.bucket.end, state.calendar.time_zone)
+                ),
+                partial: y.bucket.running_at(now),
                 output: lang.count(y.figures.stations.last().map_or(0, |s| s.final_pass)),
                 rty: pct(y.figures.rty),
                 scrap: pct(y.figures.line_yield.scrap_rate),
@@ -172,20 +189,21 @@ async fn fill(
     };
     page.oee = o.figures.stations.iter().map(|s| row(s.station.to_string(), &s.figures)).collect();
     page.oee.push(row(lang.words().line.to_owned(), &o.figures.line_oee));
-    let mut problems: Vec<String> =
-        o.figures.line_oee.problems.iter().map(|p| serde_json::to_string(p).unwrap_or_default()).collect();
+    let mut problems: Vec<String> = o.figures.line_oee.problems.iter().map(|p| lang.oee_problem(p)).collect();
     problems.dedup();
     page.problems = problems;
     let pareto = figures::pareto(&state.store, &state.calendar, scope).await?;
     let defects = pareto.slices.first().map(|s| s.figures.defects.clone()).unwrap_or_default();
     page.has_defects = !defects.is_empty();
-    page.pareto_svg =
-        charts::inline_svg(&charts::Bars::pareto(&defects[..defects.len().min(10)], lang), charts::Theme::Screen);
+    let names = state.store.defect_names().await?;
+    let bars = charts::Bars::pareto(&defects[..defects.len().min(10)], &names, lang);
+    page.pareto_svg = charts::inline_svg(&bars, charts::Theme::Screen);
     let downtime = figures::downtime(&state.store, &state.calendar, scope, now).await?;
     let mut reasons: BTreeMap<String, (u64, f64)> = BTreeMap::new();
+    let reason_names = state.store.reason_names().await?;
     for s in downtime.slices.iter().flat_map(|s| &s.figures.stations) {
         for (reason, n, seconds) in &s.by_reason {
-            let e = reasons.entry(reason.clone()).or_default();
+            let e = reasons.entry(lang.reason(&reason_names, reason)).or_default();
             e.0 += n;
             e.1 += seconds;
         }

@@ -82,6 +82,10 @@ pub(super) async fn line_page(req: HttpRequest, state: web::Data<WebState>, path
         Ok(d) => d,
         Err(e) => return error_page(&req, session.as_ref(), zone, &e),
     };
+    let defect_names = match state.store.defect_names().await {
+        Ok(names) => names,
+        Err(e) => return error_page(&req, session.as_ref(), zone, &ApiError::from(e)),
+    };
     let words = lang.words();
     let summary = latest_lines(&state).await.into_iter().find(|l| l["line"] == detail.line.as_str());
     let tiles: Vec<Tile> = summary.iter().map(|l| tile(l, lang, words, zone)).collect();
@@ -106,11 +110,11 @@ pub(super) async fn line_page(req: HttpRequest, state: web::Data<WebState>, path
                 .unwrap_or_default();
             RouteStation {
                 code: s.station.to_string(),
-                name: s.name.clone(),
+                name: lang.name(&s.name, s.name_vi.as_deref()).to_owned(),
                 state: now["state"].as_str().unwrap_or("no_data").to_owned(),
                 state_text: st.map_or(words.no_data, |st| lang.state(st)).to_owned(),
                 since,
-                reason: now["reason"].as_str().unwrap_or_default().to_owned(),
+                reason: super::reason_now(&now, lang).unwrap_or_default().to_owned(),
                 wip: if k == 0 { String::new() } else { format!("{} {}", lang.count(s.wip_before), words.wip) },
             }
         })
@@ -133,7 +137,7 @@ pub(super) async fn line_page(req: HttpRequest, state: web::Data<WebState>, path
                 .iter()
                 .map(|s| HealthRow {
                     code: s.code.clone(),
-                    last_read: s.last_good_read.map_or_else(|| "—".to_owned(), |t| lang.date_time(t, zone)),
+                    last_read: s.last_good_read.map_or_else(|| "—".to_owned(), |t| lang.moment(t, zone)),
                     records: lang.count(s.records),
                     again: lang.count(s.duplicates),
                     errors: lang.count(s.errors),
@@ -161,14 +165,14 @@ pub(super) async fn line_page(req: HttpRequest, state: web::Data<WebState>, path
         }
     };
     let page = LinePage {
-        c: Chrome::new(&req, session.as_ref(), zone, &detail.name),
+        c: Chrome::new(&req, session.as_ref(), zone, lang.name(&detail.name, detail.name_vi.as_deref())),
         line: detail.line.to_string(),
         tiles,
         stations,
         at_repair: lang.count(detail.at_repair),
         hourly_svg: charts::inline_svg(&charts::HourlyOutput { hours: &detail.hourly, lang }, Theme::Screen),
         has_defects: !detail.top_defects.is_empty(),
-        pareto_svg: charts::inline_svg(&charts::Bars::pareto(&detail.top_defects, lang), Theme::Screen),
+        pareto_svg: charts::inline_svg(&charts::Bars::pareto(&detail.top_defects, &defect_names, lang), Theme::Screen),
         timeline_svg: charts::inline_svg(
             &charts::Timeline { rows: &rows, from: detail.from, to: detail.to, lang, zone },
             Theme::Screen,

@@ -16,6 +16,7 @@ use askama::Template;
 use serde::Deserialize;
 use serde_json::Value;
 
+mod api_doc;
 mod audit;
 mod holds;
 mod kpi;
@@ -38,6 +39,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/kpi", web::get().to(kpi::kpi_page))
         .route("/audit", web::get().to(audit::audit_page))
         .route("/reports", web::get().to(reports::reports_page))
+        .route("/api", web::get().to(api_doc::api_doc_page))
         .route("/assets/live.js", web::get().to(live_js))
         .route("/login", web::get().to(login_page))
         .route("/login", web::post().to(login_submit))
@@ -86,7 +88,7 @@ impl Chrome {
             words,
             words_json: serde_json::to_string(words).unwrap_or_default().replace("</", "<\\/"),
             zone: zone.name().to_owned(),
-            user: session.map_or_else(|| "kiosk".to_owned(), |s| format!("{} ({})", s.user, s.role.as_str())),
+            user: session.map_or_else(|| words.kiosk.to_owned(), |s| format!("{} ({})", s.user, lang.role(s.role))),
             csrf: session.map(|s| s.csrf.clone()).unwrap_or_default(),
             kiosk_only: session.is_none(),
             may_audit: session.is_some_and(|s| s.role.may_audit()),
@@ -143,6 +145,19 @@ pub(super) fn error_page(
 ) -> HttpResponse {
     let status = actix_web::ResponseError::status_code(e);
     let page = ErrorPage { c: Chrome::new(req, session, zone, &status.to_string()), message: e.to_string() };
+    html(status, page.render())
+}
+
+/// An address that is no page, asked for by a browser: a 404 page in the chosen language, with
+/// the navigation to find the way back (the API's paths, and clients asking for JSON, get the
+/// API's JSON error instead; see `web::not_found`).
+pub(super) async fn missing_page(req: &HttpRequest, state: &WebState) -> HttpResponse {
+    let session = session_of(req).await;
+    let words = lang_of(req).words();
+    let status = actix_web::http::StatusCode::NOT_FOUND;
+    let message = format!("{} {}", words.no_page, req.path());
+    let page =
+        ErrorPage { c: Chrome::new(req, session.as_ref(), state.calendar.time_zone, &status.to_string()), message };
     html(status, page.render())
 }
 
@@ -274,6 +289,9 @@ pub(super) struct Tile {
     held: String,
     shift: String,
     down: String,
+    /// Whether any station is down: only then is the down list set large, in the colour that
+    /// means down (a wall screen must not show "down" colours when nothing is).
+    any_down: bool,
     unrecorded: String,
 }
 
@@ -290,6 +308,12 @@ fn unrecorded_note(share: Option<f64>, lang: Lang) -> String {
         Some(v) if v >= 0.005 => format!("⚠ {} {}", lang.percent(Some(v)), lang.words().unrecorded),
         _ => String::new(),
     }
+}
+
+/// A station's downtime reason now, from the line summary's JSON, in the page's language.
+pub(super) fn reason_now(station: &Value, lang: Lang) -> Option<&str> {
+    let vi = station["reason_vi"].as_str().filter(|_| lang == Lang::Vi);
+    vi.or_else(|| station["reason"].as_str())
 }
 
 pub(super) fn tile(l: &Value, lang: Lang, words: &Words, zone: chrono_tz::Tz) -> Tile {
@@ -314,7 +338,7 @@ pub(super) fn tile(l: &Value, lang: Lang, words: &Words, zone: chrono_tz::Tz) ->
                     format!(
                         "{}: {} ({} {since})",
                         s["station"].as_str().unwrap_or_default(),
-                        s["reason"].as_str().unwrap_or("?"),
+                        reason_now(s, lang).unwrap_or("?"),
                         words.since
                     )
                 })
@@ -323,7 +347,7 @@ pub(super) fn tile(l: &Value, lang: Lang, words: &Words, zone: chrono_tz::Tz) ->
         .unwrap_or_default();
     Tile {
         line: text("line"),
-        name: text("name"),
+        name: lang.name(&text("name"), l["name_vi"].as_str()).to_owned(),
         status_text: format!("{shape}{word}"),
         status,
         output: lang.count(l["output"].as_u64().unwrap_or(0)),
@@ -332,6 +356,7 @@ pub(super) fn tile(l: &Value, lang: Lang, words: &Words, zone: chrono_tz::Tz) ->
         oee: lang.percent(l["oee"].as_f64()),
         held: lang.count(l["held_units"].as_u64().unwrap_or(0)),
         shift: l["shift"].as_str().map_or_else(|| words.off_shift.to_owned(), str::to_owned),
+        any_down: !down.is_empty(),
         down: if down.is_empty() { words.none_down.to_owned() } else { down.join(" · ") },
         unrecorded: unrecorded_note(l["unrecorded"].as_f64(), lang),
     }

@@ -94,7 +94,9 @@ pub(super) async fn reports_page(
     };
     let fail = |e: ApiError| error_page(&req, Some(&session), zone, &e);
     let lines = match state.store.lines().await {
-        Ok(ls) => ls.into_iter().map(|l| (l.id.to_string(), l.name)).collect(),
+        Ok(ls) => {
+            ls.into_iter().map(|l| (l.id.to_string(), lang.name(&l.name, l.name_vi.as_deref()).to_owned())).collect()
+        }
         Err(e) => return fail(e.into()),
     };
     let w = |k: &str| word(lang, k).to_owned();

@@ -22,6 +22,20 @@ use crate::web::error::ApiError;
 #[derive(Deserialize)]
 pub(super) struct TraceQuery {
     q: Option<String>,
+    /// Page of the forward trace's units (from 0; [`UNITS_PER_PAGE`] each).
+    page: Option<usize>,
+}
+
+/// Units of a forward trace listed per page (a reel reaches thousands: they are counted by
+/// product and status above the list, and listed a page at a time).
+const UNITS_PER_PAGE: usize = 100;
+
+/// Where a page of the forward trace's units sits, with links to its neighbours.
+struct Paging {
+    first: usize,
+    last: usize,
+    prev: Option<String>,
+    next: Option<String>,
 }
 
 struct UnitHead {
@@ -63,7 +77,36 @@ struct TracePage {
     visits: Vec<VisitRow>,
     lot: Option<String>,
     lot_held: bool,
+    /// Every unit of the forward trace, counted.
+    reached: usize,
+    /// `(product, status, units)` over every unit of the forward trace.
+    groups: Vec<(String, String, usize)>,
+    /// This page of them.
     containers: Vec<Container>,
+    /// Set when they take more than one page.
+    paging: Option<Paging>,
+}
+
+/// Counts `all` by product and status into `out`, with page `page` of them to list.
+fn page_units(all: Vec<Container>, page: usize, q: &str, out: &mut TracePage) {
+    let mut groups: std::collections::BTreeMap<(String, String), usize> = std::collections::BTreeMap::new();
+    for c in &all {
+        *groups.entry((c.product.clone(), c.status.clone())).or_default() += 1;
+    }
+    out.groups = groups.into_iter().map(|((product, status), n)| (product, status, n)).collect();
+    out.reached = all.len();
+    let pages = all.len().div_ceil(UNITS_PER_PAGE).max(1);
+    let page = page.min(pages - 1);
+    let link = |p: usize| format!("/trace?q={}&page={p}", urlencode(q));
+    if pages > 1 {
+        out.paging = Some(Paging {
+            first: page * UNITS_PER_PAGE + 1,
+            last: ((page + 1) * UNITS_PER_PAGE).min(all.len()),
+            prev: (page > 0).then(|| link(page - 1)),
+            next: (page + 1 < pages).then(|| link(page + 1)),
+        });
+    }
+    out.containers = all.into_iter().skip(page * UNITS_PER_PAGE).take(UNITS_PER_PAGE).collect();
 }
 
 /// The nested list of a backward trace; each item links to its own trace.
@@ -86,12 +129,12 @@ fn tree_html(
         out,
         "<li data-item=\"{}\"><span class=\"kind\">{}</span> <a href=\"/trace?q={}\"><b>{}</b></a>",
         esc(id),
-        esc(&node.kind),
+        esc(lang.item_kind(&node.kind)),
         esc(&urlencode(id)),
         esc(id)
     );
     if let Some(via) = &node.via {
-        let at = lang.date_time(via.at, zone);
+        let at = lang.moment(via.at, zone);
         let refdes = via.ref_designator.as_deref().map(|r| format!(" [{}]", esc(r))).unwrap_or_default();
         let _ = write!(out, " <small>{}/{} {at}{refdes}</small>", esc(via.line.as_str()), esc(via.station.as_str()));
     }
@@ -136,7 +179,7 @@ fn containers(trace: &ForwardTrace, words: &Words, lang: Lang, zone: chrono_tz::
             last_seen: t
                 .last_seen
                 .as_ref()
-                .map_or_else(|| "—".to_owned(), |s| format!("{}/{} {}", s.line, s.station, lang.date_time(s.at, zone))),
+                .map_or_else(|| "—".to_owned(), |s| format!("{}/{} {}", s.line, s.station, lang.moment(s.at, zone))),
         })
         .collect()
 }
@@ -161,12 +204,16 @@ pub(super) async fn trace_page(
         visits: Vec::new(),
         lot: None,
         lot_held: false,
+        reached: 0,
+        groups: Vec::new(),
         containers: Vec::new(),
+        paging: None,
     };
+    let units_page = query.page.unwrap_or(0);
     if q.is_empty() {
         return html(actix_web::http::StatusCode::OK, page.render());
     }
-    let found = lookup(&state, &q, &mut page, lang, zone).await;
+    let found = lookup(&state, &q, units_page, &mut page, lang, zone).await;
     match found {
         Ok(true) => html(actix_web::http::StatusCode::OK, page.render()),
         Ok(false) => {
@@ -181,6 +228,7 @@ pub(super) async fn trace_page(
 async fn lookup(
     state: &WebState,
     q: &str,
+    units_page: usize,
     page: &mut TracePage,
     lang: Lang,
     zone: chrono_tz::Tz,
@@ -211,12 +259,13 @@ async fn lookup(
             "<ul class=\"tree root\">{}</ul>",
             tree_html(&trace.tree, &trace.units, &held_lots, words, lang, zone)
         );
+        let names = state.store.defect_names().await?;
         let mut visits: Vec<_> = trace.units.values().flat_map(|u| u.visits.iter()).collect();
         visits.sort_by_key(|v| (v.record.ended_at, v.id));
         page.visits = visits
             .into_iter()
             .map(|v| VisitRow {
-                at: lang.date_time(v.record.ended_at, zone),
+                at: lang.moment(v.record.ended_at, zone),
                 serial: v.record.serial.to_string(),
                 line: v.record.line.to_string(),
                 station: v.record.station.to_string(),
@@ -225,11 +274,17 @@ async fn lookup(
                     Verdict::Pass => words.pass.to_owned(),
                     Verdict::Fail => words.fail.to_owned(),
                 },
-                defects: v.record.defects.iter().map(|d| d.code.to_string()).collect::<Vec<_>>().join(", "),
+                defects: v
+                    .record
+                    .defects
+                    .iter()
+                    .map(|d| lang.defect(&names, d.code.as_str()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
             })
             .collect();
         if let Some(up) = state.store.forward_trace(&ConsumedItem::Serial(serial)).await? {
-            page.containers = containers(&up, words, lang, zone);
+            page_units(containers(&up, words, lang, zone), units_page, q, page);
         }
         return Ok(true);
     }
@@ -238,8 +293,69 @@ async fn lookup(
     {
         page.lot_held = held_lots.contains(lot.as_str());
         page.lot = Some(lot.to_string());
-        page.containers = containers(&up, words, lang, zone);
+        page_units(containers(&up, words, lang, zone), units_page, q, page);
         return Ok(true);
     }
     Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page() -> TracePage {
+        TracePage {
+            c: Chrome::new(
+                &actix_web::test::TestRequest::default().to_http_request(),
+                None,
+                chrono_tz::Asia::Ho_Chi_Minh,
+                "",
+            ),
+            q: String::new(),
+            missing: None,
+            unit: None,
+            tree_html: String::new(),
+            visits: Vec::new(),
+            lot: None,
+            lot_held: false,
+            reached: 0,
+            groups: Vec::new(),
+            containers: Vec::new(),
+            paging: None,
+        }
+    }
+
+    fn unit(k: usize) -> Container {
+        Container {
+            serial: format!("P{k:04}"),
+            containment: "contains",
+            possible: false,
+            depth: 1,
+            product: if k % 5 == 0 { "TABLET".into() } else { "PHONE".into() },
+            status: if k % 2 == 0 { "packed".into() } else { "in process".into() },
+            on_hold: false,
+            last_seen: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_long_forward_trace_is_counted_whole_and_listed_a_page_at_a_time() {
+        let all: Vec<Container> = (0..250).map(unit).collect();
+        let mut p = page();
+        page_units(all, 2, "R 1&2", &mut p);
+        assert_eq!(p.reached, 250);
+        assert_eq!(p.groups.iter().map(|g| g.2).sum::<usize>(), 250, "every unit counted once: {:?}", p.groups);
+        assert_eq!(p.groups.iter().find(|g| g.0 == "TABLET" && g.1 == "packed").map(|g| g.2), Some(25));
+        assert_eq!(p.containers.len(), 50);
+        assert_eq!(p.containers[0].serial, "P0200");
+        let paging = p.paging.as_ref().expect("three pages");
+        assert_eq!((paging.first, paging.last, paging.next.is_none()), (201, 250, true));
+        assert_eq!(paging.prev.as_deref(), Some("/trace?q=R%201%262&page=1"));
+        let mut beyond = page();
+        page_units((0..250).map(unit).collect(), 99, "R", &mut beyond);
+        assert_eq!(beyond.containers[0].serial, "P0200", "a page past the end shows the last");
+        let mut short = page();
+        page_units((0..3).map(unit).collect(), 0, "R", &mut short);
+        assert!(short.paging.is_none() && short.containers.len() == 3);
+    }
 }
