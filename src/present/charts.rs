@@ -248,7 +248,8 @@ impl Chart for HourlyOutput<'_> {
     }
 
     fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>, p: &Palette) -> Result<(), String> {
-        let (w, h, top, bottom, left) = (1100.0, 300.0, 40.0, 40.0, 16.0);
+        // The bottom keeps two rows: the hour, and the hour's plan as a number beside a mark.
+        let (w, h, top, bottom, left) = (1100.0, 300.0, 40.0, 66.0, 16.0);
         let words = self.lang.words();
         // At least 8 slots wide: one early hour of a shift is a bar, not a wall.
         let n = self.hours.len().max(8) as f64;
@@ -288,8 +289,21 @@ impl Chart for HourlyOutput<'_> {
             let hour = o.label.rsplit(' ').next().unwrap_or(&o.label).to_owned();
             put(
                 area,
-                Text::new(hour, (middle, (h - 10.0) as i32), text_style(22, p.muted, HPos::Center, VPos::Bottom)),
+                Text::new(hour, (middle, (h - 34.0) as i32), text_style(22, p.muted, HPos::Center, VPos::Bottom)),
             )?;
+            if let Some(plan) = o.plan {
+                // The plan as a number, after a short plan mark (the key says what the mark is).
+                let row = (h - 14.0) as i32;
+                put(area, PathElement::new(vec![(middle - 34, row), (middle - 20, row)], p.plan.stroke_width(4)))?;
+                put(
+                    area,
+                    Text::new(
+                        self.lang.count(plan),
+                        (middle - 16, row),
+                        text_style(20, p.plan, HPos::Left, VPos::Center),
+                    ),
+                )?;
+            }
         }
         put(area, PathElement::new(vec![(left as i32, y(0.0)), ((w - left) as i32, y(0.0))], p.axis.stroke_width(1)))
     }
@@ -729,7 +743,8 @@ mod tests {
         let svg = svg(&chart, Theme::Screen).unwrap();
         let doc = parse(&svg);
         let texts: Vec<&str> = doc.descendants().filter(|n| n.has_tag_name("text")).filter_map(|n| n.text()).collect();
-        for word in ["1.234", "0", "14:00", "15:00", "Kế hoạch"] {
+        // The plan written as a number (1.300), not only drawn as a mark.
+        for word in ["1.234", "0", "14:00", "15:00", "Kế hoạch", "1.300"] {
             assert!(texts.iter().any(|t| t.trim().eq_ignore_ascii_case(word)), "{word}: {texts:?}");
         }
         assert_eq!(fills(&doc, SERIES), 3, "two bars and the key");
