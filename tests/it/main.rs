@@ -13,3 +13,4 @@ mod reports;
 mod simulate;
 mod store;
 mod tidy;
+mod vietnamese;
