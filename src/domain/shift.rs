@@ -145,15 +145,28 @@ pub fn parse_instant(value: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(value) {
         return in_range(t.with_timezone(&Utc));
     }
-    let local = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
-        .iter()
-        .find_map(|format| NaiveDateTime::parse_from_str(value, format).ok())
-        .or_else(|| NaiveDate::parse_from_str(value, "%Y-%m-%d").ok().map(|d| d.and_time(NaiveTime::MIN)))
-        .ok_or_else(|| {
-            format!(
-                "{value:?} is not a time: use RFC 3339, YYYY-MM-DDTHH:MM[:SS] or YYYY-MM-DD (plant time, the T may be a space)"
-            )
-        })?;
+    // ISO, or day first as Vietnam writes dates (what the Vietnamese pages show and take).
+    let local = [
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%d/%m/%Y %H:%M",
+        "%d/%m/%Y %H:%M:%S",
+    ]
+    .iter()
+    .find_map(|format| NaiveDateTime::parse_from_str(value, format).ok())
+    .or_else(|| {
+        ["%Y-%m-%d", "%d/%m/%Y"]
+            .iter()
+            .find_map(|format| NaiveDate::parse_from_str(value, format).ok())
+            .map(|d| d.and_time(NaiveTime::MIN))
+    })
+    .ok_or_else(|| {
+        format!(
+            "{value:?} is not a time: use RFC 3339, YYYY-MM-DDTHH:MM[:SS], YYYY-MM-DD, DD/MM/YYYY HH:MM[:SS] or DD/MM/YYYY (plant time, the T may be a space)"
+        )
+    })?;
     zone.from_local_datetime(&local)
         .earliest()
         .map(|t| t.with_timezone(&Utc))
@@ -181,6 +194,11 @@ mod tests {
             seconds + chrono::Duration::milliseconds(250)
         );
         assert!(parse_instant("2026-11-23T06:00:61", hcm).is_err());
+        // Day first, as the Vietnamese pages write it; never month first.
+        assert_eq!(parse_instant("23/11/2026 06:00", hcm).unwrap(), utc(23));
+        assert_eq!(parse_instant("23/11/2026 06:00:07", hcm).unwrap(), seconds);
+        assert_eq!(parse_instant("23/11/2026", hcm).unwrap(), utc(17));
+        assert!(parse_instant("11/23/2026 06:00", hcm).is_err(), "no 23rd month");
         assert!(parse_instant("yesterday", hcm).unwrap_err().contains("not a time"));
         assert!(parse_instant("262143-01-01", hcm).is_err(), "no year a period's arithmetic could overflow");
         assert!(parse_instant("0001-01-01", hcm).is_ok(), "plant-local year 1 is year 0 in UTC");

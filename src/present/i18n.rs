@@ -425,6 +425,8 @@ pub struct Words {
     pub period: &'static str,
     /// From.
     pub from: &'static str,
+    /// How a time is typed into a period field, in this language's date order.
+    pub date_hint: &'static str,
     /// To.
     pub to: &'static str,
     /// Show button.
@@ -697,6 +699,7 @@ static EN: Words = Words {
     read_only: "Your role can view holds but not place or release them.",
     period: "Period",
     from: "From",
+    date_hint: "YYYY-MM-DD HH:MM",
     to: "To",
     show: "Show",
     station: "Station",
@@ -884,6 +887,7 @@ static VI: Words = Words {
     read_only: "Vai trò của bạn chỉ được xem, không được đặt hay giải phóng.",
     period: "Khoảng thời gian",
     from: "Từ",
+    date_hint: "DD/MM/YYYY HH:MM",
     to: "Đến",
     show: "Xem",
     station: "Trạm",

@@ -71,7 +71,7 @@ pub(super) async fn not_allowed(allow: &'static str) -> HttpResponse {
         description = "Manufacturing execution system for an electronics assembly cluster: lines, units, \
                        genealogy, yield, OEE, defects, downtime and holds. Errors are \
                        `{\"error\": code, \"message\": text}`; bad parameters answer 400. Times are RFC 3339 \
-                       or plant-local `YYYY-MM-DD[THH:MM]`."
+                       or plant-local `YYYY-MM-DD[THH:MM]` or, day first, `DD/MM/YYYY[ HH:MM]`."
     ),
     paths(
         login,

@@ -707,7 +707,24 @@ async fn pages_need_a_session_and_answer_mistakes_with_the_apis_status() {
     assert_eq!(status, 200, "{current}");
     let shift_from = current.split("href=\"/kpi?line=phone-1&#38;from=").nth(1).and_then(|s| s.split("&#38;").next());
     let shift_from = shift_from.unwrap_or_else(|| panic!("the shift preset: {current}"));
-    assert!(current.contains(&format!("name=\"from\" value=\"{shift_from}\"")), "{shift_from}: {current}");
+    let shown = shift_from.replace('T', " ");
+    assert!(current.contains(&format!("name=\"from\" value=\"{shown}\"")), "{shown}: {current}");
+    // In Vietnamese the fields are day first, and what they show is read back.
+    let As::Cookie(token, _) = &who else { unreachable!() };
+    let vi_page = |path: String| {
+        let (url, cookie) = (format!("{}{path}", api.base), format!("mes_session={token}; mes_lang=vi"));
+        tokio::task::spawn_blocking(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+            let mut r = agent.get(&url).header("Cookie", &cookie).call().unwrap();
+            (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+        })
+    };
+    let (status, vi) = vi_page("/kpi?line=phone-1&from=2026-11-22T06:00&to=2026-11-23T06:00".into()).await.unwrap();
+    assert!(status == 200 && vi.contains("name=\"from\" value=\"22/11/2026 06:00\""), "{vi}");
+    assert!(vi.contains("placeholder=\"DD/MM/YYYY HH:MM\""), "{vi}");
+    let (status, back) =
+        vi_page("/kpi?line=phone-1&from=22%2F11%2F2026%2006%3A00&to=23%2F11%2F2026%2006%3A00".into()).await.unwrap();
+    assert!(status == 200 && back.contains("name=\"to\" value=\"23/11/2026 06:00\""), "{back}");
     // Problems in words, as the CLI says them, not the API's JSON.
     assert!(kpi.contains("has no ideal cycle time") && !kpi.contains("problem&#34;"), "{kpi}");
     let (status, _, sliced) =

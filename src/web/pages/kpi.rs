@@ -130,8 +130,9 @@ pub(super) async fn kpi_page(req: HttpRequest, state: web::Data<WebState>, q: we
             return html(actix_web::http::StatusCode::BAD_REQUEST, page.render());
         }
     };
-    page.from = local(scope.from);
-    page.to = local(scope.to);
+    // The fields in the page's date order (day first in Vietnamese); either order is read back.
+    page.from = lang.date_time(scope.from, zone);
+    page.to = lang.date_time(scope.to, zone);
     match fill(&state, &scope, &mut page, lang, now).await {
         Ok(()) => html(actix_web::http::StatusCode::OK, page.render()),
         Err(e) => {
