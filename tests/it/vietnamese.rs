@@ -78,25 +78,18 @@ async fn vietnamese_pages_show_no_english_word() {
     words_of(&serde_json::to_value(Lang::En.words()).unwrap(), &mut english);
     let mut vietnamese = BTreeSet::new();
     words_of(&serde_json::to_value(Lang::Vi.words()).unwrap(), &mut vietnamese);
-    for l in &plant.lines {
-        english.extend(words(&l.name));
-        vietnamese.extend(l.name_vi.iter().flat_map(|n| words(n)));
-        for s in &l.stations {
-            english.extend(words(&s.name));
-            vietnamese.extend(s.name_vi.iter().flat_map(|n| words(n)));
-        }
-    }
-    for p in &plant.products {
-        english.extend(words(&p.name));
-        vietnamese.extend(p.name_vi.iter().flat_map(|n| words(n)));
-    }
-    for d in &plant.defects {
-        english.extend(words(&d.name));
-        vietnamese.extend(d.name_vi.iter().flat_map(|n| words(n)));
-    }
-    for r in &plant.fault_reasons {
-        english.extend(words(&r.reason));
-        vietnamese.extend(words(&r.name_vi));
+    // Every name of the plant as (English, Vietnamese).
+    let names = plant
+        .lines
+        .iter()
+        .map(|l| (&l.name, l.name_vi.as_ref()))
+        .chain(plant.lines.iter().flat_map(|l| &l.stations).map(|s| (&s.name, s.name_vi.as_ref())))
+        .chain(plant.products.iter().map(|p| (&p.name, p.name_vi.as_ref())))
+        .chain(plant.defects.iter().map(|d| (&d.name, d.name_vi.as_ref())))
+        .chain(plant.fault_reasons.iter().map(|r| (&r.reason, Some(&r.name_vi))));
+    for (en, vi) in names {
+        english.extend(words(en));
+        vietnamese.extend(vi.iter().flat_map(|n| words(n)));
     }
     // English words are ASCII ("Tiếng Việt" is on the English pages as the other language).
     let english: BTreeSet<String> = english.difference(&vietnamese).filter(|w| w.is_ascii()).cloned().collect();

@@ -87,6 +87,26 @@ struct TracePage {
     paging: Option<Paging>,
 }
 
+impl TracePage {
+    /// The page for query `q` before anything is found: the search form alone.
+    fn empty(c: Chrome, q: String) -> Self {
+        TracePage {
+            c,
+            q,
+            missing: None,
+            unit: None,
+            tree_html: String::new(),
+            visits: Vec::new(),
+            lot: None,
+            lot_held: false,
+            reached: 0,
+            groups: Vec::new(),
+            containers: Vec::new(),
+            paging: None,
+        }
+    }
+}
+
 /// Counts `all` by product and status into `out`, with page `page` of them to list.
 fn page_units(all: Vec<Container>, page: usize, q: &str, out: &mut TracePage) {
     let mut groups: std::collections::BTreeMap<(String, String), usize> = std::collections::BTreeMap::new();
@@ -195,20 +215,7 @@ pub(super) async fn trace_page(
     };
     let words = lang.words();
     let q = query.q.as_deref().map(str::trim).unwrap_or_default().to_owned();
-    let mut page = TracePage {
-        c: Chrome::new(&req, session.as_ref(), zone, words.nav_trace),
-        q: q.clone(),
-        missing: None,
-        unit: None,
-        tree_html: String::new(),
-        visits: Vec::new(),
-        lot: None,
-        lot_held: false,
-        reached: 0,
-        groups: Vec::new(),
-        containers: Vec::new(),
-        paging: None,
-    };
+    let mut page = TracePage::empty(Chrome::new(&req, session.as_ref(), zone, words.nav_trace), q.clone());
     let units_page = query.page.unwrap_or(0);
     if q.is_empty() {
         return html(actix_web::http::StatusCode::OK, page.render());
@@ -304,25 +311,8 @@ mod tests {
     use super::*;
 
     fn page() -> TracePage {
-        TracePage {
-            c: Chrome::new(
-                &actix_web::test::TestRequest::default().to_http_request(),
-                None,
-                chrono_tz::Asia::Ho_Chi_Minh,
-                "",
-            ),
-            q: String::new(),
-            missing: None,
-            unit: None,
-            tree_html: String::new(),
-            visits: Vec::new(),
-            lot: None,
-            lot_held: false,
-            reached: 0,
-            groups: Vec::new(),
-            containers: Vec::new(),
-            paging: None,
-        }
+        let request = actix_web::test::TestRequest::default().to_http_request();
+        TracePage::empty(Chrome::new(&request, None, chrono_tz::Asia::Ho_Chi_Minh, ""), String::new())
     }
 
     fn unit(k: usize) -> Container {
