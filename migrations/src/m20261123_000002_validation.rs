@@ -1,4 +1,4 @@
-//! Unit-validation answers: every allow or deny the MES gave a route-entry station, with its
+//! Unit-validation answers: every allow or deny the MES gave a station, with its
 //! reason, so an interlock decision can be audited like a record.
 
 use sea_orm_migration::{prelude::*, schema::*};

@@ -334,7 +334,7 @@ pub enum Fallback {
     AllowAndFlag,
 }
 
-/// The unit-validation interlock of a route-entry station.
+/// The unit-validation interlock of a station (route entry, pack).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidationTags {
     /// Request number raised by the PLC.
@@ -381,7 +381,7 @@ pub struct StationProfile {
     pub consumes: Vec<ConsumeTag>,
     /// Feeder slots.
     pub feeders: Vec<FeederTag>,
-    /// Validation interlock, at route-entry stations.
+    /// Validation interlock: the station asks before it takes a unit in.
     pub validation: Option<ValidationTags>,
     /// The station's own PLC, when it is not reached through the line's endpoint (stations
     /// that are separate PLCs on their own addresses, the usual wiring): the line's endpoint

@@ -136,6 +136,9 @@ struct Unit {
     return_to: Option<usize>,
     /// What it consumed at the station that took it in.
     consumed: Vec<Vec<ConsumedRef>>,
+    /// Its last record a PLC accepted: station, sequence number, epoch. A later station's
+    /// interlock asks about the unit only once the MES has acknowledged it.
+    last_record: Option<(usize, u32, u32)>,
 }
 
 /// Where a finished unit goes next.
@@ -216,7 +219,7 @@ pub struct LineEngine {
     pub skipped: VecDeque<String>,
     /// Fraction of units that skip the last route step (fault injection).
     pub skip_fraction: f64,
-    /// Whether route-entry stations ask the MES before taking a part in.
+    /// Whether stations with an interlock (route entry, pack) ask the MES before taking a unit in.
     pub validate: bool,
     /// How long a station waits for a validation answer, in simulated ms.
     pub validation_timeout_ms: u64,
@@ -224,6 +227,9 @@ pub struct LineEngine {
     pub part_truth: std::collections::BTreeMap<String, &'static str>,
     /// Validation requests that ended, oldest first.
     pub validations: Vec<ValidationEvent>,
+    /// The line's own units a later station's interlock refused (taken off the line), oldest
+    /// first.
+    pub diverted: Vec<String>,
     /// Units that left the line, held until the MES acknowledged their last record (when
     /// validating): the next line's interlock judges by what the MES has recorded.
     leaving: Vec<(usize, u32, u32, String, Leaving)>,
@@ -304,6 +310,7 @@ impl LineEngine {
             validation_timeout_ms: 2_000,
             part_truth: std::collections::BTreeMap::new(),
             validations: Vec::new(),
+            diverted: Vec::new(),
             leaving: Vec::new(),
             last_offer: (0, 0),
         };
@@ -387,21 +394,33 @@ impl LineEngine {
         (-(u.ln()) * self.specs[i].mtbf_ms as f64) as u64
     }
 
-    /// The validation interlock before station `i` takes a serialised part in: asks the MES
-    /// about the part at the head of the supply and waits for the answer. Returns whether the
-    /// station may load now. A denied part is diverted (taken off the supply, never consumed);
+    /// The validation interlock before station `i` takes its next unit in: the route-entry
+    /// station asks the MES about the serialised part at the head of its supply (made on another
+    /// line), a later station (pack) about the line's own unit at the head of its queue, once the
+    /// MES has acknowledged that unit's last record. Returns whether the station may load now.
+    /// A denied part or unit is diverted (taken off the supply or queue, never taken in);
     /// without an answer in time the station follows its fallback (block: keep waiting; allow
     /// and flag: go on).
     fn part_validated(&mut self, i: usize, t: u64, plcs: &mut impl PlcBank) -> bool {
         let Some(v) = self.profiles[i].validation.as_ref() else { return true };
         let fallback = v.fallback;
-        let Some(kind) = self.profiles[i].consumes.iter().find(|c| c.serialised).map(|c| c.kind.clone()) else {
-            return true;
-        };
         if !self.validate {
             return true;
         }
-        let Some(part) = self.supply.get(&kind).and_then(|q| q.front()).cloned() else { return true };
+        let entry = self.route.first() == Some(&i);
+        let supply_kind = self.profiles[i].consumes.iter().find(|c| c.serialised).map(|c| c.kind.clone());
+        let subject = if entry {
+            let Some(kind) = &supply_kind else { return true };
+            self.supply.get(kind).and_then(|q| q.front()).cloned()
+        } else {
+            match self.queues[i].front() {
+                Some(unit) if unit.last_record.is_some_and(|(s, seq, epoch)| plcs.holds_record(s, epoch, seq)) => {
+                    return false; // its last record is not acknowledged yet: the PLC waits to ask
+                }
+                unit => unit.map(|u| u.serial.clone()),
+            }
+        };
+        let Some(part) = subject else { return true };
         let asked = match &self.rt[i].validating {
             Some((serial, since)) if *serial == part => *since,
             _ => {
@@ -427,8 +446,12 @@ impl LineEngine {
             }
             Some((_, reason)) => {
                 self.validations.push(event("deny", reason, &part, truth));
-                if let Some(q) = self.supply.get_mut(&kind) {
-                    q.pop_front(); // diverted
+                if entry {
+                    if let Some(q) = supply_kind.and_then(|k| self.supply.get_mut(&k)) {
+                        q.pop_front(); // diverted
+                    }
+                } else if let Some(unit) = self.queues[i].pop_front() {
+                    self.diverted.push(unit.serial); // to the quarantine rack
                 }
                 self.rt[i].validating = None;
                 false
@@ -623,6 +646,7 @@ impl LineEngine {
             attempts: vec![0; self.profiles.len()],
             return_to: None,
             consumed: vec![Vec::new(); self.profiles.len()],
+            last_record: None,
         })
     }
 
@@ -688,6 +712,7 @@ impl LineEngine {
         }
         let Some((mut unit, _)) = self.rt[i].busy.take() else { return };
         unit.attempts[i] += 1;
+        unit.last_record = Some((i, self.last_offer.0, self.last_offer.1));
         let position = self.route.iter().position(|r| *r == i);
         let next = if is_repair {
             unit.return_to.take().map_or(Next::Out, Next::Station)

@@ -184,7 +184,7 @@ impl StationPlc {
         }
     }
 
-    /// Raises a validation request for `serial` (route-entry stations); returns its number.
+    /// Raises a validation request for `serial` (stations with an interlock); returns its number.
     pub fn request_validation(&mut self, serial: &str) -> u32 {
         self.validation.request_seq = self.validation.request_seq.wrapping_add(1).max(1);
         self.validation.serial = serial.to_owned();

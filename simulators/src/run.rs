@@ -45,7 +45,7 @@ pub struct SimulateOptions {
     pub opcua_port: u16,
     /// Login and certificate folder of the OPC UA servers.
     pub opcua_login: OpcUaLogin,
-    /// Whether route-entry stations ask the MES to validate each part (SPEC §3). Without an
+    /// Whether stations with an interlock (route entry, pack) ask the MES about each unit (SPEC §3). Without an
     /// MES, a station whose fallback is `block` then waits forever, as a real one would.
     pub validate: bool,
     /// When set, every PLC measures offer-to-acknowledgement latency (wall clock) and the

@@ -721,7 +721,7 @@ impl<D: Driver> Collector<D> {
                 .map_err(|e| StationFault::Station { error: e.to_string(), waiting: true })?,
             Err(_) => None,
         };
-        let denied = crate::domain::validation::validate(history.as_ref());
+        let denied = crate::domain::validation::validate(history.as_ref(), &self.line, &self.stations[i].code);
         let answer = crate::domain::validation::ValidationAnswer {
             line: self.line.clone(),
             station: self.stations[i].code.clone(),

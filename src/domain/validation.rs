@@ -1,10 +1,13 @@
-//! The unit-validation interlock (SPEC §3, IPC-CFX `ValidateUnitsRequest`): a route-entry
-//! station asks whether a scanned unit may enter; the answer follows from the unit's recorded
-//! history alone, so it is the same whichever process answers.
+//! The unit-validation interlock (SPEC §3, IPC-CFX `ValidateUnitsRequest`): a station asks
+//! whether a scanned unit may enter; the answer follows from the unit's recorded history and the
+//! asking station alone, so it is the same whichever process answers. A route-entry station
+//! asks about a part made on another line (it must have completed that line's route); a later
+//! station, pack especially, asks about the line's own unit (it must have passed every step
+//! before the asking one), which catches a hold placed after the unit was loaded.
 
 use serde::{Deserialize, Serialize};
 
-use super::ids::StationId;
+use super::ids::{LineId, StationId};
 use super::record::Verdict;
 
 /// Why a unit is refused, with the reason code the PLC receives.
@@ -50,14 +53,27 @@ pub struct UnitHistory {
     pub visits: Vec<(StationId, Verdict)>,
     /// Whether it, or anything inside it, is on hold.
     pub on_hold: bool,
-    /// The route it must have completed: the production steps of the line that made it, in
-    /// order (repair stations excluded).
+    /// The line that made it (its first visit's line).
+    pub line: LineId,
+    /// The production steps of that line, in order (repair stations excluded).
     pub route: Vec<StationId>,
 }
 
-/// Allows (`None`) or denies a unit. Checks run from the strongest reason: unknown, held,
-/// failed and not repaired, skipped step.
-pub fn validate(history: Option<&UnitHistory>) -> Option<DenyReason> {
+impl UnitHistory {
+    /// The steps it must have passed before entering `station` of `line`: on its own line, the
+    /// steps before that station; a part arriving from another line, that line's whole route.
+    pub fn steps_before<'a>(&'a self, line: &LineId, station: &StationId) -> &'a [StationId] {
+        if *line != self.line {
+            return &self.route;
+        }
+        let at = self.route.iter().position(|s| s == station).unwrap_or(self.route.len());
+        &self.route[..at]
+    }
+}
+
+/// Allows (`None`) or denies a unit asking to enter `station` of `line`. Checks run from the
+/// strongest reason: unknown, held, failed and not repaired, skipped step.
+pub fn validate(history: Option<&UnitHistory>, line: &LineId, station: &StationId) -> Option<DenyReason> {
     let Some(h) = history else { return Some(DenyReason::UnknownSerial) };
     if h.on_hold {
         return Some(DenyReason::OnHold);
@@ -66,7 +82,7 @@ pub fn validate(history: Option<&UnitHistory>) -> Option<DenyReason> {
         return Some(DenyReason::PreviousStepFailed);
     }
     let passed = |step: &StationId| h.visits.iter().any(|(s, v)| s == step && *v == Verdict::Pass);
-    if !h.route.iter().all(passed) {
+    if !h.steps_before(line, station).iter().all(passed) {
         return Some(DenyReason::WrongRouteStep);
     }
     None
@@ -84,29 +100,57 @@ mod tests {
         UnitHistory {
             visits: visits.iter().map(|(s, v)| (st(s), *v)).collect(),
             on_hold: false,
-            route: ["PRINT", "AOI", "ICT"].map(st).to_vec(),
+            line: LineId::parse("smt-1").unwrap(),
+            route: ["PRINT", "AOI", "ICT", "PACK"].map(st).to_vec(),
         }
+    }
+
+    /// A board entering another line (its own route complete).
+    fn at_entry(h: Option<&UnitHistory>) -> Option<DenyReason> {
+        validate(h, &LineId::parse("phone-1").unwrap(), &st("LOAD"))
+    }
+
+    /// A unit asking at its own line's pack station.
+    fn at_pack(h: Option<&UnitHistory>) -> Option<DenyReason> {
+        validate(h, &LineId::parse("smt-1").unwrap(), &st("PACK"))
     }
 
     #[test]
     fn a_unit_that_passed_every_step_is_allowed() {
         use Verdict::*;
-        assert_eq!(validate(Some(&history(&[("PRINT", Pass), ("AOI", Pass), ("ICT", Pass)]))), None);
+        let done = history(&[("PRINT", Pass), ("AOI", Pass), ("ICT", Pass), ("PACK", Pass)]);
+        assert_eq!(at_entry(Some(&done)), None);
         // Failed, repaired, retested and passed: allowed.
-        let repaired = history(&[("PRINT", Pass), ("AOI", Pass), ("ICT", Fail), ("REPAIR", Pass), ("ICT", Pass)]);
-        assert_eq!(validate(Some(&repaired)), None);
+        let repaired =
+            history(&[("PRINT", Pass), ("AOI", Pass), ("ICT", Fail), ("REPAIR", Pass), ("ICT", Pass), ("PACK", Pass)]);
+        assert_eq!(at_entry(Some(&repaired)), None);
+    }
+
+    #[test]
+    fn on_its_own_line_a_unit_needs_only_the_steps_before_the_asking_station() {
+        use Verdict::*;
+        let before_pack = history(&[("PRINT", Pass), ("AOI", Pass), ("ICT", Pass)]);
+        assert_eq!(at_pack(Some(&before_pack)), None);
+        // The same history leaving the line is short of its pack step.
+        assert_eq!(at_entry(Some(&before_pack)), Some(DenyReason::WrongRouteStep));
+        let skipped_aoi = history(&[("PRINT", Pass), ("ICT", Pass)]);
+        assert_eq!(at_pack(Some(&skipped_aoi)), Some(DenyReason::WrongRouteStep));
+        // Held after it was loaded: refused at pack.
+        let held = UnitHistory { on_hold: true, ..before_pack };
+        assert_eq!(at_pack(Some(&held)), Some(DenyReason::OnHold));
     }
 
     #[test]
     fn each_reason_has_its_case_and_code() {
         use Verdict::*;
-        assert_eq!(validate(None), Some(DenyReason::UnknownSerial));
+        assert_eq!(at_entry(None), Some(DenyReason::UnknownSerial));
         let failed = history(&[("PRINT", Pass), ("AOI", Pass), ("ICT", Fail)]);
-        assert_eq!(validate(Some(&failed)), Some(DenyReason::PreviousStepFailed));
-        let skipped = history(&[("PRINT", Pass), ("AOI", Pass)]);
-        assert_eq!(validate(Some(&skipped)), Some(DenyReason::WrongRouteStep));
-        let held = UnitHistory { on_hold: true, ..history(&[("PRINT", Pass), ("AOI", Pass), ("ICT", Pass)]) };
-        assert_eq!(validate(Some(&held)), Some(DenyReason::OnHold));
+        assert_eq!(at_entry(Some(&failed)), Some(DenyReason::PreviousStepFailed));
+        let skipped = history(&[("PRINT", Pass), ("AOI", Pass), ("PACK", Pass)]);
+        assert_eq!(at_entry(Some(&skipped)), Some(DenyReason::WrongRouteStep));
+        let held =
+            UnitHistory { on_hold: true, ..history(&[("PRINT", Pass), ("AOI", Pass), ("ICT", Pass), ("PACK", Pass)]) };
+        assert_eq!(at_entry(Some(&held)), Some(DenyReason::OnHold));
         let codes: Vec<u16> =
             [DenyReason::WrongRouteStep, DenyReason::PreviousStepFailed, DenyReason::OnHold, DenyReason::UnknownSerial]
                 .map(DenyReason::code)

@@ -16,11 +16,12 @@ impl Store {
         let Some(view) = trace.units.get(serial.as_str()) else { return Ok(None) };
         let visits: Vec<(StationId, crate::domain::record::Verdict)> =
             view.visits.iter().map(|v| (v.record.station.clone(), v.record.verdict)).collect();
-        let route = match view.visits.first() {
-            Some(first) => self.production_steps(first.record.line.as_str()).await?,
-            None => Vec::new(),
+        let Some(first) = view.visits.first() else {
+            return Ok(None); // known only as a part consumed, never made here
         };
-        Ok(Some(UnitHistory { visits, on_hold: view.unit.on_hold, route }))
+        let line = first.record.line.clone();
+        let route = self.production_steps(line.as_str()).await?;
+        Ok(Some(UnitHistory { visits, on_hold: view.unit.on_hold, line, route }))
     }
 
     /// The production steps of a line (its stations but repair, in position order).

@@ -139,14 +139,15 @@ async fn start_simulation(
 }
 
 /// [`run_lines`] with the given line profiles.
-/// `held_lots` are put on hold before anything runs. `tweak` changes what the collectors believe about the PLCs (a wrong unit id, a mistyped
+/// `held` are put on hold: lots before anything runs, units as soon as the store knows them (on
+/// the line, after their first record, as a quality engineer would). `tweak` changes what the collectors believe about the PLCs (a wrong unit id, a mistyped
 /// tag), not the simulated PLCs themselves.
 async fn run_profiles(
     db: &TestDb,
     lines: Vec<Profile>,
     seed: u64,
     faults: &str,
-    held_lots: &[&str],
+    held: &[mes::domain::hold::HoldTarget],
     tweak: impl Fn(&mut Profile),
 ) -> Run {
     let dir = tempfile::tempdir().unwrap();
@@ -164,15 +165,34 @@ async fn run_profiles(
         p.at_speed(options_speed);
     }
     let store = Arc::new(db.store().await);
-    for lot in held_lots {
-        let target = mes::domain::hold::HoldTarget::Lot(mes::domain::LotId::parse(*lot).unwrap());
-        assert!(store.place_hold(&target, "test hold", "test", Utc::now()).await.unwrap().placed);
+    let (lots, units): (Vec<_>, Vec<_>) =
+        held.iter().cloned().partition(|t| matches!(t, mes::domain::hold::HoldTarget::Lot(_)));
+    for target in &lots {
+        assert!(store.place_hold(target, "test hold", "test", Utc::now()).await.unwrap().placed);
     }
+    let placing = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for target in units {
+                loop {
+                    match store.place_hold(&target, "test hold", "test", Utc::now()).await {
+                        Ok(outcome) => break assert!(outcome.placed),
+                        Err(mes::store::StoreError::UnknownUnit { .. }) => {
+                            tokio::time::sleep(Duration::from_millis(20)).await; // not made yet
+                        }
+                        Err(e) => panic!("{target:?}: {e}"),
+                    }
+                }
+            }
+        })
+    };
     let password = OpcUaLogin::bundled(dir.path().join("pki")).password;
     let settings = DriverSettings { pki_dir: dir.path().join("pki-mes"), fallback_password: Some(password) };
     let collectors = Collectors::start(store.clone(), profiles, &settings).await.unwrap();
     let health = collectors.health.clone();
     sim.await.unwrap().unwrap();
+    assert!(placing.is_finished(), "a held unit was never made");
+    placing.await.unwrap();
     collectors.set_mode(Mode::Drain);
     collectors.join().await;
     let truth = read_truth(&truth_file);
@@ -617,37 +637,36 @@ async fn an_unreachable_and_a_garbled_station_do_not_stop_the_others() {
 }
 
 /// Boards placed from a held reel, boards that failed without repair, skipped their last step
-/// or were never seen are sent to
-/// the phone and tablet lines: the interlock denies each with the right reason, allows every
-/// good board, and records every answer; the records stay exact.
+/// or were never seen are sent to the phone and tablet lines: the interlock at their entry denies
+/// each with the right reason, allows every good board, and records every answer. A phone and a
+/// tablet put on hold before they exist (as a hold placed after loading would be: nothing asks
+/// about them at entry, where their board is good) are refused at pack, so neither is packed or
+/// reported packed; every other unit asking at pack is allowed. The records stay exact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_interlock_denies_held_failed_skipped_and_unknown_boards_and_allows_the_rest() {
+    use mes::domain::hold::HoldTarget;
     let db = TestDb::sqlite();
     // The second reel of one feeder is held before anything runs: every board placed from it
     // (certainly or possibly) must be refused as on hold, whatever else is wrong with it.
     let held = "REEL-SMT-1-PNP-S1-00002";
-    // A display lot is held too: phones built with it pass no interlock, and each one packed
-    // must be reported.
-    let held_display = "DISPLAY-LOT-L00001";
-    let run = run_profiles(&db, all_lines(), 31, "route=0.1", &[held, held_display], |_| {}).await;
-    let with_display: std::collections::BTreeSet<&str> = run
-        .truth
-        .iter()
-        .filter(|r| r.line == "phone-1" && r.consumed.iter().any(|c| c.id == held_display))
-        .map(|r| r.serial.as_str())
-        .collect();
-    let packed_held: std::collections::BTreeSet<&str> = run
-        .truth
-        .iter()
-        .filter(|r| {
-            r.line == "phone-1" && r.station == "PACK" && r.result == "pass" && with_display.contains(r.serial.as_str())
-        })
-        .map(|r| r.serial.as_str())
-        .collect();
-    assert!(!packed_held.is_empty(), "no phone with the held display lot was packed");
-    let phone_health = run.health.iter().find(|h| h.line == "phone-1").unwrap();
-    let reported: std::collections::BTreeSet<&str> = phone_health.held_packed.iter().map(String::as_str).collect();
-    assert_eq!(reported, packed_held, "every held phone packed is reported, and only those");
+    // A unit of each line and its last test before pack.
+    let held_units = ["PH1-0000003", "TB1-0000002"];
+    let last_test = ["RF", "CAL"];
+    let mut holds = vec![HoldTarget::Lot(mes::domain::LotId::parse(held).unwrap())];
+    holds.extend(held_units.map(|s| HoldTarget::Unit(mes::domain::SerialNumber::parse(s).unwrap())));
+    let run = run_profiles(&db, all_lines(), 31, "route=0.1", &holds, |_| {}).await;
+    let packed: std::collections::BTreeSet<&str> =
+        run.truth.iter().filter(|r| r.station == "PACK").map(|r| r.serial.as_str()).collect();
+    for line in ["PH1-", "TB1-"] {
+        assert!(packed.iter().filter(|s| s.starts_with(line)).count() > 3, "{line} packed: {packed:?}");
+    }
+    for (serial, last) in held_units.into_iter().zip(last_test) {
+        assert!(run.truth.iter().any(|r| r.serial == serial && r.station == last), "{serial} reached {last}");
+        assert!(!packed.contains(serial), "held {serial} was packed");
+    }
+    for h in &run.health {
+        assert!(h.held_packed.is_empty(), "{} reported packed: {:?}", h.line, h.held_packed);
+    }
     assert_exact("with route faults", &run.truth, &run.got);
     let with_held_reel: std::collections::BTreeSet<&str> = run
         .truth
@@ -657,7 +676,7 @@ async fn the_interlock_denies_held_failed_skipped_and_unknown_boards_and_allows_
         .collect();
     assert!(!with_held_reel.is_empty(), "no board was placed from the held reel");
     let expected = |v: &plc_contract::ValidationLine| match v.truth.as_str() {
-        _ if with_held_reel.contains(v.serial.as_str()) => 3,
+        _ if with_held_reel.contains(v.serial.as_str()) || held_units.contains(&v.serial.as_str()) => 3,
         "failed" => 2,
         "skipped" => 1,
         "unknown" => 4,
@@ -673,7 +692,12 @@ async fn the_interlock_denies_held_failed_skipped_and_unknown_boards_and_allows_
     for kind in ["failed", "skipped", "unknown", "good"] {
         assert!(answered.iter().any(|v| v.truth == kind), "no {kind} board was asked about");
     }
-    assert!(answered.iter().any(|v| v.reason == 3), "no board refused for the held reel");
+    assert!(answered.iter().any(|v| v.reason == 3 && v.station == "LOAD"), "no board refused for the held reel");
+    for line in ["phone-1", "tablet-1"] {
+        let at_pack: Vec<_> = answered.iter().filter(|v| v.line == line && v.station == "PACK").collect();
+        assert!(at_pack.iter().any(|v| v.outcome == "allow"), "{line}: no unit allowed at pack");
+        assert_eq!(at_pack.iter().filter(|v| v.reason == 3).count(), 1, "{line}: refused at pack for its hold");
+    }
     // Denied boards were never consumed.
     let denied: std::collections::BTreeSet<&str> =
         answered.iter().filter(|v| v.outcome == "deny").map(|v| v.serial.as_str()).collect();
