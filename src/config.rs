@@ -43,6 +43,9 @@ pub struct Config {
     pub audit: AuditConfig,
     /// Report templates and the automatic shift reports.
     pub reports: ReportsConfig,
+    /// Language of the terminal's dates and times (plant time, day first in Vietnamese) and of
+    /// `mes report` (`--lang` or `MES_LANG`; English by default).
+    pub lang: crate::present::i18n::Lang,
 }
 
 /// `[reports]`: where report templates are read from and whether ended shifts are reported.
@@ -203,6 +206,7 @@ impl Default for Config {
             lines: Vec::new(),
             audit: AuditConfig::default(),
             reports: ReportsConfig { templates: None, auto: true, lang: crate::present::i18n::Lang::En },
+            lang: crate::present::i18n::Lang::En,
         }
     }
 }
@@ -380,6 +384,13 @@ impl Config {
         }
         if let Some(dir) = env("MES_DATA_DIR").filter(|v| !v.is_empty()) {
             self.data_dir = PathBuf::from(dir);
+        }
+        if let Some(lang) = env("MES_LANG").filter(|v| !v.is_empty()) {
+            match lang.as_str() {
+                "en" => self.lang = crate::present::i18n::Lang::En,
+                "vi" => self.lang = crate::present::i18n::Lang::Vi,
+                other => env_problem("MES_LANG", format!("{other:?} is not a language (en or vi)")),
+            }
         }
         if let Some(listen) = env("MES_WEB_LISTEN").filter(|v| !v.is_empty()) {
             match listen.parse() {

@@ -16,7 +16,7 @@ use crate::domain::kpi::{
     Bucket, Grain, LineYield, ParetoBar, StationDowntime, StationRetest, StationYield, Visit, buckets, defect_pareto,
     line_yield, retest_yields, rolled_throughput_yield, station_downtime, station_yields,
 };
-use crate::domain::oee::{Oee, StationInputs, StationOee, aggregate_oee, station_oee};
+use crate::domain::oee::{LineInputs, LineOee, StationInputs, StationOee, line_oee, station_oee};
 use crate::domain::shift::ShiftCalendar;
 use crate::domain::{LineId, StationId};
 use crate::store::{Store, StoreError};
@@ -295,8 +295,8 @@ pub struct DowntimeFigures {
 pub struct OeeFigures {
     /// Per station.
     pub stations: Vec<StationOee>,
-    /// The stations together (elements added, then divided).
-    pub line_oee: Oee,
+    /// The line as one work unit: its constraint's time, its output (see `domain::oee`).
+    pub line_oee: LineOee,
 }
 
 fn slices(calendar: &ShiftCalendar, scope: &Scope) -> Vec<Bucket> {
@@ -452,7 +452,12 @@ fn oee_figures_planned(
             station_oee(inputs, planned, bucket.start, bucket.end, now)
         })
         .collect();
-    let line_oee = aggregate_oee(&per_station);
+    let scraps = |id: &StationId| match data.stations.iter().find(|s| &s.id == id) {
+        Some(s) => disposition(s, data.has_repair) == FailDisposition::Scrap,
+        None => true, // a failed repair
+    };
+    let inputs = LineInputs { steps: &per_station, visits: &data.visits, scraps: &scraps };
+    let line_oee = line_oee(inputs, planned, bucket.start, bucket.end, now);
     OeeFigures { stations: per_station, line_oee }
 }
 
@@ -572,15 +577,21 @@ pub struct LineSummary {
     pub shift: Option<String>,
     /// Units that passed the line's last production step this shift.
     pub output: u64,
-    /// Units the line should have made so far this shift: the shift's planned time elapsed ÷
-    /// the slowest station's ideal cycle time (`None` without ideal cycle times).
+    /// Units the line should have made so far this shift: the shift's planned time elapsed
+    /// (from `watched_from` when set) ÷ the slowest station's ideal cycle time (`None` without
+    /// ideal cycle times).
     pub plan: Option<u64>,
+    /// When the MES began watching the line, if after the shift's start: plan and OEE are
+    /// counted from then (see [`crate::domain::oee::watched_from`]); output and yield count every
+    /// record of the shift.
+    pub watched_from: Option<DateTime<Utc>>,
     /// Rolled throughput yield this shift (the line's first-pass yield).
     pub fpy: Option<f64>,
-    /// OEE of the line this shift.
+    /// OEE of the line this shift (from `watched_from` when set).
     pub oee: Option<f64>,
-    /// Share of this shift's planned time (all steps together) with no recorded state: nobody
-    /// watched (the MES or its collector was not running). OEE counts it as lost, not running.
+    /// Share of the planned time since watching began (all steps together) with no recorded
+    /// state: a gap in watching (the MES or its collector stopped, a station unread). OEE counts
+    /// its constraint's share as lost, not running.
     pub unrecorded: Option<f64>,
     /// Stations in fault now, with their reasons.
     pub down: Vec<StationNow>,
@@ -640,17 +651,25 @@ pub async fn line_summaries(
             LineStatus::NoData
         };
         let (mut output, mut plan, mut fpy, mut oee_now, mut unrecorded) = (0, None, None, None, None);
+        let mut watched = None;
         if shift.is_some() {
             let visits = store.yield_visits(line.id.as_str(), from, to).await?;
+            watched = crate::domain::oee::watched_from(intervals.iter().flatten(), from).filter(|w| *w < to);
             let data = LineData { stations: steps, has_repair, visits, intervals };
             let bucket = Bucket { label: "shift".into(), start: from, end: to };
             let y = yield_figures(&data, None, &[], &bucket);
             output = y.stations.last().map_or(0, |s| s.final_pass);
             fpy = y.rty;
-            let o = oee_figures(&data, calendar, &bucket, now);
-            oee_now = o.line_oee.oee;
-            let time = &o.line_oee.time;
-            unrecorded = (time.pbt_ms > 0).then(|| time.unrecorded_ms as f64 / time.pbt_ms as f64);
+            let watched_bucket = Bucket { start: watched.unwrap_or(from), ..bucket };
+            let o = oee_figures(&data, calendar, &watched_bucket, now);
+            oee_now = o.line_oee.figures.oee;
+            // Every step's planned time together: a station nobody watched counts, whichever
+            // step times the line's OEE.
+            let (gap, planned) = o
+                .stations
+                .iter()
+                .fold((0, 0), |(g, p), s| (g + s.figures.time.unrecorded_ms, p + s.figures.time.pbt_ms));
+            unrecorded = (planned > 0).then(|| gap as f64 / planned as f64);
             plan = planned_output(&data.stations.iter().collect::<Vec<_>>(), &o);
         }
         out.push(LineSummary {
@@ -664,6 +683,7 @@ pub async fn line_summaries(
             shift: shift.as_ref().map(|s| format!("{} {}", s.date, s.name)),
             output,
             plan,
+            watched_from: watched,
             fpy,
             oee: oee_now,
             unrecorded,

@@ -121,7 +121,7 @@ pub async fn list(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
     }
     // Plant time, as every other command prints it, with the zone named once.
     let zone = config.calendar.time_zone;
-    let at = |t: chrono::DateTime<Utc>| t.with_timezone(&zone).format("%Y-%m-%d %H:%M:%S").to_string();
+    let at = |t: chrono::DateTime<Utc>| config.lang.moment(t, zone);
     let mut out = String::new();
     writeln!(out, "times in plant time ({zone})")?;
     writeln!(out, "{:<8} {:<28} {:<19} {:<12} reason", "state", "target", "placed", "by")?;

@@ -66,7 +66,7 @@ pub async fn run(config: &Config, command: KpiCommand) -> anyhow::Result<ExitCod
         Scope::parse(&text, &config.calendar, now).map_err(|e| anyhow::anyhow!("--{}: {}", e.field, e.message))?;
     let store = super::open_store(config).await?;
     let calendar = &config.calendar;
-    let clock = Clock { zone: calendar.time_zone, now };
+    let clock = Clock { zone: calendar.time_zone, now, lang: config.lang };
     let mut out = String::new();
     writeln!(out, "times in plant time ({})", clock.zone)?;
     let doc = match command {
@@ -190,7 +190,7 @@ fn write_oee(out: &mut String, slice: &Slice<OeeFigures>, at: &Clock) -> std::fm
         "station", "PBT", "APT", "avail", "effect", "quality", "OEE", "PQ", "GQ", "RQ", "SQ"
     )?;
     let f = &slice.figures;
-    let rows = f.stations.iter().map(|s| (s.station.as_str(), &s.figures)).chain([("line", &f.line_oee)]);
+    let rows = f.stations.iter().map(|s| (s.station.as_str(), &s.figures)).chain([("line", &f.line_oee.figures)]);
     for (name, o) in rows {
         let q = &o.quantities;
         writeln!(
@@ -209,7 +209,14 @@ fn write_oee(out: &mut String, slice: &Slice<OeeFigures>, at: &Clock) -> std::fm
             q.sq
         )?;
     }
-    for problem in &f.line_oee.problems {
+    if let (Some(constraint), Some(last)) = (&f.line_oee.constraint, f.stations.last()) {
+        writeln!(
+            out,
+            "  line: timed by its constraint {constraint} (longest ideal cycle); PQ = units out of {} + units scrapped",
+            last.station
+        )?;
+    }
+    for problem in &f.line_oee.figures.problems {
         writeln!(out, "  note: {}", problem)?;
     }
     for s in &f.stations {
@@ -225,12 +232,14 @@ fn write_oee(out: &mut String, slice: &Slice<OeeFigures>, at: &Clock) -> std::fm
 struct Clock {
     zone: chrono_tz::Tz,
     now: chrono::DateTime<Utc>,
+    /// The terminal's language: the order of dates.
+    lang: mes::present::i18n::Lang,
 }
 
 /// The heading of one slice of a human report: its name, its range in plant time, and
 /// "running, partial" while it has not ended.
 fn write_heading(out: &mut String, b: &Bucket, at: &Clock) -> std::fmt::Result {
-    let local = |t: chrono::DateTime<Utc>| t.with_timezone(&at.zone).format("%Y-%m-%d %H:%M");
+    let local = |t: chrono::DateTime<Utc>| at.lang.date_time(t, at.zone);
     let partial = if b.running_at(at.now) { ", running: partial" } else { "" };
     writeln!(out, "{} ({} – {}{partial})", b.label, local(b.start), local(b.end))
 }

@@ -48,6 +48,9 @@ pub struct Cli {
     /// Data folder; the default database is DIR/mes.sqlite.
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Language of the terminal's dates and times (day first in vi) and of reports; MES_LANG too.
+    #[arg(long, global = true, value_parser = ["en", "vi"])]
+    lang: Option<String>,
     /// Log more (-v: debug, -vv: trace). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -142,6 +145,9 @@ impl Cli {
         }
         if let Some(url) = &self.database_url {
             config.database_url = Some(url.clone());
+        }
+        if let Some(lang) = &self.lang {
+            config.lang = mes::present::i18n::Lang::parse(Some(lang));
         }
         Ok(config)
     }

@@ -8,7 +8,6 @@ use anyhow::Context;
 use chrono::Utc;
 use clap::Args;
 use mes::config::Config;
-use mes::present::i18n::Lang;
 use mes::reports::{self, Format, Kind, Request, Templates};
 
 /// What to report on and where to write it.
@@ -35,9 +34,6 @@ pub struct ReportArgs {
     /// Trend slices of the yield report: shift or day.
     #[arg(long, value_parser = ["shift", "day"])]
     by: Option<String>,
-    /// Language of words and numbers.
-    #[arg(long, default_value = "en", value_parser = ["en", "vi"])]
-    lang: String,
     /// Comma-separated formats: html, csv, png, pdf (pdf: a build with `--features pdf`).
     #[arg(long, default_value = "html,csv")]
     format: String,
@@ -74,7 +70,7 @@ pub async fn run(config: &Config, args: &ReportArgs) -> anyhow::Result<ExitCode>
         shift: args.shift.clone(),
         serial: args.serial.clone(),
         by: args.by.clone(),
-        lang: Lang::parse(Some(&args.lang)),
+        lang: config.lang,
         by_whom: args.author.clone().or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "mes report".into()),
     };
     let templates = Templates::from_dir(template_dir(args.templates.as_ref(), config).as_deref());

@@ -33,7 +33,7 @@ pub struct TraceArgs {
 }
 
 pub async fn run(config: &Config, args: &TraceArgs) -> anyhow::Result<ExitCode> {
-    let zone = config.calendar.time_zone;
+    let zone = Times { zone: config.calendar.time_zone, lang: config.lang };
     let store = super::open_store(config).await?;
     let forward_item = match (&args.lot, &args.serial) {
         (Some(lot), _) => Some(ConsumedItem::Lot(LotId::parse(lot.clone()).context("--lot")?)),
@@ -68,11 +68,25 @@ fn kind_word(item: &ConsumedItem) -> &'static str {
     }
 }
 
-fn local(t: DateTime<Utc>, zone: Tz) -> String {
-    t.with_timezone(&zone).format("%Y-%m-%d %H:%M:%S").to_string()
+/// How the terminal shows instants: plant time in the chosen language's order, to the second.
+/// Shown as its zone's name.
+#[derive(Debug, Clone, Copy)]
+struct Times {
+    zone: Tz,
+    lang: mes::present::i18n::Lang,
 }
 
-fn render_backward(trace: &BackwardTrace, zone: Tz) -> Result<String, std::fmt::Error> {
+impl std::fmt::Display for Times {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.zone)
+    }
+}
+
+fn local(t: DateTime<Utc>, zone: Times) -> String {
+    zone.lang.moment(t, zone.zone)
+}
+
+fn render_backward(trace: &BackwardTrace, zone: Times) -> Result<String, std::fmt::Error> {
     let mut out = String::new();
     writeln!(out, "Backward trace (times in {zone})")?;
     render_node(&mut out, &trace.tree, trace, zone, ("", true, true))?;
@@ -83,7 +97,7 @@ fn render_node(
     out: &mut String,
     node: &TraceNode,
     trace: &BackwardTrace,
-    zone: Tz,
+    zone: Times,
     (prefix, last, root): (&str, bool, bool),
 ) -> std::fmt::Result {
     let (branch, child_prefix) = if root {
@@ -145,7 +159,7 @@ fn unit_summary(view: &UnitView) -> String {
     s
 }
 
-fn render_forward(trace: &ForwardTrace, zone: Tz) -> Result<String, std::fmt::Error> {
+fn render_forward(trace: &ForwardTrace, zone: Times) -> Result<String, std::fmt::Error> {
     let mut out = String::new();
     let contains = trace.units.iter().filter(|u| u.hit.containment == Containment::Contains).count();
     writeln!(

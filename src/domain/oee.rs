@@ -13,8 +13,13 @@
 //! - **Availability** = APT / PBT; **effectiveness** = PRU × PQ / APT (PRU: the planned run time
 //!   per unit, the station's ideal cycle time); **quality** = GQ / PQ; **OEE** = availability ×
 //!   effectiveness × quality.
-//! - An aggregate (a line, several shifts) adds the elements and quantities, then divides; it
-//!   never averages percentages.
+//! - A line is one work unit made of work units (its production steps). Its time elements are
+//!   those of its constraint, the step with the longest ideal cycle time, which paces the line
+//!   (ties: the later step); its PRU is that cycle time; its quantities are its output: **GQ**
+//!   units that passed its last step, **SQ** units it scrapped (a failure at a step whose
+//!   disposition is scrap, or a failed repair), **RQ** 0 (rework stays inside the line), PQ = GQ
+//!   + SQ. So a 12 h shift is 720 min of PBT for the line, not one per station, and PQ counts
+//!   units, not station visits. The figures never average percentages.
 //! - Effectiveness above 100 % means the ideal cycle time is wrong (master data): it is reported
 //!   as a problem, with no OEE, never capped. A figure over nothing is `None` ("no data").
 
@@ -94,7 +99,7 @@ pub enum OeeProblem {
     },
     /// Effectiveness above 100 %: the ideal cycle time is shorter than what the station does.
     EffectivenessAbove100 {
-        /// Station, or none for an aggregate.
+        /// Station, or none for the line.
         station: Option<StationId>,
         /// The uncapped effectiveness.
         effectiveness: f64,
@@ -188,6 +193,27 @@ pub struct StationInputs<'a> {
     pub visits: &'a [Visit],
 }
 
+/// When watching of a running period began, if after `from`: the earliest start of a recorded
+/// state interval. A line whose collector started 43 minutes into a shift has no record of
+/// those minutes; its figures for the shift so far (plan, OEE) are counted from this instant
+/// and say so, rather than showing 43 minutes as lost. `None` when something was recorded from
+/// `from` on (or nothing at all).
+pub fn watched_from<'a>(
+    intervals: impl IntoIterator<Item = &'a StateInterval>,
+    from: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    intervals.into_iter().map(|i| i.started_at).min().filter(|first| *first > from)
+}
+
+/// The planned windows inside `[from, end)`.
+fn clip(
+    planned: &[(DateTime<Utc>, DateTime<Utc>)],
+    from: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    planned.iter().map(|(s, e)| ((*s).max(from), (*e).min(end))).filter(|(s, e)| s < e).collect()
+}
+
 /// Milliseconds of `[start, end)` inside the windows (sorted, disjoint).
 fn overlap_ms(windows: &[(DateTime<Utc>, DateTime<Utc>)], start: DateTime<Utc>, end: DateTime<Utc>) -> i64 {
     windows.iter().map(|(s, e)| (end.min(*e) - start.max(*s)).num_milliseconds().max(0)).sum()
@@ -208,8 +234,7 @@ pub fn station_oee(
     now: DateTime<Utc>,
 ) -> StationOee {
     let end = to.min(now);
-    let planned: Vec<(DateTime<Utc>, DateTime<Utc>)> =
-        planned.iter().map(|(s, e)| ((*s).max(from), (*e).min(end))).filter(|(s, e)| s < e).collect();
+    let planned = clip(planned, from, end);
     // Summed before rounding to milliseconds, so a period cut at odd instants loses nothing.
     let pbt = planned.iter().fold(chrono::Duration::zero(), |sum, (s, e)| sum + (*e - *s));
     let mut time = TimeElements { pbt_ms: pbt.num_milliseconds(), ..Default::default() };
@@ -265,24 +290,90 @@ pub fn station_oee(
     }
 }
 
-/// The OEE of a set of stations (a line): elements and quantities added up, then divided.
-pub fn aggregate_oee(stations: &[StationOee]) -> Oee {
-    let mut time = TimeElements::default();
+/// A line's OEE (ISO 22400-2, the line as one work unit made of its steps), with the step
+/// whose time it is measured by.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct LineOee {
+    /// The constraint: the production step with the longest ideal cycle time (the later one on
+    /// ties), whose time elements and PRU are the line's; `None` for a line without steps.
+    pub constraint: Option<StationId>,
+    /// Figures.
+    #[serde(flatten)]
+    pub figures: Oee,
+}
+
+/// What a line's OEE is computed from.
+#[derive(Clone, Copy)]
+pub struct LineInputs<'a> {
+    /// The OEE of each production step, in route order (from [`station_oee`] over the same
+    /// period and planned time).
+    pub steps: &'a [StationOee],
+    /// The line's visits (any station, including repair; filtered here).
+    pub visits: &'a [Visit],
+    /// Whether a failure at a station scraps the unit (true for stations that are not steps:
+    /// a failed repair).
+    pub scraps: &'a dyn Fn(&StationId) -> bool,
+}
+
+/// The OEE of a line over `[from, to)` with planned busy time `planned` (see the module doc):
+/// the constraint's time elements, the line's output as quantities.
+pub fn line_oee(
+    inputs: LineInputs<'_>,
+    planned: &[(DateTime<Utc>, DateTime<Utc>)],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> LineOee {
+    let Some(last) = inputs.steps.last() else {
+        return LineOee {
+            constraint: None,
+            figures: figures(TimeElements::default(), Quantities::default(), None, None, Vec::new()),
+        };
+    };
+    // `max_by_key` keeps the last of equals: the later step on ties.
+    let constraint = inputs.steps.iter().max_by_key(|s| s.ideal_cycle_ms).unwrap_or(last);
+    let end = to.min(now);
+    let planned = clip(planned, from, end);
     let mut q = Quantities::default();
-    let mut ideal: Option<i64> = Some(0);
-    let mut problems = Vec::new();
-    for s in stations {
-        time += s.figures.time;
-        q += s.figures.quantities;
-        ideal = ideal.zip(s.figures.ideal_output_ms).map(|(a, b)| a + b);
-        problems.extend(
-            s.figures.problems.iter().filter(|p| !matches!(p, OeeProblem::EffectivenessAbove100 { .. })).cloned(),
-        );
+    for v in inputs.visits.iter().filter(|v| v.ended_at >= from && v.ended_at < end) {
+        let output = v.station == last.station && v.verdict == Verdict::Pass;
+        let scrapped = v.verdict == Verdict::Fail && (inputs.scraps)(&v.station);
+        if !output && !scrapped {
+            continue;
+        }
+        if !planned.iter().any(|(s, e)| v.ended_at >= *s && v.ended_at < *e) {
+            q.unplanned += 1;
+        } else if output {
+            q.gq += 1;
+        } else {
+            q.sq += 1;
+        }
     }
-    if stations.is_empty() {
-        ideal = None;
+    q.pq = q.gq + q.sq;
+    let mut problems: Vec<OeeProblem> = inputs
+        .steps
+        .iter()
+        .filter(|s| s.ideal_cycle_ms.is_none())
+        .map(|s| OeeProblem::NoIdealCycleTime { station: s.station.clone() })
+        .collect();
+    problems.extend(
+        constraint
+            .figures
+            .problems
+            .iter()
+            .filter(|p| !matches!(p, OeeProblem::NoIdealCycleTime { .. } | OeeProblem::EffectivenessAbove100 { .. }))
+            .cloned(),
+    );
+    // Without every step's ideal cycle time the constraint is not known: no effectiveness.
+    let ideal = if problems.iter().any(|p| matches!(p, OeeProblem::NoIdealCycleTime { .. })) {
+        None
+    } else {
+        constraint.ideal_cycle_ms.map(|c| i64::from(c) * q.pq as i64)
+    };
+    LineOee {
+        constraint: Some(constraint.station.clone()),
+        figures: figures(constraint.figures.time, q, ideal, None, problems),
     }
-    figures(time, q, ideal, None, problems)
 }
 
 /// The ratios of ISO 22400-2 from elements and quantities.
@@ -478,13 +569,25 @@ mod tests {
                         prop_assert!(oee <= factor.unwrap() + 1e-12, "{oee} > {factor:?}");
                     }
                 }
-                let line = aggregate_oee(&[s.clone(), s.clone()]);
+                let steps = [s.clone()];
+                let line = line_oee(LineInputs { steps: &steps, visits: &visits, scraps: &|_| false }, &planned, at(0.0), at(600.0), at(900.0)).figures;
                 prop_assert_eq!(line.availability, f.availability);
+                prop_assert_eq!(line.quantities.pq, line.quantities.gq + line.quantities.sq);
                 if let Some(oee) = line.oee {
                     prop_assert!(oee <= line.availability.unwrap() && oee <= line.quality.unwrap() && oee <= line.effectiveness.unwrap() + 1e-12);
                 }
             }
         }
+    }
+
+    #[test]
+    fn figures_start_when_watching_began() {
+        let late = [iv(43.0, Some(50.0), MachineState::Running), iv(50.0, None, MachineState::Idle)];
+        assert_eq!(watched_from(&late, at(0.0)), Some(at(43.0)));
+        // An interval open since before the shift: watched all along.
+        let early = [iv(-5.0, Some(50.0), MachineState::Running)];
+        assert_eq!(watched_from(&early, at(0.0)), None);
+        assert_eq!(watched_from(&[], at(0.0)), None);
     }
 
     #[test]
@@ -527,24 +630,27 @@ mod tests {
         assert_eq!(s.figures.quality, None);
     }
 
-    /// FT as in the fixture plus RF with the same planned time: running 0–50 and 60–110 (APT
-    /// 100 min), ideal cycle 30 s, 150 passes inside planned time (effectiveness 150 × 30 s /
-    /// 100 min = 0.75). Line: availability = (77 + 100)/(110 + 110) = 177/220; ideal output
-    /// 70 × 60 s + 150 × 30 s = 145 min, effectiveness = 145/177 = 0.8192 (the mean of the
-    /// stations' 0.9091 and 0.75 would be 0.8295); quality = (63 + 150)/(70 + 150) = 213/220.
+    /// A line of FT (as in the fixture: ideal 60 s, PBT 110 min, APT 77 min) then RF (ideal
+    /// 30 s, running 0–50 and 60–110, 60 passes inside planned time), and one failed repair
+    /// (scrap). The constraint is FT (the longer ideal cycle): the line's PBT is 110 min, not
+    /// 220, and its APT FT's 77 min. Output: GQ 60 (RF's passes), SQ 1, PQ 61 (units, not the
+    /// 70 + 60 station visits). Availability 77/110 = 70 %; effectiveness 60 s × 61 / 77 min =
+    /// 61/77 = 79.22 %; quality 60/61 = 98.36 %; OEE = 0.7 × 60/77 = 54.55 % (= 60 good units ×
+    /// 60 s / 110 min).
     #[test]
-    fn a_line_adds_the_elements_then_divides() {
-        let (intervals, visits, planned) = fixture();
+    fn a_line_is_one_work_unit_timed_by_its_constraint_and_counted_by_its_output() {
+        let (intervals, mut visits, planned) = fixture();
         let ft_oee =
             station_oee(inputs(&ft(), &intervals, &visits, Some(60_000)), &planned, at(0.0), at(120.0), at(500.0));
         let rf = StationId::parse("RF").unwrap();
+        let repair = StationId::parse("REPAIR").unwrap();
         let rf_intervals = [
             StateInterval { station: rf.clone(), ..iv(0.0, Some(50.0), MachineState::Running) },
             StateInterval { station: rf.clone(), ..iv(60.0, Some(110.0), MachineState::Running) },
         ];
-        let rf_visits: Vec<Visit> = (0..150)
+        let rf_visits: Vec<Visit> = (0..60)
             .map(|k| {
-                let minute = if k < 75 { k as f64 * 0.6 } else { 60.0 + (k - 75) as f64 * 0.6 };
+                let minute = if k < 30 { 1.0 + k as f64 * 1.5 } else { 61.0 + (k - 30) as f64 * 1.5 };
                 Visit { station: rf.clone(), ..visit(minute, true) }
             })
             .collect();
@@ -561,12 +667,50 @@ mod tests {
             at(120.0),
             at(500.0),
         );
-        assert_eq!(rf_oee.figures.effectiveness, Some(0.75));
-        let line = aggregate_oee(&[ft_oee, rf_oee]);
-        assert_eq!(line.availability, Some(177.0 / 220.0));
-        assert_eq!(line.effectiveness, Some(145.0 / 177.0));
-        assert_eq!(line.quality, Some(213.0 / 220.0));
-        assert!((line.oee.unwrap() - 177.0 / 220.0 * 145.0 / 177.0 * 213.0 / 220.0).abs() < 1e-12);
-        assert_eq!(aggregate_oee(&[]).oee, None);
+        visits.extend(rf_visits);
+        visits.push(Visit { station: repair.clone(), ..visit(30.0, false) });
+        let steps = [ft_oee, rf_oee];
+        let scraps = |s: &StationId| *s == repair;
+        let line = line_oee(
+            LineInputs { steps: &steps, visits: &visits, scraps: &scraps },
+            &planned,
+            at(0.0),
+            at(120.0),
+            at(500.0),
+        );
+        assert_eq!(line.constraint, Some(ft()));
+        let f = &line.figures;
+        assert_eq!((f.time.pbt_ms, f.time.apt_ms), (110 * 60_000, 77 * 60_000));
+        let q = f.quantities;
+        assert_eq!((q.pq, q.gq, q.rq, q.sq), (61, 60, 0, 1));
+        assert_eq!(f.availability, Some(0.7));
+        assert_eq!(f.effectiveness, Some(61.0 / 77.0));
+        assert_eq!(f.quality, Some(60.0 / 61.0));
+        assert!((f.oee.unwrap() - 0.7 * 60.0 / 77.0).abs() < 1e-12);
+        // A step without an ideal cycle time: the constraint is unknown, no effectiveness.
+        let mut no_ideal = steps.clone();
+        no_ideal[1].ideal_cycle_ms = None;
+        let line = line_oee(
+            LineInputs { steps: &no_ideal, visits: &visits, scraps: &scraps },
+            &planned,
+            at(0.0),
+            at(120.0),
+            at(500.0),
+        );
+        assert_eq!((line.figures.effectiveness, line.figures.oee), (None, None));
+        assert!(
+            line.figures
+                .problems
+                .iter()
+                .any(|p| matches!(p, OeeProblem::NoIdealCycleTime { station } if *station == rf))
+        );
+        let empty = line_oee(
+            LineInputs { steps: &[], visits: &visits, scraps: &scraps },
+            &planned,
+            at(0.0),
+            at(120.0),
+            at(500.0),
+        );
+        assert_eq!((empty.constraint, empty.figures.oee), (None, None));
     }
 }

@@ -239,6 +239,9 @@ pub struct Words {
     pub plan: &'static str,
     /// After the tile's plan figure: what it counts (the plan up to now, not the shift's).
     pub plan_so_far: &'static str,
+    /// The plan's label when the MES began watching after the shift's start (a time follows);
+    /// the tile's OEE counts from then too (`figures::LineSummary::watched_from`).
+    pub plan_from_watch: &'static str,
     /// First-pass yield.
     pub fpy: &'static str,
     /// OEE.
@@ -417,6 +420,8 @@ pub struct Words {
     pub slice_time: &'static str,
     /// A slice still running: its figures cover part of it.
     pub running_partial: &'static str,
+    /// How the line's OEE row is made, before the constraint's code.
+    pub line_oee_rule: &'static str,
     /// Hold in force.
     pub active: &'static str,
     /// Role may not change holds.
@@ -606,6 +611,7 @@ static EN: Words = Words {
     output: "Output",
     plan: "plan",
     plan_so_far: "planned so far this shift",
+    plan_from_watch: "planned since first watched at",
     fpy: "First-pass yield",
     oee: "OEE",
     held: "On hold",
@@ -695,6 +701,7 @@ static EN: Words = Words {
     previous: "previous",
     next: "next",
     running_partial: "running, partial",
+    line_oee_rule: "The line row is the line as one work unit (ISO 22400-2): the time of its constraint, the step with the longest ideal cycle; its quantities are units out of the last step and units scrapped. Constraint:",
     active: "in force",
     read_only: "Your role can view holds but not place or release them.",
     period: "Period",
@@ -794,6 +801,7 @@ static VI: Words = Words {
     output: "Sản lượng",
     plan: "kế hoạch",
     plan_so_far: "kế hoạch đến giờ trong ca",
+    plan_from_watch: "kế hoạch từ lúc bắt đầu theo dõi",
     fpy: "Tỷ lệ đạt lần đầu",
     oee: "OEE",
     held: "Đang giữ",
@@ -883,6 +891,7 @@ static VI: Words = Words {
     previous: "trước",
     next: "sau",
     running_partial: "đang chạy, chưa trọn",
+    line_oee_rule: "Hàng dây chuyền tính cả dây chuyền như một đơn vị sản xuất (ISO 22400-2): thời gian của công đoạn giới hạn, công đoạn có chu kỳ lý tưởng dài nhất; số lượng là sản phẩm ra khỏi công đoạn cuối và sản phẩm hủy. Công đoạn giới hạn:",
     active: "đang hiệu lực",
     read_only: "Vai trò của bạn chỉ được xem, không được đặt hay giải phóng.",
     period: "Khoảng thời gian",

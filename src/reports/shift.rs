@@ -273,11 +273,11 @@ pub async fn assemble(
             "output": lang.count(output),
             "plan": plan.map_or_else(|| "—".to_owned(), |p| lang.count(p)),
             "rty": lang.percent(y.rty),
-            "oee": lang.percent(o.line_oee.oee),
+            "oee": lang.percent(o.line_oee.figures.oee),
             "scrapped": lang.count(y.line_yield.scrapped),
             "defects": lang.count(y.line_yield.defects),
         },
-        "oee_problems": o.line_oee.problems.iter().map(|p| serde_json::to_value(p).unwrap_or_default()).collect::<Vec<_>>(),
+        "oee_problems": o.line_oee.figures.problems.iter().map(|p| serde_json::to_value(p).unwrap_or_default()).collect::<Vec<_>>(),
         "ledger": ledger,
         "recorded": y.stations.iter().map(|s| s.visits).sum::<u64>(),
     });
@@ -394,7 +394,7 @@ pub fn oee_table(o: &figures::OeeFigures, line_word: &str) -> Table {
     for s in &o.stations {
         t.push(row(s.station.to_string(), &s.figures));
     }
-    t.push(row(line_word.to_owned(), &o.line_oee));
+    t.push(row(line_word.to_owned(), &o.line_oee.figures));
     t
 }
 

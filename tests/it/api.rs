@@ -891,3 +891,67 @@ async fn metrics_count_requests_by_route_for_a_local_scraper() {
     assert!(text.contains("mes_http_request_seconds_bucket{"), "latency is a histogram: {text}");
     assert!(text.contains("# HELP mes_http_requests_total"), "metrics are described: {text}");
 }
+
+/// A line first watched halfway into the running shift (its collector started late): the tile's
+/// plan and OEE count from then, and say so, instead of showing the unwatched part as lost. A
+/// line watched from before the shift counts from the shift's start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_and_oee_count_from_when_watching_began_in_the_shift() {
+    use mes::domain::state::{MachineState, StateInterval};
+    for db in TestDb::all().await {
+        let (store, _, _) = sample_store(&db, 12, 1, 0).await;
+        // The profiles' ideal cycle times (the generated plant has none): the plan needs them.
+        let mut model = mes::sample_plant::plant_model();
+        for (l, line) in model.lines.iter_mut().enumerate() {
+            for (i, s) in line.stations.iter_mut().enumerate() {
+                s.ideal_cycle_ms = Some(20_000 + 1_000 * (l as u32 + i as u32));
+            }
+        }
+        store.register_plant(&model).await.unwrap();
+        let calendar = ShiftCalendar::three_shifts(DEFAULT_TIME_ZONE);
+        let now = chrono::Utc::now();
+        let Some(shift) = calendar.locate(now) else { panic!("the three-shift calendar covers every instant") };
+        // Truncated to what both backends store (microseconds).
+        let mid = chrono::DurationRound::duration_trunc(shift.start + (now - shift.start) / 2, Duration::seconds(1))
+            .unwrap()
+            .max(shift.start + Duration::milliseconds(1));
+        let open = |line: &str, station: &mes::domain::ids::StationId, since| StateInterval {
+            line: LineId::parse(line).unwrap(),
+            station: station.clone(),
+            started_at: since,
+            ended_at: None,
+            plc_code: 1,
+            state: MachineState::Running,
+            fault_code: None,
+            reason: None,
+        };
+        let steps = |stations: Vec<mes::domain::equipment::Station>| -> Vec<_> {
+            stations.into_iter().filter(|s| s.kind != mes::domain::equipment::StationKind::Repair).collect()
+        };
+        let phone = steps(store.line_stations(PHONE_LINE).await.unwrap());
+        let smt = steps(store.line_stations(SMT_LINE).await.unwrap());
+        let mut states: Vec<StateInterval> = phone.iter().map(|s| open(PHONE_LINE, &s.id, mid)).collect();
+        states.extend(smt.iter().map(|s| open(SMT_LINE, &s.id, shift.start - Duration::minutes(5))));
+        store.commit(&mes::store::RecordBatch { state_intervals: states, ..Default::default() }).await.unwrap();
+        let lines = figures::line_summaries(&store, &calendar, now, &Default::default()).await.unwrap();
+        let line = |code: &str| lines.iter().find(|l| l.line.as_str() == code).unwrap();
+        let planned_ms = |from| {
+            calendar
+                .planned_windows(from, now)
+                .iter()
+                .map(|(s, e)| (*e.min(&now) - *s.max(&from)).num_milliseconds().max(0))
+                .sum::<i64>()
+        };
+        let slowest = |steps: &[mes::domain::equipment::Station]| {
+            i64::from(steps.iter().filter_map(|s| s.ideal_cycle_ms).max().unwrap())
+        };
+        let p = line(PHONE_LINE);
+        assert_eq!(p.watched_from, Some(mid), "{}", db.label());
+        assert_eq!(p.plan, Some((planned_ms(mid) / slowest(&phone)) as u64), "{}: plan from {mid}", db.label());
+        assert_eq!(p.unrecorded, (planned_ms(mid) > 0).then_some(0.0), "{}: nothing unwatched since {mid}", db.label());
+        let s = line(SMT_LINE);
+        assert_eq!(s.watched_from, None, "{}: watched from before the shift", db.label());
+        assert_eq!(s.plan, Some((planned_ms(shift.start) / slowest(&smt)) as u64), "{}", db.label());
+        db.cleanup(store).await;
+    }
+}

@@ -221,6 +221,18 @@ async fn a_supervisor_logs_in_watches_output_rise_live_and_switches_to_vietnames
         let batch = mes::store::RecordBatch { records, state_intervals: states, ..Default::default() };
         rt.block_on(store2.commit(&batch)).unwrap();
         b.wait_for(&format!("{output} === '4'"), output);
+        // The phone line was first watched 7 minutes ago: when the shift began earlier, its plan
+        // and OEE say they count from then, in the plant's time.
+        let calendar = ShiftCalendar::three_shifts(DEFAULT_TIME_ZONE);
+        let shift_start = calendar.locate(chrono::Utc::now()).map(|s| s.start);
+        let label = "document.querySelector('[data-line=\"phone-1\"] [data-f=plan_label]').textContent";
+        let expected = if shift_start.is_some_and(|s| s < since) {
+            let at = since.with_timezone(&calendar.time_zone).format("%H:%M");
+            format!("planned since first watched at {at}")
+        } else {
+            "planned so far this shift".to_owned()
+        };
+        b.wait_for(&format!("{label} === {}", json!(expected)), label);
         b.wait_for(
             "['down', 'running', 'idle'].join() === Array.from(document.querySelectorAll('.tile')).map(t => t.dataset.status).join()",
             "Array.from(document.querySelectorAll('.tile')).map(t => t.dataset.status).join()",

@@ -269,6 +269,17 @@ async fn a_hold_on_a_reel_marks_every_unit_that_contains_it_until_released() {
     let local = placed.with_timezone(&mes::domain::shift::DEFAULT_TIME_ZONE).format("%Y-%m-%d %H:%M:%S").to_string();
     assert!(table.contains(&local), "placed at {local} plant time: {table}");
     assert!(table.contains("by qe2: supplier cleared the lot"), "{table}");
+    // In Vietnamese (the global --lang, or MES_LANG), dates come day first.
+    let vi = placed.with_timezone(&mes::domain::shift::DEFAULT_TIME_ZONE).format("%d/%m/%Y %H:%M:%S").to_string();
+    let table = run_ok(&with(&["holds", "--lang", "vi"], &store));
+    assert!(table.contains(&vi) && !table.contains(&local), "placed at {vi}: {table}");
+    let trace = run_ok(&with(&["--lang", "vi", "trace", "--lot", reel], &store));
+    let shaped = |w: &str, sep: u8, at: [usize; 2]| {
+        w.len() == 10 && at.iter().all(|i| w.as_bytes()[*i] == sep) && w.bytes().filter(u8::is_ascii_digit).count() == 8
+    };
+    let words: Vec<&str> = trace.split_whitespace().collect();
+    assert!(words.iter().any(|w| shaped(w, b'/', [2, 5])), "a day-first date: {trace}");
+    assert!(!words.iter().any(|w| shaped(w, b'-', [4, 7])), "no year-first date: {trace}");
     // A release must say why.
     let refused = Command::new(env!("CARGO_BIN_EXE_mes"))
         .args(with(&["release", "--lot", reel, "--reason", "  "], &store))

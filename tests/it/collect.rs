@@ -315,7 +315,22 @@ async fn collectors_record_exactly_what_the_simulated_plcs_produced() {
             let trace = store.backward_trace(&serial).await.unwrap().unwrap();
             let product = trace.units[serial.as_str()].unit.product.as_ref().map(ToString::to_string);
             assert_eq!(product.as_deref(), Some(declared.as_str()), "{line}: {serial}'s product");
-            let l = &oee.line_oee;
+            // The line as one work unit (docs/kpi.md): its constraint's time, its output as
+            // quantities: units out of the last step and units scrapped, from the ground truth.
+            let l = &oee.line_oee.figures;
+            let constraint = oee.line_oee.constraint.clone().expect("a line with steps has a constraint");
+            let c = oee.stations.iter().find(|s| s.station == constraint).unwrap();
+            assert!(oee.stations.iter().all(|s| s.ideal_cycle_ms <= c.ideal_cycle_ms), "{line}: {constraint}");
+            assert_eq!(l.time, c.figures.time, "{line}: the line's time is {constraint}'s");
+            let last = route.last().unwrap();
+            let out = truth_visits.iter().filter(|v| &v.station == last && v.verdict == Verdict::Pass).count() as u64;
+            let q = l.quantities;
+            assert_eq!(
+                (q.pq, q.gq, q.rq, q.sq),
+                (out + truth_line.scrapped, out, 0, truth_line.scrapped),
+                "{}: {line} output quantities",
+                db.label()
+            );
             let (a, e, q) = (l.availability.unwrap(), l.effectiveness.unwrap(), l.quality.unwrap());
             assert!(a > 0.0 && a <= 1.0 && q > 0.0 && q <= 1.0 && e > 0.0, "{line}: {l:?}");
             if let Some(o) = l.oee {

@@ -34,6 +34,7 @@
     set(el, "status", shapes[l.status] + words[l.status]);
     set(el, "output", dec(l.output, 0));
     set(el, "plan", l.plan === null ? "—" : dec(l.plan, 0));
+    set(el, "plan_label", l.watched_from ? words.plan_from_watch + " " + time(l.watched_from) : words.plan_so_far);
     set(el, "fpy", pct(l.fpy));
     set(el, "oee", pct(l.oee));
     set(el, "held", dec(l.held_units, 0));

@@ -41,6 +41,8 @@ struct KpiPage {
     presets: Vec<(&'static str, String)>,
     error: Option<String>,
     problems: Vec<String>,
+    /// The line's constraint (its OEE row is timed by it), as shown.
+    constraint: Option<String>,
     slices: Vec<SliceRow>,
     yields: Vec<(String, String, String, String, String)>,
     rty: String,
@@ -100,6 +102,7 @@ pub(super) async fn kpi_page(req: HttpRequest, state: web::Data<WebState>, q: we
         presets,
         error: None,
         problems: Vec::new(),
+        constraint: None,
         slices: Vec::new(),
         yields: Vec::new(),
         rty: String::new(),
@@ -170,7 +173,7 @@ async fn fill(
                 output: lang.count(y.figures.stations.last().map_or(0, |s| s.final_pass)),
                 rty: pct(y.figures.rty),
                 scrap: pct(y.figures.line_yield.scrap_rate),
-                oee: pct(o.figures.line_oee.oee),
+                oee: pct(o.figures.line_oee.figures.oee),
             })
             .collect();
         return Ok(());
@@ -189,8 +192,9 @@ async fn fill(
         (name, pct(f.availability), pct(f.effectiveness), pct(f.quality), pct(f.oee))
     };
     page.oee = o.figures.stations.iter().map(|s| row(s.station.to_string(), &s.figures)).collect();
-    page.oee.push(row(lang.words().line.to_owned(), &o.figures.line_oee));
-    let mut problems: Vec<String> = o.figures.line_oee.problems.iter().map(|p| lang.oee_problem(p)).collect();
+    page.oee.push(row(lang.words().line.to_owned(), &o.figures.line_oee.figures));
+    page.constraint = o.figures.line_oee.constraint.as_ref().map(ToString::to_string);
+    let mut problems: Vec<String> = o.figures.line_oee.figures.problems.iter().map(|p| lang.oee_problem(p)).collect();
     problems.dedup();
     page.problems = problems;
     let pareto = figures::pareto(&state.store, &state.calendar, scope).await?;

@@ -284,6 +284,8 @@ pub(super) struct Tile {
     status_text: String,
     output: String,
     plan: String,
+    /// What the plan counts from: the shift so far, or since watching began at HH:MM.
+    plan_label: String,
     fpy: String,
     oee: String,
     held: String,
@@ -325,16 +327,17 @@ pub(super) fn tile(l: &Value, lang: Lang, words: &Words, zone: chrono_tz::Tz) ->
         "idle" => ("● ", words.idle),
         _ => ("? ", words.no_data),
     };
+    let local_time = |v: &Value| {
+        v.as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&zone).format("%H:%M").to_string())
+    };
     let down: Vec<String> = l["down"]
         .as_array()
         .map(|d| {
             d.iter()
                 .map(|s| {
-                    let since = s["since"]
-                        .as_str()
-                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                        .map(|t| t.with_timezone(&zone).format("%H:%M").to_string())
-                        .unwrap_or_default();
+                    let since = local_time(&s["since"]).unwrap_or_default();
                     format!(
                         "{}: {} ({} {since})",
                         s["station"].as_str().unwrap_or_default(),
@@ -352,6 +355,8 @@ pub(super) fn tile(l: &Value, lang: Lang, words: &Words, zone: chrono_tz::Tz) ->
         status,
         output: lang.count(l["output"].as_u64().unwrap_or(0)),
         plan: l["plan"].as_u64().map_or_else(|| "—".to_owned(), |p| lang.count(p)),
+        plan_label: local_time(&l["watched_from"])
+            .map_or_else(|| words.plan_so_far.to_owned(), |t| format!("{} {t}", words.plan_from_watch)),
         fpy: lang.percent(l["fpy"].as_f64()),
         oee: lang.percent(l["oee"].as_f64()),
         held: lang.count(l["held_units"].as_u64().unwrap_or(0)),
