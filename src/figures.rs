@@ -299,6 +299,17 @@ pub struct OeeFigures {
     pub line_oee: LineOee,
 }
 
+impl OeeFigures {
+    /// Units the line should have made in the slice: its planned busy time elapsed ÷ its
+    /// constraint's ideal cycle time (the slowest step's); `None` unless every step has one.
+    pub fn planned_output(&self) -> Option<u64> {
+        self.stations.iter().map(|s| s.ideal_cycle_ms).collect::<Option<Vec<u32>>>()?;
+        let constraint = self.line_oee.constraint.as_ref()?;
+        let ideal = self.stations.iter().find(|s| &s.station == constraint)?.ideal_cycle_ms?;
+        Some((self.line_oee.figures.time.pbt_ms / i64::from(ideal.max(1))).max(0) as u64)
+    }
+}
+
 fn slices(calendar: &ShiftCalendar, scope: &Scope) -> Vec<Bucket> {
     match scope.by {
         Some(by) => buckets(calendar, scope.from, scope.to, by),
@@ -670,7 +681,7 @@ pub async fn line_summaries(
                 .iter()
                 .fold((0, 0), |(g, p), s| (g + s.figures.time.unrecorded_ms, p + s.figures.time.pbt_ms));
             unrecorded = (planned > 0).then(|| gap as f64 / planned as f64);
-            plan = planned_output(&data.stations.iter().collect::<Vec<_>>(), &o);
+            plan = o.planned_output();
         }
         out.push(LineSummary {
             down: stations.iter().filter(|s| s.state == Some(MachineState::Fault)).cloned().collect(),
@@ -690,14 +701,6 @@ pub async fn line_summaries(
         });
     }
     Ok(out)
-}
-
-/// Units the line should have made in a slice: its planned busy time elapsed ÷ the slowest
-/// step's ideal cycle time (`None` without ideal cycle times for every step).
-fn planned_output(steps: &[&Station], figures: &OeeFigures) -> Option<u64> {
-    let slowest = steps.iter().map(|s| s.ideal_cycle_ms).collect::<Option<Vec<u32>>>()?.into_iter().max()?;
-    let planned_ms = figures.stations.first()?.figures.time.pbt_ms;
-    Some((planned_ms / i64::from(slowest.max(1))).max(0) as u64)
 }
 
 /// One hour of a line's output against its plan.
@@ -795,7 +798,6 @@ pub async fn line_detail_over(
     let mut top_defects = defect_pareto(&visits, from, to);
     top_defects.truncate(5);
     let data = LineData { stations, has_repair, visits, intervals };
-    let step_refs: Vec<&Station> = data.stations.iter().collect();
     let hourly = buckets(calendar, from, to, Grain::Hour)
         .into_iter()
         .map(|bucket| {
@@ -803,7 +805,7 @@ pub async fn line_detail_over(
             let o = oee_figures(&data, calendar, &bucket, now);
             HourOutput {
                 output: y.stations.last().map_or(0, |s| s.final_pass),
-                plan: planned_output(&step_refs, &o),
+                plan: o.planned_output(),
                 label: bucket.label,
                 from: bucket.start,
                 to: bucket.end,

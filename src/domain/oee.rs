@@ -17,8 +17,8 @@
 //!   those of its constraint, the step with the longest ideal cycle time, which paces the line
 //!   (ties: the later step); its PRU is that cycle time; its quantities are its output: **GQ**
 //!   units that passed its last step, **SQ** units it scrapped (a failure at a step whose
-//!   disposition is scrap, or a failed repair), **RQ** 0 (rework stays inside the line), PQ = GQ
-//!   + SQ. So a 12 h shift is 720 min of PBT for the line, not one per station, and PQ counts
+//!   disposition is scrap, or a failed repair), **RQ** 0 (rework stays inside the line),
+//!   PQ = GQ plus SQ. So a 12 h shift is 720 min of PBT for the line, not one per station, and PQ counts
 //!   units, not station visits. The figures never average percentages.
 //! - Effectiveness above 100 % means the ideal cycle time is wrong (master data): it is reported
 //!   as a problem, with no OEE, never capped. A figure over nothing is `None` ("no data").

@@ -235,6 +235,8 @@ pub struct Words {
     pub no_data: &'static str,
     /// Output vs plan label.
     pub output: &'static str,
+    /// Heading of a column of planned units.
+    pub plan_heading: &'static str,
     /// Plan.
     pub plan: &'static str,
     /// After the tile's plan figure: what it counts (the plan up to now, not the shift's).
@@ -610,6 +612,7 @@ static EN: Words = Words {
     no_data: "NO DATA",
     output: "Output",
     plan: "plan",
+    plan_heading: "Plan",
     plan_so_far: "planned so far this shift",
     plan_from_watch: "planned since first watched at",
     fpy: "First-pass yield",
@@ -800,6 +803,7 @@ static VI: Words = Words {
     no_data: "KHÔNG CÓ DỮ LIỆU",
     output: "Sản lượng",
     plan: "kế hoạch",
+    plan_heading: "Kế hoạch",
     plan_so_far: "kế hoạch đến giờ trong ca",
     plan_from_watch: "kế hoạch từ lúc bắt đầu theo dõi",
     fpy: "Tỷ lệ đạt lần đầu",

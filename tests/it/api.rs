@@ -732,6 +732,9 @@ async fn pages_need_a_session_and_answer_mistakes_with_the_apis_status() {
     assert!(status == 200 && sliced.contains("id=\"slices\""), "{sliced}");
     // Each slice with its range in plant time; a past period has no running slice.
     assert!(sliced.contains("2026-11-22 00:00 – 00:00") && !sliced.contains("class=\"partial\""), "{sliced}");
+    // Each slice with its plan beside its output (no ideal cycle times in this plant: "—").
+    let header = sliced.split("id=\"slices\"").nth(1).and_then(|t| t.split("</tr>").next()).unwrap_or_default();
+    assert!(header.contains(">Output<") && header.contains(">Plan<"), "{header}");
     let (status, _, now) = api.page("/kpi?line=phone-1&by=shift", None, who.clone()).await;
     assert!(status == 200 && now.contains("class=\"partial\"") && now.contains("· running, partial</td>"), "{now}");
     for (path, expected, says) in [

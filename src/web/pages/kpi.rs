@@ -23,6 +23,8 @@ struct SliceRow {
     /// Still running: its figures are for part of it.
     partial: bool,
     output: String,
+    /// Units planned in the slice (so far, while it runs).
+    plan: String,
     rty: String,
     scrap: String,
     oee: String,
@@ -171,6 +173,7 @@ async fn fill(
                 ),
                 partial: y.bucket.running_at(now),
                 output: lang.count(y.figures.stations.last().map_or(0, |s| s.final_pass)),
+                plan: o.figures.planned_output().map_or_else(|| "—".to_owned(), |p| lang.count(p)),
                 rty: pct(y.figures.rty),
                 scrap: pct(y.figures.line_yield.scrap_rate),
                 oee: pct(o.figures.line_oee.figures.oee),

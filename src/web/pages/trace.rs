@@ -321,8 +321,8 @@ mod tests {
             containment: "contains",
             possible: false,
             depth: 1,
-            product: if k % 5 == 0 { "TABLET".into() } else { "PHONE".into() },
-            status: if k % 2 == 0 { "packed".into() } else { "in process".into() },
+            product: if k.is_multiple_of(5) { "TABLET".into() } else { "PHONE".into() },
+            status: if k.is_multiple_of(2) { "packed".into() } else { "in process".into() },
             on_hold: false,
             last_seen: String::new(),
         }
