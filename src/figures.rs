@@ -641,12 +641,13 @@ pub async fn line_summaries(
             .zip(&intervals)
             .map(|(s, iv)| {
                 let current = iv.iter().rev().find(|i| i.ended_at.is_none());
-                let reason = current.and_then(|i| i.reason.clone().or(i.fault_code.map(|c| format!("fault {c}"))));
+                let why = current.filter(|i| i.reason.is_some() || i.fault_code.is_some()).map(|i| i.down_reason());
+                let reason = why.as_ref().map(ToString::to_string);
                 StationNow {
                     station: s.id.clone(),
                     state: current.map(|i| i.state),
                     since: current.map(|i| i.started_at),
-                    reason_vi: reason.as_deref().map(|r| crate::present::i18n::Lang::Vi.reason(&reasons, r)),
+                    reason_vi: why.as_ref().map(|r| crate::present::i18n::Lang::Vi.reason(&reasons, r)),
                     reason,
                 }
             })

@@ -602,10 +602,10 @@ fn interval(
         plc_code,
         state,
         fault_code,
-        reason: fault_code.map(|c| match FAULT_REASONS.iter().find(|r| r.0 == c) {
-            Some((_, reason, _)) => (*reason).to_owned(),
-            None => format!("fault {c}"),
-        }),
+        // A code without a reason stays a bare code (`DownReason::Code`), as a collector records it.
+        reason: fault_code
+            .and_then(|c| FAULT_REASONS.iter().find(|r| r.0 == c))
+            .map(|(_, reason, _)| (*reason).to_owned()),
     }
 }
 

@@ -421,7 +421,8 @@ pub struct StationDowntime {
     /// Mean time to repair: fault seconds ÷ failures.
     pub mttr_seconds: Option<f64>,
     /// Fault seconds and breakdowns by downtime reason (or `fault <code>`), longest first.
-    pub by_reason: Vec<(String, u64, f64)>,
+    #[schema(value_type = Vec<(String, u64, f64)>)]
+    pub by_reason: Vec<(super::state::DownReason, u64, f64)>,
 }
 
 /// Downtime figures from a station's state intervals over `[from, to)`; an interval still open
@@ -435,7 +436,7 @@ pub fn station_downtime(
 ) -> StationDowntime {
     use super::state::MachineState;
     let mut by_state: BTreeMap<String, f64> = BTreeMap::new();
-    let mut reasons: BTreeMap<String, (u64, f64)> = BTreeMap::new();
+    let mut reasons: BTreeMap<super::state::DownReason, (u64, f64)> = BTreeMap::new();
     let mut failures = 0u64;
     for i in intervals {
         let end = i.ended_at.unwrap_or(now).min(to);
@@ -446,11 +447,7 @@ pub fn station_downtime(
         let secs = (end - start).num_milliseconds() as f64 / 1000.0;
         *by_state.entry(i.state.as_str().to_owned()).or_default() += secs;
         if i.state == MachineState::Fault {
-            let reason = i.reason.clone().unwrap_or_else(|| match i.fault_code {
-                Some(c) => format!("fault {c}"),
-                None => "fault".into(),
-            });
-            let entry = reasons.entry(reason).or_default();
+            let entry = reasons.entry(i.down_reason()).or_default();
             entry.1 += secs;
             if i.started_at >= from {
                 failures += 1;
@@ -460,8 +457,8 @@ pub fn station_downtime(
     }
     let running = by_state.get(MachineState::Running.as_str()).copied().unwrap_or(0.0);
     let faulted = by_state.get(MachineState::Fault.as_str()).copied().unwrap_or(0.0);
-    let mut by_reason: Vec<(String, u64, f64)> = reasons.into_iter().map(|(r, (n, s))| (r, n, s)).collect();
-    by_reason.sort_by(|a, b| b.2.total_cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+    let mut by_reason: Vec<_> = reasons.into_iter().map(|(r, (n, s))| (r, n, s)).collect();
+    by_reason.sort_by(|a, b| b.2.total_cmp(&a.2).then_with(|| a.0.to_string().cmp(&b.0.to_string())));
     StationDowntime {
         station: station.clone(),
         seconds_by_state: by_state,
@@ -677,7 +674,11 @@ mod tests {
         assert_eq!(d.failures, 2);
         assert_eq!(d.mtbf_seconds, Some(1350.0));
         assert_eq!(d.mttr_seconds, Some(450.0));
-        assert_eq!(d.by_reason, vec![("fault 7".to_owned(), 1, 600.0), ("nozzle blocked".to_owned(), 1, 300.0)]);
+        use crate::domain::state::DownReason;
+        assert_eq!(
+            d.by_reason,
+            vec![(DownReason::Code(7), 1, 600.0), (DownReason::Named("nozzle blocked".into()), 1, 300.0)]
+        );
         let quiet = station_downtime(&st("FT"), &intervals[1..2], at(0), at(60), at(70));
         assert_eq!((quiet.failures, quiet.mtbf_seconds, quiet.mttr_seconds), (0, None, None));
     }

@@ -114,9 +114,72 @@ pub struct StateInterval {
     pub reason: Option<String>,
 }
 
+impl StateInterval {
+    /// Why the station stopped, as far as the MES knows: the profile's reason for the PLC's
+    /// fault code, else the bare code, else nothing.
+    pub fn down_reason(&self) -> DownReason {
+        match (&self.reason, self.fault_code) {
+            (Some(r), _) => DownReason::Named(r.clone()),
+            (None, Some(c)) => DownReason::Code(c),
+            (None, None) => DownReason::Unknown,
+        }
+    }
+}
+
+/// Why a station is down. The code is kept as a number beside a missing reason, so each page
+/// words it in its own language ("fault 103", "lỗi 103") instead of parsing text back.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DownReason {
+    /// The profile's reason (English, the key of its Vietnamese name).
+    Named(String),
+    /// A fault code the profile has no reason for.
+    Code(u16),
+    /// A fault without a code.
+    Unknown,
+}
+
+/// In English, as the terminal, exports and the API say it: the reason, `fault 103` or `fault`.
+impl std::fmt::Display for DownReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DownReason::Named(r) => f.write_str(r),
+            DownReason::Code(c) => write!(f, "fault {c}"),
+            DownReason::Unknown => f.write_str("fault"),
+        }
+    }
+}
+
+/// Serialized as its English text, the form the API and sealed figures have always carried.
+impl Serialize for DownReason {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_reason_keeps_its_code() {
+        let mut i = StateInterval {
+            line: LineId::parse("phone-1").unwrap(),
+            station: StationId::parse("FT").unwrap(),
+            started_at: DateTime::UNIX_EPOCH,
+            ended_at: None,
+            plc_code: 5,
+            state: MachineState::Fault,
+            fault_code: Some(103),
+            reason: None,
+        };
+        assert_eq!(i.down_reason(), DownReason::Code(103));
+        assert_eq!(serde_json::to_value(i.down_reason()).unwrap(), "fault 103");
+        i.reason = Some("nozzle blocked".into());
+        assert_eq!(i.down_reason().to_string(), "nozzle blocked");
+        i.fault_code = None;
+        i.reason = None;
+        assert_eq!(i.down_reason().to_string(), "fault");
+    }
 
     #[test]
     fn states_map_onto_e10_as_cfx_does() {

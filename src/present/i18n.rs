@@ -55,14 +55,17 @@ impl Lang {
 
     /// A downtime reason in this language: the profiles' Vietnamese text on Vietnamese pages,
     /// "lỗi 103" for a fault code without a reason, the reason as recorded otherwise.
-    pub fn reason(self, names: &crate::domain::plant::ReasonNames, reason: &str) -> String {
-        match self {
-            Lang::En => reason.to_owned(),
-            Lang::Vi => match (names.get(reason), reason.strip_prefix("fault ")) {
-                (Some(vi), _) => vi.clone(),
-                (None, Some(code)) if code.parse::<u16>().is_ok() => format!("lỗi {code}"),
-                _ => reason.to_owned(),
-            },
+    pub fn reason(
+        self,
+        names: &crate::domain::plant::ReasonNames,
+        reason: &crate::domain::state::DownReason,
+    ) -> String {
+        use crate::domain::state::DownReason as R;
+        match (self, reason) {
+            (Lang::Vi, R::Named(r)) => names.get(r).cloned().unwrap_or_else(|| r.clone()),
+            (Lang::Vi, R::Code(c)) => format!("lỗi {c}"),
+            (Lang::Vi, R::Unknown) => "lỗi".to_owned(),
+            (Lang::En, r) => r.to_string(),
         }
     }
 

@@ -52,14 +52,8 @@ impl Store {
             let line_id = id_of(&txn, line::Entity::find().filter(line::Column::Code.eq(l.id.as_str()))).await?;
             // A Vietnamese name is added to lines registered before it was declared: the
             // declared one wins, like the ideal cycle below.
-            if let Some(vi) = &l.name_vi {
-                line::Entity::update_many()
-                    .col_expr(line::Column::NameVi, sea_orm::sea_query::Expr::value(vi.clone()))
-                    .filter(line::Column::Id.eq(line_id))
-                    .exec(&txn)
-                    .await
-                    .map_err(StoreError::db("registering master data"))?;
-            }
+            let vi = l.name_vi.clone().map(|v| (line::Column::NameVi, v.into()));
+            declared_wins::<line::Entity>(&txn, vi, line::Column::Id.eq(line_id)).await?;
             for s in &l.stations {
                 insert_ignore(
                     &txn,
@@ -83,25 +77,15 @@ impl Store {
                     &[station::Column::LineId, station::Column::Code],
                 )
                 .await?;
-                if let Some(vi) = &s.name_vi {
-                    station::Entity::update_many()
-                        .col_expr(station::Column::NameVi, sea_orm::sea_query::Expr::value(vi.clone()))
-                        .filter(station::Column::LineId.eq(line_id))
-                        .filter(station::Column::Code.eq(s.id.as_str()))
-                        .exec(&txn)
-                        .await
-                        .map_err(StoreError::db("registering master data"))?;
-                }
                 // An ideal cycle time is master data that gets corrected: the declared one wins.
-                if let Some(ideal) = s.ideal_cycle_ms {
-                    station::Entity::update_many()
-                        .col_expr(station::Column::IdealCycleMs, sea_orm::sea_query::Expr::value(small(ideal)))
-                        .filter(station::Column::LineId.eq(line_id))
-                        .filter(station::Column::Code.eq(s.id.as_str()))
-                        .exec(&txn)
-                        .await
-                        .map_err(StoreError::db("registering master data"))?;
-                }
+                let declared = [
+                    s.name_vi.clone().map(|v| (station::Column::NameVi, v.into())),
+                    s.ideal_cycle_ms.map(|c| (station::Column::IdealCycleMs, small(c).into())),
+                ];
+                let this = sea_orm::Condition::all()
+                    .add(station::Column::LineId.eq(line_id))
+                    .add(station::Column::Code.eq(s.id.as_str()));
+                declared_wins::<station::Entity>(&txn, declared.into_iter().flatten(), this).await?;
             }
         }
 
@@ -124,14 +108,8 @@ impl Store {
                 &[product::Column::Code],
             )
             .await?;
-            if let Some(vi) = &p.name_vi {
-                product::Entity::update_many()
-                    .col_expr(product::Column::NameVi, sea_orm::sea_query::Expr::value(vi.clone()))
-                    .filter(product::Column::Code.eq(p.code.as_str()))
-                    .exec(&txn)
-                    .await
-                    .map_err(StoreError::db("registering master data"))?;
-            }
+            let vi = p.name_vi.clone().map(|v| (product::Column::NameVi, v.into()));
+            declared_wins::<product::Entity>(&txn, vi, product::Column::Code.eq(p.code.as_str())).await?;
         }
 
         for r in &plant.routes {
@@ -199,14 +177,11 @@ impl Store {
                 &[defect_code::Column::Code],
             )
             .await?;
-            // Names get corrected: the declared ones win over the registered ones.
-            defect_code::Entity::update_many()
-                .col_expr(defect_code::Column::Name, sea_orm::sea_query::Expr::value(d.name.clone()))
-                .col_expr(defect_code::Column::NameVi, sea_orm::sea_query::Expr::value(d.name_vi.clone()))
-                .filter(defect_code::Column::Code.eq(d.code.as_str()))
-                .exec(&txn)
-                .await
-                .map_err(StoreError::db("registering master data"))?;
+            let names = [
+                (defect_code::Column::Name, d.name.clone().into()),
+                (defect_code::Column::NameVi, d.name_vi.clone().into()),
+            ];
+            declared_wins::<defect_code::Entity>(&txn, names, defect_code::Column::Code.eq(d.code.as_str())).await?;
         }
         for r in &plant.fault_reasons {
             insert_ignore(
@@ -217,12 +192,8 @@ impl Store {
                 &[fault_reason::Column::Reason],
             )
             .await?;
-            fault_reason::Entity::update_many()
-                .col_expr(fault_reason::Column::NameVi, sea_orm::sea_query::Expr::value(r.name_vi.clone()))
-                .filter(fault_reason::Column::Reason.eq(r.reason.as_str()))
-                .exec(&txn)
-                .await
-                .map_err(StoreError::db("registering master data"))?;
+            let vi = [(fault_reason::Column::NameVi, r.name_vi.clone().into())];
+            declared_wins::<fault_reason::Entity>(&txn, vi, fault_reason::Column::Reason.eq(r.reason.as_str())).await?;
         }
         txn.commit().await.map_err(StoreError::db("committing master data"))?;
         Ok(())
@@ -363,6 +334,26 @@ impl Store {
 }
 
 /// `INSERT … ON CONFLICT (conflict) DO NOTHING` of one master row.
+/// Master data gets corrected (a name translated, an ideal cycle time measured again): the
+/// declared values win over the registered ones of the rows `which` picks. Nothing declared,
+/// nothing written.
+async fn declared_wins<E: EntityTrait>(
+    txn: &impl ConnectionTrait,
+    declared: impl IntoIterator<Item = (E::Column, sea_orm::Value)>,
+    which: impl sea_orm::sea_query::IntoCondition,
+) -> Result<(), StoreError> {
+    let mut update = E::update_many();
+    let mut any = false;
+    for (column, value) in declared {
+        update = update.col_expr(column, sea_orm::sea_query::Expr::value(value));
+        any = true;
+    }
+    if any {
+        update.filter(which).exec(txn).await.map_err(StoreError::db("registering master data"))?;
+    }
+    Ok(())
+}
+
 async fn insert_ignore<E, C, const N: usize>(
     txn: &impl ConnectionTrait,
     table: E,
