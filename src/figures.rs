@@ -398,6 +398,17 @@ struct LineData {
     intervals: Vec<Vec<crate::domain::state::StateInterval>>,
 }
 
+impl LineData {
+    /// Whether a failure at `station` scraps the unit, by the line's fail disposition; a
+    /// station that is not a step (repair) scraps what fails there.
+    fn scraps(&self, station: &StationId) -> bool {
+        match self.stations.iter().find(|s| &s.id == station) {
+            Some(s) => disposition(s, self.has_repair) == FailDisposition::Scrap,
+            None => true,
+        }
+    }
+}
+
 /// The yield figures of one slice; `samples` are the "in" counter samples per step (none: no
 /// counter comparison).
 fn yield_figures(
@@ -408,10 +419,7 @@ fn yield_figures(
 ) -> YieldFigures {
     let route: Vec<StationId> = data.stations.iter().map(|s| s.id.clone()).collect();
     // A repair station's own failures scrap too; it is not a step but its visits count.
-    let scraps = |id: &StationId| match data.stations.iter().find(|s| &s.id == id) {
-        Some(s) => disposition(s, data.has_repair) == FailDisposition::Scrap,
-        None => true,
-    };
+    let scraps = |id: &StationId| data.scraps(id);
     let rules = DeltaRules::default();
     let per_station = station_yields(&data.visits, &route, bucket.start, bucket.end);
     let counters = per_station
@@ -463,10 +471,7 @@ fn oee_figures_planned(
             station_oee(inputs, planned, bucket.start, bucket.end, now)
         })
         .collect();
-    let scraps = |id: &StationId| match data.stations.iter().find(|s| &s.id == id) {
-        Some(s) => disposition(s, data.has_repair) == FailDisposition::Scrap,
-        None => true, // a failed repair
-    };
+    let scraps = |id: &StationId| data.scraps(id);
     let inputs = LineInputs { steps: &per_station, visits: &data.visits, scraps: &scraps };
     let line_oee = line_oee(inputs, planned, bucket.start, bucket.end, now);
     OeeFigures { stations: per_station, line_oee }

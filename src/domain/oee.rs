@@ -214,6 +214,11 @@ fn clip(
     planned.iter().map(|(s, e)| ((*s).max(from), (*e).min(end))).filter(|(s, e)| s < e).collect()
 }
 
+/// Whether `at` falls inside one of the windows.
+fn inside(windows: &[(DateTime<Utc>, DateTime<Utc>)], at: DateTime<Utc>) -> bool {
+    windows.iter().any(|(s, e)| at >= *s && at < *e)
+}
+
 /// Milliseconds of `[start, end)` inside the windows (sorted, disjoint).
 fn overlap_ms(windows: &[(DateTime<Utc>, DateTime<Utc>)], start: DateTime<Utc>, end: DateTime<Utc>) -> i64 {
     windows.iter().map(|(s, e)| (end.min(*e) - start.max(*s)).num_milliseconds().max(0)).sum()
@@ -260,7 +265,7 @@ pub fn station_oee(
 
     let mut q = Quantities::default();
     for v in inputs.visits.iter().filter(|v| &v.station == inputs.station && v.ended_at >= from && v.ended_at < end) {
-        if !planned.iter().any(|(s, e)| v.ended_at >= *s && v.ended_at < *e) {
+        if !inside(&planned, v.ended_at) {
             q.unplanned += 1;
             continue;
         }
@@ -341,7 +346,7 @@ pub fn line_oee(
         if !output && !scrapped {
             continue;
         }
-        if !planned.iter().any(|(s, e)| v.ended_at >= *s && v.ended_at < *e) {
+        if !inside(&planned, v.ended_at) {
             q.unplanned += 1;
         } else if output {
             q.gq += 1;
