@@ -4,7 +4,8 @@
 //!
 //! - [`domain`]: pure types and rules (ids, units, records, genealogy, states, shifts); no I/O.
 //! - [`store`]: the relational store on sea-orm (SQLite or PostgreSQL); the only sea_orm user.
-//! - [`acquisition`]: PLC drivers, the unit-record handshake and per-line collectors.
+//! - [`acquisition`]: PLC drivers, the unit-record handshake, per-line collectors and the ports
+//!   they commit through.
 //! - [`audit`]: the investor audit ledger: closing periods into signed entries, checkpoints, verification.
 //! - [`figures`]: the KPI documents (yield, Pareto, downtime, OEE) every output shows, read once.
 //! - [`present`]: words, number formats and charts (plotters), shared by the pages and the reports.
@@ -13,18 +14,21 @@
 //! - [`telemetry`]: the Prometheus metric names and the process recorder behind `/metrics`.
 //! - [`config`]: `mes.toml`, parsed with spans so errors name file, line and key.
 //! - [`work`]: costly reads and computations off the async threads, stopped when their caller goes away.
-//! - [`sample_plant`]: a seeded generator of a small but complete plant history, with its truth.
+//! - [`bench`]: what benchmarks, tests and `mes demo --history` generate (the sample plant);
+//!   never imported by the service's modules (the store's benchmark loaders are `store::bench`).
 //!
-//! Dependency rule: `cli → acquisition → store → domain`; `domain` imports nothing of ours but `plc-contract`.
+//! Dependency rule: `cli → {acquisition, store} → domain`; `acquisition` commits through its own
+//! `sink` ports, which `store` implements (the one thing the store takes from acquisition);
+//! `domain` imports nothing of ours but `plc-contract`.
 
 pub mod acquisition;
 pub mod audit;
+pub mod bench;
 pub mod config;
 pub mod domain;
 pub mod figures;
 pub mod present;
 pub mod reports;
-pub mod sample_plant;
 pub mod store;
 pub mod telemetry;
 pub mod web;

@@ -1,7 +1,7 @@
 //! One line's collector: polls every station through a [`Driver`] on the fixed schedule of its
 //! scan classes ([`super::schedule`]), turns state words into machine-state intervals and
 //! counters into raw samples, and runs the unit-record handshake — read, commit through the
-//! store's batch writer, and only then acknowledge. One station's
+//! line's [`super::sink::RecordSink`], and only then acknowledge. One station's
 //! garbage or exceptions are that station's errors; a broken link reconnects with capped
 //! exponential backoff and jitter, then drains what the PLCs held meanwhile.
 
@@ -18,12 +18,13 @@ use super::driver::{Driver, DriverError};
 use super::handshake::{Delivered, Handshaker};
 use super::health::{ScanHealth, SharedHealth};
 use super::schedule::{Due, ScanSchedule};
+use super::sink::{Ports, SinkError};
 use super::station::{StationMap, Status, Values, fingerprint, polled_classes};
 use crate::domain::counter::{CounterKind, CounterSample};
+use crate::domain::record::RecordBatch;
 use crate::domain::record::UnitRecord;
 use crate::domain::state::{MachineState, StateInterval};
 use crate::domain::{IdError, LineId, PlcEpoch, StationId};
-use crate::store::{RecordBatch, Store, StoreError};
 use crate::telemetry;
 
 /// What the owner of a collector asks of it.
@@ -48,9 +49,14 @@ pub enum CollectorError {
         /// Why.
         source: IdError,
     },
-    /// The store could not be read at start.
-    #[error(transparent)]
-    Store(#[from] StoreError),
+    /// The record sink could not be read at start.
+    #[error("line {line}: {source}")]
+    Sink {
+        /// Line code.
+        line: String,
+        /// Why.
+        source: SinkError,
+    },
 }
 
 /// Timing of a collector's reconnects and drain (its polls follow the scan classes).
@@ -140,7 +146,7 @@ pub struct Collector<D: Driver> {
     /// said otherwise, so a unit's product is known from its first record.
     product: Option<crate::domain::ProductCode>,
     driver: D,
-    store: Arc<Store>,
+    ports: Ports,
     health: SharedHealth,
     stations: Vec<StationRun>,
     schedule: ScanSchedule,
@@ -158,11 +164,16 @@ pub struct Collector<D: Driver> {
 impl<D: Driver> Collector<D> {
     /// A collector of `profile`'s line over `driver`, resuming each station's handshake from
     /// the last record the store holds for it.
-    pub async fn new(profile: Profile, driver: D, store: Arc<Store>) -> Result<Self, CollectorError> {
+    pub async fn new(profile: Profile, driver: D, ports: Ports) -> Result<Self, CollectorError> {
         let id_error = |source| CollectorError::Id { line: profile.line.clone(), source };
+        let sink_error = |source| CollectorError::Sink { line: profile.line.clone(), source };
         let line = LineId::parse(profile.line.clone()).map_err(id_error)?;
-        let last = store.last_results(&line).await?;
-        let closed = store.close_open_intervals(&line, Utc::now(), "not watched: collection resumed").await?;
+        let last = ports.sink.resume_positions(&line).await.map_err(sink_error)?;
+        let closed = ports
+            .sink
+            .close_open_intervals(&line, Utc::now(), "not watched: collection resumed")
+            .await
+            .map_err(sink_error)?;
         if closed > 0 {
             tracing::info!(line = %line, closed, "state intervals left open by an earlier run closed");
         }
@@ -170,10 +181,10 @@ impl<D: Driver> Collector<D> {
         for p in &profile.stations {
             let code = StationId::parse(p.code.clone()).map_err(id_error)?;
             let labels = [("line", profile.line.clone()), ("station", p.code.clone())];
-            let delivered = last.get(&p.code).map(|r| Delivered {
-                epoch: r.record.epoch.0,
-                seq: u32::try_from(r.record.seq.0).unwrap_or(u32::MAX),
-                fingerprint: fingerprint(&r.record),
+            let delivered = last.get(&code).map(|r| Delivered {
+                epoch: r.epoch.0,
+                seq: u32::try_from(r.seq.0).unwrap_or(u32::MAX),
+                fingerprint: fingerprint(r),
                 acknowledged: false,
             });
             stations.push(StationRun {
@@ -233,7 +244,7 @@ impl<D: Driver> Collector<D> {
             states,
             product,
             driver,
-            store,
+            ports,
             health,
             stations,
             schedule,
@@ -344,7 +355,8 @@ impl<D: Driver> Collector<D> {
         self.health.lock().connected = false;
         metrics::gauge!(telemetry::CONNECTED, "line" => self.line.to_string()).set(0.0);
         // What the stations do from now on is not watched: their current states end here.
-        if let Err(e) = self.store.close_open_intervals(&self.line, Utc::now(), "not watched: collection stopped").await
+        if let Err(e) =
+            self.ports.sink.close_open_intervals(&self.line, Utc::now(), "not watched: collection stopped").await
         {
             tracing::warn!(line = %self.line, error = %e, "could not close the open state intervals");
         }
@@ -481,7 +493,7 @@ impl<D: Driver> Collector<D> {
             return Ok(Cycle { taken: 0, waiting });
         }
         let started = Instant::now();
-        let committed = self.store.commit(&batch).await;
+        let committed = self.ports.sink.commit(&batch).await;
         metrics::histogram!(telemetry::COMMIT_SECONDS, "line" => self.line.to_string())
             .record(started.elapsed().as_secs_f64());
         let receipt = match committed {
@@ -495,7 +507,7 @@ impl<D: Driver> Collector<D> {
                 }
                 metrics::counter!(telemetry::STORE_ERRORS, "line" => self.line.to_string()).increment(1);
                 tracing::error!(line = %self.line, error = %e, records = n, "commit failed; records stay in the PLCs");
-                if e.is_missing_master_data() {
+                if e.missing_master_data {
                     self.restore_master_data().await;
                 }
                 return Ok(Cycle { taken: 0, waiting: true });
@@ -550,7 +562,7 @@ impl<D: Driver> Collector<D> {
         }
         // Checked once the PLCs have their acknowledgements: a trace per packed unit must not
         // hold up the stations.
-        report_held_packed(&self.store, &self.health, &self.line, packed).await;
+        report_held_packed(self.ports.interlock.as_ref(), &self.health, &self.line, packed).await;
         if let Some(e) = link_lost {
             return Err(e);
         }
@@ -566,8 +578,7 @@ impl<D: Driver> Collector<D> {
             line = %self.line,
             "the store has lost this line's master data (was the database dropped or replaced?); registering the line again"
         );
-        self.store.forget_master_ids().await;
-        match self.store.register_plant(&super::plant_of(std::slice::from_ref(&self.profile))).await {
+        match self.ports.sink.register_plant(&super::plant_of(std::slice::from_ref(&self.profile))).await {
             Ok(()) => {
                 self.health.lock().master_data_restored += 1;
                 tracing::warn!(line = %self.line, "line, stations and product registered again");
@@ -715,7 +726,8 @@ impl<D: Driver> Collector<D> {
         }
         let history = match crate::domain::SerialNumber::parse(serial.clone()) {
             Ok(s) => self
-                .store
+                .ports
+                .interlock
                 .unit_history(&s)
                 .await
                 .map_err(|e| StationFault::Station { error: e.to_string(), waiting: true })?,
@@ -731,8 +743,9 @@ impl<D: Driver> Collector<D> {
             denied,
             answered_at: Utc::now(),
         };
-        self.store
-            .record_validation(&answer)
+        self.ports
+            .interlock
+            .record_answer(&answer)
             .await
             .map_err(|e| StationFault::Station { error: e.to_string(), waiting: true })?;
         let verdict = if denied.is_some() { 2 } else { 1 };
@@ -758,13 +771,13 @@ impl<D: Driver> Collector<D> {
 /// A unit on hold (itself or through anything in it) that passed a pack station is reported:
 /// logged as a warning and kept in the line's health for the dashboard.
 async fn report_held_packed(
-    store: &Store,
+    interlock: &dyn super::sink::Interlock,
     health: &SharedHealth,
     line: &LineId,
     packed: Vec<(StationId, crate::domain::SerialNumber)>,
 ) {
     for (station, serial) in packed {
-        match store.unit_history(&serial).await {
+        match interlock.unit_history(&serial).await {
             Ok(Some(h)) if h.on_hold => {
                 let mut health = health.lock();
                 // A record read again after a lost acknowledgement is the same packing.

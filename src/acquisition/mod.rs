@@ -3,12 +3,14 @@
 //! Owns: the [`driver::Driver`] trait and its protocol drivers ([`modbus`], [`opcua`]),
 //! Modbus read planning ([`plan`]), the sans-I/O unit-record handshake ([`handshake`]), the
 //! decoding of a station's tags into domain values ([`station`]), the per-line
-//! [`collector::Collector`] loop, and the [`health`] it reports.
+//! [`collector::Collector`] loop, the [`health`] it reports, and the [`sink`] ports it commits
+//! and asks through.
 //!
-//! The rule everything here serves: a record is acknowledged to its PLC only after the store's
+//! The rule everything here serves: a record is acknowledged to its PLC only after the sink's
 //! commit returned; a record that cannot be read or stored stays in the PLC.
 //!
-//! Must never: import sea_orm (the store owns the database) or actix (the web owns HTTP).
+//! Must never: import the store (the composition root hands collectors their [`sink::Ports`]),
+//! sea_orm (the store owns the database) or actix (the web owns HTTP).
 
 pub mod collector;
 pub mod driver;
@@ -19,6 +21,7 @@ pub mod multi;
 pub mod opcua;
 pub mod plan;
 pub mod schedule;
+pub mod sink;
 pub mod station;
 
 use plc_contract::profile::{Endpoint, Profile};
@@ -198,10 +201,10 @@ pub enum StartError {
     Collector(#[from] collector::CollectorError),
     /// The plant could not be registered.
     #[error("registering the lines of the profiles: {0}")]
-    Store(#[from] crate::store::StoreError),
+    Sink(#[from] sink::SinkError),
 }
 
-/// The collectors of several lines, one task each, sharing the store.
+/// The collectors of several lines, one task each, sharing one pair of ports.
 pub struct Collectors {
     mode: tokio::sync::watch::Sender<collector::Mode>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -213,19 +216,19 @@ impl Collectors {
     /// Registers the profiles' lines and stations (idempotent) and starts one collector per
     /// profile.
     pub async fn start(
-        store: std::sync::Arc<crate::store::Store>,
+        ports: sink::Ports,
         profiles: Vec<Profile>,
         settings: &DriverSettings,
     ) -> Result<Self, StartError> {
         // Before the first connection, so nothing the collectors record is lost.
         crate::telemetry::prometheus();
-        store.register_plant(&plant_of(&profiles)).await?;
+        ports.sink.register_plant(&plant_of(&profiles)).await?;
         let (mode, watch) = tokio::sync::watch::channel(collector::Mode::Run);
         let mut tasks = Vec::new();
         let mut health = Vec::new();
         for profile in profiles {
             let driver = LineDriver::for_profile(&profile, settings)?;
-            let c = collector::Collector::new(profile, driver, store.clone()).await?;
+            let c = collector::Collector::new(profile, driver, ports.clone()).await?;
             health.push(c.health());
             tasks.push(tokio::spawn(c.run(watch.clone())));
         }

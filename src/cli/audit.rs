@@ -130,47 +130,28 @@ fn checkpoint_path(config: &Config) -> PathBuf {
 pub const CLOSE_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The closer a running MES keeps (`[audit] auto_close`), on the plant clock `now`, looking
-/// `every` (wall time); stopped with [`AutoCloser::stop`]. `None` when the config turns it off.
+/// `every` (wall time); stopped with [`super::app::Background::stop`]. `None` when the config turns it off.
 pub fn start_auto_close(
     config: &Config,
     store: std::sync::Arc<mes::store::Store>,
     now: impl Fn() -> chrono::DateTime<Utc> + Send + 'static,
     every: std::time::Duration,
-) -> anyhow::Result<Option<AutoCloser>> {
+) -> anyhow::Result<Option<super::app::Background>> {
     if !config.audit.auto_close {
         return Ok(None);
     }
     let key = audit::plant_key(&key_path(config), DEFAULT_ORIGIN).context("the plant's ledger key")?;
     let settings = audit::AutoClose { grace: config.audit.grace, period: config.audit.period, every };
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(audit::auto_close(
-        store,
-        config.calendar.clone(),
-        key,
-        checkpoint_path(config),
-        settings,
-        now,
-        stopped,
-    ));
+    let calendar = config.calendar.clone();
+    let checkpoints = checkpoint_path(config);
+    let closer = super::app::Background::spawn(move |stopped| {
+        audit::auto_close(store, calendar, key, checkpoints, settings, now, stopped)
+    });
     tracing::info!(
         grace_minutes = config.audit.grace.num_minutes(),
         "closing periods into the audit ledger as they end"
     );
-    Ok(Some(AutoCloser { stop, task }))
-}
-
-/// A running closer.
-pub struct AutoCloser {
-    stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl AutoCloser {
-    /// Stops it after the round under way.
-    pub async fn stop(self) {
-        self.stop.send_replace(true);
-        let _ = self.task.await;
-    }
+    Ok(Some(closer))
 }
 
 pub async fn run(config: &Config, command: &AuditCommand) -> anyhow::Result<ExitCode> {

@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
+use mes::acquisition::DriverSettings;
 use mes::acquisition::collector::Mode;
-use mes::acquisition::{Collectors, DriverSettings};
 use mes::config::Config;
-use mes::store::Store;
 use plc_contract::profile::Profile;
+
+use super::app::{App, Parts};
 
 /// Options of `mes collect`.
 #[derive(Debug, Args)]
@@ -72,26 +73,30 @@ fn profiles(config: &Config, args: &CollectArgs) -> anyhow::Result<Vec<Profile>>
     Ok(out)
 }
 
-/// One collector per line of `args` (or the configuration), running against `store`.
-pub async fn start(config: &Config, args: &CollectArgs, store: Arc<Store>) -> anyhow::Result<Collectors> {
-    let profiles = profiles(config, args)?;
-    let names: Vec<String> = profiles.iter().map(|p| p.line.clone()).collect();
+/// The collecting part of a process: the lines of `args` (or the configuration) and how to
+/// reach their PLCs.
+pub fn part(config: &Config, args: &CollectArgs) -> anyhow::Result<(Vec<Profile>, DriverSettings)> {
     let settings = DriverSettings { pki_dir: config.data_dir.join("pki").join("collector"), fallback_password: None };
-    let collectors = Collectors::start(store, profiles, &settings).await?;
-    tracing::info!(lines = ?names, "collecting");
-    super::emit(&format!("collecting {}; Ctrl-C to stop\n", names.join(", ")))?;
-    Ok(collectors)
+    Ok((profiles(config, args)?, settings))
 }
 
+/// Says on the terminal which lines the process collects (nothing on a web-only host).
+pub fn announce(app: &App) -> anyhow::Result<()> {
+    let names: Vec<String> = app.health().iter().map(|h| h.snapshot().line).collect();
+    if !names.is_empty() {
+        tracing::info!(lines = ?names, "collecting");
+        super::emit(&format!("collecting {}; Ctrl-C to stop\n", names.join(", ")))?;
+    }
+    Ok(())
+}
+
+/// Collects until SIGINT or SIGTERM (closing periods and writing reports is `mes serve`'s job).
 pub async fn run(config: &Config, args: &CollectArgs) -> anyhow::Result<ExitCode> {
-    run_on(config, args, Arc::new(super::open_store(config).await?)).await
-}
-
-/// Collects into `store` until SIGINT or SIGTERM.
-pub async fn run_on(config: &Config, args: &CollectArgs, store: Arc<mes::store::Store>) -> anyhow::Result<ExitCode> {
-    let collectors = start(config, args, store).await?;
+    let store = Arc::new(super::open_store(config).await?);
+    let parts = Parts { collect: Some(part(config, args)?), web: None, close_and_report: false };
+    let app = App::start(config, store, parts).await?;
+    announce(&app)?;
     super::shutdown_signal().await;
-    collectors.set_mode(if args.drain { Mode::Drain } else { Mode::Stop });
-    collectors.join().await;
+    app.stop(if args.drain { Mode::Drain } else { Mode::Stop }).await?;
     Ok(ExitCode::SUCCESS)
 }

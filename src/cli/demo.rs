@@ -14,17 +14,19 @@ use std::time::Duration as StdDuration;
 use anyhow::Context as _;
 use chrono::{Duration, DurationRound, Utc};
 use clap::Args;
+use mes::acquisition::DriverSettings;
 use mes::acquisition::collector::Mode;
 use mes::acquisition::health::LineHealth;
-use mes::acquisition::{Collectors, DriverSettings};
+use mes::bench::sample_plant::{SamplePlant, plant_model};
 use mes::config::Config;
 use mes::domain::record::Verdict;
 use mes::domain::state::MachineState;
 use mes::domain::user::Role;
-use mes::sample_plant::{SamplePlant, plant_model};
 use mes::store::RecordBatch;
 use mes_simulators::run::{SimulateOptions, simulate};
 use plc_contract::profile::Endpoint;
+
+use super::app::{App, Parts, WebPart};
 
 /// Options of `mes demo`.
 #[derive(Debug, Args)]
@@ -169,26 +171,23 @@ async fn live(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
         pki_dir: config.data_dir.join("pki").join("collector"),
         fallback_password: Some(login.password.clone()),
     };
-    let collectors = Collectors::start(store.clone(), collected.clone(), &settings).await?;
-
     // One login per role, printed below: the demo binds to loopback only.
     for role in [Role::Supervisor, Role::Quality, Role::Auditor, Role::Admin] {
         super::user::add(&store, role.as_str(), &demo_password(role), role).await?;
     }
-    let (web, web_addr) = super::serve::start_web(
-        config,
-        store.clone(),
-        std::net::SocketAddr::from(([127, 0, 0, 1], args.port)),
-        args.kiosk,
-        collectors.health.clone(),
-        true,
-    )?;
-    let web_handle = web.handle();
-    let web_task = tokio::spawn(web.run_until_stopped());
     // The MES stamps what it stores with its own read time (a simulated PLC's clock runs
     // `speed` times faster and is set aside), so shifts close on the wall clock, as in a plant.
-    let closer = super::audit::start_auto_close(config, store.clone(), Utc::now, super::audit::CLOSE_EVERY)?;
-    let reporter = super::report::start_auto_reports(config, store.clone());
+    let parts = Parts {
+        collect: Some((collected.clone(), settings)),
+        web: Some(WebPart {
+            addr: std::net::SocketAddr::from(([127, 0, 0, 1], args.port)),
+            kiosk: args.kiosk,
+            make_key: true,
+        }),
+        close_and_report: true,
+    };
+    let app = App::start(config, store.clone(), parts).await?;
+    let web_addr = app.web_addr.context("the demo serves its web front")?;
 
     let url = config.effective_database_url();
     let mut out = String::new();
@@ -247,21 +246,12 @@ async fn live(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
                 break (&mut sim).await??;
             }
             done = &mut sim => break done??,
-            _ = tick.tick() => super::emit(&summary(&collectors.health.iter().map(|h| h.snapshot()).collect::<Vec<_>>(), false))?,
+            _ = tick.tick() => super::emit(&summary(&app.health().iter().map(|h| h.snapshot()).collect::<Vec<_>>(), false))?,
         }
     };
     super::emit(&format!("production stopped after {produced} records; draining the PLCs…\n"))?;
-    let health = collectors.health.clone();
-    collectors.set_mode(Mode::Drain);
-    collectors.join().await;
-    if let Some(c) = closer {
-        c.stop().await;
-    }
-    if let Some(r) = reporter {
-        r.stop().await;
-    }
-    web_handle.stop(true).await;
-    web_task.await??;
+    let health = app.health().to_vec();
+    app.stop(Mode::Drain).await?;
     let final_health: Vec<LineHealth> = health.iter().map(|h| h.snapshot()).collect();
     let mut out = summary(&final_health, true);
     let counts = store.row_counts().await?;

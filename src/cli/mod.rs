@@ -3,14 +3,9 @@
 //! Precedence for where the store is: `--database-url` > `--data-dir` > environment
 //! (`MES_DATABASE_URL`, `MES_DATA_DIR`) > `--config FILE` > defaults (`./mes-data`).
 
+mod app;
 mod audit;
 mod bench;
-mod bench_acquisition;
-mod bench_audit;
-mod bench_connect;
-mod bench_events;
-mod bench_reports;
-mod bench_trace;
 mod collect;
 mod counters;
 mod demo;

@@ -88,28 +88,14 @@ pub const REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(30)
 
 /// Starts writing each ended shift's report and each closed period's audit report into
 /// `<data-dir>/reports` (`[reports] auto`, on by default).
-pub fn start_auto_reports(config: &Config, store: std::sync::Arc<mes::store::Store>) -> Option<AutoReporter> {
+pub fn start_auto_reports(config: &Config, store: std::sync::Arc<mes::store::Store>) -> Option<super::app::Background> {
     if !config.reports.auto {
         return None;
     }
     let templates = Templates::from_dir(template_dir(None, config).as_deref());
     let reporter = reports::auto::AutoReports::new(config.clone(), templates);
     tracing::info!(dir = %reporter.dir().display(), "writing each ended shift's report");
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(reports::auto::run(store, reporter, Utc::now, REPORT_EVERY, stopped));
-    Some(AutoReporter { stop, task })
-}
-
-/// A running automatic reporter.
-pub struct AutoReporter {
-    stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl AutoReporter {
-    /// Stops it after the round under way.
-    pub async fn stop(self) {
-        self.stop.send_replace(true);
-        let _ = self.task.await;
-    }
+    Some(super::app::Background::spawn(move |stopped| {
+        reports::auto::run(store, reporter, Utc::now, REPORT_EVERY, stopped)
+    }))
 }

@@ -282,6 +282,32 @@ impl UnitRecord {
     }
 }
 
+/// What one transaction commits: the records, state intervals and counter samples a collector
+/// read in one cycle, committed together or not at all.
+#[derive(Debug, Clone, Default)]
+pub struct RecordBatch {
+    /// Unit records (station visits) with their genealogy.
+    pub records: Vec<UnitRecord>,
+    /// Machine state intervals; an open interval (no end) may be closed by a later batch.
+    pub state_intervals: Vec<super::state::StateInterval>,
+    /// Raw counter samples.
+    pub counter_samples: Vec<super::counter::CounterSample>,
+}
+
+/// What a commit did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommitReceipt {
+    /// Records stored by this commit.
+    pub inserted: usize,
+    /// Records already stored before (re-deliveries), left untouched.
+    pub duplicates: usize,
+    /// Genealogy edges stored.
+    pub edges: usize,
+    /// The keys of the batch's records that were already stored (what `duplicates` counts), so
+    /// a caller can tell new records from re-deliveries one by one.
+    pub duplicate_keys: std::collections::BTreeSet<RecordKey>,
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

@@ -8,8 +8,7 @@
 //! return from a write before the transaction has committed: acquisition acknowledges records
 //! to PLCs on the strength of that return.
 
-pub mod baseline;
-pub mod bulk;
+pub mod bench;
 mod entities;
 mod equipment;
 mod error;
@@ -18,6 +17,7 @@ mod kpi;
 mod ledger;
 mod provision;
 mod results;
+mod sink;
 mod sql;
 mod sqlite_read;
 mod states;
@@ -34,6 +34,7 @@ use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 use tokio::sync::{Mutex, RwLock};
 
+pub use crate::domain::record::{CommitReceipt, RecordBatch};
 pub use error::StoreError;
 pub use holds::HoldPlaced;
 pub use ledger::{RecordHash, StoredCheckpoint, StoredEntry};
@@ -41,7 +42,6 @@ pub use provision::{SERVICE_MUTATES, create_database, drop_database, grant_servi
 pub use results::{PlantExtent, StationResultFilter, StoredResult};
 pub use trace::{BackwardTrace, ForwardTrace, LastSeen, TracedUnit, UnitView, VisitView};
 pub use users::StoredSession;
-pub use writer::{CommitReceipt, RecordBatch};
 
 use crate::domain::equipment::StationKind;
 

@@ -19,37 +19,12 @@ use super::entities::{
     counter_sample, defect, genealogy_edge, material_lot, measurement, state_interval, station_result, unit,
 };
 use super::sql::{do_nothing_on, get, placeholders, raw, rows_per_insert};
-use super::{Backend, Store, StoreError};
+use super::{Backend, CommitReceipt, RecordBatch, Store, StoreError};
 use crate::domain::counter::CounterSample;
 use crate::domain::equipment::StationKind;
 use crate::domain::record::{ConsumedItem, RecordKey, UnitRecord, Verdict};
 use crate::domain::state::StateInterval;
 use crate::domain::unit::UnitStatus;
-
-/// What one transaction commits.
-#[derive(Debug, Clone, Default)]
-pub struct RecordBatch {
-    /// Unit records (station visits) with their genealogy.
-    pub records: Vec<UnitRecord>,
-    /// Machine state intervals; an open interval (no end) may be closed by a later batch.
-    pub state_intervals: Vec<StateInterval>,
-    /// Raw counter samples.
-    pub counter_samples: Vec<CounterSample>,
-}
-
-/// What a commit did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CommitReceipt {
-    /// Records stored by this commit.
-    pub inserted: usize,
-    /// Records already stored before (re-deliveries), left untouched.
-    pub duplicates: usize,
-    /// Genealogy edges stored.
-    pub edges: usize,
-    /// The keys of the batch's records that were already stored (what `duplicates` counts), so
-    /// a caller can tell new records from re-deliveries one by one.
-    pub duplicate_keys: BTreeSet<RecordKey>,
-}
 
 /// A record resolved to ids, ready to insert.
 struct Resolved<'a> {

@@ -162,6 +162,28 @@ impl Web {
     }
 }
 
+/// A web server serving on a task of its own until [`Running::stop`].
+pub struct Running {
+    handle: ServerHandle,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Web {
+    /// Serves on a task of its own.
+    pub fn spawn(self) -> Running {
+        Running { handle: self.handle(), task: tokio::spawn(self.run_until_stopped()) }
+    }
+}
+
+impl Running {
+    /// Stops gracefully (in-flight requests finish, event streams end after the shutdown
+    /// timeout) and returns once the server and its live view have ended.
+    pub async fn stop(self) -> std::io::Result<()> {
+        self.handle.stop(true).await;
+        self.task.await.map_err(std::io::Error::other)?
+    }
+}
+
 /// Liveness: the process answers.
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))

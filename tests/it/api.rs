@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use chrono::Duration;
+use mes::bench::sample_plant::{PHONE_LINE, SMT_LINE};
 use mes::domain::LineId;
 use mes::domain::shift::{DEFAULT_TIME_ZONE, ShiftCalendar};
 use mes::domain::user::Role;
 use mes::figures::{self, Scope};
-use mes::sample_plant::{PHONE_LINE, SMT_LINE};
 use mes::store::Store;
 use mes::web::auth::{Auth, hash_password};
 use mes::web::{Web, WebState};
@@ -904,7 +904,7 @@ async fn plan_and_oee_count_from_when_watching_began_in_the_shift() {
     for db in TestDb::all().await {
         let (store, _, _) = sample_store(&db, 12, 1, 0).await;
         // The profiles' ideal cycle times (the generated plant has none): the plan needs them.
-        let mut model = mes::sample_plant::plant_model();
+        let mut model = mes::bench::sample_plant::plant_model();
         for (l, line) in model.lines.iter_mut().enumerate() {
             for (i, s) in line.stations.iter_mut().enumerate() {
                 s.ideal_cycle_ms = Some(20_000 + 1_000 * (l as u32 + i as u32));

@@ -13,11 +13,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use mes::bench::sample_plant::PHONE_LINE;
 use mes::domain::ids::{LineId, StationId};
 use mes::domain::shift::{DEFAULT_TIME_ZONE, ShiftCalendar};
 use mes::domain::state::{MachineState, StateInterval};
 use mes::domain::user::Role;
-use mes::sample_plant::PHONE_LINE;
 use mes::web::auth::{Auth, hash_password};
 use mes::web::{Web, WebState};
 use serde_json::{Value, json};

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use chrono::Utc;
-use mes::sample_plant::SamplePlant;
+use mes::bench::sample_plant::SamplePlant;
 use plc_contract::StationResultLine;
 
 use crate::harness::TestDb;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use chrono::{DurationRound, Utc};
 use mes::acquisition::collector::Mode;
 use mes::acquisition::health::LineHealth;
+use mes::acquisition::sink::Ports;
 use mes::acquisition::{Collectors, DriverSettings};
 use mes::domain::counter::{CounterEventKind, CounterKind, DeltaRules, deltas};
 use mes::domain::equipment::StationKind;
@@ -188,7 +189,7 @@ async fn run_profiles(
     };
     let password = OpcUaLogin::bundled(dir.path().join("pki")).password;
     let settings = DriverSettings { pki_dir: dir.path().join("pki-mes"), fallback_password: Some(password) };
-    let collectors = Collectors::start(store.clone(), profiles, &settings).await.unwrap();
+    let collectors = Collectors::start(Ports::both(store.clone()), profiles, &settings).await.unwrap();
     let health = collectors.health.clone();
     sim.await.unwrap().unwrap();
     assert!(placing.is_finished(), "a held unit was never made");
@@ -780,7 +781,7 @@ async fn readiness_metrics_and_line_pages_report_each_collector() {
     dead.endpoint.move_to("127.0.0.1", closed);
     let store = Arc::new(db.store().await);
     let settings = DriverSettings { pki_dir: dir.path().join("pki-mes"), fallback_password: None };
-    let collectors = Collectors::start(store.clone(), vec![live, dead], &settings).await.unwrap();
+    let collectors = Collectors::start(Ports::both(store.clone()), vec![live, dead], &settings).await.unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let state = WebState {
         kiosk: true,
@@ -873,7 +874,7 @@ async fn a_collector_whose_store_loses_its_master_data_registers_the_line_again_
         profile.at_speed(speed);
         let store = Arc::new(db.store().await);
         let settings = DriverSettings { pki_dir: dir.path().join("pki-mes"), fallback_password: None };
-        let collectors = Collectors::start(store.clone(), vec![profile.clone()], &settings).await.unwrap();
+        let collectors = Collectors::start(Ports::both(store.clone()), vec![profile.clone()], &settings).await.unwrap();
         let health = collectors.health[0].clone();
         wait_until("30 records stored", Duration::from_secs(60), async || {
             store.row_counts().await.unwrap()["station_results"] >= 30
@@ -1042,7 +1043,7 @@ async fn a_scan_class_keeps_its_fixed_rate_and_counts_a_stall_as_an_overrun() {
     line.scan_classes = BTreeMap::from([("fast".to_owned(), Duration::from_millis(20))]);
     let store = Arc::new(db.store().await);
     let settings = DriverSettings { pki_dir: dir.path().join("pki-mes"), fallback_password: None };
-    let collectors = Collectors::start(store.clone(), vec![line], &settings).await.unwrap();
+    let collectors = Collectors::start(Ports::both(store.clone()), vec![line], &settings).await.unwrap();
     let health = collectors.health[0].clone();
     wait_until("the first polls", Duration::from_secs(30), async || scan_counts(&health, "fast").0 >= 10).await;
 

@@ -881,8 +881,8 @@ async fn the_service_runs_as_a_role_that_cannot_alter_tables_disable_triggers_or
 async fn a_product_learnt_after_the_close_does_not_change_a_closed_period() {
     for db in TestDb::all().await {
         let store = db.store().await;
-        store.register_plant(&mes::sample_plant::plant_model()).await.unwrap();
-        let mut plant = mes::sample_plant::SamplePlant::new(4, start());
+        store.register_plant(&mes::bench::sample_plant::plant_model()).await.unwrap();
+        let mut plant = mes::bench::sample_plant::SamplePlant::new(4, start());
         let mut records = plant.next_chunk(10, 0).records;
         let phone = records.iter().find(|r| r.line.as_str() == "phone-1").unwrap().serial.clone();
         let product = records.iter().find(|r| r.serial == phone).unwrap().product.clone();

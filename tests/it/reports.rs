@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use chrono::Utc;
-use mes::sample_plant::plant_model;
+use mes::bench::sample_plant::plant_model;
 use serde_json::{Value, json};
 
 use crate::browser::{Browser, chromium};

@@ -3,11 +3,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use mes::bench::sample_plant::{PHONE_LINE, SMT_LINE, SamplePlant, TABLET_LINE, plant_model};
 use mes::domain::genealogy::Containment;
 use mes::domain::ids::{LineId, LotId, PlcEpoch, RecordSeq, SerialNumber, StationId};
 use mes::domain::record::{Certainty, ConsumedItem, Consumption, RecordKey, UnitRecord, Verdict};
 use mes::domain::state::{MachineState, StateInterval};
-use mes::sample_plant::{PHONE_LINE, SMT_LINE, SamplePlant, TABLET_LINE, plant_model};
 use mes::store::{RecordBatch, StationResultFilter, Store, StoreError};
 
 use crate::harness::TestDb;

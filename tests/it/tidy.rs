@@ -112,3 +112,65 @@ fn figures_are_computed_in_the_domain_and_assembled_once() {
         violations(&shows, &["station_yields(", "station_oee(", "aggregate_oee(", "defect_pareto(", "line_yield("]);
     assert!(found.is_empty(), "figures are assembled by mes::figures:\n{}", found.join("\n"));
 }
+
+#[test]
+fn acquisition_commits_through_its_own_ports_and_the_store_implements_them() {
+    // A collector never names the store: it is handed `acquisition::sink::Ports` (the store
+    // today, a local outbox when the central database is away), so what stands behind them is
+    // the composition root's choice.
+    let acquisition = rust_files(&src().join("acquisition"));
+    assert!(acquisition.len() > 5);
+    let found = violations(&acquisition, &["crate::store", "mes::store", "Store::"]);
+    assert!(found.is_empty(), "acquisition must not import the store:\n{}", found.join("\n"));
+    // The store takes from acquisition only the ports it implements.
+    let store = rust_files(&src().join("store"));
+    let found: Vec<String> = violations(&store, &["crate::acquisition"])
+        .into_iter()
+        .filter(|v| !v.contains("crate::acquisition::sink::"))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "the store implements acquisition's ports and imports nothing else of it:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn one_composition_root_starts_the_long_running_parts() {
+    // `mes demo`, `mes serve` and `mes collect` start collectors and the web front through
+    // `cli/app.rs`, so they share one wiring and one shutdown order. Benchmarks set up what
+    // they measure themselves.
+    let cli: Vec<PathBuf> = rust_files(&src().join("cli"))
+        .into_iter()
+        .filter(|p| !p.ends_with("app.rs") && !p.starts_with(src().join("cli").join("bench")))
+        .collect();
+    assert!(cli.len() > 5);
+    let found = violations(&cli, &["Collectors::start(", "Web::build(", "run_until_stopped("]);
+    assert!(found.is_empty(), "start long-running parts in src/cli/app.rs:\n{}", found.join("\n"));
+}
+
+#[test]
+fn benchmark_code_stays_out_of_the_service() {
+    // The bulk loader writes ids itself and skips foreign-key triggers; the sample plant makes
+    // up a history. Neither may be reachable from the service's modules: only `mes bench`,
+    // `mes demo --history` and tests use them.
+    let service: Vec<PathBuf> = ["acquisition", "domain", "store", "web", "reports", "present"]
+        .iter()
+        .flat_map(|d| rust_files(&src().join(d)))
+        .chain(["audit.rs", "figures.rs", "config.rs", "telemetry.rs", "work.rs"].iter().map(|f| src().join(f)))
+        .filter(|p| !p.starts_with(src().join("store").join("bench")))
+        .collect();
+    assert!(service.len() > 40);
+    let found: Vec<String> = violations(&service, &["bench::", "sample_plant", "bulk::", "baseline::"])
+        .into_iter()
+        // The store declares its benchmark subtree, and nothing else of it.
+        .filter(|v| !v.ends_with("in: pub mod bench;"))
+        .collect();
+    assert!(found.is_empty(), "benchmark code imported by the service:\n{}", found.join("\n"));
+    let cli: Vec<PathBuf> = rust_files(&src().join("cli"))
+        .into_iter()
+        .filter(|p| !p.starts_with(src().join("cli").join("bench")) && !p.ends_with("demo.rs"))
+        .collect();
+    let found = violations(&cli, &["mes::bench", "store::bench"]);
+    assert!(found.is_empty(), "only `mes bench` and `mes demo --history` use benchmark code:\n{}", found.join("\n"));
+}

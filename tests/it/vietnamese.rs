@@ -7,9 +7,9 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use mes::bench::sample_plant::plant_model;
 use mes::domain::user::Role;
 use mes::present::i18n::Lang;
-use mes::sample_plant::plant_model;
 use mes::web::auth::hash_password;
 use serde_json::Value;
 

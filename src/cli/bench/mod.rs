@@ -1,16 +1,24 @@
 //! `mes bench`: benchmarks that ship with the product, each measured against a baseline in the
 //! same run (never timed assertions in tests). Build with `--release` before believing a number.
 
+mod acquisition;
+mod audit;
+mod connect;
+mod events;
+mod reports;
+mod trace;
+
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
 use chrono::{TimeZone, Utc};
 use clap::{Args, Subcommand};
+use mes::bench::sample_plant::{SamplePlant, plant_model};
 use mes::config::Config;
 use mes::domain::record::UnitRecord;
-use mes::sample_plant::{SamplePlant, plant_model};
-use mes::store::{RecordBatch, Store, baseline, create_database, drop_database, sqlite_url};
+use mes::store::bench::baseline;
+use mes::store::{RecordBatch, Store, create_database, drop_database, sqlite_url};
 
 /// Benchmarks.
 #[derive(Debug, Subcommand)]
@@ -18,15 +26,15 @@ pub enum BenchCommand {
     /// Station results with genealogy through the batch writer vs a raw prepared-statement loop.
     Ingest(IngestArgs),
     /// Polling cost per 1,000 tags, reads/s vs raw tokio-modbus, record latency, memory.
-    Acquisition(super::bench_acquisition::AcquisitionArgs),
+    Acquisition(acquisition::AcquisitionArgs),
     /// Backward and forward traces and a day's yield on a generated store of 10⁷ units.
-    Trace(super::bench_trace::TraceArgs),
+    Trace(trace::TraceArgs),
     /// Many `/events` clients against a running web front: every update, and how late.
-    Events(super::bench_events::EventsArgs),
+    Events(events::EventsArgs),
     /// The audit ledger: close and verify 30 days of three lines vs a bare scan; bundle size.
-    Audit(super::bench_audit::AuditBenchArgs),
+    Audit(audit::AuditBenchArgs),
     /// Shift reports of a full 12 h shift per format; plotters charts vs the old hand-written SVG.
-    Reports(super::bench_reports::ReportsBenchArgs),
+    Reports(reports::ReportsBenchArgs),
 }
 
 /// Options of `mes bench ingest`.
@@ -49,11 +57,11 @@ pub struct IngestArgs {
 pub async fn run(config: &Config, command: BenchCommand) -> anyhow::Result<ExitCode> {
     let args = match command {
         BenchCommand::Ingest(args) => args,
-        BenchCommand::Acquisition(args) => return super::bench_acquisition::run(config, &args).await,
-        BenchCommand::Trace(args) => return super::bench_trace::run(config, &args).await,
-        BenchCommand::Events(args) => return super::bench_events::run(&args).await,
-        BenchCommand::Audit(args) => return super::bench_audit::run(config, &args).await,
-        BenchCommand::Reports(args) => return super::bench_reports::run(config, &args).await,
+        BenchCommand::Acquisition(args) => return acquisition::run(config, &args).await,
+        BenchCommand::Trace(args) => return trace::run(config, &args).await,
+        BenchCommand::Events(args) => return events::run(&args).await,
+        BenchCommand::Audit(args) => return audit::run(config, &args).await,
+        BenchCommand::Reports(args) => return reports::run(config, &args).await,
     };
     anyhow::ensure!(args.records > 0 && args.batch > 0, "--records and --batch must be positive");
     eprintln!("generating {} station results (seed {}) …", args.records, args.seed);
@@ -142,7 +150,7 @@ fn generate(n: usize, seed: u64) -> Vec<UnitRecord> {
 
 /// A migrated store with the sample plant's master data.
 /// Closed before returning, so a raw loader may then open the SQLite file on its own.
-pub(super) async fn prepare(url: &str) -> anyhow::Result<baseline::BaselineIds> {
+async fn prepare(url: &str) -> anyhow::Result<baseline::BaselineIds> {
     let store = Store::connect(url).await?;
     store.register_plant(&plant_model()).await?;
     let ids = store.baseline_ids().await?;

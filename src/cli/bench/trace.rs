@@ -9,18 +9,18 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chrono::{TimeZone, Utc};
 use clap::Args;
+use mes::bench::sample_plant::PHONE_LINE;
 use mes::config::Config;
 use mes::domain::ids::{LotId, SerialNumber};
 use mes::domain::kpi::Grain;
 use mes::domain::record::ConsumedItem;
 use mes::figures::{self, Scope};
-use mes::sample_plant::PHONE_LINE;
-use mes::store::bulk::{Synthetic, load_postgres, load_sqlite};
+use mes::store::bench::bulk::{Synthetic, load_postgres, load_sqlite};
 use mes::store::{Store, create_database, drop_database, sqlite_url};
 use rand::{RngExt, SeedableRng};
 
-use super::bench::prepare;
-use super::bench_acquisition::percentile;
+use super::acquisition::percentile;
+use super::prepare;
 
 /// Options of `mes bench trace`.
 #[derive(Debug, Args)]
@@ -75,7 +75,7 @@ pub async fn run(config: &Config, args: &TraceArgs) -> anyhow::Result<std::proce
         if cfg!(debug_assertions) { "DEBUG (numbers are not representative)" } else { "release" },
     );
     let temp = tempfile::tempdir_in(args.dir.clone().unwrap_or_else(std::env::temp_dir)).context("temp folder")?;
-    super::emit(&std::mem::take(&mut report))?;
+    super::super::emit(&std::mem::take(&mut report))?;
     if let Some(path) = args.reuse_sqlite.as_ref().filter(|_| !args.no_sqlite) {
         let size = std::fs::metadata(path).with_context(|| format!("--reuse-sqlite {}", path.display()))?.len();
         let counts = Store::connect(&sqlite_url(path)).await?.row_counts().await?;
@@ -86,7 +86,7 @@ pub async fn run(config: &Config, args: &TraceArgs) -> anyhow::Result<std::proce
             counts.get("genealogy_edges"),
             spec.edges()
         );
-        super::emit(&format!(
+        super::super::emit(&format!(
             "SQLite: reused {} ({} units, {} station results, {} edges); file {:.2} GiB\n",
             path.display(),
             counts.get("units").copied().unwrap_or(0),
@@ -94,7 +94,7 @@ pub async fn run(config: &Config, args: &TraceArgs) -> anyhow::Result<std::proce
             spec.edges(),
             size as f64 / f64::from(1u32 << 30)
         ))?;
-        super::emit(&measure(config, &sqlite_url(path), &spec, args.samples).await?)?;
+        super::super::emit(&measure(config, &sqlite_url(path), &spec, args.samples).await?)?;
     } else if !args.no_sqlite {
         let path = temp.path().join("trace-bench.sqlite");
         let url = sqlite_url(&path);
@@ -106,7 +106,7 @@ pub async fn run(config: &Config, args: &TraceArgs) -> anyhow::Result<std::proce
         };
         let load_s = started.elapsed().as_secs_f64();
         let size = std::fs::metadata(&path).map_or(0, |m| m.len());
-        super::emit(&format!(
+        super::super::emit(&format!(
             "SQLite: loaded {} units, {} lots, {} station results, {} edges in {load_s:.0} s; file {:.2} GiB\n",
             loaded.units,
             loaded.lots,
@@ -114,7 +114,7 @@ pub async fn run(config: &Config, args: &TraceArgs) -> anyhow::Result<std::proce
             loaded.edges,
             size as f64 / f64::from(1u32 << 30)
         ))?;
-        super::emit(&measure(config, &url, &spec, args.samples).await?)?;
+        super::super::emit(&measure(config, &url, &spec, args.samples).await?)?;
     }
     if let Some(admin) = &args.postgres_url {
         let name = format!("mes_bench_trace_{}", std::process::id());
@@ -147,7 +147,7 @@ pub async fn run(config: &Config, args: &TraceArgs) -> anyhow::Result<std::proce
     if args.keep {
         report.push_str(&format!("kept {}\n", temp.keep().display()));
     }
-    super::emit(&report)?;
+    super::super::emit(&report)?;
     Ok(std::process::ExitCode::SUCCESS)
 }
 

@@ -2,7 +2,7 @@
 //! boards that each place components from `reels_per_board` reels, and phones that each take
 //! one board and three material lots, over a year, loaded straight into the real schema.
 //!
-//! Benchmark code only: production writes go through [`Store::commit`](super::Store::commit).
+//! Benchmark code only: production writes go through [`Store::commit`](crate::store::Store::commit).
 //! To load 10⁸ rows in minutes the loader writes ids itself, drops the secondary indexes and
 //! rebuilds them afterwards from their own definitions (the schema ends exactly as migrated),
 //! and on PostgreSQL skips the foreign-key triggers during `COPY` (`session_replication_role`),
@@ -134,7 +134,7 @@ fn master(ids: &BaselineIds) -> Result<Master, BaselineError> {
             .ok_or_else(|| BaselineError::Unknown(format!("{l} {s}")))
     };
     let product = |p: &str| ids.products.get(p).copied().ok_or_else(|| BaselineError::Unknown(format!("product {p}")));
-    use crate::sample_plant::{PHONE_LINE, SMT_LINE};
+    use crate::bench::sample_plant::{PHONE_LINE, SMT_LINE};
     Ok(Master {
         smt: line(SMT_LINE)?,
         phone: line(PHONE_LINE)?,
@@ -248,7 +248,7 @@ pub fn load_sqlite(path: &Path, ids: &BaselineIds, spec: &Synthetic) -> Result<L
     conn.pragma_update(None, "journal_mode", "OFF")?;
     conn.pragma_update(None, "synchronous", "OFF")?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
-    conn.pragma_update(None, "cache_size", super::SQLITE_CACHE_PRAGMA)?;
+    conn.pragma_update(None, "cache_size", crate::store::SQLITE_CACHE_PRAGMA)?;
     let tables = ["units", "material_lots", "station_results", "genealogy_edges"];
     let indexes: Vec<(String, String)> = {
         let mut stmt = conn.prepare(&format!(
@@ -362,7 +362,7 @@ pub async fn load_postgres(url: &str, ids: &BaselineIds, spec: &Synthetic) -> Re
     if !is_bench_database(url) {
         return Err(BaselineError::Unknown(format!(
             "benchmark database (the bulk loader only loads databases named mes_bench_…, not {})",
-            super::redact(url)
+            crate::store::redact(url)
         )));
     }
     let mut conn = PgConnection::connect(url).await?;
@@ -479,9 +479,9 @@ const COPY_COLUMNS: [&str; 4] = [
 
 /// The floors the benchmark compares the production queries with: the bare recursive walk or
 /// range count in SQL, with no joins to names, no visits, no holds and no assembly in Rust.
-impl super::Store {
+impl crate::store::Store {
     /// Edges below a unit, any depth (what a backward trace must at least visit).
-    pub async fn bare_backward_edges(&self, serial: &str) -> Result<i64, super::StoreError> {
+    pub async fn bare_backward_edges(&self, serial: &str) -> Result<i64, crate::store::StoreError> {
         let sql = "WITH RECURSIVE tree(unit_id) AS ( \
                      SELECT id FROM units WHERE serial = $1 \
                      UNION \
@@ -492,7 +492,7 @@ impl super::Store {
     }
 
     /// Units above a lot, any depth (what a forward trace must at least find).
-    pub async fn bare_forward_units(&self, lot: &str) -> Result<i64, super::StoreError> {
+    pub async fn bare_forward_units(&self, lot: &str) -> Result<i64, crate::store::StoreError> {
         let sql = "WITH RECURSIVE up(unit_id) AS ( \
                      SELECT e.parent_unit_id FROM genealogy_edges e JOIN material_lots l ON l.id = e.child_lot_id \
                      WHERE l.code = $1 \
@@ -508,7 +508,7 @@ impl super::Store {
         line: &str,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<i64, super::StoreError> {
+    ) -> Result<i64, crate::store::StoreError> {
         let line_id = self.line_id(line).await?;
         let sql = "SELECT count(*) AS n FROM station_results WHERE line_id = $1 AND ended_at >= $2 AND ended_at < $3";
         self.bare_count(sql, vec![line_id.into(), from.into(), to.into()]).await
@@ -517,17 +517,23 @@ impl super::Store {
     /// Every station result that ended in `[from, to)`, read with the columns a record is made
     /// of and each decoded, pages of 5,000 in id order, nothing else: the floor of any check that
     /// recomputes figures from the raw records (`mes bench audit`). Returns the rows read.
-    pub async fn bare_result_scan(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<u64, super::StoreError> {
-        use super::sql::get;
+    pub async fn bare_result_scan(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<u64, crate::store::StoreError> {
+        use crate::store::sql::get;
         use sea_orm::ConnectionTrait;
         let sql = format!(
             "{} WHERE r.id > $1 AND r.ended_at >= $2 AND r.ended_at < $3 ORDER BY r.id LIMIT 5000",
-            super::results::SELECT_RESULTS
+            crate::store::results::SELECT_RESULTS
         );
         let (mut after, mut read) = (i64::MIN, 0u64);
         loop {
-            let statement = super::sql::raw(self.sea_backend(), &sql, vec![after.into(), from.into(), to.into()]);
-            let rows = self.db.query_all_raw(statement).await.map_err(super::StoreError::db("benchmark scan"))?;
+            let statement =
+                crate::store::sql::raw(self.sea_backend(), &sql, vec![after.into(), from.into(), to.into()]);
+            let rows =
+                self.db.query_all_raw(statement).await.map_err(crate::store::StoreError::db("benchmark scan"))?;
             let Some(last) = rows.last() else { break };
             after = get::<i64>(last, "id")?;
             for row in &rows {
@@ -554,18 +560,18 @@ impl super::Store {
     }
 
     /// Bytes the PostgreSQL database takes on disk.
-    pub async fn database_bytes(&self) -> Result<i64, super::StoreError> {
+    pub async fn database_bytes(&self) -> Result<i64, crate::store::StoreError> {
         self.bare_count("SELECT pg_database_size(current_database()) AS n", Vec::new()).await
     }
 
-    async fn bare_count(&self, sql: &str, values: Vec<sea_orm::Value>) -> Result<i64, super::StoreError> {
+    async fn bare_count(&self, sql: &str, values: Vec<sea_orm::Value>) -> Result<i64, crate::store::StoreError> {
         use sea_orm::ConnectionTrait;
         let row = self
             .db
-            .query_one_raw(super::sql::raw(self.sea_backend(), sql, values))
+            .query_one_raw(crate::store::sql::raw(self.sea_backend(), sql, values))
             .await
-            .map_err(super::StoreError::db("benchmark floor query"))?;
-        row.map(|r| super::sql::get::<i64>(&r, "n")).transpose().map(Option::unwrap_or_default)
+            .map_err(crate::store::StoreError::db("benchmark floor query"))?;
+        row.map(|r| crate::store::sql::get::<i64>(&r, "n")).transpose().map(Option::unwrap_or_default)
     }
 }
 

@@ -15,6 +15,7 @@ use mes::acquisition::collector::Mode;
 use mes::acquisition::driver::Driver;
 use mes::acquisition::modbus::ModbusDriver;
 use mes::acquisition::plan::{DEFAULT_MAX_GAP, plan_reads};
+use mes::acquisition::sink::Ports;
 use mes::acquisition::{Collectors, DriverSettings};
 use mes::config::Config;
 use mes_simulators::image::LOAD_UNIT;
@@ -99,7 +100,7 @@ pub(super) fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 pub async fn run(_config: &Config, args: &AcquisitionArgs) -> anyhow::Result<std::process::ExitCode> {
     if let (Some(connect), Some(profile)) = (&args.connect, &args.profile) {
-        print!("{}", super::bench_connect::run(connect, profile, args.scan_ms, args.seconds, args.repeats).await?);
+        print!("{}", super::connect::run(connect, profile, args.scan_ms, args.seconds, args.repeats).await?);
         return Ok(std::process::ExitCode::SUCCESS);
     }
     anyhow::ensure!(args.tags > 0 && args.tags <= 32_000, "--tags must be 1..=32000");
@@ -160,7 +161,7 @@ async fn polling(args: &AcquisitionArgs, report: &mut String) -> anyhow::Result<
         .collect();
     let refs: Vec<&Tag> = tags.iter().collect();
     let blocks = plan_reads(&refs, DEFAULT_MAX_GAP);
-    let mut station = super::simulate::bundled("phone")?.stations.remove(0);
+    let mut station = super::super::simulate::bundled("phone")?.stations.remove(0);
     station.unit_id = Some(LOAD_UNIT);
     let mut driver = ModbusDriver::new(&address.ip().to_string(), address.port(), Duration::from_secs(2));
     driver.connect().await?;
@@ -318,9 +319,9 @@ async fn notifications(args: &AcquisitionArgs, report: &mut String) -> anyhow::R
 async fn latency(args: &AcquisitionArgs, report: &mut String) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let store = Arc::new(mes::store::Store::connect(&mes::store::sqlite_url(&dir.path().join("mes.sqlite"))).await?);
-    store.register_plant(&mes::sample_plant::plant_model()).await?;
+    store.register_plant(&mes::bench::sample_plant::plant_model()).await?;
     let profiles: Vec<_> =
-        ["smt", "phone", "tablet"].iter().map(|l| super::simulate::bundled(l)).collect::<anyhow::Result<_>>()?;
+        ["smt", "phone", "tablet"].iter().map(|l| super::super::simulate::bundled(l)).collect::<anyhow::Result<_>>()?;
     let login = mes_simulators::opcua::OpcUaLogin::bundled(dir.path().join("pki-sim"));
     let latencies = Arc::new(Mutex::new(Vec::new()));
     let options = SimulateOptions {
@@ -348,7 +349,7 @@ async fn latency(args: &AcquisitionArgs, report: &mut String) -> anyhow::Result<
         p.endpoint.move_to(&addr.ip().to_string(), addr.port());
     }
     let settings = DriverSettings { pki_dir: dir.path().join("pki-mes"), fallback_password: Some(login.password) };
-    let collectors = Collectors::start(store.clone(), collected, &settings).await?;
+    let collectors = Collectors::start(Ports::both(store.clone()), collected, &settings).await?;
     sim.await??;
     let rss = rss_mib();
     collectors.set_mode(Mode::Drain);

@@ -13,13 +13,14 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use mes::acquisition::collector::Mode;
 use mes::acquisition::plan::{DEFAULT_MAX_GAP, ReadBlock, plan_reads};
+use mes::acquisition::sink::Ports;
 use mes::acquisition::station::{StationMap, polled_classes};
 use mes::acquisition::{Collectors, DriverSettings};
 use plc_contract::profile::{Endpoint, Profile, RegisterSpace};
 use tokio_modbus::client::Reader;
 use tokio_modbus::prelude::{SlaveContext, tcp};
 
-use super::bench_acquisition::{context_switches, cpu_seconds, percentile};
+use super::acquisition::{context_switches, cpu_seconds, percentile};
 
 /// What one measured window gave.
 struct Window {
@@ -182,7 +183,7 @@ async fn collector_window(profile: &Profile, window: Duration, per_tick: u64) ->
     let dir = tempfile::tempdir()?;
     let store = Arc::new(mes::store::Store::connect(&mes::store::sqlite_url(&dir.path().join("mes.sqlite"))).await?);
     let settings = DriverSettings { pki_dir: dir.path().join("pki"), fallback_password: None };
-    let collectors = Collectors::start(store, vec![profile.clone()], &settings).await?;
+    let collectors = Collectors::start(Ports::both(store), vec![profile.clone()], &settings).await?;
     let health = collectors.health[0].clone();
     let counts = || {
         let h = health.snapshot();

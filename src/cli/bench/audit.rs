@@ -10,10 +10,10 @@ use anyhow::Context;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use clap::Args;
 use mes::audit::{self, CloseRequest, PeriodScope};
+use mes::bench::sample_plant::{SamplePlant, plant_model};
 use mes::config::Config;
 use mes::domain::ledger::PeriodKind;
 use mes::domain::shift::ShiftCalendar;
-use mes::sample_plant::{SamplePlant, plant_model};
 use mes::store::{RecordBatch, Store, create_database, drop_database, sqlite_url};
 
 /// Options of `mes bench audit`.
@@ -52,7 +52,7 @@ pub async fn run(config: &Config, args: &AuditBenchArgs) -> anyhow::Result<std::
         .context("plant-local midnight")?
         .with_timezone(&Utc);
     let until = start + Duration::days(i64::from(args.days));
-    super::emit(&format!(
+    super::super::emit(&format!(
         "audit benchmark: {} days of 3 lines (SMT, phone, tablet) from {start}, {} phones and {} tablets a day, \
          shifts of the configured calendar ({} a day)\nmachine: {} logical CPUs, {} build\n\n",
         args.days,
@@ -66,14 +66,14 @@ pub async fn run(config: &Config, args: &AuditBenchArgs) -> anyhow::Result<std::
     if !args.no_sqlite {
         let url = sqlite_url(&temp.path().join("audit-bench.sqlite"));
         let report = measure("SQLite", &url, calendar, args, start, until, temp.path()).await?;
-        super::emit(&report)?;
+        super::super::emit(&report)?;
     }
     if let Some(admin) = &args.postgres_url {
         let name = format!("mes_bench_audit_{}", std::process::id());
         let url = create_database(admin, &name).await?;
         let outcome = measure("PostgreSQL", &url, calendar, args, start, until, temp.path()).await;
         drop_database(admin, &name).await?;
-        super::emit(&outcome?)?;
+        super::super::emit(&outcome?)?;
     }
     Ok(std::process::ExitCode::SUCCESS)
 }

@@ -176,6 +176,6 @@ pub async fn run(args: &EventsArgs) -> anyhow::Result<ExitCode> {
         (out, ok)
     })
     .await?;
-    super::emit(&report.0)?;
+    super::super::emit(&report.0)?;
     Ok(if report.1 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -8,12 +8,12 @@ use std::time::{Duration as StdDuration, Instant};
 use anyhow::Context;
 use chrono::{Duration, NaiveTime, TimeZone, Utc};
 use clap::Args;
+use mes::bench::sample_plant::plant_model;
 use mes::config::Config;
 use mes::domain::shift::{ShiftCalendar, ShiftDef};
 use mes::present::charts::{self, Bars, HourlyOutput, Theme, Timeline};
 use mes::present::i18n::Lang;
 use mes::reports::{self, Format, Kind, Request, Templates};
-use mes::sample_plant::plant_model;
 use mes::store::{Store, create_database, drop_database, sqlite_url};
 
 /// Options of `mes bench reports`.
@@ -72,7 +72,7 @@ pub async fn run(config: &Config, args: &ReportsBenchArgs) -> anyhow::Result<std
     // Two days recorded from a Monday's local midnight; the report is Tuesday's day shift, so
     // the units it sees have history before it.
     let start = zone.with_ymd_and_hms(2026, 1, 5, 0, 0, 0).single().context("local midnight")?.with_timezone(&Utc);
-    super::emit(&format!(
+    super::super::emit(&format!(
         "reports benchmark: 2 days of 3 lines recorded from {start}, shift report of 2026-01-06 D (06:00–18:00, 12 h) \
          per line, median of {} runs\nmachine: {} logical CPUs, {} build\n\n",
         args.runs,
@@ -82,14 +82,14 @@ pub async fn run(config: &Config, args: &ReportsBenchArgs) -> anyhow::Result<std
     let temp = tempfile::tempdir().context("temp folder")?;
     if !args.no_sqlite {
         let url = sqlite_url(&temp.path().join("reports-bench.sqlite"));
-        super::emit(&measure("SQLite", &url, &calendar, args, start, temp.path()).await?)?;
+        super::super::emit(&measure("SQLite", &url, &calendar, args, start, temp.path()).await?)?;
     }
     if let Some(admin) = &args.postgres_url {
         let name = format!("mes_bench_reports_{}", std::process::id());
         let url = create_database(admin, &name).await?;
         let outcome = measure("PostgreSQL", &url, &calendar, args, start, temp.path()).await;
         drop_database(admin, &name).await?;
-        super::emit(&outcome?)?;
+        super::super::emit(&outcome?)?;
     }
     Ok(std::process::ExitCode::SUCCESS)
 }
@@ -106,7 +106,7 @@ async fn measure(
     store.migrate_up().await?;
     store.register_plant(&plant_model()).await?;
     let t = Instant::now();
-    let recorded = super::bench_audit::record(&store, args.seed, 2, start).await?;
+    let recorded = super::audit::record(&store, args.seed, 2, start).await?;
     let mut out = format!("{backend}: {recorded} station results recorded in {:.1} s\n", t.elapsed().as_secs_f64());
     let config = Config { calendar: calendar.clone(), data_dir: dir.to_owned(), ..Default::default() };
     let templates = Templates::default();

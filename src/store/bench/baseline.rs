@@ -3,7 +3,7 @@
 //! on SQLite (the C library with the thinnest wrapper), sqlx on PostgreSQL. No batching, no
 //! validation, no ORM; ids of units and lots kept in a hash map as a hand-written loader would.
 //!
-//! Benchmark code only: production writes go through [`Store::commit`](super::Store::commit).
+//! Benchmark code only: production writes go through [`Store::commit`](crate::store::Store::commit).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,9 +11,9 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use sea_orm::sqlx::{Connection, PgConnection};
 
-use super::StoreError;
-use super::writer::truncate_to_micros;
 use crate::domain::record::{ConsumedItem, UnitRecord};
+use crate::store::StoreError;
+use crate::store::writer::truncate_to_micros;
 
 /// Master-data ids the loop needs, looked up before timing starts.
 #[derive(Debug, Clone, Default)]
@@ -28,12 +28,12 @@ pub struct BaselineIds {
     pub work_orders: HashMap<String, i64>,
 }
 
-impl super::Store {
+impl crate::store::Store {
     /// Ids of all master data, for the baseline loop.
     pub async fn baseline_ids(&self) -> Result<BaselineIds, StoreError> {
         use sea_orm::EntityTrait;
 
-        use super::entities::{line, product, station, work_order};
+        use crate::store::entities::{line, product, station, work_order};
         let op = StoreError::db;
         let lines = line::Entity::find().all(&self.db).await.map_err(op("reading lines"))?;
         let by_line: HashMap<i64, String> = lines.iter().map(|l| (l.id, l.code.clone())).collect();
@@ -78,7 +78,7 @@ pub enum BaselineError {
 
 /// Text form sqlx uses for timestamps in SQLite, so both loaders store identical bytes.
 pub(super) fn ts(t: DateTime<Utc>) -> String {
-    super::sqlite_read::instant(truncate_to_micros(t))
+    crate::store::sqlite_read::instant(truncate_to_micros(t))
 }
 
 fn pos(i: usize) -> i64 {
@@ -114,7 +114,7 @@ pub fn insert_sqlite(path: &Path, ids: &BaselineIds, records: &[UnitRecord]) -> 
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.pragma_update(None, "cache_size", super::SQLITE_CACHE_PRAGMA)?;
+    conn.pragma_update(None, "cache_size", crate::store::SQLITE_CACHE_PRAGMA)?;
     let tx = conn.transaction()?;
     {
         let mut insert_unit = tx.prepare(

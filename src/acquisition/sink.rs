@@ -1,0 +1,82 @@
+//! The ports a collector writes and asks through: a [`RecordSink`] that commits what it reads
+//! (and says where each station's record stream stands), and an [`Interlock`] that judges a
+//! unit at a validation request. Acquisition owns them so that what stands behind them — the
+//! store today, a local outbox when the central database is away (issue 18) — is chosen by the
+//! composition root, not by the collector; a collector never names the store.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
+
+use crate::domain::ids::{LineId, SerialNumber, StationId};
+use crate::domain::plant::PlantModel;
+use crate::domain::record::{CommitReceipt, RecordBatch, UnitRecord};
+use crate::domain::validation::{UnitHistory, ValidationAnswer};
+
+/// Why a sink or an interlock could not do what was asked. The collector only needs to know
+/// whether the sink has lost the line's master data (then it registers the line again) and
+/// what to show; the cause stays attached for the logs.
+#[derive(Debug, thiserror::Error)]
+#[error("{source}")]
+pub struct SinkError {
+    /// The sink does not know the line, a station, product or work order the batch names (its
+    /// database was replaced under a running collector).
+    pub missing_master_data: bool,
+    /// What failed.
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+/// Where a collector's records go. Every method is all-or-nothing: a commit that returns an
+/// error wrote nothing, so the PLCs keep their records and offer them again.
+pub trait RecordSink: Send + Sync {
+    /// The last record committed per station of `line` (by station code), from which each
+    /// station's handshake resumes after a restart.
+    fn resume_positions<'a>(
+        &'a self,
+        line: &'a LineId,
+    ) -> BoxFuture<'a, Result<HashMap<StationId, UnitRecord>, SinkError>>;
+
+    /// Commits one batch in one transaction and returns only once it is durable.
+    fn commit<'a>(&'a self, batch: &'a RecordBatch) -> BoxFuture<'a, Result<CommitReceipt, SinkError>>;
+
+    /// Ends at `at` every state interval of `line` still open (its stations are no longer
+    /// watched, for the reason `why`); returns how many it closed.
+    fn close_open_intervals<'a>(
+        &'a self,
+        line: &'a LineId,
+        at: DateTime<Utc>,
+        why: &'a str,
+    ) -> BoxFuture<'a, Result<u64, SinkError>>;
+
+    /// Registers the lines, stations and products of `plant` (idempotent), forgetting anything
+    /// the sink remembered of earlier master data.
+    fn register_plant<'a>(&'a self, plant: &'a PlantModel) -> BoxFuture<'a, Result<(), SinkError>>;
+}
+
+/// What a validation request is judged by, and where its answer is kept.
+pub trait Interlock: Send + Sync {
+    /// The history the interlock judges a unit by; `None` for a serial never made here.
+    fn unit_history<'a>(&'a self, serial: &'a SerialNumber) -> BoxFuture<'a, Result<Option<UnitHistory>, SinkError>>;
+
+    /// Keeps an answer; a second answer to the same request keeps the first.
+    fn record_answer<'a>(&'a self, answer: &'a ValidationAnswer) -> BoxFuture<'a, Result<(), SinkError>>;
+}
+
+/// The two ports a set of collectors is started with.
+#[derive(Clone)]
+pub struct Ports {
+    /// Where records go.
+    pub sink: Arc<dyn RecordSink>,
+    /// What validation requests are judged by.
+    pub interlock: Arc<dyn Interlock>,
+}
+
+impl Ports {
+    /// Both ports served by one implementation (the store).
+    pub fn both<T: RecordSink + Interlock + 'static>(one: Arc<T>) -> Self {
+        Self { sink: one.clone(), interlock: one }
+    }
+}

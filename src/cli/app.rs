@@ -1,0 +1,161 @@
+//! The composition root that `mes demo`, `mes serve` and `mes collect` share: which parts a
+//! process runs (collectors, the web front, the ledger closer, the report writer), what each is
+//! wired to (the collectors' [`Ports`] over the store), and the one order in which they start
+//! and stop. Nothing else in the binary starts a long-running part.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use mes::acquisition::collector::Mode;
+use mes::acquisition::health::SharedHealth;
+use mes::acquisition::sink::Ports;
+use mes::acquisition::{Collectors, DriverSettings};
+use mes::config::Config;
+use mes::store::Store;
+use mes::web::auth::Auth;
+use mes::web::{Web, WebState};
+use plc_contract::profile::Profile;
+
+/// What a process runs.
+pub struct Parts {
+    /// The lines to collect and how to reach their PLCs; `None` on a web-only host.
+    pub collect: Option<(Vec<Profile>, DriverSettings)>,
+    /// The web front; `None` on a collect-only host.
+    pub web: Option<WebPart>,
+    /// Close ended periods into the audit ledger and write each ended shift's report, as the
+    /// config says (the collecting host's job: a web-only host leaves it to that one).
+    pub close_and_report: bool,
+}
+
+/// How the web front is served.
+pub struct WebPart {
+    /// Where it listens (port 0: a free one; [`App::web_addr`] says which).
+    pub addr: SocketAddr,
+    /// Read-only kiosk for wall screens: the overview and its live events without a login.
+    pub kiosk: bool,
+    /// Make the plant's ledger key on first use, as this process's closer would; a web-only host
+    /// only reads one that exists.
+    pub make_key: bool,
+}
+
+/// A background task that runs rounds until asked to stop (the ledger closer, the reporter).
+pub struct Background {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Background {
+    /// Spawns `run`, which ends once the receiver it is given turns `true`.
+    pub fn spawn<F>(run: impl FnOnce(tokio::sync::watch::Receiver<bool>) -> F) -> Self
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        Self { stop, task: tokio::spawn(run(stopped)) }
+    }
+
+    /// Stops it after the round under way.
+    pub async fn stop(self) {
+        self.stop.send_replace(true);
+        let _ = self.task.await;
+    }
+}
+
+/// The parts of one process, running.
+pub struct App {
+    collectors: Option<Collectors>,
+    health: Vec<SharedHealth>,
+    web: Option<mes::web::Running>,
+    closer: Option<Background>,
+    reporter: Option<Background>,
+    /// The address the web front really listens on.
+    pub web_addr: Option<SocketAddr>,
+}
+
+impl App {
+    /// Starts, in order: the collectors (their ports over `store`; each resumes from what the
+    /// store holds), the web front (showing the collectors' health), then the ledger closer and
+    /// the report writer.
+    pub async fn start(config: &Config, store: Arc<Store>, parts: Parts) -> anyhow::Result<Self> {
+        let collectors = match parts.collect {
+            Some((profiles, settings)) => {
+                Some(Collectors::start(Ports::both(store.clone()), profiles, &settings).await?)
+            }
+            None => None,
+        };
+        let health = collectors.as_ref().map(|c| c.health.clone()).unwrap_or_default();
+        let (web, web_addr) = match parts.web {
+            Some(part) => {
+                let (web, bound) = start_web(config, store.clone(), &part, health.clone())?;
+                tracing::info!(%bound, kiosk = part.kiosk, "web front listening");
+                (Some(web.spawn()), Some(bound))
+            }
+            None => (None, None),
+        };
+        let (closer, reporter) = match parts.close_and_report {
+            true => (
+                super::audit::start_auto_close(config, store.clone(), chrono::Utc::now, super::audit::CLOSE_EVERY)?,
+                super::report::start_auto_reports(config, store),
+            ),
+            false => (None, None),
+        };
+        Ok(Self { collectors, health, web, closer, reporter, web_addr })
+    }
+
+    /// Each collected line's health, in profile order (empty on a web-only host).
+    pub fn health(&self) -> &[SharedHealth] {
+        &self.health
+    }
+
+    /// Stops every part in the one order: the collectors first (`mode`: drain what the PLCs
+    /// hold, or finish the current poll and leave the rest in the PLCs), so that everything they
+    /// take is committed; then the closer and the reporter, after their round under way; the
+    /// web front last, so that the pages show the collectors' end.
+    pub async fn stop(self, mode: Mode) -> anyhow::Result<()> {
+        if let Some(collectors) = self.collectors {
+            collectors.set_mode(mode);
+            collectors.join().await;
+        }
+        if let Some(c) = self.closer {
+            c.stop().await;
+        }
+        if let Some(r) = self.reporter {
+            r.stop().await;
+        }
+        if let Some(web) = self.web {
+            web.stop().await?;
+        }
+        Ok(())
+    }
+}
+
+/// The web front on `part.addr` over `store`, bound; with the address it really got. It holds
+/// the plant's ledger key for the audit pages where this host has one.
+fn start_web(
+    config: &Config,
+    store: Arc<Store>,
+    part: &WebPart,
+    health: Vec<SharedHealth>,
+) -> anyhow::Result<(Web, SocketAddr)> {
+    let listener = TcpListener::bind(part.addr).with_context(|| format!("cannot listen on {}", part.addr))?;
+    let bound = listener.local_addr()?;
+    let auth = Auth::from_key_file(&config.data_dir.join("web-secret.key")).context("the web secret key")?;
+    let key_path = super::audit::key_path(config);
+    let ledger = match part.make_key {
+        true => Some(mes::audit::plant_key(&key_path, mes::audit::DEFAULT_ORIGIN)?),
+        false => mes::audit::existing_plant_key(&key_path)?,
+    };
+    let state = WebState {
+        kiosk: part.kiosk,
+        health,
+        ledger: ledger.map(Arc::new),
+        reports: mes::web::reports::ReportSetup {
+            data_dir: config.data_dir.clone(),
+            templates: mes::reports::Templates::from_dir(super::report::template_dir(None, config).as_deref()),
+        },
+        ..WebState::new(store, config.calendar.clone(), auth)
+    };
+    let web = Web::build(listener, state, 2)?;
+    Ok((web, bound))
+}
