@@ -36,6 +36,9 @@ pub const READ_ERRORS: &str = "mes_read_errors_total";
 pub const LINK_ERRORS: &str = "mes_link_errors_total";
 /// 1 while the line's collector is connected (label `line`).
 pub const CONNECTED: &str = "mes_collector_connected";
+/// 1 while this process collects the line (sole collector or lease holder), 0 while it stands
+/// by for another process that holds it (labels `line`, `holder`: this process's name).
+pub const LINE_OWNED: &str = "mes_line_owned";
 /// Records read but not yet committed and acknowledged (label `line`).
 pub const QUEUE_DEPTH: &str = "mes_queue_depth";
 /// Unit records committed as new (label `line`): the ingest rate.
@@ -126,6 +129,7 @@ fn describe() {
     describe_counter!(READ_ERRORS, "Failed station reads, writes and undecodable records.");
     describe_counter!(LINK_ERRORS, "Lost or refused connections to a line's PLCs.");
     describe_gauge!(CONNECTED, "1 while the line's collector is connected to its PLCs.");
+    describe_gauge!(LINE_OWNED, "1 while this process collects the line, 0 while it stands by for another holder.");
     describe_gauge!(QUEUE_DEPTH, "Records read but not yet committed and acknowledged.");
     describe_counter!(RECORDS, "Unit records committed as new.");
     describe_counter!(DUPLICATES, "Unit records offered again that were already stored.");

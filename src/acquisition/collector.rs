@@ -163,8 +163,9 @@ pub struct Collector<D: Driver> {
 
 impl<D: Driver> Collector<D> {
     /// A collector of `profile`'s line over `driver`, resuming each station's handshake from
-    /// the last record the store holds for it.
-    pub async fn new(profile: Profile, driver: D, ports: Ports) -> Result<Self, CollectorError> {
+    /// the last record the sink holds for it, reporting into `health` (made by
+    /// [`SharedHealth::for_profile`], kept by its owner across collectors of the same line).
+    pub async fn new(profile: Profile, driver: D, ports: Ports, health: SharedHealth) -> Result<Self, CollectorError> {
         let id_error = |source| CollectorError::Id { line: profile.line.clone(), source };
         let sink_error = |source| CollectorError::Sink { line: profile.line.clone(), source };
         let line = LineId::parse(profile.line.clone()).map_err(id_error)?;
@@ -198,7 +199,6 @@ impl<D: Driver> Collector<D> {
                 unflushed: (0, 0),
             });
         }
-        let health = SharedHealth::new(&profile.line, profile.stations.iter().map(|s| s.code.clone()));
         let maps: Arc<[StationMap]> =
             profile.stations.iter().map(|p| StationMap::new(p.clone(), profile.clock_zone)).collect();
         let classes = polled_classes(&profile.scan_classes, maps.iter());

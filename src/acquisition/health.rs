@@ -102,6 +102,36 @@ pub struct LineHealth {
     pub stations: Vec<StationHealth>,
     /// Scan classes in name order.
     pub scans: Vec<ScanHealth>,
+    /// Whether this process collects the line or stands by for another.
+    pub ownership: Ownership,
+}
+
+/// Who collects a line, as this process sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum Ownership {
+    /// Not yet decided (the first claim is under way).
+    #[default]
+    Starting,
+    /// This process is the only one that can collect it (a SQLite store).
+    Sole,
+    /// This process holds the line's lease and collects it.
+    Owner {
+        /// This process's name, as other processes see it.
+        holder: String,
+    },
+    /// Another process holds the line; this one takes it over when that one goes.
+    Standby {
+        /// The holder's name, where the store knows it.
+        owner: Option<String>,
+    },
+}
+
+impl Ownership {
+    /// Whether this process collects the line.
+    pub fn collects(&self) -> bool {
+        matches!(self, Ownership::Sole | Ownership::Owner { .. })
+    }
 }
 
 /// A line's health, shared between its collector and readers.
@@ -113,6 +143,11 @@ impl SharedHealth {
     pub fn new(line: &str, stations: impl IntoIterator<Item = String>) -> Self {
         let stations = stations.into_iter().map(|code| StationHealth { code, ..Default::default() }).collect();
         Self(Arc::new(Mutex::new(LineHealth { line: line.to_owned(), stations, ..Default::default() })))
+    }
+
+    /// Health of `profile`'s line, not yet connected.
+    pub fn for_profile(profile: &plc_contract::profile::Profile) -> Self {
+        Self::new(&profile.line, profile.stations.iter().map(|s| s.code.clone()))
     }
 
     /// Locks for reading or updating; a panic elsewhere never makes health unreadable.

@@ -204,7 +204,13 @@ pub enum StartError {
     Sink(#[from] sink::SinkError),
 }
 
-/// The collectors of several lines, one task each, sharing one pair of ports.
+/// How often a standby claims its line again, and an owner checks that its lease still holds:
+/// a standby takes a dead owner's line over within about this long (plus the resume).
+pub const LEASE_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The collectors of several lines, one task each, sharing one set of ports. Each line is
+/// collected only while this process may ([`sink::LineLeases`]): a line another process holds
+/// is stood by for, and taken over when that process goes.
 pub struct Collectors {
     mode: tokio::sync::watch::Sender<collector::Mode>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -214,7 +220,8 @@ pub struct Collectors {
 
 impl Collectors {
     /// Registers the profiles' lines and stations (idempotent) and starts one collector per
-    /// profile.
+    /// profile, or a standby where another process holds the line. A line this process may
+    /// collect at once starts before this returns, so its errors are this call's.
     pub async fn start(
         ports: sink::Ports,
         profiles: Vec<Profile>,
@@ -224,13 +231,26 @@ impl Collectors {
         crate::telemetry::prometheus();
         ports.sink.register_plant(&plant_of(&profiles)).await?;
         let (mode, watch) = tokio::sync::watch::channel(collector::Mode::Run);
+        let holder = this_process();
         let mut tasks = Vec::new();
         let mut health = Vec::new();
         for profile in profiles {
+            // Made now so that a profile no driver can be made for fails the start.
             let driver = LineDriver::for_profile(&profile, settings)?;
-            let c = collector::Collector::new(profile, driver, ports.clone()).await?;
-            health.push(c.health());
-            tasks.push(tokio::spawn(c.run(watch.clone())));
+            let line = LineSupervisor {
+                health: health::SharedHealth::for_profile(&profile),
+                profile,
+                settings: settings.clone(),
+                ports: ports.clone(),
+                holder: holder.clone(),
+            };
+            health.push(line.health.clone());
+            let first = line.claim().await;
+            let running = match first {
+                Some(lease) => Some(line.collector(lease, Some(driver)).await?),
+                None => None,
+            };
+            tasks.push(tokio::spawn(line.run(running, watch.clone())));
         }
         Ok(Self { mode, tasks, health })
     }
@@ -245,6 +265,129 @@ impl Collectors {
         for t in self.tasks {
             if let Err(e) = t.await {
                 tracing::error!(error = %e, "collector task failed");
+            }
+        }
+    }
+}
+
+/// How this process names itself to the others collecting from the same store.
+fn this_process() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("mes collector {host} pid {}", std::process::id())
+}
+
+/// A claimed line: no lease for a sole collector.
+type Held = Option<Box<dyn sink::Lease>>;
+
+/// One line of this process: claims it, collects it while the claim holds, stands by while
+/// another process holds it.
+struct LineSupervisor {
+    profile: Profile,
+    settings: DriverSettings,
+    ports: sink::Ports,
+    health: health::SharedHealth,
+    holder: String,
+}
+
+/// A collector running under a claim.
+struct Running {
+    lease: Held,
+    mode: tokio::sync::watch::Sender<collector::Mode>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LineSupervisor {
+    /// Claims the line once; `None` while another process holds it (or the store cannot say),
+    /// with the line's health saying so.
+    async fn claim(&self) -> Option<Held> {
+        let line = crate::domain::LineId::parse(self.profile.line.clone()).ok()?;
+        let (ownership, held) = match self.ports.leases.claim(&line, &self.holder).await {
+            Ok(sink::Claim::Sole) => (health::Ownership::Sole, Some(None)),
+            Ok(sink::Claim::Held(lease)) => {
+                (health::Ownership::Owner { holder: self.holder.clone() }, Some(Some(lease)))
+            }
+            Ok(sink::Claim::Taken { owner }) => (health::Ownership::Standby { owner }, None),
+            Err(e) => {
+                tracing::warn!(line = %line, error = %e, "cannot claim the line; standing by");
+                (health::Ownership::Standby { owner: None }, None)
+            }
+        };
+        let owned = ownership.collects();
+        let changed = {
+            let mut h = self.health.lock();
+            let changed = h.ownership != ownership;
+            h.ownership = ownership;
+            changed
+        };
+        if changed && !owned {
+            tracing::info!(line = %line, "another process collects the line; standing by");
+        }
+        metrics::gauge!(crate::telemetry::LINE_OWNED, "line" => self.profile.line.clone(), "holder" => self.holder.clone())
+            .set(if owned { 1.0 } else { 0.0 });
+        held
+    }
+
+    /// Starts a collector under `lease`, over `driver` or a new one.
+    async fn collector(&self, lease: Held, driver: Option<LineDriver>) -> Result<Running, StartError> {
+        let driver = match driver {
+            Some(d) => d,
+            None => LineDriver::for_profile(&self.profile, &self.settings)?,
+        };
+        let c =
+            collector::Collector::new(self.profile.clone(), driver, self.ports.clone(), self.health.clone()).await?;
+        let (mode, watch) = tokio::sync::watch::channel(collector::Mode::Run);
+        Ok(Running { lease, mode, task: tokio::spawn(c.run(watch)) })
+    }
+
+    /// Collects while the claim holds and stands by while it does not, until `global` asks the
+    /// collectors to drain or stop.
+    async fn run(self, mut running: Option<Running>, mut global: tokio::sync::watch::Receiver<collector::Mode>) {
+        loop {
+            let Some(mut run) = running.take() else {
+                // Standby: claim again every LEASE_EVERY until the line is ours or we stop.
+                tokio::select! {
+                    changed = global.changed() => if changed.is_err() || *global.borrow() != collector::Mode::Run { return },
+                    () = tokio::time::sleep(LEASE_EVERY) => {}
+                }
+                if let Some(lease) = self.claim().await {
+                    match self.collector(lease, None).await {
+                        Ok(r) => {
+                            tracing::info!(line = %self.profile.line, holder = %self.holder, "line taken over");
+                            running = Some(r);
+                        }
+                        Err(e) => tracing::error!(line = %self.profile.line, error = %e, "cannot start the collector"),
+                    }
+                }
+                continue;
+            };
+            tokio::select! {
+                changed = global.changed() => {
+                    let mode = if changed.is_err() { collector::Mode::Stop } else { *global.borrow() };
+                    run.mode.send_replace(mode);
+                    let _ = (&mut run.task).await;
+                    if mode != collector::Mode::Run { return }
+                    running = Some(run);
+                }
+                _ = &mut run.task => return, // the collector ended by itself
+                () = tokio::time::sleep(LEASE_EVERY), if run.lease.is_some() => {
+                    let holds = match run.lease.as_mut() { Some(l) => l.holds().await, None => true };
+                    if holds {
+                        running = Some(run);
+                        continue;
+                    }
+                    // Another process may be taking the line over: stop at once (the current
+                    // poll finishes; unacknowledged records stay in the PLCs for the next owner).
+                    tracing::error!(line = %self.profile.line, "the line's lease was lost; stopping its collector");
+                    run.mode.send_replace(collector::Mode::Stop);
+                    let _ = (&mut run.task).await;
+                    self.health.lock().ownership = health::Ownership::Standby { owner: None };
+                    metrics::gauge!(crate::telemetry::LINE_OWNED, "line" => self.profile.line.clone(), "holder" => self.holder.clone()).set(0.0);
+                }
             }
         }
     }

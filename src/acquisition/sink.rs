@@ -1,6 +1,7 @@
 //! The ports a collector writes and asks through: a [`RecordSink`] that commits what it reads
-//! (and says where each station's record stream stands), and an [`Interlock`] that judges a
-//! unit at a validation request. Acquisition owns them so that what stands behind them — the
+//! (and says where each station's record stream stands), an [`Interlock`] that judges a unit at
+//! a validation request, and [`LineLeases`] that let exactly one of several processes collect a
+//! line. Acquisition owns them so that what stands behind them — the
 //! store today, a local outbox when the central database is away (issue 18) — is chosen by the
 //! composition root, not by the collector; a collector never names the store.
 
@@ -65,18 +66,46 @@ pub trait Interlock: Send + Sync {
     fn record_answer<'a>(&'a self, answer: &'a ValidationAnswer) -> BoxFuture<'a, Result<(), SinkError>>;
 }
 
-/// The two ports a set of collectors is started with.
+/// Who collects a line when several processes are configured for it: exactly one at a time.
+pub trait LineLeases: Send + Sync {
+    /// Takes `line` for this process (named `holder` to the others) unless another holds it.
+    fn claim<'a>(&'a self, line: &'a LineId, holder: &'a str) -> BoxFuture<'a, Result<Claim, SinkError>>;
+}
+
+/// The answer to a claim.
+pub enum Claim {
+    /// No other process can collect the line (a SQLite store belongs to one process): collect.
+    Sole,
+    /// This process holds the line until the lease ends; collect while [`Lease::holds`].
+    Held(Box<dyn Lease>),
+    /// Another process holds it (named where known); stay a hot standby and claim again.
+    Taken {
+        /// The holder's name.
+        owner: Option<String>,
+    },
+}
+
+/// A held line. Dropping it gives the line up.
+pub trait Lease: Send {
+    /// Whether the lease still holds. `false` once it may have ended (its connection is gone):
+    /// the collector must stop at once, since another process may be taking the line over.
+    fn holds(&mut self) -> BoxFuture<'_, bool>;
+}
+
+/// The ports a set of collectors is started with.
 #[derive(Clone)]
 pub struct Ports {
     /// Where records go.
     pub sink: Arc<dyn RecordSink>,
     /// What validation requests are judged by.
     pub interlock: Arc<dyn Interlock>,
+    /// Who collects which line.
+    pub leases: Arc<dyn LineLeases>,
 }
 
 impl Ports {
-    /// Both ports served by one implementation (the store).
-    pub fn both<T: RecordSink + Interlock + 'static>(one: Arc<T>) -> Self {
-        Self { sink: one.clone(), interlock: one }
+    /// Every port served by one implementation (the store).
+    pub fn all<T: RecordSink + Interlock + LineLeases + 'static>(one: Arc<T>) -> Self {
+        Self { sink: one.clone(), interlock: one.clone(), leases: one }
     }
 }

@@ -80,7 +80,7 @@ impl App {
     pub async fn start(config: &Config, store: Arc<Store>, parts: Parts) -> anyhow::Result<Self> {
         let collectors = match parts.collect {
             Some((profiles, settings)) => {
-                Some(Collectors::start(Ports::both(store.clone()), profiles, &settings).await?)
+                Some(Collectors::start(Ports::all(store.clone()), profiles, &settings).await?)
             }
             None => None,
         };

@@ -327,6 +327,10 @@ pub struct Words {
     pub not_connected: &'static str,
     /// No collector in this process.
     pub not_collected_here: &'static str,
+    /// This process holds the line's lease (followed by its name).
+    pub collected_by_this: &'static str,
+    /// This process stands by for the line's holder (followed by its name).
+    pub standby_for: &'static str,
     /// Last good read.
     pub last_read: &'static str,
     /// Errors.
@@ -658,6 +662,8 @@ static EN: Words = Words {
     connected: "connected",
     not_connected: "NOT CONNECTED",
     not_collected_here: "collected by another process",
+    collected_by_this: "collected by this process:",
+    standby_for: "standby, collected by",
     last_read: "last read",
     errors: "errors",
     records: "records",
@@ -849,6 +855,8 @@ static VI: Words = Words {
     connected: "đã kết nối",
     not_connected: "MẤT KẾT NỐI",
     not_collected_here: "được thu thập bởi tiến trình khác",
+    collected_by_this: "do tiến trình này thu thập:",
+    standby_for: "dự phòng, đang do tiến trình sau thu thập:",
     last_read: "lần đọc cuối",
     errors: "lỗi",
     records: "bản ghi",

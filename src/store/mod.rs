@@ -14,6 +14,7 @@ mod equipment;
 mod error;
 mod holds;
 mod kpi;
+mod leases;
 mod ledger;
 mod provision;
 mod results;

@@ -192,21 +192,29 @@ async fn healthz() -> HttpResponse {
 /// Readiness: the store answers and every collector of this process is connected to its PLCs
 /// (503 otherwise, saying which is not).
 async fn readyz(state: web::Data<WebState>) -> HttpResponse {
+    use crate::acquisition::health::Ownership;
     let database = state.store.change_marker().await.map(|_| "reachable".to_owned()).map_err(|e| e.to_string());
     let collectors: serde_json::Map<String, serde_json::Value> = state
         .health
         .iter()
         .map(|h| {
             let h = h.snapshot();
-            let text = match (h.connected, h.last_connect_error) {
-                (true, _) => "connected".to_owned(),
-                (false, Some(e)) => format!("not connected: {e}"),
-                (false, None) => "not connected yet".to_owned(),
+            let text = match (&h.ownership, h.connected, h.last_connect_error) {
+                (Ownership::Standby { owner: Some(o) }, _, _) => format!("standby: collected by {o}"),
+                (Ownership::Standby { owner: None }, _, _) => "standby: collected by another process".to_owned(),
+                (Ownership::Owner { holder }, true, _) => format!("connected, collected by this process ({holder})"),
+                (_, true, _) => "connected".to_owned(),
+                (_, false, Some(e)) => format!("not connected: {e}"),
+                (_, false, None) => "not connected yet".to_owned(),
             };
             (h.line, text.into())
         })
         .collect();
-    let ready = database.is_ok() && collectors.values().all(|v| v == "connected");
+    // A hot standby is ready: it takes its lines over when their holder goes.
+    let ready = database.is_ok()
+        && collectors
+            .values()
+            .all(|v| v.as_str().is_some_and(|t| t.starts_with("connected") || t.starts_with("standby")));
     let body = serde_json::json!({
         "status": if ready { "ready" } else { "not ready" },
         "database": database.unwrap_or_else(|e| e),

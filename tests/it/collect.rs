@@ -189,7 +189,7 @@ async fn run_profiles(
     };
     let password = OpcUaLogin::bundled(dir.path().join("pki")).password;
     let settings = DriverSettings { pki_dir: dir.path().join("pki-mes"), fallback_password: Some(password) };
-    let collectors = Collectors::start(Ports::both(store.clone()), profiles, &settings).await.unwrap();
+    let collectors = Collectors::start(Ports::all(store.clone()), profiles, &settings).await.unwrap();
     let health = collectors.health.clone();
     sim.await.unwrap().unwrap();
     assert!(placing.is_finished(), "a held unit was never made");
@@ -496,38 +496,171 @@ fn collect_process(data_dir: &Path, url: &str, addresses: &[(String, String)]) -
     Child(cmd.spawn().unwrap())
 }
 
+/// What a `mes simulate` process prints after its addresses.
+type SimulatorOutput = std::io::Lines<std::io::BufReader<std::process::ChildStdout>>;
+
+/// `mes simulate` of the three lines (seed 5, 150x, 40 simulated minutes) in a process of its
+/// own, writing its ground truth to `truth`; with the rest of its output and each line's
+/// address.
+fn simulator_process(dir: &Path, truth: &Path) -> (Child, SimulatorOutput, Vec<(String, String)>) {
+    use std::io::BufRead;
+    let mut sim = Child(
+        std::process::Command::new(env!("CARGO_BIN_EXE_mes"))
+            .args(["simulate", "--line", "smt,phone,tablet", "--seed", "5", "--speed", "150"])
+            .args(["--modbus-port", "0", "--opcua-port", "0", "--minutes", "40", "--linger", "300"])
+            .arg("--pki-dir")
+            .arg(dir.join("pki-sim"))
+            .arg("--ground-truth")
+            .arg(truth)
+            .env("MES_OPCUA_PASSWORD", "crash-test")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut out = std::io::BufReader::new(sim.0.stdout.take().unwrap()).lines();
+    let mut addresses = Vec::new();
+    for _ in 0..3 {
+        let line = out.next().unwrap().unwrap();
+        // "simulating smt-1: modbus tcp 127.0.0.1:PORT" or "simulating tablet-1: opc.tcp://127.0.0.1:PORT/path"
+        let name = line.split_whitespace().nth(1).unwrap().trim_end_matches(':').to_owned();
+        let last = line.split_whitespace().last().unwrap();
+        let address = last.trim_start_matches("opc.tcp://").split('/').next().unwrap().to_owned();
+        addresses.push((name, address));
+    }
+    (sim, out, addresses)
+}
+
+/// Waits until the simulator reports the end of production, then until the store holds as
+/// many records as its ground truth, and checks them record for record, and that each station
+/// has at most its current state interval open.
+async fn assert_production_collected_exactly(db: &TestDb, store: &Store, mut out: SimulatorOutput, truth_file: &Path) {
+    let stopped =
+        tokio::task::spawn_blocking(move || out.any(|l| l.is_ok_and(|l| l.starts_with("production stopped"))));
+    assert!(stopped.await.unwrap(), "the simulator reports the end of production");
+    let total = read_truth(truth_file).len() as u64;
+    wait_until("every produced record to be stored", Duration::from_secs(90), async || {
+        store.row_counts().await.unwrap()["station_results"] >= total
+    })
+    .await;
+    let truth = read_truth(truth_file);
+    assert_meaningful(&truth);
+    assert_exact(db.label(), &truth, &recorded(store).await);
+    // An ended collector's open state intervals were closed when collection resumed: each
+    // station has at most its current one open.
+    for profile in all_lines() {
+        let line = LineId::parse(profile.line.clone()).unwrap();
+        for s in &profile.stations {
+            let intervals = store.state_intervals(&line, &StationId::parse(s.code.clone()).unwrap()).await.unwrap();
+            let open = intervals.iter().filter(|i| i.ended_at.is_none()).count();
+            assert!(open <= 1, "{} {}: {open} open intervals", profile.line, s.code);
+        }
+    }
+}
+
+/// Two collecting processes configured for the same three lines on one PostgreSQL: each line
+/// is collected by one of them, the other stands by; the holder killed with SIGKILL, the
+/// standby takes every line over within 10 s (SPEC: line ownership), resuming from the store,
+/// and the records are exact, none lost or doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_collector_takes_over_the_lines_of_a_killed_holder_and_nothing_is_lost_or_doubled() {
+    for db in TestDb::all().await {
+        if db.label() == "sqlite" {
+            continue; // a SQLite store belongs to one process: there is no standby to test
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let truth_file = dir.path().join("truth.jsonl");
+        let (sim, out, addresses) = simulator_process(dir.path(), &truth_file);
+        let store = db.store().await;
+        let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir_all(&a_dir).unwrap();
+        std::fs::create_dir_all(&b_dir).unwrap();
+        let lines: Vec<String> = all_lines().iter().map(|p| p.line.clone()).collect();
+        let held_by = async |pid: u32| {
+            let owners = store.line_owners().await.unwrap();
+            lines.iter().all(|l| owners.get(l).is_some_and(|o| o.ends_with(&format!(" pid {pid}"))))
+        };
+
+        let mut a = collect_process(&a_dir, db.url(), &addresses);
+        let a_pid = a.0.id();
+        wait_until("the first process to hold every line", Duration::from_secs(30), async || held_by(a_pid).await)
+            .await;
+        // The standby is a whole `mes serve`, so its readiness and metrics say who collects.
+        let (b, base) = serve_process(&b_dir, db.url(), &addresses);
+        let b_pid = b.0.id();
+        let b_log = || std::fs::read_to_string(b_dir.join("collect.log")).unwrap_or_default();
+        wait_until("the second process to stand by", Duration::from_secs(30), async || {
+            b_log().matches("standing by").count() >= lines.len()
+        })
+        .await;
+        wait_until("the holder to store 60 records", Duration::from_secs(60), async || {
+            store.row_counts().await.unwrap()["station_results"] >= 60
+        })
+        .await;
+        assert!(held_by(a_pid).await, "the standby took no line while the holder lived");
+        let (status, ready) = fetch_text(&base, "/readyz").await;
+        assert_eq!(status, 200, "a hot standby is ready: {ready}");
+        let ready: serde_json::Value = serde_json::from_str(&ready).unwrap();
+        let standby = "standby: collected by mes collector";
+        for line in &lines {
+            let text = ready["collectors"][line].as_str().unwrap_or_default();
+            assert!(text.starts_with(standby) && text.ends_with(&format!(" pid {a_pid}")), "{line}: {ready}");
+        }
+        let (_, metrics) = fetch_text(&base, "/metrics").await;
+        assert_eq!(sample(&metrics, "mes_line_owned", &["line=\"phone-1\""]), Some(0.0), "{metrics}");
+
+        a.0.kill().unwrap(); // SIGKILL: its sessions end, and with them its locks
+        a.0.wait().unwrap();
+        wait_until("the standby to take every line over", Duration::from_secs(10), async || held_by(b_pid).await).await;
+        assert_production_collected_exactly(&db, &store, out, &truth_file).await;
+        assert!(b_log().contains("line taken over"), "{}", b_log());
+        let (_, ready) = fetch_text(&base, "/readyz").await;
+        assert!(ready.contains("connected, collected by this process (mes collector"), "{ready}");
+        let (_, metrics) = fetch_text(&base, "/metrics").await;
+        assert_eq!(sample(&metrics, "mes_line_owned", &["line=\"phone-1\""]), Some(1.0), "{metrics}");
+        drop((sim, b));
+        db.cleanup(store).await;
+    }
+}
+
+/// `mes serve` collecting the three lines at `addresses` and serving on a free loopback port;
+/// with its web address (`http://127.0.0.1:PORT`). Its log goes to `collect.log`.
+fn serve_process(data_dir: &Path, url: &str, addresses: &[(String, String)]) -> (Child, String) {
+    use std::io::BufRead;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mes"));
+    cmd.arg("serve")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--database-url", url, "--listen", "127.0.0.1:0"])
+        .env("MES_OPCUA_PASSWORD", "crash-test");
+    for profile in ["smt-line.toml", "phone-line.toml", "tablet-line.toml"] {
+        cmd.arg("--profile").arg(root.join("plc-profiles").join(profile));
+    }
+    for (line, addr) in addresses {
+        cmd.arg("--connect").arg(format!("{line}={addr}"));
+    }
+    let log = std::fs::File::create(data_dir.join("collect.log")).unwrap();
+    cmd.stdout(std::process::Stdio::piped()).stderr(log);
+    let mut child = Child(cmd.spawn().unwrap());
+    let out = std::io::BufReader::new(child.0.stdout.take().unwrap());
+    // "dashboard on http://127.0.0.1:PORT/, API on …"
+    let base = out
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("dashboard on ").and_then(|r| r.split('/').nth(2)).map(|a| format!("http://{a}")))
+        .expect("mes serve says where it serves");
+    (child, base)
+}
+
 /// The collecting process is killed with SIGKILL mid-run (records committed but not yet
 /// acknowledged, rings filling meanwhile), started again, and the result is still exact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_collector_killed_mid_run_and_restarted_loses_or_doubles_nothing() {
-    use std::io::BufRead;
     for db in TestDb::all().await {
         let dir = tempfile::tempdir().unwrap();
         let truth_file = dir.path().join("truth.jsonl");
-        let mut sim = Child(
-            std::process::Command::new(env!("CARGO_BIN_EXE_mes"))
-                .args(["simulate", "--line", "smt,phone,tablet", "--seed", "5", "--speed", "150"])
-                .args(["--modbus-port", "0", "--opcua-port", "0", "--minutes", "40", "--linger", "300"])
-                .arg("--pki-dir")
-                .arg(dir.path().join("pki-sim"))
-                .arg("--ground-truth")
-                .arg(&truth_file)
-                .env("MES_OPCUA_PASSWORD", "crash-test")
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        let mut out = std::io::BufReader::new(sim.0.stdout.take().unwrap()).lines();
-        let mut addresses = Vec::new();
-        for _ in 0..3 {
-            let line = out.next().unwrap().unwrap();
-            // "simulating smt-1: modbus tcp 127.0.0.1:PORT" or "simulating tablet-1: opc.tcp://127.0.0.1:PORT/path"
-            let name = line.split_whitespace().nth(1).unwrap().trim_end_matches(':').to_owned();
-            let last = line.split_whitespace().last().unwrap();
-            let address = last.trim_start_matches("opc.tcp://").split('/').next().unwrap().to_owned();
-            addresses.push((name, address));
-        }
+        let (sim, out, addresses) = simulator_process(dir.path(), &truth_file);
         let store = db.store().await;
         let stored = async || store.row_counts().await.unwrap()["station_results"];
         let truth_lines = || std::fs::read_to_string(&truth_file).map(|t| t.lines().count()).unwrap_or(0);
@@ -544,28 +677,7 @@ async fn a_collector_killed_mid_run_and_restarted_loses_or_doubles_nothing() {
         .await;
 
         let _second = collect_process(dir.path(), db.url(), &addresses);
-        let stopped =
-            tokio::task::spawn_blocking(move || out.any(|l| l.is_ok_and(|l| l.starts_with("production stopped"))));
-        assert!(stopped.await.unwrap(), "the simulator reports the end of production");
-        let total = truth_lines();
-        wait_until("every produced record to be stored", Duration::from_secs(90), async || {
-            stored().await >= total as u64
-        })
-        .await;
-
-        let truth = read_truth(&truth_file);
-        assert_meaningful(&truth);
-        assert_exact(db.label(), &truth, &recorded(&store).await);
-        // The killed collector's open state intervals were closed when collection resumed:
-        // each station has at most its current one open.
-        for profile in all_lines() {
-            let line = LineId::parse(profile.line.clone()).unwrap();
-            for s in &profile.stations {
-                let intervals = store.state_intervals(&line, &StationId::parse(s.code.clone()).unwrap()).await.unwrap();
-                let open = intervals.iter().filter(|i| i.ended_at.is_none()).count();
-                assert!(open <= 1, "{} {}: {open} open intervals", profile.line, s.code);
-            }
-        }
+        assert_production_collected_exactly(&db, &store, out, &truth_file).await;
         drop(sim);
         db.cleanup(store).await;
     }
@@ -781,7 +893,7 @@ async fn readiness_metrics_and_line_pages_report_each_collector() {
     dead.endpoint.move_to("127.0.0.1", closed);
     let store = Arc::new(db.store().await);
     let settings = DriverSettings { pki_dir: dir.path().join("pki-mes"), fallback_password: None };
-    let collectors = Collectors::start(Ports::both(store.clone()), vec![live, dead], &settings).await.unwrap();
+    let collectors = Collectors::start(Ports::all(store.clone()), vec![live, dead], &settings).await.unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let state = WebState {
         kiosk: true,
@@ -824,6 +936,8 @@ async fn readiness_metrics_and_line_pages_report_each_collector() {
         );
     }
     assert_eq!(sample(&metrics, "mes_collector_connected", &["line=\"phone-ops\""]), Some(1.0));
+    // A SQLite store has one collecting process: it owns its lines.
+    assert_eq!(sample(&metrics, "mes_line_owned", &["line=\"phone-ops\""]), Some(1.0));
     assert_eq!(sample(&metrics, "mes_collector_connected", &["line=\"phone-dead\""]), Some(0.0));
     assert!(sample(&metrics, "mes_queue_depth", &["line=\"phone-ops\""]).is_some(), "queue depth reported");
     for class in ["fast", "default"] {
@@ -874,7 +988,7 @@ async fn a_collector_whose_store_loses_its_master_data_registers_the_line_again_
         profile.at_speed(speed);
         let store = Arc::new(db.store().await);
         let settings = DriverSettings { pki_dir: dir.path().join("pki-mes"), fallback_password: None };
-        let collectors = Collectors::start(Ports::both(store.clone()), vec![profile.clone()], &settings).await.unwrap();
+        let collectors = Collectors::start(Ports::all(store.clone()), vec![profile.clone()], &settings).await.unwrap();
         let health = collectors.health[0].clone();
         wait_until("30 records stored", Duration::from_secs(60), async || {
             store.row_counts().await.unwrap()["station_results"] >= 30
@@ -1043,7 +1157,7 @@ async fn a_scan_class_keeps_its_fixed_rate_and_counts_a_stall_as_an_overrun() {
     line.scan_classes = BTreeMap::from([("fast".to_owned(), Duration::from_millis(20))]);
     let store = Arc::new(db.store().await);
     let settings = DriverSettings { pki_dir: dir.path().join("pki-mes"), fallback_password: None };
-    let collectors = Collectors::start(Ports::both(store.clone()), vec![line], &settings).await.unwrap();
+    let collectors = Collectors::start(Ports::all(store.clone()), vec![line], &settings).await.unwrap();
     let health = collectors.health[0].clone();
     wait_until("the first polls", Duration::from_secs(30), async || scan_counts(&health, "fast").0 >= 10).await;
 

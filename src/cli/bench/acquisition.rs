@@ -349,7 +349,7 @@ async fn latency(args: &AcquisitionArgs, report: &mut String) -> anyhow::Result<
         p.endpoint.move_to(&addr.ip().to_string(), addr.port());
     }
     let settings = DriverSettings { pki_dir: dir.path().join("pki-mes"), fallback_password: Some(login.password) };
-    let collectors = Collectors::start(Ports::both(store.clone()), collected, &settings).await?;
+    let collectors = Collectors::start(Ports::all(store.clone()), collected, &settings).await?;
     sim.await??;
     let rss = rss_mib();
     collectors.set_mode(Mode::Drain);

@@ -183,7 +183,7 @@ async fn collector_window(profile: &Profile, window: Duration, per_tick: u64) ->
     let dir = tempfile::tempdir()?;
     let store = Arc::new(mes::store::Store::connect(&mes::store::sqlite_url(&dir.path().join("mes.sqlite"))).await?);
     let settings = DriverSettings { pki_dir: dir.path().join("pki"), fallback_password: None };
-    let collectors = Collectors::start(Ports::both(store), vec![profile.clone()], &settings).await?;
+    let collectors = Collectors::start(Ports::all(store), vec![profile.clone()], &settings).await?;
     let health = collectors.health[0].clone();
     let counts = || {
         let h = health.snapshot();

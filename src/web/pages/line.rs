@@ -124,11 +124,17 @@ pub(super) async fn line_page(req: HttpRequest, state: web::Data<WebState>, path
     let (collector, health_rows, scan_rows) = match state.line_health(detail.line.as_str()) {
         None => (words.not_collected_here.to_owned(), Vec::new(), Vec::new()),
         Some(h) => {
-            let mut link = if h.connected {
-                words.connected.to_owned()
-            } else {
-                format!("{} {}", words.not_connected, h.last_connect_error.unwrap_or_default())
+            use crate::acquisition::health::Ownership;
+            let mut link = match (&h.ownership, h.connected) {
+                (Ownership::Standby { owner }, _) => {
+                    format!("{} {}", words.standby_for, owner.as_deref().unwrap_or(words.not_collected_here))
+                }
+                (_, true) => words.connected.to_owned(),
+                (_, false) => format!("{} {}", words.not_connected, h.last_connect_error.clone().unwrap_or_default()),
             };
+            if let Ownership::Owner { holder } = &h.ownership {
+                link = format!("{link} · {} {holder}", words.collected_by_this);
+            }
             if let Some(e) = &h.last_store_error {
                 link = format!("{link} · {}: {e}", words.store_failing);
             }
