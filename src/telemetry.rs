@@ -57,6 +57,10 @@ pub const HTTP_SECONDS: &str = "mes_http_request_seconds";
 pub const EVENT_CLIENTS: &str = "mes_event_clients";
 /// Seconds one recomputation of every line's live summary took (the cost of a store change).
 pub const LIVE_REFRESH_SECONDS: &str = "mes_live_refresh_seconds";
+/// Times the live view woke to look at the store (label `cause`: `notify`, a commit announced
+/// by PostgreSQL; `resumed`, catching up after the listening connection was lost; `poll`, the
+/// SQLite marker poll; `clock`, figures that move with time).
+pub const LIVE_WAKEUPS: &str = "mes_live_wakeups_total";
 /// HTTP requests whose client went away before the answer was ready (labels `method`, `route`):
 /// their work was stopped.
 pub const HTTP_ABANDONED: &str = "mes_http_requests_abandoned_total";
@@ -143,6 +147,7 @@ fn describe() {
     describe_counter!(HTTP_BUSY, "Requests refused because every slot for costly work stayed taken.");
     describe_counter!(LEDGER_ENTRIES, "Audit ledger entries appended by closing periods.");
     describe_counter!(LEDGER_CLOSE_ERRORS, "Automatic closes of the audit ledger that failed; retried.");
+    describe_counter!(LIVE_WAKEUPS, "Times the live view woke to look at the store, by cause.");
     describe_histogram!(
         LIVE_REFRESH_SECONDS,
         metrics::Unit::Seconds,

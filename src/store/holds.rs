@@ -87,6 +87,7 @@ impl Store {
         ))
         .await
         .map_err(StoreError::db("placing the hold"))?;
+        self.announce(&txn).await?;
         txn.commit().await.map_err(StoreError::db("committing the hold"))?;
         Ok(HoldPlaced { placed: true, seen })
     }
@@ -115,6 +116,7 @@ impl Store {
             ))
             .await
             .map_err(StoreError::db("releasing the hold"))?;
+        self.announce(&txn).await?;
         txn.commit().await.map_err(StoreError::db("committing the release"))?;
         Ok(done.rows_affected())
     }

@@ -9,6 +9,7 @@
 //! to PLCs on the strength of that return.
 
 pub mod bench;
+mod changes;
 mod entities;
 mod equipment;
 mod error;
@@ -36,6 +37,7 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 use tokio::sync::{Mutex, RwLock};
 
 pub use crate::domain::record::{CommitReceipt, RecordBatch};
+pub use changes::{Change, ChangeFeed};
 pub use error::StoreError;
 pub use holds::HoldPlaced;
 pub use ledger::{RecordHash, StoredCheckpoint, StoredEntry};

@@ -270,6 +270,7 @@ impl Store {
             ))
             .await
             .map_err(StoreError::db("closing open state intervals"))?;
+        self.announce(&txn).await?;
         txn.commit().await.map_err(StoreError::db("committing closed intervals"))?;
         Ok(done.rows_affected())
     }

@@ -46,6 +46,7 @@ impl Store {
         let receipt = write_records(&txn, &resolved, recorded_at).await?;
         write_state_intervals(self, &txn, &batch.state_intervals).await?;
         write_counter_samples(self, &txn, &batch.counter_samples).await?;
+        self.announce(&txn).await?;
         let committing = std::time::Instant::now();
         txn.commit().await.map_err(StoreError::db("committing a batch"))?;
         tracing::trace!(phase = "commit", micros = committing.elapsed().as_micros() as u64, "writer phase");

@@ -1,11 +1,14 @@
-//! Live figures: one task per web process watches the store's change marker (a few `MAX(id)`s,
-//! every [`POLL`]) and, when it moves (or every [`REFRESH`] for time-based figures), recomputes
-//! the line summaries once, keeps the JSON for `/api/v1/summary` and pushes it to every
+//! Live figures: one task per web process watches the store's change marker (a few `MAX(id)`s)
+//! and, when it moves (or every [`REFRESH`] for time-based figures), recomputes the line
+//! summaries once, keeps the JSON for `/api/v1/summary` and pushes it to every
 //! `/events` client. Many clients cost one computation; a slow client only misses snapshots
 //! it would have replaced anyway (each event is the whole state, and a watch keeps only the newest).
 //!
 //! Reading the store (not the collectors' memory) makes a web process in front of a shared
-//! PostgreSQL see what any collector process committed.
+//! PostgreSQL see what any collector process committed. There every commit is announced
+//! ([`crate::store::ChangeFeed`]), so the marker is read when something committed, at most every
+//! [`POLL`], and again after the listening connection was lost (catching up on whatever it
+//! missed); on SQLite it is read every [`POLL`].
 //!
 //! Must never: compute figures (that is [`crate::figures`]), or block a request on the store.
 
@@ -16,9 +19,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::domain::shift::ShiftCalendar;
-use crate::store::Store;
+use crate::store::{Change, Store};
 
-/// How often the change marker is read.
+/// How often the change marker is read at most (on SQLite: how often it is read).
 pub const POLL: Duration = Duration::from_millis(200);
 /// Figures that move with the clock (planned time, plan) are recomputed at least this often.
 pub const REFRESH: Duration = Duration::from_secs(5);
@@ -118,16 +121,39 @@ impl Live {
 
     /// Watches the store until `stop` turns true.
     pub async fn run(self: Arc<Self>, store: Arc<Store>, calendar: ShiftCalendar, mut stop: watch::Receiver<bool>) {
+        let mut feed = match store.change_feed().await {
+            Ok(feed) => feed,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for commits; polling the store instead");
+                None
+            }
+        };
         let mut marker = store.change_marker().await.unwrap_or_default();
         let mut last = tokio::time::Instant::now();
+        let mut looked = last;
         let mut held = Held::default();
         held.update(&store, &marker, true).await;
         self.refresh(&store, &calendar, &held.counts).await;
         loop {
+            let wake = async {
+                // A burst of commits is looked at once per POLL.
+                tokio::time::sleep_until(looked + POLL).await;
+                match feed.as_mut() {
+                    None => "poll",
+                    Some(feed) => tokio::select! {
+                        change = feed.next() => match change {
+                            Change::Committed => "notify",
+                            Change::Resumed => "resumed",
+                        },
+                        () = tokio::time::sleep_until(last + REFRESH) => "clock",
+                    },
+                }
+            };
             tokio::select! {
                 _ = stop.wait_for(|s| *s) => return,
-                () = tokio::time::sleep(POLL) => {}
+                cause = wake => metrics::counter!(crate::telemetry::LIVE_WAKEUPS, "cause" => cause).increment(1),
             }
+            looked = tokio::time::Instant::now();
             let now = match store.change_marker().await {
                 Ok(m) => m,
                 Err(e) => {

@@ -215,10 +215,13 @@ async fn readyz(state: web::Data<WebState>) -> HttpResponse {
         && collectors
             .values()
             .all(|v| v.as_str().is_some_and(|t| t.starts_with("connected") || t.starts_with("standby")));
+    // Which process collects each line (PostgreSQL; any process can say, a web-only one too).
+    let owners = state.store.line_owners().await.unwrap_or_default();
     let body = serde_json::json!({
         "status": if ready { "ready" } else { "not ready" },
         "database": database.unwrap_or_else(|e| e),
         "collectors": collectors,
+        "owners": owners,
     });
     if ready { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
 }

@@ -958,3 +958,87 @@ async fn plan_and_oee_count_from_when_watching_began_in_the_shift() {
         db.cleanup(store).await;
     }
 }
+
+/// On PostgreSQL a web process hears every commit of any process (LISTEN/NOTIFY sent in the
+/// committing transaction) instead of polling the store, and after its listening connection
+/// is cut it catches up on what it missed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_process_hears_every_commit_on_postgresql_and_catches_up_after_losing_its_connection() {
+    use crate::collect::{Child, fetch_text, sample, wait_until};
+    for db in TestDb::all().await {
+        if db.label() == "sqlite" {
+            continue; // one process per SQLite store: the live view polls it
+        }
+        let (store, _, _) = sample_store(&db, 8, 2, 0).await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Child(
+            std::process::Command::new(env!("CARGO_BIN_EXE_mes"))
+                .args(["serve", "--web-only", "--kiosk", "--listen", "127.0.0.1:0", "--database-url", db.url()])
+                .arg("--data-dir")
+                .arg(dir.path())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.0.stdout.take().unwrap()), &mut line).unwrap();
+        let base = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .map(|u| u.trim_end_matches([',', '/']).to_owned())
+            .unwrap_or_else(|| panic!("no URL in {line:?}"));
+        let wakeups = async |cause: &str| {
+            let (_, metrics) = fetch_text(&base, "/metrics").await;
+            sample(&metrics, "mes_live_wakeups_total", &[&format!("cause=\"{cause}\"")]).unwrap_or(0.0)
+        };
+        let output_reaches = |n: u64| {
+            let url = format!("{base}/events");
+            tokio::task::spawn_blocking(move || {
+                wait_for_event(&url, None, |s| {
+                    s.as_array().is_some_and(|l| l.iter().any(|l| l["line"] == PHONE_LINE && l["output"] == n))
+                })
+            })
+        };
+
+        // Its first summary is published once it listens (and has read the store).
+        let url = format!("{base}/events");
+        tokio::task::spawn_blocking(move || wait_for_event(&url, None, |_| true)).await.unwrap().unwrap();
+        // Committed by this process, heard by the web process.
+        let watcher = output_reaches(3);
+        store
+            .commit(&mes::store::RecordBatch { records: crate::store::packed_now("LIVE", 3, 9), ..Default::default() })
+            .await
+            .unwrap();
+        watcher.await.unwrap().unwrap_or_else(|e| panic!("the web process shows the commit: {e}"));
+        wait_until("a wake-up by notification", std::time::Duration::from_secs(10), async || {
+            wakeups("notify").await >= 1.0
+        })
+        .await;
+        assert_eq!(wakeups("poll").await, 0.0, "on PostgreSQL the live view does not poll");
+
+        // Its listening connection cut: it listens again and catches up on the commit it may
+        // have missed meanwhile.
+        let cut = sea_orm::sqlx::query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+        );
+        let mut conn = <sea_orm::sqlx::PgConnection as sea_orm::sqlx::Connection>::connect(db.url()).await.unwrap();
+        assert_eq!(cut.execute(&mut conn).await.unwrap().rows_affected(), 1, "one listening connection");
+        let watcher = output_reaches(6);
+        store
+            .commit(&mes::store::RecordBatch {
+                records: crate::store::packed_now("AGAIN", 3, 10),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        watcher.await.unwrap().unwrap_or_else(|e| panic!("the web process catches up after a cut: {e}"));
+        wait_until("a catch-up after the cut", std::time::Duration::from_secs(10), async || {
+            wakeups("resumed").await >= 1.0
+        })
+        .await;
+        drop(child);
+        db.cleanup(store).await;
+    }
+}

@@ -459,7 +459,7 @@ async fn assert_record_times_follow_the_plc_clocks(store: &Store, truth: &[Stati
 }
 
 /// A child process killed when the test ends, however it ends.
-struct Child(std::process::Child);
+pub struct Child(pub std::process::Child);
 
 impl Drop for Child {
     fn drop(&mut self) {
@@ -469,7 +469,7 @@ impl Drop for Child {
 }
 
 /// Polls `check` every 50 ms until it holds or `limit` passes.
-async fn wait_until<F: AsyncFnMut() -> bool>(what: &str, limit: Duration, mut check: F) {
+pub async fn wait_until<F: AsyncFnMut() -> bool>(what: &str, limit: Duration, mut check: F) {
     let deadline = std::time::Instant::now() + limit;
     while !check().await {
         assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
@@ -605,6 +605,10 @@ async fn a_standby_collector_takes_over_the_lines_of_a_killed_holder_and_nothing
         for line in &lines {
             let text = ready["collectors"][line].as_str().unwrap_or_default();
             assert!(text.starts_with(standby) && text.ends_with(&format!(" pid {a_pid}")), "{line}: {ready}");
+        }
+        for line in &lines {
+            let owner = ready["owners"][line].as_str().unwrap_or_default();
+            assert!(owner.ends_with(&format!(" pid {a_pid}")), "the store names {line}'s holder: {ready}");
         }
         let (_, metrics) = fetch_text(&base, "/metrics").await;
         assert_eq!(sample(&metrics, "mes_line_owned", &["line=\"phone-1\""]), Some(0.0), "{metrics}");
@@ -847,7 +851,7 @@ async fn the_interlock_denies_held_failed_skipped_and_unknown_boards_and_allows_
 }
 
 /// Fetches `path` from a web front: status and body.
-async fn fetch_text(base: &str, path: &str) -> (u16, String) {
+pub async fn fetch_text(base: &str, path: &str) -> (u16, String) {
     let url = format!("{base}{path}");
     tokio::task::spawn_blocking(move || {
         let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
@@ -859,7 +863,7 @@ async fn fetch_text(base: &str, path: &str) -> (u16, String) {
 }
 
 /// The value of the Prometheus sample `name{labels…}` carrying every one of `labels`.
-fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+pub fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
     text.lines()
         .filter(|l| l.starts_with(&format!("{name}{{")))
         .find(|l| labels.iter().all(|want| l.contains(want)))

@@ -122,7 +122,15 @@ pub(super) async fn line_page(req: HttpRequest, state: web::Data<WebState>, path
     let rows: Vec<(String, &[crate::domain::state::StateInterval])> =
         detail.stations.iter().map(|s| (s.station.to_string(), s.timeline.as_slice())).collect();
     let (collector, health_rows, scan_rows) = match state.line_health(detail.line.as_str()) {
-        None => (words.not_collected_here.to_owned(), Vec::new(), Vec::new()),
+        // Collected elsewhere: on PostgreSQL the store knows by whom.
+        None => {
+            let owner = state.store.line_owners().await.ok().and_then(|mut o| o.remove(detail.line.as_str()));
+            let text = match owner {
+                Some(holder) => format!("{}: {holder}", words.not_collected_here),
+                None => words.not_collected_here.to_owned(),
+            };
+            (text, Vec::new(), Vec::new())
+        }
         Some(h) => {
             use crate::acquisition::health::Ownership;
             let mut link = match (&h.ownership, h.connected) {
