@@ -9,6 +9,7 @@ use super::sql::{get, raw};
 use super::{Store, StoreError};
 use crate::domain::hold::{Hold, HoldReach, HoldTarget};
 use crate::domain::ids::{LotId, SerialNumber};
+use crate::domain::unit::UnitStatus;
 
 /// What placing a hold did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,19 +125,9 @@ impl Store {
     /// Serials of every unit an active hold covers: held units themselves and every unit that
     /// contains (or possibly contains) a held lot or unit, at any depth. Exports mark these.
     pub async fn held_serials(&self) -> Result<std::collections::BTreeSet<String>, StoreError> {
-        use crate::domain::record::ConsumedItem;
         let mut out = std::collections::BTreeSet::new();
         for hold in self.active_holds().await? {
-            let item = match hold.target {
-                HoldTarget::Unit(serial) => {
-                    out.insert(serial.as_str().to_owned());
-                    ConsumedItem::Serial(serial)
-                }
-                HoldTarget::Lot(lot) => ConsumedItem::Lot(lot),
-            };
-            if let Some(trace) = self.forward_trace(&item).await? {
-                out.extend(trace.units.into_iter().map(|u| u.hit.serial.as_str().to_owned()));
-            }
+            out.extend(self.units_covered(&hold.target).await?.into_iter().map(|u| u.serial));
         }
         Ok(out)
     }
@@ -144,24 +135,9 @@ impl Store {
     /// The units a hold on `target` would catch, by line and status (see [`HoldReach`]): the
     /// unit itself for a unit hold, and every unit containing the target, at any depth.
     pub async fn hold_reach(&self, target: &HoldTarget) -> Result<HoldReach, StoreError> {
-        use crate::domain::record::ConsumedItem;
         let mut reach = HoldReach::default();
-        let item = match target {
-            HoldTarget::Unit(serial) => {
-                if let Some(trace) = self.backward_trace(serial).await?
-                    && let Some(view) = trace.units.get(serial.as_str())
-                {
-                    let line = view.visits.last().map(|v| v.record.line.as_str());
-                    reach.add(line, view.unit.status);
-                }
-                ConsumedItem::Serial(serial.clone())
-            }
-            HoldTarget::Lot(lot) => ConsumedItem::Lot(lot.clone()),
-        };
-        if let Some(trace) = self.forward_trace(&item).await? {
-            for u in &trace.units {
-                reach.add(u.last_seen.as_ref().map(|s| s.line.as_str()), u.status);
-            }
+        for u in self.units_covered(target).await? {
+            reach.add(u.line.as_deref(), u.status);
         }
         Ok(reach)
     }
@@ -170,28 +146,43 @@ impl Store {
     /// kind (a unit, or a lot or reel inside it, held before or after the unit was packed):
     /// the list a quality engineer recalls before shipping. At most `limit`, in serial order.
     pub async fn held_packed_units(&self, limit: usize) -> Result<Vec<String>, StoreError> {
-        use crate::domain::record::ConsumedItem;
-        use crate::domain::unit::UnitStatus;
         let mut out = std::collections::BTreeSet::new();
         for hold in self.active_holds().await? {
-            let item = match hold.target {
-                HoldTarget::Unit(serial) => {
-                    let trace = self.backward_trace(&serial).await?;
-                    if trace.and_then(|t| t.units.get(serial.as_str()).map(|v| v.unit.status))
-                        == Some(UnitStatus::Packed)
-                    {
-                        out.insert(serial.as_str().to_owned());
-                    }
-                    ConsumedItem::Serial(serial)
-                }
-                HoldTarget::Lot(lot) => ConsumedItem::Lot(lot),
-            };
-            if let Some(trace) = self.forward_trace(&item).await? {
-                let packed = trace.units.into_iter().filter(|u| u.status == UnitStatus::Packed);
-                out.extend(packed.map(|u| u.hit.serial.as_str().to_owned()));
-            }
+            let covered = self.units_covered(&hold.target).await?;
+            out.extend(covered.into_iter().filter(|u| u.status == UnitStatus::Packed).map(|u| u.serial));
         }
         Ok(out.into_iter().take(limit).collect())
+    }
+
+    /// The one walk of what a hold on `target` covers, which the three questions above ask: the
+    /// held unit itself (if it was made here) and every unit containing the target, at any
+    /// depth, each with its status and the line that last recorded it.
+    async fn units_covered(&self, target: &HoldTarget) -> Result<Vec<CoveredUnit>, StoreError> {
+        use crate::domain::record::ConsumedItem;
+        let mut out = Vec::new();
+        let item = match target {
+            HoldTarget::Unit(serial) => {
+                if let Some(trace) = self.backward_trace(serial).await?
+                    && let Some(view) = trace.units.get(serial.as_str())
+                {
+                    out.push(CoveredUnit {
+                        serial: serial.as_str().to_owned(),
+                        status: view.unit.status,
+                        line: view.visits.last().map(|v| v.record.line.as_str().to_owned()),
+                    });
+                }
+                ConsumedItem::Serial(serial.clone())
+            }
+            HoldTarget::Lot(lot) => ConsumedItem::Lot(lot.clone()),
+        };
+        if let Some(trace) = self.forward_trace(&item).await? {
+            out.extend(trace.units.into_iter().map(|u| CoveredUnit {
+                serial: u.hit.serial.as_str().to_owned(),
+                status: u.status,
+                line: u.last_seen.map(|s| s.line.as_str().to_owned()),
+            }));
+        }
+        Ok(out)
     }
 
     /// The newest `limit` holds, in force or released, newest first.
@@ -294,4 +285,12 @@ impl Store {
         let Some(row) = row else { return Ok(Vec::new()) };
         ["a", "b", "c", "d", "e"].into_iter().map(|k| get::<i64>(&row, k)).collect()
     }
+}
+
+/// A unit a hold covers (see `Store::units_covered`).
+struct CoveredUnit {
+    serial: String,
+    status: UnitStatus,
+    /// The line that last recorded it (none for a unit without visits).
+    line: Option<String>,
 }
