@@ -303,7 +303,8 @@ impl OeeFigures {
     /// Units the line should have made in the slice: its planned busy time elapsed ÷ its
     /// constraint's ideal cycle time (the slowest step's); `None` unless every step has one.
     pub fn planned_output(&self) -> Option<u64> {
-        self.stations.iter().map(|s| s.ideal_cycle_ms).collect::<Option<Vec<u32>>>()?;
+        // The line's OEE leaves its ideal output empty unless every step has an ideal cycle time.
+        self.line_oee.figures.ideal_output_ms?;
         let constraint = self.line_oee.constraint.as_ref()?;
         let ideal = self.stations.iter().find(|s| &s.station == constraint)?.ideal_cycle_ms?;
         Some((self.line_oee.figures.time.pbt_ms / i64::from(ideal.max(1))).max(0) as u64)
