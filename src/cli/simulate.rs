@@ -35,6 +35,10 @@ pub struct SimulateArgs {
     /// the phone and tablet lines consume the boards the SMT line makes.
     #[arg(long, value_delimiter = ',', default_value = "smt,phone,tablet")]
     line: Vec<String>,
+    /// Simulate a line from this profile instead of the bundled one (repeatable), e.g.
+    /// `phone=my-phone-line.toml`: the same line with its own address map or handshakes.
+    #[arg(long = "line-profile", value_name = "LINE=FILE")]
+    line_profiles: Vec<String>,
     /// Seed: the same seed gives each station the same sequence of records.
     #[arg(long, default_value_t = 7)]
     seed: u64,
@@ -78,7 +82,18 @@ pub struct SimulateArgs {
 
 pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.speed > 0.0 && args.speed.is_finite(), "--speed must be a positive number");
-    let lines = args.line.iter().map(|name| bundled(name)).collect::<anyhow::Result<Vec<_>>>()?;
+    let mut files = std::collections::BTreeMap::new();
+    for spec in &args.line_profiles {
+        let (name, file) =
+            spec.split_once('=').with_context(|| format!("--line-profile {spec:?}: expected LINE=FILE"))?;
+        anyhow::ensure!(args.line.iter().any(|l| l == name), "--line-profile {spec:?}: {name} is not in --line");
+        files.insert(name.to_owned(), Profile::load(std::path::Path::new(file))?);
+    }
+    let lines = args
+        .line
+        .iter()
+        .map(|name| files.remove(name).map_or_else(|| bundled(name), Ok))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let options = SimulateOptions {
         lines,
         seed: args.seed,

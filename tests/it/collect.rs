@@ -2,7 +2,7 @@
 //! records equals what the simulated PLCs produced, record for record.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -477,23 +477,42 @@ pub async fn wait_until<F: AsyncFnMut() -> bool>(what: &str, limit: Duration, mu
     }
 }
 
-fn collect_process(data_dir: &Path, url: &str, addresses: &[(String, String)]) -> Child {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+/// The three bundled profiles' files.
+fn bundled_files() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("plc-profiles");
+    ["smt-line.toml", "phone-line.toml", "tablet-line.toml"].iter().map(|f| root.join(f)).collect()
+}
+
+/// `mes <command>` collecting the lines of `profiles` at `addresses` into `url`, with its data
+/// folder and its log (`collect.log`) in `data_dir`.
+fn collecting(
+    command: &[&str],
+    data_dir: &Path,
+    url: &str,
+    addresses: &[(String, String)],
+    profiles: &[PathBuf],
+) -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mes"));
-    cmd.arg("collect")
+    cmd.args(command)
         .arg("--data-dir")
         .arg(data_dir)
         .args(["--database-url", url])
         .env("MES_OPCUA_PASSWORD", "crash-test");
-    for profile in ["smt-line.toml", "phone-line.toml", "tablet-line.toml"] {
-        cmd.arg("--profile").arg(root.join("plc-profiles").join(profile));
+    for profile in profiles {
+        cmd.arg("--profile").arg(profile);
     }
-    let log = std::fs::File::create(data_dir.join("collect.log")).unwrap();
-    cmd.stdout(std::process::Stdio::null()).stderr(log);
     for (line, addr) in addresses {
         cmd.arg("--connect").arg(format!("{line}={addr}"));
     }
-    Child(cmd.spawn().unwrap())
+    let log = std::fs::File::create(data_dir.join("collect.log")).unwrap();
+    cmd.stderr(log);
+    cmd
+}
+
+/// `mes collect` of `profiles` (see [`collecting`]).
+fn collect_process(data_dir: &Path, url: &str, addresses: &[(String, String)], profiles: &[PathBuf]) -> Child {
+    let mut cmd = collecting(&["collect"], data_dir, url, addresses, profiles);
+    Child(cmd.stdout(std::process::Stdio::null()).spawn().unwrap())
 }
 
 /// What a `mes simulate` process prints after its addresses.
@@ -502,7 +521,7 @@ type SimulatorOutput = std::io::Lines<std::io::BufReader<std::process::ChildStdo
 /// `mes simulate` of the three lines (seed 5, 150x, 40 simulated minutes) in a process of its
 /// own, writing its ground truth to `truth`; with the rest of its output and each line's
 /// address.
-fn simulator_process(dir: &Path, truth: &Path) -> (Child, SimulatorOutput, Vec<(String, String)>) {
+fn simulator_process(dir: &Path, truth: &Path, extra: &[String]) -> (Child, SimulatorOutput, Vec<(String, String)>) {
     use std::io::BufRead;
     let mut sim = Child(
         std::process::Command::new(env!("CARGO_BIN_EXE_mes"))
@@ -512,6 +531,7 @@ fn simulator_process(dir: &Path, truth: &Path) -> (Child, SimulatorOutput, Vec<(
             .arg(dir.join("pki-sim"))
             .arg("--ground-truth")
             .arg(truth)
+            .args(extra)
             .env("MES_OPCUA_PASSWORD", "crash-test")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
@@ -570,7 +590,14 @@ async fn a_standby_collector_takes_over_the_lines_of_a_killed_holder_and_nothing
         }
         let dir = tempfile::tempdir().unwrap();
         let truth_file = dir.path().join("truth.jsonl");
-        let (sim, out, addresses) = simulator_process(dir.path(), &truth_file);
+        // The phone line with ready-flag stations, whose record numbers the MES assigns.
+        let phone = dir.path().join("phone-flags.toml");
+        std::fs::write(&phone, phone_line_with_flag_handshakes_text()).unwrap();
+        let line_profile = format!("phone={}", phone.display());
+        let (sim, out, addresses) =
+            simulator_process(dir.path(), &truth_file, &["--line-profile".into(), line_profile]);
+        let mut profiles = bundled_files();
+        profiles[1] = phone;
         let store = db.store().await;
         let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
         std::fs::create_dir_all(&a_dir).unwrap();
@@ -581,12 +608,12 @@ async fn a_standby_collector_takes_over_the_lines_of_a_killed_holder_and_nothing
             lines.iter().all(|l| owners.get(l).is_some_and(|o| o.ends_with(&format!(" pid {pid}"))))
         };
 
-        let mut a = collect_process(&a_dir, db.url(), &addresses);
+        let mut a = collect_process(&a_dir, db.url(), &addresses, &profiles);
         let a_pid = a.0.id();
         wait_until("the first process to hold every line", Duration::from_secs(30), async || held_by(a_pid).await)
             .await;
         // The standby is a whole `mes serve`, so its readiness and metrics say who collects.
-        let (b, base) = serve_process(&b_dir, db.url(), &addresses);
+        let (b, base) = serve_process(&b_dir, db.url(), &addresses, &profiles);
         let b_pid = b.0.id();
         let b_log = || std::fs::read_to_string(b_dir.join("collect.log")).unwrap_or_default();
         wait_until("the second process to stand by", Duration::from_secs(30), async || {
@@ -629,23 +656,10 @@ async fn a_standby_collector_takes_over_the_lines_of_a_killed_holder_and_nothing
 
 /// `mes serve` collecting the three lines at `addresses` and serving on a free loopback port;
 /// with its web address (`http://127.0.0.1:PORT`). Its log goes to `collect.log`.
-fn serve_process(data_dir: &Path, url: &str, addresses: &[(String, String)]) -> (Child, String) {
+fn serve_process(data_dir: &Path, url: &str, addresses: &[(String, String)], profiles: &[PathBuf]) -> (Child, String) {
     use std::io::BufRead;
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mes"));
-    cmd.arg("serve")
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(["--database-url", url, "--listen", "127.0.0.1:0"])
-        .env("MES_OPCUA_PASSWORD", "crash-test");
-    for profile in ["smt-line.toml", "phone-line.toml", "tablet-line.toml"] {
-        cmd.arg("--profile").arg(root.join("plc-profiles").join(profile));
-    }
-    for (line, addr) in addresses {
-        cmd.arg("--connect").arg(format!("{line}={addr}"));
-    }
-    let log = std::fs::File::create(data_dir.join("collect.log")).unwrap();
-    cmd.stdout(std::process::Stdio::piped()).stderr(log);
+    let mut cmd = collecting(&["serve", "--listen", "127.0.0.1:0"], data_dir, url, addresses, profiles);
+    cmd.stdout(std::process::Stdio::piped());
     let mut child = Child(cmd.spawn().unwrap());
     let out = std::io::BufReader::new(child.0.stdout.take().unwrap());
     // "dashboard on http://127.0.0.1:PORT/, API on …"
@@ -664,12 +678,12 @@ async fn a_collector_killed_mid_run_and_restarted_loses_or_doubles_nothing() {
     for db in TestDb::all().await {
         let dir = tempfile::tempdir().unwrap();
         let truth_file = dir.path().join("truth.jsonl");
-        let (sim, out, addresses) = simulator_process(dir.path(), &truth_file);
+        let (sim, out, addresses) = simulator_process(dir.path(), &truth_file, &[]);
         let store = db.store().await;
         let stored = async || store.row_counts().await.unwrap()["station_results"];
         let truth_lines = || std::fs::read_to_string(&truth_file).map(|t| t.lines().count()).unwrap_or(0);
 
-        let mut first = collect_process(dir.path(), db.url(), &addresses);
+        let mut first = collect_process(dir.path(), db.url(), &addresses, &bundled_files());
         wait_until("the first collector to store 60 records", Duration::from_secs(60), async || stored().await >= 60)
             .await;
         first.0.kill().unwrap(); // SIGKILL: no drain, no goodbye
@@ -680,7 +694,7 @@ async fn a_collector_killed_mid_run_and_restarted_loses_or_doubles_nothing() {
         })
         .await;
 
-        let _second = collect_process(dir.path(), db.url(), &addresses);
+        let _second = collect_process(dir.path(), db.url(), &addresses, &bundled_files());
         assert_production_collected_exactly(&db, &store, out, &truth_file).await;
         drop(sim);
         db.cleanup(store).await;
@@ -691,6 +705,12 @@ async fn a_collector_killed_mid_run_and_restarted_loses_or_doubles_nothing() {
 /// flag the MES clears (on a holding register), BATTERY a ready flag answered by a separate
 /// acknowledge flag the PLC then clears (on coils).
 fn phone_line_with_flag_handshakes() -> Profile {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("plc-profiles/phone-line.toml");
+    Profile::parse(&path, &phone_line_with_flag_handshakes_text()).unwrap()
+}
+
+/// The text of [`phone_line_with_flag_handshakes`].
+fn phone_line_with_flag_handshakes_text() -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("plc-profiles/phone-line.toml");
     let text = std::fs::read_to_string(&path).unwrap();
     let mut parts: Vec<String> = text.split("[[stations]]").map(str::to_owned).collect();
@@ -708,7 +728,7 @@ fn phone_line_with_flag_handshakes() -> Profile {
             );
         }
     }
-    Profile::parse(&path, &parts.join("[[stations]]")).unwrap()
+    parts.join("[[stations]]")
 }
 
 /// Ready-flag and ready/ack stations, under link faults that lose acknowledgements: the MES
