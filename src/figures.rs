@@ -562,6 +562,18 @@ pub struct StationNow {
     pub reason_vi: Option<String>,
 }
 
+impl LineStatus {
+    /// Its name as serialised (`running`, `down`, `idle`, `no_data`): the pages' CSS class.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineStatus::Running => "running",
+            LineStatus::Down => "down",
+            LineStatus::Idle => "idle",
+            LineStatus::NoData => "no_data",
+        }
+    }
+}
+
 /// Whether a line is producing, at a glance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]

@@ -1,7 +1,7 @@
 //! Live figures: one task per web process watches the store's change marker (a few `MAX(id)`s)
 //! and, when it moves (or every [`REFRESH`] for time-based figures), recomputes the line
-//! summaries once, keeps the JSON for `/api/v1/summary` and pushes it to every
-//! `/events` client. Many clients cost one computation; a slow client only misses snapshots
+//! summaries once, keeps them typed for the pages and serialised once for `/api/v1/summary`,
+//! and pushes the JSON to every `/events` client. Many clients cost one computation; a slow client only misses snapshots
 //! it would have replaced anyway (each event is the whole state, and a watch keeps only the newest).
 //!
 //! Reading the store (not the collectors' memory) makes a web process in front of a shared
@@ -63,10 +63,13 @@ impl Held {
     }
 }
 
-/// One computation of every line's summary.
+/// One computation of every line's summary: typed for the pages, serialised once for
+/// `/api/v1/summary` and every `/events` client.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    /// The summaries as JSON (an array of `LineSummary`).
+    /// The summaries, in line order.
+    pub lines: Vec<crate::figures::LineSummary>,
+    /// The same as JSON (an array of `LineSummary`).
     pub json: String,
     /// When it was published (Unix milliseconds): sent as the event id, so a client can tell
     /// how far behind it is.
@@ -100,9 +103,9 @@ impl Live {
         self.tx.subscribe()
     }
 
-    fn publish(&self, json: String) {
+    fn publish(&self, lines: Vec<crate::figures::LineSummary>, json: String) {
         let published_ms = chrono::Utc::now().timestamp_millis();
-        self.tx.send_replace(Some(Arc::new(Snapshot { json, published_ms })));
+        self.tx.send_replace(Some(Arc::new(Snapshot { lines, json, published_ms })));
     }
 
     /// Computes the summaries now with these held-unit counts and publishes them.
@@ -112,7 +115,7 @@ impl Live {
         metrics::histogram!(crate::telemetry::LIVE_REFRESH_SECONDS).record(started.elapsed().as_secs_f64());
         match summaries {
             Ok(summaries) => match serde_json::to_string(&summaries) {
-                Ok(json) => self.publish(json),
+                Ok(json) => self.publish(summaries, json),
                 Err(e) => tracing::error!(error = %e, "serialising line summaries"),
             },
             Err(e) => tracing::warn!(error = %e, "line summaries not refreshed"),

@@ -4,7 +4,6 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use serde_json::Value;
 
 use super::super::{WebState, charts};
 use super::{Chrome, Tile, error_page, html, latest_lines, page_start, tile};
@@ -87,34 +86,28 @@ pub(super) async fn line_page(req: HttpRequest, state: web::Data<WebState>, path
         Err(e) => return error_page(&req, session.as_ref(), zone, &ApiError::from(e)),
     };
     let words = lang.words();
-    let summary = latest_lines(&state).await.into_iter().find(|l| l["line"] == detail.line.as_str());
+    let snapshot = latest_lines(&state).await;
+    let summary = snapshot.lines.iter().find(|l| l.line == detail.line);
     let tiles: Vec<Tile> = summary.iter().map(|l| tile(l, lang, words, zone)).collect();
-    let now_of = |code: &str| {
-        summary
-            .as_ref()
-            .and_then(|l| l["stations"].as_array())
-            .and_then(|ss| ss.iter().find(|s| s["station"] == code))
-            .cloned()
-    };
+    let now_of = |code: &crate::domain::StationId| summary.and_then(|l| l.stations.iter().find(|s| &s.station == code));
     let stations = detail
         .stations
         .iter()
         .enumerate()
         .map(|(k, s)| {
-            let now = now_of(s.station.as_str()).unwrap_or(Value::Null);
-            let st: Option<crate::domain::state::MachineState> = serde_json::from_value(now["state"].clone()).ok();
-            let since = now["since"]
-                .as_str()
-                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                .map(|t| format!("{} {}", words.since, lang.time(t.to_utc(), zone)))
+            let now = now_of(&s.station);
+            let st = now.and_then(|n| n.state);
+            let since = now
+                .and_then(|n| n.since)
+                .map(|t| format!("{} {}", words.since, lang.time(t, zone)))
                 .unwrap_or_default();
             RouteStation {
                 code: s.station.to_string(),
                 name: lang.name(&s.name, s.name_vi.as_deref()).to_owned(),
-                state: now["state"].as_str().unwrap_or("no_data").to_owned(),
+                state: st.map_or("no_data", |st| st.as_str()).to_owned(),
                 state_text: st.map_or(words.no_data, |st| lang.state(st)).to_owned(),
                 since,
-                reason: super::reason_now(&now, lang).unwrap_or_default().to_owned(),
+                reason: now.and_then(|n| super::reason_now(n, lang)).unwrap_or_default().to_owned(),
                 wip: if k == 0 { String::new() } else { format!("{} {}", lang.count(s.wip_before), words.wip) },
             }
         })

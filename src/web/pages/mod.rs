@@ -9,12 +9,12 @@
 //! then the overview, the line pages and their events are readable without a login, and
 //! nothing can be changed.
 
+use crate::figures::{LineStatus, LineSummary, StationNow};
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
-use serde_json::Value;
 
 mod api_doc;
 mod audit;
@@ -312,67 +312,52 @@ fn unrecorded_note(share: Option<f64>, lang: Lang) -> String {
     }
 }
 
-/// A station's downtime reason now, from the line summary's JSON, in the page's language.
-pub(super) fn reason_now(station: &Value, lang: Lang) -> Option<&str> {
-    let vi = station["reason_vi"].as_str().filter(|_| lang == Lang::Vi);
-    vi.or_else(|| station["reason"].as_str())
+/// A station's downtime reason now, in the page's language.
+pub(super) fn reason_now(station: &StationNow, lang: Lang) -> Option<&str> {
+    let vi = station.reason_vi.as_deref().filter(|_| lang == Lang::Vi);
+    vi.or(station.reason.as_deref())
 }
 
-pub(super) fn tile(l: &Value, lang: Lang, words: &Words, zone: chrono_tz::Tz) -> Tile {
-    let text = |k: &str| l[k].as_str().unwrap_or_default().to_owned();
-    let status = text("status");
-    let (shape, word) = match status.as_str() {
-        "running" => ("▲ ", words.running),
-        "down" => ("■ ", words.down),
-        "idle" => ("● ", words.idle),
-        _ => ("? ", words.no_data),
+pub(super) fn tile(l: &LineSummary, lang: Lang, words: &Words, zone: chrono_tz::Tz) -> Tile {
+    let (shape, word) = match l.status {
+        LineStatus::Running => ("▲ ", words.running),
+        LineStatus::Down => ("■ ", words.down),
+        LineStatus::Idle => ("● ", words.idle),
+        LineStatus::NoData => ("? ", words.no_data),
     };
-    let local_time = |v: &Value| {
-        v.as_str()
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.with_timezone(&zone).format("%H:%M").to_string())
-    };
-    let down: Vec<String> = l["down"]
-        .as_array()
-        .map(|d| {
-            d.iter()
-                .map(|s| {
-                    let since = local_time(&s["since"]).unwrap_or_default();
-                    format!(
-                        "{}: {} ({} {since})",
-                        s["station"].as_str().unwrap_or_default(),
-                        reason_now(s, lang).unwrap_or("?"),
-                        words.since
-                    )
-                })
-                .collect()
+    let local_time = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&zone).format("%H:%M").to_string();
+    let down: Vec<String> = l
+        .down
+        .iter()
+        .map(|s| {
+            let since = s.since.map(local_time).unwrap_or_default();
+            format!("{}: {} ({} {since})", s.station, reason_now(s, lang).unwrap_or("?"), words.since)
         })
-        .unwrap_or_default();
+        .collect();
     Tile {
-        line: text("line"),
-        name: lang.name(&text("name"), l["name_vi"].as_str()).to_owned(),
+        line: l.line.to_string(),
+        name: lang.name(&l.name, l.name_vi.as_deref()).to_owned(),
         status_text: format!("{shape}{word}"),
-        status,
-        output: lang.count(l["output"].as_u64().unwrap_or(0)),
-        plan: l["plan"].as_u64().map_or_else(|| "—".to_owned(), |p| lang.count(p)),
-        plan_label: local_time(&l["watched_from"])
+        status: l.status.as_str().to_owned(),
+        output: lang.count(l.output),
+        plan: l.plan.map_or_else(|| "—".to_owned(), |p| lang.count(p)),
+        plan_label: l
+            .watched_from
+            .map(local_time)
             .map_or_else(|| words.plan_so_far.to_owned(), |t| format!("{} {t}", words.plan_from_watch)),
-        fpy: lang.percent(l["fpy"].as_f64()),
-        oee: lang.percent(l["oee"].as_f64()),
-        held: lang.count(l["held_units"].as_u64().unwrap_or(0)),
-        shift: l["shift"].as_str().map_or_else(|| words.off_shift.to_owned(), str::to_owned),
+        fpy: lang.percent(l.fpy),
+        oee: lang.percent(l.oee),
+        held: lang.count(l.held_units),
+        shift: l.shift.clone().unwrap_or_else(|| words.off_shift.to_owned()),
         any_down: !down.is_empty(),
         down: if down.is_empty() { words.none_down.to_owned() } else { down.join(" · ") },
-        unrecorded: unrecorded_note(l["unrecorded"].as_f64(), lang),
+        unrecorded: unrecorded_note(l.unrecorded, lang),
     }
 }
 
-/// The live summaries as JSON values, waiting for the first computation.
-pub(super) async fn latest_lines(state: &WebState) -> Vec<Value> {
-    match serde_json::from_str(&state.live.latest().await.json) {
-        Ok(Value::Array(lines)) => lines,
-        _ => Vec::new(),
-    }
+/// The live summaries, waiting for the first computation.
+pub(super) async fn latest_lines(state: &WebState) -> std::sync::Arc<crate::web::live::Snapshot> {
+    state.live.latest().await
 }
 
 async fn overview(req: HttpRequest, state: web::Data<WebState>) -> HttpResponse {
@@ -381,7 +366,7 @@ async fn overview(req: HttpRequest, state: web::Data<WebState>) -> HttpResponse 
         Err(to_login) => return to_login.answer(),
     };
     let words = lang.words();
-    let tiles = latest_lines(&state).await.iter().map(|l| tile(l, lang, words, zone)).collect();
+    let tiles = latest_lines(&state).await.lines.iter().map(|l| tile(l, lang, words, zone)).collect();
     let page = OverviewPage { c: Chrome::new(&req, session.as_ref(), zone, words.overview), tiles };
     html(actix_web::http::StatusCode::OK, page.render())
 }
