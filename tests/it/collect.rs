@@ -518,15 +518,21 @@ fn collect_process(data_dir: &Path, url: &str, addresses: &[(String, String)], p
 /// What a `mes simulate` process prints after its addresses.
 type SimulatorOutput = std::io::Lines<std::io::BufReader<std::process::ChildStdout>>;
 
-/// `mes simulate` of the three lines (seed 5, 150x, 40 simulated minutes) in a process of its
-/// own, writing its ground truth to `truth`; with the rest of its output and each line's
+/// `mes simulate` of the three lines (seed 5, 150x, `minutes` of simulated production) in a
+/// process of its own, writing its ground truth to `truth`; with the rest of its output and each line's
 /// address.
-fn simulator_process(dir: &Path, truth: &Path, extra: &[String]) -> (Child, SimulatorOutput, Vec<(String, String)>) {
+fn simulator_process(
+    dir: &Path,
+    truth: &Path,
+    minutes: u32,
+    extra: &[String],
+) -> (Child, SimulatorOutput, Vec<(String, String)>) {
     use std::io::BufRead;
     let mut sim = Child(
         std::process::Command::new(env!("CARGO_BIN_EXE_mes"))
             .args(["simulate", "--line", "smt,phone,tablet", "--seed", "5", "--speed", "150"])
-            .args(["--modbus-port", "0", "--opcua-port", "0", "--minutes", "40", "--linger", "300"])
+            .args(["--modbus-port", "0", "--opcua-port", "0", "--linger", "300"])
+            .args(["--minutes", &minutes.to_string()])
             .arg("--pki-dir")
             .arg(dir.join("pki-sim"))
             .arg("--ground-truth")
@@ -595,7 +601,7 @@ async fn a_standby_collector_takes_over_the_lines_of_a_killed_holder_and_nothing
         std::fs::write(&phone, phone_line_with_flag_handshakes_text()).unwrap();
         let line_profile = format!("phone={}", phone.display());
         let (sim, out, addresses) =
-            simulator_process(dir.path(), &truth_file, &["--line-profile".into(), line_profile]);
+            simulator_process(dir.path(), &truth_file, 40, &["--line-profile".into(), line_profile]);
         let mut profiles = bundled_files();
         profiles[1] = phone;
         let store = db.store().await;
@@ -671,6 +677,108 @@ fn serve_process(data_dir: &Path, url: &str, addresses: &[(String, String)], pro
     (child, base)
 }
 
+/// A TCP proxy in front of PostgreSQL whose connections the test can cut: while cut, every
+/// connection through it is closed and new ones are refused.
+struct CutProxy {
+    addr: std::net::SocketAddr,
+    open: Arc<std::sync::atomic::AtomicBool>,
+    pipes: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl CutProxy {
+    async fn start(target: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let open = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let pipes: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let accept = tokio::spawn({
+            let (open, pipes) = (open.clone(), pipes.clone());
+            async move {
+                while let Ok((mut client, _)) = listener.accept().await {
+                    if !open.load(std::sync::atomic::Ordering::SeqCst) {
+                        continue; // dropped: the connection is refused
+                    }
+                    let pipe = tokio::spawn(async move {
+                        if let Ok(mut server) = tokio::net::TcpStream::connect(target).await {
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                        }
+                    });
+                    pipes.lock().unwrap().push(pipe);
+                }
+            }
+        });
+        Self { addr, open, pipes, accept }
+    }
+
+    /// Closes every connection through the proxy and refuses new ones.
+    fn cut(&self) {
+        self.open.store(false, std::sync::atomic::Ordering::SeqCst);
+        for pipe in self.pipes.lock().unwrap().drain(..) {
+            pipe.abort();
+        }
+    }
+
+    /// Lets connections through again.
+    fn restore(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for CutProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
+    }
+}
+
+/// The collector's database connections cut for a while during production (a TCP proxy in
+/// between): commits fail and nothing is acknowledged, the line's lease is lost and its
+/// collector stops; when the database answers again the line is claimed again and collection
+/// resumes from the store. Records exact, none lost or doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_cut_off_from_its_database_loses_or_doubles_nothing() {
+    for db in TestDb::all().await {
+        if db.label() == "sqlite" {
+            continue; // an embedded store has no connection to cut
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let truth_file = dir.path().join("truth.jsonl");
+        // Longer than the others: production blocks while the collector is cut off.
+        let (sim, out, addresses) = simulator_process(dir.path(), &truth_file, 80, &[]);
+        let store = db.store().await;
+        // postgres://user@127.0.0.1:5432/db → the same database through the proxy.
+        let (head, rest) = db.url().split_once('@').unwrap();
+        let (server, path) = rest.split_once('/').unwrap();
+        let proxy = CutProxy::start(server.parse().unwrap()).await;
+        let through = format!("{head}@{}/{path}", proxy.addr);
+        let _collector = collect_process(dir.path(), &through, &addresses, &bundled_files());
+        let log = || std::fs::read_to_string(dir.path().join("collect.log")).unwrap_or_default();
+        wait_until("the collector to store 60 records", Duration::from_secs(60), async || {
+            store.row_counts().await.unwrap()["station_results"] >= 60
+        })
+        .await;
+
+        proxy.cut();
+        wait_until("the collector to give its lines up", Duration::from_secs(30), async || {
+            log().matches("the line's lease was lost").count() >= 3
+        })
+        .await;
+        let at_cut = store.row_counts().await.unwrap()["station_results"];
+        let truth_lines = || std::fs::read_to_string(&truth_file).map(|t| t.lines().count()).unwrap_or(0);
+        let produced = truth_lines();
+        wait_until("production to go on meanwhile", Duration::from_secs(30), async || truth_lines() > produced + 40)
+            .await;
+        assert_eq!(store.row_counts().await.unwrap()["station_results"], at_cut, "nothing committed while cut off");
+
+        proxy.restore();
+        assert_production_collected_exactly(&db, &store, out, &truth_file).await;
+        assert!(log().matches("line claimed").count() >= 6, "each line claimed again: {}", log());
+        drop((sim, proxy));
+        db.cleanup(store).await;
+    }
+}
+
 /// The collecting process is killed with SIGKILL mid-run (records committed but not yet
 /// acknowledged, rings filling meanwhile), started again, and the result is still exact.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -678,7 +786,7 @@ async fn a_collector_killed_mid_run_and_restarted_loses_or_doubles_nothing() {
     for db in TestDb::all().await {
         let dir = tempfile::tempdir().unwrap();
         let truth_file = dir.path().join("truth.jsonl");
-        let (sim, out, addresses) = simulator_process(dir.path(), &truth_file, &[]);
+        let (sim, out, addresses) = simulator_process(dir.path(), &truth_file, 40, &[]);
         let store = db.store().await;
         let stored = async || store.row_counts().await.unwrap()["station_results"];
         let truth_lines = || std::fs::read_to_string(&truth_file).map(|t| t.lines().count()).unwrap_or(0);
