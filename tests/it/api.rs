@@ -959,86 +959,130 @@ async fn plan_and_oee_count_from_when_watching_began_in_the_shift() {
     }
 }
 
-/// On PostgreSQL a web process hears every commit of any process (LISTEN/NOTIFY sent in the
-/// committing transaction) instead of polling the store, and after its listening connection
-/// is cut it catches up on what it missed.
+/// `mes serve --web-only --kiosk` on `url` and a free loopback port, with its base address.
+fn web_only_process(url: &str, data_dir: &std::path::Path) -> (crate::collect::Child, String) {
+    let mut child = crate::collect::Child(
+        std::process::Command::new(env!("CARGO_BIN_EXE_mes"))
+            .args(["serve", "--web-only", "--kiosk", "--listen", "127.0.0.1:0", "--database-url", url])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.0.stdout.take().unwrap()), &mut line).unwrap();
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .map(|u| u.trim_end_matches([',', '/']).to_owned())
+        .unwrap_or_else(|| panic!("no URL in {line:?}"));
+    // Its first summary is published once it listens (and has read the store).
+    let events = format!("{base}/events");
+    wait_for_event(&events, None, |_| true).unwrap();
+    (child, base)
+}
+
+/// On PostgreSQL every web process hears every commit of any process (LISTEN/NOTIFY sent in
+/// the committing transaction) instead of polling the store; after its listening connection is
+/// cut it catches up on what it missed, and a restarted web process picks up where the store is.
+/// Two web processes, two committing processes' worth of connections (two stores).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_web_process_hears_every_commit_on_postgresql_and_catches_up_after_losing_its_connection() {
-    use crate::collect::{Child, fetch_text, sample, wait_until};
+async fn every_web_process_hears_every_commit_on_postgresql_and_catches_up_after_a_cut_or_a_restart() {
+    use crate::collect::{fetch_text, sample, wait_until};
     for db in TestDb::all().await {
         if db.label() == "sqlite" {
             continue; // one process per SQLite store: the live view polls it
         }
-        let (store, _, _) = sample_store(&db, 8, 2, 0).await;
+        let (first, _, _) = sample_store(&db, 8, 2, 0).await;
+        let second = db.store().await; // connections of their own, as another collector's
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Child(
-            std::process::Command::new(env!("CARGO_BIN_EXE_mes"))
-                .args(["serve", "--web-only", "--kiosk", "--listen", "127.0.0.1:0", "--database-url", db.url()])
-                .arg("--data-dir")
-                .arg(dir.path())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.0.stdout.take().unwrap()), &mut line).unwrap();
-        let base = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .map(|u| u.trim_end_matches([',', '/']).to_owned())
-            .unwrap_or_else(|| panic!("no URL in {line:?}"));
-        let wakeups = async |cause: &str| {
-            let (_, metrics) = fetch_text(&base, "/metrics").await;
+        let url = db.url().to_owned();
+        let spawn = |name: &str| {
+            let (url, data) = (url.clone(), dir.path().join(name));
+            tokio::task::spawn_blocking(move || web_only_process(&url, &data))
+        };
+        let (mut webs, mut bases) = (Vec::new(), Vec::new());
+        for name in ["web-1", "web-2"] {
+            let (child, base) = spawn(name).await.unwrap();
+            webs.push(child);
+            bases.push(base);
+        }
+        let wakeups = async |base: &str, cause: &str| {
+            let (_, metrics) = fetch_text(base, "/metrics").await;
             sample(&metrics, "mes_live_wakeups_total", &[&format!("cause=\"{cause}\"")]).unwrap_or(0.0)
         };
-        let output_reaches = |n: u64| {
-            let url = format!("{base}/events");
-            tokio::task::spawn_blocking(move || {
-                wait_for_event(&url, None, |s| {
-                    s.as_array().is_some_and(|l| l.iter().any(|l| l["line"] == PHONE_LINE && l["output"] == n))
+        // Every web process's events, until the phone line's output reaches `n`.
+        let all_show = |bases: &[String], n: u64| {
+            let watchers: Vec<_> = bases
+                .iter()
+                .map(|base| {
+                    let url = format!("{base}/events");
+                    tokio::task::spawn_blocking(move || {
+                        wait_for_event(&url, None, |s| {
+                            s.as_array().is_some_and(|l| l.iter().any(|l| l["line"] == PHONE_LINE && l["output"] == n))
+                        })
+                    })
                 })
-            })
+                .collect();
+            watchers
+        };
+        let commit = async |store: &Store, prefix: &str, epoch: u32| {
+            let records = crate::store::packed_now(prefix, 3, epoch);
+            store.commit(&mes::store::RecordBatch { records, ..Default::default() }).await.unwrap();
+        };
+        let settle = async |watchers: Vec<tokio::task::JoinHandle<Result<Value, String>>>, what: &str| {
+            for (k, w) in watchers.into_iter().enumerate() {
+                w.await.unwrap().unwrap_or_else(|e| panic!("web process {}: {what}: {e}", k + 1));
+            }
         };
 
-        // Its first summary is published once it listens (and has read the store).
-        let url = format!("{base}/events");
-        tokio::task::spawn_blocking(move || wait_for_event(&url, None, |_| true)).await.unwrap().unwrap();
-        // Committed by this process, heard by the web process.
-        let watcher = output_reaches(3);
-        store
-            .commit(&mes::store::RecordBatch { records: crate::store::packed_now("LIVE", 3, 9), ..Default::default() })
-            .await
-            .unwrap();
-        watcher.await.unwrap().unwrap_or_else(|e| panic!("the web process shows the commit: {e}"));
-        wait_until("a wake-up by notification", std::time::Duration::from_secs(10), async || {
-            wakeups("notify").await >= 1.0
-        })
-        .await;
-        assert_eq!(wakeups("poll").await, 0.0, "on PostgreSQL the live view does not poll");
+        // Committed through either store, heard by both web processes, by notification.
+        let watchers = all_show(&bases, 3);
+        commit(&first, "LIVE", 9).await;
+        settle(watchers, "a commit through the first store").await;
+        let watchers = all_show(&bases, 6);
+        commit(&second, "OTHER", 10).await;
+        settle(watchers, "a commit through the second store").await;
+        for base in &bases {
+            wait_until("wake-ups by notification", std::time::Duration::from_secs(10), async || {
+                wakeups(base, "notify").await >= 2.0
+            })
+            .await;
+            assert_eq!(wakeups(base, "poll").await, 0.0, "on PostgreSQL the live view does not poll");
+        }
 
-        // Its listening connection cut: it listens again and catches up on the commit it may
-        // have missed meanwhile.
+        // Their listening connections cut: they listen again and catch up on what they missed.
         let cut = sea_orm::sqlx::query(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
              WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()",
         );
         let mut conn = <sea_orm::sqlx::PgConnection as sea_orm::sqlx::Connection>::connect(db.url()).await.unwrap();
-        assert_eq!(cut.execute(&mut conn).await.unwrap().rows_affected(), 1, "one listening connection");
-        let watcher = output_reaches(6);
-        store
-            .commit(&mes::store::RecordBatch {
-                records: crate::store::packed_now("AGAIN", 3, 10),
-                ..Default::default()
+        assert_eq!(cut.execute(&mut conn).await.unwrap().rows_affected(), 2, "one listening connection each");
+        let watchers = all_show(&bases, 9);
+        commit(&first, "AGAIN", 11).await;
+        settle(watchers, "a commit after the cut").await;
+        for base in &bases {
+            wait_until("a catch-up after the cut", std::time::Duration::from_secs(10), async || {
+                wakeups(base, "resumed").await >= 1.0
             })
-            .await
-            .unwrap();
-        watcher.await.unwrap().unwrap_or_else(|e| panic!("the web process catches up after a cut: {e}"));
-        wait_until("a catch-up after the cut", std::time::Duration::from_secs(10), async || {
-            wakeups("resumed").await >= 1.0
-        })
-        .await;
-        drop(child);
-        db.cleanup(store).await;
+            .await;
+        }
+
+        // The second web process restarted: it shows what was committed while it was away,
+        // then what comes next.
+        drop(webs.pop());
+        bases.pop();
+        commit(&second, "AWAY", 12).await;
+        let (child, base) = spawn("web-2").await.unwrap();
+        webs.push(child);
+        bases.push(base);
+        let watchers = all_show(&bases, 15);
+        commit(&first, "BACK", 13).await;
+        settle(watchers, "a commit after the restart").await;
+        drop(webs);
+        drop(second);
+        db.cleanup(first).await;
     }
 }
