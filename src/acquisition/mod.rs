@@ -368,10 +368,13 @@ impl LineSupervisor {
             tokio::select! {
                 changed = global.changed() => {
                     let mode = if changed.is_err() { collector::Mode::Stop } else { *global.borrow() };
+                    if mode == collector::Mode::Run {
+                        running = Some(run);
+                        continue;
+                    }
                     run.mode.send_replace(mode);
                     let _ = (&mut run.task).await;
-                    if mode != collector::Mode::Run { return }
-                    running = Some(run);
+                    return;
                 }
                 _ = &mut run.task => return, // the collector ended by itself
                 () = tokio::time::sleep(LEASE_EVERY), if run.lease.is_some() => {
