@@ -317,19 +317,21 @@ impl LineSupervisor {
                 (health::Ownership::Standby { owner: None }, None)
             }
         };
-        let owned = ownership.collects();
-        let changed = {
-            let mut h = self.health.lock();
-            let changed = h.ownership != ownership;
-            h.ownership = ownership;
-            changed
-        };
-        if changed && !owned {
+        if self.set_ownership(ownership) && held.is_none() {
             tracing::info!(line = %line, "another process collects the line; standing by");
         }
-        metrics::gauge!(crate::telemetry::LINE_OWNED, "line" => self.profile.line.clone(), "holder" => self.holder.clone())
-            .set(if owned { 1.0 } else { 0.0 });
         held
+    }
+
+    /// Says who collects the line, in its health and on `/metrics`; whether that changed.
+    fn set_ownership(&self, ownership: health::Ownership) -> bool {
+        let owned = if ownership.collects() { 1.0 } else { 0.0 };
+        metrics::gauge!(crate::telemetry::LINE_OWNED, "line" => self.profile.line.clone(), "holder" => self.holder.clone())
+            .set(owned);
+        let mut h = self.health.lock();
+        let changed = h.ownership != ownership;
+        h.ownership = ownership;
+        changed
     }
 
     /// Starts a collector under `lease`, over `driver` or a new one.
@@ -388,8 +390,7 @@ impl LineSupervisor {
                     tracing::error!(line = %self.profile.line, "the line's lease was lost; stopping its collector");
                     run.mode.send_replace(collector::Mode::Stop);
                     let _ = (&mut run.task).await;
-                    self.health.lock().ownership = health::Ownership::Standby { owner: None };
-                    metrics::gauge!(crate::telemetry::LINE_OWNED, "line" => self.profile.line.clone(), "holder" => self.holder.clone()).set(0.0);
+                    self.set_ownership(health::Ownership::Standby { owner: None });
                 }
             }
         }

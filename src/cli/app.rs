@@ -65,7 +65,6 @@ impl Background {
 /// The parts of one process, running.
 pub struct App {
     collectors: Option<Collectors>,
-    health: Vec<SharedHealth>,
     web: Option<mes::web::Running>,
     closer: Option<Background>,
     reporter: Option<Background>,
@@ -84,10 +83,10 @@ impl App {
             }
             None => None,
         };
-        let health = collectors.as_ref().map(|c| c.health.clone()).unwrap_or_default();
         let (web, web_addr) = match parts.web {
             Some(part) => {
-                let (web, bound) = start_web(config, store.clone(), &part, health.clone())?;
+                let health = collectors.as_ref().map(|c| c.health.clone()).unwrap_or_default();
+                let (web, bound) = start_web(config, store.clone(), &part, health)?;
                 tracing::info!(%bound, kiosk = part.kiosk, "web front listening");
                 (Some(web.spawn()), Some(bound))
             }
@@ -100,12 +99,12 @@ impl App {
             ),
             false => (None, None),
         };
-        Ok(Self { collectors, health, web, closer, reporter, web_addr })
+        Ok(Self { collectors, web, closer, reporter, web_addr })
     }
 
     /// Each collected line's health, in profile order (empty on a web-only host).
     pub fn health(&self) -> &[SharedHealth] {
-        &self.health
+        self.collectors.as_ref().map_or(&[], |c| &c.health)
     }
 
     /// Stops every part in the one order: the collectors first (`mode`: drain what the PLCs

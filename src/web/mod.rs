@@ -194,27 +194,23 @@ async fn healthz() -> HttpResponse {
 async fn readyz(state: web::Data<WebState>) -> HttpResponse {
     use crate::acquisition::health::Ownership;
     let database = state.store.change_marker().await.map(|_| "reachable".to_owned()).map_err(|e| e.to_string());
-    let collectors: serde_json::Map<String, serde_json::Value> = state
-        .health
-        .iter()
-        .map(|h| {
-            let h = h.snapshot();
-            let text = match (&h.ownership, h.connected, h.last_connect_error) {
-                (Ownership::Standby { owner: Some(o) }, _, _) => format!("standby: collected by {o}"),
-                (Ownership::Standby { owner: None }, _, _) => "standby: collected by another process".to_owned(),
-                (Ownership::Owner { holder }, true, _) => format!("connected, collected by this process ({holder})"),
-                (_, true, _) => "connected".to_owned(),
-                (_, false, Some(e)) => format!("not connected: {e}"),
-                (_, false, None) => "not connected yet".to_owned(),
-            };
-            (h.line, text.into())
-        })
-        .collect();
-    // A hot standby is ready: it takes its lines over when their holder goes.
-    let ready = database.is_ok()
-        && collectors
-            .values()
-            .all(|v| v.as_str().is_some_and(|t| t.starts_with("connected") || t.starts_with("standby")));
+    // A line is ready when its collector is connected, or when it is a hot standby (it takes
+    // the line over when its holder goes).
+    let mut ready = database.is_ok();
+    let mut collectors = serde_json::Map::new();
+    for h in &state.health {
+        let h = h.snapshot();
+        ready &= h.connected || matches!(h.ownership, Ownership::Standby { .. });
+        let text = match (&h.ownership, h.connected, h.last_connect_error) {
+            (Ownership::Standby { owner: Some(o) }, _, _) => format!("standby: collected by {o}"),
+            (Ownership::Standby { owner: None }, _, _) => "standby: collected by another process".to_owned(),
+            (Ownership::Owner { holder }, true, _) => format!("connected, collected by this process ({holder})"),
+            (_, true, _) => "connected".to_owned(),
+            (_, false, Some(e)) => format!("not connected: {e}"),
+            (_, false, None) => "not connected yet".to_owned(),
+        };
+        collectors.insert(h.line, text.into());
+    }
     // Which process collects each line (PostgreSQL; any process can say, a web-only one too).
     let owners = state.store.line_owners().await.unwrap_or_default();
     let body = serde_json::json!({
