@@ -960,24 +960,13 @@ async fn plan_and_oee_count_from_when_watching_began_in_the_shift() {
 }
 
 /// `mes serve --web-only --kiosk` on `url` and a free loopback port, with its base address.
-fn web_only_process(url: &str, data_dir: &std::path::Path) -> (crate::collect::Child, String) {
-    let mut child = crate::collect::Child(
-        std::process::Command::new(env!("CARGO_BIN_EXE_mes"))
-            .args(["serve", "--web-only", "--kiosk", "--listen", "127.0.0.1:0", "--database-url", url])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.0.stdout.take().unwrap()), &mut line).unwrap();
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .map(|u| u.trim_end_matches([',', '/']).to_owned())
-        .unwrap_or_else(|| panic!("no URL in {line:?}"));
+fn web_only_process(url: &str, data_dir: &std::path::Path) -> (crate::harness::Child, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mes"));
+    cmd.args(["serve", "--web-only", "--kiosk", "--listen", "127.0.0.1:0", "--database-url", url])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .stderr(std::process::Stdio::null());
+    let (child, base) = crate::harness::Child::serving(cmd);
     // Its first summary is published once it listens (and has read the store).
     let events = format!("{base}/events");
     wait_for_event(&events, None, |_| true).unwrap();
@@ -1013,6 +1002,17 @@ async fn every_web_process_hears_every_commit_on_postgresql_and_catches_up_after
             let (_, metrics) = fetch_text(base, "/metrics").await;
             sample(&metrics, "mes_live_wakeups_total", &[&format!("cause=\"{cause}\"")]).unwrap_or(0.0)
         };
+        // Every web process has woken for `cause` at least `n` times.
+        let each_woken = async |bases: &[String], cause: &str, n: f64| {
+            for base in bases {
+                wait_until(
+                    &format!("{n} wake-ups for {cause} at {base}"),
+                    std::time::Duration::from_secs(10),
+                    async || wakeups(base, cause).await >= n,
+                )
+                .await;
+            }
+        };
         // Every web process's events, until the phone line's output reaches `n`.
         let all_show = |bases: &[String], n: u64| {
             let watchers: Vec<_> = bases
@@ -1045,11 +1045,8 @@ async fn every_web_process_hears_every_commit_on_postgresql_and_catches_up_after
         let watchers = all_show(&bases, 6);
         commit(&second, "OTHER", 10).await;
         settle(watchers, "a commit through the second store").await;
+        each_woken(&bases, "notify", 2.0).await;
         for base in &bases {
-            wait_until("wake-ups by notification", std::time::Duration::from_secs(10), async || {
-                wakeups(base, "notify").await >= 2.0
-            })
-            .await;
             assert_eq!(wakeups(base, "poll").await, 0.0, "on PostgreSQL the live view does not poll");
         }
 
@@ -1063,12 +1060,7 @@ async fn every_web_process_hears_every_commit_on_postgresql_and_catches_up_after
         let watchers = all_show(&bases, 9);
         commit(&first, "AGAIN", 11).await;
         settle(watchers, "a commit after the cut").await;
-        for base in &bases {
-            wait_until("a catch-up after the cut", std::time::Duration::from_secs(10), async || {
-                wakeups(base, "resumed").await >= 1.0
-            })
-            .await;
-        }
+        each_woken(&bases, "resumed", 1.0).await;
 
         // The second web process restarted: it shows what was committed while it was away,
         // then what comes next.

@@ -26,7 +26,7 @@ use plc_contract::StationResultLine;
 use plc_contract::profile::{Address, Handshake, Profile, Role};
 use plc_contract::profile::{FailDisposition, fail_disposition};
 
-use crate::harness::TestDb;
+use crate::harness::{Child, TestDb};
 
 pub fn bundled(name: &str) -> Profile {
     Profile::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("plc-profiles").join(name)).unwrap()
@@ -458,16 +458,6 @@ async fn assert_record_times_follow_the_plc_clocks(store: &Store, truth: &[Stati
     assert!(late > 0, "stalls and cut links made some records read well after they were made");
 }
 
-/// A child process killed when the test ends, however it ends.
-pub struct Child(pub std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Polls `check` every 50 ms until it holds or `limit` passes.
 pub async fn wait_until<F: AsyncFnMut() -> bool>(what: &str, limit: Duration, mut check: F) {
     let deadline = std::time::Instant::now() + limit;
@@ -663,18 +653,7 @@ async fn a_standby_collector_takes_over_the_lines_of_a_killed_holder_and_nothing
 /// `mes serve` collecting the three lines at `addresses` and serving on a free loopback port;
 /// with its web address (`http://127.0.0.1:PORT`). Its log goes to `collect.log`.
 fn serve_process(data_dir: &Path, url: &str, addresses: &[(String, String)], profiles: &[PathBuf]) -> (Child, String) {
-    use std::io::BufRead;
-    let mut cmd = collecting(&["serve", "--listen", "127.0.0.1:0"], data_dir, url, addresses, profiles);
-    cmd.stdout(std::process::Stdio::piped());
-    let mut child = Child(cmd.spawn().unwrap());
-    let out = std::io::BufReader::new(child.0.stdout.take().unwrap());
-    // "dashboard on http://127.0.0.1:PORT/, API on …"
-    let base = out
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|l| l.strip_prefix("dashboard on ").and_then(|r| r.split('/').nth(2)).map(|a| format!("http://{a}")))
-        .expect("mes serve says where it serves");
-    (child, base)
+    Child::serving(collecting(&["serve", "--listen", "127.0.0.1:0"], data_dir, url, addresses, profiles))
 }
 
 /// A TCP proxy in front of PostgreSQL whose connections the test can cut: while cut, every

@@ -3,7 +3,7 @@
 //! open redirects, client mistakes answered as such.
 
 use std::io::{Read, Write};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -186,16 +186,6 @@ async fn a_hold_on_an_unknown_unit_is_a_404_and_one_on_an_unseen_lot_says_so() {
     }
 }
 
-/// A `mes` child process, killed on drop.
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Peak resident memory of a process, in KiB (`VmHWM` of /proc/PID/status).
 fn peak_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -220,20 +210,9 @@ fn resident_memory_stays_bounded_under_the_requests_that_took_the_server_down() 
         .output()
         .unwrap();
     assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
-    let mut child = mes()
-        .args(["serve", "--web-only", "--listen", "127.0.0.1:0", "--data-dir", data])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
-    let server = ChildGuard(child);
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .map(|u| u.trim_end_matches([',', '/']).to_owned())
-        .unwrap_or_else(|| panic!("no URL in {line:?}"));
+    let mut cmd = mes();
+    cmd.args(["serve", "--web-only", "--listen", "127.0.0.1:0", "--data-dir", data]).stderr(Stdio::null());
+    let (server, base) = crate::harness::Child::serving(cmd);
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let mut login = agent
         .post(&format!("{base}/api/v1/auth/login"))

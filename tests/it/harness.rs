@@ -95,3 +95,31 @@ impl TestDb {
         }
     }
 }
+
+/// A `mes` child process, killed when the test ends, however it ends.
+pub struct Child(pub std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Child {
+    /// Spawns `mes serve` as `cmd` says (stdout is taken here) and reads where it serves: the
+    /// address of its line "dashboard on http://ADDR/, API on …", as `http://ADDR`.
+    pub fn serving(mut cmd: std::process::Command) -> (Child, String) {
+        use std::io::BufRead;
+        let mut child = Child(cmd.stdout(std::process::Stdio::piped()).spawn().unwrap());
+        let out = std::io::BufReader::new(child.0.stdout.take().unwrap());
+        let base = out
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|l| {
+                l.strip_prefix("dashboard on ").and_then(|r| r.split('/').nth(2)).map(|a| format!("http://{a}"))
+            })
+            .expect("mes serve says where it serves");
+        (child, base)
+    }
+}
