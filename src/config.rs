@@ -43,6 +43,8 @@ pub struct Config {
     pub audit: AuditConfig,
     /// Report templates and the automatic shift reports.
     pub reports: ReportsConfig,
+    /// The local outbox a collector host keeps records in while the central database is away.
+    pub outbox: OutboxConfig,
     /// Language of the terminal's dates and times (plant time, day first in Vietnamese) and of
     /// `mes report` (`--lang` or `MES_LANG`; English by default).
     pub lang: crate::present::i18n::Lang,
@@ -79,6 +81,26 @@ impl Default for AuditConfig {
             grace: chrono::Duration::minutes(DEFAULT_GRACE_MINUTES),
             period: crate::domain::ledger::PeriodKind::Shift,
         }
+    }
+}
+
+/// `[outbox]`: store-and-forward on a collector host (see `store::StoreAndForward`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxConfig {
+    /// `Some(true)`: always; `Some(false)`: never (collectors stop acknowledging while the
+    /// database is away); `None`: when collecting into PostgreSQL (a SQLite store is local
+    /// already).
+    pub enabled: Option<bool>,
+    /// The most the outbox may hold, in bytes; when full, records are no longer acknowledged.
+    pub capacity_bytes: u64,
+}
+
+/// Default `[outbox] max_kb`: 1 GiB, about a day of a busy line's records.
+pub const DEFAULT_OUTBOX_KB: u64 = 1024 * 1024;
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self { enabled: None, capacity_bytes: DEFAULT_OUTBOX_KB * 1024 }
     }
 }
 
@@ -140,6 +162,15 @@ struct RawConfig {
     audit: RawAudit,
     #[serde(default)]
     reports: RawReports,
+    #[serde(default)]
+    outbox: RawOutbox,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutbox {
+    enabled: Option<bool>,
+    max_kb: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -206,6 +237,7 @@ impl Default for Config {
             lines: Vec::new(),
             audit: AuditConfig::default(),
             reports: ReportsConfig { templates: None, auto: true, lang: crate::present::i18n::Lang::En },
+            outbox: OutboxConfig::default(),
             lang: crate::present::i18n::Lang::En,
         }
     }
@@ -357,6 +389,17 @@ impl Config {
                 other => {
                     problem(period.span(), "audit.period".into(), format!("{other:?} is not \"shift\" or \"day\""))
                 }
+            }
+        }
+        config.outbox.enabled = raw.outbox.enabled;
+        if let Some(kb) = raw.outbox.max_kb {
+            match u64::try_from(*kb.get_ref()) {
+                Ok(kb @ 1..) => config.outbox.capacity_bytes = kb.saturating_mul(1024),
+                _ => problem(
+                    kb.span(),
+                    "outbox.max_kb".into(),
+                    format!("{} is not a positive size in KiB", kb.get_ref()),
+                ),
             }
         }
         let problems = sink.problems;

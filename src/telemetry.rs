@@ -68,6 +68,24 @@ pub const HTTP_ABANDONED: &str = "mes_http_requests_abandoned_total";
 pub const WORK_ABANDONED: &str = "mes_work_abandoned_total";
 /// Requests refused because every slot for costly work stayed taken (label `route`).
 pub const HTTP_BUSY: &str = "mes_http_requests_busy_total";
+/// Unit records waiting in a collector host's outbox for the central database (gauge).
+pub const OUTBOX_RECORDS: &str = "mes_outbox_backlog_records";
+/// Bytes the outbox entries take (gauge).
+pub const OUTBOX_BYTES: &str = "mes_outbox_backlog_bytes";
+/// The most the outbox may hold (gauge).
+pub const OUTBOX_CAPACITY_BYTES: &str = "mes_outbox_capacity_bytes";
+/// 1 while the outbox is full and records are not acknowledged (gauge: the alarm).
+pub const OUTBOX_FULL: &str = "mes_outbox_full";
+/// Age of the oldest entry waiting in the outbox, in seconds (gauge).
+pub const OUTBOX_OLDEST_SECONDS: &str = "mes_outbox_oldest_seconds";
+/// Unit records forwarded per second in the last forwarding round (gauge).
+pub const OUTBOX_FORWARD_RATE: &str = "mes_outbox_forward_records_per_second";
+/// Unit records forwarded from the outbox to the central database.
+pub const OUTBOX_FORWARDED: &str = "mes_outbox_forwarded_records_total";
+/// Times the outbox filled up (records were refused and left in the PLCs).
+pub const OUTBOX_REFUSED: &str = "mes_outbox_filled_total";
+/// 1 while a collector host cannot write the central database (gauge).
+pub const DATABASE_AWAY: &str = "mes_database_away";
 /// Audit ledger entries appended by closing (label `kind`: period, supplement).
 pub const LEDGER_ENTRIES: &str = "mes_ledger_entries_total";
 /// Automatic closes that failed (retried at the next round).

@@ -108,6 +108,10 @@ struct StationRun {
 /// (every few seconds at the fastest) cannot tell.
 const METRICS_EVERY: Duration = Duration::from_secs(1);
 
+/// The most state intervals and counter samples a collector keeps for a commit that keeps
+/// failing (hours of state changes of a busy line).
+const MAX_UNSENT: usize = 100_000;
+
 /// One counter of a station as its collector follows it.
 struct CounterRun {
     /// The index of the counter's scan class in the schedule.
@@ -152,6 +156,9 @@ pub struct Collector<D: Driver> {
     schedule: ScanSchedule,
     scan_metrics: Vec<ScanMetrics>,
     queue: metrics::Gauge,
+    /// States and counter samples seen but not yet committed (a commit failed), sent with the
+    /// next batch.
+    unsent: RecordBatch,
     /// When the stations' read counts were last added to the metrics (`None`: not yet).
     metrics_flushed: Option<Instant>,
     timing: Timing,
@@ -250,6 +257,7 @@ impl<D: Driver> Collector<D> {
             schedule,
             scan_metrics,
             queue,
+            unsent: RecordBatch::default(),
             metrics_flushed: None,
             timing,
             connected: false,
@@ -354,6 +362,13 @@ impl<D: Driver> Collector<D> {
         self.flush_read_metrics(true);
         self.health.lock().connected = false;
         metrics::gauge!(telemetry::CONNECTED, "line" => self.line.to_string()).set(0.0);
+        // What the stations did while commits failed, as far as it can still be stored.
+        let unsent = std::mem::take(&mut self.unsent);
+        if !(unsent.state_intervals.is_empty() && unsent.counter_samples.is_empty())
+            && let Err(e) = self.ports.sink.commit(&unsent).await
+        {
+            tracing::warn!(line = %self.line, error = %e, "could not store the last states and counter samples");
+        }
         // What the stations do from now on is not watched: their current states end here.
         if let Err(e) =
             self.ports.sink.close_open_intervals(&self.line, Utc::now(), "not watched: collection stopped").await
@@ -454,7 +469,8 @@ impl<D: Driver> Collector<D> {
     /// One poll of every station: statuses, due periodic tags, and waiting records; then one
     /// commit for everything read, then the acknowledgements.
     async fn cycle(&mut self, due: &Due) -> Result<Cycle, DriverError> {
-        let mut batch = RecordBatch::default();
+        // What an earlier cycle saw but could not commit goes first, in order.
+        let mut batch = std::mem::take(&mut self.unsent);
         let mut taken: Vec<Taken> = Vec::new();
         let mut waiting = false;
         for i in 0..self.stations.len() {
@@ -464,7 +480,10 @@ impl<D: Driver> Collector<D> {
                     taken.push(t);
                 }
                 Ok(None) => {}
-                Err(StationFault::Link(e)) => return Err(e),
+                Err(StationFault::Link(e)) => {
+                    self.keep_unsent(batch);
+                    return Err(e);
+                }
                 Err(StationFault::Station { error, waiting: w }) => {
                     waiting |= w;
                     self.note_station_error(i, &error);
@@ -510,6 +529,7 @@ impl<D: Driver> Collector<D> {
                 if e.missing_master_data {
                     self.restore_master_data().await;
                 }
+                self.keep_unsent(batch);
                 return Ok(Cycle { taken: 0, waiting: true });
             }
         };
@@ -567,6 +587,22 @@ impl<D: Driver> Collector<D> {
             return Err(e);
         }
         Ok(Cycle { taken: n, waiting })
+    }
+
+    /// Keeps what `batch` saw of states and counters for the next commit: the collector has
+    /// moved on from those states (the next change closes the interval opened here), so
+    /// losing them would leave an interval open for ever. Its records stay in the PLCs.
+    fn keep_unsent(&mut self, batch: RecordBatch) {
+        let RecordBatch { mut state_intervals, mut counter_samples, .. } = batch;
+        let excess = (state_intervals.len() + counter_samples.len()).saturating_sub(MAX_UNSENT);
+        if excess > 0 {
+            // Counter samples are cumulative: the oldest go first; intervals only beyond that.
+            let samples = excess.min(counter_samples.len());
+            counter_samples.drain(..samples);
+            state_intervals.drain(..(excess - samples).min(state_intervals.len()));
+            tracing::warn!(line = %self.line, dropped = excess, "too many unsent states and counter samples; the oldest dropped");
+        }
+        self.unsent = RecordBatch { records: Vec::new(), state_intervals, counter_samples };
     }
 
     /// The store lacks this line's master data (its database was replaced or restored from an

@@ -104,6 +104,9 @@ pub struct LineHealth {
     pub scans: Vec<ScanHealth>,
     /// Whether this process collects the line or stands by for another.
     pub ownership: Ownership,
+    /// This process collects the line but could not confirm its lease (the database is away):
+    /// it goes on into its outbox and claims the line again once the database answers.
+    pub lease_unconfirmed: bool,
 }
 
 /// Who collects a line, as this process sees it.

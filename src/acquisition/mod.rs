@@ -216,6 +216,8 @@ pub struct Collectors {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// Each line's health, in profile order.
     pub health: Vec<health::SharedHealth>,
+    /// What waits in the sink's local outbox, where it has one.
+    pub buffer: Option<sink::SharedBuffer>,
 }
 
 impl Collectors {
@@ -245,14 +247,13 @@ impl Collectors {
                 holder: holder.clone(),
             };
             health.push(line.health.clone());
-            let first = line.claim().await;
-            let running = match first {
-                Some(lease) => Some(line.collector(lease, Some(driver)).await?),
-                None => None,
+            let running = match line.claim().await {
+                Some(Some(lease)) => Some(line.collector(lease, Some(driver)).await?),
+                _ => None,
             };
             tasks.push(tokio::spawn(line.run(running, watch.clone())));
         }
-        Ok(Self { mode, tasks, health })
+        Ok(Self { mode, tasks, health, buffer: ports.sink.buffer() })
     }
 
     /// Asks every collector to run, drain or stop.
@@ -297,30 +298,39 @@ struct LineSupervisor {
 /// A collector running under a claim.
 struct Running {
     lease: Held,
+    /// The lease could not be confirmed while the database was away: the collector goes on
+    /// into the sink's outbox and the line is claimed again once the database answers.
+    unconfirmed: bool,
     mode: tokio::sync::watch::Sender<collector::Mode>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl LineSupervisor {
-    /// Claims the line once; `None` while another process holds it (or the store cannot say),
-    /// with the line's health saying so.
-    async fn claim(&self) -> Option<Held> {
+    /// Claims the line once: `Some(Some(held))` when it is this process's, `Some(None)` while
+    /// another process holds it, `None` when the store could not say (its health says who
+    /// collects the line whenever the store could).
+    async fn claim(&self) -> Option<Option<Held>> {
         let line = crate::domain::LineId::parse(self.profile.line.clone()).ok()?;
-        let (ownership, held) = match self.ports.leases.claim(&line, &self.holder).await {
-            Ok(sink::Claim::Sole) => (health::Ownership::Sole, Some(None)),
-            Ok(sink::Claim::Held(lease)) => {
+        let claim = tokio::time::timeout(LEASE_EVERY * 2, self.ports.leases.claim(&line, &self.holder)).await;
+        let (ownership, held) = match claim {
+            Ok(Ok(sink::Claim::Sole)) => (health::Ownership::Sole, Some(None)),
+            Ok(Ok(sink::Claim::Held(lease))) => {
                 (health::Ownership::Owner { holder: self.holder.clone() }, Some(Some(lease)))
             }
-            Ok(sink::Claim::Taken { owner }) => (health::Ownership::Standby { owner }, None),
-            Err(e) => {
-                tracing::warn!(line = %line, error = %e, "cannot claim the line; standing by");
-                (health::Ownership::Standby { owner: None }, None)
+            Ok(Ok(sink::Claim::Taken { owner })) => (health::Ownership::Standby { owner }, None),
+            Ok(Err(e)) => {
+                tracing::warn!(line = %line, error = %e, "cannot claim the line");
+                return None;
+            }
+            Err(_) => {
+                tracing::warn!(line = %line, "claiming the line got no answer");
+                return None;
             }
         };
         if self.set_ownership(ownership) && held.is_none() {
             tracing::info!(line = %line, "another process collects the line; standing by");
         }
-        held
+        Some(held)
     }
 
     /// Says who collects the line, in its health and on `/metrics`; whether that changed.
@@ -343,7 +353,7 @@ impl LineSupervisor {
         let c =
             collector::Collector::new(self.profile.clone(), driver, self.ports.clone(), self.health.clone()).await?;
         let (mode, watch) = tokio::sync::watch::channel(collector::Mode::Run);
-        Ok(Running { lease, mode, task: tokio::spawn(c.run(watch)) })
+        Ok(Running { lease, unconfirmed: false, mode, task: tokio::spawn(c.run(watch)) })
     }
 
     /// Collects while the claim holds and stands by while it does not, until `global` asks the
@@ -356,7 +366,11 @@ impl LineSupervisor {
                     changed = global.changed() => if changed.is_err() || *global.borrow() != collector::Mode::Run { return },
                     () = tokio::time::sleep(LEASE_EVERY) => {}
                 }
-                if let Some(lease) = self.claim().await {
+                let claimed = self.claim().await;
+                if claimed.is_none() {
+                    self.set_ownership(health::Ownership::Standby { owner: None });
+                }
+                if let Some(Some(lease)) = claimed {
                     match self.collector(lease, None).await {
                         Ok(r) => {
                             tracing::info!(line = %self.profile.line, holder = %self.holder, "line taken over");
@@ -379,9 +393,46 @@ impl LineSupervisor {
                     return;
                 }
                 _ = &mut run.task => return, // the collector ended by itself
-                () = tokio::time::sleep(LEASE_EVERY), if run.lease.is_some() => {
+                () = tokio::time::sleep(LEASE_EVERY), if run.lease.is_some() || run.unconfirmed => {
+                    if run.unconfirmed {
+                        // The database was away: the line is this process's again, or another
+                        // process took it meanwhile (then this one stands by; what it kept in
+                        // its outbox is forwarded all the same).
+                        match self.claim().await {
+                            None => {}
+                            Some(Some(lease)) => {
+                                tracing::info!(line = %self.profile.line, "the line's lease is confirmed again");
+                                run.lease = lease;
+                                run.unconfirmed = false;
+                                self.health.lock().lease_unconfirmed = false;
+                            }
+                            // Its own earlier session, not yet ended by the server.
+                            Some(None) if self.health.lock().ownership == (health::Ownership::Standby { owner: Some(self.holder.clone()) }) => {
+                                self.set_ownership(health::Ownership::Owner { holder: self.holder.clone() });
+                            }
+                            Some(None) => {
+                                tracing::error!(line = %self.profile.line, "another process took the line while the database was away; stopping its collector");
+                                run.mode.send_replace(collector::Mode::Stop);
+                                let _ = (&mut run.task).await;
+                                self.health.lock().lease_unconfirmed = false;
+                                continue;
+                            }
+                        }
+                        running = Some(run);
+                        continue;
+                    }
                     let holds = match run.lease.as_mut() { Some(l) => l.holds().await, None => true };
                     if holds {
+                        running = Some(run);
+                        continue;
+                    }
+                    if self.ports.sink.buffer().is_some() {
+                        // With an outbox the collector goes on while the database is away: the
+                        // lease is claimed again once it answers.
+                        tracing::warn!(line = %self.profile.line, "the line's lease cannot be confirmed (database away?); collecting on into the outbox");
+                        run.lease = None;
+                        run.unconfirmed = true;
+                        self.health.lock().lease_unconfirmed = true;
                         running = Some(run);
                         continue;
                     }

@@ -55,7 +55,43 @@ pub trait RecordSink: Send + Sync {
     /// Registers the lines, stations and products of `plant` (idempotent), forgetting anything
     /// the sink remembered of earlier master data.
     fn register_plant<'a>(&'a self, plant: &'a PlantModel) -> BoxFuture<'a, Result<(), SinkError>>;
+
+    /// The local outbox this sink commits to while the central database is away, if it has
+    /// one: then a collector keeps collecting when it cannot reach the database (nor confirm
+    /// its line's lease), and pages show what waits to be forwarded.
+    fn buffer(&self) -> Option<SharedBuffer> {
+        None
+    }
 }
+
+/// What waits in a collector host's local outbox (store-and-forward), as `/readyz`, the line
+/// page and `/metrics` show it.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct BufferStatus {
+    /// Batches, interval closes and validation answers waiting to be forwarded.
+    pub backlog_entries: u64,
+    /// Unit records among them.
+    pub backlog_records: u64,
+    /// Unit records waiting, per line code.
+    pub backlog_by_line: std::collections::BTreeMap<String, u64>,
+    /// Bytes they take in the outbox.
+    pub bytes: u64,
+    /// The most the outbox may hold (`[outbox] max_mb`).
+    pub capacity_bytes: u64,
+    /// When the oldest waiting entry was queued.
+    pub oldest_queued_at: Option<DateTime<Utc>>,
+    /// Unit records forwarded to the central database since start.
+    pub forwarded_records: u64,
+    /// Unit records forwarded per second over the last forwarding round.
+    pub forward_rate: f64,
+    /// The outbox is full: collectors stop acknowledging (the PLCs buffer, then block).
+    pub full: bool,
+    /// Why the central database could not be written, until it can again.
+    pub database_error: Option<String>,
+}
+
+/// An outbox's status, shared between it and its readers.
+pub type SharedBuffer = Arc<std::sync::Mutex<BufferStatus>>;
 
 /// What a validation request is judged by, and where its answer is kept.
 pub trait Interlock: Send + Sync {

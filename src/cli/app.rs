@@ -65,6 +65,8 @@ impl Background {
 /// The parts of one process, running.
 pub struct App {
     collectors: Option<Collectors>,
+    /// Forwards the collectors' outbox to the central database (collector hosts on PostgreSQL).
+    forwarder: Option<Background>,
     web: Option<mes::web::Running>,
     closer: Option<Background>,
     reporter: Option<Background>,
@@ -77,16 +79,26 @@ impl App {
     /// store holds), the web front (showing the collectors' health), then the ledger closer and
     /// the report writer.
     pub async fn start(config: &Config, store: Arc<Store>, parts: Parts) -> anyhow::Result<Self> {
-        let collectors = match parts.collect {
+        let (collectors, forwarder) = match parts.collect {
             Some((profiles, settings)) => {
-                Some(Collectors::start(Ports::all(store.clone()), profiles, &settings).await?)
+                let (ports, forwarder) = collector_ports(config, &store)?;
+                match Collectors::start(ports, profiles, &settings).await {
+                    Ok(c) => (Some(c), forwarder),
+                    Err(e) => {
+                        if let Some(f) = forwarder {
+                            f.stop().await;
+                        }
+                        return Err(e.into());
+                    }
+                }
             }
-            None => None,
+            None => (None, None),
         };
         let (web, web_addr) = match parts.web {
             Some(part) => {
                 let health = collectors.as_ref().map(|c| c.health.clone()).unwrap_or_default();
-                let (web, bound) = start_web(config, store.clone(), &part, health)?;
+                let buffer = collectors.as_ref().and_then(|c| c.buffer.clone());
+                let (web, bound) = start_web(config, store.clone(), &part, health, buffer)?;
                 tracing::info!(%bound, kiosk = part.kiosk, "web front listening");
                 (Some(web.spawn()), Some(bound))
             }
@@ -99,7 +111,7 @@ impl App {
             ),
             false => (None, None),
         };
-        Ok(Self { collectors, web, closer, reporter, web_addr })
+        Ok(Self { collectors, forwarder, web, closer, reporter, web_addr })
     }
 
     /// Each collected line's health, in profile order (empty on a web-only host).
@@ -116,6 +128,10 @@ impl App {
             collectors.set_mode(mode);
             collectors.join().await;
         }
+        // After the collectors: what they kept last is forwarded if the database answers.
+        if let Some(f) = self.forwarder {
+            f.stop().await;
+        }
         if let Some(c) = self.closer {
             c.stop().await;
         }
@@ -129,6 +145,26 @@ impl App {
     }
 }
 
+/// The collectors' ports: the store itself, or — on a collector host whose store is PostgreSQL,
+/// or as `[outbox]` says — the store with a local outbox for when it is away, and that outbox's
+/// forwarder, already running (a resuming collector needs the outbox forwarded first).
+fn collector_ports(config: &Config, store: &Arc<Store>) -> anyhow::Result<(Ports, Option<Background>)> {
+    let wanted = config.outbox.enabled.unwrap_or(store.backend() == mes::store::Backend::Postgres);
+    if !wanted {
+        return Ok((Ports::all(store.clone()), None));
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create the data folder {}", config.data_dir.display()))?;
+    let path = config.data_dir.join(mes::store::OUTBOX_FILE);
+    let outbox = mes::store::Outbox::open(&path, config.outbox.capacity_bytes)
+        .with_context(|| format!("the outbox {}", path.display()))?;
+    tracing::info!(path = %path.display(), capacity_bytes = config.outbox.capacity_bytes, "store-and-forward outbox open");
+    let sink = Arc::new(mes::store::StoreAndForward::new(store.clone(), outbox));
+    let forwarder = Background::spawn(|stop| sink.clone().forward(stop));
+    let ports = Ports { sink: sink.clone(), interlock: sink, leases: store.clone() };
+    Ok((ports, Some(forwarder)))
+}
+
 /// The web front on `part.addr` over `store`, bound; with the address it really got. It holds
 /// the plant's ledger key for the audit pages where this host has one.
 fn start_web(
@@ -136,6 +172,7 @@ fn start_web(
     store: Arc<Store>,
     part: &WebPart,
     health: Vec<SharedHealth>,
+    buffer: Option<mes::acquisition::sink::SharedBuffer>,
 ) -> anyhow::Result<(Web, SocketAddr)> {
     let listener = TcpListener::bind(part.addr).with_context(|| format!("cannot listen on {}", part.addr))?;
     let bound = listener.local_addr()?;
@@ -148,6 +185,7 @@ fn start_web(
     let state = WebState {
         kiosk: part.kiosk,
         health,
+        buffer,
         ledger: ledger.map(Arc::new),
         reports: mes::web::reports::ReportSetup {
             data_dir: config.data_dir.clone(),

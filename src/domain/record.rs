@@ -284,7 +284,7 @@ impl UnitRecord {
 
 /// What one transaction commits: the records, state intervals and counter samples a collector
 /// read in one cycle, committed together or not at all.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RecordBatch {
     /// Unit records (station visits) with their genealogy.
     pub records: Vec<UnitRecord>,

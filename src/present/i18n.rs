@@ -341,6 +341,16 @@ pub struct Words {
     pub offered_again: &'static str,
     /// The collector's commits fail.
     pub store_failing: &'static str,
+    /// The line's lease could not be confirmed while the database is away.
+    pub lease_unconfirmed: &'static str,
+    /// The collector host's outbox is full: records are not acknowledged.
+    pub outbox_full: &'static str,
+    /// Records of the line kept locally, waiting for the central database.
+    pub outbox_waiting: &'static str,
+    /// "oldest" (of the records waiting).
+    pub oldest: &'static str,
+    /// "forwarding" (records per second to the central database).
+    pub forwarding: &'static str,
     /// Scan class column.
     pub scan_class: &'static str,
     /// Scan period column.
@@ -669,6 +679,11 @@ static EN: Words = Words {
     records: "records",
     offered_again: "offered again (already stored)",
     store_failing: "STORE FAILING",
+    lease_unconfirmed: "DATABASE AWAY: collecting on, lease not confirmed",
+    outbox_full: "OUTBOX FULL: records stay in the PLCs",
+    outbox_waiting: "records kept locally for the database",
+    oldest: "oldest",
+    forwarding: "forwarding",
     scan_class: "scan class",
     scan_period: "period",
     scan_polls: "polls",
@@ -862,6 +877,11 @@ static VI: Words = Words {
     records: "bản ghi",
     offered_again: "gửi lại (đã lưu)",
     store_failing: "LỖI LƯU TRỮ",
+    lease_unconfirmed: "MẤT KẾT NỐI CSDL: vẫn thu thập, chưa xác nhận quyền",
+    outbox_full: "HÀNG ĐỢI CỤC BỘ ĐẦY: bản ghi còn giữ trong PLC",
+    outbox_waiting: "bản ghi lưu cục bộ chờ gửi về CSDL",
+    oldest: "cũ nhất",
+    forwarding: "đang gửi",
     scan_class: "lớp quét",
     scan_period: "chu kỳ",
     scan_polls: "lần quét",

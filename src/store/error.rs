@@ -120,6 +120,25 @@ pub enum StoreError {
         /// The name.
         username: String,
     },
+    /// The outbox of a collector host is full: nothing more is kept (nor acknowledged) until
+    /// the central database takes what it holds.
+    #[error(
+        "the outbox is full ({capacity_bytes} bytes, [outbox] max_kb): records stay in the PLCs until the central database takes the backlog"
+    )]
+    OutboxFull {
+        /// Its capacity.
+        capacity_bytes: u64,
+    },
+    /// The database did not answer a write in time (a stalled link).
+    #[error("the database did not answer within {after:?}")]
+    NoAnswer {
+        /// How long was waited.
+        after: std::time::Duration,
+    },
+    /// A unit cannot be judged while records kept during a database outage are still being
+    /// forwarded: the database does not know them yet.
+    #[error("records kept while the database was away are still being forwarded; the unit cannot be judged yet")]
+    Forwarding,
     /// A stored value does not parse back (a row written by something other than this store).
     #[error("corrupt stored value in {table}.{column}: {value:?}")]
     Corrupt {
@@ -145,6 +164,29 @@ impl StoreError {
             StoreError::Db { source, .. } => {
                 matches!(source.sql_err(), Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_)))
             }
+            _ => false,
+        }
+    }
+
+    /// Whether the database could not be reached (no connection, a connection lost or timed
+    /// out, the server shutting down or starting): worth keeping the write and trying again
+    /// later, unlike a write the database refused.
+    pub fn is_unavailable(&self) -> bool {
+        let (StoreError::Db { source, .. } | StoreError::Connect { source, .. }) = self else {
+            return matches!(self, StoreError::NoAnswer { .. });
+        };
+        let runtime = match source {
+            DbErr::ConnectionAcquire(_) => return true,
+            DbErr::Conn(r) | DbErr::Exec(r) | DbErr::Query(r) => r,
+            _ => return false,
+        };
+        let sea_orm::RuntimeErr::SqlxError(e) = runtime else { return false };
+        use sea_orm::sqlx::Error as E;
+        match e.as_ref() {
+            E::Io(_) | E::Tls(_) | E::Protocol(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed => true,
+            // SQLSTATE class 08 (connection exception) and 57P (operator intervention:
+            // shutting down, starting up).
+            E::Database(d) => d.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
             _ => false,
         }
     }

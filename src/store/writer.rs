@@ -40,12 +40,22 @@ impl Store {
     /// Commits a batch in one transaction and returns after COMMIT. Idempotent on every natural
     /// key. On error nothing of the batch is written.
     pub async fn commit(&self, batch: &RecordBatch) -> Result<CommitReceipt, StoreError> {
-        let resolved = self.resolve(batch).await?;
+        self.commit_all(std::slice::from_ref(batch)).await
+    }
+
+    /// Commits several batches in one transaction, as if committed one after the other: what a
+    /// collector host's outbox forwards after the database was away, a transaction for many
+    /// cycles instead of one each. Idempotent like [`Store::commit`].
+    pub async fn commit_all(&self, batches: &[RecordBatch]) -> Result<CommitReceipt, StoreError> {
+        let resolved = self.resolve(batches.iter().flat_map(|b| &b.records)).await?;
         let (_writer, txn) = self.begin_write().await?;
         let recorded_at = truncate_to_micros(Utc::now());
         let receipt = write_records(&txn, &resolved, recorded_at).await?;
-        write_state_intervals(self, &txn, &batch.state_intervals).await?;
-        write_counter_samples(self, &txn, &batch.counter_samples).await?;
+        // Batch by batch: one statement may not close an interval another row of it opens.
+        for batch in batches {
+            write_state_intervals(self, &txn, &batch.state_intervals).await?;
+            write_counter_samples(self, &txn, &batch.counter_samples).await?;
+        }
         self.announce(&txn).await?;
         let committing = std::time::Instant::now();
         txn.commit().await.map_err(StoreError::db("committing a batch"))?;
@@ -78,10 +88,13 @@ impl Store {
 
     /// Validates records and resolves their codes before any write, so a bad record fails the
     /// batch without opening a transaction. Duplicates inside the batch keep their first copy.
-    async fn resolve<'a>(&self, batch: &'a RecordBatch) -> Result<Vec<Resolved<'a>>, StoreError> {
+    async fn resolve<'a>(
+        &self,
+        records: impl Iterator<Item = &'a UnitRecord>,
+    ) -> Result<Vec<Resolved<'a>>, StoreError> {
         let mut seen: BTreeSet<RecordKey> = BTreeSet::new();
-        let mut out = Vec::with_capacity(batch.records.len());
-        for record in &batch.records {
+        let mut out = Vec::with_capacity(records.size_hint().0);
+        for record in records {
             let problems = record.problems();
             if !problems.is_empty() {
                 return Err(StoreError::InvalidRecord {
@@ -497,8 +510,26 @@ async fn write_state_intervals(
         state_interval::Column::FaultCode,
         state_interval::Column::Reason,
     ];
-    let mut rows = Vec::with_capacity(intervals.len());
+    // One statement may not touch a row twice: an interval both opened and closed in this
+    // batch (states a failed commit carried over) is written once, closed.
+    let mut once: Vec<&StateInterval> = Vec::with_capacity(intervals.len());
+    let mut at: std::collections::HashMap<_, usize> = std::collections::HashMap::with_capacity(intervals.len());
     for i in intervals {
+        match at.entry((&i.line, &i.station, i.started_at)) {
+            std::collections::hash_map::Entry::Occupied(k) => {
+                let o: &mut &StateInterval = &mut once[*k.get()];
+                if i.ended_at.is_some() || o.ended_at.is_none() {
+                    *o = i;
+                }
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(once.len());
+                once.push(i);
+            }
+        }
+    }
+    let mut rows = Vec::with_capacity(once.len());
+    for i in once {
         let (station_id, _) = store.station_id(i.line.as_str(), i.station.as_str()).await?;
         rows.push(exprs([
             station_id.into(),
@@ -513,10 +544,15 @@ async fn write_state_intervals(
     }
     let close_open = OnConflict::columns([state_interval::Column::StationId, state_interval::Column::StartedAt])
         .update_column(state_interval::Column::EndedAt)
-        .action_and_where(sea_orm::sea_query::ExprTrait::is_null(Expr::col((
-            state_interval::Entity,
-            state_interval::Column::EndedAt,
-        ))))
+        // Only an end replaces "open": the same open interval again (a batch forwarded twice)
+        // changes nothing.
+        .action_and_where(sea_orm::sea_query::ExprTrait::and(
+            sea_orm::sea_query::ExprTrait::is_null(Expr::col((
+                state_interval::Entity,
+                state_interval::Column::EndedAt,
+            ))),
+            Expr::cust("excluded.ended_at IS NOT NULL"),
+        ))
         .to_owned();
     insert_rows(txn, state_interval::Entity, &columns, rows, Some(close_open), "inserting state intervals").await
 }

@@ -44,6 +44,9 @@ pub struct WebState {
     /// The collectors of this process, per line (none when the web runs alone): collector
     /// health on the line pages, readiness.
     pub health: Vec<SharedHealth>,
+    /// The collectors' local outbox, on a collector host that keeps one: what waits for the
+    /// central database (readiness, line pages).
+    pub buffer: Option<crate::acquisition::sink::SharedBuffer>,
     /// Slots for costly work (reports, traces, line pages): as many as the machine has cores,
     /// so a burst of heavy requests queues instead of multiplying the memory they hold.
     pub costly: tokio::sync::Semaphore,
@@ -70,6 +73,7 @@ impl WebState {
             kiosk: false,
             live: Arc::default(),
             health: Vec::new(),
+            buffer: None,
             costly: tokio::sync::Semaphore::new(slots),
             event_clients: Arc::default(),
             ledger: None,
@@ -196,11 +200,11 @@ async fn readyz(state: web::Data<WebState>) -> HttpResponse {
     let database = state.store.change_marker().await.map(|_| "reachable".to_owned()).map_err(|e| e.to_string());
     // A line is ready when its collector is connected, or when it is a hot standby (it takes
     // the line over when its holder goes).
-    let mut ready = database.is_ok();
+    let mut lines_ready = true;
     let mut collectors = serde_json::Map::new();
     for h in &state.health {
         let h = h.snapshot();
-        ready &= h.connected || matches!(h.ownership, Ownership::Standby { .. });
+        lines_ready &= h.connected || matches!(h.ownership, Ownership::Standby { .. });
         let text = match (&h.ownership, h.connected, h.last_connect_error) {
             (Ownership::Standby { owner: Some(o) }, _, _) => format!("standby: collected by {o}"),
             (Ownership::Standby { owner: None }, _, _) => "standby: collected by another process".to_owned(),
@@ -209,15 +213,39 @@ async fn readyz(state: web::Data<WebState>) -> HttpResponse {
             (_, false, Some(e)) => format!("not connected: {e}"),
             (_, false, None) => "not connected yet".to_owned(),
         };
+        let text = match h.lease_unconfirmed {
+            true => format!("{text}; lease unconfirmed while the database is away, collecting into the outbox"),
+            false => text,
+        };
         collectors.insert(h.line, text.into());
     }
     // Which process collects each line (PostgreSQL; any process can say, a web-only one too).
     let owners = state.store.line_owners().await.unwrap_or_default();
+    // A collector host with an outbox goes on while the database is away; it is not ready once
+    // the outbox is full (records then stay in the PLCs).
+    let outbox = state.buffer.as_ref().map(|b| b.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone());
+    let ready = lines_ready
+        && match &outbox {
+            Some(o) => !o.full && (database.is_ok() || o.database_error.is_some()),
+            None => database.is_ok(),
+        };
     let body = serde_json::json!({
         "status": if ready { "ready" } else { "not ready" },
         "database": database.unwrap_or_else(|e| e),
         "collectors": collectors,
         "owners": owners,
+        "outbox": outbox.map(|o| serde_json::json!({
+            "backlog_records": o.backlog_records,
+            "backlog_entries": o.backlog_entries,
+            "backlog_by_line": o.backlog_by_line,
+            "bytes": o.bytes,
+            "capacity_bytes": o.capacity_bytes,
+            "oldest_waiting_seconds": o.oldest_queued_at.map(|t| (chrono::Utc::now() - t).num_seconds().max(0)),
+            "forwarded_records": o.forwarded_records,
+            "forward_rate": o.forward_rate,
+            "full": o.full,
+            "database_error": o.database_error,
+        })),
     });
     if ready { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
 }

@@ -123,3 +123,128 @@ impl Child {
         (child, base)
     }
 }
+
+/// A PostgreSQL server of a test's own — `initdb` into a temp folder, a free port, the
+/// machine's `pg_ctl` — so a chaos test can stop it, kill it with SIGKILL and start it again
+/// without touching the shared server. Run as the `postgres` user when the tests run as root
+/// (PostgreSQL refuses root). Stopped (immediately) and removed on drop.
+pub struct OwnPostgres {
+    bin: std::path::PathBuf,
+    data: std::path::PathBuf,
+    log: std::path::PathBuf,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl OwnPostgres {
+    /// A new server, started; `None` with a loud notice where the machine has no PostgreSQL
+    /// server programs (under CI their absence fails the test).
+    pub fn start() -> Option<Self> {
+        let bin = std::fs::read_dir("/usr/lib/postgresql").ok().and_then(|versions| {
+            versions.filter_map(Result::ok).map(|v| v.path().join("bin")).filter(|b| b.join("pg_ctl").exists()).max()
+        });
+        let Some(bin) = bin else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI is set but no PostgreSQL server programs (pg_ctl) are installed"
+            );
+            eprintln!("\n*** chaos test SKIPPED: no /usr/lib/postgresql/*/bin/pg_ctl on this machine ***\n");
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        if Self::as_root() {
+            let uid = |flag: &str| -> u32 {
+                let out = std::process::Command::new("id").args([flag, "postgres"]).output().unwrap();
+                String::from_utf8_lossy(&out.stdout).trim().parse().expect("a postgres user")
+            };
+            std::os::unix::fs::chown(&data, Some(uid("-u")), Some(uid("-g"))).unwrap();
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let pg = Self { bin, log: data.join("server.log"), data, port, _dir: dir };
+        let out = pg
+            .command("initdb")
+            .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
+            .arg(&pg.data)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
+        pg.start_again();
+        Some(pg)
+    }
+
+    fn as_root() -> bool {
+        use std::os::unix::fs::MetadataExt as _;
+        std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+    }
+
+    /// A PostgreSQL program, as the `postgres` user when the tests run as root.
+    fn command(&self, program: &str) -> std::process::Command {
+        let path = self.bin.join(program);
+        if Self::as_root() {
+            let mut cmd = std::process::Command::new("runuser");
+            cmd.args(["-u", "postgres", "--"]).arg(path);
+            cmd
+        } else {
+            std::process::Command::new(path)
+        }
+    }
+
+    /// The URL of database `db` on this server.
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// Starts the server (again) and waits until it accepts connections. After a SIGKILL its
+    /// orphaned backends may hold the shared memory a moment: retried until they are gone.
+    pub fn start_again(&self) {
+        let options = format!("-p {} -k {} -c listen_addresses=127.0.0.1", self.port, self.data.display());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let out = self
+                .command("pg_ctl")
+                .args(["-w", "-t", "30", "-D"])
+                .arg(&self.data)
+                .arg("-l")
+                .arg(&self.log)
+                .args(["-o", &options, "start"])
+                .output()
+                .unwrap();
+            if out.status.success() {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "pg_ctl start: {}\n{}",
+                String::from_utf8_lossy(&out.stderr),
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    }
+
+    /// Stops the server the polite way (`pg_ctl stop -m fast`: sessions ended, a checkpoint).
+    pub fn stop(&self) {
+        let out = self.command("pg_ctl").args(["-w", "-m", "fast", "-D"]).arg(&self.data).arg("stop").output().unwrap();
+        assert!(out.status.success(), "pg_ctl stop: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Kills the server's postmaster with SIGKILL (no shutdown, no checkpoint: crash recovery
+    /// at the next start).
+    pub fn kill(&self) {
+        let pid = std::fs::read_to_string(self.data.join("postmaster.pid")).unwrap();
+        let pid = pid.lines().next().unwrap().trim().to_owned();
+        let status = std::process::Command::new("kill").args(["-KILL", &pid]).status().unwrap();
+        assert!(status.success(), "kill -KILL {pid}");
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let _ = self.command("pg_ctl").args(["-m", "immediate", "-D"]).arg(&self.data).arg("stop").output();
+    }
+}

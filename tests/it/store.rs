@@ -407,6 +407,49 @@ async fn an_open_state_interval_is_closed_once_and_never_rewritten() {
     }
 }
 
+/// States a failed commit carried over come in one batch: an interval opened and closed in it
+/// is written once, closed; `commit_all` of several batches (an outbox forwarded) is the same
+/// as committing them one by one, and again changes nothing.
+#[tokio::test]
+async fn intervals_opened_and_closed_in_one_batch_and_batches_committed_together_are_written_once() {
+    for db in TestDb::all().await {
+        let store = db.store().await;
+        store.register_plant(&plant_model()).await.unwrap();
+        let at = |m: i64| start() + Duration::minutes(m);
+        let interval = |from: i64, to: Option<i64>, code: u16| StateInterval {
+            line: LineId::parse(PHONE_LINE).unwrap(),
+            station: StationId::parse("FT").unwrap(),
+            started_at: at(from),
+            ended_at: to.map(at),
+            plc_code: code,
+            state: MachineState::Running,
+            fault_code: None,
+            reason: None,
+        };
+        let carried = RecordBatch {
+            state_intervals: vec![interval(0, None, 2), interval(0, Some(3), 2), interval(3, None, 5)],
+            ..Default::default()
+        };
+        store.commit(&carried).await.unwrap();
+        let later = [
+            RecordBatch { state_intervals: vec![interval(3, Some(7), 5), interval(7, None, 2)], ..Default::default() },
+            RecordBatch { state_intervals: vec![interval(7, Some(8), 2), interval(8, None, 3)], ..Default::default() },
+        ];
+        store.commit_all(&later).await.unwrap();
+        store.commit_all(&later).await.unwrap();
+        let got: Vec<_> = store
+            .state_intervals(&LineId::parse(PHONE_LINE).unwrap(), &StationId::parse("FT").unwrap())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|i| (i.started_at, i.ended_at))
+            .collect();
+        let want = vec![(at(0), Some(at(3))), (at(3), Some(at(7))), (at(7), Some(at(8))), (at(8), None)];
+        assert_eq!(got, want, "{}", db.label());
+        db.cleanup(store).await;
+    }
+}
+
 #[tokio::test]
 async fn master_data_registers_idempotently_and_all_or_nothing() {
     for db in TestDb::all().await {

@@ -139,6 +139,27 @@ pub(super) async fn line_page(req: HttpRequest, state: web::Data<WebState>, path
             if let Some(e) = &h.last_store_error {
                 link = format!("{link} · {}: {e}", words.store_failing);
             }
+            if h.lease_unconfirmed {
+                link = format!("{link} · {}", words.lease_unconfirmed);
+            }
+            if let Some(b) = &state.buffer {
+                let b = b.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+                if b.full {
+                    link = format!("{link} · {}", words.outbox_full);
+                }
+                if b.backlog_entries > 0 {
+                    let line_records = b.backlog_by_line.get(detail.line.as_str()).copied().unwrap_or(0);
+                    let since = b.oldest_queued_at.map(|t| lang.moment(t, zone)).unwrap_or_default();
+                    link = format!(
+                        "{link} · {}: {} ({} {since}), {} {}/s",
+                        words.outbox_waiting,
+                        lang.count(line_records),
+                        words.oldest,
+                        words.forwarding,
+                        lang.decimal(b.forward_rate, 0)
+                    );
+                }
+            }
             let rows = h
                 .stations
                 .iter()
