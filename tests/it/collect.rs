@@ -882,8 +882,8 @@ async fn a_full_outbox_stops_acknowledgements_raises_the_alarm_and_drops_nothing
     }
 }
 
-/// Chaos on a PostgreSQL server of the test's own: stopped during production, started again;
-/// later killed with SIGKILL, started again (crash recovery). The collector host rides out
+/// Chaos on a PostgreSQL server of the test's own: stopped for a minute of production, started
+/// again; later killed with SIGKILL, started again (crash recovery). The collector host rides out
 /// both on its outbox — the PLCs acknowledged throughout, production never blocked by the
 /// database — and forwards what it kept; the records are exact, none lost or doubled, no state
 /// interval left open twice.
@@ -895,7 +895,8 @@ async fn a_collector_host_rides_out_its_postgresql_stopped_and_killed_and_loses_
     let db = TestDb::Postgres { admin_url, name: "mes_chaos".into(), url };
     let dir = tempfile::tempdir().unwrap();
     let truth_file = dir.path().join("truth.jsonl");
-    let (sim, out, addresses) = simulator_process(dir.path(), &truth_file, 80, &[]);
+    // Long enough for a minute of production with the database stopped, then a kill.
+    let (sim, out, addresses) = simulator_process(dir.path(), &truth_file, 260, &[]);
     let store = db.store().await;
     let (_mes, _base) = serve_process(dir.path(), db.url(), &addresses, &bundled_files());
     let log = || std::fs::read_to_string(dir.path().join("collect.log")).unwrap_or_default();
@@ -911,8 +912,10 @@ async fn a_collector_host_rides_out_its_postgresql_stopped_and_killed_and_loses_
             _ => pg.kill(),
         }
         let down = std::time::Instant::now();
-        wait_until(&format!("PostgreSQL {how}: 120 records kept in the outbox"), Duration::from_secs(90), async || {
-            outbox_records(&outbox) >= 120
+        // Stopped: for a minute of production (the outage); killed: a short crash.
+        let outage = Duration::from_secs(if round == 0 { 60 } else { 5 });
+        wait_until(&format!("PostgreSQL {how}: 120 records kept in the outbox"), Duration::from_secs(120), async || {
+            outbox_records(&outbox) >= 120 && down.elapsed() >= outage
         })
         .await;
         eprintln!("PostgreSQL {how} for {:.1} s of production", down.elapsed().as_secs_f64());
