@@ -36,7 +36,7 @@ pub const OUTBOX_FILE: &str = "outbox.sqlite";
 const DIRECT_LIMIT: Duration = Duration::from_secs(10);
 
 /// Entries forwarded per round (consecutive batches among them share one transaction).
-const FORWARD_CHUNK: usize = 500;
+const FORWARD_CHUNK: usize = 100;
 
 /// The longest pause between forwarding attempts while the database stays away.
 const RETRY_MAX: Duration = Duration::from_secs(5);

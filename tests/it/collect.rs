@@ -914,9 +914,11 @@ async fn a_collector_host_rides_out_its_postgresql_stopped_and_killed_and_loses_
         let down = std::time::Instant::now();
         // Stopped: for a minute of production (the outage); killed: a short crash.
         let outage = Duration::from_secs(if round == 0 { 60 } else { 5 });
-        wait_until(&format!("PostgreSQL {how}: 120 records kept in the outbox"), Duration::from_secs(120), async || {
-            outbox_records(&outbox) >= 120 && down.elapsed() >= outage
-        })
+        wait_until(
+            &format!("PostgreSQL {how}: 120 records kept in the outbox"),
+            Duration::from_secs(120),
+            async || outbox_records(&outbox) >= 120 && down.elapsed() >= outage,
+        )
         .await;
         eprintln!("PostgreSQL {how} for {:.1} s of production", down.elapsed().as_secs_f64());
         pg.start_again();
@@ -931,6 +933,50 @@ async fn a_collector_host_rides_out_its_postgresql_stopped_and_killed_and_loses_
     assert!(log().contains("the line's lease is confirmed again"), "{}", log());
     drop(sim);
     db.cleanup(store).await;
+}
+
+/// A collector killed with SIGKILL while it forwards the outbox it filled during a cut, then
+/// started again: the new process forwards what is left (entries sent twice change nothing)
+/// before it resumes, and the records are exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_killed_while_forwarding_its_outbox_and_restarted_loses_or_doubles_nothing() {
+    for db in TestDb::all().await {
+        if db.label() == "sqlite" {
+            continue; // an embedded store is local: it keeps no outbox
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let truth_file = dir.path().join("truth.jsonl");
+        let (sim, out, addresses) = simulator_process(dir.path(), &truth_file, 120, &[]);
+        let store = db.store().await;
+        let proxy = CutProxy::before(&db).await;
+        let mut first = collect_process(dir.path(), &proxy.url, &addresses, &bundled_files());
+        let log = || std::fs::read_to_string(dir.path().join("collect.log")).unwrap_or_default();
+        wait_until("the collector to store 30 records", Duration::from_secs(60), async || {
+            store.row_counts().await.unwrap()["station_results"] >= 30
+        })
+        .await;
+        proxy.cut();
+        let outbox = dir.path().join("outbox.sqlite");
+        // More entries than one forwarding round takes, so the kill lands between rounds.
+        wait_until("the outbox to hold 400 entries", Duration::from_secs(90), async || {
+            outbox_sum(&outbox, "count(*)") >= 400
+        })
+        .await;
+        let kept = outbox_records(&outbox);
+        proxy.restore();
+        wait_until("the first forwarding round", Duration::from_secs(30), async || log().contains("outbox forwarded"))
+            .await;
+        first.0.kill().unwrap(); // SIGKILL, mid-forward
+        first.0.wait().unwrap();
+        let left = outbox_records(&outbox);
+        eprintln!("killed while forwarding: {left} of {kept} kept records still in the outbox");
+
+        let _second = collect_process(dir.path(), db.url(), &addresses, &bundled_files());
+        assert_production_collected_exactly(&db, &store, out, &truth_file).await;
+        wait_until("the outbox to be emptied", Duration::from_secs(30), async || outbox_records(&outbox) == 0).await;
+        drop((sim, proxy));
+        db.cleanup(store).await;
+    }
 }
 
 /// Unit records waiting in the outbox file at `path` (0 before it exists).
