@@ -229,6 +229,12 @@ impl Outbox {
         Ok(())
     }
 
+    /// Keeps `batch` for the central database (what a collector's commit does while it is
+    /// away), or refuses when full.
+    pub async fn keep_batch(&self, batch: &RecordBatch) -> Result<(), StoreError> {
+        self.keep(&Entry::Batch(batch.clone())).await
+    }
+
     /// The oldest `limit` entries, in order.
     async fn first(&self, limit: usize) -> Result<Vec<Kept>, StoreError> {
         let rows = self
@@ -434,8 +440,8 @@ impl StoreAndForward {
         }
     }
 
-    /// Forwards everything kept, or fails.
-    async fn forward_all(&self) -> Result<(), StoreError> {
+    /// Forwards everything kept (in rounds, as the forwarder does), or fails.
+    pub async fn forward_all(&self) -> Result<(), StoreError> {
         while self.forward_round().await? > 0 {}
         Ok(())
     }

@@ -5,6 +5,7 @@ mod acquisition;
 mod audit;
 mod connect;
 mod events;
+mod outbox;
 mod reports;
 mod trace;
 
@@ -35,6 +36,9 @@ pub enum BenchCommand {
     Audit(audit::AuditBenchArgs),
     /// Shift reports of a full 12 h shift per format; plotters charts vs the old hand-written SVG.
     Reports(reports::ReportsBenchArgs),
+    /// Store-and-forward: keeping batches in the local outbox and forwarding them to
+    /// PostgreSQL, vs committing them straight; catch-up as a multiple of the line rate.
+    Outbox(outbox::OutboxArgs),
 }
 
 /// Options of `mes bench ingest`.
@@ -62,6 +66,7 @@ pub async fn run(config: &Config, command: BenchCommand) -> anyhow::Result<ExitC
         BenchCommand::Events(args) => return events::run(&args).await,
         BenchCommand::Audit(args) => return audit::run(config, &args).await,
         BenchCommand::Reports(args) => return reports::run(config, &args).await,
+        BenchCommand::Outbox(args) => return outbox::run(&args).await,
     };
     anyhow::ensure!(args.records > 0 && args.batch > 0, "--records and --batch must be positive");
     eprintln!("generating {} station results (seed {}) …", args.records, args.seed);
