@@ -247,7 +247,7 @@ impl Collectors {
                 holder: holder.clone(),
             };
             health.push(line.health.clone());
-            let running = match line.claim().await {
+            let running = match line.claim(false).await {
                 Some(Some(lease)) => Some(line.collector(lease, Some(driver)).await?),
                 _ => None,
             };
@@ -306,12 +306,13 @@ struct Running {
 }
 
 impl LineSupervisor {
-    /// Claims the line once: `Some(Some(held))` when it is this process's, `Some(None)` while
-    /// another process holds it, `None` when the store could not say (its health says who
+    /// Claims the line once (`returning`: see [`sink::LineLeases::claim`]): `Some(Some(held))`
+    /// when it is this process's, `Some(None)` while another process holds it, `None` when the store could not say (its health says who
     /// collects the line whenever the store could).
-    async fn claim(&self) -> Option<Option<Held>> {
+    async fn claim(&self, returning: bool) -> Option<Option<Held>> {
         let line = crate::domain::LineId::parse(self.profile.line.clone()).ok()?;
-        let claim = tokio::time::timeout(LEASE_EVERY * 2, self.ports.leases.claim(&line, &self.holder)).await;
+        let claim =
+            tokio::time::timeout(LEASE_EVERY * 2, self.ports.leases.claim(&line, &self.holder, returning)).await;
         let (ownership, held) = match claim {
             Ok(Ok(sink::Claim::Sole)) => (health::Ownership::Sole, Some(None)),
             Ok(Ok(sink::Claim::Held(lease))) => {
@@ -366,7 +367,7 @@ impl LineSupervisor {
                     changed = global.changed() => if changed.is_err() || *global.borrow() != collector::Mode::Run { return },
                     () = tokio::time::sleep(LEASE_EVERY) => {}
                 }
-                let claimed = self.claim().await;
+                let claimed = self.claim(false).await;
                 if claimed.is_none() {
                     self.set_ownership(health::Ownership::Standby { owner: None });
                 }
@@ -398,7 +399,7 @@ impl LineSupervisor {
                         // The database was away: the line is this process's again, or another
                         // process took it meanwhile (then this one stands by; what it kept in
                         // its outbox is forwarded all the same).
-                        match self.claim().await {
+                        match self.claim(true).await {
                             None => {}
                             Some(Some(lease)) => {
                                 tracing::info!(line = %self.profile.line, "the line's lease is confirmed again");

@@ -105,7 +105,17 @@ pub trait Interlock: Send + Sync {
 /// Who collects a line when several processes are configured for it: exactly one at a time.
 pub trait LineLeases: Send + Sync {
     /// Takes `line` for this process (named `holder` to the others) unless another holds it.
-    fn claim<'a>(&'a self, line: &'a LineId, holder: &'a str) -> BoxFuture<'a, Result<Claim, SinkError>>;
+    /// `returning`: this process collected the line until the database went away, and may keep
+    /// its newest records in an outbox; any other claim waits until a restarted database has
+    /// been up long enough for such a holder to return first (a standby that took the line
+    /// then would number a ready-flag station's records from what the database holds, and
+    /// collide with those the holder forwards).
+    fn claim<'a>(
+        &'a self,
+        line: &'a LineId,
+        holder: &'a str,
+        returning: bool,
+    ) -> BoxFuture<'a, Result<Claim, SinkError>>;
 }
 
 /// The answer to a claim.

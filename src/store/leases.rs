@@ -16,8 +16,18 @@ use crate::domain::ids::LineId;
 /// application's locks on the same database; the second is `hashtext(line code)`.
 const LOCK_CLASS: i32 = 0x004D_4553;
 
+/// How long after the database server starts only returning holders may claim a line: several
+/// of their claim rounds (every 2 s), so one that kept collecting through the outage gets its
+/// line back before a standby could.
+pub const RETURN_GRACE: std::time::Duration = std::time::Duration::from_secs(12);
+
 impl LineLeases for Store {
-    fn claim<'a>(&'a self, line: &'a LineId, holder: &'a str) -> BoxFuture<'a, Result<Claim, SinkError>> {
+    fn claim<'a>(
+        &'a self,
+        line: &'a LineId,
+        holder: &'a str,
+        returning: bool,
+    ) -> BoxFuture<'a, Result<Claim, SinkError>> {
         Box::pin(async move {
             if self.backend == Backend::Sqlite {
                 return Ok(Claim::Sole);
@@ -29,6 +39,20 @@ impl LineLeases for Store {
                 })
             };
             let mut conn = self.writer.get_postgres_connection_pool().acquire().await.map_err(failed)?;
+            if !returning {
+                // A server that restarted lately: a holder that rode the outage out on its
+                // outbox may be about to return; let it (it claims every 2 s).
+                let up: f64 = sea_orm::sqlx::query_scalar(
+                    "SELECT extract(epoch FROM now() - pg_postmaster_start_time())::float8",
+                )
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(failed)?;
+                if up < RETURN_GRACE.as_secs_f64() {
+                    tracing::debug!(line = %line, up_s = up, "the database restarted lately; leaving the line to its last holder a moment");
+                    return Ok(Claim::Taken { owner: None });
+                }
+            }
             let got: bool = sea_orm::sqlx::query_scalar("SELECT pg_try_advisory_lock($1, hashtext($2))")
                 .bind(LOCK_CLASS)
                 .bind(line.as_str())

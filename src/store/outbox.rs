@@ -321,9 +321,9 @@ fn oldest(c: &Connection) -> Result<Option<DateTime<Utc>>, rusqlite::Error> {
 pub struct StoreAndForward {
     store: Arc<Store>,
     outbox: Outbox,
-    /// The master data registered through this sink, registered again when the database has
-    /// lost it (it was replaced while the outbox waited).
-    plants: Mutex<Vec<PlantModel>>,
+    /// The master data registered through this sink (by the lines it names), registered again
+    /// when the database has lost it (it was replaced while the outbox waited).
+    plants: Mutex<std::collections::BTreeMap<Vec<String>, PlantModel>>,
     /// One forwarding round at a time (the forwarder's, or a resuming collector's).
     forwarding: tokio::sync::Mutex<()>,
     /// Wakes the forwarder when something is kept.
@@ -336,14 +336,14 @@ impl StoreAndForward {
         Self {
             store,
             outbox,
-            plants: Mutex::new(Vec::new()),
+            plants: Mutex::default(),
             forwarding: tokio::sync::Mutex::new(()),
             kept: tokio::sync::Notify::new(),
         }
     }
 
     /// Forwards the outbox whenever it holds something and the database answers, until `stop`
-    /// turns `true` (then one last round).
+    /// turns `true` (then one last round; what is left waits for the next start).
     pub async fn forward(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
         let mut pause = Duration::from_millis(250);
         loop {
@@ -358,6 +358,8 @@ impl StoreAndForward {
                         _ = stop.changed() => {}
                     }
                 }
+                // Stopping: one round, not the whole backlog (the next start forwards the rest).
+                Ok(_) if stopping => return,
                 Ok(_) => pause = Duration::from_millis(250),
                 Err(e) => {
                     if stopping {
@@ -459,7 +461,7 @@ impl StoreAndForward {
     async fn register_again(&self) {
         let plants = self.plants.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         self.store.forget_master_ids().await;
-        for p in &plants {
+        for p in plants.values() {
             if let Err(e) = self.store.register_plant(p).await {
                 tracing::error!(error = %e, "registering the lines again before forwarding failed");
             }
@@ -532,7 +534,8 @@ impl RecordSink for StoreAndForward {
 
     fn register_plant<'a>(&'a self, plant: &'a PlantModel) -> BoxFuture<'a, Result<(), SinkError>> {
         Box::pin(async move {
-            self.plants.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(plant.clone());
+            let lines = plant.lines.iter().map(|l| l.id.to_string()).collect();
+            self.plants.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(lines, plant.clone());
             RecordSink::register_plant(self.store.as_ref(), plant).await
         })
     }

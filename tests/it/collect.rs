@@ -895,13 +895,33 @@ async fn a_collector_host_rides_out_its_postgresql_stopped_and_killed_and_loses_
     let db = TestDb::Postgres { admin_url, name: "mes_chaos".into(), url };
     let dir = tempfile::tempdir().unwrap();
     let truth_file = dir.path().join("truth.jsonl");
+    // The phone line with ready-flag stations, whose record numbers the MES assigns: a standby
+    // taking a line over while the holder's outbox still held records would number new ones
+    // from what the database holds, and collide with them.
+    let phone = dir.path().join("phone-flags.toml");
+    std::fs::write(&phone, phone_line_with_flag_handshakes_text()).unwrap();
+    let line_profile = format!("phone={}", phone.display());
     // Long enough for a minute of production with the database stopped, then a kill.
-    let (sim, out, addresses) = simulator_process(dir.path(), &truth_file, 260, &[]);
+    let (sim, out, addresses) =
+        simulator_process(dir.path(), &truth_file, 260, &["--line-profile".into(), line_profile]);
+    let mut profiles = bundled_files();
+    profiles[1] = phone;
     let store = db.store().await;
-    let (_mes, _base) = serve_process(dir.path(), db.url(), &addresses, &bundled_files());
-    let log = || std::fs::read_to_string(dir.path().join("collect.log")).unwrap_or_default();
+    let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir_all(&a_dir).unwrap();
+    std::fs::create_dir_all(&b_dir).unwrap();
+    let (a, _base) = serve_process(&a_dir, db.url(), &addresses, &profiles);
+    let log = || std::fs::read_to_string(a_dir.join("collect.log")).unwrap_or_default();
+    let lines: Vec<String> = all_lines().iter().map(|p| p.line.clone()).collect();
+    let held_by_a = async || {
+        let owners = store.line_owners().await.unwrap_or_default();
+        lines.iter().all(|l| owners.get(l).is_some_and(|o| o.ends_with(&format!(" pid {}", a.0.id()))))
+    };
+    wait_until("the first host to hold every line", Duration::from_secs(60), async || held_by_a().await).await;
+    // A hot standby for the same lines.
+    let _b = collect_process(&b_dir, db.url(), &addresses, &profiles);
     let stored = async || store.row_counts().await.map_or(0, |c| c["station_results"]);
-    let outbox = dir.path().join("outbox.sqlite");
+    let outbox = a_dir.join("outbox.sqlite");
     wait_until("the collectors to store 60 records", Duration::from_secs(60), async || stored().await >= 60).await;
 
     for (round, how) in ["stopped", "killed with SIGKILL"].into_iter().enumerate() {
@@ -927,7 +947,15 @@ async fn a_collector_host_rides_out_its_postgresql_stopped_and_killed_and_loses_
         })
         .await;
         assert!(stored().await >= before + 120, "what the outbox kept while PostgreSQL was {how} is stored");
+        wait_until(
+            "the holder that rode the outage out to hold its lines again",
+            Duration::from_secs(20),
+            async || held_by_a().await,
+        )
+        .await;
     }
+    let b_log = std::fs::read_to_string(b_dir.join("collect.log")).unwrap_or_default();
+    assert!(!b_log.contains("line taken over"), "the standby took a line the holder still had records of: {b_log}");
     assert_production_collected_exactly(&db, &store, out, &truth_file).await;
     assert!(log().contains("lease cannot be confirmed"), "{}", log());
     assert!(log().contains("the line's lease is confirmed again"), "{}", log());
