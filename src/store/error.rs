@@ -196,3 +196,25 @@ impl StoreError {
         move |source| StoreError::Db { operation, source }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only an unreachable database sends a write to the outbox; a refused write must fail
+    /// where it happened, or it would wait in the outbox for ever.
+    #[test]
+    fn an_unreachable_database_is_told_from_a_refused_write() {
+        let db = |source| StoreError::Db { operation: "committing a batch", source };
+        let io = || sea_orm::sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        let runtime = |e| sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(e));
+        assert!(db(DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout)).is_unavailable());
+        assert!(db(DbErr::Exec(runtime(io()))).is_unavailable());
+        assert!(db(DbErr::Conn(runtime(sea_orm::sqlx::Error::PoolClosed))).is_unavailable());
+        assert!(StoreError::NoAnswer { after: std::time::Duration::from_secs(10) }.is_unavailable());
+        assert!(!db(DbErr::Custom("constraint".into())).is_unavailable());
+        assert!(!db(DbErr::Exec(runtime(sea_orm::sqlx::Error::RowNotFound))).is_unavailable());
+        assert!(!StoreError::UnknownLine { line: "x".into() }.is_unavailable());
+        assert!(!StoreError::OutboxFull { capacity_bytes: 1 }.is_unavailable());
+    }
+}
