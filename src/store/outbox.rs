@@ -60,7 +60,8 @@ enum Entry {
 }
 
 impl Entry {
-    fn line(&self) -> &LineId {
+    /// The line the entry is counted under (an empty batch, never kept in practice: none).
+    fn line(&self) -> &str {
         match self {
             Entry::Batch(b) => b
                 .records
@@ -68,9 +69,9 @@ impl Entry {
                 .map(|r| &r.line)
                 .or_else(|| b.state_intervals.first().map(|i| &i.line))
                 .or_else(|| b.counter_samples.first().map(|s| &s.line))
-                .unwrap_or(&PLANT_WIDE),
-            Entry::Close { line, .. } => line,
-            Entry::Answer(a) => &a.line,
+                .map_or("", LineId::as_str),
+            Entry::Close { line, .. } => line.as_str(),
+            Entry::Answer(a) => a.line.as_str(),
         }
     }
 
@@ -81,10 +82,6 @@ impl Entry {
         }
     }
 }
-
-/// The line an empty batch is counted under (never kept: empty batches are not committed).
-static PLANT_WIDE: std::sync::LazyLock<LineId> =
-    std::sync::LazyLock::new(|| LineId::parse("-".to_owned()).unwrap_or_else(|_| unreachable!()));
 
 /// A kept entry read back for forwarding.
 struct Kept {
@@ -187,7 +184,7 @@ impl Outbox {
             value: e.to_string(),
         })?;
         let bytes = text.len() as u64;
-        let (line, records) = (entry.line().to_string(), entry.records());
+        let (line, records) = (entry.line().to_owned(), entry.records());
         {
             let mut s = self.lock_status();
             // Once full it stays refusing until forwarding made room: small batches slipping
@@ -274,7 +271,7 @@ impl Outbox {
                 s.backlog_records = s.backlog_records.saturating_sub(records);
                 s.bytes = s.bytes.saturating_sub(k.bytes);
                 s.forwarded_records += records;
-                if let Some(n) = s.backlog_by_line.get_mut(k.entry.line().as_str()) {
+                if let Some(n) = s.backlog_by_line.get_mut(k.entry.line()) {
                     *n = n.saturating_sub(records);
                 }
             }
