@@ -656,6 +656,30 @@ fn serve_process(data_dir: &Path, url: &str, addresses: &[(String, String)], pro
     Child::serving(collecting(&["serve", "--listen", "127.0.0.1:0"], data_dir, url, addresses, profiles))
 }
 
+/// What each test of a collector cut off from PostgreSQL starts with: a temp folder, `mes
+/// simulate` of the three lines for `minutes` of production writing its ground truth there,
+/// the store, and a proxy before its server.
+struct CutOff {
+    dir: tempfile::TempDir,
+    truth_file: PathBuf,
+    sim: Child,
+    out: SimulatorOutput,
+    addresses: Vec<(String, String)>,
+    store: Store,
+    proxy: CutProxy,
+}
+
+impl CutOff {
+    async fn start(db: &TestDb, minutes: u32) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let truth_file = dir.path().join("truth.jsonl");
+        let (sim, out, addresses) = simulator_process(dir.path(), &truth_file, minutes, &[]);
+        let store = db.store().await;
+        let proxy = CutProxy::before(db).await;
+        Self { dir, truth_file, sim, out, addresses, store, proxy }
+    }
+}
+
 /// A TCP proxy in front of PostgreSQL whose connections the test can cut: while cut, every
 /// connection through it is closed and new ones are refused.
 struct CutProxy {
@@ -733,12 +757,8 @@ async fn a_collector_cut_off_from_its_database_without_an_outbox_loses_or_double
         if db.label() == "sqlite" {
             continue; // an embedded store has no connection to cut
         }
-        let dir = tempfile::tempdir().unwrap();
-        let truth_file = dir.path().join("truth.jsonl");
         // Longer than the others: production blocks while the collector is cut off.
-        let (sim, out, addresses) = simulator_process(dir.path(), &truth_file, 80, &[]);
-        let store = db.store().await;
-        let proxy = CutProxy::before(&db).await;
+        let CutOff { dir, truth_file, sim, out, addresses, store, proxy } = CutOff::start(&db, 80).await;
         let config = write_config(dir.path(), "[outbox]\nenabled = false\n");
         let config = config.to_str().unwrap();
         let mut cmd =
@@ -782,11 +802,7 @@ async fn a_collector_cut_off_from_its_database_keeps_collecting_into_its_outbox_
         if db.label() == "sqlite" {
             continue; // an embedded store is local: it keeps no outbox
         }
-        let dir = tempfile::tempdir().unwrap();
-        let truth_file = dir.path().join("truth.jsonl");
-        let (sim, out, addresses) = simulator_process(dir.path(), &truth_file, 60, &[]);
-        let store = db.store().await;
-        let proxy = CutProxy::before(&db).await;
+        let CutOff { dir, truth_file, sim, out, addresses, store, proxy } = CutOff::start(&db, 60).await;
         let (_mes, base) = serve_process(dir.path(), &proxy.url, &addresses, &bundled_files());
         let log = || std::fs::read_to_string(dir.path().join("collect.log")).unwrap_or_default();
         wait_until("the collectors to store 60 records", Duration::from_secs(60), async || {
@@ -835,11 +851,7 @@ async fn a_full_outbox_stops_acknowledgements_raises_the_alarm_and_drops_nothing
         if db.label() == "sqlite" {
             continue; // an embedded store is local: it keeps no outbox
         }
-        let dir = tempfile::tempdir().unwrap();
-        let truth_file = dir.path().join("truth.jsonl");
-        let (sim, out, addresses) = simulator_process(dir.path(), &truth_file, 60, &[]);
-        let store = db.store().await;
-        let proxy = CutProxy::before(&db).await;
+        let CutOff { dir, truth_file, sim, out, addresses, store, proxy } = CutOff::start(&db, 60).await;
         let config = write_config(dir.path(), "[outbox]\nmax_kb = 24\n");
         let serve = ["serve", "--listen", "127.0.0.1:0", "--config", config.to_str().unwrap()];
         let (_mes, base) = Child::serving(collecting(&serve, dir.path(), &proxy.url, &addresses, &bundled_files()));
@@ -972,11 +984,7 @@ async fn a_collector_killed_while_forwarding_its_outbox_and_restarted_loses_or_d
         if db.label() == "sqlite" {
             continue; // an embedded store is local: it keeps no outbox
         }
-        let dir = tempfile::tempdir().unwrap();
-        let truth_file = dir.path().join("truth.jsonl");
-        let (sim, out, addresses) = simulator_process(dir.path(), &truth_file, 120, &[]);
-        let store = db.store().await;
-        let proxy = CutProxy::before(&db).await;
+        let CutOff { dir, truth_file, sim, out, addresses, store, proxy } = CutOff::start(&db, 120).await;
         let mut first = collect_process(dir.path(), &proxy.url, &addresses, &bundled_files());
         let log = || std::fs::read_to_string(dir.path().join("collect.log")).unwrap_or_default();
         wait_until("the collector to store 30 records", Duration::from_secs(60), async || {
