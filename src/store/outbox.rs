@@ -423,10 +423,10 @@ impl StoreAndForward {
     async fn forward_group(&self, group: &[Kept]) -> Result<(), StoreError> {
         match &group[0].entry {
             Entry::Batch(_) => {
-                let batches: Vec<RecordBatch> = group
+                let batches: Vec<&RecordBatch> = group
                     .iter()
                     .filter_map(|k| match &k.entry {
-                        Entry::Batch(b) => Some(b.clone()),
+                        Entry::Batch(b) => Some(b),
                         _ => None,
                     })
                     .collect();

@@ -40,13 +40,13 @@ impl Store {
     /// Commits a batch in one transaction and returns after COMMIT. Idempotent on every natural
     /// key. On error nothing of the batch is written.
     pub async fn commit(&self, batch: &RecordBatch) -> Result<CommitReceipt, StoreError> {
-        self.commit_all(std::slice::from_ref(batch)).await
+        self.commit_all(&[batch]).await
     }
 
     /// Commits several batches in one transaction, as if committed one after the other: what a
     /// collector host's outbox forwards after the database was away, a transaction for many
     /// cycles instead of one each. Idempotent like [`Store::commit`].
-    pub async fn commit_all(&self, batches: &[RecordBatch]) -> Result<CommitReceipt, StoreError> {
+    pub async fn commit_all(&self, batches: &[&RecordBatch]) -> Result<CommitReceipt, StoreError> {
         let resolved = self.resolve(batches.iter().flat_map(|b| &b.records)).await?;
         let (_writer, txn) = self.begin_write().await?;
         let recorded_at = truncate_to_micros(Utc::now());

@@ -435,6 +435,7 @@ async fn intervals_opened_and_closed_in_one_batch_and_batches_committed_together
             RecordBatch { state_intervals: vec![interval(3, Some(7), 5), interval(7, None, 2)], ..Default::default() },
             RecordBatch { state_intervals: vec![interval(7, Some(8), 2), interval(8, None, 3)], ..Default::default() },
         ];
+        let later: Vec<&RecordBatch> = later.iter().collect();
         store.commit_all(&later).await.unwrap();
         store.commit_all(&later).await.unwrap();
         let got: Vec<_> = store
