@@ -234,18 +234,16 @@ async fn readyz(state: web::Data<WebState>) -> HttpResponse {
         "database": database.unwrap_or_else(|e| e),
         "collectors": collectors,
         "owners": owners,
-        "outbox": outbox.map(|o| serde_json::json!({
-            "backlog_records": o.backlog_records,
-            "backlog_entries": o.backlog_entries,
-            "backlog_by_line": o.backlog_by_line,
-            "bytes": o.bytes,
-            "capacity_bytes": o.capacity_bytes,
-            "oldest_waiting_seconds": o.oldest_queued_at.map(|t| (chrono::Utc::now() - t).num_seconds().max(0)),
-            "forwarded_records": o.forwarded_records,
-            "forward_rate": o.forward_rate,
-            "full": o.full,
-            "database_error": o.database_error,
-        })),
+        "outbox": outbox.map(|o| {
+            // The status as it is, its oldest entry as an age rather than a moment.
+            let waiting = o.oldest_queued_at.map(|t| (chrono::Utc::now() - t).num_seconds().max(0));
+            let mut v = serde_json::to_value(o).unwrap_or_default();
+            if let Some(fields) = v.as_object_mut() {
+                fields.remove("oldest_queued_at");
+                fields.insert("oldest_waiting_seconds".into(), waiting.into());
+            }
+            v
+        }),
     });
     if ready { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
 }
