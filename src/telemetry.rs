@@ -57,6 +57,9 @@ pub const HTTP_SECONDS: &str = "mes_http_request_seconds";
 pub const EVENT_CLIENTS: &str = "mes_event_clients";
 /// Seconds one recomputation of every line's live summary took (the cost of a store change).
 pub const LIVE_REFRESH_SECONDS: &str = "mes_live_refresh_seconds";
+/// Seconds from a commit (announced by PostgreSQL) to the first live summary showing it, for
+/// the oldest new commit of each summary: what a wall screen lags behind the line.
+pub const LIVE_COMMIT_TO_PUBLISH_SECONDS: &str = "mes_live_commit_to_publish_seconds";
 /// Times the live view woke to look at the store (label `cause`: `notify`, a commit announced
 /// by PostgreSQL; `resumed`, catching up after the listening connection was lost; `poll`, the
 /// SQLite marker poll; `clock`, figures that move with time).
@@ -166,6 +169,11 @@ fn describe() {
     describe_counter!(LEDGER_ENTRIES, "Audit ledger entries appended by closing periods.");
     describe_counter!(LEDGER_CLOSE_ERRORS, "Automatic closes of the audit ledger that failed; retried.");
     describe_counter!(LIVE_WAKEUPS, "Times the live view woke to look at the store, by cause.");
+    describe_histogram!(
+        LIVE_COMMIT_TO_PUBLISH_SECONDS,
+        metrics::Unit::Seconds,
+        "Seconds from a commit to the first live summary showing it (oldest new commit of each summary)."
+    );
     describe_histogram!(
         LIVE_REFRESH_SECONDS,
         metrics::Unit::Seconds,

@@ -208,6 +208,8 @@ pub struct LineEngine {
     next_unit: u64,
     /// Reels already used by an earlier run of the plant (see [`LineEngine::continue_after`]).
     reel_base: u64,
+    /// Where this line's block of IMEIs starts (see [`LineEngine::number_block`]).
+    imei_base: u64,
     /// Serialised sub-assemblies waiting to be consumed, by kind (`pcba`).
     pub supply: std::collections::BTreeMap<String, VecDeque<String>>,
     /// Serials of units that left the last station with a pass, oldest first (feed these to the
@@ -301,6 +303,7 @@ impl LineEngine {
             now_ms: 0,
             next_unit: 0,
             reel_base: 0,
+            imei_base: 0,
             supply: Default::default(),
             completed: VecDeque::new(),
             scrapped: VecDeque::new(),
@@ -343,6 +346,12 @@ impl LineEngine {
     fn reel_id(&self, i: usize, slot: usize, reel_no: u64) -> String {
         let n = reel_no + self.reel_base;
         format!("REEL-{}-{}-S{}-{n:05}", self.line.to_ascii_uppercase(), self.profiles[i].code, slot + 1)
+    }
+
+    /// Gives the `nth` line of its kind (from 0) a block of IMEIs of its own, 100,000 apart, so
+    /// many phone lines of one seed never pack the same number twice.
+    pub fn number_block(&mut self, nth: u64) {
+        self.imei_base = nth * 100_000;
     }
 
     /// Continues a plant that already ran: unit numbers (so serials, lots and IMEIs) start after
@@ -618,7 +627,7 @@ impl LineEngine {
                 }
             } else if c.kind == "imei" {
                 // Assigned at pack: one IMEI per phone, from the line's block of numbers.
-                imei(self.seed, unit.index)
+                imei(self.seed, self.imei_base + unit.index)
             } else {
                 // Lots change every 50 units, in unit order.
                 format!("{}-L{:05}", c.kind.to_ascii_uppercase().replace('_', "-"), unit.index / 50 + 1)

@@ -142,6 +142,7 @@ pub async fn simulate(
     // OPC UA servers run on after production stops (like the Modbus ones), so collectors can drain.
     let mut servers = Vec::new();
     let (mut modbus_k, mut opcua_k) = (0u16, 0u16);
+    let mut same_kind: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
     for profile in &options.lines {
         let is_opcua = matches!(profile.endpoint, Endpoint::OpcUa { .. });
         let (first, k) =
@@ -214,12 +215,17 @@ pub async fn simulate(
             }
             addresses.push((key, station_addr));
         }
-        let prefix = match profile.kind.as_str() {
-            "smt" => "PCB",
-            "tablet" => "TB1",
-            _ => "PH1",
+        // The nth line of a kind numbers its units apart from the others (serials, IMEIs): a
+        // plant of many lines of one kind makes no serial twice.
+        let nth = *same_kind.entry(profile.kind.clone()).and_modify(|n| *n += 1).or_insert(0u64);
+        let prefix = match (profile.kind.as_str(), nth) {
+            ("smt", 0) => "PCB".to_owned(),
+            ("smt", n) => format!("PCB{}", n + 1),
+            ("tablet", n) => format!("TB{}", n + 1),
+            (_, n) => format!("PH{}", n + 1),
         };
-        let mut engine = LineEngine::new(profile, options.seed, options.start, prefix, 4);
+        let mut engine = LineEngine::new(profile, options.seed, options.start, &prefix, 4);
+        engine.number_block(nth);
         engine.continue_after(options.resume.units_after, options.resume.reels_after);
         // Boards from the outside supplier (no SMT line simulated) are unknown to any MES:
         // validating them would refuse every one.

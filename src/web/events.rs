@@ -1,7 +1,9 @@
 //! `/events`: server-sent events for the live pages. Each event is the whole state of every
 //! line (`event: summary`, its `id` the Unix milliseconds it was published), sent on connect (once the first is computed) and then whenever the live view
 //! recomputes it; a comment line every 15 s keeps proxies from closing an idle stream. The
-//! browser's `EventSource` reconnects by itself after a server restart.
+//! browser's `EventSource` reconnects by itself after a server restart. On PostgreSQL an event
+//! that shows commits for the first time is preceded by a comment `: committed <ms>`, the
+//! instant the oldest of them was committed, so a client can measure commit-to-screen latency.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +20,8 @@ use super::live::Snapshot;
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 fn event(snapshot: &Snapshot) -> web::Bytes {
-    web::Bytes::from(format!("event: summary\nid: {}\ndata: {}\n\n", snapshot.published_ms, snapshot.json))
+    let committed = snapshot.oldest_commit_ms.map(|ms| format!(": committed {ms}\n")).unwrap_or_default();
+    web::Bytes::from(format!("{committed}event: summary\nid: {}\ndata: {}\n\n", snapshot.published_ms, snapshot.json))
 }
 
 /// The most `/events` clients one web process serves at once (each holds a connection and a

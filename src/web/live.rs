@@ -74,6 +74,34 @@ pub struct Snapshot {
     /// When it was published (Unix milliseconds): sent as the event id, so a client can tell
     /// how far behind it is.
     pub published_ms: i64,
+    /// The oldest commit this summary shows for the first time (Unix milliseconds, as
+    /// announced by PostgreSQL); `None` on SQLite or when it shows nothing newly committed.
+    pub oldest_commit_ms: Option<i64>,
+}
+
+/// Commits announced but not yet shown, so each summary can say how late its oldest new commit
+/// reaches the screen. A commit announced before a marker read began is in that read.
+#[derive(Debug, Default)]
+struct Unshown {
+    /// Announced commit instants (Unix ms) not yet attributed to a summary.
+    instants: Vec<i64>,
+    /// Commits before this instant are in a summary already published.
+    shown_before: i64,
+}
+
+impl Unshown {
+    fn announced(&mut self, at: Option<i64>) {
+        self.instants.extend(at.filter(|at| *at >= self.shown_before));
+    }
+
+    /// The marker read that began at `read_at` shows every commit before it: the oldest of them
+    /// not shown before, if `published` (else they were all in the summary already out).
+    fn read(&mut self, read_at: i64, published: bool) -> Option<i64> {
+        let oldest = self.instants.iter().copied().filter(|at| *at < read_at).min();
+        self.instants.retain(|at| *at >= read_at);
+        self.shown_before = self.shown_before.max(read_at);
+        oldest.filter(|_| published)
+    }
 }
 
 /// The latest summaries, watched: a reader sees the newest value and is woken when it changes.
@@ -103,19 +131,30 @@ impl Live {
         self.tx.subscribe()
     }
 
-    fn publish(&self, lines: Vec<crate::figures::LineSummary>, json: String) {
+    fn publish(&self, lines: Vec<crate::figures::LineSummary>, json: String, oldest_commit_ms: Option<i64>) {
         let published_ms = chrono::Utc::now().timestamp_millis();
-        self.tx.send_replace(Some(Arc::new(Snapshot { lines, json, published_ms })));
+        if let Some(at) = oldest_commit_ms {
+            let seconds = (published_ms - at).max(0) as f64 / 1000.0;
+            metrics::histogram!(crate::telemetry::LIVE_COMMIT_TO_PUBLISH_SECONDS).record(seconds);
+        }
+        self.tx.send_replace(Some(Arc::new(Snapshot { lines, json, published_ms, oldest_commit_ms })));
     }
 
-    /// Computes the summaries now with these held-unit counts and publishes them.
-    async fn refresh(&self, store: &Store, calendar: &ShiftCalendar, held: &BTreeMap<String, u64>) {
+    /// Computes the summaries now with these held-unit counts and publishes them, saying the
+    /// oldest commit they show for the first time.
+    async fn refresh(
+        &self,
+        store: &Store,
+        calendar: &ShiftCalendar,
+        held: &BTreeMap<String, u64>,
+        oldest_commit_ms: Option<i64>,
+    ) {
         let started = std::time::Instant::now();
         let summaries = crate::figures::line_summaries(store, calendar, chrono::Utc::now(), held).await;
         metrics::histogram!(crate::telemetry::LIVE_REFRESH_SECONDS).record(started.elapsed().as_secs_f64());
         match summaries {
             Ok(summaries) => match serde_json::to_string(&summaries) {
-                Ok(json) => self.publish(summaries, json),
+                Ok(json) => self.publish(summaries, json, oldest_commit_ms),
                 Err(e) => tracing::error!(error = %e, "serialising line summaries"),
             },
             Err(e) => tracing::warn!(error = %e, "line summaries not refreshed"),
@@ -136,7 +175,8 @@ impl Live {
         let mut looked = last;
         let mut held = Held::default();
         held.update(&store, &marker, true).await;
-        self.refresh(&store, &calendar, &held.counts).await;
+        self.refresh(&store, &calendar, &held.counts, None).await;
+        let mut unshown = Unshown::default();
         loop {
             let wake = async {
                 // A burst of commits is looked at once per POLL.
@@ -145,7 +185,13 @@ impl Live {
                     None => "poll",
                     Some(feed) => tokio::select! {
                         change = feed.next() => match change {
-                            Change::Committed => "notify",
+                            Change::Committed(at) => {
+                                unshown.announced(at);
+                                for at in feed.buffered() {
+                                    unshown.announced(at);
+                                }
+                                "notify"
+                            }
                             Change::Resumed => "resumed",
                         },
                         () = tokio::time::sleep_until(last + REFRESH) => "clock",
@@ -157,6 +203,7 @@ impl Live {
                 cause = wake => metrics::counter!(crate::telemetry::LIVE_WAKEUPS, "cause" => cause).increment(1),
             }
             looked = tokio::time::Instant::now();
+            let read_at = chrono::Utc::now().timestamp_millis();
             let now = match store.change_marker().await {
                 Ok(m) => m,
                 Err(e) => {
@@ -165,12 +212,37 @@ impl Live {
                 }
             };
             if now != marker || last.elapsed() >= REFRESH {
+                let oldest = unshown.read(read_at, now != marker);
                 held.update(&store, &now, now.first() != marker.first()).await;
                 marker = now;
                 last = tokio::time::Instant::now();
-                self.refresh(&store, &calendar, &held.counts).await;
+                self.refresh(&store, &calendar, &held.counts, oldest).await;
                 crate::telemetry::prometheus().run_upkeep();
+            } else {
+                unshown.read(read_at, false);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Unshown;
+
+    #[test]
+    fn a_summary_names_the_oldest_commit_it_shows_first_and_each_commit_counts_once() {
+        let mut u = Unshown::default();
+        u.announced(Some(100));
+        u.announced(Some(130));
+        u.announced(None);
+        // A read begun at 120 shows the commit of 100, not yet the one of 130.
+        assert_eq!(u.read(120, true), Some(100));
+        // An announcement arriving late for a commit the last read already showed is not new.
+        u.announced(Some(110));
+        assert_eq!(u.read(200, true), Some(130));
+        // Nothing new in the summary (the marker did not move): nothing attributed.
+        u.announced(Some(250));
+        assert_eq!(u.read(300, false), None);
+        assert_eq!(u.read(400, true), None);
     }
 }
