@@ -143,6 +143,7 @@ pub async fn simulate(
     let mut servers = Vec::new();
     let (mut modbus_k, mut opcua_k) = (0u16, 0u16);
     let mut same_kind: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    let mut opcua_lines = 0usize;
     for profile in &options.lines {
         let is_opcua = matches!(profile.endpoint, Endpoint::OpcUa { .. });
         let (first, k) =
@@ -166,20 +167,21 @@ pub async fn simulate(
             }
         }
         let image = Arc::new(Mutex::new(line_image));
+        // A server's certificate names its line (application URI): the first OPC UA line keeps
+        // the folder's, each further one has a folder of its own below it.
+        let login = if is_opcua && opcua_lines > 0 {
+            OpcUaLogin { pki_dir: options.opcua_login.pki_dir.join(&profile.line), ..options.opcua_login.clone() }
+        } else {
+            options.opcua_login.clone()
+        };
+        opcua_lines += usize::from(is_opcua);
         if is_opcua {
-            let handle = crate::opcua::serve(listener, profile, image.clone(), &options.opcua_login).await?;
+            let handle = crate::opcua::serve(listener, profile, image.clone(), &login).await?;
             match options.faults.drop_after {
                 // On OPC UA, a cut link is a server restart: every session is lost, the address
                 // space comes back with the same PLC state behind it.
                 Some(every) => {
-                    tokio::spawn(restart_opcua(
-                        handle,
-                        addr,
-                        profile.clone(),
-                        image.clone(),
-                        options.opcua_login.clone(),
-                        every,
-                    ));
+                    tokio::spawn(restart_opcua(handle, addr, profile.clone(), image.clone(), login.clone(), every));
                 }
                 None => servers.push(handle),
             }
@@ -207,7 +209,7 @@ pub async fn simulate(
             if is_opcua {
                 let mut own = profile.clone();
                 own.endpoint = station.endpoint.clone().unwrap_or_else(|| profile.endpoint.clone());
-                servers.push(crate::opcua::serve(listener, &own, image.clone(), &options.opcua_login).await?);
+                servers.push(crate::opcua::serve(listener, &own, image.clone(), &login).await?);
             } else {
                 let front = crate::modbus::ModbusFront::new(image.clone(), faults.clone())
                     .only(station.unit_id.into_iter().collect());

@@ -21,11 +21,21 @@ const BUNDLED: [(&str, &str, &str); 3] = [
 
 /// A bundled profile by line kind (`smt`, `phone`, `tablet`), as embedded in the binary.
 pub fn bundled(name: &str) -> anyhow::Result<Profile> {
-    let (_, path, text) = BUNDLED
+    let (path, text) = bundled_file(name)?;
+    Ok(Profile::parse(std::path::Path::new(path), text)?)
+}
+
+/// The text of a bundled profile by line kind, as shipped (to derive more lines of a kind).
+pub fn bundled_text(name: &str) -> anyhow::Result<&'static str> {
+    Ok(bundled_file(name)?.1)
+}
+
+fn bundled_file(name: &str) -> anyhow::Result<(&'static str, &'static str)> {
+    BUNDLED
         .iter()
         .find(|(n, _, _)| *n == name)
-        .with_context(|| format!("unknown line {name:?}: use smt, phone or tablet"))?;
-    Ok(Profile::parse(std::path::Path::new(path), text)?)
+        .map(|(_, path, text)| (*path, *text))
+        .with_context(|| format!("unknown line {name:?}: use smt, phone or tablet"))
 }
 
 /// Options of `mes simulate`.

@@ -38,7 +38,7 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 use tokio::sync::{Mutex, RwLock};
 
 pub use crate::domain::record::{CommitReceipt, RecordBatch};
-pub use changes::{Change, ChangeFeed};
+pub use changes::{Announced, Change, ChangeFeed, CommitSnapshot};
 pub use error::StoreError;
 pub use holds::HoldPlaced;
 pub use ledger::{RecordHash, StoredCheckpoint, StoredEntry};

@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::domain::shift::ShiftCalendar;
-use crate::store::{Change, Store};
+use crate::store::{Announced, Change, CommitSnapshot, Store};
 
 /// How often the change marker is read at most (on SQLite: how often it is read).
 pub const POLL: Duration = Duration::from_millis(200);
@@ -80,26 +80,30 @@ pub struct Snapshot {
 }
 
 /// Commits announced but not yet shown, so each summary can say how late its oldest new commit
-/// reaches the screen. A commit announced before a marker read began is in that read.
+/// reaches the screen: a commit is in the first summary whose read's snapshot shows it.
 #[derive(Debug, Default)]
 struct Unshown {
-    /// Announced commit instants (Unix ms) not yet attributed to a summary.
-    instants: Vec<i64>,
-    /// Commits before this instant are in a summary already published.
-    shown_before: i64,
+    /// Announced commits not yet attributed to a summary.
+    pending: Vec<Announced>,
+    /// The snapshot of the last read: what it shows is in a summary already.
+    last: Option<CommitSnapshot>,
 }
 
 impl Unshown {
-    fn announced(&mut self, at: Option<i64>) {
-        self.instants.extend(at.filter(|at| *at >= self.shown_before));
+    fn announced(&mut self, a: Option<Announced>) {
+        let Some(a) = a else { return };
+        if !self.last.as_ref().is_some_and(|s| s.shows(a.xid)) {
+            self.pending.push(a);
+        }
     }
 
-    /// The marker read that began at `read_at` shows every commit before it: the oldest of them
-    /// not shown before, if `published` (else they were all in the summary already out).
-    fn read(&mut self, read_at: i64, published: bool) -> Option<i64> {
-        let oldest = self.instants.iter().copied().filter(|at| *at < read_at).min();
-        self.instants.retain(|at| *at >= read_at);
-        self.shown_before = self.shown_before.max(read_at);
+    /// A read with `snapshot` begins: the oldest commit it shows for the first time, if it
+    /// leads to a `published` summary (else what it shows was all in the summary already out).
+    fn read(&mut self, snapshot: Option<CommitSnapshot>, published: bool) -> Option<i64> {
+        let snapshot = snapshot?;
+        let oldest = self.pending.iter().filter(|a| snapshot.shows(a.xid)).map(|a| a.at_ms).min();
+        self.pending.retain(|a| !snapshot.shows(a.xid));
+        self.last = Some(snapshot);
         oldest.filter(|_| published)
     }
 }
@@ -187,9 +191,6 @@ impl Live {
                         change = feed.next() => match change {
                             Change::Committed(at) => {
                                 unshown.announced(at);
-                                for at in feed.buffered() {
-                                    unshown.announced(at);
-                                }
                                 "notify"
                             }
                             Change::Resumed => "resumed",
@@ -203,7 +204,17 @@ impl Live {
                 cause = wake => metrics::counter!(crate::telemetry::LIVE_WAKEUPS, "cause" => cause).increment(1),
             }
             looked = tokio::time::Instant::now();
-            let read_at = chrono::Utc::now().timestamp_millis();
+            // Every announcement already here, then the snapshot, taken before the marker: what
+            // it shows, the marker and the figures show too.
+            let snapshot = match feed.as_mut() {
+                Some(feed) => {
+                    for at in feed.arrived() {
+                        unshown.announced(at);
+                    }
+                    store.commit_snapshot().await.ok().flatten()
+                }
+                None => None,
+            };
             let now = match store.change_marker().await {
                 Ok(m) => m,
                 Err(e) => {
@@ -212,14 +223,14 @@ impl Live {
                 }
             };
             if now != marker || last.elapsed() >= REFRESH {
-                let oldest = unshown.read(read_at, now != marker);
+                let oldest = unshown.read(snapshot, now != marker);
                 held.update(&store, &now, now.first() != marker.first()).await;
                 marker = now;
                 last = tokio::time::Instant::now();
                 self.refresh(&store, &calendar, &held.counts, oldest).await;
                 crate::telemetry::prometheus().run_upkeep();
             } else {
-                unshown.read(read_at, false);
+                unshown.read(snapshot, false);
             }
         }
     }
@@ -228,21 +239,31 @@ impl Live {
 #[cfg(test)]
 mod tests {
     use super::Unshown;
+    use crate::store::{Announced, CommitSnapshot};
+
+    fn snapshot(text: &str) -> Option<CommitSnapshot> {
+        CommitSnapshot::from_text(text)
+    }
 
     #[test]
     fn a_summary_names_the_oldest_commit_it_shows_first_and_each_commit_counts_once() {
         let mut u = Unshown::default();
-        u.announced(Some(100));
-        u.announced(Some(130));
+        let a = |at_ms, xid| Some(Announced { at_ms, xid });
+        u.announced(a(100, 10));
+        u.announced(a(130, 12));
         u.announced(None);
-        // A read begun at 120 shows the commit of 100, not yet the one of 130.
-        assert_eq!(u.read(120, true), Some(100));
+        // The read sees transaction 10, not 12 (still committing).
+        assert_eq!(u.read(snapshot("11:13:12"), true), Some(100));
         // An announcement arriving late for a commit the last read already showed is not new.
-        u.announced(Some(110));
-        assert_eq!(u.read(200, true), Some(130));
+        u.announced(a(90, 9));
+        assert_eq!(u.read(snapshot("13:13:"), true), Some(130));
         // Nothing new in the summary (the marker did not move): nothing attributed.
-        u.announced(Some(250));
-        assert_eq!(u.read(300, false), None);
-        assert_eq!(u.read(400, true), None);
+        u.announced(a(250, 20));
+        assert_eq!(u.read(snapshot("21:21:"), false), None);
+        assert_eq!(u.read(snapshot("22:22:"), true), None);
+        // Without a snapshot (the database away), nothing is attributed or forgotten.
+        u.announced(a(300, 30));
+        assert_eq!(u.read(None, true), None);
+        assert_eq!(u.read(snapshot("31:31:"), true), Some(300));
     }
 }

@@ -38,19 +38,24 @@ pub struct EventsArgs {
 
 /// What one client saw: event ids (publication instants) and the lag of each, in ms.
 #[derive(Debug, Default)]
-struct Seen {
-    ids: Vec<i64>,
+pub(super) struct Seen {
+    pub(super) ids: Vec<i64>,
     lags_ms: Vec<i64>,
-    error: Option<String>,
+    /// For each event preceded by `: committed <ms>` (PostgreSQL): arrival − that commit, in ms.
+    pub(super) commit_lags_ms: Vec<i64>,
+    pub(super) error: Option<String>,
 }
 
-fn listen(url: &str, token: &str, until: Instant, stop: &AtomicBool) -> Seen {
+/// Reads the `/events` stream at `url` (with `token` as a bearer, if any) until `until` or `stop`.
+pub(super) fn listen(url: &str, token: &str, until: Instant, stop: &AtomicBool) -> Seen {
     let mut seen = Seen::default();
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(until.saturating_duration_since(Instant::now()) + Duration::from_secs(20)))
         .build()
         .into();
-    let response = match agent.get(url).header("Authorization", &format!("Bearer {token}")).call() {
+    let request = agent.get(url);
+    let request = if token.is_empty() { request } else { request.header("Authorization", &format!("Bearer {token}")) };
+    let response = match request.call() {
         Ok(r) => r,
         Err(e) => {
             seen.error = Some(e.to_string());
@@ -58,12 +63,19 @@ fn listen(url: &str, token: &str, until: Instant, stop: &AtomicBool) -> Seen {
         }
     };
     let reader = std::io::BufReader::new(response.into_body().into_reader());
+    let mut committed = None;
     for line in reader.lines() {
         let Ok(line) = line else { break };
+        if let Some(at) = line.strip_prefix(": committed ").and_then(|v| v.trim().parse::<i64>().ok()) {
+            committed = Some(at);
+        }
         if let Some(id) = line.strip_prefix("id: ").and_then(|v| v.trim().parse::<i64>().ok()) {
             let now = chrono::Utc::now().timestamp_millis();
             seen.ids.push(id);
             seen.lags_ms.push(now - id);
+            if let Some(at) = committed.take() {
+                seen.commit_lags_ms.push(now - at);
+            }
         }
         if Instant::now() >= until || stop.load(Ordering::Relaxed) {
             break;
@@ -85,7 +97,8 @@ fn run_clients(url: &str, token: &str, clients: usize, seconds: u64) -> Vec<Seen
     handles.into_iter().map(|h| h.map(|h| h.join().unwrap_or_default()).unwrap_or_default()).collect()
 }
 
-fn percentile(sorted: &[i64], p: f64) -> i64 {
+/// The `p` quantile of sorted milliseconds, nearest rank (0 for none).
+pub(super) fn percentile(sorted: &[i64], p: f64) -> i64 {
     if sorted.is_empty() {
         return 0;
     }

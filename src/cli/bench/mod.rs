@@ -7,6 +7,7 @@ mod connect;
 mod events;
 mod outbox;
 mod reports;
+mod scale;
 mod trace;
 
 use std::process::ExitCode;
@@ -39,6 +40,9 @@ pub enum BenchCommand {
     /// Store-and-forward: keeping batches in the local outbox and forwarding them to
     /// PostgreSQL, vs committing them straight; catch-up as a multiple of the line rate.
     Outbox(outbox::OutboxArgs),
+    /// Many lines over several collector and web processes on one PostgreSQL: records/s, CPU
+    /// per line, commit-to-`/events` latency, failover time, catch-up after an outage.
+    Scale(scale::ScaleArgs),
 }
 
 /// Options of `mes bench ingest`.
@@ -67,6 +71,7 @@ pub async fn run(config: &Config, command: BenchCommand) -> anyhow::Result<ExitC
         BenchCommand::Audit(args) => return audit::run(config, &args).await,
         BenchCommand::Reports(args) => return reports::run(config, &args).await,
         BenchCommand::Outbox(args) => return outbox::run(&args).await,
+        BenchCommand::Scale(args) => return scale::run(&args).await,
     };
     anyhow::ensure!(args.records > 0 && args.batch > 0, "--records and --batch must be positive");
     eprintln!("generating {} station results (seed {}) …", args.records, args.seed);
