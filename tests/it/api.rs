@@ -979,7 +979,7 @@ fn web_only_process(url: &str, data_dir: &std::path::Path) -> (crate::harness::C
 /// Two web processes, two committing processes' worth of connections (two stores).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_web_process_hears_every_commit_on_postgresql_and_catches_up_after_a_cut_or_a_restart() {
-    use crate::collect::{fetch_text, sample, wait_until};
+    use crate::collect::{fetch_text, plain_sample, sample, wait_until};
     for db in TestDb::all().await {
         if db.label() == "sqlite" {
             continue; // one process per SQLite store: the live view polls it
@@ -1048,6 +1048,11 @@ async fn every_web_process_hears_every_commit_on_postgresql_and_catches_up_after
         each_woken(&bases, "notify", 2.0).await;
         for base in &bases {
             assert_eq!(wakeups(base, "poll").await, 0.0, "on PostgreSQL the live view does not poll");
+            // Both summaries showing a new commit say how late it reached them (seconds, same clock).
+            let (_, metrics) = fetch_text(base, "/metrics").await;
+            let shown = plain_sample(&metrics, "mes_live_commit_to_publish_seconds_count").unwrap_or(0.0);
+            let late = plain_sample(&metrics, "mes_live_commit_to_publish_seconds_sum").unwrap_or(f64::MAX);
+            assert!(shown >= 2.0 && late / shown < 5.0, "{base}: {shown} commits shown, {late} s in all: {metrics}");
         }
 
         // Their listening connections cut: they listen again and catch up on what they missed.

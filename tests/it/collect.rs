@@ -391,6 +391,45 @@ async fn collectors_record_exactly_what_the_simulated_plcs_produced() {
 
 /// Connections cut, answers stalled past the timeout, server-busy exceptions, PLC restarts,
 /// counter resets and jumps, forced faults: still every record exactly once.
+/// A plant of several lines of one kind in one simulation (as `mes bench scale` runs): each
+/// further line numbers its serials and IMEIs apart and each OPC UA line has a certificate of
+/// its own, so every line is collected, exactly, and no serial or IMEI is made twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_lines_of_each_kind_are_collected_exactly_and_make_no_serial_or_imei_twice() {
+    let db = TestDb::sqlite();
+    let second = |file: &str, kind: &str| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("plc-profiles").join(file);
+        let text = std::fs::read_to_string(&path).unwrap().replace(&format!("{kind}-1"), &format!("{kind}-2"));
+        Profile::parse(&path, &text).unwrap()
+    };
+    let mut lines = all_lines();
+    lines.extend([
+        second("smt-line.toml", "smt"),
+        second("phone-line.toml", "phone"),
+        second("tablet-line.toml", "tablet"),
+    ]);
+    let run = run_profiles(&db, lines, 11, "", &[], |_| {}).await;
+    assert_exact(db.label(), &run.truth, &run.got);
+    for line in ["smt-2", "phone-2", "tablet-2"] {
+        assert!(run.truth.iter().filter(|t| t.line == line).count() > 50, "too few records of {line}");
+    }
+    // A serial belongs to one line (units move between lines only as consumed boards).
+    let mut line_of: BTreeMap<&str, &str> = BTreeMap::new();
+    for t in &run.truth {
+        let first = *line_of.entry(&t.serial).or_insert(&t.line);
+        assert_eq!(first, t.line, "serial {} made on two lines", t.serial);
+    }
+    let mut imeis: BTreeMap<&str, &str> = BTreeMap::new();
+    for t in &run.truth {
+        for c in t.consumed.iter().filter(|c| c.kind == "imei") {
+            let first = *imeis.entry(&c.id).or_insert(&t.serial);
+            assert_eq!(first, t.serial, "IMEI {} packed into two phones", c.id);
+        }
+    }
+    assert!(imeis.len() > 20, "phones were packed on both lines: {}", imeis.len());
+    db.cleanup(Arc::into_inner(run.store).unwrap()).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_on_the_link_and_in_the_plcs_lose_or_double_nothing() {
     for db in TestDb::all().await {
@@ -1032,8 +1071,8 @@ fn outbox_sum(path: &Path, what: &str) -> u64 {
     c.query_row(&format!("SELECT coalesce({what}, 0) FROM outbox"), [], |r| r.get::<_, i64>(0)).map_or(0, |n| n as u64)
 }
 
-/// The value of the unlabelled Prometheus sample `name`.
-fn plain_sample(text: &str, name: &str) -> Option<f64> {
+/// The value of an unlabelled sample `name` in a Prometheus text.
+pub fn plain_sample(text: &str, name: &str) -> Option<f64> {
     text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
