@@ -179,8 +179,20 @@ pub async fn run(args: &EventsArgs) -> anyhow::Result<ExitCode> {
         );
         let (line, _) = summarise("baseline", &run_clients(&url, &token, 1, seconds));
         out.push_str(&line);
-        let (line, ok) = summarise("concurrent", &run_clients(&url, &token, clients, seconds));
+        let seen = run_clients(&url, &token, clients, seconds);
+        let (line, ok) = summarise("concurrent", &seen);
         out.push_str(&line);
+        let mut commit_lags: Vec<i64> = seen.iter().flat_map(|s| s.commit_lags_ms.iter().copied()).collect();
+        commit_lags.sort_unstable();
+        if !commit_lags.is_empty() {
+            out.push_str(&format!(
+                "\ncommit → arrival (PostgreSQL: events naming their oldest new commit): {} events, p50 {} ms, p99 {} ms, max {} ms\n",
+                commit_lags.len(),
+                percentile(&commit_lags, 0.5),
+                percentile(&commit_lags, 0.99),
+                commit_lags.last().copied().unwrap_or(0),
+            ));
+        }
         out.push_str(
             "\nupdates: summaries published while every client listened; missed: of those, summed over \
              clients; lag: arrival − publication (the event id), first event of each stream excluded.\n\
