@@ -101,6 +101,9 @@ struct StationRun {
     reads: metrics::Counter,
     /// Reads and their microseconds not yet added to the metrics (see [`METRICS_EVERY`]).
     unflushed: (u64, u64),
+    /// The validation request being answered: (epoch, request number, first seen, given up
+    /// as unanswered and recorded so).
+    asked: Option<(u32, u32, Instant, bool)>,
 }
 
 /// How often a collector adds its stations' read counts to `/metrics`: counting in place and
@@ -204,6 +207,7 @@ impl<D: Driver> Collector<D> {
                 read_micros: metrics::counter!(telemetry::READ_MICROSECONDS, &labels),
                 reads: metrics::counter!(telemetry::READS, &labels),
                 unflushed: (0, 0),
+                asked: None,
             });
         }
         let maps: Arc<[StationMap]> =
@@ -760,6 +764,44 @@ impl<D: Driver> Collector<D> {
         if !matches!(values.get(1), Some(Ok(plc_contract::codec::TagValue::Int(r))) if *r == i64::from(request)) {
             return Ok(()); // the PLC moved on meanwhile; the next poll sees its new request
         }
+        let run = &mut self.stations[i];
+        let first_seen = match run.asked {
+            Some((e, r, _, true)) if (e, r) == (epoch, request) => return Ok(()), // given up, recorded
+            Some((e, r, t, false)) if (e, r) == (epoch, request) => t,
+            _ => {
+                run.asked = Some((epoch, request, Instant::now(), false));
+                Instant::now()
+            }
+        };
+        // Past the station's timeout a station that lets units pass has done so: the unit is not
+        // judged any more (an answer now would describe nothing that happened) but recorded as
+        // unanswered, so it stays flagged. A blocking station waits for the answer.
+        if v.fallback == plc_contract::profile::Fallback::AllowAndFlag && first_seen.elapsed() >= v.timeout {
+            let answer = crate::domain::validation::ValidationAnswer {
+                line: self.line.clone(),
+                station: self.stations[i].code.clone(),
+                epoch,
+                request_seq: request,
+                serial: serial.clone(),
+                denied: None,
+                unanswered: true,
+                answered_at: Utc::now(),
+            };
+            self.ports
+                .interlock
+                .record_answer(&answer)
+                .await
+                .map_err(|e| StationFault::Station { error: e.to_string(), waiting: true })?;
+            self.stations[i].asked = Some((epoch, request, first_seen, true));
+            tracing::warn!(
+                line = %self.line,
+                station = %self.stations[i].code,
+                serial = %serial,
+                request,
+                "validation unanswered in time: the station let the unit pass by its fallback; recorded as unanswered"
+            );
+            return Ok(());
+        }
         let history = match crate::domain::SerialNumber::parse(serial.clone()) {
             Ok(s) => self
                 .ports
@@ -777,6 +819,7 @@ impl<D: Driver> Collector<D> {
             request_seq: request,
             serial: serial.clone(),
             denied,
+            unanswered: false,
             answered_at: Utc::now(),
         };
         self.ports

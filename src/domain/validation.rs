@@ -174,6 +174,14 @@ pub struct ValidationAnswer {
     pub serial: String,
     /// `None` allowed, else why denied.
     pub denied: Option<DenyReason>,
-    /// When the MES answered.
+    /// The MES could not judge the unit before the station's timeout (its database away, or
+    /// records still waiting to be forwarded) and the station let it pass by its fallback
+    /// (`allow_and_flag`): recorded so the unit stays flagged. `denied` is then `None`.
+    #[serde(default)]
+    pub unanswered: bool,
+    /// When the MES answered (for an unanswered request: when it gave up).
     pub answered_at: chrono::DateTime<chrono::Utc>,
 }
+
+/// The reason stored with an unanswered request the station let pass.
+pub const UNANSWERED_ALLOWED: &str = "unanswered_allowed_by_fallback";

@@ -53,7 +53,12 @@ impl Store {
                 answer.serial.clone().into(),
                 if answer.denied.is_some() { "deny" } else { "allow" }.into(),
                 i32::from(answer.denied.map_or(0, |d| d.code())).into(),
-                answer.denied.map(|d| d.as_str().to_owned()).into(),
+                match (answer.denied, answer.unanswered) {
+                    (Some(d), _) => Some(d.as_str().to_owned()),
+                    (None, true) => Some(crate::domain::validation::UNANSWERED_ALLOWED.to_owned()),
+                    (None, false) => None,
+                }
+                .into(),
                 super::writer::truncate_to_micros(answer.answered_at).into(),
             ])
             .on_conflict(
@@ -68,9 +73,13 @@ impl Store {
     }
 
     /// Every answer given to `line`'s stations, oldest first: `(station, request_seq, serial,
-    /// reason code)` (0 = allowed).
-    pub async fn validation_answers(&self, line: &str) -> Result<Vec<(String, u32, String, u16)>, StoreError> {
-        let sql = "SELECT s.code AS station, v.request_seq, v.serial, v.reason_code FROM validation_answers v \
+    /// reason code, reason)` (code 0 = allowed; the reason names a denial, or an unanswered
+    /// request the station let pass).
+    pub async fn validation_answers(
+        &self,
+        line: &str,
+    ) -> Result<Vec<(String, u32, String, u16, Option<String>)>, StoreError> {
+        let sql = "SELECT s.code AS station, v.request_seq, v.serial, v.reason_code, v.reason FROM validation_answers v \
                    JOIN stations s ON s.id = v.station_id JOIN lines l ON l.id = s.line_id \
                    WHERE l.code = $1 ORDER BY v.id";
         let rows = self
@@ -84,7 +93,8 @@ impl Store {
                     super::sql::get::<String>(r, "station")?,
                     u32::try_from(super::sql::get::<i64>(r, "request_seq")?).unwrap_or(0),
                     super::sql::get::<String>(r, "serial")?,
-                    u16::try_from(super::sql::get::<i32>(r, "reason_code")?).unwrap_or(0),
+                    u16::try_from(super::sql::get::<i16>(r, "reason_code")?).unwrap_or(0),
+                    super::sql::get::<Option<String>>(r, "reason")?,
                 ))
             })
             .collect()

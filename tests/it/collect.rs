@@ -873,6 +873,31 @@ async fn a_collector_cut_off_from_its_database_keeps_collecting_into_its_outbox_
         assert!(at_cut < read_truth(&truth_file).len() as u64, "production went on during the cut");
         wait_until("the outbox to be emptied", Duration::from_secs(30), async || outbox_records(&outbox) == 0).await;
         assert!(log().contains("outbox forwarded"), "{}", log());
+        // The tablet line's LOAD lets a board in by its fallback when no answer comes in time
+        // (the PLC's ground truth says "timeout"). Each such board is on record: as unanswered
+        // when the collector gave up on it (kept and forwarded like the rest), or with the
+        // verdict the collector wrote too late; nothing is flagged unanswered that was answered.
+        let asked: Vec<plc_contract::ValidationLine> =
+            std::fs::read_to_string(mes_simulators::run::validation_truth_path(&truth_file))
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+        let at_load =
+            |serial: &str| asked.iter().find(|v| v.line == "tablet-1" && v.station == "LOAD" && v.serial == serial);
+        let stored = store.validation_answers("tablet-1").await.unwrap();
+        for (station, _, serial, _, reason) in &stored {
+            if reason.as_deref() == Some(mes::domain::validation::UNANSWERED_ALLOWED) {
+                assert_eq!(station, "LOAD", "only the station that lets units pass gives up: {stored:?}");
+                assert_eq!(at_load(serial).map(|v| v.outcome.as_str()), Some("timeout"), "{serial}: {stored:?}");
+            }
+        }
+        for v in asked.iter().filter(|v| v.line == "tablet-1" && v.station == "LOAD" && v.outcome == "timeout") {
+            assert!(
+                stored.iter().any(|(st, _, serial, _, _)| *st == v.station && *serial == v.serial),
+                "{v:?}: {stored:?}"
+            );
+        }
         let (_, metrics) = fetch_text(&base, "/metrics").await;
         assert!(plain_sample(&metrics, "mes_outbox_forwarded_records_total").unwrap() >= kept as f64, "{metrics}");
         drop((sim, proxy));
@@ -1273,7 +1298,7 @@ async fn the_interlock_denies_held_failed_skipped_and_unknown_boards_and_allows_
     }
     for v in &answered {
         assert!(
-            stored.iter().any(|(station, _, serial, reason)| *station == v.station
+            stored.iter().any(|(station, _, serial, reason, _)| *station == v.station
                 && *serial == v.serial
                 && *reason == v.reason),
             "answer not recorded: {v:?}"
