@@ -10,11 +10,23 @@ use super::{MasterKind, Store, StoreError};
 use crate::domain::equipment::StationKind;
 use crate::domain::plant::{DefectName, DefectNames, PlantModel, ReasonNames};
 
+/// The advisory lock registrations take turns on (`'MER'` in ASCII: the MES's registration; line
+/// leases use `'MES'`).
+const REGISTRATION_LOCK: i64 = 0x004D_4552;
+
 impl Store {
     /// Registers the plant's master data in one transaction. Idempotent: rows are keyed by
     /// their codes and existing rows are left as they are, so it runs safely at every start.
+    /// On PostgreSQL registrations take turns (a transaction-scoped advisory lock): collector
+    /// processes starting together insert the same site, areas and products, in different
+    /// orders, and deadlocked (found by `mes bench scale`).
     pub async fn register_plant(&self, plant: &PlantModel) -> Result<(), StoreError> {
         let (_writer, txn) = self.begin_write().await?;
+        if self.backend == super::Backend::Postgres {
+            txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({REGISTRATION_LOCK})"))
+                .await
+                .map_err(StoreError::db("waiting for other processes' registrations"))?;
+        }
         let site = &plant.site;
         insert_ignore(
             &txn,

@@ -539,3 +539,60 @@ async fn counter_samples_in_a_period_start_with_the_last_one_before_it() {
         db.cleanup(store).await;
     }
 }
+
+/// Collector processes starting together (after a power cut, or `mes bench scale`) register
+/// their lines at once: the same site, areas and products from each, in different orders.
+/// They take turns instead of deadlocking, and every line ends registered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_registering_their_lines_at_once_do_not_deadlock() {
+    for db in TestDb::all().await {
+        if db.label() == "sqlite" {
+            continue; // one process per SQLite store
+        }
+        let store = db.store().await;
+        // Each round registers products new to the store (the inserts that collide), lines of
+        // four of each kind.
+        let profiles = |round: usize| -> Vec<plc_contract::profile::Profile> {
+            (1..=4)
+                .flat_map(|n| {
+                    ["smt-line.toml", "phone-line.toml", "tablet-line.toml"].map(|file| {
+                        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plc-profiles").join(file);
+                        let kind = file.trim_end_matches("-line.toml");
+                        let text = std::fs::read_to_string(&path)
+                            .unwrap()
+                            .replace(&format!("{kind}-1"), &format!("{kind}-{n}"))
+                            .replace("[product]\ncode = \"", &format!("[product]\ncode = \"R{round}-"));
+                        plc_contract::profile::Profile::parse(&path, &text).unwrap()
+                    })
+                })
+                .collect()
+        };
+        for round in 0..10 {
+            // Four "processes", each with its own connections and a share of the lines, in
+            // opposite orders.
+            let all = profiles(round);
+            let mut stores = Vec::new();
+            for _ in 0..4 {
+                stores.push(db.store().await); // connected before any starts
+            }
+            let mut tasks = Vec::new();
+            for (k, other) in stores.into_iter().enumerate() {
+                let mut mine: Vec<_> = all.iter().skip(k).step_by(4).cloned().collect();
+                if k % 2 == 1 {
+                    mine.reverse();
+                }
+                tasks.push(tokio::spawn(async move {
+                    let result = other.register_plant(&mes::acquisition::plant_of(&mine)).await;
+                    let _ = other.close().await;
+                    result
+                }));
+            }
+            for t in tasks {
+                t.await.unwrap().unwrap_or_else(|e| panic!("round {round}: {e}"));
+            }
+        }
+        let lines = store.line_codes().await.unwrap();
+        assert_eq!(lines.len(), 12, "{lines:?}");
+        db.cleanup(store).await;
+    }
+}
