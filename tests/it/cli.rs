@@ -496,3 +496,32 @@ fn bench_acquisition_connects_to_a_server_it_did_not_start() {
     }
     assert!(text.contains("median: collector achieved/configured"), "{text}");
 }
+
+/// `mes bench scale` at its smallest (one line of each kind, one collector and its standby,
+/// one web front): it runs every phase against real processes and PostgreSQL, and its
+/// record-for-record check passes (the run fails otherwise).
+#[test]
+fn bench_scale_runs_every_phase_and_finds_every_record_once() {
+    let Some(admin) = crate::harness::postgres_admin_url() else { return };
+    let out = mes(&[
+        "bench",
+        "scale",
+        "--postgres-url",
+        &admin,
+        "--lines",
+        "3",
+        "--collectors",
+        "1",
+        "--webs",
+        "1",
+        "--seconds",
+        "5",
+        "--outage-seconds",
+        "3",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("every record once"), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    for phase in ["steady production", "web 0:", "failover: collector 0 (3 lines", "outage:", "caught up in"] {
+        assert!(text.contains(phase), "{phase}: {text}");
+    }
+}

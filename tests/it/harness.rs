@@ -19,22 +19,31 @@ pub enum TestDb {
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// The PostgreSQL admin URL tests make their databases with (`MES_TEST_DATABASE_URL`); `None`
+/// with a loud notice when it is not set, and a failure under CI, where it must be.
+pub fn postgres_admin_url() -> Option<String> {
+    match std::env::var("MES_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI is set but MES_TEST_DATABASE_URL is not: the PostgreSQL half of the store tests would not run"
+            );
+            eprintln!(
+                "\n*** PostgreSQL tests SKIPPED: MES_TEST_DATABASE_URL is not set \
+                 (e.g. postgres://postgres@127.0.0.1:5432/postgres) ***\n"
+            );
+            None
+        }
+    }
+}
+
 impl TestDb {
     /// One fresh database per reachable backend.
     pub async fn all() -> Vec<TestDb> {
         let mut dbs = vec![TestDb::sqlite()];
-        match std::env::var("MES_TEST_DATABASE_URL") {
-            Ok(url) if !url.is_empty() => dbs.push(TestDb::postgres(&url).await),
-            _ => {
-                assert!(
-                    std::env::var_os("CI").is_none(),
-                    "CI is set but MES_TEST_DATABASE_URL is not: the PostgreSQL half of the store tests would not run"
-                );
-                eprintln!(
-                    "\n*** PostgreSQL store tests SKIPPED: MES_TEST_DATABASE_URL is not set \
-                     (e.g. postgres://postgres@127.0.0.1:5432/postgres) ***\n"
-                );
-            }
+        if let Some(url) = postgres_admin_url() {
+            dbs.push(TestDb::postgres(&url).await);
         }
         dbs
     }
