@@ -113,10 +113,7 @@ impl Store {
         if self.backend == Backend::Sqlite {
             return Ok(None);
         }
-        let failed = |e: sea_orm::sqlx::Error| StoreError::Db {
-            operation: "listening for commits",
-            source: sea_orm::DbErr::Custom(e.to_string()),
-        };
+        let failed = StoreError::sqlx("listening for commits");
         let mut listener = PgListener::connect_with(self.db.get_postgres_connection_pool()).await.map_err(failed)?;
         listener.listen(CHANNEL).await.map_err(failed)?;
         Ok(Some(ChangeFeed { listener }))
@@ -130,10 +127,7 @@ impl Store {
         let (text,): (String,) = sea_orm::sqlx::query_as("SELECT pg_current_snapshot()::text")
             .fetch_one(self.db.get_postgres_connection_pool())
             .await
-            .map_err(|e| StoreError::Db {
-                operation: "reading a snapshot",
-                source: sea_orm::DbErr::Custom(e.to_string()),
-            })?;
+            .map_err(StoreError::sqlx("reading a snapshot"))?;
         Ok(CommitSnapshot::from_text(&text))
     }
 

@@ -195,6 +195,12 @@ impl StoreError {
     pub(crate) fn db(operation: &'static str) -> impl FnOnce(DbErr) -> StoreError {
         move |source| StoreError::Db { operation, source }
     }
+
+    /// Wraps an error of sqlx used directly (PostgreSQL-only statements: locks, listening,
+    /// snapshots, provisioning) with the operation that hit it, as [`StoreError::db`] does.
+    pub(crate) fn sqlx(operation: &'static str) -> impl Fn(sea_orm::sqlx::Error) -> StoreError + Copy {
+        move |e| StoreError::Db { operation, source: DbErr::Custom(e.to_string()) }
+    }
 }
 
 #[cfg(test)]

@@ -32,12 +32,7 @@ impl LineLeases for Store {
             if self.backend == Backend::Sqlite {
                 return Ok(Claim::Sole);
             }
-            let failed = |e: sea_orm::sqlx::Error| {
-                SinkError::from(StoreError::Db {
-                    operation: "claiming a line",
-                    source: sea_orm::DbErr::Custom(e.to_string()),
-                })
-            };
+            let failed = |e| SinkError::from(StoreError::sqlx("claiming a line")(e));
             let mut conn = self.writer.get_postgres_connection_pool().acquire().await.map_err(failed)?;
             if !returning {
                 // A server that restarted lately: a holder that rode the outage out on its
@@ -95,10 +90,7 @@ impl Store {
             .bind(LOCK_CLASS)
             .fetch_all(self.db.get_postgres_connection_pool())
             .await
-            .map_err(|e| StoreError::Db {
-                operation: "reading line owners",
-                source: sea_orm::DbErr::Custom(e.to_string()),
-            })?;
+            .map_err(StoreError::sqlx("reading line owners"))?;
         Ok(rows.into_iter().collect())
     }
 }

@@ -36,9 +36,10 @@ async fn admin(admin_url: &str) -> Result<PgConnection, StoreError> {
 pub async fn create_database(admin_url: &str, name: &str) -> Result<String, StoreError> {
     check_name(name)?;
     let mut conn = admin(admin_url).await?;
-    sea_orm::sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.map_err(|e| {
-        StoreError::Db { operation: "creating a database", source: sea_orm::DbErr::Custom(e.to_string()) }
-    })?;
+    sea_orm::sqlx::query(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .map_err(StoreError::sqlx("creating a database"))?;
     Ok(with_database(admin_url, name))
 }
 
@@ -49,10 +50,7 @@ pub async fn drop_database(admin_url: &str, name: &str) -> Result<(), StoreError
     sea_orm::sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
         .execute(&mut conn)
         .await
-        .map_err(|e| StoreError::Db {
-            operation: "dropping a database",
-            source: sea_orm::DbErr::Custom(e.to_string()),
-        })?;
+        .map_err(StoreError::sqlx("dropping a database"))?;
     Ok(())
 }
 
@@ -84,10 +82,7 @@ pub async fn grant_service_role(owner_url: &str, role: &str, password: Option<&s
     check_name(role)?;
     let mut conn = admin(owner_url).await?;
     let run = |sql: String| sea_orm::sqlx::query(AssertSqlSafe(sql));
-    let failed = |e: sea_orm::sqlx::Error| StoreError::Db {
-        operation: "granting the service role",
-        source: sea_orm::DbErr::Custom(e.to_string()),
-    };
+    let failed = StoreError::sqlx("granting the service role");
     let exists: bool = sea_orm::sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
         .bind(role)
         .fetch_one(&mut conn)
