@@ -769,29 +769,16 @@ impl<D: Driver> Collector<D> {
             Some((e, r, _, true)) if (e, r) == (epoch, request) => return Ok(()), // given up, recorded
             Some((e, r, t, false)) if (e, r) == (epoch, request) => t,
             _ => {
-                run.asked = Some((epoch, request, Instant::now(), false));
-                Instant::now()
+                let now = Instant::now();
+                run.asked = Some((epoch, request, now, false));
+                now
             }
         };
         // Past the station's timeout a station that lets units pass has done so: the unit is not
         // judged any more (an answer now would describe nothing that happened) but recorded as
         // unanswered, so it stays flagged. A blocking station waits for the answer.
         if v.fallback == plc_contract::profile::Fallback::AllowAndFlag && first_seen.elapsed() >= v.timeout {
-            let answer = crate::domain::validation::ValidationAnswer {
-                line: self.line.clone(),
-                station: self.stations[i].code.clone(),
-                epoch,
-                request_seq: request,
-                serial: serial.clone(),
-                denied: None,
-                unanswered: true,
-                answered_at: Utc::now(),
-            };
-            self.ports
-                .interlock
-                .record_answer(&answer)
-                .await
-                .map_err(|e| StationFault::Station { error: e.to_string(), waiting: true })?;
+            record_answer(&*self.ports.interlock, &self.answer(i, epoch, request, &serial, None, true)).await?;
             self.stations[i].asked = Some((epoch, request, first_seen, true));
             tracing::warn!(
                 line = %self.line,
@@ -812,21 +799,7 @@ impl<D: Driver> Collector<D> {
             Err(_) => None,
         };
         let denied = crate::domain::validation::validate(history.as_ref(), &self.line, &self.stations[i].code);
-        let answer = crate::domain::validation::ValidationAnswer {
-            line: self.line.clone(),
-            station: self.stations[i].code.clone(),
-            epoch,
-            request_seq: request,
-            serial: serial.clone(),
-            denied,
-            unanswered: false,
-            answered_at: Utc::now(),
-        };
-        self.ports
-            .interlock
-            .record_answer(&answer)
-            .await
-            .map_err(|e| StationFault::Station { error: e.to_string(), waiting: true })?;
+        record_answer(&*self.ports.interlock, &self.answer(i, epoch, request, &serial, denied, false)).await?;
         let verdict = if denied.is_some() { 2 } else { 1 };
         let writes = [
             (&v.verdict, plc_contract::codec::TagValue::Int(verdict)),
@@ -845,6 +818,37 @@ impl<D: Driver> Collector<D> {
         );
         Ok(())
     }
+
+    /// The answer to station `i`'s request: `denied`, or given up as `unanswered`.
+    fn answer(
+        &self,
+        i: usize,
+        epoch: u32,
+        request: u32,
+        serial: &str,
+        denied: Option<crate::domain::validation::DenyReason>,
+        unanswered: bool,
+    ) -> crate::domain::validation::ValidationAnswer {
+        crate::domain::validation::ValidationAnswer {
+            line: self.line.clone(),
+            station: self.stations[i].code.clone(),
+            epoch,
+            request_seq: request,
+            serial: serial.to_owned(),
+            denied,
+            unanswered,
+            answered_at: Utc::now(),
+        }
+    }
+}
+
+/// Records an answer before anything is written to the PLC; a failure leaves the station
+/// waiting (the next poll asks again).
+async fn record_answer(
+    interlock: &dyn super::sink::Interlock,
+    answer: &crate::domain::validation::ValidationAnswer,
+) -> Result<(), StationFault> {
+    interlock.record_answer(answer).await.map_err(|e| StationFault::Station { error: e.to_string(), waiting: true })
 }
 
 /// A unit on hold (itself or through anything in it) that passed a pack station is reported:

@@ -122,12 +122,28 @@ fn numbered_profile(dir: &Path, kind: &str, n: usize) -> anyhow::Result<(PathBuf
     Ok((path, profile))
 }
 
-/// `url` with its host and port replaced by `addr` (the proxy).
-fn through(url: &str, addr: std::net::SocketAddr) -> anyhow::Result<String> {
-    let (scheme, rest) = url.split_once("://").context("a database URL has a scheme")?;
-    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let user = authority.rsplit_once('@').map(|(u, _)| format!("{u}@")).unwrap_or_default();
-    Ok(format!("{scheme}://{user}{addr}/{path}"))
+/// A database URL's parts: `scheme://[user@]server/path`.
+struct DbUrl<'a> {
+    scheme: &'a str,
+    user: Option<&'a str>,
+    /// Host and port.
+    server: &'a str,
+    path: &'a str,
+}
+
+impl<'a> DbUrl<'a> {
+    fn parse(url: &'a str) -> anyhow::Result<Self> {
+        let (scheme, rest) = url.split_once("://").context("a database URL has a scheme")?;
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let (user, server) = authority.rsplit_once('@').map_or((None, authority), |(u, s)| (Some(u), s));
+        Ok(Self { scheme, user, server, path })
+    }
+
+    /// The same URL with its host and port replaced by `addr` (the proxy).
+    fn through(&self, addr: std::net::SocketAddr) -> String {
+        let user = self.user.map(|u| format!("{u}@")).unwrap_or_default();
+        format!("{}://{user}{addr}/{}", self.scheme, self.path)
+    }
 }
 
 /// A TCP proxy to `upstream` that can be cut: while cut, it closes every connection through it
@@ -179,10 +195,9 @@ pub async fn run(args: &ScaleArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.collectors >= 1 && args.collectors <= args.lines, "--collectors must be 1..=--lines");
     anyhow::ensure!(args.webs >= 1, "--webs must be positive");
     anyhow::ensure!(args.speed > 0.0 && args.seconds > 0, "--speed and --seconds must be positive");
-    let host = args.postgres_url.split_once("://").map_or("", |(_, r)| r);
-    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let server = DbUrl::parse(&args.postgres_url)?.server;
     anyhow::ensure!(
-        ["127.0.0.1", "localhost", "[::1]"].iter().any(|h| host.starts_with(h)),
+        ["127.0.0.1", "localhost", "[::1]"].iter().any(|h| server.starts_with(h)),
         "--postgres-url must be on loopback: benchmarks talk to this machine only"
     );
     let name = format!("mes_bench_scale_{}_{}", std::process::id(), Utc::now().timestamp() % 100_000);
@@ -203,10 +218,9 @@ pub async fn run(args: &ScaleArgs) -> anyhow::Result<ExitCode> {
 /// The run itself, in the fresh database at `url`; the report and whether every goal was met.
 async fn measure(args: &ScaleArgs, url: &str, dir: &Path) -> anyhow::Result<(String, bool)> {
     let store = Store::connect(url).await?; // migrates the fresh database
-    let (upstream, _) = url.split_once("://").map(|(_, r)| r.split_once('/').unwrap_or((r, ""))).unwrap_or(("", ""));
-    let upstream = upstream.rsplit_once('@').map_or(upstream, |(_, h)| h).to_owned();
+    let db_url = DbUrl::parse(url)?;
     let (cut_tx, cut_rx) = watch::channel(false);
-    let proxied = through(url, proxy(upstream, cut_rx).await?)?;
+    let proxied = db_url.through(proxy(db_url.server.to_owned(), cut_rx).await?);
 
     // The plant: lines of the three kinds, numbered.
     let mut files = Vec::new();
@@ -527,10 +541,8 @@ mod tests {
     #[test]
     fn a_database_url_is_pointed_at_the_proxy_keeping_user_and_database() {
         let addr: std::net::SocketAddr = "127.0.0.1:6000".parse().unwrap();
-        assert_eq!(
-            super::through("postgres://postgres@127.0.0.1:5432/mes_x", addr).unwrap(),
-            "postgres://postgres@127.0.0.1:6000/mes_x"
-        );
-        assert_eq!(super::through("postgres://localhost/db", addr).unwrap(), "postgres://127.0.0.1:6000/db");
+        let through = |url| super::DbUrl::parse(url).unwrap().through(addr);
+        assert_eq!(through("postgres://postgres@127.0.0.1:5432/mes_x"), "postgres://postgres@127.0.0.1:6000/mes_x");
+        assert_eq!(through("postgres://localhost/db"), "postgres://127.0.0.1:6000/db");
     }
 }
