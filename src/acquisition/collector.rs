@@ -21,8 +21,8 @@ use super::schedule::{Due, ScanSchedule};
 use super::sink::{Ports, SinkError};
 use super::station::{StationMap, Status, Values, fingerprint, polled_classes};
 use crate::domain::counter::{CounterKind, CounterSample};
-use crate::domain::record::RecordBatch;
 use crate::domain::record::UnitRecord;
+use crate::domain::record::{Fence, RecordBatch};
 use crate::domain::state::{MachineState, StateInterval};
 use crate::domain::{IdError, LineId, PlcEpoch, StationId};
 use crate::telemetry;
@@ -169,6 +169,10 @@ pub struct Collector<D: Driver> {
     draining: bool,
     failures: u32,
     rng: ChaCha8Rng,
+    /// The line's lease epoch when several processes may collect it: records this collector
+    /// numbers (flag handshakes) are committed under it, in batches of their own, and
+    /// acknowledged only once the central database took them while the lease still held.
+    lease_epoch: Option<i64>,
 }
 
 impl<D: Driver> Collector<D> {
@@ -268,12 +272,20 @@ impl<D: Driver> Collector<D> {
             draining: false,
             failures: 0,
             rng: ChaCha8Rng::seed_from_u64(seed),
+            lease_epoch: None,
         })
     }
 
     /// The health this collector updates.
     pub fn health(&self) -> SharedHealth {
         self.health.clone()
+    }
+
+    /// Collects under a line lease of `epoch` (see [`crate::domain::record::Fence`]); `None`:
+    /// this process is the line's only collector.
+    pub fn with_lease_epoch(mut self, epoch: Option<i64>) -> Self {
+        self.lease_epoch = epoch;
+        self
     }
 
     /// Overrides the timing (tests use short backoffs).
@@ -509,12 +521,50 @@ impl<D: Driver> Collector<D> {
             }
             h.queue_depth = taken.len();
         }
-        let n = taken.len();
-        self.queue.set(n as f64);
+        self.queue.set(taken.len() as f64);
+        // Under a lease, records this process numbers go in a batch of their own that names
+        // the lease: refused once another process took the line, and never kept in an outbox.
+        let (numbered, taken): (Vec<Taken>, Vec<Taken>) = match self.lease_epoch {
+            Some(_) => taken.into_iter().partition(|t| self.stations[t.station].handshake.numbered_by_mes()),
+            None => (Vec::new(), taken),
+        };
         batch.records = taken.iter().map(|t| t.record.clone()).collect();
-        if batch.records.is_empty() && batch.state_intervals.is_empty() && batch.counter_samples.is_empty() {
-            return Ok(Cycle { taken: 0, waiting });
+        batch.fence = self.fence(false);
+        let mut stored = 0;
+        if !(batch.records.is_empty() && batch.state_intervals.is_empty() && batch.counter_samples.is_empty()) {
+            match self.deliver(batch, taken).await? {
+                Some(n) => stored += n,
+                None => return Ok(Cycle { taken: 0, waiting: true }),
+            }
         }
+        if !numbered.is_empty() {
+            let batch = RecordBatch {
+                records: numbered.iter().map(|t| t.record.clone()).collect(),
+                fence: self.fence(true),
+                ..Default::default()
+            };
+            match self.deliver(batch, numbered).await? {
+                Some(n) => stored += n,
+                None => return Ok(Cycle { taken: stored, waiting: true }),
+            }
+        }
+        if stored > 0 {
+            self.queue.set(0.0);
+            self.health.lock().queue_depth = 0;
+        }
+        Ok(Cycle { taken: stored, waiting })
+    }
+
+    /// The lease a batch is taken under (`numbered`: it holds records this process numbered).
+    fn fence(&self, numbered: bool) -> Option<Fence> {
+        self.lease_epoch.map(|epoch| Fence { line: self.line.clone(), epoch, numbered })
+    }
+
+    /// Commits `batch` (holding the records `taken`), then acknowledges each record to its
+    /// PLC: how many records, or `None` when the commit failed (nothing acknowledged; the
+    /// batch's states and counter samples wait for the next commit).
+    async fn deliver(&mut self, batch: RecordBatch, taken: Vec<Taken>) -> Result<Option<usize>, DriverError> {
+        let n = taken.len();
         let started = Instant::now();
         let committed = self.ports.sink.commit(&batch).await;
         metrics::histogram!(telemetry::COMMIT_SECONDS, "line" => self.line.to_string())
@@ -534,16 +584,14 @@ impl<D: Driver> Collector<D> {
                     self.restore_master_data().await;
                 }
                 self.keep_unsent(batch);
-                return Ok(Cycle { taken: 0, waiting: true });
+                return Ok(None);
             }
         };
         tracing::debug!(line = %self.line, inserted = receipt.inserted, duplicates = receipt.duplicates, "committed");
         metrics::counter!(telemetry::RECORDS, "line" => self.line.to_string()).increment(receipt.inserted as u64);
         metrics::counter!(telemetry::DUPLICATES, "line" => self.line.to_string()).increment(receipt.duplicates as u64);
-        self.queue.set(0.0);
         {
             let mut h = self.health.lock();
-            h.queue_depth = 0;
             h.last_store_error = None;
             for t in &taken {
                 let s = &mut h.stations[t.station];
@@ -590,7 +638,7 @@ impl<D: Driver> Collector<D> {
         if let Some(e) = link_lost {
             return Err(e);
         }
-        Ok(Cycle { taken: n, waiting })
+        Ok(Some(n))
     }
 
     /// Keeps what `batch` saw of states and counters for the next commit: the collector has
@@ -606,7 +654,7 @@ impl<D: Driver> Collector<D> {
             state_intervals.drain(..(excess - samples).min(state_intervals.len()));
             tracing::warn!(line = %self.line, dropped = excess, "too many unsent states and counter samples; the oldest dropped");
         }
-        self.unsent = RecordBatch { records: Vec::new(), state_intervals, counter_samples };
+        self.unsent = RecordBatch { state_intervals, counter_samples, ..Default::default() };
     }
 
     /// The store lacks this line's master data (its database was replaced or restored from an

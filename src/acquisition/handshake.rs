@@ -71,6 +71,12 @@ impl Handshaker {
         }
     }
 
+    /// Whether the MES numbers this station's records (flag handshakes): two processes
+    /// numbering them apart could give two records one number.
+    pub fn numbered_by_mes(&self) -> bool {
+        self.handshake != Handshake::Sequence
+    }
+
     /// The natural key `(epoch, seq)` to store the presented record under. Sequence stations
     /// give their own number. Flag stations have none: the MES numbers their records, and a
     /// record presented again after an acknowledgement that did not arrive (identical content)

@@ -298,6 +298,8 @@ struct LineSupervisor {
 /// A collector running under a claim.
 struct Running {
     lease: Held,
+    /// The lease epoch the collector commits under (`None`: sole collector).
+    epoch: Option<i64>,
     /// The lease could not be confirmed while the database was away: the collector goes on
     /// into the sink's outbox and the line is claimed again once the database answers.
     unconfirmed: bool,
@@ -351,10 +353,12 @@ impl LineSupervisor {
             Some(d) => d,
             None => LineDriver::for_profile(&self.profile, &self.settings)?,
         };
-        let c =
-            collector::Collector::new(self.profile.clone(), driver, self.ports.clone(), self.health.clone()).await?;
+        let epoch = lease.as_ref().map(|l| l.epoch());
+        let c = collector::Collector::new(self.profile.clone(), driver, self.ports.clone(), self.health.clone())
+            .await?
+            .with_lease_epoch(epoch);
         let (mode, watch) = tokio::sync::watch::channel(collector::Mode::Run);
-        Ok(Running { lease, unconfirmed: false, mode, task: tokio::spawn(c.run(watch)) })
+        Ok(Running { lease, epoch, unconfirmed: false, mode, task: tokio::spawn(c.run(watch)) })
     }
 
     /// Collects while the claim holds and stands by while it does not, until `global` asks the
@@ -401,11 +405,25 @@ impl LineSupervisor {
                         // its outbox is forwarded all the same).
                         match self.claim(true).await {
                             None => {}
-                            Some(Some(lease)) => {
+                            Some(Some(lease)) if lease.as_ref().map(|l| l.epoch()) == run.epoch => {
                                 tracing::info!(line = %self.profile.line, "the line's lease is confirmed again");
                                 run.lease = lease;
                                 run.unconfirmed = false;
                                 self.health.lock().lease_unconfirmed = false;
+                            }
+                            Some(Some(lease)) => {
+                                // Another process held the line meanwhile (and let it go): what
+                                // this collector knows of the stations is stale. Start afresh
+                                // from the store, under the new epoch.
+                                tracing::warn!(line = %self.profile.line, "the line was held by another process meanwhile; collecting it afresh");
+                                run.mode.send_replace(collector::Mode::Stop);
+                                let _ = (&mut run.task).await;
+                                self.health.lock().lease_unconfirmed = false;
+                                match self.collector(lease, None).await {
+                                    Ok(r) => running = Some(r),
+                                    Err(e) => tracing::error!(line = %self.profile.line, error = %e, "cannot start the collector"),
+                                }
+                                continue;
                             }
                             // Its own earlier session, not yet ended by the server.
                             Some(None) if self.health.lock().ownership == (health::Ownership::Standby { owner: Some(self.holder.clone()) }) => {

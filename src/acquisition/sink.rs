@@ -133,6 +133,10 @@ pub enum Claim {
 
 /// A held line. Dropping it gives the line up.
 pub trait Lease: Send {
+    /// The line's lease epoch under this claim: what a commit that must not outlive the lease
+    /// names ([`crate::domain::record::Fence`]).
+    fn epoch(&self) -> i64;
+
     /// Whether the lease still holds. `false` once it may have ended (its connection is gone):
     /// the collector must stop at once, since another process may be taking the line over.
     fn holds(&mut self) -> BoxFuture<'_, bool>;

@@ -333,9 +333,9 @@ async fn history(config: &Config, args: &DemoArgs) -> anyhow::Result<ExitCode> {
     }
     store
         .commit(&RecordBatch {
-            records: Vec::new(),
             state_intervals: chunk.state_intervals.clone(),
             counter_samples: chunk.counter_samples.clone(),
+            ..Default::default()
         })
         .await?;
 

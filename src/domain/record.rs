@@ -292,6 +292,26 @@ pub struct RecordBatch {
     pub state_intervals: Vec<super::state::StateInterval>,
     /// Raw counter samples.
     pub counter_samples: Vec<super::counter::CounterSample>,
+    /// The line's lease the batch was taken under, when several processes may collect the
+    /// line: what of it may still be stored once another process took the line over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fence: Option<Fence>,
+}
+
+/// A line's lease as a commit names it (each new holder of a line raises its epoch). Under an
+/// epoch that is no longer the line's, a batch of records the MES numbered is refused whole
+/// (two holders may have given two records one number); any other batch keeps its records,
+/// keyed by the PLC and stored once whoever forwards them, and loses its state intervals and
+/// counter samples, which the new holder records from the same stations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fence {
+    /// The line.
+    pub line: LineId,
+    /// The lease epoch the collector holds the line under.
+    pub epoch: i64,
+    /// The batch holds records the MES numbered (flag-handshake stations): committed to the
+    /// central database under the current epoch, or not at all.
+    pub numbered: bool,
 }
 
 /// What a commit did.

@@ -135,10 +135,25 @@ pub enum StoreError {
         /// How long was waited.
         after: std::time::Duration,
     },
-    /// A unit cannot be judged while records kept during a database outage are still being
-    /// forwarded: the database does not know them yet.
-    #[error("records kept while the database was away are still being forwarded; the unit cannot be judged yet")]
-    Forwarding,
+    /// What was asked must wait while records kept during a database outage are still being
+    /// forwarded: the database does not know them yet (a unit cannot be judged by it, a record
+    /// numbered under a line's lease cannot be stored after them).
+    #[error("records kept while the database was away are still being forwarded; {what} must wait for them")]
+    Forwarding {
+        /// What waits.
+        what: &'static str,
+    },
+    /// A batch names a lease of its line that is no longer the current one: another process
+    /// took the line over (fencing); nothing was written.
+    #[error("line {line} is held under lease epoch {current:?}, not {epoch}: another process took it over")]
+    Fenced {
+        /// The line.
+        line: String,
+        /// The epoch the batch named.
+        epoch: i64,
+        /// The line's current epoch (none: never claimed).
+        current: Option<i64>,
+    },
     /// A stored value does not parse back (a row written by something other than this store).
     #[error("corrupt stored value in {table}.{column}: {value:?}")]
     Corrupt {

@@ -4,13 +4,22 @@
 //! about 11 s when its host or network does (server-side TCP keepalives set on the session).
 //! The connection's `application_name` names the holder, so any process can say who owns a
 //! line. A SQLite store belongs to one process: every claim is [`Claim::Sole`].
+//!
+//! Each claim also sets the line's lease epoch (`line_leases`): raised when a process other
+//! than the last holder claims it, kept when the same process claims it again (after the
+//! database was away). A commit naming an epoch ([`Fence`]) is refused once the line's epoch
+//! moved on, inside the commit's transaction: the row lock it takes makes a claim wait for a
+//! commit under the old epoch to end, so the new holder resumes from a store that holds it.
 
 use futures_util::future::BoxFuture;
 use sea_orm::sqlx::{Connection as _, PgConnection};
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
 
+use super::sql::{get, raw};
 use super::{Backend, Store, StoreError};
 use crate::acquisition::sink::{Claim, Lease, LineLeases, SinkError};
 use crate::domain::ids::LineId;
+use crate::domain::record::Fence;
 
 /// First key of every MES advisory lock (`'MES'` in ASCII), so they never meet another
 /// application's locks on the same database; the second is `hashtext(line code)`.
@@ -61,6 +70,19 @@ impl LineLeases for Store {
             // The lock lives with this session: it leaves the pool for good, named after its
             // holder, and the server drops it (and the lock) soon after the holder goes silent.
             let mut conn = conn.detach();
+            let epoch: i64 = sea_orm::sqlx::query_scalar(
+                "INSERT INTO line_leases (line_id, epoch, holder, claimed_at) \
+                 SELECT id, 1, $2, now() FROM lines WHERE code = $1 \
+                 ON CONFLICT (line_id) DO UPDATE SET \
+                 epoch = CASE WHEN line_leases.holder = EXCLUDED.holder THEN line_leases.epoch ELSE line_leases.epoch + 1 END, \
+                 holder = EXCLUDED.holder, claimed_at = EXCLUDED.claimed_at \
+                 RETURNING epoch",
+            )
+            .bind(line.as_str())
+            .bind(holder)
+            .fetch_one(&mut conn)
+            .await
+            .map_err(failed)?;
             sea_orm::sqlx::query(
                 "SELECT set_config('application_name', $1, false), set_config('tcp_keepalives_idle', '5', false), \
                  set_config('tcp_keepalives_interval', '2', false), set_config('tcp_keepalives_count', '3', false)",
@@ -69,8 +91,8 @@ impl LineLeases for Store {
             .execute(&mut conn)
             .await
             .map_err(failed)?;
-            tracing::info!(line = %line, holder, "line claimed");
-            Ok(Claim::Held(Box::new(PgLease { conn: Some(conn) })))
+            tracing::info!(line = %line, holder, epoch, "line claimed");
+            Ok(Claim::Held(Box::new(PgLease { conn: Some(conn), epoch })))
         })
     }
 }
@@ -93,15 +115,45 @@ impl Store {
             .map_err(StoreError::sqlx("reading line owners"))?;
         Ok(rows.into_iter().collect())
     }
+
+    /// Whether `fence`'s line is still held under its epoch, checked in the transaction `txn`
+    /// (the row stays share-locked until `txn` ends, so no claim raises the epoch meanwhile).
+    /// A batch of numbered records under an older epoch is refused ([`StoreError::Fenced`]).
+    pub(super) async fn check_fence(&self, txn: &DatabaseTransaction, fence: &Fence) -> Result<bool, StoreError> {
+        let lock = if self.backend == Backend::Postgres { " FOR SHARE OF ll" } else { "" };
+        let sql = format!(
+            "SELECT ll.epoch AS epoch FROM line_leases ll JOIN lines ln ON ln.id = ll.line_id WHERE ln.code = $1{lock}"
+        );
+        let row = txn
+            .query_one_raw(raw(txn.get_database_backend(), &sql, vec![fence.line.as_str().into()]))
+            .await
+            .map_err(StoreError::db("checking a line's lease"))?;
+        let current = row.map(|r| get::<i64>(&r, "epoch")).transpose()?;
+        if current == Some(fence.epoch) {
+            return Ok(true);
+        }
+        if fence.numbered {
+            tracing::warn!(line = %fence.line, epoch = fence.epoch, current, "records numbered under a lease another process took over are refused");
+            return Err(StoreError::Fenced { line: fence.line.to_string(), epoch: fence.epoch, current });
+        }
+        tracing::info!(line = %fence.line, epoch = fence.epoch, current, "states and counter samples taken under a lease another process took over are left out");
+        Ok(false)
+    }
 }
 
 /// A line held on its own PostgreSQL session.
 struct PgLease {
     /// `None` once the session failed: the lock may be gone, and stays given up.
     conn: Option<PgConnection>,
+    /// The line's lease epoch this claim set.
+    epoch: i64,
 }
 
 impl Lease for PgLease {
+    fn epoch(&self) -> i64 {
+        self.epoch
+    }
+
     fn holds(&mut self) -> BoxFuture<'_, bool> {
         Box::pin(async move {
             let Some(conn) = self.conn.as_mut() else { return false };

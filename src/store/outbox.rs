@@ -512,6 +512,15 @@ impl RecordSink for StoreAndForward {
                 }
                 .into());
             }
+            if batch.fence.as_ref().is_some_and(|f| f.numbered) {
+                // Numbered by this process under the line's lease: stored centrally, where the
+                // lease is checked, or not at all (then the PLC keeps it). Kept here, it could
+                // meet a record another holder gave the same number.
+                if !self.outbox.is_empty() {
+                    return Err(StoreError::Forwarding { what: "a record numbered under the line's lease" }.into());
+                }
+                return Ok(within(self.store.commit(batch)).await?);
+            }
             let done = self.write_or_keep(self.store.commit(batch), || Entry::Batch(batch.clone())).await?;
             Ok(done.unwrap_or_else(|| CommitReceipt { inserted: batch.records.len(), ..Default::default() }))
         })
@@ -548,7 +557,7 @@ impl Interlock for StoreAndForward {
             // The database does not know what waits in the outbox: judging by it could deny a
             // unit for a step it did pass. Unanswered, the station follows its fallback.
             if !self.outbox.is_empty() {
-                return Err(StoreError::Forwarding.into());
+                return Err(StoreError::Forwarding { what: "judging a unit" }.into());
             }
             Interlock::unit_history(self.store.as_ref(), serial).await
         })

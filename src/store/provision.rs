@@ -56,10 +56,11 @@ pub async fn drop_database(admin_url: &str, name: &str) -> Result<(), StoreError
 
 /// Tables the service changes rows of after inserting them, and how: unit status, hold
 /// release, closing a state interval (the database lets it close once, nothing more), master
-/// data re-registered from a profile, users and their sessions. Every other table is SELECT
+/// data re-registered from a profile, users and their sessions, a line's lease epoch (raised
+/// by each new holder). Every other table is SELECT
 /// and INSERT only: recorded production rows and the ledger are append-only for the service
 /// whatever the triggers say.
-pub const SERVICE_MUTATES: [(&str, &str); 10] = [
+pub const SERVICE_MUTATES: [(&str, &str); 11] = [
     ("units", "UPDATE"),
     ("holds", "UPDATE"),
     ("state_intervals", "UPDATE"),
@@ -70,6 +71,7 @@ pub const SERVICE_MUTATES: [(&str, &str); 10] = [
     ("fault_reasons", "UPDATE"),
     ("users", "UPDATE"),
     ("sessions", "UPDATE, DELETE"),
+    ("line_leases", "UPDATE"),
 ];
 
 /// Makes `role` the least-privileged login the service runs as on the database of

@@ -49,10 +49,17 @@ impl Store {
     pub async fn commit_all(&self, batches: &[&RecordBatch]) -> Result<CommitReceipt, StoreError> {
         let resolved = self.resolve(batches.iter().flat_map(|b| &b.records)).await?;
         let (_writer, txn) = self.begin_write().await?;
+        let mut held = Vec::with_capacity(batches.len());
+        for batch in batches {
+            held.push(match &batch.fence {
+                Some(fence) => self.check_fence(&txn, fence).await?,
+                None => true,
+            });
+        }
         let recorded_at = truncate_to_micros(Utc::now());
         let receipt = write_records(&txn, &resolved, recorded_at).await?;
         // Batch by batch: one statement may not close an interval another row of it opens.
-        for batch in batches {
+        for batch in batches.iter().zip(held).filter_map(|(b, held)| held.then_some(b)) {
             write_state_intervals(self, &txn, &batch.state_intervals).await?;
             write_counter_samples(self, &txn, &batch.counter_samples).await?;
         }

@@ -613,6 +613,50 @@ async fn assert_production_collected_exactly(db: &TestDb, store: &Store, mut out
     }
 }
 
+/// What each test of two collector hosts for the same lines starts with: a temp folder with a
+/// data folder per host (`a`, `b`), `mes simulate` of the three lines for `minutes` of
+/// production — the phone line with flag-handshake stations, whose record numbers the MES
+/// assigns — writing its ground truth there, and the profiles to collect them with.
+struct TwoHosts {
+    _dir: tempfile::TempDir,
+    truth_file: PathBuf,
+    sim: Child,
+    out: SimulatorOutput,
+    addresses: Vec<(String, String)>,
+    profiles: Vec<PathBuf>,
+    a_dir: PathBuf,
+    b_dir: PathBuf,
+}
+
+impl TwoHosts {
+    fn start(minutes: u32) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let truth_file = dir.path().join("truth.jsonl");
+        let phone = dir.path().join("phone-flags.toml");
+        std::fs::write(&phone, phone_line_with_flag_handshakes_text()).unwrap();
+        let line_profile = format!("phone={}", phone.display());
+        let (sim, out, addresses) =
+            simulator_process(dir.path(), &truth_file, minutes, &["--line-profile".into(), line_profile]);
+        let mut profiles = bundled_files();
+        profiles[1] = phone;
+        let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir_all(&a_dir).unwrap();
+        std::fs::create_dir_all(&b_dir).unwrap();
+        Self { _dir: dir, truth_file, sim, out, addresses, profiles, a_dir, b_dir }
+    }
+}
+
+/// Whether the process `pid` holds every line of the three.
+async fn held_by(store: &Store, pid: u32) -> bool {
+    let owners = store.line_owners().await.unwrap_or_default();
+    all_lines().iter().all(|p| owners.get(&p.line).is_some_and(|o| o.ends_with(&format!(" pid {pid}"))))
+}
+
+/// A process's log in its data folder (empty before it exists).
+fn log_in(data_dir: &Path) -> String {
+    std::fs::read_to_string(data_dir.join("collect.log")).unwrap_or_default()
+}
+
 /// Two collecting processes configured for the same three lines on one PostgreSQL: each line
 /// is collected by one of them, the other stands by; the holder killed with SIGKILL, the
 /// standby takes every line over within 10 s (SPEC: line ownership), resuming from the store,
@@ -623,34 +667,20 @@ async fn a_standby_collector_takes_over_the_lines_of_a_killed_holder_and_nothing
         if db.label() == "sqlite" {
             continue; // a SQLite store belongs to one process: there is no standby to test
         }
-        let dir = tempfile::tempdir().unwrap();
-        let truth_file = dir.path().join("truth.jsonl");
-        // The phone line with ready-flag stations, whose record numbers the MES assigns.
-        let phone = dir.path().join("phone-flags.toml");
-        std::fs::write(&phone, phone_line_with_flag_handshakes_text()).unwrap();
-        let line_profile = format!("phone={}", phone.display());
-        let (sim, out, addresses) =
-            simulator_process(dir.path(), &truth_file, 40, &["--line-profile".into(), line_profile]);
-        let mut profiles = bundled_files();
-        profiles[1] = phone;
+        let TwoHosts { _dir, truth_file, sim, out, addresses, profiles, a_dir, b_dir } = TwoHosts::start(40);
         let store = db.store().await;
-        let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
-        std::fs::create_dir_all(&a_dir).unwrap();
-        std::fs::create_dir_all(&b_dir).unwrap();
         let lines: Vec<String> = all_lines().iter().map(|p| p.line.clone()).collect();
-        let held_by = async |pid: u32| {
-            let owners = store.line_owners().await.unwrap();
-            lines.iter().all(|l| owners.get(l).is_some_and(|o| o.ends_with(&format!(" pid {pid}"))))
-        };
 
         let mut a = collect_process(&a_dir, db.url(), &addresses, &profiles);
         let a_pid = a.0.id();
-        wait_until("the first process to hold every line", Duration::from_secs(30), async || held_by(a_pid).await)
-            .await;
+        wait_until("the first process to hold every line", Duration::from_secs(30), async || {
+            held_by(&store, a_pid).await
+        })
+        .await;
         // The standby is a whole `mes serve`, so its readiness and metrics say who collects.
         let (b, base) = serve_process(&b_dir, db.url(), &addresses, &profiles);
         let b_pid = b.0.id();
-        let b_log = || std::fs::read_to_string(b_dir.join("collect.log")).unwrap_or_default();
+        let b_log = || log_in(&b_dir);
         wait_until("the second process to stand by", Duration::from_secs(30), async || {
             b_log().matches("standing by").count() >= lines.len()
         })
@@ -659,7 +689,7 @@ async fn a_standby_collector_takes_over_the_lines_of_a_killed_holder_and_nothing
             store.row_counts().await.unwrap()["station_results"] >= 60
         })
         .await;
-        assert!(held_by(a_pid).await, "the standby took no line while the holder lived");
+        assert!(held_by(&store, a_pid).await, "the standby took no line while the holder lived");
         let (status, ready) = fetch_text(&base, "/readyz").await;
         assert_eq!(status, 200, "a hot standby is ready: {ready}");
         let ready: serde_json::Value = serde_json::from_str(&ready).unwrap();
@@ -677,7 +707,10 @@ async fn a_standby_collector_takes_over_the_lines_of_a_killed_holder_and_nothing
 
         a.0.kill().unwrap(); // SIGKILL: its sessions end, and with them its locks
         a.0.wait().unwrap();
-        wait_until("the standby to take every line over", Duration::from_secs(10), async || held_by(b_pid).await).await;
+        wait_until("the standby to take every line over", Duration::from_secs(10), async || {
+            held_by(&store, b_pid).await
+        })
+        .await;
         assert_production_collected_exactly(&db, &store, out, &truth_file).await;
         assert!(b_log().contains("line taken over"), "{}", b_log());
         let (_, ready) = fetch_text(&base, "/readyz").await;
@@ -685,6 +718,84 @@ async fn a_standby_collector_takes_over_the_lines_of_a_killed_holder_and_nothing
         let (_, metrics) = fetch_text(&base, "/metrics").await;
         assert_eq!(sample(&metrics, "mes_line_owned", &["line=\"phone-1\""]), Some(1.0), "{metrics}");
         drop((sim, b));
+        db.cleanup(store).await;
+    }
+}
+
+/// A network partition between the holder and PostgreSQL (a proxy in between, cut) while a
+/// standby still reaches it, on the phone line with flag-handshake stations whose record
+/// numbers the MES assigns. The standby takes every line over; the holder, which cannot
+/// confirm its leases, goes on into its outbox with its sequence stations only: a flag station
+/// is acknowledged only for a record committed to the central database under the lease the
+/// collector holds (its epoch checked in the commit transaction), so the two never both handle
+/// a flag station's records, nor number two records alike. Once the partition heals, the
+/// holder finds its lines taken and stands by; the records are exact, none lost or doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partitioned_holder_and_the_standby_that_took_its_lines_never_both_handle_a_flag_station() {
+    for db in TestDb::all().await {
+        if db.label() == "sqlite" {
+            continue; // a SQLite store belongs to one process: there is no standby to test
+        }
+        let TwoHosts { _dir, truth_file, sim, out, addresses, profiles, a_dir, b_dir } = TwoHosts::start(120);
+        let store = db.store().await;
+        let proxy = CutProxy::before(&db).await;
+        let lines = all_lines().len();
+        let (a_log, b_log) = (|| log_in(&a_dir), || log_in(&b_dir));
+
+        // The holder reaches the database through the proxy; the standby directly.
+        let _a = collect_process(&a_dir, &proxy.url, &addresses, &profiles);
+        let a_pid = _a.0.id();
+        wait_until("the first process to hold every line", Duration::from_secs(30), async || {
+            held_by(&store, a_pid).await
+        })
+        .await;
+        let _b = collect_process(&b_dir, db.url(), &addresses, &profiles);
+        let b_pid = _b.0.id();
+        wait_until("the second process to stand by", Duration::from_secs(30), async || {
+            b_log().matches("standing by").count() >= lines
+        })
+        .await;
+        wait_until("the holder to store 60 records", Duration::from_secs(60), async || {
+            store.row_counts().await.unwrap()["station_results"] >= 60
+        })
+        .await;
+
+        proxy.cut();
+        wait_until("the standby to take every line over", Duration::from_secs(20), async || {
+            held_by(&store, b_pid).await
+        })
+        .await;
+        wait_until("the holder to collect on into its outbox", Duration::from_secs(20), async || {
+            a_log().matches("collecting on into the outbox").count() >= lines
+        })
+        .await;
+        // Both run for a while; the flag stations go on, with the standby.
+        let produced = || {
+            // The simulator is writing: a last line may be half there.
+            let text = std::fs::read_to_string(&truth_file).unwrap_or_default();
+            let truth: Vec<StationResultLine> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+            (truth.len(), truth.iter().filter(|r| r.station == "DISPLAY").count())
+        };
+        let (all, display) = produced();
+        wait_until("production to go on during the partition", Duration::from_secs(60), async || {
+            let (all_now, display_now) = produced();
+            all_now > all + 150 && display_now > display + 10
+        })
+        .await;
+        let outbox = a_dir.join("outbox.sqlite");
+        assert!(outbox_records(&outbox) > 0, "the holder kept collecting its sequence stations");
+
+        proxy.restore();
+        wait_until("the holder to find its lines taken", Duration::from_secs(30), async || {
+            a_log().matches("another process took the line").count() >= lines
+        })
+        .await;
+        assert_production_collected_exactly(&db, &store, out, &truth_file).await;
+        wait_until("the holder's outbox to be forwarded", Duration::from_secs(30), async || {
+            outbox_records(&outbox) == 0
+        })
+        .await;
+        drop((sim, proxy));
         db.cleanup(store).await;
     }
 }
@@ -960,39 +1071,24 @@ async fn a_full_outbox_stops_acknowledgements_raises_the_alarm_and_drops_nothing
 
 /// Chaos on a PostgreSQL server of the test's own: stopped for a minute of production, started
 /// again; later killed with SIGKILL, started again (crash recovery). The collector host rides out
-/// both on its outbox — the PLCs acknowledged throughout, production never blocked by the
-/// database — and forwards what it kept; the records are exact, none lost or doubled, no state
-/// interval left open twice.
+/// both on its outbox — its sequence stations acknowledged throughout; the flag-handshake
+/// stations, whose records the MES numbers under the line's lease, wait for the database — and
+/// forwards what it kept, and the holder gets its lines back before the standby could; the
+/// records are exact, none lost or doubled, no state interval left open twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_collector_host_rides_out_its_postgresql_stopped_and_killed_and_loses_or_doubles_nothing() {
     let Some(pg) = OwnPostgres::start() else { return };
     let admin_url = pg.url("postgres");
     let url = mes::store::create_database(&admin_url, "mes_chaos").await.unwrap();
     let db = TestDb::Postgres { admin_url, name: "mes_chaos".into(), url };
-    let dir = tempfile::tempdir().unwrap();
-    let truth_file = dir.path().join("truth.jsonl");
-    // The phone line with ready-flag stations, whose record numbers the MES assigns: a standby
-    // taking a line over while the holder's outbox still held records would number new ones
-    // from what the database holds, and collide with them.
-    let phone = dir.path().join("phone-flags.toml");
-    std::fs::write(&phone, phone_line_with_flag_handshakes_text()).unwrap();
-    let line_profile = format!("phone={}", phone.display());
-    // Long enough for a minute of production with the database stopped, then a kill.
-    let (sim, out, addresses) =
-        simulator_process(dir.path(), &truth_file, 260, &["--line-profile".into(), line_profile]);
-    let mut profiles = bundled_files();
-    profiles[1] = phone;
+    // Long enough for a minute of production with the database stopped, then a kill. The phone
+    // line's flag stations number their records under the line's lease: the holder must keep
+    // its lease (and epoch) over the restart to go on.
+    let TwoHosts { _dir, truth_file, sim, out, addresses, profiles, a_dir, b_dir } = TwoHosts::start(260);
     let store = db.store().await;
-    let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
-    std::fs::create_dir_all(&a_dir).unwrap();
-    std::fs::create_dir_all(&b_dir).unwrap();
     let (a, _base) = serve_process(&a_dir, db.url(), &addresses, &profiles);
-    let log = || std::fs::read_to_string(a_dir.join("collect.log")).unwrap_or_default();
-    let lines: Vec<String> = all_lines().iter().map(|p| p.line.clone()).collect();
-    let held_by_a = async || {
-        let owners = store.line_owners().await.unwrap_or_default();
-        lines.iter().all(|l| owners.get(l).is_some_and(|o| o.ends_with(&format!(" pid {}", a.0.id()))))
-    };
+    let log = || log_in(&a_dir);
+    let held_by_a = async || held_by(&store, a.0.id()).await;
     wait_until("the first host to hold every line", Duration::from_secs(60), async || held_by_a().await).await;
     // A hot standby for the same lines.
     let _b = collect_process(&b_dir, db.url(), &addresses, &profiles);

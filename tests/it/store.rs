@@ -105,6 +105,7 @@ async fn migrations_apply_on_an_empty_database_and_roll_back() {
             "ledger_checkpoints",
             "ledger_record_hashes",
             "validation_answers",
+            "line_leases",
         ] {
             assert!(tables.contains(expected), "{}: missing table {expected}; have {tables:?}", db.label());
         }
@@ -113,7 +114,7 @@ async fn migrations_apply_on_an_empty_database_and_roll_back() {
         let left: Vec<String> =
             store.table_names().await.unwrap().into_iter().filter(|t| t != "seaql_migrations").collect();
         assert!(left.is_empty(), "{}: tables left after down: {left:?}", db.label());
-        assert_eq!(store.migrate_up().await.unwrap(), 7, "{}: every migration re-applies", db.label());
+        assert_eq!(store.migrate_up().await.unwrap(), 8, "{}: every migration re-applies", db.label());
         db.cleanup(store).await;
     }
 }
@@ -593,6 +594,88 @@ async fn processes_registering_their_lines_at_once_do_not_deadlock() {
         }
         let lines = store.line_codes().await.unwrap();
         assert_eq!(lines.len(), 12, "{lines:?}");
+        db.cleanup(store).await;
+    }
+}
+
+/// Fencing (issue 18): a commit naming a line's lease epoch is refused whole once another
+/// process claimed the line, and the same commit under the new epoch goes through; a process
+/// claiming a line again that no one else held meanwhile keeps its epoch, so what it numbered
+/// while its database was away still counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_under_a_lease_another_process_took_over_is_refused_whole() {
+    use mes::acquisition::sink::{Claim, Lease, LineLeases};
+    use mes::domain::record::Fence;
+    for db in TestDb::all().await {
+        if db.label() == "sqlite" {
+            continue; // one process per SQLite store: nothing to fence
+        }
+        let (store, mut plant, _) = sample_store(&db, 41, 4, 0).await;
+        let line = LineId::parse(PHONE_LINE).unwrap();
+        let claim = async |holder: &str| -> Box<dyn Lease> {
+            // A lease given up ends when its session does, a moment after the drop.
+            for _ in 0..100 {
+                match store.claim(&line, holder, false).await.unwrap() {
+                    Claim::Held(lease) => return lease,
+                    _ => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+                }
+            }
+            panic!("{}: {holder} could not claim the line", db.label());
+        };
+        let chunk = plant.next_chunk(9, 0);
+        let (first, rest) = chunk.records.split_at(chunk.records.len() / 3);
+        let (second, third) = rest.split_at(rest.len() / 2);
+        assert!(!chunk.state_intervals.is_empty() && !chunk.counter_samples.is_empty());
+        let fenced = |records: &[UnitRecord], epoch: i64| RecordBatch {
+            records: records.to_vec(),
+            fence: Some(Fence { line: line.clone(), epoch, numbered: true }),
+            ..Default::default()
+        };
+
+        let a = claim("test holder a").await;
+        let a_epoch = a.epoch();
+        let receipt = store.commit(&fenced(first, a_epoch)).await.unwrap();
+        assert_eq!(receipt.inserted, first.len(), "{}: committed under the current lease", db.label());
+        drop(a);
+        let b = claim("test holder b").await;
+        assert_eq!(b.epoch(), a_epoch + 1, "{}: a new holder raises the epoch", db.label());
+        let before = store.row_counts().await.unwrap();
+        match store.commit(&fenced(second, a_epoch)).await {
+            Err(StoreError::Fenced { epoch, current, .. }) => {
+                assert_eq!((epoch, current), (a_epoch, Some(a_epoch + 1)), "{}", db.label())
+            }
+            other => panic!("{}: a commit under the old lease went {other:?}", db.label()),
+        }
+        assert_eq!(store.row_counts().await.unwrap(), before, "{}: nothing of the refused batch written", db.label());
+        let receipt = store.commit(&fenced(second, b.epoch())).await.unwrap();
+        assert_eq!(receipt.inserted, second.len(), "{}: the new holder's commit goes through", db.label());
+        // What the old holder kept of sequence stations (keyed by the PLC) is stored; the
+        // states and counter samples it took meanwhile, which the new holder takes too, are not.
+        let before = store.row_counts().await.unwrap();
+        let kept = RecordBatch {
+            records: third.to_vec(),
+            state_intervals: chunk.state_intervals.clone(),
+            counter_samples: chunk.counter_samples.clone(),
+            fence: Some(Fence { line: line.clone(), epoch: a_epoch, numbered: false }),
+        };
+        let receipt = store.commit(&kept).await.unwrap();
+        assert_eq!(receipt.inserted, third.len(), "{}: records under the old lease kept", db.label());
+        let after = store.row_counts().await.unwrap();
+        for table in ["state_intervals", "counter_samples"] {
+            assert_eq!(after[table], before[table], "{}: {table} under the old lease left out", db.label());
+        }
+        let current = RecordBatch { fence: Some(Fence { epoch: b.epoch(), ..kept.fence.clone().unwrap() }), ..kept };
+        store.commit(&current).await.unwrap();
+        let after = store.row_counts().await.unwrap();
+        for table in ["state_intervals", "counter_samples"] {
+            assert!(after[table] > before[table], "{}: {table} under the current lease stored", db.label());
+        }
+
+        let b_epoch = b.epoch();
+        drop(b);
+        let again = claim("test holder b").await;
+        assert_eq!(again.epoch(), b_epoch, "{}: the same holder claiming again keeps its epoch", db.label());
+        drop(again);
         db.cleanup(store).await;
     }
 }
