@@ -99,7 +99,8 @@ impl LineLeases for Store {
 
 impl Store {
     /// Who holds each held line (line code → holder), for pages and readiness checks of any
-    /// process; empty on SQLite, whose one process is the sole collector.
+    /// process; empty on SQLite, whose one process is the sole collector. Only this database's
+    /// locks count: another plant's database on the same server has lines of the same codes.
     pub async fn line_owners(&self) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
         if self.backend == Backend::Sqlite {
             return Ok(Default::default());
@@ -107,6 +108,7 @@ impl Store {
         let sql = "SELECT ln.code, a.application_name FROM lines ln \
              JOIN pg_locks l ON l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 \
              AND l.classid = $1::int4::oid AND l.objid = hashtext(ln.code)::oid \
+             AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
              JOIN pg_stat_activity a ON a.pid = l.pid";
         let rows: Vec<(String, String)> = sea_orm::sqlx::query_as(sql)
             .bind(LOCK_CLASS)

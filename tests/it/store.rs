@@ -675,7 +675,19 @@ async fn a_commit_under_a_lease_another_process_took_over_is_refused_whole() {
         drop(b);
         let again = claim("test holder b").await;
         assert_eq!(again.epoch(), b_epoch, "{}: the same holder claiming again keeps its epoch", db.label());
-        drop(again);
+
+        // Another plant's database on the same server, its line of the same code held too:
+        // each database names its own holder.
+        let other_db = TestDb::all().await.pop().unwrap();
+        let other = other_db.store().await;
+        other.register_plant(&plant_model()).await.unwrap();
+        let Claim::Held(elsewhere) = other.claim(&line, "other plant holder", false).await.unwrap() else {
+            panic!("the other plant's line is free");
+        };
+        assert_eq!(store.line_owners().await.unwrap()[PHONE_LINE], "test holder b");
+        assert_eq!(other.line_owners().await.unwrap()[PHONE_LINE], "other plant holder");
+        drop((again, elsewhere));
+        other_db.cleanup(other).await;
         db.cleanup(store).await;
     }
 }
