@@ -736,7 +736,7 @@ async fn a_partitioned_holder_and_the_standby_that_took_its_lines_never_both_han
         if db.label() == "sqlite" {
             continue; // a SQLite store belongs to one process: there is no standby to test
         }
-        let TwoHosts { _dir, truth_file, sim, out, addresses, profiles, a_dir, b_dir } = TwoHosts::start(120);
+        let TwoHosts { _dir, truth_file, sim, out, addresses, profiles, a_dir, b_dir } = TwoHosts::start(240);
         let store = db.store().await;
         let proxy = CutProxy::before(&db).await;
         let lines = all_lines().len();
@@ -777,11 +777,22 @@ async fn a_partitioned_holder_and_the_standby_that_took_its_lines_never_both_han
             (truth.len(), truth.iter().filter(|r| r.station == "DISPLAY").count())
         };
         let (all, display) = produced();
-        wait_until("production to go on during the partition", Duration::from_secs(60), async || {
-            let (all_now, display_now) = produced();
-            all_now > all + 150 && display_now > display + 10
-        })
-        .await;
+        let went_on = tokio::time::timeout(Duration::from_secs(90), async {
+            loop {
+                let (all_now, display_now) = produced();
+                if all_now > all + 150 && display_now > display + 5 {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        });
+        if went_on.await.is_err() {
+            panic!(
+                "production during the partition: {all} → {:?} records (all, DISPLAY); holder's log:\n{}",
+                produced(),
+                a_log()
+            );
+        }
         let outbox = a_dir.join("outbox.sqlite");
         assert!(outbox_records(&outbox) > 0, "the holder kept collecting its sequence stations");
 
