@@ -78,6 +78,11 @@ impl Browser {
 
     /// One DevTools call; events in between are skipped.
     pub(crate) fn call(&mut self, method: &str, params: Value) -> Value {
+        self.try_call(method, params).unwrap_or_else(|e| panic!("{method}: {e}"))
+    }
+
+    /// One DevTools call, its error (the whole reply) returned rather than a panic.
+    fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
         self.next += 1;
         let id = self.next;
         self.ws
@@ -88,27 +93,36 @@ impl Browser {
             let Ok(text) = msg.to_text() else { continue };
             let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
             if v["id"] == id {
-                assert!(v["error"].is_null(), "{method}: {v}");
-                return v["result"].clone();
+                return if v["error"].is_null() { Ok(v["result"].clone()) } else { Err(v) };
             }
         }
+    }
+
+    fn try_eval(&mut self, expression: &str) -> Result<Value, Value> {
+        let r = self.try_call("Runtime.evaluate", json!({ "expression": expression, "returnByValue": true }))?;
+        Ok(r["result"]["value"].clone())
     }
 
     pub(crate) fn eval(&mut self, expression: &str) -> Value {
-        let r = self.call("Runtime.evaluate", json!({ "expression": expression, "returnByValue": true }));
-        r["result"]["value"].clone()
+        self.try_eval(expression).unwrap_or_else(|e| panic!("Runtime.evaluate: {e}"))
     }
 
     /// Waits until `expression` is true, printing the last value of `show` on failure.
+    /// An evaluation that fails because the page is navigating away (a click on a link
+    /// was just made) is asked again: the page being waited for is the next one.
     pub(crate) fn wait_for(&mut self, expression: &str, show: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
+        let mut last_error = None;
         while Instant::now() < deadline {
-            if self.eval(expression) == Value::Bool(true) {
-                return;
+            match self.try_eval(expression) {
+                Ok(Value::Bool(true)) => return,
+                Ok(_) => {}
+                Err(e) => last_error = Some(e),
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("never true: {expression}; last {show} = {}", self.eval(show));
+        let last = self.try_eval(show).unwrap_or_else(|e| e);
+        panic!("never true: {expression}; last {show} = {last}; last DevTools error: {last_error:?}");
     }
 
     /// Saves what the screen shows (`full`: the whole page, scrolled parts too).
