@@ -22,7 +22,7 @@ use super::sql::{do_nothing_on, get, placeholders, raw, rows_per_insert};
 use super::{Backend, CommitReceipt, RecordBatch, Store, StoreError};
 use crate::domain::counter::CounterSample;
 use crate::domain::equipment::StationKind;
-use crate::domain::record::{ConsumedItem, RecordKey, UnitRecord, Verdict};
+use crate::domain::record::{ConsumedItem, Fence, RecordKey, UnitRecord, Verdict};
 use crate::domain::state::StateInterval;
 use crate::domain::unit::UnitStatus;
 
@@ -50,9 +50,21 @@ impl Store {
         let resolved = self.resolve(batches.iter().flat_map(|b| &b.records)).await?;
         let (_writer, txn) = self.begin_write().await?;
         let mut held = Vec::with_capacity(batches.len());
+        // Each line and epoch is read once per transaction, not once per forwarded batch.
+        let mut checked: Vec<(&Fence, bool)> = Vec::new();
         for batch in batches {
             held.push(match &batch.fence {
-                Some(fence) => self.check_fence(&txn, fence).await?,
+                Some(fence) => {
+                    let known = checked.iter().find(|(f, _)| f.line == fence.line && f.epoch == fence.epoch);
+                    match known {
+                        Some(&(_, held)) if held || !fence.numbered => held,
+                        _ => {
+                            let held = self.check_fence(&txn, fence).await?;
+                            checked.push((fence, held));
+                            held
+                        }
+                    }
+                }
                 None => true,
             });
         }
