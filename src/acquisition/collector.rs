@@ -345,6 +345,10 @@ impl<D: Driver> Collector<D> {
             let due = self.schedule.begin(Instant::now());
             let outcome = self.cycle(&due).await;
             self.note_scans(&due);
+            if self.yields_the_line() {
+                tracing::error!(line = %self.line, "another process took the line while the database was away; stopping its collector");
+                break;
+            }
             match outcome {
                 Ok(cycle) => {
                     if drain_started.is_some() && !cycle.waiting {
@@ -378,6 +382,11 @@ impl<D: Driver> Collector<D> {
         self.flush_read_metrics(true);
         self.health.lock().connected = false;
         metrics::gauge!(telemetry::CONNECTED, "line" => self.line.to_string()).set(0.0);
+        if self.yields_the_line() {
+            // The process that took the line watches the stations: their states are its to
+            // record and close.
+            return;
+        }
         // What the stations did while commits failed, as far as it can still be stored.
         let unsent = std::mem::take(&mut self.unsent);
         if !(unsent.state_intervals.is_empty() && unsent.counter_samples.is_empty())
@@ -723,6 +732,10 @@ impl<D: Driver> Collector<D> {
         let values = Values::new(tags, values);
         let status = map.status(&values);
         tracing::trace!(line = %self.line, station = %map.profile.code, ?status, "polled");
+        if self.lease_epoch.is_some() && self.stations[i].handshake.acknowledged_elsewhere(&status.handshake) {
+            let ack = status.handshake.ack.unwrap_or_default();
+            self.note_acknowledged_elsewhere(i, format!("record_ack shows {ack}, which this process did not write"));
+        }
         let run = &mut self.stations[i];
         let states = &self.states;
         let state = status.state.and_then(|c| states.iter().find(|(code, _)| *code == c)).and_then(|(_, s)| *s);
@@ -762,6 +775,7 @@ impl<D: Driver> Collector<D> {
         }
         // A record waits: read it with the handshake tags, so key and content are one read.
         let tags = map.record_tags();
+        let may_tear = !self.stations[i].handshake.numbered_by_mes() && !self.driver.reads_at_once(&map.profile, &tags);
         let values = self.timed_read(i, &map.profile, &tags).await?;
         let read_at = Utc::now();
         let values = Values::new(tags, values);
@@ -770,6 +784,10 @@ impl<D: Driver> Collector<D> {
         if !run.handshake.pending(&status.handshake) {
             return Ok(None);
         }
+        if may_tear {
+            self.check_record_held(i, map, status.handshake).await?;
+        }
+        let run = &self.stations[i];
         // The key of a flag record depends on its content; decode with a provisional key first.
         let provisional = map.key(&self.line, &run.code, status.handshake.epoch, 0);
         let (record, note) = map
@@ -791,6 +809,59 @@ impl<D: Driver> Collector<D> {
 }
 
 impl<D: Driver> Collector<D> {
+    /// Another process acknowledges station `i`'s records (`what` showed it): said once in the
+    /// log and kept in the line's health, where the line's supervisor finds it.
+    fn note_acknowledged_elsewhere(&self, i: usize, what: String) {
+        let mut h = self.health.lock();
+        if h.acknowledged_elsewhere.is_none() {
+            let station = &self.stations[i].code;
+            tracing::warn!(line = %self.line, station = %station, %what, "another process acknowledges this line's records");
+            h.acknowledged_elsewhere = Some(format!("{station}: {what}"));
+        }
+    }
+
+    /// Whether to leave the line: another process acknowledges its records while this one
+    /// cannot confirm its lease, so that process holds it now.
+    fn yields_the_line(&self) -> bool {
+        let h = self.health.lock();
+        h.lease_unconfirmed && h.acknowledged_elsewhere.is_some()
+    }
+
+    /// After a record of sequence station `i` was read in several requests: whether the PLC
+    /// still presents it (`seen`'s epoch and sequence, not yet acknowledged). Only this process
+    /// acknowledges a station's records in normal running, but while a standby holds a line
+    /// whose former holder is cut off from the database both do; a record acknowledged while it
+    /// was read holds fields of the next one (or none), and is read again.
+    async fn check_record_held(
+        &mut self,
+        i: usize,
+        map: &super::station::StationMap,
+        seen: super::handshake::HandshakeView,
+    ) -> Result<(), StationFault> {
+        let tags: Vec<&plc_contract::profile::Tag> = map.status_tags().collect();
+        let values = self.timed_read(i, &map.profile, &tags).await?;
+        let now = map.status(&Values::new(tags, values)).handshake;
+        let (epoch, seq) = (now.epoch, now.seq);
+        // Once acknowledged with nothing after it, the PLC shows the same number as acknowledged.
+        if epoch == seen.epoch && seq == seen.seq && self.stations[i].handshake.pending(&now) {
+            return Ok(());
+        }
+        let what = format!(
+            "record {}/{} was acknowledged while it was read (the PLC shows {epoch}/{}, acknowledged {})",
+            seen.epoch,
+            seen.seq.unwrap_or_default(),
+            seq.unwrap_or_default(),
+            now.ack.unwrap_or_default()
+        );
+        if self.lease_epoch.is_some() {
+            self.note_acknowledged_elsewhere(i, what.clone());
+        }
+        Err(StationFault::Station {
+            error: format!("{what}: is another process acknowledging this station's records? It is read again"),
+            waiting: true,
+        })
+    }
+
     /// Answers station `i`'s validation request `request`: reads the serial, judges it from the
     /// store (`domain::validation`), records the answer, then writes verdict and reason before
     /// the answer number (the PLC acts when the number matches its request).

@@ -117,6 +117,13 @@ pub trait Driver: Send {
     /// PLC holds now to know it is empty).
     fn read_fresh(&mut self) {}
 
+    /// Whether a read of `tags` of `station` is one request, its values of one moment. A read
+    /// in several requests (Modbus tags far apart) may straddle a change: another master
+    /// acknowledging between them would give a record the key of one and fields of the next.
+    fn reads_at_once(&mut self, _station: &StationProfile, _tags: &[&Tag]) -> bool {
+        true
+    }
+
     /// Writes values to tags of `station`, in order.
     fn write(
         &mut self,

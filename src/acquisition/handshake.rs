@@ -71,6 +71,17 @@ impl Handshaker {
         }
     }
 
+    /// Whether the PLC shows an acknowledgement this process did not write: a sequence
+    /// station's `record_ack`, read back, is past the last record this process acknowledged
+    /// there in the same epoch. Another master takes the station's records: the standby that
+    /// took the line while this process was cut off from the database.
+    pub fn acknowledged_elsewhere(&self, view: &HandshakeView) -> bool {
+        match (self.handshake, &self.last, view.ack) {
+            (Handshake::Sequence, Some(l), Some(ack)) => l.acknowledged && l.epoch == view.epoch && ack > l.seq,
+            _ => false,
+        }
+    }
+
     /// Whether the MES numbers this station's records (flag handshakes): two processes
     /// numbering them apart could give two records one number.
     pub fn numbered_by_mes(&self) -> bool {
@@ -140,6 +151,29 @@ mod tests {
         assert!(h.pending(&seq_view(2, 3, 3)));
         h.committed(2, 3, "y".into());
         assert!(!h.pending(&seq_view(2, 3, 3)));
+    }
+
+    #[test]
+    fn an_acknowledgement_past_the_last_this_process_wrote_is_another_masters() {
+        let mut h = Handshaker::new(Handshake::Sequence, None);
+        assert!(!h.acknowledged_elsewhere(&seq_view(1, 7, 6)), "nothing acknowledged here yet");
+        h.committed(1, 7, String::new());
+        assert!(!h.acknowledged_elsewhere(&seq_view(1, 8, 6)), "written, not yet known to have arrived");
+        h.acknowledged();
+        assert!(!h.acknowledged_elsewhere(&seq_view(1, 8, 7)), "our own acknowledgement");
+        assert!(!h.acknowledged_elsewhere(&seq_view(1, 8, 5)), "an older value (a notification late)");
+        assert!(!h.acknowledged_elsewhere(&seq_view(2, 9, 9)), "the PLC rebooted: a new epoch");
+        assert!(h.acknowledged_elsewhere(&seq_view(1, 9, 8)), "record 8 acknowledged by someone else");
+        // The MES restarted: its last record's acknowledgement is unknown, nothing is concluded.
+        let restarted = Handshaker::new(
+            Handshake::Sequence,
+            Some(Delivered { epoch: 1, seq: 7, fingerprint: String::new(), acknowledged: false }),
+        );
+        assert!(!restarted.acknowledged_elsewhere(&seq_view(1, 9, 8)));
+        let mut flag = Handshaker::new(Handshake::ReadyFlag, None);
+        flag.committed(1, 7, String::new());
+        flag.acknowledged();
+        assert!(!flag.acknowledged_elsewhere(&seq_view(1, 9, 8)), "flag stations have no sequence");
     }
 
     #[test]

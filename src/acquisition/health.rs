@@ -107,6 +107,12 @@ pub struct LineHealth {
     /// This process collects the line but could not confirm its lease (the database is away):
     /// it goes on into its outbox and claims the line again once the database answers.
     pub lease_unconfirmed: bool,
+    /// What showed that another process acknowledges this line's records (a sequence
+    /// station's acknowledgement this process did not write, or a record moving on while it was
+    /// read). With the lease unconfirmed, that is the standby that took the line: this process
+    /// stops collecting it, so the taker sees every record (its interlock judges units by
+    /// them) and stands by.
+    pub acknowledged_elsewhere: Option<String>,
 }
 
 /// Who collects a line, as this process sees it.

@@ -165,6 +165,14 @@ macro_rules! dispatch_driver {
                 match self { $ty::$first(d) => d.read_fresh(), $($ty::$boxed(d) => d.read_fresh()),+ }
             }
 
+            fn reads_at_once(
+                &mut self,
+                station: &plc_contract::profile::StationProfile,
+                tags: &[&plc_contract::profile::Tag],
+            ) -> bool {
+                match self { $ty::$first(d) => d.reads_at_once(station, tags), $($ty::$boxed(d) => d.reads_at_once(station, tags)),+ }
+            }
+
             async fn watch(
                 &mut self,
                 station: &plc_contract::profile::StationProfile,
@@ -397,7 +405,19 @@ impl LineSupervisor {
                     let _ = (&mut run.task).await;
                     return;
                 }
-                _ = &mut run.task => return, // the collector ended by itself
+                _ = &mut run.task => {
+                    // The collector ended by itself: it left the line to the process that
+                    // acknowledges its records (then this one stands by), or it failed.
+                    let mut h = self.health.lock();
+                    if !(h.lease_unconfirmed && h.acknowledged_elsewhere.is_some()) {
+                        return;
+                    }
+                    h.lease_unconfirmed = false;
+                    h.acknowledged_elsewhere = None;
+                    drop(h);
+                    self.set_ownership(health::Ownership::Standby { owner: None });
+                    continue;
+                }
                 () = tokio::time::sleep(LEASE_EVERY), if run.lease.is_some() || run.unconfirmed => {
                     if run.unconfirmed {
                         // The database was away: the line is this process's again, or another
@@ -431,9 +451,13 @@ impl LineSupervisor {
                             }
                             Some(None) => {
                                 tracing::error!(line = %self.profile.line, "another process took the line while the database was away; stopping its collector");
+                                // Said before it stops, so it leaves the stations' states to the taker.
+                                self.health.lock().acknowledged_elsewhere = Some("another process holds the line's lease".into());
                                 run.mode.send_replace(collector::Mode::Stop);
                                 let _ = (&mut run.task).await;
-                                self.health.lock().lease_unconfirmed = false;
+                                let mut h = self.health.lock();
+                                h.lease_unconfirmed = false;
+                                h.acknowledged_elsewhere = None;
                                 continue;
                             }
                         }
@@ -451,7 +475,12 @@ impl LineSupervisor {
                         tracing::warn!(line = %self.profile.line, "the line's lease cannot be confirmed (database away?); collecting on into the outbox");
                         run.lease = None;
                         run.unconfirmed = true;
-                        self.health.lock().lease_unconfirmed = true;
+                        {
+                            // From now on another process acknowledging the records has taken the line.
+                            let mut h = self.health.lock();
+                            h.lease_unconfirmed = true;
+                            h.acknowledged_elsewhere = None;
+                        }
                         running = Some(run);
                         continue;
                     }

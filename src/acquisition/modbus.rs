@@ -115,6 +115,10 @@ impl Driver for ModbusDriver {
         self.ctx = None;
     }
 
+    fn reads_at_once(&mut self, station: &StationProfile, tags: &[&Tag]) -> bool {
+        self.plans.plan(std::ptr::from_ref(station).addr(), tags).len() <= 1
+    }
+
     async fn read(&mut self, station: &StationProfile, tags: &[&Tag]) -> Result<Vec<TagResult>, DriverError> {
         // Keyed by the profile's address: see `PlanCache` for why a reused address is harmless.
         let blocks = self.plans.plan(std::ptr::from_ref(station).addr(), tags);

@@ -175,6 +175,13 @@ impl<D: Driver> Driver for MultiDriver<D> {
         }
     }
 
+    fn reads_at_once(&mut self, station: &StationProfile, tags: &[&Tag]) -> bool {
+        match self.link_of(station) {
+            Ok(k) => self.links[k].driver.reads_at_once(station, tags),
+            Err(_) => false,
+        }
+    }
+
     async fn write(&mut self, station: &StationProfile, writes: &[(&Tag, TagValue)]) -> Result<(), DriverError> {
         let k = self.link_of(station)?;
         if let Err(reason) = self.ensure(k).await {
