@@ -346,8 +346,7 @@ impl<D: Driver> Collector<D> {
             let outcome = self.cycle(&due).await;
             self.note_scans(&due);
             if self.yields_the_line() {
-                tracing::error!(line = %self.line, "another process took the line while the database was away; stopping its collector");
-                break;
+                break; // the line's supervisor says so and stands by
             }
             match outcome {
                 Ok(cycle) => {
@@ -853,7 +852,8 @@ impl<D: Driver> Collector<D> {
             seq.unwrap_or_default(),
             now.ack.unwrap_or_default()
         );
-        if self.lease_epoch.is_some() {
+        // A new epoch is the PLC restarting, not another master.
+        if self.lease_epoch.is_some() && epoch == seen.epoch {
             self.note_acknowledged_elsewhere(i, what.clone());
         }
         Err(StationFault::Station {

@@ -412,9 +412,10 @@ impl LineSupervisor {
                     if !(h.lease_unconfirmed && h.acknowledged_elsewhere.is_some()) {
                         return;
                     }
+                    let seen = h.acknowledged_elsewhere.take().unwrap_or_default();
                     h.lease_unconfirmed = false;
-                    h.acknowledged_elsewhere = None;
                     drop(h);
+                    tracing::error!(line = %self.profile.line, %seen, "another process took the line while the database was away (it acknowledges the line's records); standing by");
                     self.set_ownership(health::Ownership::Standby { owner: None });
                     continue;
                 }

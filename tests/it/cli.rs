@@ -497,9 +497,9 @@ fn bench_acquisition_connects_to_a_server_it_did_not_start() {
     assert!(text.contains("median: collector achieved/configured"), "{text}");
 }
 
-/// `mes bench scale` at its smallest (one line of each kind, one collector and its standby,
-/// one web front): it runs every phase against real processes and PostgreSQL, and its
-/// record-for-record check passes (the run fails otherwise).
+/// `mes bench scale` at its smallest (one line of each kind, two collectors and a standby for
+/// each, one web front): it runs every phase against real processes and PostgreSQL (the
+/// partition among them), and its record-for-record check passes (the run fails otherwise).
 #[test]
 fn bench_scale_runs_every_phase_and_finds_every_record_once() {
     let Some(admin) = crate::harness::postgres_admin_url() else { return };
@@ -511,7 +511,7 @@ fn bench_scale_runs_every_phase_and_finds_every_record_once() {
         "--lines",
         "3",
         "--collectors",
-        "1",
+        "2",
         "--webs",
         "1",
         "--seconds",
@@ -521,7 +521,15 @@ fn bench_scale_runs_every_phase_and_finds_every_record_once() {
     ]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("every record once"), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
-    for phase in ["steady production", "web 0:", "failover: collector 0 (3 lines", "outage:", "caught up in"] {
-        assert!(text.contains(phase), "{phase}: {text}");
+    for phase in [
+        "steady production",
+        "web 0:",
+        "failover: collector 0 (2 lines",
+        "partition: collector 1 (1 lines",
+        "outage:",
+        "caught up in",
+        "(after a partition: met)",
+    ] {
+        assert!(text.contains(phase), "{phase}: {text}\n{}", String::from_utf8_lossy(&out.stderr));
     }
 }

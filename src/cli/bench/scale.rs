@@ -6,7 +6,10 @@
 //!
 //! Phases, in order: steady production (records per second, CPU per line, commit-to-`/events`
 //! latency on every web process); failover (the first collector killed with SIGKILL, a hot
-//! standby configured with its lines takes them over: how long until it holds them all); an
+//! standby configured with its lines takes them over: how long until it holds them all); a
+//! partition (the second collector alone cut off from the database while its standby still
+//! reaches it: how long until the standby holds its lines, and until the cut-off holder, which
+//! collects on into its outbox, sees the standby's acknowledgements and leaves them); an
 //! outage (the collectors' database connections cut: they keep collecting into their outboxes)
 //! and the catch-up after it (backlog over time, as a multiple of the line rate). Last,
 //! production stops and every record the simulated PLCs produced must be in the store, exactly:
@@ -220,7 +223,11 @@ async fn measure(args: &ScaleArgs, url: &str, dir: &Path) -> anyhow::Result<(Str
     let store = Store::connect(url).await?; // migrates the fresh database
     let db_url = DbUrl::parse(url)?;
     let (cut_tx, cut_rx) = watch::channel(false);
-    let proxied = db_url.through(proxy(db_url.server.to_owned(), cut_rx).await?);
+    let all_proxy = proxy(db_url.server.to_owned(), cut_rx).await?;
+    let proxied = db_url.through(all_proxy);
+    // Collector 1 reaches it through a second proxy before the first: cut alone, a partition.
+    let (part_tx, part_rx) = watch::channel(false);
+    let partitioned = db_url.through(proxy(all_proxy.to_string(), part_rx).await?);
 
     // The plant: lines of the three kinds, numbered.
     let mut files = Vec::new();
@@ -256,10 +263,10 @@ async fn measure(args: &ScaleArgs, url: &str, dir: &Path) -> anyhow::Result<(Str
     let addresses = ready_rx.await.context("the simulators did not start")?;
 
     // Collectors: lines dealt round robin; a standby for the first collector's lines.
-    let collector_args = |k: usize, lines: &[usize]| -> Vec<String> {
+    let collector_args = |k: usize, lines: &[usize], db: &str| -> Vec<String> {
         let data = dir.join(format!("collector-{k}"));
         let mut a = vec!["serve".into(), "--collect-only".into(), "--data-dir".into(), data.display().to_string()];
-        a.extend(["--database-url".into(), proxied.clone()]);
+        a.extend(["--database-url".into(), db.to_owned()]);
         for &i in lines {
             let (path, profile) = &files[i];
             a.extend(["--profile".into(), path.display().to_string()]);
@@ -273,7 +280,14 @@ async fn measure(args: &ScaleArgs, url: &str, dir: &Path) -> anyhow::Result<(Str
         (0..args.collectors).map(|k| (k..files.len()).step_by(args.collectors).collect()).collect();
     let mut collectors = Vec::new();
     for (k, group) in groups.iter().enumerate() {
-        collectors.push(spawn(dir, &format!("collector-{k}"), &collector_args(k, group), &password, Stdio::null())?);
+        let db = if k == 1 { &partitioned } else { &proxied };
+        collectors.push(spawn(
+            dir,
+            &format!("collector-{k}"),
+            &collector_args(k, group, db),
+            &password,
+            Stdio::null(),
+        )?);
     }
     let line_names: Vec<String> = files.iter().map(|(_, p)| p.line.clone()).collect();
     let held_by = async |store: &Store, pid: u32, lines: &[usize]| -> anyhow::Result<bool> {
@@ -285,13 +299,22 @@ async fn measure(args: &ScaleArgs, url: &str, dir: &Path) -> anyhow::Result<(Str
         let took = wait_for(Duration::from_secs(120), async || held_by(&store, pid, group).await).await?;
         anyhow::ensure!(took.is_some(), "collector {k} did not take its lines:\n{}", collectors[k].log_text());
     }
-    let standby_args = collector_args(args.collectors, &groups[0]);
+    let standby_args = collector_args(args.collectors, &groups[0], &proxied);
     let mut standby = spawn(dir, "standby", &standby_args, &password, Stdio::null())?;
-    let stands_by = wait_for(Duration::from_secs(60), async || {
-        Ok(standby.log_text().matches("standing by").count() >= groups[0].len())
-    })
-    .await?;
-    anyhow::ensure!(stands_by.is_some(), "the standby did not stand by:\n{}", standby.log_text());
+    // Collector 1's standby, for the partition.
+    let mut standby_1 = match groups.get(1) {
+        Some(group) => {
+            let a = collector_args(args.collectors + 1, group, &proxied);
+            Some(spawn(dir, "standby-1", &a, &password, Stdio::null())?)
+        }
+        None => None,
+    };
+    for (s, group) in [(&standby, &groups[0])].into_iter().chain(standby_1.as_ref().zip(groups.get(1))) {
+        let stands_by =
+            wait_for(Duration::from_secs(60), async || Ok(s.log_text().matches("standing by").count() >= group.len()))
+                .await?;
+        anyhow::ensure!(stands_by.is_some(), "a standby did not stand by:\n{}", s.log_text());
+    }
 
     // Web fronts, each told of commits by PostgreSQL.
     let mut webs = Vec::new();
@@ -377,6 +400,28 @@ async fn measure(args: &ScaleArgs, url: &str, dir: &Path) -> anyhow::Result<(Str
     .await?
     .map(|_| killed_at.elapsed().as_secs_f64());
 
+    // Partition: collector 1 cut off from the database while its standby still reaches it. The
+    // standby must take its lines; the holder, collecting on into its outbox, must leave them
+    // once it sees the standby acknowledge their records; then the partition heals.
+    let partition = match (&standby_1, groups.get(1)) {
+        (Some(s), Some(group)) => {
+            let cut_at = Instant::now();
+            part_tx.send_replace(true);
+            let pid = s.pid();
+            let taken = wait_for(Duration::from_secs(60), async || held_by(&store, pid, group).await).await?;
+            let holder = &collectors[1];
+            let left = wait_for(Duration::from_secs(60), async || {
+                Ok(holder.log_text().matches("another process took the line").count() >= group.len())
+            })
+            .await?
+            .map(|_| cut_at.elapsed().as_secs_f64());
+            let saw = holder.log_text().matches("another process acknowledges this line's records").count();
+            part_tx.send_replace(false);
+            Some((group.len(), taken, left, saw))
+        }
+        _ => None,
+    };
+
     // Outage: every collector cut off from the database; then the catch-up.
     let outage_began = Instant::now();
     cut_tx.send_replace(true);
@@ -400,13 +445,21 @@ async fn measure(args: &ScaleArgs, url: &str, dir: &Path) -> anyhow::Result<(Str
     let truth_lines = produced(&truth);
     let mut all_held = true;
     for (k, group) in groups.iter().enumerate().skip(1) {
-        all_held &= held_by(&store, collectors[k].pid(), group).await?;
+        // Collector 1's lines are its standby's since the partition.
+        let pid = match (&standby_1, k) {
+            (Some(s), 1) => s.pid(),
+            _ => collectors[k].pid(),
+        };
+        all_held &= held_by(&store, pid, group).await?;
     }
     let (missing, extra, off) = compare_with_truth(&store, &truth).await?;
     for p in collectors.iter_mut().chain(webs.iter_mut()) {
         p.kill();
     }
     standby.kill();
+    if let Some(s) = standby_1.as_mut() {
+        s.kill();
+    }
 
     // The report.
     let n_collectors: Vec<usize> = groups.iter().map(Vec::len).collect();
@@ -465,6 +518,17 @@ async fn measure(args: &ScaleArgs, url: &str, dir: &Path) -> anyhow::Result<(Str
         failover_s.map_or("NEVER (60 s)".into(), |s| format!("{s:.1} s")),
         resumed.map_or("NEVER (60 s)".into(), |s| format!("{s:.1} s")),
     ));
+    let mut partition_ok = true;
+    if let Some((lines, taken, left, saw)) = partition {
+        partition_ok = taken.is_some_and(|s| s <= 10.0) && left.is_some();
+        out.push_str(&format!(
+            "\npartition: collector 1 ({lines} lines) cut off from PostgreSQL while its standby still reached it; \
+             the standby held them after {}; collector 1 left them after {} (it saw the standby acknowledge records \
+             on {saw} of them)\n",
+            taken.map_or("NEVER (60 s)".into(), |s| format!("{s:.1} s")),
+            left.map_or("NEVER (60 s)".into(), |s| format!("{s:.1} s")),
+        ));
+    }
     let catch_up_rate = caught_up.map(|s| backlog as f64 / s);
     out.push_str(&format!(
         "\noutage: the collectors cut off from PostgreSQL for {outage_wall:.0} s ({during} records stored meanwhile); \
@@ -492,17 +556,18 @@ async fn measure(args: &ScaleArgs, url: &str, dir: &Path) -> anyhow::Result<(Str
     let failover_ok = failover_s.is_some_and(|s| s <= 10.0);
     let catch_up_ok = catch_up_rate.is_some_and(|r| r >= 10.0 * line_rate);
     out.push_str(&format!(
-        "goals: commit → /events p99 < 1 s on every web process: {}; standby holds the lines within 10 s: {}; \
-         catch-up >= 10x the line rate: {}; nothing lost or doubled: {}\n",
+        "goals: commit → /events p99 < 1 s on every web process: {}; standby holds the lines within 10 s: {} \
+         (after a partition: {}); catch-up >= 10x the line rate: {}; nothing lost or doubled: {}\n",
         met(latency_ok),
         met(failover_ok),
+        met(partition_ok),
         met(catch_up_ok),
         met(exact)
     ));
     if !all_held {
         out.push_str("note: not every surviving collector still held its lines at the end\n");
     }
-    Ok((out, exact && latency_ok && failover_ok && catch_up_ok))
+    Ok((out, exact && latency_ok && failover_ok && partition_ok && catch_up_ok))
 }
 
 fn met(ok: bool) -> &'static str {
