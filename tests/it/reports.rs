@@ -327,11 +327,28 @@ async fn a_trace_certificate_lists_what_the_trace_has_and_an_audit_report_shows_
     }
     assert!(html.contains("mes audit verify --bundle ledger-bundle.json --key "), "the offline verify command");
 
-    // Once the phone's shift is closed, the certificate carries the ledger entry with its
-    // inclusion proof; while that shift still runs (the phones of the 8-hour history can all fall
-    // in it, depending on the time of day), it still says it is not closed.
+    // Once the shift the phone was packed in is closed, the certificate carries the ledger entry
+    // with its inclusion proof; while that shift still runs, it says it is not closed. Which of
+    // the two depends on the time of day the history ends at: a shift boundary may fall between
+    // the first phones and this one, so the period asked for is the instant it was packed.
+    let visits = trace["units"]["PH1-0000002"]["visits"].as_array().unwrap();
+    let packed: chrono::DateTime<Utc> = visits.last().unwrap()["record"]["ended_at"].as_str().unwrap().parse().unwrap();
+    let (packed_from, packed_to) = (packed.to_rfc3339(), (packed + chrono::Duration::milliseconds(1)).to_rfc3339());
     let phone_closed = mes(&args(
-        &[&["report", "audit", "--line", "phone-1", "--format", "csv", "--out", &out_dir][..], &period[..]].concat(),
+        &[
+            "report",
+            "audit",
+            "--line",
+            "phone-1",
+            "--format",
+            "csv",
+            "--out",
+            &out_dir,
+            "--from",
+            &packed_from,
+            "--to",
+            &packed_to,
+        ],
         &store,
     ));
     let printed =
