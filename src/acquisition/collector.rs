@@ -345,7 +345,7 @@ impl<D: Driver> Collector<D> {
             let due = self.schedule.begin(Instant::now());
             let outcome = self.cycle(&due).await;
             self.note_scans(&due);
-            if self.yields_the_line() {
+            if self.health.lock().left_to_another() {
                 break; // the line's supervisor says so and stands by
             }
             match outcome {
@@ -381,7 +381,7 @@ impl<D: Driver> Collector<D> {
         self.flush_read_metrics(true);
         self.health.lock().connected = false;
         metrics::gauge!(telemetry::CONNECTED, "line" => self.line.to_string()).set(0.0);
-        if self.yields_the_line() {
+        if self.health.lock().left_to_another() {
             // The process that took the line watches the stations: their states are its to
             // record and close.
             return;
@@ -817,13 +817,6 @@ impl<D: Driver> Collector<D> {
             tracing::warn!(line = %self.line, station = %station, %what, "another process acknowledges this line's records");
             h.acknowledged_elsewhere = Some(format!("{station}: {what}"));
         }
-    }
-
-    /// Whether to leave the line: another process acknowledges its records while this one
-    /// cannot confirm its lease, so that process holds it now.
-    fn yields_the_line(&self) -> bool {
-        let h = self.health.lock();
-        h.lease_unconfirmed && h.acknowledged_elsewhere.is_some()
     }
 
     /// After a record of sequence station `i` was read in several requests: whether the PLC

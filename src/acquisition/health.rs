@@ -115,6 +115,14 @@ pub struct LineHealth {
     pub acknowledged_elsewhere: Option<String>,
 }
 
+impl LineHealth {
+    /// Whether this process leaves the line to another: its lease is unconfirmed and another
+    /// process acknowledges the line's records (or holds its lease), so that process has it.
+    pub fn left_to_another(&self) -> bool {
+        self.lease_unconfirmed && self.acknowledged_elsewhere.is_some()
+    }
+}
+
 /// Who collects a line, as this process sees it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(tag = "role", rename_all = "snake_case")]

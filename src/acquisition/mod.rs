@@ -409,7 +409,7 @@ impl LineSupervisor {
                     // The collector ended by itself: it left the line to the process that
                     // acknowledges its records (then this one stands by), or it failed.
                     let mut h = self.health.lock();
-                    if !(h.lease_unconfirmed && h.acknowledged_elsewhere.is_some()) {
+                    if !h.left_to_another() {
                         return;
                     }
                     let seen = h.acknowledged_elsewhere.take().unwrap_or_default();
