@@ -243,30 +243,21 @@ impl Store {
 impl Store {
     /// How many units on hold each line has seen (a unit counts for every line it visited).
     pub async fn held_units_by_line(&self) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
-        use super::sql::{placeholders, rows_per_insert};
         let held: Vec<String> = self.held_serials().await?.into_iter().collect();
-        let mut out = std::collections::BTreeMap::new();
-        let mut seen = std::collections::BTreeSet::new();
-        for chunk in held.chunks(rows_per_insert(1)) {
-            let sql = format!(
-                "SELECT DISTINCT l.code AS line, u.serial FROM station_results r JOIN units u ON u.id = r.unit_id \
-                 JOIN lines l ON l.id = r.line_id WHERE u.serial IN ({})",
-                placeholders(1, chunk.len())
-            );
-            let values = chunk.iter().map(|s| s.as_str().into()).collect();
-            let rows = self
-                .db
-                .query_all_raw(raw(self.sea_backend(), &sql, values))
-                .await
-                .map_err(StoreError::db("counting held units"))?;
-            for row in &rows {
-                let (line, serial): (String, String) = (get(row, "line")?, get(row, "serial")?);
-                if seen.insert((line.clone(), serial)) {
-                    *out.entry(line).or_default() += 1;
-                }
-            }
-        }
-        Ok(out)
+        let held: Vec<&str> = held.iter().map(String::as_str).collect();
+        let (among_held, list) = super::sql::among(self.sea_backend(), "u.serial", 1, &held);
+        let sql = format!(
+            "SELECT l.code AS line, COUNT(DISTINCT r.unit_id) AS units FROM station_results r \
+             JOIN units u ON u.id = r.unit_id JOIN lines l ON l.id = r.line_id WHERE {among_held} GROUP BY l.code"
+        );
+        let rows = self
+            .db
+            .query_all_raw(raw(self.sea_backend(), &sql, vec![list]))
+            .await
+            .map_err(StoreError::db("counting held units"))?;
+        rows.iter()
+            .map(|row| Ok((get::<String>(row, "line")?, u64::try_from(get::<i64>(row, "units")?).unwrap_or(0))))
+            .collect()
     }
 
     /// A value that changes whenever a result, a state change or a hold is recorded: live

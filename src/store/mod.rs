@@ -149,6 +149,11 @@ impl Store {
                         .create_if_missing(true)
                         .pragma("cache_size", SQLITE_CACHE_PRAGMA)
                 });
+            } else {
+                // No JIT: a recursive walk's size is unknowable to the planner, which guesses
+                // costs in the millions for a 22-row trace and then spends 50–130 ms compiling
+                // the statement (measured in BENCHMARKS.md); the MES's statements are short.
+                options.map_sqlx_postgres_opts(|o| o.options([("jit", "off")]));
             }
             Database::connect(options).await.map_err(|source| StoreError::Connect { url: redact(url), source })
         };

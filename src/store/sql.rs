@@ -33,6 +33,61 @@ pub(crate) fn placeholders(first: usize, count: usize) -> String {
     (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
+/// The condition "`column` is one of `items`" with the list bound as one parameter (`$n`):
+/// `= ANY($n::bigint[])` / `::text[]` on PostgreSQL, `IN (SELECT value FROM json_each($n))` on
+/// SQLite. One statement whatever the count, of one shape, so it is parsed and planned once: a
+/// trace used to send a 1,000-placeholder list per thousand ids (100 statements for 10⁵ units).
+pub(crate) fn among<T: ListItem>(backend: DbBackend, column: &str, n: usize, items: &[T]) -> (String, Value) {
+    match backend {
+        DbBackend::Postgres => {
+            let mut list = String::with_capacity(items.len() * 12 + 2);
+            list.push('{');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    list.push(',');
+                }
+                item.push_array_element(&mut list);
+            }
+            list.push('}');
+            (format!("{column} = ANY(${n}::{}[])", T::PG_TYPE), list.into())
+        }
+        _ => {
+            let json = serde_json::to_string(items).unwrap_or_else(|_| "[]".to_owned());
+            (format!("{column} IN (SELECT value FROM json_each(${n}))"), json.into())
+        }
+    }
+}
+
+/// A value [`among`] can list: an id or a code.
+pub(crate) trait ListItem: serde::Serialize {
+    /// Its PostgreSQL element type.
+    const PG_TYPE: &'static str;
+    /// Writes it as an element of a PostgreSQL array literal.
+    fn push_array_element(&self, out: &mut String);
+}
+
+impl ListItem for i64 {
+    const PG_TYPE: &'static str = "bigint";
+    fn push_array_element(&self, out: &mut String) {
+        out.push_str(&self.to_string());
+    }
+}
+
+impl ListItem for &str {
+    const PG_TYPE: &'static str = "text";
+    fn push_array_element(&self, out: &mut String) {
+        // Quoted, with `"` and `\` escaped: any text is one element.
+        out.push('"');
+        for c in self.chars() {
+            if c == '"' || c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
+    }
+}
+
 /// Reads a column by name, naming the column in the error.
 pub(crate) fn get<T: TryGetable>(row: &QueryResult, column: &'static str) -> Result<T, StoreError> {
     row.try_get::<T>("", column).map_err(|source| StoreError::Column { column, source })

@@ -10,7 +10,7 @@ use sea_orm::{ConnectionTrait, QueryResult, Value};
 use serde::Serialize;
 
 use super::results::{StoredResult, certainty, consumed_item, optional_code, parse_id, unit_status};
-use super::sql::{get, placeholders, raw, rows_per_insert};
+use super::sql::{among, get, raw};
 use super::{Store, StoreError};
 use crate::domain::genealogy::{ForwardHit, GenealogyEdge, TraceNode, backward_tree, forward_containment};
 use crate::domain::ids::{LineId, ProductCode, RecordSeq, SerialNumber, StationId, WorkOrderId};
@@ -199,22 +199,17 @@ impl Store {
         ids.dedup();
         let mut out = Vec::with_capacity(ids.len());
         let mut parents = HashMap::new();
-        for chunk in ids.chunks(rows_per_insert(1)) {
-            let sql = format!(
-                "SELECT {EDGE_COLUMNS} FROM genealogy_edges e {EDGE_JOINS} WHERE e.id IN ({}) ORDER BY e.id",
-                placeholders(1, chunk.len())
-            );
-            let values = chunk.iter().map(|id| (*id).into()).collect();
-            let rows = self
-                .db
-                .query_all_raw(raw(self.sea_backend(), &sql, values))
-                .await
-                .map_err(StoreError::db("reading genealogy"))?;
-            for row in &rows {
-                let edge = edge_from_row(row)?;
-                parents.insert(edge.parent.as_str().to_owned(), get::<i64>(row, "parent_id")?);
-                out.push(edge);
-            }
+        let (among_ids, list) = among(self.sea_backend(), "e.id", 1, &ids);
+        let sql = format!("SELECT {EDGE_COLUMNS} FROM genealogy_edges e {EDGE_JOINS} WHERE {among_ids} ORDER BY e.id");
+        let rows = self
+            .db
+            .query_all_raw(raw(self.sea_backend(), &sql, vec![list]))
+            .await
+            .map_err(StoreError::db("reading genealogy"))?;
+        for row in &rows {
+            let edge = edge_from_row(row)?;
+            parents.insert(edge.parent.as_str().to_owned(), get::<i64>(row, "parent_id")?);
+            out.push(edge);
         }
         Ok((out, parents))
     }
@@ -223,34 +218,32 @@ impl Store {
     async fn units_by_serial(&self, serials: &[&str]) -> Result<BTreeMap<String, UnitView>, StoreError> {
         let mut out = BTreeMap::new();
         let mut ids = Vec::new();
-        for chunk in serials.chunks(rows_per_insert(1)) {
-            let sql = format!(
-                "SELECT u.id, u.serial, p.code AS product, w.code AS work_order, u.status, u.first_seen_at \
-                 FROM units u LEFT JOIN products p ON p.id = u.product_id \
-                 LEFT JOIN work_orders w ON w.id = u.work_order_id WHERE u.serial IN ({})",
-                placeholders(1, chunk.len())
-            );
-            let rows = self
-                .db
-                .query_all_raw(raw(self.sea_backend(), &sql, chunk.iter().map(|s| Value::from(*s)).collect()))
-                .await
-                .map_err(StoreError::db("reading units"))?;
-            for row in rows {
-                let serial: String = get(&row, "serial")?;
-                ids.push(get::<i64>(&row, "id")?);
-                let view = UnitView {
-                    unit: Unit {
-                        serial: parse_id(SerialNumber::parse, serial.clone(), "units", "serial")?,
-                        product: optional_code(&row, "product", ProductCode::parse, "products")?,
-                        work_order: optional_code(&row, "work_order", WorkOrderId::parse, "work_orders")?,
-                        status: unit_status(&row)?,
-                        on_hold: false,
-                    },
-                    first_seen_at: get(&row, "first_seen_at")?,
-                    visits: Vec::new(),
-                };
-                out.insert(serial, view);
-            }
+        let (among_serials, list) = among(self.sea_backend(), "u.serial", 1, serials);
+        let sql = format!(
+            "SELECT u.id, u.serial, p.code AS product, w.code AS work_order, u.status, u.first_seen_at \
+             FROM units u LEFT JOIN products p ON p.id = u.product_id \
+             LEFT JOIN work_orders w ON w.id = u.work_order_id WHERE {among_serials}"
+        );
+        let rows = self
+            .db
+            .query_all_raw(raw(self.sea_backend(), &sql, vec![list]))
+            .await
+            .map_err(StoreError::db("reading units"))?;
+        for row in rows {
+            let serial: String = get(&row, "serial")?;
+            ids.push(get::<i64>(&row, "id")?);
+            let view = UnitView {
+                unit: Unit {
+                    serial: parse_id(SerialNumber::parse, serial.clone(), "units", "serial")?,
+                    product: optional_code(&row, "product", ProductCode::parse, "products")?,
+                    work_order: optional_code(&row, "work_order", WorkOrderId::parse, "work_orders")?,
+                    status: unit_status(&row)?,
+                    on_hold: false,
+                },
+                first_seen_at: get(&row, "first_seen_at")?,
+                visits: Vec::new(),
+            };
+            out.insert(serial, view);
         }
         for visit in self.results_of_units(&ids).await? {
             if let Some(view) = out.get_mut(visit.record.serial.as_str()) {
@@ -272,39 +265,36 @@ impl Store {
     /// asks about 10⁵ units at once).
     async fn unit_summaries(&self, ids: &[i64]) -> Result<HashMap<String, UnitSummary>, StoreError> {
         let mut out = HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(rows_per_insert(1)) {
-            let list = placeholders(1, chunk.len());
-            let values: Vec<Value> = chunk.iter().map(|id| Value::from(*id)).collect();
-            let sql = format!(
-                "SELECT u.serial, u.status, p.code AS product, l.code AS line, s.code AS station, r.ended_at \
-                 FROM units u LEFT JOIN products p ON p.id = u.product_id \
-                 LEFT JOIN station_results r ON r.id = (SELECT MAX(r2.id) FROM station_results r2 WHERE r2.unit_id = u.id) \
-                 LEFT JOIN stations s ON s.id = r.station_id LEFT JOIN lines l ON l.id = r.line_id \
-                 WHERE u.id IN ({list})"
+        let (among_ids, list) = among(self.sea_backend(), "u.id", 1, ids);
+        let sql = format!(
+            "SELECT u.serial, u.status, p.code AS product, l.code AS line, s.code AS station, r.ended_at \
+             FROM units u LEFT JOIN products p ON p.id = u.product_id \
+             LEFT JOIN station_results r ON r.id = (SELECT MAX(r2.id) FROM station_results r2 WHERE r2.unit_id = u.id) \
+             LEFT JOIN stations s ON s.id = r.station_id LEFT JOIN lines l ON l.id = r.line_id \
+             WHERE {among_ids}"
+        );
+        let rows = self
+            .db
+            .query_all_raw(raw(self.sea_backend(), &sql, vec![list]))
+            .await
+            .map_err(StoreError::db("reading unit summaries"))?;
+        for row in rows {
+            let last_seen = match (get::<Option<String>>(&row, "line")?, get::<Option<String>>(&row, "station")?) {
+                (Some(line), Some(station)) => Some(LastSeen {
+                    line: parse_id(LineId::parse, line, "lines", "code")?,
+                    station: parse_id(StationId::parse, station, "stations", "code")?,
+                    at: get::<DateTime<Utc>>(&row, "ended_at")?,
+                }),
+                _ => None,
+            };
+            out.insert(
+                get::<String>(&row, "serial")?,
+                UnitSummary {
+                    product: optional_code(&row, "product", ProductCode::parse, "products")?,
+                    status: unit_status(&row)?,
+                    last_seen,
+                },
             );
-            let rows = self
-                .db
-                .query_all_raw(raw(self.sea_backend(), &sql, values))
-                .await
-                .map_err(StoreError::db("reading unit summaries"))?;
-            for row in rows {
-                let last_seen = match (get::<Option<String>>(&row, "line")?, get::<Option<String>>(&row, "station")?) {
-                    (Some(line), Some(station)) => Some(LastSeen {
-                        line: parse_id(LineId::parse, line, "lines", "code")?,
-                        station: parse_id(StationId::parse, station, "stations", "code")?,
-                        at: get::<DateTime<Utc>>(&row, "ended_at")?,
-                    }),
-                    _ => None,
-                };
-                out.insert(
-                    get::<String>(&row, "serial")?,
-                    UnitSummary {
-                        product: optional_code(&row, "product", ProductCode::parse, "products")?,
-                        status: unit_status(&row)?,
-                        last_seen,
-                    },
-                );
-            }
         }
         Ok(out)
     }

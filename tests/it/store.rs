@@ -238,8 +238,17 @@ async fn unicode_and_very_long_serials_round_trip() {
             ref_designator: None,
             certainty: Certainty::Certain,
         });
+        // What a list of serials bound as one parameter must quote (an array literal's syntax).
+        let quoted = r#"a "quoted", {braced} \ NULL serial"#;
+        parent.consumed.push(Consumption {
+            kind: "pcba".into(),
+            item: ConsumedItem::Serial(SerialNumber::parse(quoted).unwrap()),
+            ref_designator: None,
+            certainty: Certainty::Certain,
+        });
         let child = bare_record(SMT_LINE, "ICT", 1, &long);
-        store.commit(&RecordBatch { records: vec![child, parent.clone()], ..Default::default() }).await.unwrap();
+        let other = bare_record(SMT_LINE, "ICT", 2, quoted);
+        store.commit(&RecordBatch { records: vec![child, other, parent.clone()], ..Default::default() }).await.unwrap();
 
         let view = store.unit_by_serial(&SerialNumber::parse(unicode).unwrap()).await.unwrap().unwrap();
         assert_eq!(view.visits.len(), 1);
@@ -247,6 +256,10 @@ async fn unicode_and_very_long_serials_round_trip() {
         let trace = store.backward_trace(&SerialNumber::parse(unicode).unwrap()).await.unwrap().unwrap();
         let ids: BTreeSet<&str> = trace.tree.items().into_iter().map(|i| i.id()).collect();
         assert!(ids.contains(long.as_str()) && ids.contains("Lô-màn-hình-№5"), "{}: {ids:?}", db.label());
+        for serial in [unicode, long.as_str(), quoted] {
+            let unit = &trace.units[serial];
+            assert_eq!(unit.visits.len(), 1, "{}: {serial} is read back with its visit", db.label());
+        }
         let forward =
             store.forward_trace(&ConsumedItem::Lot(LotId::parse("Lô-màn-hình-№5").unwrap())).await.unwrap().unwrap();
         assert_eq!(forward.units[0].hit.serial.as_str(), unicode);

@@ -16,7 +16,7 @@ use mes::domain::kpi::Grain;
 use mes::domain::record::ConsumedItem;
 use mes::figures::{self, Scope};
 use mes::store::bench::bulk::{Synthetic, load_postgres, load_sqlite};
-use mes::store::{Store, create_database, drop_database, sqlite_url};
+use mes::store::{Store, create_database, drop_database, sqlite_url, with_database};
 use rand::{RngExt, SeedableRng};
 
 use super::acquisition::percentile;
@@ -53,6 +53,10 @@ pub struct TraceArgs {
     /// generating one (the load takes minutes).
     #[arg(long, value_name = "FILE")]
     reuse_sqlite: Option<std::path::PathBuf>,
+    /// Measure a PostgreSQL database an earlier `--keep` run left (its name, on the server of
+    /// `--postgres-url`) instead of loading one; it is kept.
+    #[arg(long, value_name = "NAME", requires = "postgres_url")]
+    reuse_postgres: Option<String>,
 }
 
 pub async fn run(config: &Config, args: &TraceArgs) -> anyhow::Result<std::process::ExitCode> {
@@ -116,7 +120,26 @@ pub async fn run(config: &Config, args: &TraceArgs) -> anyhow::Result<std::proce
         ))?;
         super::super::emit(&measure(config, &url, &spec, args.samples).await?)?;
     }
-    if let Some(admin) = &args.postgres_url {
+    if let (Some(admin), Some(name)) = (&args.postgres_url, &args.reuse_postgres) {
+        let url = with_database(admin, name);
+        let store = Store::connect(&url).await?;
+        let counts = store.row_counts().await?;
+        anyhow::ensure!(
+            counts.get("genealogy_edges") == Some(&spec.edges()),
+            "database {name} holds {:?} edges, not the {} these sizes make",
+            counts.get("genealogy_edges"),
+            spec.edges()
+        );
+        let size = store.database_bytes().await?;
+        report.push_str(&format!(
+            "\nPostgreSQL: reused database {name} ({} units, {} station results, {} edges); database {:.2} GiB\n",
+            counts.get("units").copied().unwrap_or(0),
+            counts.get("station_results").copied().unwrap_or(0),
+            spec.edges(),
+            size as f64 / f64::from(1u32 << 30)
+        ));
+        report.push_str(&measure(config, &url, &spec, args.samples).await?);
+    } else if let Some(admin) = &args.postgres_url {
         let name = format!("mes_bench_trace_{}", std::process::id());
         let url = create_database(admin, &name).await?;
         let outcome = async {
