@@ -245,19 +245,25 @@ impl Store {
     pub async fn held_units_by_line(&self) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
         let held: Vec<String> = self.held_serials().await?.into_iter().collect();
         let held: Vec<&str> = held.iter().map(String::as_str).collect();
-        let (among_held, list) = super::sql::among(self.sea_backend(), "u.serial", 1, &held);
+        let (among_held, lists) = super::sql::among(self.sea_backend(), "u.serial", 1, &held);
         let sql = format!(
             "SELECT l.code AS line, COUNT(DISTINCT r.unit_id) AS units FROM station_results r \
              JOIN units u ON u.id = r.unit_id JOIN lines l ON l.id = r.line_id WHERE {among_held} GROUP BY l.code"
         );
-        let rows = self
-            .db
-            .query_all_raw(raw(self.sea_backend(), &sql, vec![list]))
-            .await
-            .map_err(StoreError::db("counting held units"))?;
-        rows.iter()
-            .map(|row| Ok((get::<String>(row, "line")?, u64::try_from(get::<i64>(row, "units")?).unwrap_or(0))))
-            .collect()
+        // Each unit is in one list, so the lists' counts add up.
+        let mut out = std::collections::BTreeMap::new();
+        for list in lists {
+            let rows = self
+                .db
+                .query_all_raw(raw(self.sea_backend(), &sql, vec![list]))
+                .await
+                .map_err(StoreError::db("counting held units"))?;
+            for row in &rows {
+                *out.entry(get::<String>(row, "line")?).or_default() +=
+                    u64::try_from(get::<i64>(row, "units")?).unwrap_or(0);
+            }
+        }
+        Ok(out)
     }
 
     /// A value that changes whenever a result, a state change or a hold is recorded: live

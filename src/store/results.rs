@@ -136,9 +136,12 @@ impl Store {
 
     /// Every visit of the given units, in time order.
     pub(crate) async fn results_of_units(&self, unit_ids: &[i64]) -> Result<Vec<StoredResult>, StoreError> {
-        let (among_units, list) = among(self.sea_backend(), "r.unit_id", 1, unit_ids);
+        let (among_units, lists) = among(self.sea_backend(), "r.unit_id", 1, unit_ids);
         let sql = format!("{SELECT_RESULTS} WHERE {among_units} ORDER BY r.ended_at, r.id");
-        let mut out = self.load_results(&sql, vec![list]).await?;
+        let mut out = Vec::new();
+        for list in lists {
+            out.extend(self.load_results(&sql, vec![list]).await?);
+        }
         out.sort_by_key(|r| (r.record.ended_at, r.id));
         Ok(out)
     }
@@ -194,63 +197,68 @@ impl Store {
         let backend = self.sea_backend();
         let index: HashMap<i64, usize> = results.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
         let ids: Vec<i64> = results.iter().map(|r| r.id).collect();
-        let (among_results, list) = among(backend, "station_result_id", 1, &ids);
-        let values = vec![list];
+        let (among_results, lists) = among(backend, "station_result_id", 1, &ids);
+        for list in lists {
+            let values = vec![list];
 
-        let sql = format!(
-            "SELECT station_result_id, code, ref_designator FROM station_result_defects \
-             WHERE {among_results} ORDER BY station_result_id, position"
-        );
-        for row in self
-            .db
-            .query_all_raw(raw(backend, &sql, values.clone()))
-            .await
-            .map_err(StoreError::db("reading defects"))?
-        {
-            let owner = index[&get::<i64>(&row, "station_result_id")?];
-            results[owner].record.defects.push(Defect {
-                code: parse_id(DefectCode::parse, get::<String>(&row, "code")?, "station_result_defects", "code")?,
-                ref_designator: get(&row, "ref_designator")?,
-            });
-        }
+            let sql = format!(
+                "SELECT station_result_id, code, ref_designator FROM station_result_defects \
+                 WHERE {among_results} ORDER BY station_result_id, position"
+            );
+            for row in self
+                .db
+                .query_all_raw(raw(backend, &sql, values.clone()))
+                .await
+                .map_err(StoreError::db("reading defects"))?
+            {
+                let owner = index[&get::<i64>(&row, "station_result_id")?];
+                results[owner].record.defects.push(Defect {
+                    code: parse_id(DefectCode::parse, get::<String>(&row, "code")?, "station_result_defects", "code")?,
+                    ref_designator: get(&row, "ref_designator")?,
+                });
+            }
 
-        let sql = format!(
-            "SELECT station_result_id, name, value, unit, lower_limit, upper_limit FROM station_result_measurements \
-             WHERE {among_results} ORDER BY station_result_id, position"
-        );
-        for row in self
-            .db
-            .query_all_raw(raw(backend, &sql, values.clone()))
-            .await
-            .map_err(StoreError::db("reading measurements"))?
-        {
-            let owner = index[&get::<i64>(&row, "station_result_id")?];
-            results[owner].record.measurements.push(Measurement {
-                name: get(&row, "name")?,
-                value: get(&row, "value")?,
-                unit: get(&row, "unit")?,
-                lower_limit: get(&row, "lower_limit")?,
-                upper_limit: get(&row, "upper_limit")?,
-            });
-        }
+            let sql = format!(
+                "SELECT station_result_id, name, value, unit, lower_limit, upper_limit FROM station_result_measurements \
+                 WHERE {among_results} ORDER BY station_result_id, position"
+            );
+            for row in self
+                .db
+                .query_all_raw(raw(backend, &sql, values.clone()))
+                .await
+                .map_err(StoreError::db("reading measurements"))?
+            {
+                let owner = index[&get::<i64>(&row, "station_result_id")?];
+                results[owner].record.measurements.push(Measurement {
+                    name: get(&row, "name")?,
+                    value: get(&row, "value")?,
+                    unit: get(&row, "unit")?,
+                    lower_limit: get(&row, "lower_limit")?,
+                    upper_limit: get(&row, "upper_limit")?,
+                });
+            }
 
-        let sql = format!(
-            "SELECT e.station_result_id, e.child_kind, cu.serial AS child_serial, ml.code AS child_lot, \
-             e.ref_designator, e.certainty FROM genealogy_edges e \
-             LEFT JOIN units cu ON cu.id = e.child_unit_id \
-             LEFT JOIN material_lots ml ON ml.id = e.child_lot_id \
-             WHERE {among_results} ORDER BY e.station_result_id, e.position"
-        );
-        for row in
-            self.db.query_all_raw(raw(backend, &sql, values)).await.map_err(StoreError::db("reading consumption"))?
-        {
-            let owner = index[&get::<i64>(&row, "station_result_id")?];
-            results[owner].record.consumed.push(Consumption {
-                kind: get(&row, "child_kind")?,
-                item: consumed_item(get(&row, "child_serial")?, get(&row, "child_lot")?)?,
-                ref_designator: get(&row, "ref_designator")?,
-                certainty: certainty(get(&row, "certainty")?)?,
-            });
+            let sql = format!(
+                "SELECT e.station_result_id, e.child_kind, cu.serial AS child_serial, ml.code AS child_lot, \
+                 e.ref_designator, e.certainty FROM genealogy_edges e \
+                 LEFT JOIN units cu ON cu.id = e.child_unit_id \
+                 LEFT JOIN material_lots ml ON ml.id = e.child_lot_id \
+                 WHERE {among_results} ORDER BY e.station_result_id, e.position"
+            );
+            for row in self
+                .db
+                .query_all_raw(raw(backend, &sql, values))
+                .await
+                .map_err(StoreError::db("reading consumption"))?
+            {
+                let owner = index[&get::<i64>(&row, "station_result_id")?];
+                results[owner].record.consumed.push(Consumption {
+                    kind: get(&row, "child_kind")?,
+                    item: consumed_item(get(&row, "child_serial")?, get(&row, "child_lot")?)?,
+                    ref_designator: get(&row, "ref_designator")?,
+                    certainty: certainty(get(&row, "certainty")?)?,
+                });
+            }
         }
         Ok(())
     }

@@ -33,11 +33,27 @@ pub(crate) fn placeholders(first: usize, count: usize) -> String {
     (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
-/// The condition "`column` is one of `items`" with the list bound as one parameter (`$n`):
-/// `= ANY($n::bigint[])` / `::text[]` on PostgreSQL, `IN (SELECT value FROM json_each($n))` on
-/// SQLite. One statement whatever the count, of one shape, so it is parsed and planned once: a
-/// trace used to send a 1,000-placeholder list per thousand ids (100 statements for 10⁵ units).
-pub(crate) fn among<T: ListItem>(backend: DbBackend, column: &str, n: usize, items: &[T]) -> (String, Value) {
+/// Most values [`among`] binds as one list. Larger lists tip PostgreSQL's planner: 100,000
+/// unit ids made it hash all 25 million station results (7.2 s) where 1,000-id lists use the
+/// indexes (BENCHMARKS.md, genealogy).
+pub(crate) const LIST_CHUNK: usize = 2_000;
+
+/// The condition "`column` is one of the listed values", with the list bound as one parameter
+/// (`$n`): `= ANY($n::bigint[])` / `::text[]` on PostgreSQL, `IN (SELECT value FROM
+/// json_each($n))` on SQLite; and the values of `items` as such lists, [`LIST_CHUNK`] at most
+/// each. The statement has one text whatever the count, so it is parsed and planned once (a
+/// placeholder per value made a new text per length and cost a bind lookup per value).
+pub(crate) fn among<T: ListItem>(backend: DbBackend, column: &str, n: usize, items: &[T]) -> (String, Vec<Value>) {
+    let lists = items.chunks(LIST_CHUNK).map(|chunk| list_value(backend, chunk)).collect();
+    let condition = match backend {
+        DbBackend::Postgres => format!("{column} = ANY(${n}::{}[])", T::PG_TYPE),
+        _ => format!("{column} IN (SELECT value FROM json_each(${n}))"),
+    };
+    (condition, lists)
+}
+
+/// One list parameter: a PostgreSQL array literal, or a JSON array for SQLite.
+fn list_value<T: ListItem>(backend: DbBackend, items: &[T]) -> Value {
     match backend {
         DbBackend::Postgres => {
             let mut list = String::with_capacity(items.len() * 12 + 2);
@@ -49,12 +65,9 @@ pub(crate) fn among<T: ListItem>(backend: DbBackend, column: &str, n: usize, ite
                 item.push_array_element(&mut list);
             }
             list.push('}');
-            (format!("{column} = ANY(${n}::{}[])", T::PG_TYPE), list.into())
+            list.into()
         }
-        _ => {
-            let json = serde_json::to_string(items).unwrap_or_else(|_| "[]".to_owned());
-            (format!("{column} IN (SELECT value FROM json_each(${n}))"), json.into())
-        }
+        _ => serde_json::to_string(items).unwrap_or_else(|_| "[]".to_owned()).into(),
     }
 }
 
@@ -128,5 +141,24 @@ mod tests {
         assert_eq!(lite.sql, "SELECT ?1, ?2");
         assert_eq!(placeholders(3, 3), "$3, $4, $5");
         assert_eq!(rows_per_insert(13), 76);
+    }
+
+    #[test]
+    fn a_list_of_values_is_bound_in_chunks_under_one_statement_text() {
+        let ids: Vec<i64> = (1..=(2 * LIST_CHUNK as i64 + 1)).collect();
+        let (condition, lists) = among(DbBackend::Postgres, "u.id", 3, &ids);
+        assert_eq!(condition, "u.id = ANY($3::bigint[])");
+        assert_eq!(lists.len(), 3);
+        assert_eq!(lists[2], Value::from(format!("{{{}}}", 2 * LIST_CHUNK + 1)));
+        let (condition, lists) = among(DbBackend::Sqlite, "u.serial", 1, &["a", "b"]);
+        assert_eq!(condition, "u.serial IN (SELECT value FROM json_each($1))");
+        assert_eq!(lists, vec![Value::from(r#"["a","b"]"#.to_owned())]);
+        assert!(among::<i64>(DbBackend::Postgres, "u.id", 1, &[]).1.is_empty(), "nothing to list: no statement");
+    }
+
+    #[test]
+    fn any_text_is_one_element_of_a_postgresql_array_literal() {
+        let (_, lists) = among(DbBackend::Postgres, "u.serial", 1, &[r#"a "b", {c} \ NULL"#, "d"]);
+        assert_eq!(lists, vec![Value::from(r#"{"a \"b\", {c} \\ NULL","d"}"#.to_owned())]);
     }
 }

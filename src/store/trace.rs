@@ -199,17 +199,19 @@ impl Store {
         ids.dedup();
         let mut out = Vec::with_capacity(ids.len());
         let mut parents = HashMap::new();
-        let (among_ids, list) = among(self.sea_backend(), "e.id", 1, &ids);
+        let (among_ids, lists) = among(self.sea_backend(), "e.id", 1, &ids);
         let sql = format!("SELECT {EDGE_COLUMNS} FROM genealogy_edges e {EDGE_JOINS} WHERE {among_ids} ORDER BY e.id");
-        let rows = self
-            .db
-            .query_all_raw(raw(self.sea_backend(), &sql, vec![list]))
-            .await
-            .map_err(StoreError::db("reading genealogy"))?;
-        for row in &rows {
-            let edge = edge_from_row(row)?;
-            parents.insert(edge.parent.as_str().to_owned(), get::<i64>(row, "parent_id")?);
-            out.push(edge);
+        for list in lists {
+            let rows = self
+                .db
+                .query_all_raw(raw(self.sea_backend(), &sql, vec![list]))
+                .await
+                .map_err(StoreError::db("reading genealogy"))?;
+            for row in &rows {
+                let edge = edge_from_row(row)?;
+                parents.insert(edge.parent.as_str().to_owned(), get::<i64>(row, "parent_id")?);
+                out.push(edge);
+            }
         }
         Ok((out, parents))
     }
@@ -218,32 +220,34 @@ impl Store {
     async fn units_by_serial(&self, serials: &[&str]) -> Result<BTreeMap<String, UnitView>, StoreError> {
         let mut out = BTreeMap::new();
         let mut ids = Vec::new();
-        let (among_serials, list) = among(self.sea_backend(), "u.serial", 1, serials);
+        let (among_serials, lists) = among(self.sea_backend(), "u.serial", 1, serials);
         let sql = format!(
             "SELECT u.id, u.serial, p.code AS product, w.code AS work_order, u.status, u.first_seen_at \
              FROM units u LEFT JOIN products p ON p.id = u.product_id \
              LEFT JOIN work_orders w ON w.id = u.work_order_id WHERE {among_serials}"
         );
-        let rows = self
-            .db
-            .query_all_raw(raw(self.sea_backend(), &sql, vec![list]))
-            .await
-            .map_err(StoreError::db("reading units"))?;
-        for row in rows {
-            let serial: String = get(&row, "serial")?;
-            ids.push(get::<i64>(&row, "id")?);
-            let view = UnitView {
-                unit: Unit {
-                    serial: parse_id(SerialNumber::parse, serial.clone(), "units", "serial")?,
-                    product: optional_code(&row, "product", ProductCode::parse, "products")?,
-                    work_order: optional_code(&row, "work_order", WorkOrderId::parse, "work_orders")?,
-                    status: unit_status(&row)?,
-                    on_hold: false,
-                },
-                first_seen_at: get(&row, "first_seen_at")?,
-                visits: Vec::new(),
-            };
-            out.insert(serial, view);
+        for list in lists {
+            let rows = self
+                .db
+                .query_all_raw(raw(self.sea_backend(), &sql, vec![list]))
+                .await
+                .map_err(StoreError::db("reading units"))?;
+            for row in rows {
+                let serial: String = get(&row, "serial")?;
+                ids.push(get::<i64>(&row, "id")?);
+                let view = UnitView {
+                    unit: Unit {
+                        serial: parse_id(SerialNumber::parse, serial.clone(), "units", "serial")?,
+                        product: optional_code(&row, "product", ProductCode::parse, "products")?,
+                        work_order: optional_code(&row, "work_order", WorkOrderId::parse, "work_orders")?,
+                        status: unit_status(&row)?,
+                        on_hold: false,
+                    },
+                    first_seen_at: get(&row, "first_seen_at")?,
+                    visits: Vec::new(),
+                };
+                out.insert(serial, view);
+            }
         }
         for visit in self.results_of_units(&ids).await? {
             if let Some(view) = out.get_mut(visit.record.serial.as_str()) {
@@ -260,12 +264,11 @@ impl Store {
         Ok(out)
     }
 
-    /// Product, status and last recorded location of units, by serial.
     /// Product, status and last location of units, by unit id (integer keys: a forward trace
     /// asks about 10⁵ units at once).
     async fn unit_summaries(&self, ids: &[i64]) -> Result<HashMap<String, UnitSummary>, StoreError> {
         let mut out = HashMap::with_capacity(ids.len());
-        let (among_ids, list) = among(self.sea_backend(), "u.id", 1, ids);
+        let (among_ids, lists) = among(self.sea_backend(), "u.id", 1, ids);
         let sql = format!(
             "SELECT u.serial, u.status, p.code AS product, l.code AS line, s.code AS station, r.ended_at \
              FROM units u LEFT JOIN products p ON p.id = u.product_id \
@@ -273,28 +276,30 @@ impl Store {
              LEFT JOIN stations s ON s.id = r.station_id LEFT JOIN lines l ON l.id = r.line_id \
              WHERE {among_ids}"
         );
-        let rows = self
-            .db
-            .query_all_raw(raw(self.sea_backend(), &sql, vec![list]))
-            .await
-            .map_err(StoreError::db("reading unit summaries"))?;
-        for row in rows {
-            let last_seen = match (get::<Option<String>>(&row, "line")?, get::<Option<String>>(&row, "station")?) {
-                (Some(line), Some(station)) => Some(LastSeen {
-                    line: parse_id(LineId::parse, line, "lines", "code")?,
-                    station: parse_id(StationId::parse, station, "stations", "code")?,
-                    at: get::<DateTime<Utc>>(&row, "ended_at")?,
-                }),
-                _ => None,
-            };
-            out.insert(
-                get::<String>(&row, "serial")?,
-                UnitSummary {
-                    product: optional_code(&row, "product", ProductCode::parse, "products")?,
-                    status: unit_status(&row)?,
-                    last_seen,
-                },
-            );
+        for list in lists {
+            let rows = self
+                .db
+                .query_all_raw(raw(self.sea_backend(), &sql, vec![list]))
+                .await
+                .map_err(StoreError::db("reading unit summaries"))?;
+            for row in rows {
+                let last_seen = match (get::<Option<String>>(&row, "line")?, get::<Option<String>>(&row, "station")?) {
+                    (Some(line), Some(station)) => Some(LastSeen {
+                        line: parse_id(LineId::parse, line, "lines", "code")?,
+                        station: parse_id(StationId::parse, station, "stations", "code")?,
+                        at: get::<DateTime<Utc>>(&row, "ended_at")?,
+                    }),
+                    _ => None,
+                };
+                out.insert(
+                    get::<String>(&row, "serial")?,
+                    UnitSummary {
+                        product: optional_code(&row, "product", ProductCode::parse, "products")?,
+                        status: unit_status(&row)?,
+                        last_seen,
+                    },
+                );
+            }
         }
         Ok(out)
     }

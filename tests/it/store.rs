@@ -217,6 +217,72 @@ fn bare_record(line: &str, station: &str, seq: u64, serial: &str) -> UnitRecord 
     UnitRecord::new(key, SerialNumber::parse(serial).unwrap(), Verdict::Pass, start() + Duration::milliseconds(1234))
 }
 
+/// Traces read their ids in lists of at most 2,000 per statement (`LIST_CHUNK`): a lot in
+/// 4,100 boards, each with two visits and a defect, and a phone made of 2,050 of them, cross
+/// three lists wherever a trace lists ids or serials.
+#[tokio::test]
+async fn traces_larger_than_one_list_of_ids_find_every_unit_and_visit() {
+    const BOARDS: u64 = 4_100;
+    for db in TestDb::all().await {
+        let store = db.store().await;
+        store.register_plant(&plant_model()).await.unwrap();
+        let lot = ConsumedItem::Lot(LotId::parse("BIG-LOT-1").unwrap());
+        let mut records = Vec::new();
+        for k in 1..=BOARDS {
+            let serial = format!("BIG-{k:05}");
+            let mut placed = bare_record(SMT_LINE, "SPI", k, &serial);
+            placed.consumed.push(Consumption {
+                kind: "reel".into(),
+                item: lot.clone(),
+                ref_designator: None,
+                certainty: Certainty::Certain,
+            });
+            records.push(placed);
+            let mut tested = bare_record(SMT_LINE, "ICT", k, &serial);
+            tested.ended_at += Duration::seconds(k as i64);
+            tested.defects.push(mes::domain::record::Defect {
+                code: mes::domain::ids::DefectCode::parse("OPEN").unwrap(),
+                ref_designator: None,
+            });
+            records.push(tested);
+        }
+        let mut phone = bare_record(PHONE_LINE, "LOAD", 1, "BIG-PHONE");
+        for k in 1..=BOARDS / 2 {
+            phone.consumed.push(Consumption {
+                kind: "pcba".into(),
+                item: ConsumedItem::Serial(SerialNumber::parse(format!("BIG-{k:05}")).unwrap()),
+                ref_designator: None,
+                certainty: Certainty::Certain,
+            });
+        }
+        records.push(phone);
+        for batch in records.chunks(500) {
+            store.commit(&RecordBatch { records: batch.to_vec(), ..Default::default() }).await.unwrap();
+        }
+
+        let forward = store.forward_trace(&lot).await.unwrap().unwrap();
+        assert_eq!(forward.units.len() as u64, BOARDS + 1, "{}: every board and the phone", db.label());
+        let last_at: BTreeMap<&str, _> = forward
+            .units
+            .iter()
+            .map(|u| (u.hit.serial.as_str(), u.last_seen.as_ref().map(|l| (l.station.as_str().to_owned(), l.at))))
+            .collect();
+        for k in [1, 2_000, 2_001, 4_000, 4_001, BOARDS] {
+            let (station, at) = last_at[format!("BIG-{k:05}").as_str()].clone().unwrap();
+            assert_eq!((station.as_str(), at), ("ICT", start() + Duration::milliseconds(1234) + Duration::seconds(k as i64)));
+        }
+
+        let backward = store.backward_trace(&SerialNumber::parse("BIG-PHONE").unwrap()).await.unwrap().unwrap();
+        assert_eq!(backward.units.len() as u64, BOARDS / 2 + 1, "{}", db.label());
+        let visits: usize = backward.units.values().map(|u| u.visits.len()).sum();
+        assert_eq!(visits as u64, BOARDS + 1, "{}: two visits per board and the phone's one", db.label());
+        let defects: usize = backward.units.values().flat_map(|u| &u.visits).map(|v| v.record.defects.len()).sum();
+        let consumed: usize = backward.units.values().flat_map(|u| &u.visits).map(|v| v.record.consumed.len()).sum();
+        assert_eq!((defects as u64, consumed as u64), (BOARDS / 2, BOARDS / 2 + BOARDS / 2), "{}", db.label());
+        db.cleanup(store).await;
+    }
+}
+
 #[tokio::test]
 async fn unicode_and_very_long_serials_round_trip() {
     for db in TestDb::all().await {
