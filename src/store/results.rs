@@ -198,36 +198,40 @@ impl Store {
         let index: HashMap<i64, usize> = results.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
         let ids: Vec<i64> = results.iter().map(|r| r.id).collect();
         let (among_results, lists) = among(backend, "station_result_id", 1, &ids);
+        let defects = format!(
+            "SELECT station_result_id, code, ref_designator FROM station_result_defects \
+             WHERE {among_results} ORDER BY station_result_id, position"
+        );
+        let measurements = format!(
+            "SELECT station_result_id, name, value, unit, lower_limit, upper_limit FROM station_result_measurements \
+             WHERE {among_results} ORDER BY station_result_id, position"
+        );
+        let consumption = format!(
+            "SELECT e.station_result_id, e.child_kind, cu.serial AS child_serial, ml.code AS child_lot, \
+             e.ref_designator, e.certainty FROM genealogy_edges e \
+             LEFT JOIN units cu ON cu.id = e.child_unit_id \
+             LEFT JOIN material_lots ml ON ml.id = e.child_lot_id \
+             WHERE {among_results} ORDER BY e.station_result_id, e.position"
+        );
         for list in lists {
-            let values = vec![list];
-
-            let sql = format!(
-                "SELECT station_result_id, code, ref_designator FROM station_result_defects \
-                 WHERE {among_results} ORDER BY station_result_id, position"
-            );
-            for row in self
-                .db
-                .query_all_raw(raw(backend, &sql, values.clone()))
-                .await
-                .map_err(StoreError::db("reading defects"))?
-            {
+            // Three independent reads on three pooled connections: one round trip's wait, not three.
+            let read = |sql: &str, what: &'static str| {
+                let statement = raw(backend, sql, vec![list.clone()]);
+                async move { self.db.query_all_raw(statement).await.map_err(StoreError::db(what)) }
+            };
+            let (defects, measurements, consumption) = tokio::try_join!(
+                read(&defects, "reading defects"),
+                read(&measurements, "reading measurements"),
+                read(&consumption, "reading consumption"),
+            )?;
+            for row in defects {
                 let owner = index[&get::<i64>(&row, "station_result_id")?];
                 results[owner].record.defects.push(Defect {
                     code: parse_id(DefectCode::parse, get::<String>(&row, "code")?, "station_result_defects", "code")?,
                     ref_designator: get(&row, "ref_designator")?,
                 });
             }
-
-            let sql = format!(
-                "SELECT station_result_id, name, value, unit, lower_limit, upper_limit FROM station_result_measurements \
-                 WHERE {among_results} ORDER BY station_result_id, position"
-            );
-            for row in self
-                .db
-                .query_all_raw(raw(backend, &sql, values.clone()))
-                .await
-                .map_err(StoreError::db("reading measurements"))?
-            {
+            for row in measurements {
                 let owner = index[&get::<i64>(&row, "station_result_id")?];
                 results[owner].record.measurements.push(Measurement {
                     name: get(&row, "name")?,
@@ -237,20 +241,7 @@ impl Store {
                     upper_limit: get(&row, "upper_limit")?,
                 });
             }
-
-            let sql = format!(
-                "SELECT e.station_result_id, e.child_kind, cu.serial AS child_serial, ml.code AS child_lot, \
-                 e.ref_designator, e.certainty FROM genealogy_edges e \
-                 LEFT JOIN units cu ON cu.id = e.child_unit_id \
-                 LEFT JOIN material_lots ml ON ml.id = e.child_lot_id \
-                 WHERE {among_results} ORDER BY e.station_result_id, e.position"
-            );
-            for row in self
-                .db
-                .query_all_raw(raw(backend, &sql, values))
-                .await
-                .map_err(StoreError::db("reading consumption"))?
-            {
+            for row in consumption {
                 let owner = index[&get::<i64>(&row, "station_result_id")?];
                 results[owner].record.consumed.push(Consumption {
                     kind: get(&row, "child_kind")?,

@@ -87,21 +87,21 @@ const EDGE_JOINS: &str = "JOIN units pu ON pu.id = e.parent_unit_id \
 impl Store {
     /// A unit by serial with its visits; `None` if the MES never saw it.
     pub async fn unit_by_serial(&self, serial: &SerialNumber) -> Result<Option<UnitView>, StoreError> {
-        Ok(self.units_by_serial(&[serial.as_str()]).await?.remove(serial.as_str()))
+        let active = self.held_items().await?;
+        Ok(self.units_by_serial(&[serial.as_str()], &active).await?.remove(serial.as_str()))
     }
 
     /// Everything in `serial`, any depth, with every unit's visits; `None` if unknown.
     pub async fn backward_trace(&self, serial: &SerialNumber) -> Result<Option<BackwardTrace>, StoreError> {
-        if self.unit_id(serial.as_str()).await?.is_none() {
-            return Ok(None);
-        }
         let sql = "WITH RECURSIVE tree(unit_id) AS ( \
                      SELECT id FROM units WHERE serial = $1 \
                      UNION \
                      SELECT e.child_unit_id FROM genealogy_edges e JOIN tree t ON e.parent_unit_id = t.unit_id \
                      WHERE e.child_unit_id IS NOT NULL) \
                    SELECT e.id FROM genealogy_edges e JOIN tree t ON e.parent_unit_id = t.unit_id";
-        let (edges, _) = self.edges(sql, vec![serial.as_str().into()]).await?;
+        // Holds and the walk at once (two connections); an unknown serial walks to nothing and
+        // is then missing from its own units, so no separate lookup is needed.
+        let (active, (edges, _)) = tokio::try_join!(self.held_items(), self.edges(sql, vec![serial.as_str().into()]))?;
         let tree = backward_tree(serial, &edges);
         let serials: Vec<&str> = tree
             .items()
@@ -113,10 +113,12 @@ impl Store {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let mut units = self.units_by_serial(&serials).await?;
-        let held = self.held_items(&tree.items().into_iter().cloned().collect::<Vec<_>>()).await?;
+        let mut units = self.units_by_serial(&serials, &active).await?;
+        if !units.contains_key(serial.as_str()) {
+            return Ok(None);
+        }
         // A hold on anything inside a unit holds the unit and every unit above it on the path.
-        mark_held(&tree, &held, &mut units);
+        mark_held(&tree, &active, &mut units);
         Ok(Some(BackwardTrace { tree, units }))
     }
 
@@ -136,18 +138,16 @@ impl Store {
                SELECT e.id, e.parent_unit_id FROM genealogy_edges e JOIN up ON e.child_unit_id = up.unit_id) \
              SELECT edge_id AS id FROM up"
         );
-        let (edges, unit_ids) = self.edges(&sql, vec![start_id.into()]).await?;
+        let (active, (edges, unit_ids)) = tokio::try_join!(self.held_items(), self.edges(&sql, vec![start_id.into()]))?;
         let hits = forward_containment(item, &edges);
-        let item_held = !self.held_items(std::slice::from_ref(item)).await?.is_empty();
+        let item_held = active.contains(item);
         let ids: Vec<i64> = hits.iter().filter_map(|h| unit_ids.get(h.serial.as_str()).copied()).collect();
         let summaries = self.unit_summaries(&ids).await?;
-        let direct_holds =
-            self.held_items(&hits.iter().map(|h| ConsumedItem::Serial(h.serial.clone())).collect::<Vec<_>>()).await?;
         let units = hits
             .into_iter()
             .map(|hit| {
                 let summary = summaries.get(hit.serial.as_str());
-                let on_hold = item_held || direct_holds.contains(&ConsumedItem::Serial(hit.serial.clone()));
+                let on_hold = item_held || active.contains(&ConsumedItem::Serial(hit.serial.clone()));
                 TracedUnit {
                     product: summary.and_then(|s| s.product.clone()),
                     status: summary.map_or(UnitStatus::InProcess, |s| s.status),
@@ -216,8 +216,13 @@ impl Store {
         Ok((out, parents))
     }
 
-    /// Units with their visits, by serial; unknown serials are absent from the map.
-    async fn units_by_serial(&self, serials: &[&str]) -> Result<BTreeMap<String, UnitView>, StoreError> {
+    /// Units with their visits, by serial; unknown serials are absent from the map. `active`:
+    /// the items under an active hold ([`Store::held_items`]).
+    async fn units_by_serial(
+        &self,
+        serials: &[&str],
+        active: &BTreeSet<ConsumedItem>,
+    ) -> Result<BTreeMap<String, UnitView>, StoreError> {
         let mut out = BTreeMap::new();
         let mut ids = Vec::new();
         let (among_serials, lists) = among(self.sea_backend(), "u.serial", 1, serials);
@@ -254,12 +259,8 @@ impl Store {
                 view.visits.push(visit);
             }
         }
-        if !out.is_empty() {
-            let items: Vec<ConsumedItem> = out.values().map(|v| ConsumedItem::Serial(v.unit.serial.clone())).collect();
-            let held = self.held_items(&items).await?;
-            for view in out.values_mut() {
-                view.unit.on_hold = held.contains(&ConsumedItem::Serial(view.unit.serial.clone()));
-            }
+        for view in out.values_mut() {
+            view.unit.on_hold = active.contains(&ConsumedItem::Serial(view.unit.serial.clone()));
         }
         Ok(out)
     }
@@ -304,10 +305,10 @@ impl Store {
         Ok(out)
     }
 
-    /// Which of `items` are under an active hold. Active holds are few (a quality engineer
-    /// places them) while a forward trace may ask about 10⁵ units, so the holds are read once
-    /// and intersected here instead of looking every item up.
-    async fn held_items(&self, items: &[ConsumedItem]) -> Result<BTreeSet<ConsumedItem>, StoreError> {
+    /// Every item under an active hold. Active holds are few (a quality engineer places them)
+    /// while a forward trace may ask about 10⁵ units, so a trace reads them once and looks its
+    /// items up in the set instead of asking the database about each.
+    async fn held_items(&self) -> Result<BTreeSet<ConsumedItem>, StoreError> {
         let sql = "SELECT u.serial AS serial, m.code AS lot FROM holds h \
                    LEFT JOIN units u ON u.id = h.unit_id LEFT JOIN material_lots m ON m.id = h.lot_id \
                    WHERE h.released_at IS NULL";
@@ -320,7 +321,7 @@ impl Store {
         for row in rows {
             active.insert(consumed_item(get(&row, "serial")?, get(&row, "lot")?)?);
         }
-        Ok(items.iter().filter(|i| active.contains(*i)).cloned().collect())
+        Ok(active)
     }
 }
 

@@ -269,7 +269,10 @@ async fn traces_larger_than_one_list_of_ids_find_every_unit_and_visit() {
             .collect();
         for k in [1, 2_000, 2_001, 4_000, 4_001, BOARDS] {
             let (station, at) = last_at[format!("BIG-{k:05}").as_str()].clone().unwrap();
-            assert_eq!((station.as_str(), at), ("ICT", start() + Duration::milliseconds(1234) + Duration::seconds(k as i64)));
+            assert_eq!(
+                (station.as_str(), at),
+                ("ICT", start() + Duration::milliseconds(1234) + Duration::seconds(k as i64))
+            );
         }
 
         let backward = store.backward_trace(&SerialNumber::parse("BIG-PHONE").unwrap()).await.unwrap().unwrap();
