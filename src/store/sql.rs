@@ -33,10 +33,11 @@ pub(crate) fn placeholders(first: usize, count: usize) -> String {
     (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
-/// Most values [`among`] binds as one list. Larger lists tip PostgreSQL's planner: 100,000
-/// unit ids made it hash all 25 million station results (7.2 s) where 1,000-id lists use the
-/// indexes (BENCHMARKS.md, genealogy).
-pub(crate) const LIST_CHUNK: usize = 2_000;
+/// Most values [`among`] binds as one list. Measured on PostgreSQL (forward trace of 10⁵
+/// units, BENCHMARKS.md): one list of 100,000 ids tipped the planner into hashing all 25
+/// million station results (8 s); lists of 250, 1,000, 2,000 and 8,000 took 1.7, 1.55, 3.7 and
+/// 2.5 s (not monotonic: the fetch of the larger answers stalls; not investigated further).
+pub(crate) const LIST_CHUNK: usize = 1_000;
 
 /// The condition "`column` is one of the listed values", with the list bound as one parameter
 /// (`$n`): `= ANY($n::bigint[])` / `::text[]` on PostgreSQL, `IN (SELECT value FROM

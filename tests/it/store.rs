@@ -217,9 +217,9 @@ fn bare_record(line: &str, station: &str, seq: u64, serial: &str) -> UnitRecord 
     UnitRecord::new(key, SerialNumber::parse(serial).unwrap(), Verdict::Pass, start() + Duration::milliseconds(1234))
 }
 
-/// Traces read their ids in lists of at most 2,000 per statement (`LIST_CHUNK`): a lot in
+/// Traces read their ids in lists of at most 1,000 per statement (`LIST_CHUNK`): a lot in
 /// 4,100 boards, each with two visits and a defect, and a phone made of 2,050 of them, cross
-/// three lists wherever a trace lists ids or serials.
+/// several lists wherever a trace lists ids or serials.
 #[tokio::test]
 async fn traces_larger_than_one_list_of_ids_find_every_unit_and_visit() {
     const BOARDS: u64 = 4_100;
