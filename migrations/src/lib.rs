@@ -13,6 +13,7 @@ mod m20261203_000005_ledger;
 mod m20261206_000006_release_reason;
 mod m20261206_000007_names;
 mod m20261207_000008_line_leases;
+mod m20261207_000009_lot_material;
 
 pub use m20261203_000005_ledger::RECORDED;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000006_release_reason::Migration),
             Box::new(m20261206_000007_names::Migration),
             Box::new(m20261207_000008_line_leases::Migration),
+            Box::new(m20261207_000009_lot_material::Migration),
         ]
     }
 }

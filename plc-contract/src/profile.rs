@@ -304,6 +304,11 @@ pub struct ConsumeTag {
     pub kind: String,
     /// `true`: a serialised unit; `false`: a lot or reel.
     pub serialised: bool,
+    /// The lots' manufacturer part number (lots only; empty when not named). A lot code is
+    /// unique only within one part number and supplier: suppliers print their own codes.
+    pub part_number: String,
+    /// The lots' supplier (lots only; empty when not named).
+    pub supplier: String,
     /// Where its id is.
     pub tag: Tag,
 }
@@ -576,6 +581,8 @@ struct RawMeasurement {
 struct RawConsume {
     kind: Spanned<String>,
     tracking: Spanned<String>,
+    part_number: Option<Spanned<String>>,
+    supplier: Option<Spanned<String>>,
     tag: Spanned<RawTag>,
 }
 
@@ -1336,10 +1343,30 @@ fn station(c: &mut Checker<'_>, s: &RawStation, field: &str, line_endpoint: &Raw
                 continue;
             }
         };
+        let mut material = |name: &str, value: &Option<Spanned<String>>| {
+            let value = value.as_ref()?;
+            let text = value.get_ref();
+            let problem = if serialised {
+                Some("names the material of lots; a serialised item is known by its serial".to_owned())
+            } else if text.trim().is_empty() || text.trim() != text || text.chars().any(char::is_control) {
+                Some(format!("{text:?} is empty, padded with spaces or holds a control character"))
+            } else {
+                None
+            };
+            match problem {
+                Some(p) => {
+                    c.sink.at(value.span(), format!("{kfield}.{name}"), p);
+                    None
+                }
+                None => Some(text.clone()),
+            }
+        };
+        let part_number = material("part_number", &k.part_number).unwrap_or_default();
+        let supplier = material("supplier", &k.supplier).unwrap_or_default();
         if c.expect_types(&k.tag, &format!("{kfield}.tag"), &[DataType::String])
             && let Some(tag) = c.tag(&k.tag, &format!("{kfield}.tag"), unit)
         {
-            consumes.push(ConsumeTag { kind: k.kind.get_ref().clone(), serialised, tag });
+            consumes.push(ConsumeTag { kind: k.kind.get_ref().clone(), serialised, part_number, supplier, tag });
         }
     }
     let mut feeders = Vec::new();

@@ -11,7 +11,7 @@ use super::handshake::HandshakeView;
 use crate::domain::record::{
     Certainty, ConsumedItem, Consumption, Defect, Measurement, RecordKey, UnitRecord, Verdict,
 };
-use crate::domain::{DefectCode, LineId, LotId, PlcEpoch, RecordSeq, SerialNumber, StationId};
+use crate::domain::{DefectCode, LineId, LotId, Material, PlcEpoch, RecordSeq, SerialNumber, StationId};
 
 /// Roles read on every poll: the handshake and the state.
 const STATUS_ROLES: [Role; 7] = [
@@ -275,7 +275,10 @@ impl StationMap {
             let item = if c.serialised {
                 ConsumedItem::Serial(SerialNumber::parse(id.clone()).map_err(|e| fail(&field, format!("{id:?}: {e}")))?)
             } else {
-                ConsumedItem::Lot(LotId::parse(id.clone()).map_err(|e| fail(&field, format!("{id:?}: {e}")))?)
+                let material = Material::new(&c.part_number, &c.supplier).map_err(|e| fail(&field, e.to_string()))?;
+                ConsumedItem::Lot(
+                    LotId::parse(id.clone()).map_err(|e| fail(&field, format!("{id:?}: {e}")))?.of(material),
+                )
             };
             record.consumed.push(Consumption {
                 kind: c.kind.clone(),

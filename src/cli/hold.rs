@@ -23,6 +23,8 @@ pub struct Target {
     /// One unit (and every unit it goes into).
     #[arg(long)]
     serial: Option<String>,
+    #[command(flatten)]
+    material: MaterialArgs,
     /// Who does it (default: $USER).
     #[arg(long)]
     by: Option<String>,
@@ -48,11 +50,45 @@ pub struct ReleaseArgs {
     reason: String,
 }
 
+/// The material of the lot `--lot` names: lot codes are printed by suppliers, so where one code
+/// names lots of several materials, these say which.
+#[derive(Debug, Args)]
+pub struct MaterialArgs {
+    /// The lot's manufacturer part number (as the line's profile names it).
+    #[arg(long, requires = "lot")]
+    part_number: Option<String>,
+    /// The lot's supplier (as the line's profile names it).
+    #[arg(long, requires = "lot")]
+    supplier: Option<String>,
+}
+
+impl MaterialArgs {
+    /// Lot `code` of this material (what is not given is not named: any).
+    pub fn lot(&self, code: &str) -> anyhow::Result<LotId> {
+        let material = mes::domain::Material::new(
+            self.part_number.as_deref().unwrap_or_default(),
+            self.supplier.as_deref().unwrap_or_default(),
+        )
+        .context("--part-number/--supplier")?;
+        Ok(LotId::parse(code.to_owned()).context("--lot")?.of(material))
+    }
+}
+
+/// A store error, with the options that settle an ambiguous lot named.
+pub fn lot_hint(e: mes::store::StoreError) -> anyhow::Error {
+    match e {
+        e @ mes::store::StoreError::AmbiguousLot { .. } => {
+            anyhow::anyhow!("{e}: give --part-number or --supplier")
+        }
+        e => e.into(),
+    }
+}
+
 impl Target {
     fn resolve(&self) -> anyhow::Result<(HoldTarget, ConsumedItem)> {
         Ok(match (&self.lot, &self.serial) {
             (Some(lot), _) => {
-                let lot = LotId::parse(lot.clone()).context("--lot")?;
+                let lot = self.material.lot(lot)?;
                 (HoldTarget::Lot(lot.clone()), ConsumedItem::Lot(lot))
             }
             (None, Some(serial)) => {
@@ -72,22 +108,29 @@ pub async fn hold(config: &Config, args: &HoldArgs) -> anyhow::Result<ExitCode> 
     anyhow::ensure!(!args.reason.trim().is_empty(), "--reason must say why");
     let store = super::open_store(config).await?;
     let (target, item) = args.target.resolve()?;
-    let done = store.place_hold(&target, args.reason.trim(), &args.target.who(), Utc::now()).await?;
+    let done = store.place_hold(&target, args.reason.trim(), &args.target.who(), Utc::now()).await.map_err(lot_hint)?;
+    let trace = store.forward_trace(&item).await?;
+    // The lot held, with its whole material.
+    let name = match (&item, trace.as_ref().map(|t| &t.item)) {
+        (ConsumedItem::Lot(_), Some(ConsumedItem::Lot(found))) => found.to_string(),
+        (ConsumedItem::Lot(lot), _) => lot.to_string(),
+        (ConsumedItem::Serial(s), _) => s.to_string(),
+    };
     let mut out = String::new();
     if !done.placed {
-        writeln!(out, "{} is already on hold; nothing changed", item.id())?;
+        writeln!(out, "{name} is already on hold; nothing changed")?;
     } else {
-        writeln!(out, "hold placed on {} ({})", item.id(), args.reason.trim())?;
+        writeln!(out, "hold placed on {name} ({})", args.reason.trim())?;
     }
     if !done.seen {
         writeln!(
             out,
-            "warning: no line has ever recorded lot {}: it is held for units that consume it later; \
-             check the id if you meant a lot already in use",
-            item.id()
+            "warning: no line has ever recorded lot {name}: it is held for units that consume it later; \
+             check the id (and --part-number/--supplier where the line's profile names them) if you meant \
+             a lot already in use",
         )?;
     }
-    let held = store.forward_trace(&item).await?.map(|t| t.units).unwrap_or_default();
+    let held = trace.map(|t| t.units).unwrap_or_default();
     writeln!(out, "units held through it now: {}", held.len() + usize::from(matches!(target, HoldTarget::Unit(_))))?;
     for u in held.iter().take(20) {
         writeln!(out, "  {}  {}", u.hit.serial, u.status.as_str())?;
@@ -103,7 +146,8 @@ pub async fn release(config: &Config, args: &ReleaseArgs) -> anyhow::Result<Exit
     anyhow::ensure!(!args.reason.trim().is_empty(), "--reason must say why the hold is lifted");
     let store = super::open_store(config).await?;
     let (hold_target, item) = args.target.resolve()?;
-    let n = store.release_hold(&hold_target, &args.target.who(), args.reason.trim(), Utc::now()).await?;
+    let n =
+        store.release_hold(&hold_target, &args.target.who(), args.reason.trim(), Utc::now()).await.map_err(lot_hint)?;
     if n == 0 {
         eprintln!("{} has no hold in force", item.id());
         return Ok(ExitCode::from(2));

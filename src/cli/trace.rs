@@ -11,7 +11,7 @@ use chrono_tz::Tz;
 use clap::Args;
 use mes::config::Config;
 use mes::domain::genealogy::{Containment, TraceNode};
-use mes::domain::ids::{LotId, SerialNumber};
+use mes::domain::ids::SerialNumber;
 use mes::domain::record::{Certainty, ConsumedItem};
 use mes::store::{BackwardTrace, ForwardTrace, UnitView};
 
@@ -24,6 +24,8 @@ pub struct TraceArgs {
     /// Lot or reel to trace forward: every unit containing it, at any depth.
     #[arg(long, conflicts_with = "serial")]
     lot: Option<String>,
+    #[command(flatten)]
+    material: super::hold::MaterialArgs,
     /// Trace SERIAL forward instead (e.g. which phone got this PCBA).
     #[arg(long, requires = "serial")]
     forward: bool,
@@ -36,14 +38,14 @@ pub async fn run(config: &Config, args: &TraceArgs) -> anyhow::Result<ExitCode> 
     let zone = Times { zone: config.calendar.time_zone, lang: config.lang };
     let store = super::open_store(config).await?;
     let forward_item = match (&args.lot, &args.serial) {
-        (Some(lot), _) => Some(ConsumedItem::Lot(LotId::parse(lot.clone()).context("--lot")?)),
+        (Some(lot), _) => Some(ConsumedItem::Lot(args.material.lot(lot)?)),
         (None, Some(serial)) if args.forward => {
             Some(ConsumedItem::Serial(SerialNumber::parse(serial.clone()).context("SERIAL")?))
         }
         _ => None,
     };
     if let Some(item) = forward_item {
-        let Some(trace) = store.forward_trace(&item).await? else {
+        let Some(trace) = store.forward_trace(&item).await.map_err(super::hold::lot_hint)? else {
             eprintln!("{} {:?} was never recorded as consumed", kind_word(&item), item.id());
             return Ok(ExitCode::from(2));
         };
@@ -166,7 +168,10 @@ fn render_forward(trace: &ForwardTrace, zone: Times) -> Result<String, std::fmt:
         out,
         "Forward trace of {} {}: {} units contain it, {} possibly contain it (times in {zone})",
         kind_word(&trace.item),
-        trace.item.id(),
+        match &trace.item {
+            ConsumedItem::Lot(lot) => lot.to_string(),
+            ConsumedItem::Serial(s) => s.to_string(),
+        },
         contains,
         trace.units.len() - contains
     )?;

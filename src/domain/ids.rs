@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::material::Material;
+
 /// Longest serial, lot or code we accept, in characters (so at most 2 KiB of UTF-8). Real
 /// serials are 10–40 characters; 2D codes with embedded data reach a few hundred. Anything
 /// longer is a read error, not a serial. Counted in characters, not bytes, so that the API's
@@ -148,10 +150,119 @@ string_id!(
     /// A unit's serial as printed, laser-marked or scanned. Any Unicode is kept as is.
     SerialNumber, "serial", check_text
 );
-string_id!(
-    /// A material lot or reel id as printed on its label. Any Unicode is kept as is.
-    LotId, "lot", check_text
-);
+/// A material lot or reel as printed on its label, with the material it is a lot of. A lot code
+/// is only unique within one material, since each supplier prints its own: the phone line's and
+/// the tablet line's `BATTERY-LOT-L00001` are two lots. The code's Unicode is kept as is.
+///
+/// As a query (`mes trace --lot`, a hold) a material left unnamed means "any material"; see
+/// [`LotId::matches`]. In JSON it is the bare code when no material is named, else an object.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LotId {
+    code: String,
+    material: Material,
+}
+
+impl LotId {
+    /// Parses and validates a code, with no material named.
+    pub fn parse(code: impl Into<String>) -> Result<Self, IdError> {
+        let code = code.into();
+        check_text("lot", &code)?;
+        Ok(Self { code, material: Material::default() })
+    }
+
+    /// The same code, of `material`.
+    pub fn of(self, material: Material) -> Self {
+        Self { material, ..self }
+    }
+
+    /// The code as printed.
+    pub fn as_str(&self) -> &str {
+        &self.code
+    }
+
+    /// The material it is a lot of.
+    pub fn material(&self) -> &Material {
+        &self.material
+    }
+
+    /// Whether the stored lot `stored` answers this query: the same code, and the same part
+    /// number and supplier wherever the query names one.
+    pub fn matches(&self, stored: &LotId) -> bool {
+        let named = |query: &str, value: &str| query.is_empty() || query == value;
+        self.code == stored.code
+            && named(self.material.part_number(), stored.material.part_number())
+            && named(self.material.supplier(), stored.material.supplier())
+    }
+}
+
+impl fmt::Display for LotId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.code)?;
+        if self.material.is_named() {
+            write!(f, " ({})", self.material)?;
+        }
+        Ok(())
+    }
+}
+
+/// How a lot is written in JSON.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum LotJson {
+    Code(String),
+    Full {
+        code: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        part_number: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        supplier: String,
+    },
+}
+
+impl Serialize for LotId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.material.is_named() {
+            LotJson::Full {
+                code: self.code.clone(),
+                part_number: self.material.part_number().to_owned(),
+                supplier: self.material.supplier().to_owned(),
+            }
+            .serialize(s)
+        } else {
+            s.serialize_str(&self.code)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for LotId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let (code, part_number, supplier) = match LotJson::deserialize(d)? {
+            LotJson::Code(code) => (code, String::new(), String::new()),
+            LotJson::Full { code, part_number, supplier } => (code, part_number, supplier),
+        };
+        let material = Material::new(&part_number, &supplier).map_err(serde::de::Error::custom)?;
+        Ok(LotId::parse(code).map_err(serde::de::Error::custom)?.of(material))
+    }
+}
+
+// In the API's OpenAPI document a lot is its code, or an object when its material is named.
+impl utoipa::PartialSchema for LotId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder};
+        let text = || <String as utoipa::PartialSchema>::schema();
+        OneOfBuilder::new()
+            .item(text())
+            .item(
+                ObjectBuilder::new()
+                    .property("code", text())
+                    .required("code")
+                    .property("part_number", text())
+                    .property("supplier", text()),
+            )
+            .into()
+    }
+}
+impl utoipa::ToSchema for LotId {}
 
 /// The sequence number a PLC gives each unit record; unique per station within one PLC epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]

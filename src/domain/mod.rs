@@ -28,3 +28,4 @@ pub mod validation;
 pub use ids::{
     DefectCode, IdError, LineId, LotId, PlcEpoch, ProductCode, RecordSeq, SerialNumber, StationId, WorkOrderId,
 };
+pub use material::Material;

@@ -401,6 +401,14 @@ pub struct Words {
     pub kiosk: &'static str,
     /// Nothing found.
     pub not_found: &'static str,
+    /// Before the materials a lot code is a lot of: the engineer chooses one.
+    pub lot_choose: &'static str,
+    /// A lot's manufacturer part number.
+    pub part_number: &'static str,
+    /// A lot's supplier.
+    pub supplier: &'static str,
+    /// A lot whose profile names no material.
+    pub no_material: &'static str,
     /// An address that is no page (the 404 page), before the address.
     pub no_page: &'static str,
     /// Status word.
@@ -709,6 +717,10 @@ static EN: Words = Words {
     on_hold: "ON HOLD",
     kiosk: "kiosk",
     not_found: "nothing recorded under",
+    lot_choose: "is the code of lots of several materials (each supplier prints its own codes). Choose one:",
+    part_number: "Part number",
+    supplier: "Supplier",
+    no_material: "no material named",
     no_page: "There is no page at",
     status: "status",
     last_seen: "last seen",
@@ -907,6 +919,10 @@ static VI: Words = Words {
     on_hold: "ĐANG GIỮ",
     kiosk: "màn hình chuyền",
     not_found: "không có dữ liệu cho",
+    lot_choose: "là mã của các lô thuộc nhiều vật tư (mỗi nhà cung cấp tự in mã lô). Chọn một:",
+    part_number: "Mã linh kiện",
+    supplier: "Nhà cung cấp",
+    no_material: "chưa ghi vật tư",
     no_page: "Không có trang nào tại địa chỉ",
     status: "trạng thái",
     last_seen: "thấy lần cuối",

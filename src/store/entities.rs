@@ -44,7 +44,7 @@ entity!(unit, "units", {
     first_seen_at: DateTimeUtc,
 });
 entity!(material_lot, "material_lots", {
-    code: String, kind: String, part_number: Option<String>, quantity: Option<i32>,
+    code: String, kind: String, part_number: String, supplier: String, quantity: Option<i32>,
     first_seen_at: DateTimeUtc,
 });
 entity!(station_result, "station_results", {

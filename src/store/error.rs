@@ -103,6 +103,19 @@ pub enum StoreError {
         /// The serial.
         serial: String,
     },
+    /// A lot named by its code alone (or with only part of its material) is a lot of more than
+    /// one material: suppliers print their own codes, and the MES will not guess which is meant.
+    #[error(
+        "lot {code:?} is a lot of {} materials ({}); name its part number or supplier",
+        candidates.len(),
+        candidates.iter().map(|l| crate::domain::material::describe(l.material())).collect::<Vec<_>>().join("; ")
+    )]
+    AmbiguousLot {
+        /// The code asked for.
+        code: String,
+        /// Every lot the query matches.
+        candidates: Vec<crate::domain::LotId>,
+    },
     /// A read would return more rows than one request may hold ([`super::MAX_READ_ROWS`],
     /// [`super::MAX_TRACE_EDGES`]): the caller asked for too much at once.
     #[error(

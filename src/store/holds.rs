@@ -5,10 +5,12 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, Value};
 
+use super::lots::{HELD, lots_with_codes, pick};
+use super::results::stored_lot;
 use super::sql::{get, raw};
 use super::{Store, StoreError};
 use crate::domain::hold::{Hold, HoldReach, HoldTarget};
-use crate::domain::ids::{LotId, SerialNumber};
+use crate::domain::ids::SerialNumber;
 use crate::domain::unit::UnitStatus;
 
 /// What placing a hold did.
@@ -47,25 +49,29 @@ impl Store {
                 ("unit", Some(get::<i64>(&row, "id")?), None)
             }
             HoldTarget::Lot(lot) => {
-                txn.execute_raw(raw(
-                    backend,
-                    "INSERT INTO material_lots (code, kind, first_seen_at) VALUES ($1, 'held', $2) ON CONFLICT (code) DO NOTHING",
-                    vec![lot.as_str().into(), at.into()],
-                ))
-                .await
-                .map_err(StoreError::db("registering the held lot"))?;
-                let row = txn
-                    .query_one_raw(raw(
-                        backend,
-                        "SELECT id, kind FROM material_lots WHERE code = $1",
-                        vec![lot.as_str().into()],
-                    ))
-                    .await
-                    .map_err(StoreError::db("finding the lot to hold"))?
-                    .ok_or_else(|| StoreError::UnknownUnit { serial: lot.to_string() })?;
-                // Only a hold registers a lot as `held`: any other kind came from a collector.
-                seen = get::<String>(&row, "kind")? != "held";
-                ("lot", None, Some(get::<i64>(&row, "id")?))
+                let stored = match pick(lot, lots_with_codes(&txn, &[lot.as_str()]).await?)? {
+                    Some(stored) => stored,
+                    None => {
+                        txn.execute_raw(raw(
+                            backend,
+                            "INSERT INTO material_lots (code, part_number, supplier, kind, first_seen_at) \
+                             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (code, part_number, supplier) DO NOTHING",
+                            vec![
+                                lot.as_str().into(),
+                                lot.material().part_number().into(),
+                                lot.material().supplier().into(),
+                                HELD.into(),
+                                at.into(),
+                            ],
+                        ))
+                        .await
+                        .map_err(StoreError::db("registering the held lot"))?;
+                        pick(lot, lots_with_codes(&txn, &[lot.as_str()]).await?)?
+                            .ok_or_else(|| StoreError::UnknownUnit { serial: lot.to_string() })?
+                    }
+                };
+                seen = !stored.is_placeholder();
+                ("lot", None, Some(stored.id))
             }
         };
         let active = txn
@@ -101,19 +107,40 @@ impl Store {
         reason: &str,
         at: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let (sql, code) = match target {
-            HoldTarget::Unit(s) => ("unit_id IN (SELECT id FROM units WHERE serial = $3)", s.as_str()),
-            HoldTarget::Lot(l) => ("lot_id IN (SELECT id FROM material_lots WHERE code = $3)", l.as_str()),
+        let backend = self.sea_backend();
+        let (_writer, txn) = self.begin_write().await?;
+        let (sql, key): (&str, Value) = match target {
+            HoldTarget::Unit(s) => ("unit_id IN (SELECT id FROM units WHERE serial = $3)", s.as_str().into()),
+            HoldTarget::Lot(l) => {
+                // Among the lots of this code, the held ones: a code held for one material only
+                // needs no material named to be released.
+                let held: std::collections::BTreeSet<i64> = txn
+                    .query_all_raw(raw(
+                        backend,
+                        "SELECT lot_id FROM holds WHERE released_at IS NULL AND lot_id IS NOT NULL",
+                        vec![],
+                    ))
+                    .await
+                    .map_err(StoreError::db("reading holds"))?
+                    .iter()
+                    .map(|r| get::<i64>(r, "lot_id"))
+                    .collect::<Result<_, _>>()?;
+                let candidates =
+                    lots_with_codes(&txn, &[l.as_str()]).await?.into_iter().filter(|s| held.contains(&s.id));
+                match pick(l, candidates.collect())? {
+                    Some(stored) => ("lot_id = $3", stored.id.into()),
+                    None => return Ok(0),
+                }
+            }
         };
         let statement = format!(
             "UPDATE holds SET released_by = $1, released_at = $2, release_reason = $4 WHERE released_at IS NULL AND {sql}"
         );
-        let (_writer, txn) = self.begin_write().await?;
         let done = txn
             .execute_raw(raw(
-                self.sea_backend(),
+                backend,
                 &statement,
-                vec![by.into(), super::writer::truncate_to_micros(at).into(), code.into(), reason.into()],
+                vec![by.into(), super::writer::truncate_to_micros(at).into(), key, reason.into()],
             ))
             .await
             .map_err(StoreError::db("releasing the hold"))?;
@@ -197,7 +224,7 @@ impl Store {
 
     async fn holds_where(&self, filter: &str, limit: usize) -> Result<Vec<Hold>, StoreError> {
         let sql = format!(
-            "SELECT h.target_kind, u.serial, m.code, h.reason, h.placed_by, h.placed_at, h.released_by, h.released_at, \
+            "SELECT h.target_kind, u.serial, m.code, m.part_number, m.supplier, h.reason, h.placed_by, h.placed_at, h.released_by, h.released_at, \
              h.release_reason \
              FROM holds h LEFT JOIN units u ON u.id = h.unit_id LEFT JOIN material_lots m ON m.id = h.lot_id \
              {filter} ORDER BY h.id DESC LIMIT {}",
@@ -217,8 +244,10 @@ impl Store {
                         HoldTarget::Unit(SerialNumber::parse(s.clone()).map_err(|_| corrupt(s))?)
                     }
                     _ => {
-                        let s: String = get::<Option<String>>(r, "code")?.unwrap_or_default();
-                        HoldTarget::Lot(LotId::parse(s.clone()).map_err(|_| corrupt(s))?)
+                        let code: String = get::<Option<String>>(r, "code")?.unwrap_or_default();
+                        let part: Option<String> = get(r, "part_number")?;
+                        let supplier: Option<String> = get(r, "supplier")?;
+                        HoldTarget::Lot(stored_lot(code, part.unwrap_or_default(), supplier.unwrap_or_default())?)
                     }
                 };
                 let released =
@@ -252,17 +281,12 @@ impl Store {
         );
         // Each unit is in one list, so the lists' counts add up.
         let mut out = std::collections::BTreeMap::new();
-        for list in lists {
-            let rows = self
-                .db
-                .query_all_raw(raw(self.sea_backend(), &sql, vec![list]))
-                .await
-                .map_err(StoreError::db("counting held units"))?;
-            for row in &rows {
-                *out.entry(get::<String>(row, "line")?).or_default() +=
-                    u64::try_from(get::<i64>(row, "units")?).unwrap_or(0);
-            }
-        }
+        super::sql::each_row_among(&self.db, &sql, lists, "counting held units", |row| {
+            *out.entry(get::<String>(row, "line")?).or_default() +=
+                u64::try_from(get::<i64>(row, "units")?).unwrap_or(0);
+            Ok(())
+        })
+        .await?;
         Ok(out)
     }
 

@@ -17,6 +17,7 @@ mod holds;
 mod kpi;
 mod leases;
 mod ledger;
+mod lots;
 mod outbox;
 mod provision;
 mod results;
@@ -195,7 +196,14 @@ impl Store {
     /// Rolls every migration back (used by the migration round-trip test and `mes migrate
     /// --down`-style maintenance), then clears the id cache.
     pub async fn migrate_down_all(&self) -> Result<(), StoreError> {
-        mes_migrations::Migrator::down(&self.db, None).await.map_err(|source| StoreError::Migrate { source })?;
+        self.migrate_down(None).await
+    }
+
+    /// Rolls the newest `steps` migrations back (all: `None`), then clears the id cache. A
+    /// migration that cannot be undone without losing meaning (lots that only their material
+    /// tells apart) refuses, naming why.
+    pub async fn migrate_down(&self, steps: Option<u32>) -> Result<(), StoreError> {
+        mes_migrations::Migrator::down(&self.db, steps).await.map_err(|source| StoreError::Migrate { source })?;
         *self.ids.write().await = MasterIds::default();
         Ok(())
     }

@@ -207,7 +207,7 @@ impl Store {
              WHERE {among_results} ORDER BY station_result_id, position"
         );
         let consumption = format!(
-            "SELECT e.station_result_id, e.child_kind, cu.serial AS child_serial, ml.code AS child_lot, \
+            "SELECT e.station_result_id, e.child_kind, {CHILD_COLUMNS}, \
              e.ref_designator, e.certainty FROM genealogy_edges e \
              LEFT JOIN units cu ON cu.id = e.child_unit_id \
              LEFT JOIN material_lots ml ON ml.id = e.child_lot_id \
@@ -245,7 +245,7 @@ impl Store {
                 let owner = index[&get::<i64>(&row, "station_result_id")?];
                 results[owner].record.consumed.push(Consumption {
                     kind: get(&row, "child_kind")?,
-                    item: consumed_item(get(&row, "child_serial")?, get(&row, "child_lot")?)?,
+                    item: consumed_item(&row)?,
                     ref_designator: get(&row, "ref_designator")?,
                     certainty: certainty(get(&row, "certainty")?)?,
                 });
@@ -286,17 +286,34 @@ pub(crate) fn unit_status(row: &sea_orm::QueryResult) -> Result<crate::domain::u
     })
 }
 
-/// The consumed item of an edge row: exactly one of serial and lot is set.
-pub(crate) fn consumed_item(serial: Option<String>, lot: Option<String>) -> Result<ConsumedItem, StoreError> {
+/// The columns naming an edge's child, as [`consumed_item`] reads them, for a query that joins
+/// the child unit as `cu` and the child lot as `ml`.
+pub(crate) const CHILD_COLUMNS: &str = "cu.serial AS child_serial, ml.code AS child_lot, ml.part_number AS child_lot_part, ml.supplier AS child_lot_supplier";
+
+/// The consumed item of a row selecting [`CHILD_COLUMNS`]: exactly one of serial and lot is
+/// set, and a lot comes with its material.
+pub(crate) fn consumed_item(row: &sea_orm::QueryResult) -> Result<ConsumedItem, StoreError> {
+    let serial: Option<String> = get(row, "child_serial")?;
+    let lot: Option<String> = get(row, "child_lot")?;
     match (serial, lot) {
         (Some(s), None) => Ok(ConsumedItem::Serial(parse_id(SerialNumber::parse, s, "units", "serial")?)),
-        (None, Some(l)) => Ok(ConsumedItem::Lot(parse_id(LotId::parse, l, "material_lots", "code")?)),
+        (None, Some(l)) => {
+            Ok(ConsumedItem::Lot(stored_lot(l, get(row, "child_lot_part")?, get(row, "child_lot_supplier")?)?))
+        }
         (s, l) => Err(StoreError::Corrupt {
             table: "genealogy_edges",
             column: "child_unit_id/child_lot_id",
             value: format!("{s:?}/{l:?}"),
         }),
     }
+}
+
+/// A lot as stored: its code, part number and supplier.
+pub(crate) fn stored_lot(code: String, part_number: String, supplier: String) -> Result<LotId, StoreError> {
+    let corrupt = |value: String| StoreError::Corrupt { table: "material_lots", column: "part_number/supplier", value };
+    let material = crate::domain::Material::new(&part_number, &supplier)
+        .map_err(|_| corrupt(format!("{part_number}/{supplier}")))?;
+    Ok(parse_id(LotId::parse, code, "material_lots", "code")?.of(material))
 }
 
 /// Parses a stored certainty.

@@ -53,6 +53,23 @@ pub(crate) fn among<T: ListItem>(backend: DbBackend, column: &str, n: usize, ite
     (condition, lists)
 }
 
+/// Runs `sql`, whose `$1` is an [`among`] list, once per list of `lists`, handing each row to
+/// `each` as it comes: every read of an id list in one place, one chunk's rows in memory at a time.
+pub(crate) async fn each_row_among(
+    db: &impl ConnectionTrait,
+    sql: &str,
+    lists: Vec<Value>,
+    what: &'static str,
+    mut each: impl FnMut(&QueryResult) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let backend = db.get_database_backend();
+    for list in lists {
+        let rows = db.query_all_raw(raw(backend, sql, vec![list])).await.map_err(StoreError::db(what))?;
+        rows.iter().try_for_each(&mut each)?;
+    }
+    Ok(())
+}
+
 /// One list parameter: a PostgreSQL array literal, or a JSON array for SQLite.
 fn list_value<T: ListItem>(backend: DbBackend, items: &[T]) -> Value {
     match backend {
@@ -83,7 +100,8 @@ pub(crate) trait ListItem: serde::Serialize {
 impl ListItem for i64 {
     const PG_TYPE: &'static str = "bigint";
     fn push_array_element(&self, out: &mut String) {
-        out.push_str(&self.to_string());
+        use std::fmt::Write as _;
+        let _ = write!(out, "{self}");
     }
 }
 

@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, QueryResult, Value};
 use serde::Serialize;
 
-use super::results::{StoredResult, certainty, consumed_item, optional_code, parse_id, unit_status};
-use super::sql::{among, get, raw};
+use super::results::{CHILD_COLUMNS, StoredResult, certainty, consumed_item, optional_code, parse_id, unit_status};
+use super::sql::{among, each_row_among, get, raw};
 use super::{Store, StoreError};
 use crate::domain::genealogy::{ForwardHit, GenealogyEdge, TraceNode, backward_tree, forward_containment};
 use crate::domain::ids::{LineId, ProductCode, RecordSeq, SerialNumber, StationId, WorkOrderId};
@@ -75,8 +75,9 @@ pub struct ForwardTrace {
     pub units: Vec<TracedUnit>,
 }
 
-const EDGE_COLUMNS: &str = "pu.id AS parent_id, pu.serial AS parent, e.child_kind, cu.serial AS child_serial, ml.code AS child_lot, \
-     e.ref_designator, e.certainty, l.code AS line, s.code AS station, r.seq, r.ended_at";
+/// The edge's child as [`super::results::CHILD_COLUMNS`] names it, with its parent and where.
+const EDGE_COLUMNS: &str = "pu.id AS parent_id, pu.serial AS parent, e.child_kind, cu.serial AS child_serial, \
+     ml.code AS child_lot, ml.part_number AS child_lot_part, ml.supplier AS child_lot_supplier, e.ref_designator, e.certainty, l.code AS line, s.code AS station, r.seq, r.ended_at";
 const EDGE_JOINS: &str = "JOIN units pu ON pu.id = e.parent_unit_id \
      LEFT JOIN units cu ON cu.id = e.child_unit_id \
      LEFT JOIN material_lots ml ON ml.id = e.child_lot_id \
@@ -124,11 +125,14 @@ impl Store {
 
     /// Every unit containing `item`, any depth; `None` if the item was never recorded.
     pub async fn forward_trace(&self, item: &ConsumedItem) -> Result<Option<ForwardTrace>, StoreError> {
-        let (start_id, start_column) = match item {
-            ConsumedItem::Serial(s) => (self.unit_id(s.as_str()).await?, "child_unit_id"),
-            ConsumedItem::Lot(l) => (self.lot_id(l.as_str()).await?, "child_lot_id"),
+        // A lot named by code (and perhaps part of its material) becomes the one lot it names.
+        let (start, start_column) = match item {
+            ConsumedItem::Serial(s) => (self.unit_id(s.as_str()).await?.map(|id| (id, item.clone())), "child_unit_id"),
+            ConsumedItem::Lot(l) => {
+                (self.resolve_lot(l).await?.map(|s| (s.id, ConsumedItem::Lot(s.lot))), "child_lot_id")
+            }
         };
-        let Some(start_id) = start_id else { return Ok(None) };
+        let Some((start_id, item)) = start else { return Ok(None) };
         // Every edge on a path up from the item: its own edges, then the edges whose child is a
         // unit already reached. Each edge enters once (its parent is fixed), so cycles end.
         let sql = format!(
@@ -139,8 +143,8 @@ impl Store {
              SELECT edge_id AS id FROM up"
         );
         let (active, (edges, unit_ids)) = tokio::try_join!(self.held_items(), self.edges(&sql, vec![start_id.into()]))?;
-        let hits = forward_containment(item, &edges);
-        let item_held = active.contains(item);
+        let hits = forward_containment(&item, &edges);
+        let item_held = active.contains(&item);
         let ids: Vec<i64> = hits.iter().filter_map(|h| unit_ids.get(h.serial.as_str()).copied()).collect();
         let summaries = self.unit_summaries(&ids).await?;
         let units = hits
@@ -157,15 +161,11 @@ impl Store {
                 }
             })
             .collect();
-        Ok(Some(ForwardTrace { item: item.clone(), units }))
+        Ok(Some(ForwardTrace { item, units }))
     }
 
     async fn unit_id(&self, serial: &str) -> Result<Option<i64>, StoreError> {
         self.single_id("SELECT id FROM units WHERE serial = $1", serial).await
-    }
-
-    async fn lot_id(&self, code: &str) -> Result<Option<i64>, StoreError> {
-        self.single_id("SELECT id FROM material_lots WHERE code = $1", code).await
     }
 
     async fn single_id(&self, sql: &str, key: &str) -> Result<Option<i64>, StoreError> {
@@ -201,18 +201,13 @@ impl Store {
         let mut parents = HashMap::new();
         let (among_ids, lists) = among(self.sea_backend(), "e.id", 1, &ids);
         let sql = format!("SELECT {EDGE_COLUMNS} FROM genealogy_edges e {EDGE_JOINS} WHERE {among_ids} ORDER BY e.id");
-        for list in lists {
-            let rows = self
-                .db
-                .query_all_raw(raw(self.sea_backend(), &sql, vec![list]))
-                .await
-                .map_err(StoreError::db("reading genealogy"))?;
-            for row in &rows {
-                let edge = edge_from_row(row)?;
-                parents.insert(edge.parent.as_str().to_owned(), get::<i64>(row, "parent_id")?);
-                out.push(edge);
-            }
-        }
+        each_row_among(&self.db, &sql, lists, "reading genealogy", |row| {
+            let edge = edge_from_row(row)?;
+            parents.insert(edge.parent.as_str().to_owned(), get::<i64>(row, "parent_id")?);
+            out.push(edge);
+            Ok(())
+        })
+        .await?;
         Ok((out, parents))
     }
 
@@ -231,29 +226,24 @@ impl Store {
              FROM units u LEFT JOIN products p ON p.id = u.product_id \
              LEFT JOIN work_orders w ON w.id = u.work_order_id WHERE {among_serials}"
         );
-        for list in lists {
-            let rows = self
-                .db
-                .query_all_raw(raw(self.sea_backend(), &sql, vec![list]))
-                .await
-                .map_err(StoreError::db("reading units"))?;
-            for row in rows {
-                let serial: String = get(&row, "serial")?;
-                ids.push(get::<i64>(&row, "id")?);
-                let view = UnitView {
-                    unit: Unit {
-                        serial: parse_id(SerialNumber::parse, serial.clone(), "units", "serial")?,
-                        product: optional_code(&row, "product", ProductCode::parse, "products")?,
-                        work_order: optional_code(&row, "work_order", WorkOrderId::parse, "work_orders")?,
-                        status: unit_status(&row)?,
-                        on_hold: false,
-                    },
-                    first_seen_at: get(&row, "first_seen_at")?,
-                    visits: Vec::new(),
-                };
-                out.insert(serial, view);
-            }
-        }
+        each_row_among(&self.db, &sql, lists, "reading units", |row| {
+            let serial: String = get(row, "serial")?;
+            ids.push(get::<i64>(row, "id")?);
+            let view = UnitView {
+                unit: Unit {
+                    serial: parse_id(SerialNumber::parse, serial.clone(), "units", "serial")?,
+                    product: optional_code(row, "product", ProductCode::parse, "products")?,
+                    work_order: optional_code(row, "work_order", WorkOrderId::parse, "work_orders")?,
+                    status: unit_status(row)?,
+                    on_hold: false,
+                },
+                first_seen_at: get(row, "first_seen_at")?,
+                visits: Vec::new(),
+            };
+            out.insert(serial, view);
+            Ok(())
+        })
+        .await?;
         for visit in self.results_of_units(&ids).await? {
             if let Some(view) = out.get_mut(visit.record.serial.as_str()) {
                 view.visits.push(visit);
@@ -277,31 +267,24 @@ impl Store {
              LEFT JOIN stations s ON s.id = r.station_id LEFT JOIN lines l ON l.id = r.line_id \
              WHERE {among_ids}"
         );
-        for list in lists {
-            let rows = self
-                .db
-                .query_all_raw(raw(self.sea_backend(), &sql, vec![list]))
-                .await
-                .map_err(StoreError::db("reading unit summaries"))?;
-            for row in rows {
-                let last_seen = match (get::<Option<String>>(&row, "line")?, get::<Option<String>>(&row, "station")?) {
-                    (Some(line), Some(station)) => Some(LastSeen {
-                        line: parse_id(LineId::parse, line, "lines", "code")?,
-                        station: parse_id(StationId::parse, station, "stations", "code")?,
-                        at: get::<DateTime<Utc>>(&row, "ended_at")?,
-                    }),
-                    _ => None,
-                };
-                out.insert(
-                    get::<String>(&row, "serial")?,
-                    UnitSummary {
-                        product: optional_code(&row, "product", ProductCode::parse, "products")?,
-                        status: unit_status(&row)?,
-                        last_seen,
-                    },
-                );
-            }
-        }
+        each_row_among(&self.db, &sql, lists, "reading unit summaries", |row| {
+            let last_seen = match (get::<Option<String>>(row, "line")?, get::<Option<String>>(row, "station")?) {
+                (Some(line), Some(station)) => Some(LastSeen {
+                    line: parse_id(LineId::parse, line, "lines", "code")?,
+                    station: parse_id(StationId::parse, station, "stations", "code")?,
+                    at: get::<DateTime<Utc>>(row, "ended_at")?,
+                }),
+                _ => None,
+            };
+            let summary = UnitSummary {
+                product: optional_code(row, "product", ProductCode::parse, "products")?,
+                status: unit_status(row)?,
+                last_seen,
+            };
+            out.insert(get::<String>(row, "serial")?, summary);
+            Ok(())
+        })
+        .await?;
         Ok(out)
     }
 
@@ -309,17 +292,19 @@ impl Store {
     /// while a forward trace may ask about 10⁵ units, so a trace reads them once and looks its
     /// items up in the set instead of asking the database about each.
     async fn held_items(&self) -> Result<BTreeSet<ConsumedItem>, StoreError> {
-        let sql = "SELECT u.serial AS serial, m.code AS lot FROM holds h \
-                   LEFT JOIN units u ON u.id = h.unit_id LEFT JOIN material_lots m ON m.id = h.lot_id \
-                   WHERE h.released_at IS NULL";
+        let sql = format!(
+            "SELECT {CHILD_COLUMNS} FROM holds h \
+             LEFT JOIN units cu ON cu.id = h.unit_id LEFT JOIN material_lots ml ON ml.id = h.lot_id \
+             WHERE h.released_at IS NULL"
+        );
         let rows = self
             .db
-            .query_all_raw(raw(self.sea_backend(), sql, vec![]))
+            .query_all_raw(raw(self.sea_backend(), &sql, vec![]))
             .await
             .map_err(StoreError::db("reading holds"))?;
         let mut active = BTreeSet::new();
         for row in rows {
-            active.insert(consumed_item(get(&row, "serial")?, get(&row, "lot")?)?);
+            active.insert(consumed_item(&row)?);
         }
         Ok(active)
     }
@@ -336,7 +321,7 @@ fn edge_from_row(row: &QueryResult) -> Result<GenealogyEdge, StoreError> {
     Ok(GenealogyEdge {
         parent: parse_id(SerialNumber::parse, get::<String>(row, "parent")?, "units", "serial")?,
         kind: get(row, "child_kind")?,
-        child: consumed_item(get(row, "child_serial")?, get(row, "child_lot")?)?,
+        child: consumed_item(row)?,
         ref_designator: get(row, "ref_designator")?,
         certainty: certainty(get(row, "certainty")?)?,
         line: parse_id(LineId::parse, get::<String>(row, "line")?, "lines", "code")?,

@@ -18,8 +18,10 @@ use sea_orm::{
 use super::entities::{
     counter_sample, defect, genealogy_edge, material_lot, measurement, state_interval, station_result, unit,
 };
+use super::lots::lots_with_codes;
 use super::sql::{do_nothing_on, get, placeholders, raw, rows_per_insert};
 use super::{Backend, CommitReceipt, RecordBatch, Store, StoreError};
+use crate::domain::LotId;
 use crate::domain::counter::CounterSample;
 use crate::domain::equipment::StationKind;
 use crate::domain::record::{ConsumedItem, Fence, RecordKey, UnitRecord, Verdict};
@@ -335,13 +337,15 @@ async fn upsert_units(
     Ok(ids)
 }
 
-/// Inserts lots and reels not yet known and returns code → id.
-async fn upsert_lots(txn: &DatabaseTransaction, resolved: &[Resolved<'_>]) -> Result<HashMap<String, i64>, StoreError> {
-    let mut lots: BTreeMap<&str, (&str, DateTime<Utc>)> = BTreeMap::new();
+/// Inserts lots and reels not yet known and returns lot → id. One read finds the known ones;
+/// a lot that a hold registered before any collector saw it (a placeholder, kind `held`) is
+/// taken over by the first recorded lot it names, so the hold keeps holding it.
+async fn upsert_lots(txn: &DatabaseTransaction, resolved: &[Resolved<'_>]) -> Result<HashMap<LotId, i64>, StoreError> {
+    let mut lots: BTreeMap<&LotId, (&str, DateTime<Utc>)> = BTreeMap::new();
     for r in resolved {
         for c in &r.record.consumed {
             if let ConsumedItem::Lot(l) = &c.item {
-                let entry = lots.entry(l.as_str()).or_insert((c.kind.as_str(), r.record.ended_at));
+                let entry = lots.entry(l).or_insert((c.kind.as_str(), r.record.ended_at));
                 entry.1 = entry.1.min(r.record.ended_at);
             }
         }
@@ -349,17 +353,65 @@ async fn upsert_lots(txn: &DatabaseTransaction, resolved: &[Resolved<'_>]) -> Re
     if lots.is_empty() {
         return Ok(HashMap::new());
     }
-    let columns = [material_lot::Column::Code, material_lot::Column::Kind, material_lot::Column::FirstSeenAt];
+    let codes: Vec<&str> = lots.keys().map(|l| l.as_str()).collect::<BTreeSet<_>>().into_iter().collect();
+    let mut ids = HashMap::with_capacity(lots.len());
+    let mut placeholders = Vec::new();
+    for known in lots_with_codes(txn, &codes).await? {
+        if known.is_placeholder() {
+            placeholders.push(known);
+        } else if lots.contains_key(&known.lot) {
+            ids.insert(known.lot, known.id);
+        }
+    }
+    for placeholder in placeholders {
+        let taker = lots.iter().find(|(lot, _)| !ids.contains_key(**lot) && placeholder.lot.matches(lot));
+        if let Some((lot, (kind, _))) = taker {
+            txn.execute_raw(raw(
+                txn.get_database_backend(),
+                "UPDATE material_lots SET kind = $1, part_number = $2, supplier = $3 WHERE id = $4",
+                vec![
+                    (*kind).into(),
+                    lot.material().part_number().into(),
+                    lot.material().supplier().into(),
+                    placeholder.id.into(),
+                ],
+            ))
+            .await
+            .map_err(StoreError::db("recording a held lot"))?;
+            ids.insert((*lot).clone(), placeholder.id);
+        }
+    }
+    if ids.len() == lots.len() {
+        return Ok(ids);
+    }
+    let columns = [
+        material_lot::Column::Code,
+        material_lot::Column::PartNumber,
+        material_lot::Column::Supplier,
+        material_lot::Column::Kind,
+        material_lot::Column::FirstSeenAt,
+    ];
     let rows = lots
         .iter()
-        .map(|(code, (kind, first_seen))| {
-            exprs([(*code).into(), (*kind).into(), truncate_to_micros(*first_seen).into()])
+        .filter(|(lot, _)| !ids.contains_key(**lot))
+        .map(|(lot, (kind, first_seen))| {
+            exprs([
+                lot.as_str().into(),
+                lot.material().part_number().into(),
+                lot.material().supplier().into(),
+                (*kind).into(),
+                truncate_to_micros(*first_seen).into(),
+            ])
         })
         .collect();
-    let conflict = do_nothing_on(&[material_lot::Column::Code]);
-    insert_rows(txn, material_lot::Entity, &columns, rows, conflict, "inserting material lots").await?;
-    let codes: Vec<&str> = lots.keys().copied().collect();
-    ids_by_code(txn, "material_lots", "code", &codes).await
+    let key = [material_lot::Column::Code, material_lot::Column::PartNumber, material_lot::Column::Supplier];
+    insert_rows(txn, material_lot::Entity, &columns, rows, do_nothing_on(&key), "inserting material lots").await?;
+    for known in lots_with_codes(txn, &codes).await? {
+        if lots.contains_key(&known.lot) {
+            ids.entry(known.lot).or_insert(known.id);
+        }
+    }
+    Ok(ids)
 }
 
 /// `SELECT id, <column> FROM <table> WHERE <column> IN (…)`, chunked, as a map.
@@ -439,7 +491,7 @@ async fn insert_edges(
     txn: &DatabaseTransaction,
     new_results: &[(i64, &Resolved<'_>)],
     unit_ids: &HashMap<String, i64>,
-    lot_ids: &HashMap<String, i64>,
+    lot_ids: &HashMap<LotId, i64>,
 ) -> Result<usize, StoreError> {
     let columns = [
         genealogy_edge::Column::ParentUnitId,
@@ -457,7 +509,7 @@ async fn insert_edges(
         for (i, c) in r.record.consumed.iter().enumerate() {
             let (child_unit, child_lot): (Option<i64>, Option<i64>) = match &c.item {
                 ConsumedItem::Serial(s) => (Some(unit_ids[s.as_str()]), None),
-                ConsumedItem::Lot(l) => (None, Some(lot_ids[l.as_str()])),
+                ConsumedItem::Lot(l) => (None, Some(lot_ids[l])),
             };
             rows.push(exprs([
                 parent.into(),

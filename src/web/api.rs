@@ -301,6 +301,10 @@ async fn trace_backward(
 struct ForwardQuery {
     /// Lot or reel id.
     lot: Option<String>,
+    /// The lot's part number, where its code names lots of several materials.
+    part_number: Option<String>,
+    /// The lot's supplier, likewise.
+    supplier: Option<String>,
     /// Serial of a sub-assembly (e.g. a PCBA).
     serial: Option<String>,
 }
@@ -314,7 +318,7 @@ struct ForwardQuery {
     params(ForwardQuery),
     responses(
         (status = 200, description = "`item` and `units`", body = crate::store::ForwardTrace),
-        (status = 400, description = "Not exactly one of `lot` and `serial`, or one malformed", body = ErrorBody),
+        (status = 400, description = "Not exactly one of `lot` and `serial`, or one malformed, or a lot code of several materials without `part_number` or `supplier` to tell which (`ambiguous_lot`)", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 413, description = "The item reaches more genealogy than one trace may walk", body = ErrorBody)
     )
@@ -325,7 +329,7 @@ async fn trace_forward(
     q: web::Query<ForwardQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let item = match (&q.lot, &q.serial) {
-        (Some(lot), None) => ConsumedItem::Lot(LotId::parse(lot.clone()).map_err(|e| ApiError::bad("lot", e))?),
+        (Some(lot), None) => ConsumedItem::Lot(lot_query(lot, q.part_number.as_deref(), q.supplier.as_deref())?),
         (None, Some(s)) => ConsumedItem::Serial(serial(s.clone())?),
         _ => return Err(ApiError::bad("lot", "give exactly one of lot and serial")),
     };
@@ -654,6 +658,11 @@ static DUMMY_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 pub struct HoldRequest {
     /// A lot or reel (every unit containing it is held, now and later).
     pub lot: Option<String>,
+    /// The lot's part number: needed where its code names lots of several materials, and to
+    /// hold a lot no line has recorded yet whose profile names its material.
+    pub part_number: Option<String>,
+    /// The lot's supplier, likewise.
+    pub supplier: Option<String>,
     /// One unit.
     pub serial: Option<String>,
     /// Why (required to place; ignored on release).
@@ -672,10 +681,23 @@ pub(super) fn hold_target(
     session.require_hold_rights()?;
     session.check_csrf(req, form_token)?;
     match (&body.lot, &body.serial) {
-        (Some(lot), None) => Ok(HoldTarget::Lot(LotId::parse(lot.clone()).map_err(|e| ApiError::bad("lot", e))?)),
+        (Some(lot), None) => {
+            Ok(HoldTarget::Lot(lot_query(lot, body.part_number.as_deref(), body.supplier.as_deref())?))
+        }
         (None, Some(s)) => Ok(HoldTarget::Unit(serial(s.clone())?)),
         _ => Err(ApiError::bad("lot", "give exactly one of lot and serial")),
     }
+}
+
+/// A lot as a request names it: its code, and its part number and supplier where given (blank
+/// is not named).
+pub(super) fn lot_query(code: &str, part_number: Option<&str>, supplier: Option<&str>) -> Result<LotId, ApiError> {
+    let material = crate::domain::Material::new(
+        part_number.map(str::trim).unwrap_or_default(),
+        supplier.map(str::trim).unwrap_or_default(),
+    )
+    .map_err(|e| ApiError::bad("part_number/supplier", e))?;
+    Ok(LotId::parse(code.to_owned()).map_err(|e| ApiError::bad("lot", e))?.of(material))
 }
 
 /// Places a hold (quality and admin roles): `mes hold` over HTTP.
@@ -687,7 +709,7 @@ pub(super) fn hold_target(
     responses(
         (status = 201, description = "The hold is placed", body = HoldAnswer),
         (status = 200, description = "The target was already on hold; nothing changed", body = HoldAnswer),
-        (status = 400, body = ErrorBody),
+        (status = 400, description = "A malformed or missing field, or a lot code of several materials without `part_number` or `supplier` to tell which (`ambiguous_lot`)", body = ErrorBody),
         (status = 403, description = "The role may not hold, or a cookie session sent no CSRF token", body = ErrorBody),
         (status = 404, description = "The unit is unknown to the MES", body = ErrorBody)
     )
@@ -739,9 +761,10 @@ pub(super) fn unseen_warning(
     use crate::domain::hold::HoldTarget;
     match target {
         HoldTarget::Lot(lot) if !done.seen => Some(format!(
-            "lot {:?} has never been recorded by any line: it is held for units that consume it later; \
-             check the id if you meant a lot already in use",
-            lot.as_str()
+            "lot {} has never been recorded by any line: it is held for units that consume it later; \
+             check the id (and its part number and supplier, where the line's profile names them) if you \
+             meant a lot already in use",
+            lot
         )),
         _ => None,
     }
@@ -755,7 +778,7 @@ pub(super) fn unseen_warning(
     request_body = HoldRequest,
     responses(
         (status = 200, description = "How many holds were released", body = Released),
-        (status = 400, body = ErrorBody),
+        (status = 400, description = "A malformed or missing field, or a lot code of several materials without `part_number` or `supplier` to tell which (`ambiguous_lot`)", body = ErrorBody),
         (status = 403, description = "The role may not release, or a cookie session sent no CSRF token", body = ErrorBody)
     )
 )]

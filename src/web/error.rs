@@ -129,6 +129,8 @@ impl From<StoreError> for ApiError {
                 Self::NotFound { code: "work_order_not_found", message: e.to_string() }
             }
             e @ StoreError::UnknownUser { .. } => Self::NotFound { code: "user_not_found", message: e.to_string() },
+            // Which lot is meant is the client's to say (a part number or supplier).
+            e @ StoreError::AmbiguousLot { .. } => Self::BadRequest { code: "ambiguous_lot", message: e.to_string() },
             e @ StoreError::TooMuchData { .. } => Self::TooLarge { code: "too_much_data", message: e.to_string() },
             other => Self::Store(other),
         }

@@ -1083,3 +1083,75 @@ async fn every_web_process_hears_every_commit_on_postgresql_and_catches_up_after
         db.cleanup(first).await;
     }
 }
+
+/// A lot code that two materials print (the phone's and the tablet's battery lots) is never
+/// resolved by guessing: the API answers 400 `ambiguous_lot` naming both materials, the trace
+/// page offers one link per lot, the holds form names both; with a part number each is its own
+/// lot, traced and held alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lot_code_of_two_materials_is_chosen_by_the_engineer_never_guessed() {
+    use mes::bench::sample_plant::TABLET_LINE;
+    use mes::domain::{LotId, Material};
+    use mes::store::RecordBatch;
+    let db = TestDb::sqlite();
+    let store = db.store().await;
+    store.register_plant(&mes::bench::sample_plant::plant_model()).await.unwrap();
+    let code = "BATTERY-LOT-L00001";
+    let lot = |part: &str| LotId::parse(code).unwrap().of(Material::new(part, "Sunwoda Bac Giang").unwrap());
+    let records = vec![
+        crate::store::consuming(PHONE_LINE, "BATTERY", 1, "PH-1", "battery_lot", lot("BAT-LI-4500")),
+        crate::store::consuming(TABLET_LINE, "BATTERY", 1, "TB-1", "battery_lot", lot("BAT-LI-8000")),
+    ];
+    store.commit(&RecordBatch { records, ..Default::default() }).await.unwrap();
+    let store = Arc::new(store);
+    let api = TestApi::start(store.clone()).await;
+
+    let (status, body) = api.get(&format!("/api/v1/trace/forward?lot={code}")).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("ambiguous_lot")), "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("BAT-LI-4500") && message.contains("BAT-LI-8000"), "both named: {message}");
+    let (status, body) = api.get(&format!("/api/v1/trace/forward?lot={code}&part_number=BAT-LI-8000")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["item"]["id"]["part_number"], "BAT-LI-8000", "answered with its material: {body}");
+    assert_eq!(body["item"]["id"]["supplier"], "Sunwoda Bac Giang", "{body}");
+    let units: Vec<&str> =
+        body["units"].as_array().unwrap().iter().filter_map(|u| u["hit"]["serial"].as_str()).collect();
+    assert_eq!(units, ["TB-1"], "{body}");
+
+    let hold = serde_json::json!({ "lot": code, "reason": "cell swelling" });
+    let (status, body) = api.post("/api/v1/holds", &hold, As::Bearer(api.token.clone())).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("ambiguous_lot")), "{body}");
+    assert!(store.holds(10).await.unwrap().is_empty(), "nothing held by a guess");
+    let hold = serde_json::json!({ "lot": code, "part_number": "BAT-LI-8000", "reason": "cell swelling" });
+    let (status, body) = api.post("/api/v1/holds", &hold, As::Bearer(api.token.clone())).await;
+    assert_eq!((status, body["placed"].as_bool()), (201, Some(true)), "{body}");
+    let (_, holds) = api.get("/api/v1/holds").await;
+    assert_eq!(holds[0]["target"]["id"]["part_number"], "BAT-LI-8000", "{holds}");
+
+    // The trace page offers each lot of the code, each link naming its material.
+    let (quality, csrf) = api.cookie("quality").await;
+    let (status, _, page) = api.page(&format!("/trace?q={code}"), None, quality.clone()).await;
+    assert_eq!(status, 200, "{page}");
+    let choices = page.split("id=\"lot-choices\"").nth(1).unwrap_or_else(|| panic!("no choices: {page}"));
+    for part in ["BAT-LI-4500", "BAT-LI-8000"] {
+        let link = format!("part={part}&#38;supplier=Sunwoda%20Bac%20Giang\">{code} — {part} · Sunwoda Bac Giang</a>");
+        assert!(choices.contains(&link), "{part}: {choices}");
+    }
+    let (status, _, page) = api.page(&format!("/trace?q={code}&part=BAT-LI-4500"), None, quality.clone()).await;
+    assert!(status == 200 && page.contains("BAT-LI-4500 · Sunwoda Bac Giang") && page.contains("PH-1"), "{page}");
+    assert!(!page.contains("TB-1"), "the phone's lot reaches no tablet: {page}");
+
+    // The holds form names both materials rather than holding either.
+    let preview = [
+        ("csrf", csrf.clone()),
+        ("action", "preview".to_owned()),
+        ("kind", "lot".to_owned()),
+        ("id", code.to_owned()),
+        ("reason", "x".to_owned()),
+    ];
+    let refs: Vec<(&str, &str)> = preview.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, _, page) = api.page("/holds", Some(&refs), quality).await;
+    assert!(status == 400 && page.contains("BAT-LI-4500") && page.contains("BAT-LI-8000"), "{status} {page}");
+    let store = api.stop(store).await;
+    db.cleanup(store).await;
+}

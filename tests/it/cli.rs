@@ -155,7 +155,7 @@ fn migrate_creates_the_store_from_a_config_file_and_lists_its_tables() {
     let dir = db.dir().unwrap();
     std::fs::write(dir.join("mes.toml"), "data_dir = \"plant-data\"\n").unwrap();
     let out = ok(&["--config", dir.join("mes.toml").to_str().unwrap(), "migrate"]);
-    assert!(out.contains("8 migrations applied now"), "{out}");
+    assert!(out.contains("9 migrations applied now"), "{out}");
     assert!(
         out.contains("station_results") && out.contains("genealogy_edges") && out.contains("defect_codes"),
         "{out}"

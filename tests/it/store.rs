@@ -114,7 +114,7 @@ async fn migrations_apply_on_an_empty_database_and_roll_back() {
         let left: Vec<String> =
             store.table_names().await.unwrap().into_iter().filter(|t| t != "seaql_migrations").collect();
         assert!(left.is_empty(), "{}: tables left after down: {left:?}", db.label());
-        assert_eq!(store.migrate_up().await.unwrap(), 8, "{}: every migration re-applies", db.label());
+        assert_eq!(store.migrate_up().await.unwrap(), 9, "{}: every migration re-applies", db.label());
         db.cleanup(store).await;
     }
 }
@@ -770,6 +770,132 @@ async fn a_commit_under_a_lease_another_process_took_over_is_refused_whole() {
         assert_eq!(other.line_owners().await.unwrap()[PHONE_LINE], "other plant holder");
         drop((again, elsewhere));
         other_db.cleanup(other).await;
+        db.cleanup(store).await;
+    }
+}
+
+/// `serial` at `line`'s `station` consuming `lot` as `kind`.
+pub fn consuming(line: &str, station: &str, seq: u64, serial: &str, kind: &str, lot: LotId) -> UnitRecord {
+    let mut r = bare_record(line, station, seq, serial);
+    r.consumed.push(Consumption {
+        kind: kind.into(),
+        item: ConsumedItem::Lot(lot),
+        ref_designator: None,
+        certainty: Certainty::Certain,
+    });
+    r
+}
+
+/// A lot is its code with its material: the phone's and the tablet's battery lots printing one
+/// code are two lots, traced, held and released apart. A name that fits both is refused with
+/// both materials, never guessed; a hold placed before any line recorded its lot is taken over
+/// when the lot arrives with its material; and the migration that made lots per material is
+/// not undone while codes are shared (it would merge two lots' genealogy).
+#[tokio::test]
+async fn lots_of_one_code_and_two_materials_stay_apart() {
+    use mes::domain::Material;
+    use mes::domain::hold::HoldTarget;
+    for db in TestDb::all().await {
+        let store = db.store().await;
+        store.register_plant(&plant_model()).await.unwrap();
+        let code = "BATTERY-LOT-L00001";
+        let lot = |part: &str, supplier: &str| LotId::parse(code).unwrap().of(Material::new(part, supplier).unwrap());
+        let now = Utc::now();
+        // Held from a supplier's notice before any line used it, by code alone.
+        let ahead = LotId::parse("DISPLAY-LOT-L00009").unwrap();
+        let placed = store.place_hold(&HoldTarget::Lot(ahead.clone()), "supplier notice", "qe", now).await.unwrap();
+        assert!(placed.placed && !placed.seen, "{}", db.label());
+        let display = ahead.clone().of(Material::new("DSP-OLED-61", "BOE Vietnam").unwrap());
+        let records = vec![
+            consuming(PHONE_LINE, "BATTERY", 1, "PH-1", "battery_lot", lot("BAT-LI-4500", "Sunwoda")),
+            consuming(TABLET_LINE, "BATTERY", 1, "TB-1", "battery_lot", lot("BAT-LI-8000", "Sunwoda")),
+            consuming(PHONE_LINE, "DISPLAY", 2, "PH-2", "display_lot", display.clone()),
+        ];
+        store.commit(&RecordBatch { records, ..Default::default() }).await.unwrap();
+        let label = db.label();
+
+        assert_eq!(
+            store.lots_with_code(code).await.unwrap(),
+            vec![lot("BAT-LI-4500", "Sunwoda"), lot("BAT-LI-8000", "Sunwoda")],
+            "{label}: one code, two lots"
+        );
+        for query in [lot("", ""), lot("", "Sunwoda")] {
+            match store.forward_trace(&ConsumedItem::Lot(query.clone())).await {
+                Err(StoreError::AmbiguousLot { candidates, .. }) => assert_eq!(candidates.len(), 2, "{label}"),
+                other => panic!("{label}: {query} must be refused as ambiguous, got {other:?}"),
+            }
+            let refused = store.place_hold(&HoldTarget::Lot(query), "x", "qe", now).await;
+            assert!(matches!(refused, Err(StoreError::AmbiguousLot { .. })), "{label}: {refused:?}");
+        }
+        let phone = store.forward_trace(&ConsumedItem::Lot(lot("BAT-LI-4500", ""))).await.unwrap().unwrap();
+        let serials: Vec<&str> = phone.units.iter().map(|u| u.hit.serial.as_str()).collect();
+        assert_eq!(serials, ["PH-1"], "{label}: the phone's lot reaches the phone only");
+        assert_eq!(phone.item, ConsumedItem::Lot(lot("BAT-LI-4500", "Sunwoda")), "{label}: answered with its material");
+
+        // Holding the tablet's lot holds the tablet, not the phone whose lot prints the same code.
+        let held =
+            store.place_hold(&HoldTarget::Lot(lot("BAT-LI-8000", "")), "cell swelling", "qe", now).await.unwrap();
+        assert!(held.placed && held.seen, "{label}");
+        let on_hold = |serial: &'static str| {
+            let store = &store;
+            async move {
+                let trace = store.backward_trace(&SerialNumber::parse(serial).unwrap()).await.unwrap().unwrap();
+                trace.units[serial].unit.on_hold
+            }
+        };
+        assert!(on_hold("TB-1").await, "{label}: the tablet is held through its battery lot");
+        assert!(!on_hold("PH-1").await, "{label}: the phone, whose battery lot prints the same code, is not");
+        // The hold placed ahead was taken over by the lot when it arrived, with its material.
+        assert!(on_hold("PH-2").await, "{label}: the display lot held ahead holds the phone that got it");
+        assert_eq!(store.lots_with_code(ahead.as_str()).await.unwrap(), vec![display.clone()], "{label}");
+        let holds = store.active_holds().await.unwrap();
+        assert!(holds.iter().any(|h| h.target == HoldTarget::Lot(display.clone())), "{label}: {holds:?}");
+        let again = store.place_hold(&HoldTarget::Lot(ahead.clone()), "again", "qe", now).await.unwrap();
+        assert!(!again.placed && again.seen, "{label}: the lot is now recorded, and already held");
+
+        // The code alone releases: only one of its lots is held.
+        assert_eq!(store.release_hold(&HoldTarget::Lot(lot("", "")), "qe", "cells fine", now).await.unwrap(), 1);
+        assert!(!on_hold("TB-1").await, "{label}");
+
+        let undo = store.migrate_down(Some(1)).await;
+        assert!(
+            matches!(&undo, Err(e) if e.to_string().contains("more than one material")),
+            "{label}: undoing lots per material must be refused while codes are shared: {undo:?}"
+        );
+        assert_eq!(store.lots_with_code(code).await.unwrap().len(), 2, "{label}: nothing changed by the refusal");
+        db.cleanup(store).await;
+    }
+}
+
+/// The lots-per-material migration keeps every lot by id, so genealogy and holds are the same
+/// after it: the sample history is traced and held, taken back to the schema before it and
+/// forward again, and traced the same.
+#[tokio::test]
+async fn lots_per_material_migrates_a_recorded_history_without_losing_a_link() {
+    use mes::domain::hold::HoldTarget;
+    for db in TestDb::all().await {
+        let (store, _, records) = sample_store(&db, 17, 12, 6).await;
+        let label = db.label();
+        let lot = records
+            .iter()
+            .flat_map(|r| &r.consumed)
+            .find_map(|c| match &c.item {
+                ConsumedItem::Lot(l) if c.kind == "battery_lot" => Some(l.clone()),
+                _ => None,
+            })
+            .expect("the sample consumes battery lots");
+        store.place_hold(&HoldTarget::Lot(lot.clone()), "audit", "qe", Utc::now()).await.unwrap();
+        let before = store.forward_trace(&ConsumedItem::Lot(lot.clone())).await.unwrap().unwrap();
+        let phone = before.units[0].hit.serial.clone();
+        let tree_before = store.backward_trace(&phone).await.unwrap().unwrap();
+        store.migrate_down(Some(1)).await.unwrap_or_else(|e| panic!("{label}: {e}"));
+        assert_eq!(store.migrate_up().await.unwrap(), 1, "{label}");
+        let after = store.forward_trace(&ConsumedItem::Lot(lot.clone())).await.unwrap().unwrap();
+        assert_eq!(after.units, before.units, "{label}: the same units, still held");
+        assert!(after.units.iter().all(|u| u.on_hold), "{label}");
+        let tree_after = store.backward_trace(&phone).await.unwrap().unwrap();
+        assert_eq!(tree_after.tree.items(), tree_before.tree.items(), "{label}");
+        assert_eq!(store.active_holds().await.unwrap().len(), 1, "{label}");
         db.cleanup(store).await;
     }
 }

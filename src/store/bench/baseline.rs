@@ -123,7 +123,7 @@ pub fn insert_sqlite(path: &Path, ids: &BaselineIds, records: &[UnitRecord]) -> 
         )?;
         let mut select_unit = tx.prepare("SELECT id FROM units WHERE serial = ?1")?;
         let mut insert_lot = tx.prepare(
-            "INSERT INTO material_lots (code, kind, first_seen_at) VALUES (?1, ?2, ?3) ON CONFLICT (code) DO NOTHING RETURNING id",
+            "INSERT INTO material_lots (code, kind, first_seen_at) VALUES (?1, ?2, ?3) ON CONFLICT (code, part_number, supplier) DO NOTHING RETURNING id",
         )?;
         let mut select_lot = tx.prepare("SELECT id FROM material_lots WHERE code = ?1")?;
         let mut insert_result = tx.prepare(
@@ -328,7 +328,7 @@ pub async fn insert_postgres(url: &str, ids: &BaselineIds, records: &[UnitRecord
                         None => {
                             let inserted: Option<i64> = query_scalar(
                                 "INSERT INTO material_lots (code, kind, first_seen_at) VALUES ($1, $2, $3) \
-                                 ON CONFLICT (code) DO NOTHING RETURNING id",
+                                 ON CONFLICT (code, part_number, supplier) DO NOTHING RETURNING id",
                             )
                             .bind(l.as_str())
                             .bind(&c.kind)

@@ -14,6 +14,7 @@ use super::super::api::{HoldRequest, hold_target};
 use super::super::auth::Session;
 use super::{Chrome, error_page, html, lang_of, page_session, page_start, see_other};
 use crate::domain::hold::HoldTarget;
+use crate::domain::record::ConsumedItem;
 use crate::web::error::ApiError;
 
 /// Held units already packed listed on the page at most (each a link to its trace).
@@ -22,7 +23,15 @@ const MAX_PACKED_LISTED: usize = 2_000;
 struct HoldRow {
     kind: &'static str,
     kind_key: &'static str,
+    /// The serial or the lot's code, as the release form sends it back.
     id: String,
+    /// The lot's part number and supplier (empty for a unit, or where not named).
+    part: String,
+    supplier: String,
+    /// The lot's material in words, empty for a unit.
+    material: String,
+    /// Its trace page.
+    href: String,
     reason: String,
     placed: String,
     active: bool,
@@ -33,7 +42,12 @@ struct HoldRow {
 struct Confirm {
     kind_key: String,
     kind: &'static str,
+    /// What is held, in words (a lot with its material).
+    label: String,
+    /// The form's fields, sent back to place it.
     id: String,
+    part: String,
+    supplier: String,
     reason: String,
     total: u64,
     /// `(line, units by status in words)`.
@@ -92,14 +106,26 @@ async fn render(
     let rows = holds
         .into_iter()
         .map(|h| {
-            let (kind, kind_key, id) = match &h.target {
-                HoldTarget::Lot(l) => (words.lot, "lot", l.to_string()),
-                HoldTarget::Unit(s) => (words.unit, "serial", s.to_string()),
+            let (kind, kind_key, item) = match &h.target {
+                HoldTarget::Lot(l) => (words.lot, "lot", ConsumedItem::Lot(l.clone())),
+                HoldTarget::Unit(s) => (words.unit, "serial", ConsumedItem::Serial(s.clone())),
+            };
+            let (part, supplier, material) = match &item {
+                ConsumedItem::Lot(l) => (
+                    l.material().part_number().to_owned(),
+                    l.material().supplier().to_owned(),
+                    if l.material().is_named() { l.material().to_string() } else { String::new() },
+                ),
+                ConsumedItem::Serial(_) => Default::default(),
             };
             HoldRow {
                 kind,
                 kind_key,
-                id,
+                id: item.id().to_owned(),
+                part,
+                supplier,
+                material,
+                href: super::trace::trace_href(&item),
                 active: h.is_active(),
                 reason: h.reason.clone(),
                 placed: format!("{} {}", h.placed_by, lang.moment(h.placed_at, zone)),
@@ -146,6 +172,9 @@ pub(super) struct HoldForm {
     action: String,
     kind: String,
     id: String,
+    /// A lot's part number and supplier, where its code alone is ambiguous (blank: not named).
+    part: Option<String>,
+    supplier: Option<String>,
     reason: Option<String>,
 }
 
@@ -158,10 +187,6 @@ pub(super) async fn holds_submit(
         Ok(Some(s)) => s,
         Ok(None) | Err(_) => return see_other("/login"),
     };
-    let fail = |e: ApiError| {
-        let status = actix_web::ResponseError::status_code(&e);
-        (Some(e.to_string()), status)
-    };
     if form.action == "preview" {
         return match preview(&req, &state, &session, &form).await {
             Ok(confirm) => {
@@ -169,7 +194,7 @@ pub(super) async fn holds_submit(
                 render(&req, &state, Some(&session), None, false, ok, Some(confirm)).await
             }
             Err(e) => {
-                let (message, status) = fail(e);
+                let (message, status) = failure(&req, &state, &form, e).await;
                 render(&req, &state, Some(&session), message, true, status, None).await
             }
         };
@@ -177,18 +202,65 @@ pub(super) async fn holds_submit(
     match submit(&req, &state, &session, &form).await {
         Ok(done) => see_other(&format!("/holds?done={done}")),
         Err(e) => {
-            let (message, status) = fail(e);
+            let (message, status) = failure(&req, &state, &form, e).await;
             render(&req, &state, Some(&session), message, true, status, None).await
         }
     }
+}
+
+/// What the page says when `e` refused the form, and its status. A lot code of several
+/// materials is answered in the page's language with the materials to name one of.
+async fn failure(
+    req: &HttpRequest,
+    state: &WebState,
+    form: &HoldForm,
+    e: ApiError,
+) -> (Option<String>, actix_web::http::StatusCode) {
+    let status = actix_web::ResponseError::status_code(&e);
+    let words = lang_of(req).words();
+    let code = form.id.trim();
+    let message = match &e {
+        ApiError::BadRequest { code: "ambiguous_lot", .. } => {
+            let materials: Vec<String> = state
+                .store
+                .lots_with_code(code)
+                .await
+                .unwrap_or_default()
+                .iter()
+                .map(|l| if l.material().is_named() { l.material().to_string() } else { words.no_material.to_owned() })
+                .collect();
+            format!(
+                "{} {code:?} {} {} ({} / {})",
+                words.lot,
+                words.lot_choose,
+                materials.join("; "),
+                words.part_number,
+                words.supplier
+            )
+        }
+        _ => e.to_string(),
+    };
+    (Some(message), status)
 }
 
 /// The form's request as the API reads it (the same checks of target and reason).
 fn request_of(form: &HoldForm) -> Result<HoldRequest, ApiError> {
     let id = form.id.trim().to_owned();
     match form.kind.as_str() {
-        "lot" => Ok(HoldRequest { lot: Some(id), serial: None, reason: form.reason.clone() }),
-        "serial" => Ok(HoldRequest { lot: None, serial: Some(id), reason: form.reason.clone() }),
+        "lot" => Ok(HoldRequest {
+            lot: Some(id),
+            part_number: form.part.clone(),
+            supplier: form.supplier.clone(),
+            serial: None,
+            reason: form.reason.clone(),
+        }),
+        "serial" => Ok(HoldRequest {
+            lot: None,
+            part_number: None,
+            supplier: None,
+            serial: Some(id),
+            reason: form.reason.clone(),
+        }),
         other => Err(ApiError::bad("kind", format!("{other:?} is not lot or serial"))),
     }
 }
@@ -200,7 +272,7 @@ async fn preview(req: &HttpRequest, state: &WebState, session: &Session, form: &
     let reach = state.store.hold_reach(&target).await?;
     let lang = lang_of(req);
     let words = lang.words();
-    let (kind, id) = match &target {
+    let (kind, label) = match &target {
         HoldTarget::Lot(l) => (words.lot, l.to_string()),
         HoldTarget::Unit(s) => (words.unit, s.to_string()),
     };
@@ -215,7 +287,18 @@ async fn preview(req: &HttpRequest, state: &WebState, session: &Session, form: &
             (line.clone(), counts.join(", "))
         })
         .collect();
-    Ok(Confirm { kind_key: form.kind.clone(), kind, id, reason, total: reach.total, lines })
+    let field = |f: &Option<String>| f.as_deref().map(str::trim).unwrap_or_default().to_owned();
+    Ok(Confirm {
+        kind_key: form.kind.clone(),
+        kind,
+        label,
+        id: form.id.trim().to_owned(),
+        part: field(&form.part),
+        supplier: field(&form.supplier),
+        reason,
+        total: reach.total,
+        lines,
+    })
 }
 
 /// Places or releases; what to say on the page afterwards.

@@ -22,6 +22,10 @@ use crate::web::error::ApiError;
 #[derive(Deserialize)]
 pub(super) struct TraceQuery {
     q: Option<String>,
+    /// A lot's part number, where its code alone names lots of several materials.
+    part: Option<String>,
+    /// A lot's supplier, likewise.
+    supplier: Option<String>,
     /// Page of the forward trace's units (from 0; [`UNITS_PER_PAGE`] each).
     page: Option<usize>,
 }
@@ -77,6 +81,8 @@ struct TracePage {
     visits: Vec<VisitRow>,
     lot: Option<String>,
     lot_held: bool,
+    /// The lots a code names when it names several: `(material, link)`, one to choose.
+    choices: Vec<(String, String)>,
     /// Every unit of the forward trace, counted.
     reached: usize,
     /// `(product, status, units)` over every unit of the forward trace.
@@ -99,6 +105,7 @@ impl TracePage {
             visits: Vec::new(),
             lot: None,
             lot_held: false,
+            choices: Vec::new(),
             reached: 0,
             groups: Vec::new(),
             containers: Vec::new(),
@@ -107,8 +114,9 @@ impl TracePage {
     }
 }
 
-/// Counts `all` by product and status into `out`, with page `page` of them to list.
-fn page_units(all: Vec<Container>, page: usize, q: &str, out: &mut TracePage) {
+/// Counts `all` by product and status into `out`, with page `page` of them to list; `href` is
+/// the trace's own link, which the page links extend.
+fn page_units(all: Vec<Container>, page: usize, href: &str, out: &mut TracePage) {
     let mut groups: std::collections::BTreeMap<(String, String), usize> = std::collections::BTreeMap::new();
     for c in &all {
         *groups.entry((c.product.clone(), c.status.clone())).or_default() += 1;
@@ -117,7 +125,7 @@ fn page_units(all: Vec<Container>, page: usize, q: &str, out: &mut TracePage) {
     out.reached = all.len();
     let pages = all.len().div_ceil(UNITS_PER_PAGE).max(1);
     let page = page.min(pages - 1);
-    let link = |p: usize| format!("/trace?q={}&page={p}", urlencode(q));
+    let link = |p: usize| format!("{href}&page={p}");
     if pages > 1 {
         out.paging = Some(Paging {
             first: page * UNITS_PER_PAGE + 1,
@@ -133,24 +141,31 @@ fn page_units(all: Vec<Container>, page: usize, q: &str, out: &mut TracePage) {
 fn tree_html(
     node: &TraceNode,
     units: &std::collections::BTreeMap<String, UnitView>,
-    held_lots: &BTreeSet<String>,
+    held_lots: &BTreeSet<LotId>,
     words: &Words,
     lang: Lang,
     zone: chrono_tz::Tz,
 ) -> String {
     let mut out = String::new();
     let id = node.item.id();
-    let held = match &node.item {
-        ConsumedItem::Serial(s) => units.get(s.as_str()).is_some_and(|u| u.unit.on_hold),
-        ConsumedItem::Lot(l) => held_lots.contains(l.as_str()),
+    let (held, material) = match &node.item {
+        ConsumedItem::Serial(s) => (units.get(s.as_str()).is_some_and(|u| u.unit.on_hold), String::new()),
+        ConsumedItem::Lot(l) => (
+            held_lots.contains(l),
+            if l.material().is_named() {
+                format!(" <small>{}</small>", esc(&l.material().to_string()))
+            } else {
+                String::new()
+            },
+        ),
     };
     let possible = node.certainty == Certainty::Possible;
     let _ = write!(
         out,
-        "<li data-item=\"{}\"><span class=\"kind\">{}</span> <a href=\"/trace?q={}\"><b>{}</b></a>",
+        "<li data-item=\"{}\"><span class=\"kind\">{}</span> <a href=\"{}\"><b>{}</b></a>{material}",
         esc(id),
         esc(lang.item_kind(&node.kind)),
-        esc(&urlencode(id)),
+        esc(&trace_href(&node.item)),
         esc(id)
     );
     if let Some(via) = &node.via {
@@ -173,6 +188,20 @@ fn tree_html(
     }
     out.push_str("</li>");
     out
+}
+
+/// The trace page of `item`: a lot's link names its material, so it opens that lot even where
+/// its code is shared.
+pub(super) fn trace_href(item: &ConsumedItem) -> String {
+    let mut href = format!("/trace?q={}", urlencode(item.id()));
+    if let ConsumedItem::Lot(l) = item {
+        for (key, value) in [("part", l.material().part_number()), ("supplier", l.material().supplier())] {
+            if !value.is_empty() {
+                let _ = write!(href, "&{key}={}", urlencode(value));
+            }
+        }
+    }
+    href
 }
 
 /// Percent-encodes a query value (ids are printable ASCII, but `&`, `#`, `+` and spaces must
@@ -220,12 +249,39 @@ pub(super) async fn trace_page(
     if q.is_empty() {
         return html(actix_web::http::StatusCode::OK, page.render());
     }
-    let found = lookup(&state, &q, units_page, &mut page, lang, zone).await;
+    let material = crate::domain::Material::new(
+        query.part.as_deref().map(str::trim).unwrap_or_default(),
+        query.supplier.as_deref().map(str::trim).unwrap_or_default(),
+    );
+    let material = match material {
+        Ok(material) => material,
+        Err(e) => return error_page(&req, session.as_ref(), zone, &ApiError::bad("part/supplier", e)),
+    };
+    let found = lookup(&state, &q, &material, units_page, &mut page, lang, zone).await;
     match found {
         Ok(true) => html(actix_web::http::StatusCode::OK, page.render()),
         Ok(false) => {
             page.missing = Some(format!("{} {q:?}", words.not_found));
             html(actix_web::http::StatusCode::NOT_FOUND, page.render())
+        }
+        Err(ApiError::BadRequest { code: "ambiguous_lot", .. }) => {
+            // The lots this code names, to choose from.
+            let query = LotId::parse(q.clone()).map(|l| l.of(material));
+            let lots = match (query, state.store.lots_with_code(&q).await) {
+                (Ok(query), Ok(lots)) => lots.into_iter().filter(|l| query.matches(l)).collect::<Vec<_>>(),
+                (_, Err(e)) => return error_page(&req, session.as_ref(), zone, &e.into()),
+                (Err(_), _) => Vec::new(),
+            };
+            page.missing = Some(format!("{} {q:?} {}", words.lot, words.lot_choose));
+            page.choices = lots
+                .into_iter()
+                .map(|l| {
+                    let label =
+                        if l.material().is_named() { l.material().to_string() } else { words.no_material.to_owned() };
+                    (label, trace_href(&ConsumedItem::Lot(l)))
+                })
+                .collect();
+            html(actix_web::http::StatusCode::OK, page.render())
         }
         Err(e) => error_page(&req, session.as_ref(), zone, &e),
     }
@@ -235,6 +291,7 @@ pub(super) async fn trace_page(
 async fn lookup(
     state: &WebState,
     q: &str,
+    material: &crate::domain::Material,
     units_page: usize,
     page: &mut TracePage,
     lang: Lang,
@@ -242,13 +299,13 @@ async fn lookup(
 ) -> Result<bool, ApiError> {
     let words = lang.words();
     let _slot = state.costly_slot("/trace").await?;
-    let held_lots: BTreeSet<String> = state
+    let held_lots: BTreeSet<LotId> = state
         .store
         .active_holds()
         .await?
         .into_iter()
         .filter_map(|h| match h.target {
-            crate::domain::hold::HoldTarget::Lot(l) => Some(l.to_string()),
+            crate::domain::hold::HoldTarget::Lot(l) => Some(l),
             crate::domain::hold::HoldTarget::Unit(_) => None,
         })
         .collect();
@@ -290,17 +347,21 @@ async fn lookup(
                     .join(", "),
             })
             .collect();
-        if let Some(up) = state.store.forward_trace(&ConsumedItem::Serial(serial)).await? {
-            page_units(containers(&up, words, lang, zone), units_page, q, page);
+        let item = ConsumedItem::Serial(serial);
+        if let Some(up) = state.store.forward_trace(&item).await? {
+            page_units(containers(&up, words, lang, zone), units_page, &trace_href(&item), page);
         }
         return Ok(true);
     }
     if let Ok(lot) = LotId::parse(q.to_owned())
-        && let Some(up) = state.store.forward_trace(&ConsumedItem::Lot(lot.clone())).await?
+        && let Some(up) = state.store.forward_trace(&ConsumedItem::Lot(lot.of(material.clone()))).await?
     {
-        page.lot_held = held_lots.contains(lot.as_str());
-        page.lot = Some(lot.to_string());
-        page_units(containers(&up, words, lang, zone), units_page, q, page);
+        // The lot found, with its whole material.
+        if let ConsumedItem::Lot(found) = &up.item {
+            page.lot_held = held_lots.contains(found);
+            page.lot = Some(found.to_string());
+        }
+        page_units(containers(&up, words, lang, zone), units_page, &trace_href(&up.item), page);
         return Ok(true);
     }
     Ok(false)
@@ -332,7 +393,8 @@ mod tests {
     fn a_long_forward_trace_is_counted_whole_and_listed_a_page_at_a_time() {
         let all: Vec<Container> = (0..250).map(unit).collect();
         let mut p = page();
-        page_units(all, 2, "R 1&2", &mut p);
+        let lot = LotId::parse("R 1&2").unwrap().of(crate::domain::Material::new("BAT 4500", "").unwrap());
+        page_units(all, 2, &trace_href(&ConsumedItem::Lot(lot)), &mut p);
         assert_eq!(p.reached, 250);
         assert_eq!(p.groups.iter().map(|g| g.2).sum::<usize>(), 250, "every unit counted once: {:?}", p.groups);
         assert_eq!(p.groups.iter().find(|g| g.0 == "TABLET" && g.1 == "packed").map(|g| g.2), Some(25));
@@ -340,7 +402,11 @@ mod tests {
         assert_eq!(p.containers[0].serial, "P0200");
         let paging = p.paging.as_ref().expect("three pages");
         assert_eq!((paging.first, paging.last, paging.next.is_none()), (201, 250, true));
-        assert_eq!(paging.prev.as_deref(), Some("/trace?q=R%201%262&page=1"));
+        assert_eq!(
+            paging.prev.as_deref(),
+            Some("/trace?q=R%201%262&part=BAT%204500&page=1"),
+            "the lot's material kept"
+        );
         let mut beyond = page();
         page_units((0..250).map(unit).collect(), 99, "R", &mut beyond);
         assert_eq!(beyond.containers[0].serial, "P0200", "a page past the end shows the last");
