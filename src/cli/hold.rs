@@ -77,9 +77,7 @@ impl MaterialArgs {
 /// A store error, with the options that settle an ambiguous lot named.
 pub fn lot_hint(e: mes::store::StoreError) -> anyhow::Error {
     match e {
-        e @ mes::store::StoreError::AmbiguousLot { .. } => {
-            anyhow::anyhow!("{e}: give --part-number or --supplier")
-        }
+        e @ mes::store::StoreError::AmbiguousLot { .. } => anyhow::anyhow!("{e} (--part-number, --supplier)"),
         e => e.into(),
     }
 }
@@ -111,11 +109,7 @@ pub async fn hold(config: &Config, args: &HoldArgs) -> anyhow::Result<ExitCode> 
     let done = store.place_hold(&target, args.reason.trim(), &args.target.who(), Utc::now()).await.map_err(lot_hint)?;
     let trace = store.forward_trace(&item).await?;
     // The lot held, with its whole material.
-    let name = match (&item, trace.as_ref().map(|t| &t.item)) {
-        (ConsumedItem::Lot(_), Some(ConsumedItem::Lot(found))) => found.to_string(),
-        (ConsumedItem::Lot(lot), _) => lot.to_string(),
-        (ConsumedItem::Serial(s), _) => s.to_string(),
-    };
+    let name = trace.as_ref().map_or(&item, |t| &t.item).to_string();
     let mut out = String::new();
     if !done.placed {
         writeln!(out, "{name} is already on hold; nothing changed")?;

@@ -109,7 +109,7 @@ fn render_node(
     } else {
         (format!("{prefix}├─ "), format!("{prefix}│  "))
     };
-    let mut head = format!("{branch}{} {}", node.kind, node.item.id());
+    let mut head = format!("{branch}{} {}", node.kind, node.item);
     if let Some(edge) = &node.via {
         if let Some(r) = &edge.ref_designator {
             head.push_str(&format!(" [{r}]"));
@@ -168,10 +168,7 @@ fn render_forward(trace: &ForwardTrace, zone: Times) -> Result<String, std::fmt:
         out,
         "Forward trace of {} {}: {} units contain it, {} possibly contain it (times in {zone})",
         kind_word(&trace.item),
-        match &trace.item {
-            ConsumedItem::Lot(lot) => lot.to_string(),
-            ConsumedItem::Serial(s) => s.to_string(),
-        },
+        trace.item,
         contains,
         trace.units.len() - contains
     )?;

@@ -99,6 +99,16 @@ pub enum ConsumedItem {
     Lot(LotId),
 }
 
+/// The serial, or the lot's code with its material: what a person reads.
+impl std::fmt::Display for ConsumedItem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConsumedItem::Serial(s) => s.fmt(f),
+            ConsumedItem::Lot(l) => l.fmt(f),
+        }
+    }
+}
+
 impl ConsumedItem {
     /// The printed id, whichever kind it is.
     pub fn id(&self) -> &str {

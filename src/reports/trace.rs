@@ -91,7 +91,7 @@ pub async fn assemble(
         let via = node.via.as_ref();
         components.push(vec![
             Cell::Text(format!("{}{}", "· ".repeat(depth - 1), node.kind)),
-            Cell::Text(node.item.id().to_owned()),
+            Cell::Text(node.item.to_string()),
             Cell::Word(node.certainty.as_str()),
             Cell::Text(via.map_or_else(String::new, |e| {
                 let at = e.ref_designator.as_deref().map(|r| format!(" @{r}")).unwrap_or_default();
