@@ -230,7 +230,11 @@ fn source_of(
                 .iter()
                 .flatten()
                 .filter(|i| i.ended_at.is_none())
-                .map(|i| OpenInterval { station: i.station.to_string(), started_at: i.started_at })
+                .map(|i| OpenInterval {
+                    station: i.station.to_string(),
+                    started_at: i.started_at,
+                    lacked_reason: i.reason.is_none(),
+                })
                 .collect(),
         },
         hashes,
@@ -787,9 +791,10 @@ async fn load_period(store: &Store, v: &mut Verification, entry: &Entry) -> Resu
     let span = (entry.period.start, entry.period.end);
     let results = period_results(store, &line, span, hw.result_id).await?;
     let mut rows = crate::figures::period_rows(store, &line, &basis, span, hw).await?;
-    // What was open at close is read as it was then, whenever it closed since. A station has
-    // one open interval at a time: the last of those starting at that instant (a state that
-    // changed twice within one read leaves a zero-length interval before it, closed already).
+    // What was open at close is read as it was then, whenever it closed since (with no reason
+    // if it had none then). A station has one open interval at a time: the last of those
+    // starting at that instant (a state that changed twice within one read leaves a
+    // zero-length interval before it, closed already).
     let open = entry.source.as_ref().map(|s| s.open_intervals.as_slice()).unwrap_or_default();
     for o in open {
         let last = rows
@@ -800,6 +805,9 @@ async fn load_period(store: &Store, v: &mut Verification, entry: &Entry) -> Resu
             .last();
         if let Some(i) = last {
             i.ended_at = None;
+            if o.lacked_reason {
+                i.reason = None;
+            }
         }
     }
     let taken =

@@ -617,6 +617,11 @@ pub struct OpenInterval {
     pub station: String,
     /// When it started.
     pub started_at: DateTime<Utc>,
+    /// It had no downtime reason at close. Closing an interval may give it one (a collector
+    /// that stops notes "not watched"), so a recomputation reads it without, as the close did.
+    /// Absent (false) in entries closed before this was recorded.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lacked_reason: bool,
 }
 
 /// One field a correction changes: its path in the figures document, the value it had and the

@@ -908,3 +908,43 @@ async fn a_product_learnt_after_the_close_does_not_change_a_closed_period() {
         db.cleanup(store).await;
     }
 }
+
+/// A state interval open when its period closed, with no reason, is closed later by a collector
+/// that stops, which notes "not watched" as its reason: the closed period still verifies (the
+/// recomputation reads the interval as the close did: open, with no reason). A demo that closed
+/// periods while running and then stopped was reported NOT VERIFIED for this.
+#[tokio::test]
+async fn an_interval_open_at_close_and_given_a_reason_when_it_ends_still_verifies() {
+    use mes::domain::state::{MachineState, StateInterval};
+    for db in TestDb::all().await {
+        let store = db.store().await;
+        store.register_plant(&mes::bench::sample_plant::plant_model()).await.unwrap();
+        let mut plant = mes::bench::sample_plant::SamplePlant::new(4, start());
+        let records = plant.next_chunk(10, 0).records;
+        let line = records.iter().find(|r| r.line.as_str() == "phone-1").unwrap().line.clone();
+        let open = StateInterval {
+            line: line.clone(),
+            station: mes::domain::ids::StationId::parse("FT").unwrap(),
+            started_at: start() + Duration::minutes(30),
+            ended_at: None,
+            plc_code: 1,
+            state: MachineState::Idle,
+            fault_code: None,
+            reason: None,
+        };
+        let batch = mes::store::RecordBatch { records, state_intervals: vec![open], ..Default::default() };
+        store.commit(&batch).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("checkpoints");
+        let closed = close_all(&store, &file).await;
+        assert!(!closed.is_empty(), "{}", db.label());
+        let notes = audit::read_checkpoint_file(&std::fs::read_to_string(&file).unwrap());
+        assert!(verify(&store, &notes).await.clean(), "{}", db.label());
+        // The collector stops after every closed period ended (periods close once they end).
+        let ended = store.close_open_intervals(&line, start() + Duration::days(4), "not watched: collection stopped");
+        assert_eq!(ended.await.unwrap(), 1, "{}", db.label());
+        let report = verify(&store, &notes).await;
+        assert!(report.clean(), "{}: {:?}", db.label(), report.discrepancies);
+        db.cleanup(store).await;
+    }
+}
