@@ -248,12 +248,13 @@ impl<'de> Deserialize<'de> for LotId {
 // In the API's OpenAPI document a lot is its code, or an object when its material is named.
 impl utoipa::PartialSchema for LotId {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder};
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
         let text = || <String as utoipa::PartialSchema>::schema();
         OneOfBuilder::new()
             .item(text())
             .item(
                 ObjectBuilder::new()
+                    .schema_type(Type::Object)
                     .property("code", text())
                     .required("code")
                     .property("part_number", text())
