@@ -130,7 +130,17 @@ pub async fn hold(config: &Config, args: &HoldArgs) -> anyhow::Result<ExitCode> 
         writeln!(out, "  {}  {}", u.hit.serial, u.status.as_str())?;
     }
     if held.len() > 20 {
-        writeln!(out, "  … {} more (mes trace --lot {} lists them all)", held.len() - 20, item.id())?;
+        let flags = match &item {
+            ConsumedItem::Lot(l) => {
+                [("--part-number", l.material().part_number()), ("--supplier", l.material().supplier())]
+                    .iter()
+                    .filter(|(_, v)| !v.is_empty())
+                    .map(|(f, v)| format!(" {f} {v:?}"))
+                    .collect::<String>()
+            }
+            ConsumedItem::Serial(_) => String::new(),
+        };
+        writeln!(out, "  … {} more (mes trace --lot {}{flags} lists them all)", held.len() - 20, item.id())?;
     }
     super::emit(&out)?;
     Ok(ExitCode::SUCCESS)

@@ -2,6 +2,7 @@
 //! forward genealogy of a lot, reel or serial (every unit containing it, "contains" and
 //! "possibly contains" apart). `--json` prints one JSON document.
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
@@ -11,7 +12,8 @@ use chrono_tz::Tz;
 use clap::Args;
 use mes::config::Config;
 use mes::domain::genealogy::{Containment, TraceNode};
-use mes::domain::ids::SerialNumber;
+use mes::domain::hold::HoldTarget;
+use mes::domain::ids::{LotId, SerialNumber};
 use mes::domain::record::{Certainty, ConsumedItem};
 use mes::store::{BackwardTrace, ForwardTrace, UnitView};
 
@@ -58,7 +60,21 @@ pub async fn run(config: &Config, args: &TraceArgs) -> anyhow::Result<ExitCode> 
         eprintln!("serial {:?} is unknown to the MES", serial.as_str());
         return Ok(ExitCode::from(2));
     };
-    let text = if args.json { serde_json::to_string_pretty(&trace)? + "\n" } else { render_backward(&trace, zone)? };
+    let text = if args.json {
+        serde_json::to_string_pretty(&trace)? + "\n"
+    } else {
+        // Lots under a hold are marked where they sit in the tree, as units are.
+        let held: BTreeSet<LotId> = store
+            .active_holds()
+            .await?
+            .into_iter()
+            .filter_map(|h| match h.target {
+                HoldTarget::Lot(l) => Some(l),
+                HoldTarget::Unit(_) => None,
+            })
+            .collect();
+        render_backward(&trace, &held, zone)?
+    };
     super::emit(&text)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -88,17 +104,17 @@ fn local(t: DateTime<Utc>, zone: Times) -> String {
     zone.lang.moment(t, zone.zone)
 }
 
-fn render_backward(trace: &BackwardTrace, zone: Times) -> Result<String, std::fmt::Error> {
+fn render_backward(trace: &BackwardTrace, held: &BTreeSet<LotId>, zone: Times) -> Result<String, std::fmt::Error> {
     let mut out = String::new();
     writeln!(out, "Backward trace (times in {zone})")?;
-    render_node(&mut out, &trace.tree, trace, zone, ("", true, true))?;
+    render_node(&mut out, &trace.tree, (trace, held), zone, ("", true, true))?;
     Ok(out)
 }
 
 fn render_node(
     out: &mut String,
     node: &TraceNode,
-    trace: &BackwardTrace,
+    (trace, held): (&BackwardTrace, &BTreeSet<LotId>),
     zone: Times,
     (prefix, last, root): (&str, bool, bool),
 ) -> std::fmt::Result {
@@ -118,6 +134,11 @@ fn render_node(
     }
     if node.certainty == Certainty::Possible {
         head.push_str("  (POSSIBLE: ambiguous reel change)");
+    }
+    if let ConsumedItem::Lot(l) = &node.item
+        && held.contains(l)
+    {
+        head.push_str("  [ON HOLD]");
     }
     let view = trace.units.get(node.item.id()).filter(|_| matches!(node.item, ConsumedItem::Serial(_)));
     if let Some(view) = view {
@@ -141,7 +162,7 @@ fn render_node(
         }
     }
     for (i, child) in node.children.iter().enumerate() {
-        render_node(out, child, trace, zone, (&child_prefix, i + 1 == node.children.len(), false))?;
+        render_node(out, child, (trace, held), zone, (&child_prefix, i + 1 == node.children.len(), false))?;
     }
     Ok(())
 }

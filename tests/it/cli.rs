@@ -235,6 +235,11 @@ async fn a_hold_on_a_reel_marks_every_unit_that_contains_it_until_released() {
         serde_json::from_str(&run_ok(&with(&["trace", "--lot", reel, "--json"], &store))).unwrap();
     let units = trace["units"].as_array().unwrap();
     assert!(!units.is_empty() && units.iter().all(|u| u["on_hold"] == true), "{trace}");
+    // The reel is marked held where it sits in a unit's tree.
+    let serial = units[0]["hit"]["serial"].as_str().unwrap();
+    let tree = run_ok(&with(&["trace", serial], &store));
+    let reel_line = tree.lines().find(|l| l.contains(&format!("reel {reel}"))).unwrap_or_else(|| panic!("{tree}"));
+    assert!(reel_line.ends_with("[ON HOLD]"), "{tree}");
     let again = run_ok(&with(&["hold", "--lot", reel, "--reason", "again"], &store));
     assert!(again.contains("already on hold"), "{again}");
     let list = run_ok(&with(&["holds"], &store));
