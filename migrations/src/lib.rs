@@ -14,6 +14,7 @@ mod m20261206_000006_release_reason;
 mod m20261206_000007_names;
 mod m20261207_000008_line_leases;
 mod m20261207_000009_lot_material;
+mod m20261207_000010_repair_actions;
 
 pub use m20261203_000005_ledger::RECORDED;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000007_names::Migration),
             Box::new(m20261207_000008_line_leases::Migration),
             Box::new(m20261207_000009_lot_material::Migration),
+            Box::new(m20261207_000010_repair_actions::Migration),
         ]
     }
 }

@@ -51,6 +51,10 @@ pub struct StationResultLine {
     pub defects: Vec<String>,
     /// Consumed serials, lots and reels.
     pub consumed: Vec<ConsumedRef>,
+    /// What a repair bench did to the unit, if the station reports it (a code of the profile's
+    /// `[repair_actions]`); absent elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repair_action: Option<String>,
     /// When the unit left the station (the record's production time), RFC 3339.
     pub produced_at: DateTime<Utc>,
     /// PLC boot epoch the sequence number belongs to (export only).

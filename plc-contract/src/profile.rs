@@ -72,7 +72,9 @@ pub struct Profile {
     pub product: Option<ProductProfile>,
     /// Defect code → its readable names, so pages show "Missing component" beside
     /// `MISSING_COMPONENT`; codes the profile does not name are shown as codes.
-    pub defects: BTreeMap<String, DefectName>,
+    pub defects: BTreeMap<String, CodeName>,
+    /// Repair action code → its readable names, as [`Profile::defects`] names defects.
+    pub repair_actions: BTreeMap<String, CodeName>,
     /// The zone the PLCs' clocks keep (their `produced_at` tags); UTC unless the profile says.
     pub clock_zone: chrono_tz::Tz,
 }
@@ -93,9 +95,10 @@ pub struct ProductProfile {
     pub opportunities_per_unit: u32,
 }
 
-/// The readable names of a defect code, as the line's quality staff name it.
+/// The readable names of a code a station reports (a defect, a repair action), as the line's
+/// staff name it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DefectName {
+pub struct CodeName {
     /// Readable name.
     pub name: String,
     /// Readable name on Vietnamese pages, if the profile gives one.
@@ -209,6 +212,9 @@ pub enum Role {
     CycleTime,
     /// Program or recipe of the record.
     Program,
+    /// What a repair bench did to the record's unit (a code the profile's `[repair_actions]`
+    /// names), so a repair visit says more than "passed".
+    RepairAction,
     /// When the station finished the record's unit, by the PLC's own clock (see
     /// [`crate::clock`]; the zone is the profile's `clock_zone`).
     ProducedAt,
@@ -435,13 +441,15 @@ struct RawProfile {
     stations: Vec<RawStation>,
     product: Option<RawProduct>,
     #[serde(default)]
-    defects: BTreeMap<String, RawDefect>,
+    defects: BTreeMap<String, RawCodeName>,
+    #[serde(default)]
+    repair_actions: BTreeMap<String, RawCodeName>,
     clock_zone: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawDefect {
+struct RawCodeName {
     name: Spanned<String>,
     name_vi: Option<Spanned<String>>,
 }
@@ -549,6 +557,7 @@ struct RawTags {
     defect: Option<Spanned<RawTag>>,
     cycle_time: Option<Spanned<RawTag>>,
     program: Option<Spanned<RawTag>>,
+    repair_action: Option<Spanned<RawTag>>,
     produced_at: Option<Spanned<RawTag>>,
 }
 
@@ -899,17 +908,21 @@ impl Profile {
                 );
             }
         }
-        for (code, d) in &raw.defects {
-            if !is_code(code) {
-                c.sink.at(
-                    d.name.span(),
-                    format!("defects.{code}"),
-                    "a defect code may only contain ASCII letters, digits, '-', '_' and '.' (at most 64)",
-                );
-            }
-            c.text(&d.name, &format!("defects.{code}.name"), MAX_NAME_CHARS);
-            if let Some(n) = &d.name_vi {
-                c.text(n, &format!("defects.{code}.name_vi"), MAX_NAME_CHARS);
+        for (table, what, names) in
+            [("defects", "defect", &raw.defects), ("repair_actions", "repair action", &raw.repair_actions)]
+        {
+            for (code, d) in names {
+                if !is_code(code) {
+                    c.sink.at(
+                        d.name.span(),
+                        format!("{table}.{code}"),
+                        format!("a {what} code may only contain ASCII letters, digits, '-', '_' and '.' (at most 64)"),
+                    );
+                }
+                c.text(&d.name, &format!("{table}.{code}.name"), MAX_NAME_CHARS);
+                if let Some(n) = &d.name_vi {
+                    c.text(n, &format!("{table}.{code}.name_vi"), MAX_NAME_CHARS);
+                }
             }
         }
         let clock_zone = match &raw.clock_zone {
@@ -1033,15 +1046,8 @@ impl Profile {
                 fault_reasons,
                 stations,
                 product,
-                defects: raw
-                    .defects
-                    .into_iter()
-                    .map(|(code, d)| {
-                        let name =
-                            DefectName { name: d.name.into_inner(), name_vi: d.name_vi.map(Spanned::into_inner) };
-                        (code, name)
-                    })
-                    .collect(),
+                defects: code_names(raw.defects),
+                repair_actions: code_names(raw.repair_actions),
                 clock_zone,
             }),
             _ => Err(problems),
@@ -1236,7 +1242,7 @@ fn station(c: &mut Checker<'_>, s: &RawStation, field: &str, line_endpoint: &Raw
     };
 
     let t = s.tags.get_ref();
-    let roles: [RoleSpec<'_>; 16] = {
+    let roles: [RoleSpec<'_>; 17] = {
         use DataType::*;
         [
             (Role::State, "state", &t.state, &[U16, I16]),
@@ -1254,6 +1260,7 @@ fn station(c: &mut Checker<'_>, s: &RawStation, field: &str, line_endpoint: &Raw
             (Role::Defect, "defect", &t.defect, &[String]),
             (Role::CycleTime, "cycle_time", &t.cycle_time, &[U16, U32, F32]),
             (Role::Program, "program", &t.program, &[String]),
+            (Role::RepairAction, "repair_action", &t.repair_action, &[String]),
             (Role::ProducedAt, "produced_at", &t.produced_at, &[U32, F64, String]),
         ]
     };
@@ -1476,6 +1483,13 @@ fn station(c: &mut Checker<'_>, s: &RawStation, field: &str, line_endpoint: &Raw
 }
 
 /// Whether the raw tags name a role (a present-but-invalid tag was reported already).
+/// A `[defects]`-like table (code → names), checked already.
+fn code_names(raw: BTreeMap<String, RawCodeName>) -> BTreeMap<String, CodeName> {
+    raw.into_iter()
+        .map(|(code, d)| (code, CodeName { name: d.name.into_inner(), name_vi: d.name_vi.map(Spanned::into_inner) }))
+        .collect()
+}
+
 fn t_has<'a>(t: &'a RawTags, name: &str) -> Option<&'a Spanned<RawTag>> {
     match name {
         "state" => t.state.as_ref(),
@@ -1599,9 +1613,9 @@ result = { address = "hr:32", type = "u16" }
         let p = Profile::parse(Path::new("p.toml"), &named).unwrap();
         assert_eq!(
             p.defects.get("FT_AUDIO"),
-            Some(&DefectName { name: "Audio test failed".into(), name_vi: Some("Lỗi âm thanh".into()) })
+            Some(&CodeName { name: "Audio test failed".into(), name_vi: Some("Lỗi âm thanh".into()) })
         );
-        assert_eq!(p.defects.get("E-17"), Some(&DefectName { name: "Scratch".into(), name_vi: None }));
+        assert_eq!(p.defects.get("E-17"), Some(&CodeName { name: "Scratch".into(), name_vi: None }));
         let bad_code = format!("{GOOD}[defects]\n\"FT AUDIO\" = {{ name = \"Audio\" }}\n");
         assert_eq!(
             problems(&bad_code),
@@ -1613,6 +1627,21 @@ result = { address = "hr:32", type = "u16" }
         let unknown = format!("{GOOD}[defects]\nFT_AUDIO = {{ name = \"Audio\", colour = \"red\" }}\n");
         assert_eq!(problems(&unknown).len(), 1, "{:?}", problems(&unknown));
         assert!(problems(&unknown)[0].contains("colour"), "{:?}", problems(&unknown));
+    }
+
+    #[test]
+    fn repair_actions_are_named_and_checked_as_defects_are() {
+        let named = format!("{GOOD}[repair_actions]\nRESOLDER = {{ name = \"Resoldered\", name_vi = \"Hàn lại\" }}\n");
+        let p = Profile::parse(Path::new("p.toml"), &named).unwrap();
+        assert_eq!(
+            p.repair_actions.get("RESOLDER"),
+            Some(&CodeName { name: "Resoldered".into(), name_vi: Some("Hàn lại".into()) })
+        );
+        assert!(p.defects.is_empty());
+        let bad = format!("{GOOD}[repair_actions]\n\"RE SOLDER\" = {{ name = \"Resoldered\" }}\n");
+        let found = problems(&bad);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains("repair_actions.RE SOLDER: a repair action code may only contain"), "{found:?}");
     }
 
     #[test]

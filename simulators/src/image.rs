@@ -92,6 +92,7 @@ impl SimStation {
                 Role::Defect => TagValue::Text(record.and_then(|r| r.defect.clone()).unwrap_or_default()),
                 Role::CycleTime => TagValue::Int(i64::from(record.map_or(0, |r| r.cycle_time_ms))),
                 Role::Program => TagValue::Text(record.map(|r| r.program.clone()).unwrap_or_default()),
+                Role::RepairAction => TagValue::Text(record.and_then(|r| r.repair_action.clone()).unwrap_or_default()),
                 Role::ProducedAt => match record.and_then(|r| r.clock) {
                     Some(at) => plc_contract::clock::to_tag(at, station.clock_zone, tag.data_type),
                     None => plc_contract::clock::to_tag(chrono::DateTime::UNIX_EPOCH, chrono_tz::UTC, tag.data_type),

@@ -13,7 +13,7 @@
 use std::collections::VecDeque;
 
 use chrono::{DateTime, Duration, Utc};
-use plc_contract::profile::{Profile, StationProfile};
+use plc_contract::profile::{Profile, Role, StationProfile};
 use plc_contract::{ConsumedRef, StationResultLine};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -95,6 +95,8 @@ pub struct StationSpec {
     pub fail_prob: f64,
     /// Defect codes a failure reports.
     pub defects: Vec<&'static str>,
+    /// What a repair bench may do to a unit (at repair stations).
+    pub repair_actions: Vec<&'static str>,
     /// Mean time between breakdowns.
     pub mtbf_ms: u64,
     /// Mean time to repair a breakdown.
@@ -121,7 +123,11 @@ impl StationSpec {
         };
         // A repair bench takes minutes; longer and it becomes the line's bottleneck at these fail rates.
         let cycle_ms = if p.kind == "repair" { 120_000 } else { cycle_ms };
-        Self { cycle_ms, fail_prob, defects, mtbf_ms: 2 * 3_600_000, mttr_ms: 5 * 60_000 }
+        let repair_actions = match p.kind.as_str() {
+            "repair" => vec!["RESOLDER", "REPLACE_PART", "RESEAT_CONNECTOR", "REFLASH", "NO_FAULT_FOUND"],
+            _ => vec![],
+        };
+        Self { cycle_ms, fail_prob, defects, repair_actions, mtbf_ms: 2 * 3_600_000, mttr_ms: 5 * 60_000 }
     }
 }
 
@@ -678,6 +684,11 @@ impl LineEngine {
                 _ => 0.0,
             })
             .collect();
+        // Shown only where the profile has a tag for it; drawn last so other draws stay as they were.
+        let repair_action = (is_repair && self.profiles[i].tags.contains_key(&Role::RepairAction))
+            .then(|| spec.repair_actions.get(rng.random_range(0..spec.repair_actions.len().max(1))))
+            .flatten()
+            .map(|a| (*a).to_owned());
         let cycle_time_ms = u32::try_from(spec.cycle_ms).unwrap_or(u32::MAX);
         let record = SimRecord {
             seq: 0,
@@ -687,6 +698,7 @@ impl LineEngine {
             defect: defect.clone(),
             cycle_time_ms,
             program: format!("{}-v1", self.line),
+            repair_action: repair_action.clone(),
             measurements,
             consumed: consumed.iter().take(self.profiles[i].consumes.len()).map(|c| c.id.clone()).collect(),
             reels: placed_reels(&consumed[self.profiles[i].consumes.len().min(consumed.len())..]),
@@ -710,6 +722,7 @@ impl LineEngine {
                     result: if pass { "pass" } else { "fail" }.to_owned(),
                     defects: defect.into_iter().collect(),
                     consumed,
+                    repair_action,
                     produced_at: self.start + Duration::milliseconds(i64::try_from(done.min(self.now_ms)).unwrap_or(0)),
                     plc_epoch: Some(plcs.epoch(i)),
                     started_at: None,
@@ -766,7 +779,6 @@ mod tests {
     use std::path::Path;
 
     use chrono::TimeZone;
-    use plc_contract::profile::Role;
 
     use super::*;
 
@@ -892,8 +904,12 @@ mod tests {
             let engine = LineEngine::new(&p, 5, Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap(), "PCB", 4);
             for (k, station) in p.stations.iter().enumerate() {
                 let room = |role: Role| station.tags.get(&role).map_or(usize::MAX, |t| usize::from(t.length) * 2);
-                for code in &StationSpec::for_station(&p.kind, station).defects {
+                let spec = StationSpec::for_station(&p.kind, station);
+                for code in &spec.defects {
                     assert!(code.len() <= room(Role::Defect), "{name} {}: defect {code}", station.code);
+                }
+                for code in &spec.repair_actions {
+                    assert!(code.len() <= room(Role::RepairAction), "{name} {}: repair action {code}", station.code);
                 }
                 assert!("PCB-0000000".len() <= room(Role::Serial));
                 for (slot, f) in station.feeders.iter().enumerate() {

@@ -25,6 +25,8 @@ pub struct SimRecord {
     pub cycle_time_ms: u32,
     /// Program name.
     pub program: String,
+    /// What a repair bench did, at a repair station.
+    pub repair_action: Option<String>,
     /// Measurement values, in the profile's order.
     pub measurements: Vec<f64>,
     /// Consumed ids, in the order of the profile's `consumes`.
@@ -315,6 +317,7 @@ mod tests {
             defect: None,
             cycle_time_ms: 30_000,
             program: "P1".into(),
+            repair_action: None,
             measurements: vec![],
             consumed: vec![],
             reels: vec![],

@@ -27,6 +27,7 @@ fn record(serial: &str, pass: bool) -> SimRecord {
         defect: (!pass).then(|| "FT_AUDIO".into()),
         cycle_time_ms: 31_250,
         program: "PHONE-X1".into(),
+        repair_action: None,
         measurements: vec![],
         consumed: vec![],
         reels: vec![],

@@ -34,6 +34,7 @@ fn record(serial: &str) -> SimRecord {
         defect: None,
         cycle_time_ms: 45_000,
         program: "TABLET-T1".into(),
+        repair_action: None,
         measurements: vec![],
         consumed: vec!["PCB-0000001".into()],
         reels: vec![],

@@ -576,7 +576,8 @@ pub fn plant_of(profiles: &[Profile]) -> crate::domain::plant::PlantModel {
         products,
         routes,
         work_orders: Vec::new(),
-        defects: defect_names(profiles),
+        defects: code_names(profiles, |p| &p.defects),
+        repair_actions: code_names(profiles, |p| &p.repair_actions),
         fault_reasons: reason_names(profiles),
     }
 }
@@ -595,12 +596,15 @@ fn reason_names(profiles: &[Profile]) -> Vec<crate::domain::plant::ReasonName> {
     seen.into_iter().map(|(reason, name_vi)| crate::domain::plant::ReasonName { reason, name_vi }).collect()
 }
 
-/// The defect catalogue the profiles declare; a code two profiles name takes the names of the
-/// first of them.
-fn defect_names(profiles: &[Profile]) -> Vec<crate::domain::plant::DefectName> {
+/// A catalogue (defects, repair actions) the profiles declare; a code two profiles name takes
+/// the names of the first of them.
+fn code_names(
+    profiles: &[Profile],
+    table: impl Fn(&Profile) -> &std::collections::BTreeMap<String, plc_contract::profile::CodeName>,
+) -> Vec<crate::domain::plant::CodeName> {
     let mut seen = std::collections::BTreeMap::new();
-    for (code, d) in profiles.iter().flat_map(|p| &p.defects) {
-        seen.entry(code.clone()).or_insert_with(|| crate::domain::plant::DefectName {
+    for (code, d) in profiles.iter().flat_map(table) {
+        seen.entry(code.clone()).or_insert_with(|| crate::domain::plant::CodeName {
             code: code.clone(),
             name: d.name.clone(),
             name_vi: d.name_vi.clone(),

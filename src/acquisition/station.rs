@@ -11,7 +11,9 @@ use super::handshake::HandshakeView;
 use crate::domain::record::{
     Certainty, ConsumedItem, Consumption, Defect, Measurement, RecordKey, UnitRecord, Verdict,
 };
-use crate::domain::{DefectCode, LineId, LotId, Material, PlcEpoch, RecordSeq, SerialNumber, StationId};
+use crate::domain::{
+    DefectCode, LineId, LotId, Material, PlcEpoch, RecordSeq, RepairActionCode, SerialNumber, StationId,
+};
 
 /// Roles read on every poll: the handshake and the state.
 const STATUS_ROLES: [Role; 7] = [
@@ -24,8 +26,8 @@ const STATUS_ROLES: [Role; 7] = [
     Role::RecordAckFlag,
 ];
 /// Roles of the record itself.
-const RECORD_ROLES: [Role; 6] =
-    [Role::Serial, Role::Result, Role::Defect, Role::CycleTime, Role::Program, Role::ProducedAt];
+const RECORD_ROLES: [Role; 7] =
+    [Role::Serial, Role::Result, Role::Defect, Role::CycleTime, Role::Program, Role::RepairAction, Role::ProducedAt];
 
 /// How far before its read a PLC clock may date a record (a ring of records is read within
 /// minutes, after hours of outage at worst) and how far after (clocks drift): outside this the
@@ -248,6 +250,10 @@ impl StationMap {
         }
         record.cycle_time_ms = values.int(self.role(Role::CycleTime)).and_then(|v| u32::try_from(v).ok());
         record.program = text(self.role(Role::Program), "program")?.filter(|p| !p.is_empty());
+        if let Some(a) = text(self.role(Role::RepairAction), "repair_action")?.filter(|a| !a.is_empty()) {
+            let code = RepairActionCode::parse(a.clone()).map_err(|e| fail("repair_action", format!("{a:?}: {e}")))?;
+            record.repair_action = Some(code);
+        }
         for (k, m) in self.profile.measurements.iter().enumerate() {
             let field = format!("measurements[{k}] ({})", m.name);
             let raw = match values.get(&m.tag) {
@@ -352,12 +358,13 @@ pub fn polled_classes<'a>(
 /// record presented again by it.
 pub fn fingerprint(record: &UnitRecord) -> String {
     format!(
-        "{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        "{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
         record.serial,
         record.verdict.as_str(),
         record.defects.iter().map(|d| d.code.as_str()).collect::<Vec<_>>(),
         record.cycle_time_ms,
         record.program,
+        record.repair_action,
         record.measurements.iter().map(|m| m.value.to_bits()).collect::<Vec<_>>(),
         record.consumed.iter().map(|c| c.item.id()).collect::<Vec<_>>(),
     )

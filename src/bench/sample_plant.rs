@@ -16,9 +16,9 @@ use rand_chacha::ChaCha8Rng;
 use crate::domain::counter::{CounterKind, CounterSample};
 use crate::domain::equipment::{Area, Line, LineKind, Site, Station, StationKind};
 use crate::domain::ids::{
-    DefectCode, LineId, LotId, PlcEpoch, ProductCode, RecordSeq, SerialNumber, StationId, WorkOrderId,
+    DefectCode, LineId, LotId, PlcEpoch, ProductCode, RecordSeq, RepairActionCode, SerialNumber, StationId, WorkOrderId,
 };
-use crate::domain::plant::{DefectName, PlantModel, ReasonName};
+use crate::domain::plant::{CodeName, PlantModel, ReasonName};
 use crate::domain::product::{Product, Route, RouteStep, TraceabilityLevel, WorkOrder};
 use crate::domain::record::{Certainty, ConsumedItem, Consumption, Defect, Measurement, UnitRecord, Verdict};
 use crate::domain::shift::DEFAULT_TIME_ZONE;
@@ -225,14 +225,8 @@ pub fn plant_model() -> PlantModel {
             order("WO-PH-0001", "PHONE-X1", PHONE_LINE, 1_000_000),
             order("WO-TB-0001", "TABLET-T1", TABLET_LINE, 1_000_000),
         ],
-        defects: DEFECT_NAMES
-            .iter()
-            .map(|(code, name, name_vi)| DefectName {
-                code: (*code).into(),
-                name: (*name).into(),
-                name_vi: Some((*name_vi).into()),
-            })
-            .collect(),
+        defects: catalogue(&DEFECT_NAMES),
+        repair_actions: catalogue(&REPAIR_ACTION_NAMES),
         fault_reasons: FAULT_REASONS
             .iter()
             .map(|(_, reason, name_vi)| ReasonName { reason: (*reason).into(), name_vi: (*name_vi).into() })
@@ -279,6 +273,26 @@ const DEFECT_NAMES: [(&str, &str, &str); 10] = [
     ("FT_TOUCH", "Touch test failed", "Lỗi cảm ứng"),
     ("RF_POWER_LOW", "RF output power low", "Công suất RF thấp"),
 ];
+
+/// What the generator's repair bench does for each defect, with the action's names (the same
+/// names the bundled profiles give the simulators' actions).
+const REPAIR_ACTION_NAMES: [(&str, &str, &str); 3] = [
+    ("RESOLDER", "Resoldered", "Hàn lại"),
+    ("REPLACE_PART", "Part replaced", "Thay linh kiện"),
+    ("RESEAT_CONNECTOR", "Connector reseated", "Cắm lại đầu nối"),
+];
+
+/// A catalogue of codes with their English and Vietnamese names.
+fn catalogue(names: &[(&str, &str, &str)]) -> Vec<CodeName> {
+    names
+        .iter()
+        .map(|(code, name, name_vi)| CodeName {
+            code: (*code).into(),
+            name: (*name).into(),
+            name_vi: Some((*name_vi).into()),
+        })
+        .collect()
+}
 
 impl SamplePlant {
     /// A generator whose history starts at `start`.
@@ -358,6 +372,7 @@ impl SamplePlant {
             ended_at,
             cycle_time_ms: Some(u32::try_from(cycle_s * 1000).unwrap_or(u32::MAX)),
             program: Some(format!("{product}-v1")),
+            repair_action: None,
         }
     }
 
@@ -504,6 +519,12 @@ impl SamplePlant {
             at += Duration::minutes(10);
             let mut repair = self.record(line, "REPAIR", &serial, product, wo, at, 600);
             repair.defects.push(Defect { code: id(DefectCode::parse, code), ref_designator: None });
+            let action = match code {
+                "FT_AUDIO" => "RESEAT_CONNECTOR",
+                "RF_POWER_LOW" => "RESOLDER",
+                _ => "REPLACE_PART",
+            };
+            repair.repair_action = Some(id(RepairActionCode::parse, action));
             chunk.records.push(repair);
             at += Duration::seconds(cycle);
             let retest = self.record(line, station, &serial, product, wo, at, cycle);
@@ -677,7 +698,16 @@ mod tests {
     fn history_has_repairs_scrap_and_ambiguous_reel_changes() {
         let mut plant = SamplePlant::new(3, start());
         let chunk = plant.next_chunk(200, 100);
-        assert!(chunk.records.iter().any(|r| r.station.as_str() == "REPAIR"));
+        let repairs: Vec<_> = chunk.records.iter().filter(|r| r.station.as_str() == "REPAIR").collect();
+        assert!(!repairs.is_empty());
+        let catalogue = plant_model().repair_actions;
+        assert!(
+            repairs
+                .iter()
+                .all(|r| r.repair_action.as_ref().is_some_and(|a| catalogue.iter().any(|c| c.code == a.as_str()))),
+            "every repair says what it did, in words the catalogue names"
+        );
+        assert!(chunk.records.iter().filter(|r| r.station.as_str() != "REPAIR").all(|r| r.repair_action.is_none()));
         assert!(chunk.records.iter().any(|r| r.line.as_str() == SMT_LINE && r.verdict == Verdict::Fail));
         let possible =
             plant.truth.reel_boards.values().flat_map(|b| b.values()).filter(|c| **c == Certainty::Possible).count();

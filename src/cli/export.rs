@@ -125,6 +125,7 @@ async fn write_all(
                 "started_at",
                 "recorded_at",
                 "on_hold",
+                "repair_action",
             ])?;
             let n = for_each_result(store, filter, |stored| {
                 let r = &stored.record;
@@ -143,6 +144,7 @@ async fn write_all(
                     &r.started_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
                     &stored.recorded_at.to_rfc3339(),
                     if held.contains(r.serial.as_str()) { "true" } else { "false" },
+                    r.repair_action.as_ref().map_or("", |a| a.as_str()),
                 ])?;
                 Ok(())
             })

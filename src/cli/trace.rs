@@ -151,13 +151,14 @@ fn render_node(
             let defects: Vec<&str> = r.defects.iter().map(|d| d.code.as_str()).collect();
             writeln!(
                 out,
-                "{child_prefix}   · {}  {}/{:<8} {:<4} seq {}{}",
+                "{child_prefix}   · {}  {}/{:<8} {:<4} seq {}{}{}",
                 local(r.ended_at, zone),
                 r.line,
                 r.station.as_str(),
                 r.verdict.as_str(),
                 r.seq,
-                if defects.is_empty() { String::new() } else { format!("  defects {}", defects.join(",")) }
+                if defects.is_empty() { String::new() } else { format!("  defects {}", defects.join(",")) },
+                r.repair_action.as_ref().map_or_else(String::new, |a| format!("  action {a}"))
             )?;
         }
     }

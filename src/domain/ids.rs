@@ -147,6 +147,10 @@ string_id!(
     DefectCode, "defect code", check_code
 );
 string_id!(
+    /// What a repair bench did to a unit, as the station reports it (`RESOLDER`, `REPLACE_PART`).
+    RepairActionCode, "repair action", check_code
+);
+string_id!(
     /// A unit's serial as printed, laser-marked or scanned. Any Unicode is kept as is.
     SerialNumber, "serial", check_text
 );

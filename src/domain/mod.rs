@@ -26,6 +26,7 @@ pub mod user;
 pub mod validation;
 
 pub use ids::{
-    DefectCode, IdError, LineId, LotId, PlcEpoch, ProductCode, RecordSeq, SerialNumber, StationId, WorkOrderId,
+    DefectCode, IdError, LineId, LotId, PlcEpoch, ProductCode, RecordSeq, RepairActionCode, SerialNumber, StationId,
+    WorkOrderId,
 };
 pub use material::Material;

@@ -24,7 +24,10 @@ pub struct PlantModel {
     pub work_orders: Vec<WorkOrder>,
     /// Readable names of the defect codes the PLCs report.
     #[serde(default)]
-    pub defects: Vec<DefectName>,
+    pub defects: Vec<CodeName>,
+    /// Readable names of the repair action codes repair benches report.
+    #[serde(default)]
+    pub repair_actions: Vec<CodeName>,
     /// Downtime reasons with their Vietnamese text.
     #[serde(default)]
     pub fault_reasons: Vec<ReasonName>,
@@ -43,10 +46,10 @@ pub struct ReasonName {
 /// Vietnamese text by recorded reason: what pages and reports look reasons up in.
 pub type ReasonNames = std::collections::BTreeMap<String, String>;
 
-/// A defect code of the catalogue with its readable name in each language: a PLC reports
-/// `MISSING_COMPONENT`; a quality engineer reads "Missing component" / "Thiếu linh kiện".
+/// A code of a catalogue (a defect, a repair action) with its readable name in each language: a
+/// PLC reports `MISSING_COMPONENT`; a quality engineer reads "Missing component" / "Thiếu linh kiện".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DefectName {
+pub struct CodeName {
     /// The code as PLCs report it.
     pub code: String,
     /// Readable name.
@@ -56,5 +59,5 @@ pub struct DefectName {
     pub name_vi: Option<String>,
 }
 
-/// The catalogue by code: what charts and tables look names up in.
-pub type DefectNames = std::collections::BTreeMap<String, DefectName>;
+/// A catalogue by code: what charts and tables look names up in.
+pub type CodeNames = std::collections::BTreeMap<String, CodeName>;

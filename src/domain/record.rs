@@ -4,7 +4,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::ids::{DefectCode, LineId, LotId, PlcEpoch, ProductCode, RecordSeq, SerialNumber, StationId, WorkOrderId};
+use super::ids::{
+    DefectCode, LineId, LotId, PlcEpoch, ProductCode, RecordSeq, RepairActionCode, SerialNumber, StationId, WorkOrderId,
+};
 
 /// Outcome of a station visit (IPC-CFX `UnitsTested`/`UnitsInspected` overall result).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -166,6 +168,9 @@ pub struct UnitRecord {
     pub cycle_time_ms: Option<u32>,
     /// Station program or recipe name, if reported.
     pub program: Option<String>,
+    /// What a repair bench did to the unit, if the station reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repair_action: Option<RepairActionCode>,
 }
 
 /// The natural key of a unit record.
@@ -214,7 +219,7 @@ pub enum RecordProblem {
 
 impl UnitRecord {
     /// A record with its natural key, serial, verdict and end time; everything a station may
-    /// or may not report (product, defects, measurements, consumption, times, program) empty.
+    /// or may not report (product, defects, measurements, consumption, times, program, repair action) empty.
     pub fn new(key: RecordKey, serial: SerialNumber, verdict: Verdict, ended_at: DateTime<Utc>) -> Self {
         Self {
             line: key.line,
@@ -232,6 +237,7 @@ impl UnitRecord {
             ended_at,
             cycle_time_ms: None,
             program: None,
+            repair_action: None,
         }
     }
 
@@ -282,6 +288,7 @@ impl UnitRecord {
                     certainty: (c.certainty == Certainty::Possible).then(|| "possible".to_owned()),
                 })
                 .collect(),
+            repair_action: self.repair_action.as_ref().map(ToString::to_string),
             produced_at: self.ended_at,
             plc_epoch: Some(self.epoch.0),
             started_at: self.started_at,

@@ -18,7 +18,7 @@ use plotters::style::{FontStyle, register_font};
 
 use super::i18n::Lang;
 use crate::domain::kpi::ParetoBar;
-use crate::domain::plant::DefectNames;
+use crate::domain::plant::CodeNames;
 use crate::domain::state::{MachineState, StateInterval};
 use crate::figures::HourOutput;
 
@@ -324,14 +324,14 @@ pub struct Bars {
 impl Bars {
     /// The defect Pareto: count and share of each code, labelled with the catalogue's name in
     /// `lang` beside the code ("Missing component (MISSING_COMPONENT)").
-    pub fn pareto(defects: &[ParetoBar], names: &DefectNames, lang: Lang) -> Self {
+    pub fn pareto(defects: &[ParetoBar], names: &CodeNames, lang: Lang) -> Self {
         Bars {
             label: "top defects".to_owned(),
             rows: defects
                 .iter()
                 .map(|d| {
                     (
-                        lang.defect(names, &d.code),
+                        lang.coded(names, &d.code),
                         d.count as f64,
                         format!("{} ({})", lang.count(d.count), lang.percent(Some(d.share))),
                     )

@@ -43,10 +43,10 @@ impl Lang {
         }
     }
 
-    /// A defect as a quality engineer reads it: "Missing component (MISSING_COMPONENT)", the
-    /// catalogue's name in this language with the code; the code alone when the catalogue does
-    /// not know it.
-    pub fn defect(self, names: &crate::domain::plant::DefectNames, code: &str) -> String {
+    /// A defect or repair action as a quality engineer reads it: "Missing component
+    /// (MISSING_COMPONENT)", the catalogue's name in this language with the code; the code alone
+    /// when the catalogue does not know it.
+    pub fn coded(self, names: &crate::domain::plant::CodeNames, code: &str) -> String {
         match names.get(code) {
             Some(d) => format!("{} ({code})", self.name(&d.name, d.name_vi.as_deref())),
             None => code.to_owned(),
@@ -505,6 +505,8 @@ pub struct Words {
     pub result: &'static str,
     /// Defects column.
     pub defects: &'static str,
+    /// Repair action column: what a repair bench did.
+    pub repair_action: &'static str,
     /// Depth column.
     pub depth: &'static str,
     /// Product.
@@ -769,6 +771,7 @@ static EN: Words = Words {
     time: "Time",
     result: "Result",
     defects: "Defects",
+    repair_action: "Repair action",
     depth: "levels",
     product: "Product",
     unit: "Unit",
@@ -971,6 +974,7 @@ static VI: Words = Words {
     time: "Thời gian",
     result: "Kết quả",
     defects: "Lỗi",
+    repair_action: "Thao tác sửa chữa",
     depth: "cấp",
     product: "Sản phẩm",
     unit: "Sản phẩm",

@@ -8,7 +8,7 @@ use super::{Cell, Figure, Kind, Report, ReportError, Request, Table};
 use crate::config::Config;
 use crate::domain::LineId;
 use crate::domain::kpi::Grain;
-use crate::domain::plant::DefectNames;
+use crate::domain::plant::CodeNames;
 use crate::domain::shift::{ShiftCalendar, parse_instant};
 use crate::figures::{self, Scope};
 use crate::present::charts::{Bars, HourlyOutput, Timeline};
@@ -399,7 +399,7 @@ pub fn oee_table(o: &figures::OeeFigures, line_word: &str) -> Table {
 }
 
 /// The defect Pareto.
-pub fn defect_table(defects: &[crate::domain::kpi::ParetoBar], names: &DefectNames, lang: Lang) -> Table {
+pub fn defect_table(defects: &[crate::domain::kpi::ParetoBar], names: &CodeNames, lang: Lang) -> Table {
     let mut t = Table::new("defects", &["code", "defect_name", "count", "share", "cumulative"]);
     for d in defects {
         let name = names.get(&d.code).map_or("", |n| lang.name(&n.name, n.name_vi.as_deref()));

@@ -32,8 +32,10 @@ pub async fn assemble(
     let unit = trace.units.get(serial.as_str()).ok_or_else(|| ReportError::NotFound(format!("no unit {serial}")))?;
 
     // The unit's visits, then those of each serialised component in it (its PCBA's SMT line).
-    let mut visits =
-        Table::new("visits", &["serial", "line", "station", "seq", "ended_at", "result", "defects", "measurements"]);
+    let actions = store.repair_action_names().await?;
+    let columns =
+        ["serial", "line", "station", "seq", "ended_at", "result", "defects", "repair_action", "measurements"];
+    let mut visits = Table::new("visits", &columns);
     let others = trace.units.values().filter(|u| u.unit.serial != serial);
     for v in std::iter::once(unit).chain(others).flat_map(|u| &u.visits) {
         let r = &v.record;
@@ -73,6 +75,7 @@ pub async fn assemble(
             Cell::Time(Some(r.ended_at)),
             Cell::Word(r.verdict.as_str()),
             Cell::Text(defects.join(", ")),
+            Cell::Text(r.repair_action.as_ref().map_or_else(String::new, |a| lang.coded(&actions, a.as_str()))),
             Cell::Text(measurements.join("; ")),
         ]);
     }

@@ -39,6 +39,7 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("final_yield", "Final yield", "Tỷ lệ đạt cuối"),
     ("visits", "Visits", "Lượt"),
     ("defects", "Defects", "Lỗi"),
+    ("repair_action", "Repair action", "Thao tác sửa chữa"),
     ("rty", "Rolled throughput yield", "Hiệu suất thông qua tích lũy"),
     ("yield_per_station", "Yield per station", "Hiệu suất theo trạm"),
     ("scrapped", "Scrapped", "Phế phẩm"),

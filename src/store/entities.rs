@@ -35,6 +35,7 @@ entity!(product, "products", {
     name_vi: Option<String>,
 });
 entity!(defect_code, "defect_codes", { code: String, name: String, name_vi: Option<String> });
+entity!(repair_action_code, "repair_action_codes", { code: String, name: String, name_vi: Option<String> });
 entity!(fault_reason, "fault_reasons", { reason: String, name_vi: String });
 entity!(route, "routes", { product_id: i64, line_id: i64, version: i32 });
 entity!(route_step, "route_steps", { route_id: i64, position: i32, station_id: i64, operation: String });
@@ -51,7 +52,7 @@ entity!(station_result, "station_results", {
     line_id: i64, station_id: i64, plc_epoch: i64, seq: i64, unit_id: i64,
     work_order_id: Option<i64>, result: String, started_at: Option<DateTimeUtc>,
     ended_at: DateTimeUtc, cycle_time_ms: Option<i32>, program: Option<String>,
-    recorded_at: DateTimeUtc,
+    repair_action: Option<String>, recorded_at: DateTimeUtc,
 });
 entity!(defect, "station_result_defects", {
     station_result_id: i64, position: i32, code: String, ref_designator: Option<String>,

@@ -1,14 +1,16 @@
 //! Master data: registering a plant (site, areas, lines, stations, products, routes, work
-//! orders, defect catalogue) idempotently by code, and resolving codes to ids for the writer.
+//! orders, defect and repair action catalogues) idempotently by code, and resolving codes to ids for the writer.
 
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
-use super::entities::{area, defect_code, fault_reason, line, product, route, route_step, site, station, work_order};
+use super::entities::{
+    area, defect_code, fault_reason, line, product, repair_action_code, route, route_step, site, station, work_order,
+};
 use super::sql::do_nothing_on;
 use super::writer::{exprs, insert_rows};
 use super::{MasterKind, Store, StoreError};
 use crate::domain::equipment::StationKind;
-use crate::domain::plant::{DefectName, DefectNames, PlantModel, ReasonNames};
+use crate::domain::plant::{CodeName, CodeNames, PlantModel, ReasonNames};
 
 /// The advisory lock registrations take turns on (`'MER'` in ASCII: the MES's registration; line
 /// leases use `'MES'`).
@@ -180,21 +182,10 @@ impl Store {
             )
             .await?;
         }
-        for d in &plant.defects {
-            insert_ignore(
-                &txn,
-                defect_code::Entity,
-                &[defect_code::Column::Code, defect_code::Column::Name, defect_code::Column::NameVi],
-                [d.code.clone().into(), d.name.clone().into(), d.name_vi.clone().into()],
-                &[defect_code::Column::Code],
-            )
-            .await?;
-            let names = [
-                (defect_code::Column::Name, d.name.clone().into()),
-                (defect_code::Column::NameVi, d.name_vi.clone().into()),
-            ];
-            declared_wins::<defect_code::Entity>(&txn, names, defect_code::Column::Code.eq(d.code.as_str())).await?;
-        }
+        use {defect_code as d, repair_action_code as a};
+        register_codes(&txn, d::Entity, [d::Column::Code, d::Column::Name, d::Column::NameVi], &plant.defects).await?;
+        let columns = [a::Column::Code, a::Column::Name, a::Column::NameVi];
+        register_codes(&txn, a::Entity, columns, &plant.repair_actions).await?;
         for r in &plant.fault_reasons {
             insert_ignore(
                 &txn,
@@ -220,13 +211,33 @@ impl Store {
 
     /// The defect catalogue by code, for pages and reports that show a defect's name beside
     /// its code.
-    pub async fn defect_names(&self) -> Result<DefectNames, StoreError> {
-        let rows =
-            defect_code::Entity::find().all(&self.db).await.map_err(StoreError::db("reading the defect catalogue"))?;
-        Ok(rows
-            .into_iter()
-            .map(|d| (d.code.clone(), DefectName { code: d.code, name: d.name, name_vi: d.name_vi }))
-            .collect())
+    pub async fn defect_names(&self) -> Result<CodeNames, StoreError> {
+        use defect_code::{Column, Entity};
+        self.code_names::<Entity>([Column::Code, Column::Name, Column::NameVi], "reading the defect catalogue").await
+    }
+
+    /// The repair action catalogue by code, for traces that show what a repair bench did.
+    pub async fn repair_action_names(&self) -> Result<CodeNames, StoreError> {
+        use repair_action_code::{Column, Entity};
+        let columns = [Column::Code, Column::Name, Column::NameVi];
+        self.code_names::<Entity>(columns, "reading the repair action catalogue").await
+    }
+
+    /// A catalogue of codes (code, name, name_vi columns) by code.
+    async fn code_names<E: EntityTrait>(
+        &self,
+        [code, name, name_vi]: [E::Column; 3],
+        doing: &'static str,
+    ) -> Result<CodeNames, StoreError> {
+        use sea_orm::QuerySelect;
+        let rows: Vec<(String, String, Option<String>)> = E::find()
+            .select_only()
+            .columns([code, name, name_vi])
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(StoreError::db(doing))?;
+        Ok(rows.into_iter().map(|(code, name, name_vi)| (code.clone(), CodeName { code, name, name_vi })).collect())
     }
 
     /// Id of a line by code.
@@ -349,6 +360,27 @@ impl Store {
 /// Master data gets corrected (a name translated, an ideal cycle time measured again): the
 /// declared values win over the registered ones of the rows `which` picks. Nothing declared,
 /// nothing written.
+/// Registers a catalogue of codes (code, name, name_vi columns): new codes are inserted and the
+/// declared names replace the registered ones.
+async fn register_codes<E>(
+    txn: &impl ConnectionTrait,
+    table: E,
+    [code, name, name_vi]: [E::Column; 3],
+    names: &[CodeName],
+) -> Result<(), StoreError>
+where
+    E: EntityTrait + sea_orm::sea_query::IntoIden + Copy,
+    E::Column: Copy,
+{
+    for d in names {
+        let values = [d.code.clone().into(), d.name.clone().into(), d.name_vi.clone().into()];
+        insert_ignore(txn, table, &[code, name, name_vi], values, &[code]).await?;
+        let declared = [(name, d.name.clone().into()), (name_vi, d.name_vi.clone().into())];
+        declared_wins::<E>(txn, declared, code.eq(d.code.as_str())).await?;
+    }
+    Ok(())
+}
+
 async fn declared_wins<E: EntityTrait>(
     txn: &impl ConnectionTrait,
     declared: impl IntoIterator<Item = (E::Column, sea_orm::Value)>,

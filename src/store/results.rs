@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::sql::{among, get, raw};
 use super::{Store, StoreError};
 use crate::domain::ids::{
-    DefectCode, LineId, LotId, PlcEpoch, ProductCode, RecordSeq, SerialNumber, StationId, WorkOrderId,
+    DefectCode, LineId, LotId, PlcEpoch, ProductCode, RecordSeq, RepairActionCode, SerialNumber, StationId, WorkOrderId,
 };
 use crate::domain::record::{Certainty, ConsumedItem, Consumption, Defect, Measurement, UnitRecord, Verdict};
 
@@ -44,7 +44,7 @@ pub struct StoredResult {
 
 pub(super) const SELECT_RESULTS: &str = "SELECT r.id, l.code AS line, s.code AS station, r.plc_epoch, r.seq, u.serial, \
      p.code AS product, w.code AS work_order, r.result, r.started_at, r.ended_at, r.cycle_time_ms, r.program, \
-     r.recorded_at \
+     r.repair_action, r.recorded_at \
      FROM station_results r \
      JOIN lines l ON l.id = r.line_id \
      JOIN stations s ON s.id = r.station_id \
@@ -182,6 +182,9 @@ impl Store {
                     ended_at: get(row, "ended_at")?,
                     cycle_time_ms: get::<Option<i32>>(row, "cycle_time_ms")?.and_then(|v| u32::try_from(v).ok()),
                     program: get(row, "program")?,
+                    repair_action: get::<Option<String>>(row, "repair_action")?
+                        .map(|v| parse_id(RepairActionCode::parse, v, "station_results", "repair_action"))
+                        .transpose()?,
                 },
                 recorded_at: get(row, "recorded_at")?,
             });

@@ -183,6 +183,7 @@ async fn write_records(
         station_result::Column::EndedAt,
         station_result::Column::CycleTimeMs,
         station_result::Column::Program,
+        station_result::Column::RepairAction,
         station_result::Column::RecordedAt,
     ];
     for chunk in resolved.chunks(rows_per_insert(columns.len())) {
@@ -203,6 +204,7 @@ async fn write_records(
                 truncate_to_micros(rec.ended_at).into(),
                 rec.cycle_time_ms.map(|v| i32::try_from(v).unwrap_or(i32::MAX)).into(),
                 rec.program.clone().into(),
+                rec.repair_action.as_ref().map(ToString::to_string).into(),
                 recorded_at.into(),
             ]))
             .map_err(build_error)?;

@@ -79,6 +79,11 @@ pub fn assert_meaningful(truth: &[StationResultLine]) {
         assert!(truth.iter().filter(|t| t.line == line).count() > 50, "too few records of {line}");
     }
     assert!(truth.iter().any(|t| t.station == "REPAIR"), "no repairs");
+    // Every repair says what was done (the phone's Modbus and the tablet's OPC UA benches),
+    // and nothing else claims a repair action: the comparison then proves the field end to end.
+    for t in truth {
+        assert_eq!(t.repair_action.is_some(), t.station == "REPAIR" && t.line != "smt-1", "{t:?}");
+    }
     assert!(truth.iter().any(|t| t.consumed.iter().any(|c| c.kind == "pcba")), "no boards consumed");
     assert!(
         truth.iter().any(|t| t.consumed.iter().any(|c| c.certainty.as_deref() == Some("possible"))),

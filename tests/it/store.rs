@@ -106,6 +106,7 @@ async fn migrations_apply_on_an_empty_database_and_roll_back() {
             "ledger_record_hashes",
             "validation_answers",
             "line_leases",
+            "repair_action_codes",
         ] {
             assert!(tables.contains(expected), "{}: missing table {expected}; have {tables:?}", db.label());
         }
@@ -114,7 +115,7 @@ async fn migrations_apply_on_an_empty_database_and_roll_back() {
         let left: Vec<String> =
             store.table_names().await.unwrap().into_iter().filter(|t| t != "seaql_migrations").collect();
         assert!(left.is_empty(), "{}: tables left after down: {left:?}", db.label());
-        assert_eq!(store.migrate_up().await.unwrap(), 9, "{}: every migration re-applies", db.label());
+        assert_eq!(store.migrate_up().await.unwrap(), 10, "{}: every migration re-applies", db.label());
         db.cleanup(store).await;
     }
 }
@@ -152,6 +153,12 @@ async fn stored_records_read_back_exactly() {
         for (g, w) in got.iter().zip(&want) {
             assert_eq!(g, w, "{}: record {:?} differs", db.label(), w.key());
         }
+        // Repairs say what was done, in words the catalogue registered from the plant model.
+        let actions = store.repair_action_names().await.unwrap();
+        let done: BTreeSet<&str> = want.iter().filter_map(|r| r.repair_action.as_ref()).map(|a| a.as_str()).collect();
+        assert!(!done.is_empty(), "{}: the sample has repairs", db.label());
+        assert!(done.iter().all(|a| actions.contains_key(*a)), "{}: {done:?} not all in {actions:?}", db.label());
+        assert_eq!(actions["RESOLDER"].name_vi.as_deref(), Some("Hàn lại"), "{}", db.label());
         db.cleanup(store).await;
     }
 }
@@ -857,7 +864,8 @@ async fn lots_of_one_code_and_two_materials_stay_apart() {
         assert_eq!(store.release_hold(&HoldTarget::Lot(lot("", "")), "qe", "cells fine", now).await.unwrap(), 1);
         assert!(!on_hold("TB-1").await, "{label}");
 
-        let undo = store.migrate_down(Some(1)).await;
+        // Back past the repair actions (the last migration) to lots per material.
+        let undo = store.migrate_down(Some(2)).await;
         assert!(
             matches!(&undo, Err(e) if e.to_string().contains("more than one material")),
             "{label}: undoing lots per material must be refused while codes are shared: {undo:?}"
@@ -888,8 +896,9 @@ async fn lots_per_material_migrates_a_recorded_history_without_losing_a_link() {
         let before = store.forward_trace(&ConsumedItem::Lot(lot.clone())).await.unwrap().unwrap();
         let phone = before.units[0].hit.serial.clone();
         let tree_before = store.backward_trace(&phone).await.unwrap().unwrap();
-        store.migrate_down(Some(1)).await.unwrap_or_else(|e| panic!("{label}: {e}"));
-        assert_eq!(store.migrate_up().await.unwrap(), 1, "{label}");
+        // Back past the repair actions (the last migration) to before lots per material.
+        store.migrate_down(Some(2)).await.unwrap_or_else(|e| panic!("{label}: {e}"));
+        assert_eq!(store.migrate_up().await.unwrap(), 2, "{label}");
         let after = store.forward_trace(&ConsumedItem::Lot(lot.clone())).await.unwrap().unwrap();
         assert_eq!(after.units, before.units, "{label}: the same units, still held");
         assert!(after.units.iter().all(|u| u.on_hold), "{label}");

@@ -85,7 +85,7 @@ async fn vietnamese_pages_show_no_english_word() {
         .map(|l| (&l.name, l.name_vi.as_ref()))
         .chain(plant.lines.iter().flat_map(|l| &l.stations).map(|s| (&s.name, s.name_vi.as_ref())))
         .chain(plant.products.iter().map(|p| (&p.name, p.name_vi.as_ref())))
-        .chain(plant.defects.iter().map(|d| (&d.name, d.name_vi.as_ref())))
+        .chain(plant.defects.iter().chain(&plant.repair_actions).map(|d| (&d.name, d.name_vi.as_ref())))
         .chain(plant.fault_reasons.iter().map(|r| (&r.reason, Some(&r.name_vi))));
     for (en, vi) in names {
         english.extend(words(en));
@@ -96,7 +96,9 @@ async fn vietnamese_pages_show_no_english_word() {
     assert!(english.contains("output") && english.contains("bridge"), "{english:?}");
 
     let db = TestDb::sqlite();
-    let (store, plant, _) = sample_store(&db, 4, 6, 0).await;
+    // Enough phones that some fail a test and are repaired.
+    let (store, plant, records) = sample_store(&db, 4, 40, 0).await;
+    let repaired = records.iter().find(|r| r.repair_action.is_some()).expect("a repaired phone");
     let store = Arc::new(store);
     let api = TestApi::start(store.clone()).await;
     // A user whose name is no English word, with every page open to them.
@@ -120,13 +122,14 @@ async fn vietnamese_pages_show_no_english_word() {
         "/lines/smt-1".to_owned(),
         format!("/trace?q={phone}"),
         format!("/trace?q={reel}"),
+        format!("/trace?q={}", repaired.serial),
         "/holds".to_owned(),
         "/kpi?line=phone-1&from=2026-11-22&to=2026-11-26".to_owned(),
         "/kpi?line=smt-1&from=2026-11-22&to=2026-11-26&by=day".to_owned(),
         "/reports".to_owned(),
         "/audit".to_owned(),
     ];
-    let english_left = async |path: &str, lang: &str| {
+    let page = async |path: &str, lang: &str| {
         let (url, cookie) = (format!("{}{path}", api.base), format!("mes_session={token}; mes_lang={lang}"));
         let (status, body) = tokio::task::spawn_blocking(move || {
             let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
@@ -137,8 +140,21 @@ async fn vietnamese_pages_show_no_english_word() {
         .unwrap();
         assert_eq!(status, 200, "{path}: {body}");
         assert!(body.contains(&format!("lang=\"{lang}\"")), "{path} is the page in {lang}");
-        words(&visible_text(&body)).into_iter().filter(|w| english.contains(w)).collect::<BTreeSet<String>>()
+        body
     };
+    let english_left = async |path: &str, lang: &str| {
+        words(&visible_text(&page(path, lang).await))
+            .into_iter()
+            .filter(|w| english.contains(w))
+            .collect::<BTreeSet<String>>()
+    };
+    // The repair visit says what was done, in the page's language, with the code.
+    let action = repaired.repair_action.as_ref().unwrap().as_str();
+    let named = plant_model().repair_actions.into_iter().find(|a| a.code == action).expect("a named action");
+    for (lang, name) in [("vi", named.name_vi.clone().unwrap()), ("en", named.name.clone())] {
+        let body = page(&format!("/trace?q={}", repaired.serial), lang).await;
+        assert!(visible_text(&body).contains(&format!("{name} ({action})")), "{lang}: {action} as {name:?}");
+    }
     // The check sees English where there is some: the English overview is full of it.
     let control = english_left("/", "en").await;
     assert!(control.len() > 10 && control.contains("output"), "{control:?}");

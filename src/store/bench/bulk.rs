@@ -551,6 +551,7 @@ impl crate::store::Store {
                     get::<DateTime<Utc>>(row, "ended_at")?,
                     get::<Option<i32>>(row, "cycle_time_ms")?,
                     get::<Option<String>>(row, "program")?,
+                    get::<Option<String>>(row, "repair_action")?,
                     get::<DateTime<Utc>>(row, "recorded_at")?,
                 );
                 read += 1;

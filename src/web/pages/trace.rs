@@ -57,6 +57,8 @@ struct VisitRow {
     result: String,
     failed: bool,
     defects: String,
+    /// What a repair bench did, in words with its code; empty elsewhere.
+    repair_action: String,
 }
 
 struct Container {
@@ -324,6 +326,7 @@ async fn lookup(
             tree_html(&trace.tree, &trace.units, &held_lots, words, lang, zone)
         );
         let names = state.store.defect_names().await?;
+        let actions = state.store.repair_action_names().await?;
         let mut visits: Vec<_> = trace.units.values().flat_map(|u| u.visits.iter()).collect();
         visits.sort_by_key(|v| (v.record.ended_at, v.id));
         page.visits = visits
@@ -342,9 +345,14 @@ async fn lookup(
                     .record
                     .defects
                     .iter()
-                    .map(|d| lang.defect(&names, d.code.as_str()))
+                    .map(|d| lang.coded(&names, d.code.as_str()))
                     .collect::<Vec<_>>()
                     .join(", "),
+                repair_action: v
+                    .record
+                    .repair_action
+                    .as_ref()
+                    .map_or_else(String::new, |a| lang.coded(&actions, a.as_str())),
             })
             .collect();
         let item = ConsumedItem::Serial(serial);
