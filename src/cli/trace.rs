@@ -12,7 +12,6 @@ use chrono_tz::Tz;
 use clap::Args;
 use mes::config::Config;
 use mes::domain::genealogy::{Containment, TraceNode};
-use mes::domain::hold::HoldTarget;
 use mes::domain::ids::{LotId, SerialNumber};
 use mes::domain::record::{Certainty, ConsumedItem};
 use mes::store::{BackwardTrace, ForwardTrace, UnitView};
@@ -64,16 +63,7 @@ pub async fn run(config: &Config, args: &TraceArgs) -> anyhow::Result<ExitCode> 
         serde_json::to_string_pretty(&trace)? + "\n"
     } else {
         // Lots under a hold are marked where they sit in the tree, as units are.
-        let held: BTreeSet<LotId> = store
-            .active_holds()
-            .await?
-            .into_iter()
-            .filter_map(|h| match h.target {
-                HoldTarget::Lot(l) => Some(l),
-                HoldTarget::Unit(_) => None,
-            })
-            .collect();
-        render_backward(&trace, &held, zone)?
+        render_backward(&trace, &store.held_lots().await?, zone)?
     };
     super::emit(&text)?;
     Ok(ExitCode::SUCCESS)

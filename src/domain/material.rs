@@ -59,9 +59,12 @@ impl fmt::Display for Material {
     }
 }
 
-/// The material as a person reads it, saying so when nothing is named.
-pub fn describe(material: &Material) -> String {
-    if material.is_named() { material.to_string() } else { "no material named".to_owned() }
+impl Material {
+    /// The material as a person reads it, or `unnamed` (in the reader's language) when
+    /// nothing is named.
+    pub fn label(&self, unnamed: &str) -> String {
+        if self.is_named() { self.to_string() } else { unnamed.to_owned() }
+    }
 }
 
 #[cfg(test)]

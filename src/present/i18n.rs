@@ -43,6 +43,11 @@ impl Lang {
         }
     }
 
+    /// A lot's material in this language: "part · supplier", or words saying none is named.
+    pub fn material(self, material: &crate::domain::Material) -> String {
+        material.label(self.words().no_material)
+    }
+
     /// A defect or repair action as a quality engineer reads it: "Missing component
     /// (MISSING_COMPONENT)", the catalogue's name in this language with the code; the code alone
     /// when the catalogue does not know it.

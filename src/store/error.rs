@@ -108,7 +108,7 @@ pub enum StoreError {
     #[error(
         "lot {code:?} is a lot of {} materials ({}); name its part number or supplier",
         candidates.len(),
-        candidates.iter().map(|l| crate::domain::material::describe(l.material())).collect::<Vec<_>>().join("; ")
+        candidates.iter().map(|l| l.material().label("no material named")).collect::<Vec<_>>().join("; ")
     )]
     AmbiguousLot {
         /// The code asked for.

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, Value};
 
-use super::lots::{HELD, lots_with_codes, pick};
+use super::lots::{HELD, held_lots_with_code, lots_with_codes, pick};
 use super::results::stored_lot;
 use super::sql::{get, raw};
 use super::{Store, StoreError};
@@ -66,8 +66,10 @@ impl Store {
                         ))
                         .await
                         .map_err(StoreError::db("registering the held lot"))?;
-                        pick(lot, lots_with_codes(&txn, &[lot.as_str()]).await?)?
-                            .ok_or_else(|| StoreError::UnknownUnit { serial: lot.to_string() })?
+                        // The row just written (or found by its key) reads back, exactly.
+                        pick(lot, lots_with_codes(&txn, &[lot.as_str()]).await?)?.ok_or_else(|| {
+                            StoreError::Corrupt { table: "material_lots", column: "code", value: lot.to_string() }
+                        })?
                     }
                 };
                 seen = !stored.is_placeholder();
@@ -114,20 +116,7 @@ impl Store {
             HoldTarget::Lot(l) => {
                 // Among the lots of this code, the held ones: a code held for one material only
                 // needs no material named to be released.
-                let held: std::collections::BTreeSet<i64> = txn
-                    .query_all_raw(raw(
-                        backend,
-                        "SELECT lot_id FROM holds WHERE released_at IS NULL AND lot_id IS NOT NULL",
-                        vec![],
-                    ))
-                    .await
-                    .map_err(StoreError::db("reading holds"))?
-                    .iter()
-                    .map(|r| get::<i64>(r, "lot_id"))
-                    .collect::<Result<_, _>>()?;
-                let candidates =
-                    lots_with_codes(&txn, &[l.as_str()]).await?.into_iter().filter(|s| held.contains(&s.id));
-                match pick(l, candidates.collect())? {
+                match pick(l, held_lots_with_code(&txn, l.as_str()).await?)? {
                     Some(stored) => ("lot_id = $3", stored.id.into()),
                     None => return Ok(0),
                 }

@@ -6,7 +6,7 @@
 use sea_orm::ConnectionTrait;
 
 use super::results::stored_lot;
-use super::sql::{among, each_row_among, get};
+use super::sql::{among, each_row_among, get, raw};
 use super::{Store, StoreError};
 use crate::domain::LotId;
 
@@ -33,18 +33,37 @@ pub(crate) const HELD: &str = "held";
 pub(crate) async fn lots_with_codes(db: &impl ConnectionTrait, codes: &[&str]) -> Result<Vec<StoredLot>, StoreError> {
     let backend = db.get_database_backend();
     let (condition, lists) = among(backend, "code", 1, codes);
-    let sql = format!("SELECT id, code, part_number, supplier, kind FROM material_lots WHERE {condition}");
+    let sql = format!("SELECT {LOT_COLUMNS} FROM material_lots WHERE {condition}");
     let mut out = Vec::new();
     each_row_among(db, &sql, lists, "reading lots", |row| {
-        out.push(StoredLot {
-            id: get(row, "id")?,
-            lot: stored_lot(get(row, "code")?, get(row, "part_number")?, get(row, "supplier")?)?,
-            kind: get(row, "kind")?,
-        });
+        out.push(lot_of_row(row)?);
         Ok(())
     })
     .await?;
     Ok(out)
+}
+
+/// The lots of `code` under a hold in force, every material: what a release chooses among.
+pub(crate) async fn held_lots_with_code(db: &impl ConnectionTrait, code: &str) -> Result<Vec<StoredLot>, StoreError> {
+    let sql = format!(
+        "SELECT {LOT_COLUMNS} FROM material_lots WHERE code = $1 \
+         AND id IN (SELECT lot_id FROM holds WHERE released_at IS NULL AND lot_id IS NOT NULL)"
+    );
+    let rows = db
+        .query_all_raw(raw(db.get_database_backend(), &sql, vec![code.into()]))
+        .await
+        .map_err(StoreError::db("reading held lots"))?;
+    rows.iter().map(lot_of_row).collect()
+}
+
+const LOT_COLUMNS: &str = "id, code, part_number, supplier, kind";
+
+fn lot_of_row(row: &sea_orm::QueryResult) -> Result<StoredLot, StoreError> {
+    Ok(StoredLot {
+        id: get(row, "id")?,
+        lot: stored_lot(get(row, "code")?, get(row, "part_number")?, get(row, "supplier")?)?,
+        kind: get(row, "kind")?,
+    })
 }
 
 /// The one lot of `stored` that `query` names: a lot equal to the query wins (so a lot with no

@@ -13,7 +13,7 @@ use super::results::{CHILD_COLUMNS, StoredResult, certainty, consumed_item, opti
 use super::sql::{among, each_row_among, get, raw};
 use super::{Store, StoreError};
 use crate::domain::genealogy::{ForwardHit, GenealogyEdge, TraceNode, backward_tree, forward_containment};
-use crate::domain::ids::{LineId, ProductCode, RecordSeq, SerialNumber, StationId, WorkOrderId};
+use crate::domain::ids::{LineId, LotId, ProductCode, RecordSeq, SerialNumber, StationId, WorkOrderId};
 use crate::domain::record::ConsumedItem;
 use crate::domain::unit::{Unit, UnitStatus};
 
@@ -307,6 +307,20 @@ impl Store {
             active.insert(consumed_item(&row)?);
         }
         Ok(active)
+    }
+
+    /// Every lot (with its material) under a hold in force: what a trace marks where the lot
+    /// sits in a tree.
+    pub async fn held_lots(&self) -> Result<BTreeSet<LotId>, StoreError> {
+        Ok(self
+            .held_items()
+            .await?
+            .into_iter()
+            .filter_map(|item| match item {
+                ConsumedItem::Lot(lot) => Some(lot),
+                ConsumedItem::Serial(_) => None,
+            })
+            .collect())
     }
 }
 

@@ -366,7 +366,16 @@ async fn upsert_lots(txn: &DatabaseTransaction, resolved: &[Resolved<'_>]) -> Re
         }
     }
     for placeholder in placeholders {
-        let taker = lots.iter().find(|(lot, _)| !ids.contains_key(**lot) && placeholder.lot.matches(lot));
+        let mut takers = lots.iter().filter(|(lot, _)| !ids.contains_key(**lot) && placeholder.lot.matches(lot));
+        let taker = takers.next();
+        let others: Vec<String> = takers.map(|(lot, _)| lot.to_string()).collect();
+        if let Some((lot, _)) = taker
+            && !others.is_empty()
+        {
+            // The hold named less than a material and two fit: it holds the first only.
+            tracing::warn!(held = %placeholder.lot, taken_by = %lot, not_held = ?others,
+                "a hold placed before its lot was recorded fits several lots; it holds the first, place holds on the others");
+        }
         if let Some((lot, (kind, _))) = taker {
             txn.execute_raw(raw(
                 txn.get_database_backend(),

@@ -111,11 +111,9 @@ async fn render(
                 HoldTarget::Unit(s) => (words.unit, "serial", ConsumedItem::Serial(s.clone())),
             };
             let (part, supplier, material) = match &item {
-                ConsumedItem::Lot(l) => (
-                    l.material().part_number().to_owned(),
-                    l.material().supplier().to_owned(),
-                    if l.material().is_named() { l.material().to_string() } else { String::new() },
-                ),
+                ConsumedItem::Lot(l) => {
+                    (l.material().part_number().to_owned(), l.material().supplier().to_owned(), l.material().label(""))
+                }
                 ConsumedItem::Serial(_) => Default::default(),
             };
             HoldRow {
@@ -217,17 +215,21 @@ async fn failure(
     e: ApiError,
 ) -> (Option<String>, actix_web::http::StatusCode) {
     let status = actix_web::ResponseError::status_code(&e);
-    let words = lang_of(req).words();
+    let lang = lang_of(req);
+    let words = lang.words();
     let code = form.id.trim();
     let message = match &e {
         ApiError::BadRequest { code: "ambiguous_lot", .. } => {
+            // The lots of this code that fit what was typed (as the trace page lists them).
+            let query = super::super::api::lot_query(code, form.part.as_deref(), form.supplier.as_deref());
             let materials: Vec<String> = state
                 .store
                 .lots_with_code(code)
                 .await
                 .unwrap_or_default()
                 .iter()
-                .map(|l| if l.material().is_named() { l.material().to_string() } else { words.no_material.to_owned() })
+                .filter(|l| query.as_ref().is_ok_and(|q| q.matches(l)))
+                .map(|l| lang.material(l.material()))
                 .collect();
             format!(
                 "{} {code:?} {} {} ({} / {})",

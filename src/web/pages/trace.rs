@@ -275,14 +275,8 @@ pub(super) async fn trace_page(
                 (Err(_), _) => Vec::new(),
             };
             page.missing = Some(format!("{} {q:?} {}", words.lot, words.lot_choose));
-            page.choices = lots
-                .into_iter()
-                .map(|l| {
-                    let label =
-                        if l.material().is_named() { l.material().to_string() } else { words.no_material.to_owned() };
-                    (label, trace_href(&ConsumedItem::Lot(l)))
-                })
-                .collect();
+            page.choices =
+                lots.into_iter().map(|l| (lang.material(l.material()), trace_href(&ConsumedItem::Lot(l)))).collect();
             html(actix_web::http::StatusCode::OK, page.render())
         }
         Err(e) => error_page(&req, session.as_ref(), zone, &e),
@@ -301,16 +295,7 @@ async fn lookup(
 ) -> Result<bool, ApiError> {
     let words = lang.words();
     let _slot = state.costly_slot("/trace").await?;
-    let held_lots: BTreeSet<LotId> = state
-        .store
-        .active_holds()
-        .await?
-        .into_iter()
-        .filter_map(|h| match h.target {
-            crate::domain::hold::HoldTarget::Lot(l) => Some(l),
-            crate::domain::hold::HoldTarget::Unit(_) => None,
-        })
-        .collect();
+    let held_lots = state.store.held_lots().await?;
     if let Ok(serial) = SerialNumber::parse(q.to_owned())
         && let Some(trace) = state.store.backward_trace(&serial).await?
     {
