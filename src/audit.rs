@@ -350,6 +350,7 @@ pub async fn close(
             let figures = crate::figures::period_figures(&line.id, &basis, span, rows)?;
             let mut figures_json = serde_json::to_value(&figures).map_err(|e| LedgerError::Canonical(e.to_string()))?;
             figures_json["basis"] = serde_json::to_value(&basis).map_err(|e| LedgerError::Canonical(e.to_string()))?;
+            figures_json["rules"] = crate::figures::FIGURE_RULES.into();
             let entry = Entry {
                 schema: SCHEMA,
                 seq,
@@ -547,6 +548,28 @@ pub struct Verification {
     pub late: Vec<LateArrival>,
     /// Corrections in the log: figures amended by hand, with who and why.
     pub corrections: Vec<CorrectionNote>,
+    /// Entries sealed under earlier figure rules whose figures the current rules compute
+    /// differently, only where a rule change says they may: not a discrepancy (the records
+    /// verify), but the auditor reads both.
+    pub rule_changes: Vec<RuleChangeNote>,
+}
+
+/// An entry whose sealed figures differ from today's computation because the figure rules
+/// changed since it was sealed ([`crate::figures::RULE_CHANGES`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleChangeNote {
+    /// The entry.
+    pub entry: u64,
+    /// Its line.
+    pub line: String,
+    /// Its period's label.
+    pub period: String,
+    /// The rules version it was sealed under.
+    pub sealed_under: u32,
+    /// The version whose change explains the difference (see [`RuleChangeNote::change`]).
+    pub changed_in: u32,
+    /// The figures (JSON pointers) that differ.
+    pub fields: Vec<String>,
 }
 
 /// A correction as a verification lists it, so an auditor sees every amended figure.
@@ -906,23 +929,80 @@ fn check_period(v: &mut Verification, entry: &Entry, inputs: &PeriodInputs) -> R
         );
     }
     let figures = crate::figures::period_figures(&line, &basis, span, inputs.rows.clone())?;
-    let mut recomputed = serde_json::to_value(&figures).map_err(|e| LedgerError::Canonical(e.to_string()))?;
-    recomputed["basis"] = entry.figures["basis"].clone();
-    if canonical(&recomputed)? != canonical(&entry.figures)? {
-        let mut fields = Vec::new();
-        differing("", &entry.figures, &recomputed, &mut fields);
-        v.flag(
-            Some(entry),
-            None,
-            None,
-            None,
-            format!(
-                "figures differ from the raw records: {}",
-                fields.into_iter().take(8).collect::<Vec<_>>().join(", ")
-            ),
-        );
+    let recomputed = serde_json::to_value(&figures).map_err(|e| LedgerError::Canonical(e.to_string()))?;
+    let (wrong, notes) = compare_figures(entry, recomputed)?;
+    if let Some(what) = wrong {
+        v.flag(Some(entry), None, None, None, what);
     }
+    v.rule_changes.extend(notes);
     Ok(())
+}
+
+/// An entry's figures against their recomputation from its records: the discrepancy, if any
+/// figure differs that no rule change since the entry was sealed explains, and a note per rule
+/// change that explains a difference.
+fn compare_figures(
+    entry: &Entry,
+    mut recomputed: serde_json::Value,
+) -> Result<(Option<String>, Vec<RuleChangeNote>), AuditError> {
+    recomputed["basis"] = entry.figures["basis"].clone();
+    if let Some(rules) = entry.figures.get("rules") {
+        recomputed["rules"] = rules.clone();
+    }
+    if canonical(&recomputed)? == canonical(&entry.figures)? {
+        return Ok((None, Vec::new()));
+    }
+    let mut fields = Vec::new();
+    differing("", &entry.figures, &recomputed, &mut fields);
+    let sealed = sealed_rules(entry);
+    let mut unexplained = Vec::new();
+    let mut changes: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+    for (field, what) in fields {
+        match changed_since(sealed, &field) {
+            Some(version) => changes.entry(version).or_default().push(field),
+            None => unexplained.push(what),
+        }
+    }
+    let wrong = (!unexplained.is_empty()).then(|| {
+        format!(
+            "figures differ from the raw records: {}",
+            unexplained.into_iter().take(8).collect::<Vec<_>>().join(", ")
+        )
+    });
+    let notes = changes
+        .into_iter()
+        .map(|(version, fields)| RuleChangeNote {
+            entry: entry.seq,
+            line: entry.line.clone(),
+            period: entry.period.label.clone(),
+            sealed_under: sealed,
+            changed_in: version,
+            fields,
+        })
+        .collect();
+    Ok((wrong, notes))
+}
+
+impl RuleChangeNote {
+    /// The rule change that explains the difference.
+    pub fn change(&self) -> Option<&'static crate::figures::RuleChange> {
+        crate::figures::RULE_CHANGES.iter().find(|c| c.version == self.changed_in)
+    }
+}
+
+/// The figure rules an entry was sealed under; 1 for entries sealed before they were recorded.
+fn sealed_rules(entry: &Entry) -> u32 {
+    entry.figures.get("rules").and_then(serde_json::Value::as_u64).and_then(|r| u32::try_from(r).ok()).unwrap_or(1)
+}
+
+/// The rules version after `sealed` (up to the current one) that changed how `field` is
+/// computed, if one did.
+fn changed_since(sealed: u32, field: &str) -> Option<u32> {
+    crate::figures::RULE_CHANGES
+        .iter()
+        .filter(|c| c.version > sealed && c.version <= crate::figures::FIGURE_RULES)
+        .find(|c| c.fields.iter().any(|f| field == *f || field.starts_with(&format!("{f}/"))))
+        .map(|c| c.version)
 }
 
 /// Lists the records of entry's period above its marks: late, not tampering.
@@ -1232,7 +1312,9 @@ pub async fn correct(
 }
 
 /// JSON pointers where `a` and `b` differ.
-fn differing(at: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
+/// Each figure that differs between `a` (an entry's) and `b` (the recomputation): its JSON
+/// pointer and the difference in words.
+fn differing(at: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<(String, String)>) {
     use serde_json::Value;
     match (a, b) {
         (Value::Object(x), Value::Object(y)) => {
@@ -1252,7 +1334,7 @@ fn differing(at: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut V
             }
         }
         (Value::Number(x), Value::Number(y)) if x.as_f64() == y.as_f64() => {}
-        _ if a != b => out.push(format!("{at} is {b} in the records, {a} in the entry")),
+        _ if a != b => out.push((at.to_owned(), format!("{at} is {b} in the records, {a} in the entry"))),
         _ => {}
     }
 }
@@ -1529,5 +1611,75 @@ mod tests {
         assert_eq!(read_checkpoint_file(&format!("{a}{b}")), vec![a.clone(), b.clone()]);
         assert_eq!(read_checkpoint_file(&format!("{a}\n{b}\n")), vec![a, b], "blank lines between notes are allowed");
         assert!(read_checkpoint_file("").is_empty());
+    }
+
+    /// An entry of `figures` for phone-1's shift A of 2026-12-03.
+    fn entry(figures: serde_json::Value) -> Entry {
+        let at = "2026-12-03T00:00:00Z".parse().unwrap();
+        Entry {
+            schema: SCHEMA,
+            seq: 3,
+            kind: EntryKind::Period,
+            line: "phone-1".into(),
+            period: Period { kind: PeriodKind::Shift, label: "2026-12-03 A".into(), start: at, end: at },
+            figures,
+            source: None,
+            amends: None,
+            changes: Vec::new(),
+            reason: None,
+            by: "test".into(),
+            at,
+            previous: None,
+        }
+    }
+
+    #[test]
+    fn only_what_a_rule_change_recomputes_differently_is_excused_and_only_for_entries_sealed_before_it() {
+        use serde_json::json;
+        // Today's computation: the line as one work unit.
+        let now = json!({
+            "output": { "units_out": 330 },
+            "oee": { "stations": [], "line_oee": { "constraint": "FT", "figures": { "pq": 330 } } },
+        });
+        // Sealed under rules 1 (no `rules` recorded): the line's quantities were its stations' added up.
+        let old = json!({
+            "output": { "units_out": 330 },
+            "oee": { "stations": [], "line_oee": { "pq": 2357 } },
+            "basis": { "shift": "A" },
+        });
+        let (wrong, notes) = compare_figures(&entry(old.clone()), now.clone()).unwrap();
+        assert_eq!(wrong, None, "the line OEE's difference is the rule change's, not a discrepancy");
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert_eq!((notes[0].sealed_under, notes[0].changed_in, notes[0].entry), (1, 2, 3));
+        assert!(notes[0].fields.iter().all(|f| f.starts_with("/oee/line_oee/")), "{:?}", notes[0].fields);
+        assert!(notes[0].fields.contains(&"/oee/line_oee/pq".to_owned()), "{:?}", notes[0].fields);
+        assert!(notes[0].change().is_some_and(|c| c.en.contains("work unit") && !c.vi.is_empty()));
+
+        // Anything else that differs is a discrepancy, whatever the rules.
+        let mut inflated = old.clone();
+        inflated["output"]["units_out"] = json!(400);
+        let (wrong, notes) = compare_figures(&entry(inflated), now.clone()).unwrap();
+        let wrong = wrong.expect("an output the records do not give is a discrepancy");
+        assert!(wrong.contains("/output/units_out is 330 in the records, 400 in the entry"), "{wrong}");
+        assert!(!wrong.contains("line_oee"), "{wrong}");
+        assert_eq!(notes.len(), 1, "the rule change is still noted");
+
+        // Sealed under today's rules, the same difference in the line OEE is a discrepancy.
+        let mut current = old;
+        current["rules"] = json!(crate::figures::FIGURE_RULES);
+        let (wrong, notes) = compare_figures(&entry(current.clone()), now.clone()).unwrap();
+        assert!(wrong.is_some_and(|w| w.contains("/oee/line_oee/pq")), "no rule change excuses it");
+        assert!(notes.is_empty());
+
+        // And figures that agree are clean under any rules.
+        let mut agreeing = now.clone();
+        agreeing["basis"] = json!({ "shift": "A" });
+        for rules in [None, Some(json!(1)), Some(json!(crate::figures::FIGURE_RULES))] {
+            let mut sealed = agreeing.clone();
+            if let Some(r) = rules {
+                sealed["rules"] = r;
+            }
+            assert_eq!(compare_figures(&entry(sealed), now.clone()).unwrap(), (None, Vec::new()));
+        }
     }
 }

@@ -1047,6 +1047,39 @@ pub async fn counter_events(store: &Store, scope: &Scope) -> Result<Vec<CounterE
     Ok(count_counter_events(&ids, &samples, scope.from, scope.to))
 }
 
+/// The version of the rules [`period_figures`] computes by. A ledger entry seals it beside its
+/// figures (`rules`), so a verification can tell a figure computed under earlier rules from one
+/// that disagrees with its records. Entries sealed before it was recorded read as version 1.
+/// A change to how a sealed figure is computed raises it and adds a [`RULE_CHANGES`] line (and
+/// one in docs/kpi.md).
+pub const FIGURE_RULES: u32 = 2;
+
+/// What each version of the figure rules changed: the version, the figures it computes
+/// differently (JSON pointers into an entry's figures; a pointer covers what is under it), and
+/// the change in English and Vietnamese. Only those figures may differ from a recomputation of
+/// an entry sealed under earlier rules; any other difference is a discrepancy.
+pub const RULE_CHANGES: &[RuleChange] = &[RuleChange {
+    version: 2,
+    fields: &["/oee/line_oee"],
+    en: "the line's OEE is the line's as one work unit (ISO 22400-2): its constraint's time and its output, \
+         no longer its stations' times and quantities added up",
+    vi: "OEE của dây chuyền tính cho cả dây chuyền như một đơn vị (ISO 22400-2): thời gian của trạm giới hạn \
+         và sản lượng của dây chuyền, không còn cộng dồn thời gian và số lượng của các trạm",
+}];
+
+/// One change of the figure rules (see [`RULE_CHANGES`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RuleChange {
+    /// The rules version that made it.
+    pub version: u32,
+    /// The figures it computes differently, as JSON pointers (each covers what is under it).
+    pub fields: &'static [&'static str],
+    /// The change in English.
+    pub en: &'static str,
+    /// The change in Vietnamese.
+    pub vi: &'static str,
+}
+
 /// The figures of `line` over `[from, to)` from `rows` and the master data in `basis`: the
 /// same rows and basis always give the same figures, whatever arrived or changed since.
 pub fn period_figures(

@@ -278,6 +278,20 @@ fn emit_report(
             c.reason
         )?;
     }
+    for r in &report.rule_changes {
+        writeln!(
+            out,
+            "rules changed  entry {} · {} · {}: sealed under figure rules {}; rules {} changed how {} of its figures are computed ({}): {}",
+            r.entry,
+            r.line,
+            r.period,
+            r.sealed_under,
+            r.changed_in,
+            r.fields.len(),
+            r.change().map_or("", |c| c.en),
+            r.fields.iter().take(6).cloned().collect::<Vec<_>>().join(", ")
+        )?;
+    }
     writeln!(
         out,
         "{}: {} entries, {} station results recomputed, {} checkpoints checked with key {}",

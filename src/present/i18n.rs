@@ -623,6 +623,14 @@ pub struct AuditWords {
     pub changes: &'static str,
     /// Late arrivals heading.
     pub late: &'static str,
+    /// Heading of entries sealed under earlier figure rules.
+    pub rule_changes: &'static str,
+    /// "sealed under figure rules" (a number follows).
+    pub sealed_under: &'static str,
+    /// "changed by rules" (a number follows).
+    pub changed_by: &'static str,
+    /// "figures differ" (after a count).
+    pub figures_differ: &'static str,
     /// A late record covered by a supplement.
     pub supplemented: &'static str,
     /// A late record waiting for the next close.
@@ -830,6 +838,10 @@ static EN: Words = Words {
         amends: "Amends entry",
         changes: "Changes",
         late: "Records that arrived after their period closed",
+        rule_changes: "Figures sealed under earlier rules (the records verify; today's rules compute these differently)",
+        sealed_under: "sealed under figure rules",
+        changed_by: "changed by rules",
+        figures_differ: "figures differ",
         supplemented: "covered by a supplement",
         to_supplement: "to be supplemented at the next close",
         download: "Download the signed bundle of these periods",
@@ -1033,6 +1045,10 @@ static VI: Words = Words {
         amends: "Sửa mục",
         changes: "Thay đổi",
         late: "Bản ghi đến sau khi kỳ đã chốt",
+        rule_changes: "Số liệu chốt theo quy tắc cũ (bản ghi khớp; quy tắc hiện nay tính các số này khác đi)",
+        sealed_under: "chốt theo quy tắc số liệu",
+        changed_by: "thay đổi bởi quy tắc",
+        figures_differ: "số liệu khác",
         supplemented: "đã có mục bổ sung",
         to_supplement: "sẽ bổ sung ở lần chốt tới",
         download: "Tải gói đã ký của các kỳ này",

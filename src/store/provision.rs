@@ -60,7 +60,7 @@ pub async fn drop_database(admin_url: &str, name: &str) -> Result<(), StoreError
 /// by each new holder). Every other table is SELECT
 /// and INSERT only: recorded production rows and the ledger are append-only for the service
 /// whatever the triggers say.
-pub const SERVICE_MUTATES: [(&str, &str); 11] = [
+pub const SERVICE_MUTATES: [(&str, &str); 12] = [
     ("units", "UPDATE"),
     ("holds", "UPDATE"),
     ("state_intervals", "UPDATE"),
@@ -68,6 +68,7 @@ pub const SERVICE_MUTATES: [(&str, &str); 11] = [
     ("stations", "UPDATE"),
     ("products", "UPDATE"),
     ("defect_codes", "UPDATE"),
+    ("repair_action_codes", "UPDATE"),
     ("fault_reasons", "UPDATE"),
     ("users", "UPDATE"),
     ("sessions", "UPDATE, DELETE"),

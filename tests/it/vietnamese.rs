@@ -50,9 +50,10 @@ fn without(html: &str, tag: &str) -> String {
     kept
 }
 
-/// The text a reader sees: no scripts, styles or tags; the common entities decoded.
+/// The text a reader sees: no scripts, styles, code (identifiers, commands) or tags; the common
+/// entities decoded.
 fn visible_text(html: &str) -> String {
-    let html = without(&without(html, "script"), "style");
+    let html = without(&without(&without(html, "script"), "style"), "code");
     let mut out = String::new();
     let mut in_tag = false;
     for c in html.chars() {
@@ -128,6 +129,7 @@ async fn vietnamese_pages_show_no_english_word() {
         "/kpi?line=smt-1&from=2026-11-22&to=2026-11-26&by=day".to_owned(),
         "/reports".to_owned(),
         "/audit".to_owned(),
+        "/api".to_owned(),
     ];
     let page = async |path: &str, lang: &str| {
         let (url, cookie) = (format!("{}{path}", api.base), format!("mes_session={token}; mes_lang={lang}"));
@@ -148,6 +150,12 @@ async fn vietnamese_pages_show_no_english_word() {
             .filter(|w| english.contains(w))
             .collect::<BTreeSet<String>>()
     };
+    // The API reference reads in Vietnamese, identifiers kept as code.
+    let reference = page("/api", "vi").await;
+    assert!(
+        reference.contains("Đặt lệnh cách ly (vai trò chất lượng và quản trị): <code>mes hold</code>"),
+        "/api in vi"
+    );
     // The repair visit says what was done, in the page's language, with the code.
     let action = repaired.repair_action.as_ref().unwrap().as_str();
     let named = plant_model().repair_actions.into_iter().find(|a| a.code == action).expect("a named action");

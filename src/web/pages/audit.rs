@@ -44,6 +44,8 @@ struct Verdict {
     summary: String,
     discrepancies: Vec<(String, String)>,
     late: Vec<String>,
+    /// Entries sealed under earlier figure rules: where, and what changed.
+    rule_changes: Vec<(String, String)>,
 }
 
 struct CheckpointBox {
@@ -234,6 +236,26 @@ pub(super) async fn audit_page(
                         .map(|l| {
                             let note = if l.supplemented { aw.supplemented } else { aw.to_supplement };
                             format!("{} {} · {} ({note})", aw.entry, l.entry, l.record)
+                        })
+                        .collect(),
+                    rule_changes: r
+                        .rule_changes
+                        .iter()
+                        .map(|n| {
+                            let change = n.change().map_or("", |c| if lang == Lang::Vi { c.vi } else { c.en });
+                            (
+                                format!("{} {} · {} · {}", aw.entry, n.entry, n.line, n.period),
+                                format!(
+                                    "{} {}; {} {}: {change} ({} {}: {})",
+                                    aw.sealed_under,
+                                    n.sealed_under,
+                                    aw.changed_by,
+                                    n.changed_in,
+                                    lang.count(n.fields.len() as u64),
+                                    aw.figures_differ,
+                                    n.fields.iter().take(4).cloned().collect::<Vec<_>>().join(", ")
+                                ),
+                            )
                         })
                         .collect(),
                 });

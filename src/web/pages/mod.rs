@@ -17,6 +17,7 @@ use askama::Template;
 use serde::Deserialize;
 
 mod api_doc;
+mod api_doc_vi;
 mod audit;
 mod holds;
 mod kpi;
