@@ -87,6 +87,10 @@ pub const OUTBOX_FORWARD_RATE: &str = "mes_outbox_forward_records_per_second";
 pub const OUTBOX_FORWARDED: &str = "mes_outbox_forwarded_records_total";
 /// Times the outbox filled up (records were refused and left in the PLCs).
 pub const OUTBOX_REFUSED: &str = "mes_outbox_filled_total";
+/// Outbox entries the central database refused again and again, set aside in the quarantine.
+pub const OUTBOX_QUARANTINED: &str = "mes_outbox_quarantined_total";
+/// Unit records in the outbox's quarantine (gauge: an alarm while above 0).
+pub const OUTBOX_QUARANTINED_RECORDS: &str = "mes_outbox_quarantined_records";
 /// 1 while a collector host cannot write the central database (gauge).
 pub const DATABASE_AWAY: &str = "mes_database_away";
 /// Audit ledger entries appended by closing (label `kind`: period, supplement).

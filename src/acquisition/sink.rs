@@ -88,6 +88,12 @@ pub struct BufferStatus {
     pub full: bool,
     /// Why the central database could not be written, until it can again.
     pub database_error: Option<String>,
+    /// Entries the central database refused again and again (it answered, with an error), set
+    /// aside in the outbox's quarantine so the rest can go on: kept, never dropped, for an
+    /// operator to read (`mes outbox`) and send again once the cause is mended.
+    pub quarantined_entries: u64,
+    /// Unit records among them.
+    pub quarantined_records: u64,
 }
 
 /// An outbox's status, shared between it and its readers.

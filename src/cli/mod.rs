@@ -13,6 +13,7 @@ mod export;
 mod hold;
 mod kpi;
 mod migrate;
+mod outbox;
 mod profile;
 mod report;
 mod serve;
@@ -96,6 +97,9 @@ enum Command {
     },
     /// What the PLC counters say each station produced, beside the records, with data-quality events.
     Counters(counters::CountersArgs),
+    /// A collector host's local outbox: the backlog for the central database and the entries it
+    /// refused, set aside in the quarantine (`--retry` sends them again).
+    Outbox(outbox::OutboxArgs),
     /// Collectors and the web front (JSON API) for a real plant.
     Serve(serve::ServeArgs),
     /// Benchmarks that ship with the product, each against a baseline in the same run.
@@ -175,6 +179,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Holds { json }) => hold::list(&config, json).await,
         Some(Command::Audit(cmd)) => audit::run(&config, &cmd).await,
         Some(Command::Counters(args)) => counters::run(&config, &args).await,
+        Some(Command::Outbox(args)) => outbox::run(&config, &args).await,
         Some(Command::Serve(args)) => serve::run(&config, &args).await,
     }
 }

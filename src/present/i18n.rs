@@ -350,6 +350,8 @@ pub struct Words {
     pub lease_unconfirmed: &'static str,
     /// The collector host's outbox is full: records are not acknowledged.
     pub outbox_full: &'static str,
+    /// Outbox entries the central database refused, set aside (a count follows).
+    pub outbox_quarantined: &'static str,
     /// Records of the line kept locally, waiting for the central database.
     pub outbox_waiting: &'static str,
     /// "oldest" (of the records waiting).
@@ -704,6 +706,7 @@ static EN: Words = Words {
     store_failing: "STORE FAILING",
     lease_unconfirmed: "DATABASE AWAY: collecting on, lease not confirmed",
     outbox_full: "OUTBOX FULL: records stay in the PLCs",
+    outbox_quarantined: "REFUSED BY THE CENTRAL DATABASE, set aside (see mes outbox): unit records",
     outbox_waiting: "records kept locally for the database",
     oldest: "oldest",
     forwarding: "forwarding",
@@ -911,6 +914,7 @@ static VI: Words = Words {
     store_failing: "LỖI LƯU TRỮ",
     lease_unconfirmed: "MẤT KẾT NỐI CSDL: vẫn thu thập, chưa xác nhận quyền",
     outbox_full: "HÀNG ĐỢI CỤC BỘ ĐẦY: bản ghi còn giữ trong PLC",
+    outbox_quarantined: "CƠ SỞ DỮ LIỆU TRUNG TÂM TỪ CHỐI, đã để riêng (xem mes outbox): số bản ghi",
     outbox_waiting: "bản ghi lưu cục bộ chờ gửi về CSDL",
     oldest: "cũ nhất",
     forwarding: "đang gửi",

@@ -43,7 +43,7 @@ pub use changes::{Announced, Change, ChangeFeed, CommitSnapshot};
 pub use error::StoreError;
 pub use holds::HoldPlaced;
 pub use ledger::{RecordHash, StoredCheckpoint, StoredEntry};
-pub use outbox::{OUTBOX_FILE, Outbox, StoreAndForward};
+pub use outbox::{OUTBOX_FILE, Outbox, Quarantined, StoreAndForward};
 pub use provision::{SERVICE_MUTATES, create_database, drop_database, grant_service_role, with_database};
 pub use results::{PlantExtent, StationResultFilter, StoredResult};
 pub use trace::{BackwardTrace, ForwardTrace, LastSeen, TracedUnit, UnitView, VisitView};

@@ -41,6 +41,11 @@ const FORWARD_CHUNK: usize = 100;
 /// The longest pause between forwarding attempts while the database stays away.
 const RETRY_MAX: Duration = Duration::from_secs(5);
 
+/// Refusals in a row after which an entry is set aside in the quarantine: the database
+/// answered each time, with an error no retry mends (a row it rejects), and the entries behind
+/// it must not wait for ever.
+const QUARANTINE_AFTER: u32 = 3;
+
 /// One thing kept for the central database, in the order it happened.
 #[derive(Debug, Serialize, Deserialize)]
 enum Entry {
@@ -83,6 +88,30 @@ impl Entry {
     }
 }
 
+/// An entry set aside in the outbox's quarantine, as `mes outbox` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Quarantined {
+    /// Its place in the outbox (it goes back there if sent again).
+    pub id: i64,
+    /// The line it was taken from.
+    pub line: String,
+    /// When it was kept (RFC 3339).
+    pub queued_at: String,
+    /// When it was set aside (RFC 3339).
+    pub quarantined_at: String,
+    /// Unit records in it.
+    pub records: u64,
+    /// What the central database answered, the last time.
+    pub error: String,
+}
+
+/// An entry leaving the backlog, as the counts see it.
+struct Gone {
+    line: String,
+    records: u64,
+    bytes: u64,
+}
+
 /// A kept entry read back for forwarding.
 struct Kept {
     id: i64,
@@ -115,7 +144,31 @@ impl Outbox {
             )",
         )
         .map_err(failed("creating the outbox table"))?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS quarantine (
+                id INTEGER PRIMARY KEY,
+                line TEXT NOT NULL,
+                queued_at TEXT NOT NULL,
+                quarantined_at TEXT NOT NULL,
+                records INTEGER NOT NULL,
+                error TEXT NOT NULL,
+                entry TEXT NOT NULL
+            )",
+        )
+        .map_err(failed("creating the outbox's quarantine"))?;
         let mut status = BufferStatus { capacity_bytes, ..Default::default() };
+        (status.quarantined_entries, status.quarantined_records) = conn
+            .query_row("SELECT count(*), coalesce(sum(records), 0) FROM quarantine", [], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+            })
+            .map_err(failed("reading the outbox's quarantine"))?;
+        if status.quarantined_entries > 0 {
+            tracing::error!(
+                entries = status.quarantined_entries,
+                records = status.quarantined_records,
+                "the outbox's quarantine holds entries the central database refused; read them with `mes outbox`"
+            );
+        }
         {
             let mut rows = conn
                 .prepare("SELECT line, count(*), sum(records), sum(length(entry)) FROM outbox GROUP BY line")
@@ -232,25 +285,151 @@ impl Outbox {
         self.keep(&Entry::Batch(batch.clone())).await
     }
 
-    /// The oldest `limit` entries, in order.
+    /// The oldest `limit` entries, in order, up to one that does not read back; that one, once
+    /// it is the oldest, is set aside in the quarantine at once (it can never be forwarded, and
+    /// what follows must not wait for it).
     async fn first(&self, limit: usize) -> Result<Vec<Kept>, StoreError> {
-        let rows = self
-            .with_conn("reading the outbox", move |c| {
-                let mut stmt = c.prepare("SELECT id, entry FROM outbox ORDER BY id LIMIT ?1")?;
-                let rows = stmt.query_map([limit as i64], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
-                rows.collect::<Result<Vec<_>, _>>()
+        loop {
+            let rows = self
+                .with_conn("reading the outbox", move |c| {
+                    let mut stmt = c.prepare("SELECT id, entry FROM outbox ORDER BY id LIMIT ?1")?;
+                    let rows = stmt.query_map([limit as i64], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+                    rows.collect::<Result<Vec<_>, _>>()
+                })
+                .await?;
+            let mut kept = Vec::with_capacity(rows.len());
+            let mut unreadable = None;
+            for (id, text) in rows {
+                match serde_json::from_str(&text) {
+                    Ok(entry) => kept.push(Kept { id, entry, bytes: text.len() as u64 }),
+                    Err(e) => {
+                        unreadable = Some((id, e));
+                        break;
+                    }
+                }
+            }
+            match unreadable {
+                Some((id, e)) if kept.is_empty() => {
+                    self.quarantine(id, format!("the entry does not read back: {e}")).await?;
+                }
+                _ => return Ok(kept),
+            }
+        }
+    }
+
+    /// Moves `kept` from the outbox into its quarantine with the `error` the database gave, in
+    /// one transaction: set aside, never dropped.
+    async fn quarantine(&self, id: i64, why: String) -> Result<(), StoreError> {
+        let at = Utc::now().to_rfc3339();
+        let error = why.clone();
+        let (gone, oldest) = self
+            .with_conn("setting an entry aside in the outbox's quarantine", move |c| {
+                let tx = c.transaction()?;
+                let gone =
+                    tx.query_row("SELECT line, records, length(entry) FROM outbox WHERE id = ?1", [id], |r| {
+                        Ok(Gone {
+                            line: r.get(0)?,
+                            records: r.get::<_, i64>(1)? as u64,
+                            bytes: r.get::<_, i64>(2)? as u64,
+                        })
+                    })?;
+                tx.execute(
+                    "INSERT INTO quarantine (id, line, queued_at, quarantined_at, records, error, entry) \
+                     SELECT id, line, queued_at, ?2, records, ?3, entry FROM outbox WHERE id = ?1",
+                    params![id, at, error],
+                )?;
+                tx.execute("DELETE FROM outbox WHERE id = ?1", [id])?;
+                let oldest = oldest(&tx)?;
+                tx.commit()?;
+                Ok((gone, oldest))
             })
             .await?;
-        rows.into_iter()
-            .map(|(id, text)| {
-                let entry = serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
-                    table: "outbox",
-                    column: "entry",
-                    value: format!("entry {id}: {e}"),
-                })?;
-                Ok(Kept { id, entry, bytes: text.len() as u64 })
+        metrics::counter!(crate::telemetry::OUTBOX_QUARANTINED).increment(1);
+        tracing::error!(
+            entry = id,
+            line = gone.line,
+            records = gone.records,
+            error = why,
+            "an outbox entry cannot be forwarded: set aside in the quarantine, the rest goes on"
+        );
+        let records = gone.records;
+        self.left(&[gone], oldest, |s| {
+            s.quarantined_entries += 1;
+            s.quarantined_records += records;
+        });
+        Ok(())
+    }
+
+    /// What the quarantine holds, oldest first.
+    pub async fn quarantined(&self) -> Result<Vec<Quarantined>, StoreError> {
+        self.with_conn("reading the outbox's quarantine", |c| {
+            let mut stmt =
+                c.prepare("SELECT id, line, queued_at, quarantined_at, records, error FROM quarantine ORDER BY id")?;
+            let rows = stmt.query_map([], |r| {
+                Ok(Quarantined {
+                    id: r.get(0)?,
+                    line: r.get(1)?,
+                    queued_at: r.get(2)?,
+                    quarantined_at: r.get(3)?,
+                    records: r.get::<_, i64>(4)? as u64,
+                    error: r.get(5)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    /// Puts quarantined entries (`ids`, or all) back into the outbox at their old places, to be
+    /// forwarded again once the cause is mended (with the collector host stopped: a running
+    /// one counts its backlog itself). How many.
+    pub async fn requeue(&self, ids: Option<Vec<i64>>) -> Result<usize, StoreError> {
+        let moved = self
+            .with_conn("putting quarantined entries back into the outbox", move |c| {
+                let tx = c.transaction()?;
+                let chosen: Vec<i64> = match ids {
+                    Some(ids) => ids,
+                    None => {
+                        let mut stmt = tx.prepare("SELECT id FROM quarantine ORDER BY id")?;
+                        stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
+                    }
+                };
+                let mut moved = Vec::new();
+                for id in chosen {
+                    let n = tx.execute(
+                        "INSERT INTO outbox (id, line, queued_at, records, entry) \
+                         SELECT id, line, queued_at, records, entry FROM quarantine WHERE id = ?1",
+                        [id],
+                    )?;
+                    if n == 1 {
+                        tx.execute("DELETE FROM quarantine WHERE id = ?1", [id])?;
+                        let (line, records, bytes): (String, i64, i64) =
+                            tx.query_row("SELECT line, records, length(entry) FROM outbox WHERE id = ?1", [id], |r| {
+                                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                            })?;
+                        moved.push((line, records as u64, bytes as u64));
+                    }
+                }
+                let oldest = oldest(&tx)?;
+                tx.commit()?;
+                Ok((moved, oldest))
             })
-            .collect()
+            .await?;
+        let (moved, oldest) = moved;
+        {
+            let mut s = self.lock_status();
+            for (line, records, bytes) in &moved {
+                s.backlog_entries += 1;
+                s.backlog_records += records;
+                s.bytes += bytes;
+                *s.backlog_by_line.entry(line.clone()).or_default() += records;
+                s.quarantined_entries = s.quarantined_entries.saturating_sub(1);
+                s.quarantined_records = s.quarantined_records.saturating_sub(*records);
+            }
+            s.oldest_queued_at = oldest;
+        }
+        self.publish();
+        Ok(moved.len())
     }
 
     /// Deletes `kept` (the database confirmed them).
@@ -263,18 +442,29 @@ impl Outbox {
                 oldest(c)
             })
             .await?;
+        let records: u64 = kept.iter().map(|k| k.entry.records()).sum();
+        let gone: Vec<Gone> = kept
+            .iter()
+            .map(|k| Gone { line: k.entry.line().to_owned(), records: k.entry.records(), bytes: k.bytes })
+            .collect();
+        self.left(&gone, oldest, |s| s.forwarded_records += records);
+        Ok(())
+    }
+
+    /// Counts `gone` out of the backlog (forwarded or set aside, as `how` notes), `oldest` now
+    /// the oldest entry's time.
+    fn left(&self, gone: &[Gone], oldest: Option<DateTime<Utc>>, how: impl FnOnce(&mut BufferStatus)) {
         {
             let mut s = self.lock_status();
-            for k in kept {
-                let records = k.entry.records();
+            for g in gone {
                 s.backlog_entries = s.backlog_entries.saturating_sub(1);
-                s.backlog_records = s.backlog_records.saturating_sub(records);
-                s.bytes = s.bytes.saturating_sub(k.bytes);
-                s.forwarded_records += records;
-                if let Some(n) = s.backlog_by_line.get_mut(k.entry.line()) {
-                    *n = n.saturating_sub(records);
+                s.backlog_records = s.backlog_records.saturating_sub(g.records);
+                s.bytes = s.bytes.saturating_sub(g.bytes);
+                if let Some(n) = s.backlog_by_line.get_mut(&g.line) {
+                    *n = n.saturating_sub(g.records);
                 }
             }
+            how(&mut s);
             s.backlog_by_line.retain(|_, n| *n > 0);
             s.oldest_queued_at = oldest;
             if s.full && s.bytes < s.capacity_bytes / 2 {
@@ -283,7 +473,6 @@ impl Outbox {
             }
         }
         self.publish();
-        Ok(())
     }
 
     /// Sets the outbox gauges of `/metrics` from its status.
@@ -298,6 +487,7 @@ impl Outbox {
         metrics::gauge!(t::OUTBOX_OLDEST_SECONDS).set(age);
         metrics::gauge!(t::OUTBOX_FORWARD_RATE).set(s.forward_rate);
         metrics::gauge!(t::DATABASE_AWAY).set(if s.database_error.is_some() { 1.0 } else { 0.0 });
+        metrics::gauge!(t::OUTBOX_QUARANTINED_RECORDS).set(s.quarantined_records as f64);
     }
 }
 
@@ -325,6 +515,8 @@ pub struct StoreAndForward {
     forwarding: tokio::sync::Mutex<()>,
     /// Wakes the forwarder when something is kept.
     kept: tokio::sync::Notify,
+    /// How often in a row the database refused each entry, by outbox id.
+    refusals: Mutex<HashMap<i64, u32>>,
 }
 
 impl StoreAndForward {
@@ -336,6 +528,7 @@ impl StoreAndForward {
             plants: Mutex::default(),
             forwarding: tokio::sync::Mutex::new(()),
             kept: tokio::sync::Notify::new(),
+            refusals: Mutex::default(),
         }
     }
 
@@ -373,7 +566,8 @@ impl StoreAndForward {
         }
     }
 
-    /// Forwards up to [`FORWARD_CHUNK`] of the oldest entries; how many it forwarded.
+    /// Forwards up to [`FORWARD_CHUNK`] of the oldest entries; how many left the outbox
+    /// (forwarded, or set aside in the quarantine).
     async fn forward_round(&self) -> Result<usize, StoreError> {
         let _one = self.forwarding.lock().await;
         if self.outbox.is_empty() {
@@ -389,6 +583,18 @@ impl StoreAndForward {
             let run = kept[done..].iter().take_while(|k| matches!(k.entry, Entry::Batch(_))).count().max(1);
             let group = &kept[done..done + run];
             if let Err(e) = self.forward_group(group).await {
+                let e = match e.is_unavailable() || e.is_missing_master_data() {
+                    true => e,
+                    // The database answered and refused: find the entry, set it aside if it keeps refusing.
+                    false => match self.forward_refused(group, e).await {
+                        Ok(forwarded) => {
+                            records += forwarded;
+                            done += run;
+                            continue;
+                        }
+                        Err(e) => e,
+                    },
+                };
                 self.database_away(&e);
                 if e.is_missing_master_data() {
                     self.register_again().await;
@@ -437,6 +643,45 @@ impl StoreAndForward {
             }
             Entry::Answer(a) => within(self.store.record_validation(a)).await,
         }
+    }
+
+    /// A group the database refused (it answered, with an error): its entries one at a time,
+    /// so those it takes go on; one it refuses [`QUARANTINE_AFTER`] times in a row is set aside
+    /// in the quarantine, else its error stands (tried again after a pause). The unit records
+    /// forwarded.
+    async fn forward_refused(&self, group: &[Kept], error: StoreError) -> Result<u64, StoreError> {
+        let mut forwarded = 0;
+        // A group of one was refused as it is; a larger one is tried entry by entry.
+        let mut known = Some(error).filter(|_| group.len() == 1);
+        for k in group {
+            let one = std::slice::from_ref(k);
+            let outcome = match known.take() {
+                Some(e) => Err(e),
+                None => self.forward_group(one).await,
+            };
+            match outcome {
+                Ok(()) => {
+                    self.outbox.forget(one).await?;
+                    self.refusals.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&k.id);
+                    forwarded += k.entry.records();
+                }
+                Err(e) if e.is_unavailable() || e.is_missing_master_data() => return Err(e),
+                Err(e) => {
+                    let refusals = {
+                        let mut all = self.refusals.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        let n = all.entry(k.id).or_default();
+                        *n += 1;
+                        *n
+                    };
+                    if refusals < QUARANTINE_AFTER {
+                        return Err(e);
+                    }
+                    self.refusals.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&k.id);
+                    self.outbox.quarantine(k.id, format!("refused {refusals} times in a row: {e}")).await?;
+                }
+            }
+        }
+        Ok(forwarded)
     }
 
     /// Forwards everything kept (in rounds, as the forwarder does), or fails.
@@ -592,6 +837,82 @@ mod tests {
 
     fn batch(line: &str, minute: u32) -> Entry {
         Entry::Batch(RecordBatch { state_intervals: vec![interval(line, minute)], ..Default::default() })
+    }
+
+    /// A central database refuses one kept batch (a record it will never take): the batches
+    /// around it are forwarded, it is refused three times in a row, then set aside in the
+    /// quarantine (kept, listed, counted; not dropped), and `--retry` puts it back in its place.
+    #[tokio::test]
+    async fn an_entry_the_database_keeps_refusing_is_set_aside_and_the_rest_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("central.sqlite").display());
+        let store = Arc::new(Store::connect(&url).await.unwrap());
+        store.register_plant(&crate::bench::sample_plant::plant_model()).await.unwrap();
+        let start = DateTime::parse_from_rfc3339("2026-12-01T06:00:00Z").unwrap().with_timezone(&Utc);
+        let records = crate::bench::sample_plant::SamplePlant::new(7, start).next_chunk(3, 0).records;
+        let (good, rest) = records.split_at(records.len() / 2);
+        // A sequence number past the store's signed 64-bit column: the database never takes it.
+        let mut refused = rest[0].clone();
+        refused.seq = crate::domain::ids::RecordSeq(u64::MAX);
+        let batch =
+            |records: &[UnitRecord]| Entry::Batch(RecordBatch { records: records.to_vec(), ..Default::default() });
+        let path = dir.path().join(OUTBOX_FILE);
+        let outbox = Outbox::open(&path, 1 << 24).unwrap();
+        for entry in [batch(good), batch(std::slice::from_ref(&refused)), batch(&rest[1..])] {
+            outbox.keep(&entry).await.unwrap();
+        }
+        let sf = StoreAndForward::new(store.clone(), outbox);
+
+        // Refused twice: what came before it is forwarded, it and what follows wait.
+        for round in 1..QUARANTINE_AFTER {
+            let e = sf.forward_round().await.expect_err("refused");
+            assert!(e.to_string().contains("out of range"), "round {round}: {e}");
+        }
+        let counts = store.row_counts().await.unwrap();
+        assert_eq!(counts["station_results"], good.len() as u64, "the batch before it went on");
+        assert_eq!(sf.outbox.lock_status().backlog_entries, 2);
+
+        // The third refusal sets it aside; the batch behind it goes on.
+        assert_eq!(sf.forward_round().await.unwrap(), 2, "both entries left the outbox: one set aside, one forwarded");
+        let counts = store.row_counts().await.unwrap();
+        assert_eq!(counts["station_results"], (records.len() - 1) as u64, "everything but the refused record");
+        let status = sf.outbox.lock_status().clone();
+        assert_eq!((status.backlog_entries, status.quarantined_entries, status.quarantined_records), (0, 1, 1));
+        let set_aside = sf.outbox.quarantined().await.unwrap();
+        assert_eq!(set_aside.len(), 1);
+        assert_eq!((set_aside[0].id, set_aside[0].records), (2, 1), "its place in the outbox kept");
+        assert!(
+            set_aside[0].error.contains("refused 3 times in a row") && set_aside[0].error.contains("out of range"),
+            "{:?}",
+            set_aside[0]
+        );
+
+        // Kept across a restart, and sent again on request, at its old place.
+        drop(sf);
+        let outbox = Outbox::open(&path, 1 << 24).unwrap();
+        assert_eq!(outbox.lock_status().quarantined_records, 1);
+        assert_eq!(outbox.requeue(Some(vec![2, 99])).await.unwrap(), 1, "an unknown id is skipped");
+        let back = outbox.first(10).await.unwrap();
+        assert_eq!(back.iter().map(|k| k.id).collect::<Vec<_>>(), [2]);
+        let status = outbox.lock_status().clone();
+        assert_eq!((status.backlog_entries, status.backlog_records, status.quarantined_entries), (1, 1, 0));
+        assert!(outbox.quarantined().await.unwrap().is_empty());
+
+        // An entry that does not read back (a damaged file) is set aside at once, the rest read.
+        outbox
+            .with_conn("test", |c| {
+                c.execute(
+                    "INSERT INTO outbox (id, line, queued_at, records, entry) VALUES (1, 'phone-1', ?1, 4, '{garbage')",
+                    [Utc::now().to_rfc3339()],
+                )
+            })
+            .await
+            .unwrap();
+        let kept = outbox.first(10).await.unwrap();
+        assert_eq!(kept.iter().map(|k| k.id).collect::<Vec<_>>(), [2], "the damaged entry is not in the way");
+        let set_aside = outbox.quarantined().await.unwrap();
+        assert_eq!((set_aside.len(), set_aside[0].id), (1, 1));
+        assert!(set_aside[0].error.starts_with("the entry does not read back"), "{:?}", set_aside[0]);
     }
 
     #[tokio::test]

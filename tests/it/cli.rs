@@ -136,6 +136,44 @@ fn unknown_serials_and_lots_exit_2_with_a_message() {
     assert_eq!(out.status.code(), Some(2), "clap usage error: SERIAL or --lot is required");
 }
 
+/// `mes outbox` shows a collector host's backlog and quarantine, exits 1 while something is set
+/// aside, and `--retry` puts it back into the outbox at its old place.
+#[tokio::test]
+async fn the_outbox_command_lists_the_quarantine_and_sends_an_entry_again() {
+    let db = TestDb::sqlite();
+    let data = db.dir().unwrap().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let dir = data.display().to_string();
+    let out = mes(&["outbox", "--data-dir", &dir]);
+    assert_eq!(out.status.code(), Some(2), "no outbox here");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no outbox"));
+
+    let path = data.join(mes::store::OUTBOX_FILE);
+    drop(mes::store::Outbox::open(&path, 1 << 20).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "INSERT INTO quarantine (id, line, queued_at, quarantined_at, records, error, entry) \
+         VALUES (7, 'phone-1', '2026-12-07T01:00:00Z', '2026-12-07T01:05:00Z', 3, 'refused 3 times in a row: the record was refused', '{}')",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let out = mes(&["outbox", "--data-dir", &dir]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "something set aside is an alarm: {text}");
+    assert!(text.contains("quarantine: 1 entries the central database refused (3 unit records)"), "{text}");
+    assert!(text.contains("phone-1") && text.contains("refused 3 times in a row"), "{text}");
+
+    let moved = ok(&["outbox", "--retry", "7", "--data-dir", &dir]);
+    assert!(moved.starts_with("1 quarantined entries put back into the outbox"), "{moved}");
+    let doc: serde_json::Value = serde_json::from_str(&ok(&["outbox", "--json", "--data-dir", &dir])).unwrap();
+    assert_eq!(doc["quarantine"], serde_json::json!([]), "{doc}");
+    assert_eq!(
+        (doc["outbox"]["backlog_entries"].as_u64(), doc["outbox"]["backlog_records"].as_u64()),
+        (Some(1), Some(3))
+    );
+}
+
 #[test]
 fn a_bad_config_is_refused_naming_file_line_and_key() {
     let db = TestDb::sqlite();

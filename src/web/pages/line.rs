@@ -147,6 +147,9 @@ pub(super) async fn line_page(req: HttpRequest, state: web::Data<WebState>, path
                 if b.full {
                     link = format!("{link} · {}", words.outbox_full);
                 }
+                if b.quarantined_entries > 0 {
+                    link = format!("{link} · {} {}", words.outbox_quarantined, lang.count(b.quarantined_records));
+                }
                 if b.backlog_entries > 0 {
                     let line_records = b.backlog_by_line.get(detail.line.as_str()).copied().unwrap_or(0);
                     let since = b.oldest_queued_at.map(|t| lang.moment(t, zone)).unwrap_or_default();
