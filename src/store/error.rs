@@ -219,6 +219,23 @@ impl StoreError {
         }
     }
 
+    /// Whether the database refused for now, not for good: a serialization failure or deadlock
+    /// (SQLSTATE 40001, 40P01), a lock not available or a statement cancelled by its timeout
+    /// (55P03, 57014), insufficient resources (class 53: disk full, out of memory, too many
+    /// connections), SQLite busy or locked. The same write may pass on a later try, so an
+    /// outbox entry refused so is never set aside for it.
+    pub fn is_transient(&self) -> bool {
+        let StoreError::Db { source: DbErr::Conn(r) | DbErr::Exec(r) | DbErr::Query(r), .. } = self else {
+            return false;
+        };
+        let sea_orm::RuntimeErr::SqlxError(e) = r else { return false };
+        let sea_orm::sqlx::Error::Database(d) = e.as_ref() else { return false };
+        d.code().is_some_and(|c| {
+            matches!(c.as_ref(), "40001" | "40P01" | "55P03" | "57014" | "5" | "6" | "261" | "262" | "517")
+                || c.starts_with("53")
+        })
+    }
+
     /// Wraps a driver error with the operation that hit it.
     pub(crate) fn db(operation: &'static str) -> impl FnOnce(DbErr) -> StoreError {
         move |source| StoreError::Db { operation, source }

@@ -583,7 +583,7 @@ impl StoreAndForward {
             let run = kept[done..].iter().take_while(|k| matches!(k.entry, Entry::Batch(_))).count().max(1);
             let group = &kept[done..done + run];
             if let Err(e) = self.forward_group(group).await {
-                let e = match e.is_unavailable() || e.is_missing_master_data() {
+                let e = match e.is_unavailable() || e.is_missing_master_data() || e.is_transient() {
                     true => e,
                     // The database answered and refused: find the entry, set it aside if it keeps refusing.
                     false => match self.forward_refused(group, e).await {
@@ -665,7 +665,7 @@ impl StoreAndForward {
                     self.refusals.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&k.id);
                     forwarded += k.entry.records();
                 }
-                Err(e) if e.is_unavailable() || e.is_missing_master_data() => return Err(e),
+                Err(e) if e.is_unavailable() || e.is_missing_master_data() || e.is_transient() => return Err(e),
                 Err(e) => {
                     let refusals = {
                         let mut all = self.refusals.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
