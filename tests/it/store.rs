@@ -908,3 +908,78 @@ async fn lots_per_material_migrates_a_recorded_history_without_losing_a_link() {
         db.cleanup(store).await;
     }
 }
+
+/// A central database refuses one batch kept in a collector host's outbox (a record it will
+/// never take): the batches around it are forwarded; it is refused three times in a row, then
+/// set aside in the outbox's quarantine (kept, listed, counted, never dropped) and the one
+/// behind it goes on; `requeue` puts it back at its place. An entry the outbox cannot read back
+/// (a damaged file) is set aside at once.
+#[tokio::test]
+async fn an_outbox_entry_the_database_keeps_refusing_is_set_aside_and_the_rest_goes_on() {
+    use mes::store::{OUTBOX_FILE, Outbox, StoreAndForward};
+    use std::sync::Arc;
+    for db in TestDb::all().await {
+        let label = db.label();
+        let store = Arc::new(db.store().await);
+        store.register_plant(&plant_model()).await.unwrap();
+        let records = SamplePlant::new(7, start()).next_chunk(3, 0).records;
+        let (good, rest) = records.split_at(records.len() / 2);
+        // A sequence number past the store's signed 64-bit column: the database never takes it.
+        let mut refused = rest[0].clone();
+        refused.seq = RecordSeq(u64::MAX);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(OUTBOX_FILE);
+        let outbox = Outbox::open(&path, 1 << 24).unwrap();
+        for batch in [good.to_vec(), vec![refused], rest[1..].to_vec()] {
+            outbox.keep_batch(&RecordBatch { records: batch, ..Default::default() }).await.unwrap();
+        }
+        let status = outbox.status();
+        let sf = StoreAndForward::new(store.clone(), outbox);
+        let results = async || store.row_counts().await.unwrap()["station_results"];
+
+        // Refused twice: what came before it is forwarded, it and what follows wait.
+        for round in 1..=2 {
+            let e = sf.forward_all().await.expect_err("refused");
+            assert!(e.to_string().contains("out of range"), "{label} round {round}: {e}");
+        }
+        assert_eq!(results().await, good.len() as u64, "{label}: the batch before it went on");
+        assert_eq!(status.lock().unwrap().backlog_entries, 2, "{label}");
+        // The third refusal sets it aside; the batch behind it goes on.
+        sf.forward_all().await.unwrap_or_else(|e| panic!("{label}: {e}"));
+        assert_eq!(results().await, (records.len() - 1) as u64, "{label}: everything but the refused record");
+        let s = status.lock().unwrap().clone();
+        assert_eq!((s.backlog_entries, s.quarantined_entries, s.quarantined_records), (0, 1, 1), "{label}");
+        drop(sf);
+
+        // Kept across a restart, listed with the database's answer, sent again on request.
+        let outbox = Outbox::open(&path, 1 << 24).unwrap();
+        let set_aside = outbox.quarantined().await.unwrap();
+        assert_eq!((set_aside.len(), set_aside[0].id, set_aside[0].records), (1, 2, 1), "{label}: its place kept");
+        assert!(set_aside[0].error.contains("refused 3 times in a row"), "{label}: {:?}", set_aside[0]);
+        assert!(set_aside[0].error.contains("out of range"), "{label}: {:?}", set_aside[0]);
+        assert_eq!(outbox.requeue(Some(vec![2, 99])).await.unwrap(), 1, "{label}: an unknown id is skipped");
+        let s = outbox.status().lock().unwrap().clone();
+        assert_eq!((s.backlog_entries, s.backlog_records, s.quarantined_entries), (1, 1, 0), "{label}");
+        drop(outbox);
+
+        // A damaged entry ahead of it is set aside at once; the refused one is refused again.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute(
+            "INSERT INTO outbox (id, line, queued_at, records, entry) VALUES (1, 'phone-1', ?1, 4, '{damaged')",
+            [Utc::now().to_rfc3339()],
+        )
+        .unwrap();
+        drop(conn);
+        let outbox = Outbox::open(&path, 1 << 24).unwrap();
+        let sf = StoreAndForward::new(store.clone(), outbox);
+        assert!(sf.forward_all().await.is_err(), "{label}: the requeued record is still refused");
+        drop(sf);
+        let set_aside = Outbox::open(&path, 1 << 24).unwrap().quarantined().await.unwrap();
+        assert_eq!(set_aside.len(), 1, "{label}: {set_aside:?}");
+        assert_eq!(set_aside[0].id, 1, "{label}");
+        assert!(set_aside[0].error.starts_with("the entry does not read back"), "{label}: {:?}", set_aside[0]);
+        assert_eq!(results().await, (records.len() - 1) as u64, "{label}: nothing else changed");
+        let store = Arc::try_unwrap(store).ok().expect("the only owner");
+        db.cleanup(store).await;
+    }
+}
