@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 /// One consumed item in a station result: a serialised sub-assembly (`kind` = "pcba", …) or a
 /// lot/reel (`kind` = "reel", "display_lot", …), by its printed id.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ConsumedRef {
     /// What was consumed, as the line names it ("pcba", "reel", "battery_lot", …).
     pub kind: String,
@@ -30,6 +30,14 @@ pub struct ConsumedRef {
     /// an ambiguous reel change or splice lists both reels so); absent when certain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certainty: Option<String>,
+    /// A lot's part number, where the line names it (a lot code is unique only within one
+    /// part number and supplier); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part_number: Option<String>,
+    /// A lot's supplier, where the line names it (in the profile, or per record from a
+    /// dual-sourced station's supplier tag); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supplier: Option<String>,
 }
 
 /// One station result as a JSON line: the ground-truth format of the simulators and the export

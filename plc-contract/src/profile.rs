@@ -317,6 +317,10 @@ pub struct ConsumeTag {
     pub supplier: String,
     /// Where its id is.
     pub tag: Tag,
+    /// Record field (lots only): the supplier of the lot the unit got, for a part bought from
+    /// more than one supplier at once; its text replaces `supplier` for that record (empty:
+    /// `supplier` stands).
+    pub supplier_tag: Option<Tag>,
 }
 
 /// A feeder slot whose loaded reel the PLC reports.
@@ -593,6 +597,7 @@ struct RawConsume {
     part_number: Option<Spanned<String>>,
     supplier: Option<Spanned<String>>,
     tag: Spanned<RawTag>,
+    supplier_tag: Option<Spanned<RawTag>>,
 }
 
 #[derive(Deserialize)]
@@ -1092,7 +1097,7 @@ impl StationProfile {
     pub fn all_tags(&self) -> Vec<&Tag> {
         let mut tags: Vec<&Tag> = self.tags.values().collect();
         tags.extend(self.measurements.iter().map(|m| &m.tag));
-        tags.extend(self.consumes.iter().map(|c| &c.tag));
+        tags.extend(self.consumes.iter().flat_map(|c| std::iter::once(&c.tag).chain(&c.supplier_tag)));
         for f in &self.feeders {
             tags.push(&f.reel);
             tags.extend(f.placed.iter().chain(&f.spliced));
@@ -1370,10 +1375,23 @@ fn station(c: &mut Checker<'_>, s: &RawStation, field: &str, line_endpoint: &Raw
         };
         let part_number = material("part_number", &k.part_number).unwrap_or_default();
         let supplier = material("supplier", &k.supplier).unwrap_or_default();
+        let supplier_tag = match &k.supplier_tag {
+            Some(raw) if serialised => {
+                let why = "names the supplier of lots; a serialised item is known by its serial";
+                c.sink.at(raw.span(), format!("{kfield}.supplier_tag"), why);
+                None
+            }
+            Some(raw) => {
+                let sfield = format!("{kfield}.supplier_tag");
+                if c.expect_types(raw, &sfield, &[DataType::String]) { c.tag(raw, &sfield, unit) } else { None }
+            }
+            None => None,
+        };
         if c.expect_types(&k.tag, &format!("{kfield}.tag"), &[DataType::String])
             && let Some(tag) = c.tag(&k.tag, &format!("{kfield}.tag"), unit)
         {
-            consumes.push(ConsumeTag { kind: k.kind.get_ref().clone(), serialised, part_number, supplier, tag });
+            let kind = k.kind.get_ref().clone();
+            consumes.push(ConsumeTag { kind, serialised, part_number, supplier, tag, supplier_tag });
         }
     }
     let mut feeders = Vec::new();
@@ -1627,6 +1645,29 @@ result = { address = "hr:32", type = "u16" }
         let unknown = format!("{GOOD}[defects]\nFT_AUDIO = {{ name = \"Audio\", colour = \"red\" }}\n");
         assert_eq!(problems(&unknown).len(), 1, "{:?}", problems(&unknown));
         assert!(problems(&unknown)[0].contains("colour"), "{:?}", problems(&unknown));
+    }
+
+    #[test]
+    fn a_dual_sourced_lot_names_its_supplier_tag_and_a_serial_may_not() {
+        let lot = format!(
+            "{GOOD}[[stations.consumes]]\nkind = \"battery_lot\"\ntracking = \"lot\"\nsupplier = \"Sunwoda\"\n\
+             tag = {{ address = \"hr:80\", type = \"string\", length = 16 }}\n\
+             supplier_tag = {{ address = \"hr:96\", type = \"string\", length = 16 }}\n"
+        );
+        let p = Profile::parse(Path::new("p.toml"), &lot).unwrap();
+        let consume = &p.stations[0].consumes[0];
+        assert_eq!(consume.supplier_tag.as_ref().map(|t| t.length), Some(16));
+        assert!(p.stations[0].all_tags().contains(&consume.supplier_tag.as_ref().unwrap()), "read and rendered");
+        let serial = lot
+            .replace("\"battery_lot\"\ntracking = \"lot\"\nsupplier = \"Sunwoda\"", "\"pcba\"\ntracking = \"serial\"");
+        let found = problems(&serial);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains("stations[0].consumes[0].supplier_tag: names the supplier of lots"), "{found:?}");
+        let number = lot.replace(
+            "supplier_tag = { address = \"hr:96\", type = \"string\"",
+            "supplier_tag = { address = \"hr:96\", type = \"u16\"",
+        );
+        assert!(problems(&number).iter().any(|p| p.contains("supplier_tag")), "{:?}", problems(&number));
     }
 
     #[test]

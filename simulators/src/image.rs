@@ -111,6 +111,10 @@ impl SimStation {
         }
         for (k, c) in station.profile.consumes.iter().enumerate() {
             writes.push((&c.tag, TagValue::Text(record.and_then(|r| r.consumed.get(k).cloned()).unwrap_or_default())));
+            if let Some(tag) = &c.supplier_tag {
+                writes
+                    .push((tag, TagValue::Text(record.and_then(|r| r.suppliers.get(k).cloned()).unwrap_or_default())));
+            }
         }
         for (k, f) in station.profile.feeders.iter().enumerate() {
             writes.push((&f.reel, TagValue::Text(plc.feeder_reels.get(k).cloned().unwrap_or_default())));

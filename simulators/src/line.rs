@@ -131,6 +131,16 @@ impl StationSpec {
     }
 }
 
+/// The second supplier of a dual-sourced part (a station whose profile has a `supplier_tag`),
+/// beside the profile's own `supplier`.
+fn second_source(kind: &str) -> Option<&'static str> {
+    match kind {
+        "battery_lot" => Some("ATL Vietnam"),
+        "display_lot" => Some("Samsung Display Vietnam"),
+        _ => None,
+    }
+}
+
 /// A unit in flight.
 #[derive(Debug, Clone)]
 struct Unit {
@@ -385,10 +395,20 @@ impl LineEngine {
                 plcs.set_feeder(i, slot, &new);
                 if ambiguous {
                     let possible = Some("possible".to_owned());
-                    consumed.push(ConsumedRef { kind: "reel".into(), id: old, certainty: possible.clone() });
-                    consumed.push(ConsumedRef { kind: "reel".into(), id: new, certainty: possible });
+                    consumed.push(ConsumedRef {
+                        kind: "reel".into(),
+                        id: old,
+                        certainty: possible.clone(),
+                        ..Default::default()
+                    });
+                    consumed.push(ConsumedRef {
+                        kind: "reel".into(),
+                        id: new,
+                        certainty: possible,
+                        ..Default::default()
+                    });
                 } else {
-                    consumed.push(ConsumedRef { kind: "reel".into(), id: new, certainty: None });
+                    consumed.push(ConsumedRef { kind: "reel".into(), id: new, ..Default::default() });
                 }
             } else {
                 self.rt[i].feeders[slot].left = left - 1;
@@ -396,7 +416,7 @@ impl LineEngine {
                     plcs.set_feeder(i, slot, &old); // the first reel is loaded with the first board
                     self.rt[i].feeders[slot].shown = true;
                 }
-                consumed.push(ConsumedRef { kind: "reel".into(), id: old, certainty: None });
+                consumed.push(ConsumedRef { kind: "reel".into(), id: old, ..Default::default() });
             }
         }
         consumed
@@ -635,10 +655,27 @@ impl LineEngine {
                 // Assigned at pack: one IMEI per phone, from the line's block of numbers.
                 imei(self.seed, self.imei_base + unit.index)
             } else {
-                // Lots change every 50 units, in unit order.
-                format!("{}-L{:05}", c.kind.to_ascii_uppercase().replace('_', "-"), unit.index / 50 + 1)
+                // Lots change every 50 units, in unit order. A dual-sourced part (its station
+                // reports the supplier) is fed from both suppliers' bins in turn, unit by unit,
+                // each supplier numbering its own lots: both print `…-L00001`.
+                let second = second_source(&c.kind).filter(|_| c.supplier_tag.is_some());
+                let (number, supplier) = match second {
+                    Some(s) if unit.index % 2 == 0 => (unit.index / 2 / 50 + 1, s.to_owned()),
+                    Some(_) => (unit.index / 2 / 50 + 1, c.supplier.clone()),
+                    None => (unit.index / 50 + 1, c.supplier.clone()),
+                };
+                let code = format!("{}-L{number:05}", c.kind.to_ascii_uppercase().replace('_', "-"));
+                let named = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+                consumed.push(ConsumedRef {
+                    kind: c.kind.clone(),
+                    id: code,
+                    part_number: named(&c.part_number),
+                    supplier: named(&supplier),
+                    ..Default::default()
+                });
+                continue;
             };
-            consumed.push(ConsumedRef { kind: c.kind.clone(), id, certainty: None });
+            consumed.push(ConsumedRef { kind: c.kind.clone(), id, ..Default::default() });
         }
         consumed.extend(self.place(i, plcs));
         unit.consumed[i] = consumed;
@@ -701,6 +738,11 @@ impl LineEngine {
             repair_action: repair_action.clone(),
             measurements,
             consumed: consumed.iter().take(self.profiles[i].consumes.len()).map(|c| c.id.clone()).collect(),
+            suppliers: consumed
+                .iter()
+                .take(self.profiles[i].consumes.len())
+                .map(|c| c.supplier.clone().unwrap_or_default())
+                .collect(),
             reels: placed_reels(&consumed[self.profiles[i].consumes.len().min(consumed.len())..]),
             // The PLC's own clock, running on the wall clock the engines are locked to.
             clock: Some(chrono::Utc::now()),
@@ -910,6 +952,17 @@ mod tests {
                 }
                 for code in &spec.repair_actions {
                     assert!(code.len() <= room(Role::RepairAction), "{name} {}: repair action {code}", station.code);
+                }
+                for c in &station.consumes {
+                    if let Some(tag) = &c.supplier_tag {
+                        for supplier in [Some(c.supplier.as_str()), second_source(&c.kind)].into_iter().flatten() {
+                            assert!(
+                                supplier.len() <= usize::from(tag.length) * 2,
+                                "{name} {}: {supplier}",
+                                station.code
+                            );
+                        }
+                    }
                 }
                 assert!("PCB-0000000".len() <= room(Role::Serial));
                 for (slot, f) in station.feeders.iter().enumerate() {

@@ -31,6 +31,9 @@ pub struct SimRecord {
     pub measurements: Vec<f64>,
     /// Consumed ids, in the order of the profile's `consumes`.
     pub consumed: Vec<String>,
+    /// The supplier of each consumed lot, in the same order (empty where none is named); shown
+    /// in a `supplier_tag` where the profile has one.
+    pub suppliers: Vec<String>,
     /// Per feeder slot, in the profile's order: the reel the unit was placed from and the reel
     /// spliced out while it was placed, if any.
     pub reels: Vec<(String, Option<String>)>,
@@ -320,6 +323,7 @@ mod tests {
             repair_action: None,
             measurements: vec![],
             consumed: vec![],
+            suppliers: vec![],
             reels: vec![],
             clock: None,
         }

@@ -30,6 +30,7 @@ fn record(serial: &str, pass: bool) -> SimRecord {
         repair_action: None,
         measurements: vec![],
         consumed: vec![],
+        suppliers: vec![],
         reels: vec![],
         clock: None,
     }

@@ -37,6 +37,7 @@ fn record(serial: &str) -> SimRecord {
         repair_action: None,
         measurements: vec![],
         consumed: vec!["PCB-0000001".into()],
+        suppliers: vec![],
         reels: vec![],
         clock: None,
     }

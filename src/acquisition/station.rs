@@ -166,7 +166,7 @@ impl StationMap {
         let mut tags: Vec<&Tag> = self.status_tags().collect();
         tags.extend(RECORD_ROLES.iter().filter_map(|r| self.role(*r)));
         tags.extend(p.measurements.iter().map(|m| &m.tag));
-        tags.extend(p.consumes.iter().map(|c| &c.tag));
+        tags.extend(p.consumes.iter().flat_map(|c| std::iter::once(&c.tag).chain(&c.supplier_tag)));
         for f in &p.feeders {
             tags.extend(f.placed.iter().chain(&f.spliced));
         }
@@ -281,7 +281,11 @@ impl StationMap {
             let item = if c.serialised {
                 ConsumedItem::Serial(SerialNumber::parse(id.clone()).map_err(|e| fail(&field, format!("{id:?}: {e}")))?)
             } else {
-                let material = Material::new(&c.part_number, &c.supplier).map_err(|e| fail(&field, e.to_string()))?;
+                // A dual-sourced station says whose lot the unit got; else the profile's supplier.
+                let reported = text(c.supplier_tag.as_ref(), &format!("{field}.supplier_tag"))?;
+                let supplier = reported.filter(|s| !s.trim().is_empty()).unwrap_or_else(|| c.supplier.clone());
+                let material =
+                    Material::new(&c.part_number, supplier.trim()).map_err(|e| fail(&field, e.to_string()))?;
                 ConsumedItem::Lot(
                     LotId::parse(id.clone()).map_err(|e| fail(&field, format!("{id:?}: {e}")))?.of(material),
                 )

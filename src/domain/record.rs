@@ -282,10 +282,19 @@ impl UnitRecord {
             consumed: self
                 .consumed
                 .iter()
-                .map(|c| plc_contract::ConsumedRef {
-                    kind: c.kind.clone(),
-                    id: c.item.id().to_owned(),
-                    certainty: (c.certainty == Certainty::Possible).then(|| "possible".to_owned()),
+                .map(|c| {
+                    let material = match &c.item {
+                        ConsumedItem::Lot(lot) => Some(lot.material()),
+                        ConsumedItem::Serial(_) => None,
+                    };
+                    let named = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+                    plc_contract::ConsumedRef {
+                        kind: c.kind.clone(),
+                        id: c.item.id().to_owned(),
+                        certainty: (c.certainty == Certainty::Possible).then(|| "possible".to_owned()),
+                        part_number: material.and_then(|m| named(m.part_number())),
+                        supplier: material.and_then(|m| named(m.supplier())),
+                    }
                 })
                 .collect(),
             repair_action: self.repair_action.as_ref().map(ToString::to_string),

@@ -1,7 +1,7 @@
 //! Collectors against the bundled simulators over real loopback Modbus TCP: what the MES
 //! records equals what the simulated PLCs produced, record for record.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,6 +84,19 @@ pub fn assert_meaningful(truth: &[StationResultLine]) {
     for t in truth {
         assert_eq!(t.repair_action.is_some(), t.station == "REPAIR" && t.line != "smt-1", "{t:?}");
     }
+    // The phone's battery is dual-sourced: the station reports whose lot each phone got, and
+    // both suppliers print the same lot codes (the comparison then proves the material per record).
+    let batteries: BTreeSet<(&str, &str)> = truth
+        .iter()
+        .filter(|t| t.line == "phone-1")
+        .flat_map(|t| &t.consumed)
+        .filter(|c| c.kind == "battery_lot")
+        .map(|c| (c.id.as_str(), c.supplier.as_deref().unwrap_or("")))
+        .collect();
+    let suppliers: BTreeSet<&str> = batteries.iter().map(|(_, s)| *s).collect();
+    assert_eq!(suppliers, BTreeSet::from(["ATL Vietnam", "Sunwoda Bac Giang"]), "{batteries:?}");
+    let codes: BTreeSet<&str> = batteries.iter().map(|(code, _)| *code).collect();
+    assert!(codes.len() < batteries.len(), "a lot code printed by both suppliers: {batteries:?}");
     assert!(truth.iter().any(|t| t.consumed.iter().any(|c| c.kind == "pcba")), "no boards consumed");
     assert!(
         truth.iter().any(|t| t.consumed.iter().any(|c| c.certainty.as_deref() == Some("possible"))),
@@ -1560,10 +1573,17 @@ async fn a_collector_whose_store_loses_its_master_data_registers_the_line_again_
         let dir = tempfile::tempdir().unwrap();
         let truth_file = dir.path().join("truth.jsonl");
         let speed = 150.0;
-        let mut options = sim_options(vec![bundled("phone-line.toml")], 21, speed, 40, dir.path());
+        // Batteries from one supplier: the replacement below undoes every migration, and undoing
+        // lots per material is refused while a lot code belongs to two suppliers.
+        let single_sourced = || {
+            let mut p = bundled("phone-line.toml");
+            p.stations.iter_mut().flat_map(|s| &mut s.consumes).for_each(|c| c.supplier_tag = None);
+            p
+        };
+        let mut options = sim_options(vec![single_sourced()], 21, speed, 40, dir.path());
         options.ground_truth = Some(truth_file.clone());
         let (sim, addresses) = start_simulation(options).await;
-        let mut profile = bundled("phone-line.toml");
+        let mut profile = single_sourced();
         profile.endpoint.move_to(&addresses[0].1.ip().to_string(), addresses[0].1.port());
         profile.at_speed(speed);
         let store = Arc::new(db.store().await);
