@@ -1,7 +1,8 @@
 //! `mes outbox`: what a collector host's local outbox holds (the backlog waiting for the central
 //! database) and its quarantine (entries the database refused again and again, set aside so
 //! the rest could go on), and `--retry` to send quarantined entries again once the cause is
-//! mended (run it with the collector host stopped; its next start forwards them).
+//! mended (a running collector host forwards them at its next round, a stopped one at its next
+//! start).
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -39,7 +40,7 @@ pub async fn run(config: &Config, args: &OutboxArgs) -> anyhow::Result<ExitCode>
         let moved = outbox.requeue(ids).await?;
         writeln!(
             out,
-            "{moved} quarantined entries put back into the outbox; the collector host forwards them at its next start"
+            "{moved} quarantined entries put back into the outbox; a running collector host forwards them within seconds, a stopped one at its next start"
         )?;
         if asked.is_some_and(|n| n != moved) {
             writeln!(out, "{} of the ids given are not in the quarantine", asked.unwrap_or(0) - moved)?;

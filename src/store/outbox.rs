@@ -157,11 +157,7 @@ impl Outbox {
         )
         .map_err(failed("creating the outbox's quarantine"))?;
         let mut status = BufferStatus { capacity_bytes, ..Default::default() };
-        (status.quarantined_entries, status.quarantined_records) = conn
-            .query_row("SELECT count(*), coalesce(sum(records), 0) FROM quarantine", [], |r| {
-                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
-            })
-            .map_err(failed("reading the outbox's quarantine"))?;
+        count_from_file(&conn, &mut status).map_err(failed("reading the outbox"))?;
         if status.quarantined_entries > 0 {
             tracing::error!(
                 entries = status.quarantined_entries,
@@ -169,24 +165,6 @@ impl Outbox {
                 "the outbox's quarantine holds entries the central database refused; read them with `mes outbox`"
             );
         }
-        {
-            let mut rows = conn
-                .prepare("SELECT line, count(*), sum(records), sum(length(entry)) FROM outbox GROUP BY line")
-                .map_err(failed("reading the outbox"))?;
-            let rows = rows
-                .query_map([], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
-                })
-                .map_err(failed("reading the outbox"))?;
-            for row in rows {
-                let (line, entries, records, bytes) = row.map_err(failed("reading the outbox"))?;
-                status.backlog_entries += entries as u64;
-                status.backlog_records += records as u64;
-                status.bytes += bytes as u64;
-                status.backlog_by_line.insert(line, records as u64);
-            }
-        }
-        status.oldest_queued_at = oldest(&conn).map_err(failed("reading the outbox"))?;
         if status.backlog_entries > 0 {
             tracing::warn!(
                 entries = status.backlog_entries,
@@ -360,6 +338,47 @@ impl Outbox {
         Ok(())
     }
 
+    /// Counts again from the file when it holds entries the counts do not know: ones put back
+    /// from the quarantine by `mes outbox --retry` in another process. Whether it did.
+    async fn recount_if_changed(&self) -> Result<bool, StoreError> {
+        let (known_backlog, known_quarantine) = {
+            let s = self.lock_status();
+            (s.backlog_entries, s.quarantined_entries)
+        };
+        let counted = self
+            .with_conn("reading the outbox", move |c| {
+                let (backlog, quarantine): (i64, i64) =
+                    c.query_row("SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM quarantine)", [], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?;
+                if backlog as u64 == known_backlog && quarantine as u64 == known_quarantine {
+                    return Ok(None);
+                }
+                let mut fresh = BufferStatus::default();
+                count_from_file(c, &mut fresh)?;
+                Ok(Some(fresh))
+            })
+            .await?;
+        let Some(fresh) = counted else { return Ok(false) };
+        {
+            let mut s = self.lock_status();
+            tracing::warn!(
+                entries = fresh.backlog_entries,
+                quarantined = fresh.quarantined_entries,
+                "the outbox file changed under this process (entries sent again from the quarantine): counted again"
+            );
+            s.backlog_entries = fresh.backlog_entries;
+            s.backlog_records = fresh.backlog_records;
+            s.bytes = fresh.bytes;
+            s.backlog_by_line = fresh.backlog_by_line;
+            s.oldest_queued_at = fresh.oldest_queued_at;
+            s.quarantined_entries = fresh.quarantined_entries;
+            s.quarantined_records = fresh.quarantined_records;
+        }
+        self.publish();
+        Ok(true)
+    }
+
     /// What the quarantine holds, oldest first.
     pub async fn quarantined(&self) -> Result<Vec<Quarantined>, StoreError> {
         self.with_conn("reading the outbox's quarantine", |c| {
@@ -381,8 +400,9 @@ impl Outbox {
     }
 
     /// Puts quarantined entries (`ids`, or all) back into the outbox at their old places, to be
-    /// forwarded again once the cause is mended (with the collector host stopped: a running
-    /// one counts its backlog itself). How many.
+    /// forwarded again once the cause is mended: by a running collector host at its next round
+    /// (it counts the file again when it holds what it did not keep), else at the next start.
+    /// How many.
     pub async fn requeue(&self, ids: Option<Vec<i64>>) -> Result<usize, StoreError> {
         let moved = self
             .with_conn("putting quarantined entries back into the outbox", move |c| {
@@ -496,6 +516,29 @@ async fn within<T>(write: impl std::future::Future<Output = Result<T, StoreError
     tokio::time::timeout(DIRECT_LIMIT, write).await.unwrap_or(Err(StoreError::NoAnswer { after: DIRECT_LIMIT }))
 }
 
+/// Sets `status`'s backlog and quarantine counts from what the file holds.
+fn count_from_file(c: &Connection, status: &mut BufferStatus) -> Result<(), rusqlite::Error> {
+    (status.quarantined_entries, status.quarantined_records) =
+        c.query_row("SELECT count(*), coalesce(sum(records), 0) FROM quarantine", [], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64))
+        })?;
+    (status.backlog_entries, status.backlog_records, status.bytes) = (0, 0, 0);
+    status.backlog_by_line.clear();
+    let mut rows = c.prepare("SELECT line, count(*), sum(records), sum(length(entry)) FROM outbox GROUP BY line")?;
+    let rows = rows.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
+    })?;
+    for row in rows {
+        let (line, entries, records, bytes) = row?;
+        status.backlog_entries += entries as u64;
+        status.backlog_records += records as u64;
+        status.bytes += bytes as u64;
+        status.backlog_by_line.insert(line, records as u64);
+    }
+    status.oldest_queued_at = oldest(c)?;
+    Ok(())
+}
+
 /// When the oldest entry was kept.
 fn oldest(c: &Connection) -> Result<Option<DateTime<Utc>>, rusqlite::Error> {
     let at: Option<String> =
@@ -570,7 +613,7 @@ impl StoreAndForward {
     /// (forwarded, or set aside in the quarantine).
     async fn forward_round(&self) -> Result<usize, StoreError> {
         let _one = self.forwarding.lock().await;
-        if self.outbox.is_empty() {
+        if self.outbox.is_empty() && !self.outbox.recount_if_changed().await? {
             self.outbox.publish();
             return Ok(0);
         }

@@ -949,18 +949,21 @@ async fn an_outbox_entry_the_database_keeps_refusing_is_set_aside_and_the_rest_g
         assert_eq!(results().await, (records.len() - 1) as u64, "{label}: everything but the refused record");
         let s = status.lock().unwrap().clone();
         assert_eq!((s.backlog_entries, s.quarantined_entries, s.quarantined_records), (0, 1, 1), "{label}");
-        drop(sf);
 
-        // Kept across a restart, listed with the database's answer, sent again on request.
-        let outbox = Outbox::open(&path, 1 << 24).unwrap();
-        let set_aside = outbox.quarantined().await.unwrap();
+        // Listed with the database's answer and sent again on request from another process (as
+        // `mes outbox --retry` does), while the host runs: its next round counts it and tries it.
+        let other = Outbox::open(&path, 1 << 24).unwrap();
+        let set_aside = other.quarantined().await.unwrap();
         assert_eq!((set_aside.len(), set_aside[0].id, set_aside[0].records), (1, 2, 1), "{label}: its place kept");
         assert!(set_aside[0].error.contains("refused 3 times in a row"), "{label}: {:?}", set_aside[0]);
         assert!(set_aside[0].error.contains("out of range"), "{label}: {:?}", set_aside[0]);
-        assert_eq!(outbox.requeue(Some(vec![2, 99])).await.unwrap(), 1, "{label}: an unknown id is skipped");
-        let s = outbox.status().lock().unwrap().clone();
-        assert_eq!((s.backlog_entries, s.backlog_records, s.quarantined_entries), (1, 1, 0), "{label}");
-        drop(outbox);
+        assert_eq!(other.requeue(Some(vec![2, 99])).await.unwrap(), 1, "{label}: an unknown id is skipped");
+        drop(other);
+        let e = sf.forward_all().await.expect_err("the record is still refused");
+        assert!(e.to_string().contains("out of range"), "{label}: tried again: {e}");
+        let s = status.lock().unwrap().clone();
+        assert_eq!((s.backlog_entries, s.backlog_records, s.quarantined_entries), (1, 1, 0), "{label}: counted again");
+        drop(sf);
 
         // A damaged entry ahead of it is set aside at once; the refused one is refused again.
         let conn = rusqlite::Connection::open(&path).unwrap();
