@@ -360,23 +360,29 @@ impl Outbox {
             })
             .await?;
         let Some(fresh) = counted else { return Ok(false) };
+        tracing::warn!(
+            entries = fresh.backlog_entries,
+            quarantined = fresh.quarantined_entries,
+            "the outbox file changed under this process (entries sent again from the quarantine): counted again"
+        );
+        self.take_counts(fresh);
+        Ok(true)
+    }
+
+    /// Takes the backlog and quarantine counts of `counted` (from [`count_from_file`]), keeping
+    /// what only this process knows (capacity, full, forwarding, the database's error).
+    fn take_counts(&self, counted: BufferStatus) {
         {
             let mut s = self.lock_status();
-            tracing::warn!(
-                entries = fresh.backlog_entries,
-                quarantined = fresh.quarantined_entries,
-                "the outbox file changed under this process (entries sent again from the quarantine): counted again"
-            );
-            s.backlog_entries = fresh.backlog_entries;
-            s.backlog_records = fresh.backlog_records;
-            s.bytes = fresh.bytes;
-            s.backlog_by_line = fresh.backlog_by_line;
-            s.oldest_queued_at = fresh.oldest_queued_at;
-            s.quarantined_entries = fresh.quarantined_entries;
-            s.quarantined_records = fresh.quarantined_records;
+            s.backlog_entries = counted.backlog_entries;
+            s.backlog_records = counted.backlog_records;
+            s.bytes = counted.bytes;
+            s.backlog_by_line = counted.backlog_by_line;
+            s.oldest_queued_at = counted.oldest_queued_at;
+            s.quarantined_entries = counted.quarantined_entries;
+            s.quarantined_records = counted.quarantined_records;
         }
         self.publish();
-        Ok(true)
     }
 
     /// What the quarantine holds, oldest first.
@@ -414,7 +420,7 @@ impl Outbox {
                         stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
                     }
                 };
-                let mut moved = Vec::new();
+                let mut moved = 0;
                 for id in chosen {
                     let n = tx.execute(
                         "INSERT INTO outbox (id, line, queued_at, records, entry) \
@@ -423,33 +429,18 @@ impl Outbox {
                     )?;
                     if n == 1 {
                         tx.execute("DELETE FROM quarantine WHERE id = ?1", [id])?;
-                        let (line, records, bytes): (String, i64, i64) =
-                            tx.query_row("SELECT line, records, length(entry) FROM outbox WHERE id = ?1", [id], |r| {
-                                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                            })?;
-                        moved.push((line, records as u64, bytes as u64));
+                        moved += 1;
                     }
                 }
-                let oldest = oldest(&tx)?;
+                let mut counts = BufferStatus::default();
+                count_from_file(&tx, &mut counts)?;
                 tx.commit()?;
-                Ok((moved, oldest))
+                Ok((moved, counts))
             })
             .await?;
-        let (moved, oldest) = moved;
-        {
-            let mut s = self.lock_status();
-            for (line, records, bytes) in &moved {
-                s.backlog_entries += 1;
-                s.backlog_records += records;
-                s.bytes += bytes;
-                *s.backlog_by_line.entry(line.clone()).or_default() += records;
-                s.quarantined_entries = s.quarantined_entries.saturating_sub(1);
-                s.quarantined_records = s.quarantined_records.saturating_sub(*records);
-            }
-            s.oldest_queued_at = oldest;
-        }
-        self.publish();
-        Ok(moved.len())
+        let (moved, counts) = moved;
+        self.take_counts(counts);
+        Ok(moved)
     }
 
     /// Deletes `kept` (the database confirmed them).
