@@ -21,6 +21,8 @@ use crate::domain::shift::ShiftCalendar;
 use crate::domain::{LineId, StationId};
 use crate::store::{Store, StoreError};
 
+pub mod kept;
+
 /// Why a figure could not be produced.
 #[derive(Debug, thiserror::Error)]
 pub enum FiguresError {
@@ -640,20 +642,68 @@ pub async fn line_summaries(
     now: DateTime<Utc>,
     held: &std::collections::BTreeMap<String, u64>,
 ) -> Result<Vec<LineSummary>, FiguresError> {
-    use crate::domain::state::MachineState;
-    let shift = calendar.locate(now);
-    let reasons = store.reason_names().await?;
+    summaries_at(store, &SummaryAt::new(store, calendar, now).await?, held).await
+}
+
+/// [`line_summaries`] at `at`, from a fresh read of every line.
+async fn summaries_at(
+    store: &Store,
+    at: &SummaryAt<'_>,
+    held: &std::collections::BTreeMap<String, u64>,
+) -> Result<Vec<LineSummary>, FiguresError> {
     let mut out = Vec::new();
     for line in store.lines().await? {
-        let has_repair = line.stations.iter().any(|s| s.kind == StationKind::Repair);
-        let steps: Vec<Station> = line.stations.iter().filter(|s| s.kind != StationKind::Repair).cloned().collect();
-        // Over the shift (or the last second off shift): what is open now is the current state.
-        let from = shift.as_ref().map_or(now - chrono::Duration::seconds(1), |s| s.start);
-        let to = now.max(from + chrono::Duration::milliseconds(1));
+        let steps = production_steps(&line);
         let mut intervals = Vec::new();
         for s in &steps {
-            intervals.push(store.state_intervals_in(&line.id, &s.id, Some((from, to))).await?);
+            intervals.push(store.state_intervals_in(&line.id, &s.id, Some((at.from, at.to))).await?);
         }
+        let visits = match at.shift {
+            Some(_) => store.yield_visits(line.id.as_str(), at.from, at.to).await?,
+            None => Vec::new(),
+        };
+        out.push(at.summary(line, intervals, visits, held));
+    }
+    Ok(out)
+}
+
+/// A line's production steps in route order (repair excluded).
+fn production_steps(line: &crate::domain::equipment::Line) -> Vec<Station> {
+    line.stations.iter().filter(|s| s.kind != StationKind::Repair).cloned().collect()
+}
+
+/// What every line's summary at one instant is computed against: the shift, the window its
+/// figures cover (the shift so far; the last second off shift, so that what is open now is the
+/// current state), the reason names.
+struct SummaryAt<'a> {
+    calendar: &'a ShiftCalendar,
+    now: DateTime<Utc>,
+    shift: Option<crate::domain::shift::ShiftInstance>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    reasons: crate::domain::plant::ReasonNames,
+}
+
+impl<'a> SummaryAt<'a> {
+    async fn new(store: &Store, calendar: &'a ShiftCalendar, now: DateTime<Utc>) -> Result<Self, FiguresError> {
+        let shift = calendar.locate(now);
+        let from = shift.as_ref().map_or(now - chrono::Duration::seconds(1), |s| s.start);
+        let to = now.max(from + chrono::Duration::milliseconds(1));
+        Ok(Self { calendar, now, shift, from, to, reasons: store.reason_names().await? })
+    }
+
+    /// One line's summary from its state intervals over the window (per production step, in
+    /// route order) and the visits of the units seen in it (none off shift).
+    fn summary(
+        &self,
+        line: crate::domain::equipment::Line,
+        intervals: Vec<Vec<crate::domain::state::StateInterval>>,
+        visits: Vec<Visit>,
+        held: &std::collections::BTreeMap<String, u64>,
+    ) -> LineSummary {
+        use crate::domain::state::MachineState;
+        let has_repair = line.stations.iter().any(|s| s.kind == StationKind::Repair);
+        let steps = production_steps(&line);
         let stations: Vec<StationNow> = steps
             .iter()
             .zip(&intervals)
@@ -665,7 +715,7 @@ pub async fn line_summaries(
                     station: s.id.clone(),
                     state: current.map(|i| i.state),
                     since: current.map(|i| i.started_at),
-                    reason_vi: why.as_ref().map(|r| crate::present::i18n::Lang::Vi.reason(&reasons, r)),
+                    reason_vi: why.as_ref().map(|r| crate::present::i18n::Lang::Vi.reason(&self.reasons, r)),
                     reason,
                 }
             })
@@ -682,8 +732,8 @@ pub async fn line_summaries(
         };
         let (mut output, mut plan, mut fpy, mut oee_now, mut unrecorded) = (0, None, None, None, None);
         let mut watched = None;
-        if shift.is_some() {
-            let visits = store.yield_visits(line.id.as_str(), from, to).await?;
+        if self.shift.is_some() {
+            let (from, to) = (self.from, self.to);
             watched = crate::domain::oee::watched_from(intervals.iter().flatten(), from).filter(|w| *w < to);
             let data = LineData { stations: steps, has_repair, visits, intervals };
             let bucket = Bucket { label: "shift".into(), start: from, end: to };
@@ -691,7 +741,7 @@ pub async fn line_summaries(
             output = y.stations.last().map_or(0, |s| s.final_pass);
             fpy = y.rty;
             let watched_bucket = Bucket { start: watched.unwrap_or(from), ..bucket };
-            let o = oee_figures(&data, calendar, &watched_bucket, now);
+            let o = oee_figures(&data, self.calendar, &watched_bucket, self.now);
             oee_now = o.line_oee.figures.oee;
             // Every step's planned time together: a station nobody watched counts, whichever
             // step times the line's OEE.
@@ -702,7 +752,7 @@ pub async fn line_summaries(
             unrecorded = (planned > 0).then(|| gap as f64 / planned as f64);
             plan = o.planned_output();
         }
-        out.push(LineSummary {
+        LineSummary {
             down: stations.iter().filter(|s| s.state == Some(MachineState::Fault)).cloned().collect(),
             held_units: held.get(line.id.as_str()).copied().unwrap_or(0),
             line: line.id,
@@ -710,16 +760,15 @@ pub async fn line_summaries(
             name_vi: line.name_vi,
             status,
             stations,
-            shift: shift.as_ref().map(|s| format!("{} {}", s.date, s.name)),
+            shift: self.shift.as_ref().map(|s| format!("{} {}", s.date, s.name)),
             output,
             plan,
             watched_from: watched,
             fpy,
             oee: oee_now,
             unrecorded,
-        });
+        }
     }
-    Ok(out)
 }
 
 /// One hour of a line's output against its plan.

@@ -38,15 +38,44 @@ impl Store {
         to: DateTime<Utc>,
         max_id: i64,
     ) -> Result<Vec<Visit>, StoreError> {
+        let read = self.visits_by_id(line, VISITS_SQL, (from, to), max_id).await?;
+        Ok(read.into_iter().map(|(_, v)| v).collect())
+    }
+
+    /// Every visit, keyed by result id, of the units with a result on `line` after id `after`
+    /// (their earlier visits too): what changed for a line's kept figures since they last read
+    /// up to `after` (see `crate::figures::kept`). With `after` 0: every visit of the units
+    /// seen on the line since `from`.
+    pub async fn visits_touched_after(
+        &self,
+        line: &str,
+        from: DateTime<Utc>,
+        after: i64,
+    ) -> Result<Vec<(i64, Visit)>, StoreError> {
+        if after <= 0 {
+            return self.visits_by_id(line, VISITS_SQL, (from, far_future()), i64::MAX).await;
+        }
+        self.visits_by_id(line, VISITS_AFTER_SQL, (DateTime::<Utc>::UNIX_EPOCH, far_future()), after).await
+    }
+
+    /// Runs a visits query (`$1` line, `$2`/`$3` the period, `$4` an id bound) and gathers its
+    /// rows, one per defect, into visits keyed by result id.
+    async fn visits_by_id(
+        &self,
+        line: &str,
+        sql: &'static str,
+        (from, to): (DateTime<Utc>, DateTime<Utc>),
+        id_bound: i64,
+    ) -> Result<Vec<(i64, Visit)>, StoreError> {
         let line_id = self.line_id(line).await?;
         let rows = match &self.sqlite_reader {
             Some(reader) => {
-                let sql = format!("{} LIMIT {}", VISITS_SQL.replace('$', "?"), super::MAX_READ_ROWS + 1);
+                let sql = format!("{} LIMIT {}", sql.replace('$', "?"), super::MAX_READ_ROWS + 1);
                 let (from, to) = (instant(from), instant(to));
                 reader
                     .read("reading visits for yield", move |c| {
                         let mut statement = c.prepare(&sql)?;
-                        let rows = statement.query_map(rusqlite::params![line_id, from, to, max_id], |r| {
+                        let rows = statement.query_map(rusqlite::params![line_id, from, to, id_bound], |r| {
                             Ok(VisitRow {
                                 id: r.get(0)?,
                                 serial: r.get(1)?,
@@ -66,8 +95,8 @@ impl Store {
                     .db
                     .query_all_raw(raw(
                         self.sea_backend(),
-                        &format!("{VISITS_SQL} LIMIT {}", super::MAX_READ_ROWS + 1),
-                        vec![line_id.into(), from.into(), to.into(), max_id.into()],
+                        &format!("{sql} LIMIT {}", super::MAX_READ_ROWS + 1),
+                        vec![line_id.into(), from.into(), to.into(), id_bound.into()],
                     ))
                     .await
                     .map_err(StoreError::db("reading visits for yield"))?;
@@ -99,7 +128,7 @@ impl Store {
                 v.defects.push(d);
             }
         }
-        Ok(visits.into_values().collect())
+        Ok(visits.into_iter().collect())
     }
 
     /// A line's stations as registered (repair included), in position order: kinds for the
@@ -146,22 +175,48 @@ impl Store {
     }
 }
 
-/// Visits of the units seen on line `$1` in `[$2, $3)`, committed up to result id `$4`, one row
-/// per defect (or one without).
+/// Every visit to line `$1` of the units `$units` picks, one row per defect (or one without),
+/// in id order: the one shape of the visits queries below.
+macro_rules! visits_of_units {
+    ($units:literal) => {
+        concat!(
+            "SELECT r.id, u.serial, s.code AS station, r.result, r.ended_at, d.code AS defect, \
+             p.opportunities_per_unit AS opportunities \
+             FROM station_results r \
+             JOIN units u ON u.id = r.unit_id \
+             JOIN stations s ON s.id = r.station_id \
+             LEFT JOIN products p ON p.id = u.product_id \
+             LEFT JOIN station_result_defects d ON d.station_result_id = r.id \
+             WHERE +r.line_id = $1 AND ",
+            $units,
+            " ORDER BY r.id, d.position"
+        )
+    };
+}
+
+/// Visits of the units seen on line `$1` in `[$2, $3)`, committed up to result id `$4`.
 // `+r.line_id` keeps SQLite off the line's own index: through it the planner walked every
 // result the line ever recorded and tested each against the period's units, so a period's
 // visits cost the line's whole history (a ledger close or verify, quadratic over months).
 // Through the period's units (`ix_station_results_unit`) it costs the period.
-const VISITS_SQL: &str = "SELECT r.id, u.serial, s.code AS station, r.result, r.ended_at, d.code AS defect, \
-     p.opportunities_per_unit AS opportunities \
-     FROM station_results r \
-     JOIN units u ON u.id = r.unit_id \
-     JOIN stations s ON s.id = r.station_id \
-     LEFT JOIN products p ON p.id = u.product_id \
-     LEFT JOIN station_result_defects d ON d.station_result_id = r.id \
-     WHERE +r.line_id = $1 AND r.id <= $4 AND r.unit_id IN ( \
-       SELECT unit_id FROM station_results WHERE line_id = $1 AND ended_at >= $2 AND ended_at < $3 AND id <= $4) \
-     ORDER BY r.id, d.position";
+const VISITS_SQL: &str = visits_of_units!(
+    "r.id <= $4 AND r.unit_id IN ( \
+     SELECT unit_id FROM station_results WHERE line_id = $1 AND ended_at >= $2 AND ended_at < $3 AND id <= $4)"
+);
+
+/// The visits of the units with a result on line `$1` after id `$4` (ended in `[$2, $3)`,
+/// which the kept figures leave open: a late record of an old date changes a unit's history
+/// too): what a line's kept figures read when the store moved. The `+` keep both backends on
+/// the primary key's range (the results since the last read), not on the line's history.
+const VISITS_AFTER_SQL: &str = visits_of_units!(
+    "r.unit_id IN ( \
+     SELECT unit_id FROM station_results WHERE id > $4 AND +line_id = $1 AND ended_at >= $2 AND ended_at < $3)"
+);
+
+/// An instant after any record's: the open end of a kept read.
+fn far_future() -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp(253_402_300_799, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
 
 /// One row of [`VISITS_SQL`], whichever path read it.
 struct VisitRow {

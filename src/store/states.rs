@@ -1,9 +1,10 @@
 //! Reading machine state intervals back (downtime timelines, availability).
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::entities::state_interval;
 use super::results::parse_id;
+use super::sql::{get, raw};
 use super::sqlite_read::{instant, parse_instant};
 use super::{Store, StoreError};
 use crate::domain::ids::{LineId, StationId};
@@ -105,26 +106,70 @@ impl Store {
             }
         };
         let rows = super::within_limit(rows, "the station's state intervals", super::MAX_READ_ROWS)?;
-        rows.into_iter()
-            .map(|row| {
-                let state =
-                    parse_id(|s: String| MachineState::parse(&s).ok_or(()), row.state, "state_intervals", "state")?;
-                Ok(StateInterval {
-                    line: line.clone(),
-                    station: station.clone(),
-                    started_at: row.started_at,
-                    ended_at: row.ended_at,
-                    plc_code: u16::try_from(row.plc_code).map_err(|_| StoreError::Corrupt {
-                        table: "state_intervals",
-                        column: "plc_code",
-                        value: row.plc_code.to_string(),
-                    })?,
-                    state,
-                    fault_code: row.fault_code.and_then(|c| u16::try_from(c).ok()),
-                    reason: row.reason,
-                })
-            })
-            .collect()
+        rows.into_iter().map(|row| row.into_interval(line, station)).collect()
+    }
+}
+
+/// A line's intervals that overlap `[$2, …)`, through the line's stations (a kept view's first
+/// read): id, station code and the interval.
+const LINE_INTERVALS_SQL: &str = "SELECT i.id, s.code AS station, i.started_at, i.ended_at, i.plc_code, i.state, \
+     i.fault_code, i.reason FROM state_intervals i JOIN stations s ON s.id = i.station_id \
+     WHERE s.line_id = $1 AND (i.ended_at IS NULL OR i.ended_at > $2)";
+
+/// The same for the intervals written after id `$3`; the `+` keeps both backends on the
+/// primary key's range (what is new), not on the line's history.
+const LINE_INTERVALS_AFTER_SQL: &str = "SELECT i.id, s.code AS station, i.started_at, i.ended_at, i.plc_code, \
+     i.state, i.fault_code, i.reason FROM state_intervals i JOIN stations s ON s.id = i.station_id \
+     WHERE i.id > $3 AND +s.line_id = $1 AND (i.ended_at IS NULL OR i.ended_at > $2)";
+
+impl Store {
+    /// The state intervals of `line`'s stations, keyed by id, that overlap `[from, …)` and were
+    /// written after id `after` (all with 0), and again those of `reopen` (the ones the caller
+    /// holds open: closing one rewrites its row under the same id). What a line's kept figures
+    /// read when the store moved (see `crate::figures::kept`).
+    pub async fn line_intervals_changed(
+        &self,
+        line: &LineId,
+        from: chrono::DateTime<chrono::Utc>,
+        after: i64,
+        reopen: &[i64],
+    ) -> Result<Vec<(i64, StateInterval)>, StoreError> {
+        let line_id = self.line_id(line.as_str()).await?;
+        let mut statements = vec![if after <= 0 {
+            raw(self.sea_backend(), LINE_INTERVALS_SQL, vec![line_id.into(), from.into()])
+        } else {
+            raw(self.sea_backend(), LINE_INTERVALS_AFTER_SQL, vec![line_id.into(), from.into(), after.into()])
+        }];
+        for chunk in reopen.chunks(super::sql::MAX_BINDS - 1) {
+            let sql = format!(
+                "SELECT i.id, s.code AS station, i.started_at, i.ended_at, i.plc_code, i.state, i.fault_code, \
+                 i.reason FROM state_intervals i JOIN stations s ON s.id = i.station_id \
+                 WHERE s.line_id = $1 AND i.id IN ({})",
+                super::sql::placeholders(2, chunk.len())
+            );
+            let mut values: Vec<sea_orm::Value> = vec![line_id.into()];
+            values.extend(chunk.iter().map(|id| sea_orm::Value::from(*id)));
+            statements.push(raw(self.sea_backend(), &sql, values));
+        }
+        let mut out = std::collections::BTreeMap::new();
+        for statement in statements {
+            let rows =
+                self.db.query_all_raw(statement).await.map_err(StoreError::db("reading a line's state intervals"))?;
+            for row in &rows {
+                let station: String = get(row, "station")?;
+                let interval = IntervalRow {
+                    started_at: get(row, "started_at")?,
+                    ended_at: get(row, "ended_at")?,
+                    plc_code: i64::from(get::<i32>(row, "plc_code")?),
+                    state: get(row, "state")?,
+                    fault_code: get::<Option<i32>>(row, "fault_code")?.map(i64::from),
+                    reason: get(row, "reason")?,
+                };
+                let station = parse_id(StationId::parse, station, "stations", "code")?;
+                out.insert(get::<i64>(row, "id")?, interval.into_interval(line, &station)?);
+            }
+        }
+        Ok(out.into_iter().collect())
     }
 }
 
@@ -273,5 +318,25 @@ impl Store {
         self.announce(&txn).await?;
         txn.commit().await.map_err(StoreError::db("committing closed intervals"))?;
         Ok(done.rows_affected())
+    }
+}
+
+impl IntervalRow {
+    fn into_interval(self, line: &LineId, station: &StationId) -> Result<StateInterval, StoreError> {
+        let state = parse_id(|s: String| MachineState::parse(&s).ok_or(()), self.state, "state_intervals", "state")?;
+        Ok(StateInterval {
+            line: line.clone(),
+            station: station.clone(),
+            started_at: self.started_at,
+            ended_at: self.ended_at,
+            plc_code: u16::try_from(self.plc_code).map_err(|_| StoreError::Corrupt {
+                table: "state_intervals",
+                column: "plc_code",
+                value: self.plc_code.to_string(),
+            })?,
+            state,
+            fault_code: self.fault_code.and_then(|c| u16::try_from(c).ok()),
+            reason: self.reason,
+        })
     }
 }

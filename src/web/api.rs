@@ -235,8 +235,7 @@ async fn line_detail(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let code = crate::domain::LineId::parse(path.into_inner()).map_err(|e| ApiError::bad("line", e))?;
-    let _slot = state.costly_slot("/api/v1/lines/{line}/detail").await?;
-    ok(figures::line_detail(&state.store, &state.calendar, &code, chrono::Utc::now()).await?)
+    ok(&*state.line_detail(&code, "/api/v1/lines/{line}/detail").await?)
 }
 
 fn serial(text: String) -> Result<SerialNumber, ApiError> {

@@ -1,6 +1,6 @@
 //! Live figures: one task per web process watches the store's change marker (a few `MAX(id)`s)
-//! and, when it moves (or every [`REFRESH`] for time-based figures), recomputes the line
-//! summaries once, keeps them typed for the pages and serialised once for `/api/v1/summary`,
+//! and, when it moves (or every [`REFRESH`] for time-based figures), brings the line summaries
+//! up to date once (reading only what changed: [`crate::figures::kept`]), keeps them typed for the pages and serialised once for `/api/v1/summary`,
 //! and pushes the JSON to every `/events` client. Many clients cost one computation; a slow client only misses snapshots
 //! it would have replaced anyway (each event is the whole state, and a watch keeps only the newest).
 //!
@@ -19,6 +19,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::domain::shift::ShiftCalendar;
+use crate::figures::kept::KeptSummaries;
 use crate::store::{Announced, Change, CommitSnapshot, Store};
 
 /// How often the change marker is read at most (on SQLite: how often it is read).
@@ -108,15 +109,57 @@ impl Unshown {
     }
 }
 
+/// Work done at most once per published summary and key: the requests between two summaries
+/// share one computation, which shows the store as of then (at most one refresh old, like the
+/// tiles beside it). Keys must be bounded (the lines of the summary), never a client's text.
+#[derive(Debug)]
+pub struct PerSummary<K, T> {
+    cells: std::sync::Mutex<std::collections::HashMap<K, Arc<SummaryCell<T>>>>,
+}
+
+/// One key's value and the summary it was computed at; locked while it is computed.
+type SummaryCell<T> = tokio::sync::Mutex<Option<(i64, Arc<T>)>>;
+
+impl<K, T> Default for PerSummary<K, T> {
+    fn default() -> Self {
+        Self { cells: std::sync::Mutex::new(std::collections::HashMap::new()) }
+    }
+}
+
+impl<K: Eq + std::hash::Hash + Clone, T> PerSummary<K, T> {
+    /// The value for `key` computed at summary `published_ms`, or `compute`d now (whoever asks
+    /// meanwhile waits for it instead of computing it again). A failure is not kept.
+    pub async fn get<E, F>(&self, key: &K, published_ms: i64, compute: impl FnOnce() -> F) -> Result<Arc<T>, E>
+    where
+        F: std::future::Future<Output = Result<T, E>>,
+    {
+        let cell = {
+            let mut cells = self.cells.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            cells.entry(key.clone()).or_default().clone()
+        };
+        let mut kept = cell.lock().await;
+        if let Some((at, value)) = kept.as_ref()
+            && *at == published_ms
+        {
+            return Ok(value.clone());
+        }
+        let value = Arc::new(compute().await?);
+        *kept = Some((published_ms, value.clone()));
+        Ok(value)
+    }
+}
+
 /// The latest summaries, watched: a reader sees the newest value and is woken when it changes.
 #[derive(Debug)]
 pub struct Live {
     tx: watch::Sender<Option<Arc<Snapshot>>>,
+    /// The line page's figures per line, once per summary.
+    pub details: PerSummary<crate::domain::LineId, crate::figures::LineDetail>,
 }
 
 impl Default for Live {
     fn default() -> Self {
-        Self { tx: watch::channel(None).0 }
+        Self { tx: watch::channel(None).0, details: PerSummary::default() }
     }
 }
 
@@ -148,13 +191,14 @@ impl Live {
     /// oldest commit they show for the first time.
     async fn refresh(
         &self,
+        kept: &mut KeptSummaries,
         store: &Store,
         calendar: &ShiftCalendar,
         held: &BTreeMap<String, u64>,
         oldest_commit_ms: Option<i64>,
     ) {
         let started = std::time::Instant::now();
-        let summaries = crate::figures::line_summaries(store, calendar, chrono::Utc::now(), held).await;
+        let summaries = kept.summaries(store, calendar, chrono::Utc::now(), held).await;
         metrics::histogram!(crate::telemetry::LIVE_REFRESH_SECONDS).record(started.elapsed().as_secs_f64());
         match summaries {
             Ok(summaries) => match serde_json::to_string(&summaries) {
@@ -179,7 +223,8 @@ impl Live {
         let mut looked = last;
         let mut held = Held::default();
         held.update(&store, &marker, true).await;
-        self.refresh(&store, &calendar, &held.counts, None).await;
+        let mut kept = KeptSummaries::default();
+        self.refresh(&mut kept, &store, &calendar, &held.counts, None).await;
         let mut unshown = Unshown::default();
         loop {
             let wake = async {
@@ -227,7 +272,7 @@ impl Live {
                 held.update(&store, &now, now.first() != marker.first()).await;
                 marker = now;
                 last = tokio::time::Instant::now();
-                self.refresh(&store, &calendar, &held.counts, oldest).await;
+                self.refresh(&mut kept, &store, &calendar, &held.counts, oldest).await;
                 crate::telemetry::prometheus().run_upkeep();
             } else {
                 unshown.read(snapshot, false);
@@ -238,7 +283,31 @@ impl Live {
 
 #[cfg(test)]
 mod tests {
-    use super::Unshown;
+    use super::{PerSummary, Unshown};
+
+    #[tokio::test]
+    async fn work_per_summary_is_done_once_per_summary_and_key_and_a_failure_is_not_kept() {
+        let cache: PerSummary<&str, u32> = PerSummary::default();
+        let runs = std::sync::atomic::AtomicU32::new(0);
+        let compute = |v: u32| {
+            let runs = &runs;
+            move || async move {
+                runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok::<u32, ()>(v)
+            }
+        };
+        assert_eq!(*cache.get(&"a", 1, compute(10)).await.unwrap(), 10);
+        assert_eq!(*cache.get(&"a", 1, compute(11)).await.unwrap(), 10, "the same summary: kept");
+        assert_eq!(*cache.get(&"b", 1, compute(20)).await.unwrap(), 20, "another key");
+        assert_eq!(*cache.get(&"a", 2, compute(12)).await.unwrap(), 12, "a new summary: computed again");
+        assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 3);
+        assert!(cache.get(&"c", 2, || async { Err::<u32, &str>("store away") }).await.is_err());
+        assert_eq!(*cache.get(&"c", 2, compute(30)).await.unwrap(), 30, "a failure is not kept");
+        // Two asking at once: one computes, the other waits for it.
+        let (x, y) = tokio::join!(cache.get(&"d", 3, compute(40)), cache.get(&"d", 3, compute(41)));
+        assert_eq!((*x.unwrap(), *y.unwrap()), (40, 40));
+        assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 5);
+    }
     use crate::store::{Announced, CommitSnapshot};
 
     fn snapshot(text: &str) -> Option<CommitSnapshot> {

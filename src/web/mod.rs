@@ -93,6 +93,25 @@ impl WebState {
         }
     }
 
+    /// The line page's figures for `line`, computed at most once per published summary (see
+    /// [`live::PerSummary`]) in one of the costly slots; a line the summary does not know is
+    /// computed each time (it is answered "not found").
+    pub async fn line_detail(
+        &self,
+        line: &crate::domain::LineId,
+        route: &'static str,
+    ) -> Result<Arc<crate::figures::LineDetail>, ApiError> {
+        let compute = || async {
+            let _slot = self.costly_slot(route).await?;
+            Ok::<_, ApiError>(crate::figures::line_detail(&self.store, &self.calendar, line, chrono::Utc::now()).await?)
+        };
+        let snapshot = self.live.latest().await;
+        if !snapshot.lines.iter().any(|l| &l.line == line) {
+            return compute().await.map(Arc::new);
+        }
+        self.live.details.get(line, snapshot.published_ms, compute).await
+    }
+
     /// The collector health of `line`, if this process collects it.
     pub fn line_health(&self, line: &str) -> Option<crate::acquisition::health::LineHealth> {
         self.health.iter().map(SharedHealth::snapshot).find(|h| h.line == line)

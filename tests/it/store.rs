@@ -986,3 +986,91 @@ async fn an_outbox_entry_the_database_keeps_refusing_is_set_aside_and_the_rest_g
         db.cleanup(store).await;
     }
 }
+
+/// The live summaries kept from what changed ([`mes::figures::kept`]) equal the summaries
+/// recomputed from the whole store, after every batch of a generated history committed as
+/// collectors commit it: records in time order with some held back and committed a batch
+/// later (a unit's earlier visit arriving after its later ones), state intervals opened in one
+/// batch and closed in a later one, across shift changes. And a refresh after a change on one
+/// line reads no more of the other lines than a refresh after no change.
+#[tokio::test]
+async fn kept_line_summaries_equal_a_fresh_computation_after_every_batch() {
+    use mes::domain::shift::{DEFAULT_TIME_ZONE, ShiftCalendar};
+    use mes::figures::kept::KeptSummaries;
+    let calendar = ShiftCalendar::three_shifts(DEFAULT_TIME_ZONE);
+    let held = BTreeMap::new();
+    for db in TestDb::all().await {
+        let label = db.label();
+        let store = db.store().await;
+        store.register_plant(&plant_model()).await.unwrap();
+        let chunk = SamplePlant::new(11, start() + Duration::hours(5)).next_chunk(150, 60);
+        // What a collector commits, in time order: a record when it ends, an interval opened
+        // when it starts and closed when it ends.
+        enum Event {
+            Record(Box<UnitRecord>),
+            Interval(StateInterval),
+        }
+        let mut events: Vec<(DateTime<Utc>, Event)> = Vec::new();
+        for r in &chunk.records {
+            events.push((r.ended_at, Event::Record(Box::new(r.clone()))));
+        }
+        for i in &chunk.state_intervals {
+            events.push((i.started_at, Event::Interval(StateInterval { ended_at: None, ..i.clone() })));
+            if let Some(end) = i.ended_at {
+                events.push((end, Event::Interval(i.clone())));
+            }
+        }
+        events.sort_by_key(|(at, _)| *at);
+        let span = (events[0].0, events[events.len() - 1].0);
+        let shifts: BTreeSet<String> =
+            events.iter().filter_map(|(at, _)| calendar.locate(*at)).map(|s| s.name).collect();
+        assert!(shifts.len() >= 2, "{label}: the history {span:?} crosses a shift change: {shifts:?}");
+        // The test commits one batch at a time: ids commit in order on both backends.
+        let mut kept = KeptSummaries::with_commit_lag(std::time::Duration::ZERO);
+        let mut held_back: Vec<UnitRecord> = Vec::new();
+        let batches: Vec<_> = events.chunks(60).collect();
+        for (b, batch) in batches.iter().enumerate() {
+            let mut records = std::mem::take(&mut held_back);
+            let mut state_intervals = Vec::new();
+            for (_, e) in batch.iter() {
+                match e {
+                    // Every 17th record reaches the store a batch late.
+                    Event::Record(r) if r.key().seq.0 % 17 == 3 && b + 1 < batches.len() => {
+                        held_back.push((**r).clone())
+                    }
+                    Event::Record(r) => records.push((**r).clone()),
+                    Event::Interval(i) => state_intervals.push(i.clone()),
+                }
+            }
+            store.commit(&RecordBatch { records, state_intervals, ..Default::default() }).await.unwrap();
+            // Now is the batch's last instant, or a little before it (a record ahead of now).
+            let now = batch[batch.len() - 1].0 - Duration::milliseconds(if b % 3 == 0 { 500 } else { 0 });
+            let fresh = mes::figures::line_summaries(&store, &calendar, now, &held).await.unwrap();
+            let ours = kept.summaries(&store, &calendar, now, &held).await.unwrap();
+            assert_eq!(
+                serde_json::to_value(&ours).unwrap(),
+                serde_json::to_value(&fresh).unwrap(),
+                "{label}: batch {b} of {}, now {now}",
+                batches.len()
+            );
+        }
+        assert!(held_back.is_empty());
+        // What a refresh reads when nothing changed (each line's open intervals), then after a
+        // record of the phone line alone.
+        let now = span.1;
+        kept.summaries(&store, &calendar, now, &held).await.unwrap();
+        let idle = kept.rows_read().clone();
+        let mut record = bare_record(PHONE_LINE, "PACK", 1, "KEPT-ONE-LINE");
+        record.ended_at = now - Duration::seconds(1);
+        store.commit(&RecordBatch { records: vec![record], ..Default::default() }).await.unwrap();
+        let ours = kept.summaries(&store, &calendar, now, &held).await.unwrap();
+        let fresh = mes::figures::line_summaries(&store, &calendar, now, &held).await.unwrap();
+        assert_eq!(serde_json::to_value(&ours).unwrap(), serde_json::to_value(&fresh).unwrap(), "{label}");
+        let after = kept.rows_read();
+        assert_eq!(after[PHONE_LINE], idle[PHONE_LINE] + 1, "{label}: the phone line read its one new visit");
+        for line in [SMT_LINE, TABLET_LINE] {
+            assert_eq!(after[line], idle[line], "{label}: {line} read nothing new");
+        }
+        db.cleanup(store).await;
+    }
+}

@@ -14,7 +14,7 @@ use mes::bench::sample_plant::{SamplePlant, plant_model};
 use mes::config::Config;
 use mes::domain::ledger::PeriodKind;
 use mes::domain::shift::ShiftCalendar;
-use mes::store::{RecordBatch, Store, create_database, drop_database, sqlite_url};
+use mes::store::{RecordBatch, Store, sqlite_url};
 
 /// Options of `mes bench audit`.
 #[derive(Debug, Args)]
@@ -69,11 +69,10 @@ pub async fn run(config: &Config, args: &AuditBenchArgs) -> anyhow::Result<std::
         super::super::emit(&report)?;
     }
     if let Some(admin) = &args.postgres_url {
-        let name = format!("mes_bench_audit_{}", std::process::id());
-        let url = create_database(admin, &name).await?;
-        let outcome = measure("PostgreSQL", &url, calendar, args, start, until, temp.path()).await;
-        drop_database(admin, &name).await?;
-        super::super::emit(&outcome?)?;
+        super::on_postgres(admin, "audit", |url| async move {
+            measure("PostgreSQL", &url, calendar, args, start, until, temp.path()).await
+        })
+        .await?;
     }
     Ok(std::process::ExitCode::SUCCESS)
 }

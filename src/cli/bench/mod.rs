@@ -5,6 +5,7 @@ mod acquisition;
 mod audit;
 mod connect;
 mod events;
+mod live;
 mod outbox;
 mod reports;
 mod scale;
@@ -33,6 +34,9 @@ pub enum BenchCommand {
     Trace(trace::TraceArgs),
     /// Many `/events` clients against a running web front: every update, and how late.
     Events(events::EventsArgs),
+    /// The live line summaries through a 12 h shift: a refresh after one commit, kept vs
+    /// recomputed from the whole shift.
+    Live(live::LiveBenchArgs),
     /// The audit ledger: close and verify 30 days of three lines vs a bare scan; bundle size.
     Audit(audit::AuditBenchArgs),
     /// Shift reports of a full 12 h shift per format; plotters charts vs the old hand-written SVG.
@@ -62,6 +66,19 @@ pub struct IngestArgs {
     seed: u64,
 }
 
+/// Runs `measure` on a fresh PostgreSQL database made through `admin` (named after the
+/// benchmark and this process), drops it whatever the outcome, and prints the report.
+async fn on_postgres<F>(admin: &str, bench: &str, measure: impl FnOnce(String) -> F) -> anyhow::Result<()>
+where
+    F: std::future::Future<Output = anyhow::Result<String>>,
+{
+    let name = format!("mes_bench_{bench}_{}", std::process::id());
+    let url = create_database(admin, &name).await?;
+    let outcome = measure(url).await;
+    drop_database(admin, &name).await?;
+    super::emit(&outcome?)
+}
+
 pub async fn run(config: &Config, command: BenchCommand) -> anyhow::Result<ExitCode> {
     let args = match command {
         BenchCommand::Ingest(args) => args,
@@ -69,6 +86,7 @@ pub async fn run(config: &Config, command: BenchCommand) -> anyhow::Result<ExitC
         BenchCommand::Trace(args) => return trace::run(config, &args).await,
         BenchCommand::Events(args) => return events::run(&args).await,
         BenchCommand::Audit(args) => return audit::run(config, &args).await,
+        BenchCommand::Live(args) => return live::run(&args).await,
         BenchCommand::Reports(args) => return reports::run(config, &args).await,
         BenchCommand::Outbox(args) => return outbox::run(&args).await,
         BenchCommand::Scale(args) => return scale::run(&args).await,

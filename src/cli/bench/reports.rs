@@ -14,7 +14,7 @@ use mes::domain::shift::{ShiftCalendar, ShiftDef};
 use mes::present::charts::{self, Bars, HourlyOutput, Theme, Timeline};
 use mes::present::i18n::Lang;
 use mes::reports::{self, Format, Kind, Request, Templates};
-use mes::store::{Store, create_database, drop_database, sqlite_url};
+use mes::store::{Store, sqlite_url};
 
 /// Options of `mes bench reports`.
 #[derive(Debug, Args)]
@@ -85,11 +85,10 @@ pub async fn run(config: &Config, args: &ReportsBenchArgs) -> anyhow::Result<std
         super::super::emit(&measure("SQLite", &url, &calendar, args, start, temp.path()).await?)?;
     }
     if let Some(admin) = &args.postgres_url {
-        let name = format!("mes_bench_reports_{}", std::process::id());
-        let url = create_database(admin, &name).await?;
-        let outcome = measure("PostgreSQL", &url, &calendar, args, start, temp.path()).await;
-        drop_database(admin, &name).await?;
-        super::super::emit(&outcome?)?;
+        super::on_postgres(admin, "reports", |url| async move {
+            measure("PostgreSQL", &url, &calendar, args, start, temp.path()).await
+        })
+        .await?;
     }
     Ok(std::process::ExitCode::SUCCESS)
 }

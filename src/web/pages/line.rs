@@ -67,14 +67,8 @@ pub(super) async fn line_page(req: HttpRequest, state: web::Data<WebState>, path
         Ok(start) => start,
         Err(to_login) => return to_login.answer(),
     };
-    let now = chrono::Utc::now();
     let detail = match crate::domain::LineId::parse(path.into_inner()).map_err(|e| ApiError::bad("line", e)) {
-        Ok(line) => match state.costly_slot("/lines/{line}").await {
-            Ok(_slot) => {
-                crate::figures::line_detail(&state.store, &state.calendar, &line, now).await.map_err(ApiError::from)
-            }
-            Err(busy) => Err(busy),
-        },
+        Ok(line) => state.line_detail(&line, "/lines/{line}").await,
         Err(e) => Err(e),
     };
     let detail = match detail {
