@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Web benchmarks of issue 6, against the release demo on loopback while its collectors run:
 #   1. wrk on /healthz (baseline: actix with no work), the line summary API, the overview page,
-#      a line page (computed per request);
+#      a line page (its figures computed once per published summary);
 #   2. `mes bench events`: 500 concurrent /events clients, each expected to get every update
 #      less than a second after it was published.
 # Needs wrk (apt-get install wrk) and a release build (cargo build --release).
-# Usage: [DATA_DIR=folder] scripts/bench-web.sh [seconds per wrk run, default 20] [connections, default 64]
+# Usage: [BIN=binary] [DATA_DIR=folder] scripts/bench-web.sh [seconds per wrk run, default 20] [connections, default 64]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-20}
 conns=${2:-64}
-bin=target/release/mes
+bin=${BIN:-target/release/mes}
 port=${PORT:-18181}
 base="http://127.0.0.1:$port"
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 2; }
