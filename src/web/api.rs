@@ -235,7 +235,7 @@ async fn line_detail(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let code = crate::domain::LineId::parse(path.into_inner()).map_err(|e| ApiError::bad("line", e))?;
-    ok(&*state.line_detail(&code, "/api/v1/lines/{line}/detail").await?)
+    ok(&*state.line_detail(&code, "/api/v1/lines/{line}/detail").await?.0)
 }
 
 fn serial(text: String) -> Result<SerialNumber, ApiError> {

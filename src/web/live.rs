@@ -155,11 +155,14 @@ pub struct Live {
     tx: watch::Sender<Option<Arc<Snapshot>>>,
     /// The line page's figures per line, once per summary.
     pub details: PerSummary<crate::domain::LineId, crate::figures::LineDetail>,
+    /// The line page's charts (hourly output, top defects, state timeline, as inline SVG) per
+    /// line and language, once per summary.
+    pub line_charts: PerSummary<(crate::domain::LineId, crate::present::i18n::Lang), [String; 3]>,
 }
 
 impl Default for Live {
     fn default() -> Self {
-        Self { tx: watch::channel(None).0, details: PerSummary::default() }
+        Self { tx: watch::channel(None).0, details: PerSummary::default(), line_charts: PerSummary::default() }
     }
 }
 

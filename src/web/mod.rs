@@ -94,22 +94,24 @@ impl WebState {
     }
 
     /// The line page's figures for `line`, computed at most once per published summary (see
-    /// [`live::PerSummary`]) in one of the costly slots; a line the summary does not know is
-    /// computed each time (it is answered "not found").
+    /// [`live::PerSummary`]) in one of the costly slots, with that summary's publication
+    /// instant (what else is kept per summary is keyed by it). A line the summary does not
+    /// know is computed each time (it is answered "not found"), and has no instant.
     pub async fn line_detail(
         &self,
         line: &crate::domain::LineId,
         route: &'static str,
-    ) -> Result<Arc<crate::figures::LineDetail>, ApiError> {
+    ) -> Result<(Arc<crate::figures::LineDetail>, Option<i64>), ApiError> {
         let compute = || async {
             let _slot = self.costly_slot(route).await?;
             Ok::<_, ApiError>(crate::figures::line_detail(&self.store, &self.calendar, line, chrono::Utc::now()).await?)
         };
         let snapshot = self.live.latest().await;
         if !snapshot.lines.iter().any(|l| &l.line == line) {
-            return compute().await.map(Arc::new);
+            return Ok((Arc::new(compute().await?), None));
         }
-        self.live.details.get(line, snapshot.published_ms, compute).await
+        let detail = self.live.details.get(line, snapshot.published_ms, compute).await?;
+        Ok((detail, Some(snapshot.published_ms)))
     }
 
     /// The collector health of `line`, if this process collects it.

@@ -71,13 +71,31 @@ pub(super) async fn line_page(req: HttpRequest, state: web::Data<WebState>, path
         Ok(line) => state.line_detail(&line, "/lines/{line}").await,
         Err(e) => Err(e),
     };
-    let detail = match detail {
+    let (detail, published) = match detail {
         Ok(d) => d,
         Err(e) => return error_page(&req, session.as_ref(), zone, &e),
     };
-    let defect_names = match state.store.defect_names().await {
-        Ok(names) => names,
-        Err(e) => return error_page(&req, session.as_ref(), zone, &ApiError::from(e)),
+    // The charts, drawn once per summary and language like the figures they show.
+    let draw = || async {
+        let defect_names = state.store.defect_names().await?;
+        let rows: Vec<(String, &[crate::domain::state::StateInterval])> =
+            detail.stations.iter().map(|s| (s.station.to_string(), s.timeline.as_slice())).collect();
+        Ok::<_, ApiError>([
+            charts::inline_svg(&charts::HourlyOutput { hours: &detail.hourly, lang }, Theme::Screen),
+            charts::inline_svg(&charts::Bars::pareto(&detail.top_defects, &defect_names, lang), Theme::Screen),
+            charts::inline_svg(
+                &charts::Timeline { rows: &rows, from: detail.from, to: detail.to, lang, zone },
+                Theme::Screen,
+            ),
+        ])
+    };
+    let drawn = match published {
+        Some(at) => state.live.line_charts.get(&(detail.line.clone(), lang), at, draw).await,
+        None => draw().await.map(std::sync::Arc::new),
+    };
+    let [hourly_svg, pareto_svg, timeline_svg] = match drawn {
+        Ok(svgs) => (*svgs).clone(),
+        Err(e) => return error_page(&req, session.as_ref(), zone, &e),
     };
     let words = lang.words();
     let snapshot = latest_lines(&state).await;
@@ -106,8 +124,6 @@ pub(super) async fn line_page(req: HttpRequest, state: web::Data<WebState>, path
             }
         })
         .collect();
-    let rows: Vec<(String, &[crate::domain::state::StateInterval])> =
-        detail.stations.iter().map(|s| (s.station.to_string(), s.timeline.as_slice())).collect();
     let (collector, health_rows, scan_rows) = match state.line_health(detail.line.as_str()) {
         // Collected elsewhere: on PostgreSQL the store knows by whom.
         None => {
@@ -195,13 +211,10 @@ pub(super) async fn line_page(req: HttpRequest, state: web::Data<WebState>, path
         tiles,
         stations,
         at_repair: lang.count(detail.at_repair),
-        hourly_svg: charts::inline_svg(&charts::HourlyOutput { hours: &detail.hourly, lang }, Theme::Screen),
+        hourly_svg,
         has_defects: !detail.top_defects.is_empty(),
-        pareto_svg: charts::inline_svg(&charts::Bars::pareto(&detail.top_defects, &defect_names, lang), Theme::Screen),
-        timeline_svg: charts::inline_svg(
-            &charts::Timeline { rows: &rows, from: detail.from, to: detail.to, lang, zone },
-            Theme::Screen,
-        ),
+        pareto_svg,
+        timeline_svg,
         legend: charts::legend(lang),
         period: format!("{} – {}", lang.date_time(detail.from, zone), lang.time(detail.to, zone)),
         collector,
