@@ -162,7 +162,7 @@ impl KeptSummaries {
                 ..Self::default()
             };
         }
-        let floor = self.floor(lag);
+        let floor = self.floor(lag, Instant::now());
         let mut out = Vec::new();
         let mut rows_read = BTreeMap::new();
         for line in store.lines().await? {
@@ -184,12 +184,13 @@ impl KeptSummaries {
 
     /// The ids already read in full: the newest mark at least `lag` old (older ones are no
     /// longer needed), or none yet (read everything).
-    fn floor(&mut self, lag: Duration) -> [i64; 2] {
-        while self.marks.get(1).is_some_and(|(t, _)| t.elapsed() >= lag) {
+    fn floor(&mut self, lag: Duration, now: Instant) -> [i64; 2] {
+        let old_enough = |t: &Instant| now.saturating_duration_since(*t) >= lag;
+        while self.marks.get(1).is_some_and(|(t, _)| old_enough(t)) {
             self.marks.pop_front();
         }
         match self.marks.front() {
-            Some((t, mark)) if t.elapsed() >= lag => *mark,
+            Some((t, mark)) if old_enough(t) => *mark,
             _ => [0, 0],
         }
     }
@@ -198,5 +199,65 @@ impl KeptSummaries {
     /// the units' earlier visits and the intervals held open).
     pub fn rows_read(&self) -> &BTreeMap<String, usize> {
         &self.rows_read
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_start_from_the_newest_mark_old_enough_and_from_nothing_before_one_is() {
+        let lag = Duration::from_secs(10);
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut kept = KeptSummaries::with_commit_lag(lag);
+        assert_eq!(kept.floor(lag, at(0)), [0, 0], "nothing read yet: everything");
+        kept.marks.push_back((at(0), [10, 5]));
+        assert_eq!(kept.floor(lag, at(4)), [0, 0], "the only mark is 4 s old: a write may still commit below it");
+        kept.marks.push_back((at(4), [20, 8]));
+        kept.marks.push_back((at(11), [30, 9]));
+        assert_eq!(kept.floor(lag, at(11)), [10, 5], "11 s old: the newest mark old enough");
+        assert_eq!(kept.floor(lag, at(15)), [20, 8]);
+        assert_eq!(kept.marks.len(), 2, "marks older than the one read from are dropped");
+        // In commit order (SQLite, or a test's single writer): the last mark.
+        assert_eq!(kept.floor(Duration::ZERO, at(15)), [30, 9]);
+        assert_eq!(kept.marks.len(), 1);
+    }
+
+    #[test]
+    fn a_unit_read_again_replaces_its_visits_and_only_units_seen_in_the_window_count() {
+        use crate::domain::ids::StationId;
+        use crate::domain::record::Verdict;
+        let at = |m: i64| DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::minutes(m);
+        let visit = |serial: &str, minute: i64| Visit {
+            serial: serial.into(),
+            station: StationId::parse("TEST").unwrap(),
+            verdict: Verdict::Pass,
+            ended_at: at(minute),
+            defects: Vec::new(),
+            opportunities_per_unit: None,
+        };
+        let mut line = KeptLine::default();
+        line.take_visits(vec![(1, visit("A", 5)), (2, visit("B", 50)), (4, visit("A", 70))]);
+        // B again, with an earlier visit that arrived late under a later id, and a retest.
+        line.take_visits(vec![(2, visit("B", 50)), (5, visit("B", 40)), (6, visit("B", 80))]);
+        let serials = |v: Vec<Visit>| v.into_iter().map(|v| (v.serial, v.ended_at)).collect::<Vec<_>>();
+        assert_eq!(
+            serials(line.visits_in(at(60), at(90))),
+            vec![
+                ("A".into(), at(5)),
+                ("B".into(), at(50)),
+                ("A".into(), at(70)),
+                ("B".into(), at(40)),
+                ("B".into(), at(80))
+            ],
+            "both units were seen in the window: all their visits, in id order"
+        );
+        assert_eq!(
+            serials(line.visits_in(at(75), at(90))),
+            vec![("B".into(), at(50)), ("B".into(), at(40)), ("B".into(), at(80))],
+            "A was not seen after 75"
+        );
     }
 }
